@@ -1,0 +1,1 @@
+"""Mailflow: an educational, sandboxed mail-flow simulator."""

@@ -1,0 +1,87 @@
+"""EventBus: thread-safe publish/subscribe with sequence numbers, a bounded history and a JSON-lines log.
+
+Publishers are the mail loop's actors (and the retrieval servers); subscribers are the terminal
+printer, the Socket.IO bridge and tests.  A subscriber is called synchronously in the publishing
+thread, so it must be quick (the bridge only puts the event on a queue).  A subscriber that raises is
+logged and kept: one broken view never stops the mail world.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .events import Event
+
+log = logging.getLogger(__name__)
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    def __init__(self, *, history: int = 5000, log_path: Path | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._history: collections.deque[Event] = collections.deque(maxlen=history)
+        self._subscribers: list[Subscriber] = []
+        self._clock = clock
+        self._log_file = None
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log_file = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self.log_path = log_path
+
+    def publish(self, kind: str, *, src: str, dst: str, protocol: str, status: str = "ok",
+                summary: str, explain: dict[str, str] | None = None, trace: str | None = None,
+                transcript: Sequence[tuple[str, str]] = (), message: dict[str, Any] | None = None,
+                data: dict[str, Any] | None = None) -> Event:
+        with self._lock:
+            self._seq += 1
+            event = Event(seq=self._seq, ts=round(self._clock(), 3), kind=kind, src=src, dst=dst,
+                          protocol=protocol, status=str(status), summary=summary,
+                          explain=dict(explain or {}), trace=trace,
+                          transcript=tuple((str(s), str(t)) for s, t in transcript),
+                          message=message, data=data)
+            self._history.append(event)
+            if self._log_file is not None:
+                self._log_file.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
+                self._log_file.flush()
+            subscribers = list(self._subscribers)
+        for subscriber in subscribers:
+            try:
+                subscriber(event)
+            except Exception:  # a view must never stop the world
+                log.exception("event subscriber %r failed", subscriber)
+        return event
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        with self._lock:
+            self._subscribers.append(subscriber)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if subscriber in self._subscribers:
+                    self._subscribers.remove(subscriber)
+        return unsubscribe
+
+    def since(self, seq: int = 0, *, limit: int | None = None) -> list[Event]:
+        """Events with a sequence number above ``seq``, oldest first (from the bounded history)."""
+        with self._lock:
+            events = [e for e in self._history if e.seq > seq]
+        return events[:limit] if limit is not None else events
+
+    @property
+    def last_seq(self) -> int:
+        with self._lock:
+            return self._seq
+
+    def close(self) -> None:
+        with self._lock:
+            if self._log_file is not None:
+                self._log_file.close()
+                self._log_file = None

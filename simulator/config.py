@@ -1,0 +1,71 @@
+"""Ports, addresses, data directory and timings: everything the mail stack is told, in one record.
+
+Config flows in (from app.py's arguments, or from a test fixture); nothing reads module globals.
+Default ports are non-root and outside the ranges that common services use on a desktop.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_PORTS = {
+    "mx": 2525,          # the sandbox's "port 25": every MTA host listens here on its own address
+    "submission": 1587,  # MSA, STARTTLS (front door and each MSA host)
+    "smtps": 1465,       # MSA, implicit TLS (front door)
+    "dns": 1053,         # the sandbox DNS, UDP and TCP, on 127.0.0.1
+    "imap": 1143,
+    "imaps": 1993,
+    "pop3": 1110,
+    "pop3s": 1995,
+    "web": 8580,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    mx: int = DEFAULT_PORTS["mx"]
+    submission: int = DEFAULT_PORTS["submission"]
+    smtps: int = DEFAULT_PORTS["smtps"]
+    dns: int = DEFAULT_PORTS["dns"]
+    imap: int = DEFAULT_PORTS["imap"]
+    imaps: int = DEFAULT_PORTS["imaps"]
+    pop3: int = DEFAULT_PORTS["pop3"]
+    pop3s: int = DEFAULT_PORTS["pop3s"]
+    web: int = DEFAULT_PORTS["web"]
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePolicy:
+    """Retry timing, compressed for a classroom: seconds where a real MTA uses minutes and days.
+
+    RFC 5321 §4.5.4.1 asks for at least 30 minutes between attempts and 4-5 days before giving up;
+    here the first retry comes after ``first_retry`` seconds, each next one ``backoff`` times later
+    (at most ``max_interval``), and a message is bounced after ``lifetime`` seconds in the queue.
+    """
+    first_retry: float = 5.0
+    backoff: float = 2.0
+    max_interval: float = 60.0
+    lifetime: float = 600.0
+    connect_timeout: float = 5.0
+    command_timeout: float = 30.0
+
+    def delay(self, attempts: int) -> float:
+        return min(self.max_interval, self.first_retry * self.backoff ** max(0, attempts - 1))
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    data_dir: Path
+    ports: Ports = field(default_factory=Ports)
+    front_host: str = "127.0.0.1"        # the front door for real clients (and the DNS server)
+    web_host: str = "127.0.0.1"
+    queue: QueuePolicy = field(default_factory=QueuePolicy)
+    max_message_size: int = 10 * 1024 * 1024
+    max_hops: int = 30                   # Received: headers before a message is a mail loop (RFC 5321 §6.3)
+    step: bool = False                   # start with the step gate paused
+    hop_delay: float = 0.0               # seconds each hop waits in play mode
+    seed: int | None = None              # for the random order of equal-preference MX hosts
+    tls: bool = True                     # STARTTLS and implicit-TLS ports (certificate in data_dir/tls)
+
+    def with_ports(self, **ports: int) -> "Config":
+        return replace(self, ports=replace(self.ports, **ports))

@@ -1,0 +1,93 @@
+"""Delivery status notifications (bounces): RFC 3464 inside an RFC 6522 multipart/report.
+
+Three parts: a human-readable text/plain explanation (English, then Russian), the
+message/delivery-status fields (per message: Reporting-MTA, Arrival-Date; per recipient:
+Final-Recipient, Action, Status, Remote-MTA, Diagnostic-Code, Last-Attempt-Date), and the original
+message's header section as text/rfc822-headers (RFC 6522 §4: headers only keeps the bounce small).
+The DSN is sent with a null reverse-path (RFC 5321 §4.5.5), so it can never be bounced itself.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.utils import format_datetime, make_msgid
+from datetime import datetime, timezone
+
+from .protocols.lines import header_block
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    recipient: str
+    status: str            # "5.1.1"
+    diagnostic: str        # "550 5.1.1 <bob@beta.test>: no such user" or a reason
+    remote: str = ""       # the host that said so, if any
+
+
+def render(*, reporting_host: str, sender: str, original: bytes, failures: list[Failure],
+           arrival: float, now: float, boundary: str) -> bytes:
+    """The bounce as CRLF bytes, ready for the queue."""
+    date = format_datetime(datetime.fromtimestamp(now, timezone.utc))
+    arrival_date = format_datetime(datetime.fromtimestamp(arrival, timezone.utc))
+    head = header_block(original).decode("utf-8", "replace")
+    subject = _original_subject(head)
+    listed = "\r\n".join(f"  <{f.recipient}>: {f.diagnostic}" for f in failures)
+    text = (
+        f"This is the mail system at host {reporting_host}.\r\n\r\n"
+        f"I'm sorry to have to inform you that your message could not be delivered to one or more\r\n"
+        f"recipients. The reasons are below; the original message's headers are attached.\r\n\r\n"
+        f"{listed}\r\n\r\n"
+        f"Это почтовая система узла {reporting_host}.\r\n"
+        f"Ваше письмо не удалось доставить одному или нескольким получателям. Причины указаны выше;\r\n"
+        f"заголовки исходного письма приложены.\r\n")
+    per_message = (f"Reporting-MTA: dns; {reporting_host}\r\n"
+                   f"Arrival-Date: {arrival_date}\r\n")
+    per_rcpt = []
+    for f in failures:
+        block = (f"Final-Recipient: rfc822; {f.recipient}\r\n"
+                 f"Action: failed\r\n"
+                 f"Status: {f.status}\r\n")
+        if f.remote:
+            block += f"Remote-MTA: dns; {f.remote}\r\n"
+        diagnostic = f.diagnostic if f.diagnostic[:3].isdigit() else f"550 {f.status} {f.diagnostic}"
+        block += (f"Diagnostic-Code: smtp; {_one_line(diagnostic)}\r\n"
+                  f"Last-Attempt-Date: {date}\r\n")
+        per_rcpt.append(block)
+    status_part = per_message + "\r\n" + "\r\n".join(per_rcpt)
+    message_id = make_msgid(domain=reporting_host)
+    parts = [
+        f"From: Mail Delivery System <MAILER-DAEMON@{reporting_host}>\r\n"
+        f"To: <{sender}>\r\n"
+        f"Subject: Undelivered Mail Returned to Sender{': ' + subject if subject else ''}\r\n"
+        f"Date: {date}\r\n"
+        f"Message-ID: {message_id}\r\n"
+        f"Auto-Submitted: auto-replied\r\n"
+        f"MIME-Version: 1.0\r\n"
+        f"Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"{boundary}\"\r\n"
+        f"\r\n"
+        f"This is a MIME-encapsulated message.\r\n\r\n",
+        f"--{boundary}\r\nContent-Description: Notification\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{text}\r\n",
+        f"--{boundary}\r\nContent-Description: Delivery report\r\n"
+        f"Content-Type: message/delivery-status\r\n\r\n{status_part}\r\n",
+        f"--{boundary}\r\nContent-Description: Undelivered Message Headers\r\n"
+        f"Content-Type: text/rfc822-headers\r\n\r\n{head}\r\n\r\n",
+        f"--{boundary}--\r\n",
+    ]
+    return "".join(parts).encode("utf-8")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _original_subject(head: str) -> str:
+    lines = head.split("\r\n")
+    for i, line in enumerate(lines):
+        if line.lower().startswith("subject:"):
+            value = line[8:].strip()
+            for cont in lines[i + 1:]:
+                if cont[:1] not in (" ", "\t"):
+                    break
+                value += " " + cont.strip()
+            return value[:200]
+    return ""

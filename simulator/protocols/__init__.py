@@ -1,0 +1,1 @@
+"""Protocol implementations: sans-IO cores and their asyncio adapters."""

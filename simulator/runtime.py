@@ -1,0 +1,325 @@
+"""MailStack: the whole mail world on one asyncio loop in its own thread.
+
+``start()`` binds every listener (DNS UDP+TCP, the SMTP servers of every host that is up, the front
+door, the retrieval servers) and loads the durable queue; it returns when all are listening or
+raises the first error (a port in use), with nothing left running.  ``stop()`` closes them.  The web
+UI (another thread) calls the thread-safe methods (``set_host_state``, ``set_mx``, ``flush``, ...),
+which run on the loop through ``run_coroutine_threadsafe``; the gate and the bus are thread-safe.
+
+Address plan (DESIGN.md): each sandbox host listens on its own loopback address (127.42.d.h) on the
+MX port, MSA hosts also on the submission port; the front door for real clients is on 127.0.0.1.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from aiosmtpd.smtp import SMTP
+
+from . import explain
+from .bus import EventBus
+from .config import Config
+from .delivery import Delivery
+from .gate import StepGate
+from .protocols.dns_server import DnsServer, QueryRecord
+from .protocols.dns_zone import Authority
+from .protocols.smtp_server import Authenticator, MailflowSMTP, Policy, Role as SmtpRole
+from .queue import Entry, QueueStore, Recipient
+from .routing import Resolver
+from .scenario import Role, Scenario
+from .world import Host, World
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    service: str          # "mx", "submission", "smtps", "imap", ...
+    host: str             # host name, or "front" for the front door
+    address: str
+    port: int
+
+    def to_dict(self) -> dict:
+        return {"service": self.service, "host": self.host, "address": self.address, "port": self.port}
+
+
+class MailStack:
+    def __init__(self, config: Config, scenario: Scenario, *, bus: EventBus | None = None,
+                 gate: StepGate | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.world = World(scenario)
+        self.clock = clock
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.bus = bus or EventBus(log_path=config.data_dir / "logs" / f"events-{int(clock())}.jsonl")
+        self.gate = gate or StepGate(paused=config.step, delay=config.hop_delay)
+        self.queue = QueueStore(config.data_dir / "queue")
+        self.rng = random.Random(config.seed)
+        self.outbound: dict[tuple[str, int], str] = {}     # our client sockets -> trace id
+        self.listeners: list[Listener] = []
+        self.store = None
+        self.ssl_context: ssl.SSLContext | None = None
+        self._servers: dict[str, list[Any]] = {}          # host name -> running servers
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._dns: DnsServer | None = None
+        self._authority = Authority()
+        self.resolver: Resolver | None = None
+        self.delivery = Delivery(self)
+        self._trace_counter = 0
+        self._queue_listeners: list[Callable[[], None]] = []
+
+    # -- life cycle (any thread) -----------------------------------------------------------------
+    def start(self, timeout: float = 15.0) -> None:
+        ready = threading.Event()
+        errors: list[BaseException] = []
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self.gate.bind(loop)
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._start())
+            except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+                errors.append(exc)
+                loop.run_until_complete(self._stop())
+                loop.close()
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self._stop())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="mail-loop", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise TimeoutError("the mail stack did not start in time")
+        if errors:
+            self._thread.join(timeout)
+            raise errors[0]
+
+    def stop(self, timeout: float = 15.0) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None or not thread.is_alive():
+            return
+        self.gate.release_all()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+        self.bus.close()
+
+    def call(self, fn: Callable[..., Awaitable[Any]], *args: Any, timeout: float = 10.0) -> Any:
+        """Run a coroutine function on the mail loop from another thread; return its result."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(fn(*args), self._loop).result(timeout)
+
+    # -- thread-safe controls for the web UI and tests ------------------------------------------
+    def set_host_state(self, name: str, up: bool) -> dict:
+        return self.call(self._set_host_state, name, up)
+
+    def set_mx(self, domain: str, records: list[tuple[int, str]]) -> list[dict]:
+        return self.call(self._set_mx, domain, records)
+
+    def flush(self, host: str | None = None) -> int:
+        async def run() -> int:
+            return self.delivery.flush(host)
+        return self.call(run)
+
+    def queue_snapshot(self) -> list[dict]:
+        async def run() -> list[dict]:
+            return [e.summary() for e in self.delivery.entries()]
+        return self.call(run)
+
+    def on_queue_change(self, listener: Callable[[], None]) -> None:
+        self._queue_listeners.append(listener)
+
+    # -- services used by the SMTP servers and the queue runner (on the loop) --------------------
+    def new_trace(self) -> str:
+        self._trace_counter += 1
+        return f"m-{self.rng.getrandbits(20):05x}{self._trace_counter:x}"
+
+    def trace_for_peer(self, peer: Any) -> str | None:
+        if not peer:
+            return None
+        return self.outbound.get((peer[0], peer[1]))
+
+    async def enqueue(self, host: Host, sender: str, rcpts: list[str], content: bytes, *, trace: str,
+                      queue_id: str, message: dict | None, received_from: str) -> Entry:
+        now = self.clock()
+        entry = Entry(id=queue_id, host=host.name, sender=sender,
+                      recipients=[Recipient(r) for r in rcpts], trace=trace, created=now,
+                      next_attempt=now, subject=(message or {}).get("subject", "")[:200],
+                      message_id=(message or {}).get("id", "")[:300], received_from=received_from)
+        await asyncio.to_thread(self.queue.add, entry, content)      # fsync before the 250
+        self.delivery.schedule(entry)
+        self.queue_changed()
+        return entry
+
+    def notify_mailbox(self, address: str) -> None:
+        if self.store is not None:
+            try:
+                self.store.notify(address)
+            except Exception:
+                log.exception("store notification for %s failed", address)
+
+    def queue_changed(self) -> None:
+        for listener in list(self._queue_listeners):
+            try:
+                listener()
+            except Exception:
+                log.exception("queue listener failed")
+
+    # -- on the loop -----------------------------------------------------------------------------
+    async def _start(self) -> None:
+        cfg = self.config
+        if cfg.tls:
+            from . import tls
+            self.ssl_context = await asyncio.to_thread(tls.server_context, cfg.data_dir)
+        self._publish_zones()
+        self._dns = DnsServer(self._authority, cfg.front_host, cfg.ports.dns, on_query=self._dns_served)
+        await self._dns.start()
+        self.listeners.append(Listener("dns", "front", cfg.front_host, self._dns.port))
+        self.resolver = Resolver(server=cfg.front_host, port=self._dns.port, rng=self.rng)
+        for host in self.world.hosts.values():
+            if host.up:
+                await self._start_host(host)
+        await self._start_front_door()
+        self.world.on_change(self._world_changed)
+        for entry in await asyncio.to_thread(self.queue.load_all):
+            self.delivery.schedule(entry)
+
+    async def _stop(self) -> None:
+        await self.delivery.stop()
+        for name in list(self._servers):
+            await self._stop_servers(name)
+        if self._dns is not None:
+            await self._dns.stop()
+
+    def _publish_zones(self) -> None:
+        for domain in self.world.domains:
+            self._authority.set_zone(domain, self.world.zone_records(domain, ns_address=self.config.front_host))
+
+    def _smtp_factory(self, role: SmtpRole, host: Host | None, *, implicit_tls: bool = False):
+        cfg = self.config
+        policy = Policy(self, role, host)
+        hostname = host.name if host else "localhost"
+        submission = role is SmtpRole.SUBMISSION
+
+        def factory() -> SMTP:
+            return MailflowSMTP(
+                policy, hostname=hostname, ident="Mailflow ESMTP (sandbox)",
+                data_size_limit=cfg.max_message_size, enable_SMTPUTF8=True, decode_data=False,
+                tls_context=None if implicit_tls else self.ssl_context,
+                auth_required=submission, auth_require_tls=False,
+                authenticator=Authenticator(self, host) if submission else None,
+                auth_exclude_mechanism=None if submission else ["LOGIN", "PLAIN"],
+                loop=asyncio.get_running_loop())
+        return factory
+
+    async def _serve(self, name: str, service: str, factory, address: str, port: int,
+                     ssl_ctx: ssl.SSLContext | None = None) -> int:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(factory, address, port, ssl=ssl_ctx, reuse_address=True)
+        self._servers.setdefault(name, []).append(server)
+        bound = server.sockets[0].getsockname()[1]
+        self.listeners.append(Listener(service, name, address, bound))
+        return bound
+
+    async def _start_host(self, host: Host) -> None:
+        ports = self.config.ports
+        try:
+            await self._serve(host.name, "mx", self._smtp_factory(SmtpRole.MX, host), host.address, ports.mx)
+            if host.role is Role.MSA:
+                await self._serve(host.name, "submission", self._smtp_factory(SmtpRole.SUBMISSION, host),
+                                  host.address, ports.submission)
+            await self._start_retrieval(host)
+        except OSError:
+            await self._stop_servers(host.name)
+            raise
+
+    async def _start_retrieval(self, host: Host) -> None:
+        """Hook for the IMAP/POP3 servers of a domain's mailbox host (see retrieval wiring)."""
+
+    async def _start_front_door(self) -> None:
+        ports, front = self.config.ports, self.config.front_host
+        await self._serve("front", "submission", self._smtp_factory(SmtpRole.SUBMISSION, None), front,
+                          ports.submission)
+        if self.ssl_context is not None:
+            await self._serve("front", "smtps", self._smtp_factory(SmtpRole.SUBMISSION, None, implicit_tls=True),
+                              front, ports.smtps, self.ssl_context)
+
+    async def _stop_servers(self, name: str) -> None:
+        servers = self._servers.pop(name, [])
+        for server in servers:
+            close = getattr(server, "close", None)
+            if close is not None and not asyncio.iscoroutinefunction(close):
+                close()
+            else:
+                await server.stop()
+        for server in servers:
+            wait = getattr(server, "wait_closed", None)
+            if wait is not None and not hasattr(server, "stop"):
+                try:
+                    await asyncio.wait_for(wait(), 0.5)
+                except asyncio.TimeoutError:
+                    pass
+        self.listeners = [item for item in self.listeners if item.host != name]
+
+    async def _set_host_state(self, name: str, up: bool) -> dict:
+        host = self.world.set_host_state(name, up)
+        return host.to_dict()
+
+    async def _set_mx(self, domain: str, records: list[tuple[int, str]]) -> list[dict]:
+        table = self.world.set_mx(domain, [(int(p) if isinstance(p, int) else p, h) for p, h in records])
+        return [{"preference": m.preference, "host": m.host} for m in table]
+
+    def _world_changed(self, what: str, detail: dict) -> None:
+        """World listener (called on the loop): make the change real."""
+        loop = asyncio.get_running_loop()
+        if what == "host":
+            host = self.world.hosts[detail["host"]]
+            text = f"{host.name} is now {'up' if host.up else 'down'}"
+            loop.create_task(self._apply_host(host))
+        else:
+            self._publish_zones()
+            table = ", ".join(f"{p} {h}" for p, h in detail["mx"]) or "no MX records"
+            text = f"the MX table of {detail['domain']} is now: {table}"
+        self.bus.publish("world.change", src="dns" if what == "mx" else f"mta:{detail['host']}",
+                         dst="dns" if what == "mx" else f"mta:{detail['host']}", protocol="—", status="info",
+                         summary=text, explain=explain.world_change(what, text), data={"what": what, **detail})
+
+    async def _apply_host(self, host: Host) -> None:
+        if host.up and host.name not in self._servers:
+            try:
+                await self._start_host(host)
+            except OSError:
+                log.exception("could not start %s", host.name)
+            self.delivery.flush(host.name)
+        elif not host.up:
+            await self._stop_servers(host.name)
+
+    def _dns_served(self, record: QueryRecord) -> None:
+        if self.world.host_by_address(record.source[0]) is not None:
+            return        # the MTAs report their own lookups, with the MX they chose
+        question = f"{record.qname} {record.qtype}".strip()
+        self.bus.publish("dns.served", src=f"client:{record.source[0]}", dst="dns", protocol="DNS",
+                         status="ok" if record.rcode == "NOERROR" else "info",
+                         summary=f"DNS question from {record.source[0]}: {question} → {record.rcode}",
+                         explain=explain.dns_served(record.source[0], question, record.rcode, list(record.answer)),
+                         data={"question": question, "rcode": record.rcode, "answers": list(record.answer),
+                               "transport": record.transport, "truncated": record.truncated})
+
+    def listener_table(self) -> list[dict]:
+        return [item.to_dict() for item in self.listeners]
+
+
+def default_data_dir() -> Path:
+    return Path.cwd() / "data"

@@ -1,0 +1,280 @@
+"""The sandbox as data: domains, hosts, users and MX tables, and the topology graph.
+
+Built from a :class:`~simulator.scenario.Scenario` and then changed while the world runs (a host
+goes down, a teacher edits an MX table).  Every change goes through a method here, which checks it
+and tells the listeners (the runtime restarts listeners and republishes the DNS zone).  The world
+is read from the web thread and changed on the mail loop, so it guards itself with a lock.
+"""
+from __future__ import annotations
+
+import ipaddress
+import threading
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import networkx as nx
+
+from .protocols.dns_zone import Record
+from .scenario import DomainSpec, Role, Scenario
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    user: str
+    domain: str
+
+    @property
+    def address(self) -> str:
+        return f"{self.user}@{self.domain}"
+
+
+@dataclass(frozen=True, slots=True)
+class Mx:
+    preference: int
+    host: str          # "." is the null MX of RFC 7505
+
+
+@dataclass(slots=True)
+class Host:
+    name: str
+    domain: str
+    role: Role
+    address: str
+    up: bool
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "domain": self.domain, "role": str(self.role),
+                "address": self.address, "up": self.up}
+
+
+class WorldError(ValueError):
+    """A change to the world that cannot be made (unknown host, bad preference ...)."""
+
+
+class Acceptance:
+    """What a host does with mail for a domain (see World.acceptance)."""
+    FINAL = "final"      # it is the domain's mail server: the MDA delivers into mailboxes
+    RELAY = "relay"      # it backs the domain up: it queues and forwards to a better MX
+    NONE = "none"        # not its business: 550 5.7.1, relaying denied
+
+
+def split_address(address: str) -> tuple[str, str]:
+    local, _, domain = address.rpartition("@")
+    return local, domain.lower().rstrip(".")
+
+
+class World:
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self._lock = threading.RLock()
+        self._domains: dict[str, DomainSpec] = {d.name: d for d in scenario.domains}
+        self.hosts: dict[str, Host] = {
+            h.name: Host(h.name, h.domain, h.role, h.address, h.up) for h in scenario.hosts}
+        self._mx: dict[str, list[Mx] | None] = {
+            d.name: None if d.mx is None else [Mx(m.preference, m.host) for m in d.mx]
+            for d in scenario.domains}
+        self._passwords = {u.address.lower(): u.password for u in scenario.users}
+        self._users = {u.address.lower(): u for u in scenario.users}
+        self._listeners: list[Callable[[str, dict], None]] = []
+
+    # -- reading ---------------------------------------------------------------------------------
+    @property
+    def domains(self) -> list[str]:
+        return list(self._domains)
+
+    def domain(self, name: str) -> DomainSpec:
+        return self._domains[name.lower()]
+
+    def users(self, domain: str | None = None) -> list[str]:
+        return [a for a, u in self._users.items() if domain is None or u.domain == domain]
+
+    def user(self, address: str):
+        return self._users.get(address.lower())
+
+    def is_local_domain(self, domain: str) -> bool:
+        return domain.lower().rstrip(".") in self._domains
+
+    def user_exists(self, address: str) -> bool:
+        return address.lower() in self._users
+
+    def mx(self, domain: str) -> list[Mx] | None:
+        with self._lock:
+            table = self._mx[domain.lower()]
+            return None if table is None else list(table)
+
+    def host_by_address(self, ip: str) -> Host | None:
+        return next((h for h in self.hosts.values() if h.address == ip), None)
+
+    def submission_host(self, domain: str) -> Host | None:
+        """The host whose queue takes a domain's outgoing mail: its first MSA, else its first MX."""
+        hosts = [h for h in self.hosts.values() if h.domain == domain]
+        for role in (Role.MSA, Role.MX, Role.BACKUP_MX):
+            for host in hosts:
+                if host.role is role:
+                    return host
+        return None
+
+    def retrieval_host(self, domain: str) -> Host | None:
+        """Where a domain's mailboxes live (its IMAP/POP3 answer there): its first host of role mx."""
+        return next((h for h in self.hosts.values() if h.domain == domain and h.role is Role.MX), None)
+
+    def acceptance(self, host: Host, domain: str) -> str:
+        """May ``host`` accept mail for ``domain`` on its MX port, and what does it do with it?
+
+        A host of role mx in the domain is the final destination.  Any other host that appears in the
+        domain's MX table (a backup MX, or an MX of another domain used as its backup) relays.  With
+        no MX table, the domain's A record is the implicit MX (RFC 5321 §5.1).
+        """
+        domain = domain.lower().rstrip(".")
+        if domain not in self._domains:
+            return Acceptance.NONE
+        if host.domain == domain and host.role is Role.MX:
+            return Acceptance.FINAL
+        with self._lock:
+            table = self._mx[domain]
+        listed = ({m.host for m in table} if table is not None
+                  else {h.name for h in self.hosts.values() if h.address == self._domains[domain].address})
+        if host.name in listed and host.role is not Role.MSA:
+            return Acceptance.RELAY
+        return Acceptance.NONE
+
+    def authenticate(self, login: str, password: str, default_domain: str | None = None) -> Account | None:
+        """Check a login ("alice@alpha.test", or "alice" where a default domain is known)."""
+        login = login.strip()
+        if "@" not in login:
+            if default_domain is None:
+                return None
+            login = f"{login}@{default_domain}"
+        expected = self._passwords.get(login.lower())
+        if expected is None or expected != password:
+            return None
+        local, domain = split_address(login.lower())
+        return Account(local, domain)
+
+    # -- changing --------------------------------------------------------------------------------
+    def on_change(self, listener: Callable[[str, dict], None]) -> None:
+        self._listeners.append(listener)
+
+    def set_host_state(self, name: str, up: bool) -> Host:
+        with self._lock:
+            host = self.hosts.get(name.lower())
+            if host is None:
+                raise WorldError(f"no host named {name!r} in this scenario")
+            host.up = bool(up)
+        self._notify("host", {"host": host.name, "up": host.up})
+        return host
+
+    def set_mx(self, domain: str, records: Iterable[tuple[int, str]]) -> list[Mx]:
+        domain = domain.lower().rstrip(".")
+        if domain not in self._domains:
+            raise WorldError(f"no domain named {domain!r} in this scenario")
+        table: list[Mx] = []
+        for preference, host in records:
+            if isinstance(preference, bool) or not isinstance(preference, int) or not 0 <= preference <= 65535:
+                raise WorldError(f"MX preference must be an integer 0..65535, not {preference!r}")
+            host = str(host).lower().rstrip(".") or "."
+            if host != "." and host not in self.hosts:
+                raise WorldError(f"MX host {host!r} is not a host of this scenario")
+            if host != "." and self.hosts[host].role is Role.MSA:
+                raise WorldError(f"{host} is a submission server (MSA); it cannot be an MX")
+            if any(m.host == host for m in table):
+                raise WorldError(f"{host} appears twice in the MX table")
+            table.append(Mx(preference, host))
+        if any(m.host == "." for m in table) and (len(table) != 1 or table[0].preference != 0):
+            raise WorldError("a null MX ('0 .') must be the only MX record of its domain (RFC 7505 §3)")
+        with self._lock:
+            self._mx[domain] = table
+        self._notify("mx", {"domain": domain, "mx": [[m.preference, m.host] for m in table]})
+        return table
+
+    def _notify(self, what: str, detail: dict) -> None:
+        for listener in list(self._listeners):
+            listener(what, detail)
+
+    # -- DNS -------------------------------------------------------------------------------------
+    def zone_records(self, domain: str, *, ns_address: str = "127.0.0.1") -> list[Record]:
+        """The authoritative zone of one domain: NS, the hosts' A records, MX, apex A and TXT."""
+        spec = self._domains[domain]
+        records = [Record(domain, "NS", f"ns.{domain}."), Record(f"ns.{domain}", "A", ns_address)]
+        for host in self.hosts.values():
+            if host.domain == domain:
+                records.append(Record(host.name, "A", host.address))
+        for mx in self.mx(domain) or []:
+            target = "." if mx.host == "." else f"{mx.host}."
+            records.append(Record(domain, "MX", f"{mx.preference} {target}"))
+        if spec.address:
+            records.append(Record(domain, "A", spec.address))
+        for txt in spec.txt:
+            records.append(Record(domain, "TXT", _txt_rdata(txt)))
+        return records
+
+    # -- views -----------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        with self._lock:
+            return {
+                "scenario": {"name": self.scenario.name,
+                             "title": {"en": self.scenario.title.en, "ru": self.scenario.title.ru},
+                             "summary": {"en": self.scenario.summary.en, "ru": self.scenario.summary.ru}},
+                "domains": [{
+                    "name": d.name,
+                    "users": [{"address": u.address, "name": u.display_name} for u in d.users],
+                    "hosts": [self.hosts[h.name].to_dict() for h in d.hosts],
+                    "mx": None if self._mx[d.name] is None
+                    else [{"preference": m.preference, "host": m.host} for m in self._mx[d.name]],
+                    "address": d.address,
+                } for d in self._domains.values()],
+            }
+
+    def graph(self) -> nx.DiGraph:
+        """The topology: node ids as in docs/CONTRACTS.md, edges along which hops travel."""
+        g = nx.DiGraph()
+        g.add_node("dns", kind="dns", label="DNS")
+        for d in self._domains.values():
+            g.add_node(f"domain:{d.name}", kind="domain", label=d.name)
+            mda = f"mda:{d.name}"
+            for host in (self.hosts[h.name] for h in d.hosts):
+                node = f"mta:{host.name}"
+                g.add_node(node, kind=str(host.role), label=host.name, domain=d.name,
+                           address=host.address, up=host.up)
+                g.add_edge(node, "dns", kind="dns")
+            if any(self.hosts[h.name].role is Role.MX for h in d.hosts):
+                g.add_node(mda, kind="mda", label="MDA", domain=d.name)
+                g.add_node(f"imap:{d.name}", kind="imap", label="IMAP", domain=d.name)
+                g.add_node(f"pop3:{d.name}", kind="pop3", label="POP3", domain=d.name)
+                for host in d.hosts:
+                    if host.role is Role.MX:
+                        g.add_edge(f"mta:{host.name}", mda, kind="local")
+            submit = self.submission_host(d.name)
+            for user in d.users:
+                mua, box = f"mua:{user.address}", f"mailbox:{user.address}"
+                g.add_node(mua, kind="mua", label=user.address, domain=d.name)
+                g.add_node(box, kind="mailbox", label=user.name, domain=d.name)
+                if submit is not None:
+                    g.add_edge(mua, f"mta:{submit.name}", kind="submission")
+                g.add_edge(mda, box, kind="deliver")
+                g.add_edge(box, mua, kind="retrieve")
+            for mx in self.mx(d.name) or []:
+                if mx.host == ".":
+                    continue
+                # Every MSA may send to this MX; a backup MX of the domain forwards to better MXs.
+                for sender in self.hosts.values():
+                    relays = sender.role is Role.MSA or (
+                        sender.domain == d.name and sender.role is Role.BACKUP_MX)
+                    if relays and sender.name != mx.host:
+                        g.add_edge(f"mta:{sender.name}", f"mta:{mx.host}", kind="smtp",
+                                   preference=mx.preference, domain=d.name)
+        return g
+
+
+def _txt_rdata(text: str) -> str:
+    """Quote a TXT string, split into 255-octet chunks (RFC 1035 §3.3.14)."""
+    raw = text.replace("\\", "\\\\").replace('"', '\\"')
+    chunks = [raw[i:i + 250] for i in range(0, len(raw), 250)] or [""]
+    return " ".join(f'"{c}"' for c in chunks)
+
+
+def is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
