@@ -81,7 +81,13 @@ class Delivery:
             return
         task = asyncio.get_running_loop().create_task(self._run(entry))
         self._running[entry_id] = task
-        task.add_done_callback(lambda _t: self._running.pop(entry_id, None))
+        task.add_done_callback(lambda _t: self._done(entry_id))
+
+    def _done(self, entry_id: str) -> None:
+        self._running.pop(entry_id, None)
+        entry = self._entries.get(entry_id)
+        if entry is not None and not self._stopping:     # still queued: wait for the next attempt
+            self.schedule(entry)
 
     # -- one attempt at one entry ----------------------------------------------------------------
     async def _run(self, entry: Entry) -> None:
@@ -111,8 +117,6 @@ class Delivery:
             log.exception("delivery of %s on %s failed unexpectedly", entry.id, entry.host)
             entry.next_attempt = stack.clock() + stack.config.queue.delay(entry.attempts)
             await asyncio.to_thread(stack.queue.save, entry)
-            if not self._stopping:
-                self.schedule(entry)
 
     async def _local(self, entry: Entry, host: Host, rcpts: list[Recipient], content: bytes) -> None:
         stack = self.stack
@@ -257,11 +261,9 @@ class Delivery:
             reason = "; ".join(sorted({r.reply for r in entry.pending if r.reply}))[:300]
             stack.bus.publish(
                 "queue.defer", src=f"mta:{host.name}", dst=f"mta:{host.name}", protocol="SMTP",
-                status="deferred", summary=f"{host.name} keeps the message; retry in {delay:.0f} s ({reason})",
+                status="deferred", summary=f"{host.name} keeps the message; retry in {delay:.3g} s ({reason})",
                 explain=explain.deferred(host.name, [r.address for r in entry.pending], reason, delay),
                 trace=entry.trace, data={"queue_id": entry.id, "retry_in": delay, "attempts": entry.attempts})
-            if not self._stopping:
-                self.schedule(entry)
         else:
             await asyncio.to_thread(stack.queue.remove, entry)
             self._entries.pop(entry.id, None)

@@ -83,10 +83,10 @@ def attempt_failed(host: str, target: str, error: str) -> dict[str, str]:
 def deferred(host: str, rcpts: list[str], reason: str, retry_in: float) -> dict[str, str]:
     to = ", ".join(rcpts)
     return _t(f"Delivery to {to} failed for now ({reason}). {host} keeps the message in its queue and will "
-              f"try again in {retry_in:.0f} s. A real MTA waits minutes and retries for days; the sandbox "
+              f"try again in {retry_in:.3g} s. A real MTA waits minutes and retries for days; the sandbox "
               f"compresses time.",
               f"Доставка для {to} пока не удалась ({reason}). {host} оставляет письмо в очереди и попробует "
-              f"снова через {retry_in:.0f} с. Настоящий MTA ждёт минуты и пытается несколько дней; песочница "
+              f"снова через {retry_in:.3g} с. Настоящий MTA ждёт минуты и пытается несколько дней; песочница "
               f"сжимает время.")
 
 

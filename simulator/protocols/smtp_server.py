@@ -183,13 +183,14 @@ class Policy:
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           mail_options: list[str]) -> str:
+        # "<>" is the null reverse-path of a bounce (RFC 5321 §4.5.5); aiosmtpd keeps it as "<>".
         if self.role is Role.SUBMISSION:
             account: Account = session.auth_data
             if address.lower() != account.address.lower():
                 # RFC 6409 §6.1: the MSA checks that the user may use this envelope sender.
                 return (f"553 5.7.1 <{address}>: sender address rejected: not owned by user "
                         f"{account.address}")
-        elif address and not _valid_address(address):
+        elif address != "<>" and not _valid_address(address):
             return "501 5.1.7 Bad sender address syntax"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -247,7 +248,7 @@ class Policy:
             self.world.acceptance(queue_host, split_address(r)[1]) == Acceptance.FINAL
             for r in envelope.rcpt_tos)
         try:
-            await stack.enqueue(queue_host, envelope.mail_from or "", list(envelope.rcpt_tos), content,
+            await stack.enqueue(queue_host, _reverse_path(envelope), list(envelope.rcpt_tos), content,
                                 trace=trace, queue_id=queue_id, message=message,
                                 received_from=self._source_node(session))
         except OSError:
@@ -348,6 +349,10 @@ class Authenticator:
         return AuthResult(success=True, auth_data=account)
 
 
+def _reverse_path(envelope: Envelope) -> str:
+    return "" if envelope.mail_from in (None, "", "<>") else envelope.mail_from
+
+
 def _valid_address(address: str) -> bool:
     local, _, domain = address.rpartition("@")
     return bool(local) and bool(domain) and len(local) <= 64 and len(domain) <= 255 and " " not in address
@@ -391,7 +396,7 @@ def _message_summary(content: bytes, envelope: Envelope) -> dict[str, Any]:
             value = None
         return str(value)[:300] if value is not None else ""
     return {
-        "id": get("message-id"), "from": envelope.mail_from or "", "rcpt": list(envelope.rcpt_tos),
+        "id": get("message-id"), "from": _reverse_path(envelope), "rcpt": list(envelope.rcpt_tos),
         "header_from": get("from"), "header_to": get("to"), "subject": get("subject"),
         "received": [str(v)[:400] for v in (headers.get_all("received") or [])],
         "size": len(content),
