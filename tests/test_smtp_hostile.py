@@ -1,0 +1,143 @@
+"""Bad input on the SMTP servers: each gets its reply, nothing is split or lost, others keep being served."""
+from __future__ import annotations
+
+import base64
+import smtplib
+import socket
+import time
+
+import pytest
+
+
+def raw_session(address: str, port: int, lines: list[bytes], *, wait: float = 0.3) -> bytes:
+    """Send raw bytes (no smtplib fix-ups) and return everything the server said."""
+    with socket.create_connection((address, port), timeout=5) as sock:
+        sock.recv(1024)
+        for chunk in lines:
+            sock.sendall(chunk)
+            time.sleep(0.05)
+        deadline = time.monotonic() + wait + 2
+        data = b""
+        sock.settimeout(0.3)
+        while time.monotonic() < deadline:
+            try:
+                got = sock.recv(65536)
+            except socket.timeout:
+                if data.rstrip().endswith((b"Bye", b"2.0.0 Bye")):
+                    break
+                continue
+            if not got:
+                break
+            data += got
+        return data
+
+
+def auth_plain(user: str, password: str) -> bytes:
+    return base64.b64encode(f"\0{user}\0{password}".encode())
+
+
+def still_serving(world) -> None:
+    with smtplib.SMTP("127.0.0.1", world.port("submission"), local_hostname="ok.test", timeout=5) as s:
+        assert s.noop()[0] == 250
+
+
+@pytest.mark.parametrize("smuggle", [
+    b"\n.\n",          # bare LF dot bare LF
+    b"\r.\r",          # bare CR
+    b"\n.\r\n",        # LF dot CRLF
+    b"\r\n.\n",        # CRLF dot LF
+    b"\r.\r\n",
+])
+def test_smuggling_never_splits_a_message(world, smuggle):
+    payload = (b"From: alice@alpha.test\r\nTo: bob@beta.test\r\nSubject: one\r\n\r\nbefore" + smuggle +
+               b"MAIL FROM:<alice@alpha.test>\r\nRCPT TO:<bob@beta.test>\r\nDATA\r\n"
+               b"Subject: smuggled\r\n\r\nevil\r\n.\r\n")
+    reply = raw_session("127.0.0.1", world.port("submission"), [
+        b"EHLO x.test\r\n", b"AUTH PLAIN " + auth_plain("alice@alpha.test", "alice") + b"\r\n",
+        b"MAIL FROM:<alice@alpha.test>\r\n", b"RCPT TO:<bob@beta.test>\r\n", b"DATA\r\n",
+        payload, b"QUIT\r\n"])
+    assert reply.count(b"queued as") == 1, reply
+    [message] = world.wait_messages("bob@beta.test")
+    time.sleep(0.5)
+    assert len(world.messages("bob@beta.test")) == 1
+    assert b"smuggled" in message and b"before" in message     # one message, content intact
+    body_lines = message.split(b"\r\n")
+    assert all(b"\r" not in line and b"\n" not in line for line in body_lines)   # CRLF only
+
+
+def test_overlong_command_line_gets_500_5_5_2(world):
+    reply = raw_session("127.0.0.1", world.port("submission"),
+                        [b"EHLO x.test\r\n", b"NOOP " + b"x" * 2000 + b"\r\n", b"NOOP\r\n", b"QUIT\r\n"])
+    assert b"500 5.5.2" in reply
+    assert reply.count(b"250 2.0.0") >= 1      # the NOOP after it is answered: session goes on
+    still_serving(world)
+
+
+def test_overlong_text_line_in_data_is_refused(world):
+    with smtplib.SMTP("127.0.0.1", world.port("submission"), local_hostname="x.test") as s:
+        s.login("alice@alpha.test", "alice")
+        with pytest.raises(smtplib.SMTPDataError) as err:
+            s.sendmail("alice@alpha.test", ["bob@beta.test"], b"Subject: long\r\n\r\n" + b"y" * 5000 + b"\r\n")
+        assert err.value.smtp_code == 500 and b"5.5.2" in err.value.smtp_error
+        assert s.noop()[0] == 250
+    time.sleep(0.3)
+    assert world.messages("bob@beta.test") == []
+
+
+def test_message_over_size_gets_552(start_world):
+    world = start_world(max_message_size=10_000)
+    with smtplib.SMTP("127.0.0.1", world.port("submission"), local_hostname="x.test") as s:
+        s.ehlo()
+        assert s.esmtp_features["size"] == "10000"
+        s.login("alice@alpha.test", "alice")
+        body = b"Subject: big\r\n\r\n" + (b"z" * 70 + b"\r\n") * 300
+        code, text = s.mail("alice@alpha.test", [f"SIZE={len(body)}"])   # declared: refused up front
+        assert code == 552
+        s.rset()
+        s.esmtp_features.pop("size")                                      # undeclared: refused after DATA
+        with pytest.raises(smtplib.SMTPDataError) as err:
+            s.sendmail("alice@alpha.test", ["bob@beta.test"], body)
+        assert err.value.smtp_code == 552 and b"5.3.4" in err.value.smtp_error
+    still_serving(world)
+    time.sleep(0.3)
+    assert world.messages("bob@beta.test") == []
+
+
+def test_wrong_password_gets_535_and_others_keep_working(world):
+    with smtplib.SMTP("127.0.0.1", world.port("submission"), local_hostname="x.test") as bad:
+        with pytest.raises(smtplib.SMTPAuthenticationError) as err:
+            bad.login("alice@alpha.test", "wrong")
+        assert err.value.smtp_code == 535 and b"5.7.8" in err.value.smtp_error
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            bad.login("nobody@alpha.test", "alice")
+        with smtplib.SMTP("127.0.0.1", world.port("submission"), local_hostname="y.test") as good:
+            good.login("alice@alpha.test", "alice")
+            good.sendmail("alice@alpha.test", ["bob@beta.test"], b"Subject: fine\r\n\r\nok\r\n")
+    world.wait_messages("bob@beta.test")
+    failed = world.events.wait_for(lambda e: e.kind == "smtp.session" and e.status == "failed")
+    assert any("535" in e.summary for e in failed)
+
+
+def test_domain_msa_serves_only_its_own_users(world):
+    host = world.address("smtp.alpha.test")
+    port = world.port("submission", "smtp.alpha.test")
+    with smtplib.SMTP(host, port, local_hostname="x.test") as s:
+        assert s.login("alice", "alice")[0] == 235         # a bare user name works on the domain's MSA
+    with smtplib.SMTP(host, port, local_hostname="x.test") as s:
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            s.login("bob@beta.test", "bob")                 # beta's user cannot submit through alpha's MSA
+
+
+def test_garbage_and_binary_do_not_stop_the_server(world):
+    reply = raw_session("127.0.0.1", world.port("submission"),
+                        [b"\x00\xff\xfe garbage\r\n", b"\r\n", b"HELO\r\n", b"EHLO x\r\n", b"QUIT\r\n"])
+    assert b"500" in reply and b"501" in reply and b"221" in reply
+    still_serving(world)
+
+
+def test_many_recipients_are_capped(world):
+    with smtplib.SMTP(world.address("mx1.beta.test"), world.stack.config.ports.mx, local_hostname="x.test") as s:
+        s.ehlo()
+        s.mail("someone@alpha.test")
+        codes = [s.rcpt("bob@beta.test")[0] for _ in range(105)]
+    assert codes[:100] == [250] * 100 and codes[100:] == [452] * 5
