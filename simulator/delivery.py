@@ -102,6 +102,13 @@ class Delivery:
         try:
             content = await asyncio.to_thread(stack.queue.content, entry)
             entry.attempts += 1
+            if entry.attempts > 1:
+                waiting = [r.address for r in entry.pending]
+                stack.bus.publish(
+                    "queue.retry", src=f"mta:{host.name}", dst=f"mta:{host.name}", protocol="SMTP",
+                    status="info", summary=f"{host.name} tries again (attempt {entry.attempts}) for {', '.join(waiting)}",
+                    explain=explain.retry(host.name, waiting, entry.attempts), trace=entry.trace,
+                    data={"queue_id": entry.id, "attempt": entry.attempts})
             by_domain: dict[str, list[Recipient]] = {}
             for rcpt in entry.pending:
                 by_domain.setdefault(split_address(rcpt.address)[1], []).append(rcpt)

@@ -26,8 +26,8 @@ KINDS = frozenset({
     "smtp.session",     # one SMTP dialogue, as the server saw it (submission, relay, by hand)
     "smtp.attempt",     # a sending MTA's connection attempt that did not reach a session
     "dns.query",        # an MTA asked the sandbox DNS (question, answer, and the MX it chose)
-    "queue.enqueue",    # a message entered a host's durable queue
     "queue.defer",      # delivery failed temporarily; next attempt scheduled
+    "queue.retry",      # the time for the next attempt has come
     "queue.relay",      # the next hop accepted the message (250): it left this queue
     "queue.bounce",     # delivery failed for good: a DSN was queued to the sender
     "mda.deliver",      # the MDA wrote the message into a Maildir

@@ -90,6 +90,14 @@ def deferred(host: str, rcpts: list[str], reason: str, retry_in: float) -> dict[
               f"сжимает время.")
 
 
+def retry(host: str, rcpts: list[str], attempt: int) -> dict[str, str]:
+    to = ", ".join(rcpts)
+    return _t(f"The retry time has come: {host} takes the message for {to} out of its queue and tries again "
+              f"(attempt {attempt}), starting over with a fresh DNS lookup.",
+              f"Подошло время повтора: {host} достаёт письмо для {to} из очереди и пробует снова "
+              f"(попытка {attempt}), начиная заново с запроса DNS.")
+
+
 def relayed(host: str, target: str, rcpts: list[str]) -> dict[str, str]:
     to = ", ".join(rcpts)
     return _t(f"{target} answered 250 for {to}: it now owns the message, and {host} removes it from its queue.",

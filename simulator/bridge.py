@@ -1,0 +1,109 @@
+"""The bridge: event bus and step gate -> Socket.IO.  The only simulator module that knows the web.
+
+Theory of operation: the bus calls :meth:`Bridge._on_event` in the publishing thread (usually the
+mail loop), so that method only appends to a deque and wakes the sender.  One background task (a
+thread in Flask-SocketIO's ``threading`` mode) drains the deque and emits *batches*: it waits a
+short window after the first event of a burst (``window`` seconds) so that a burst of a thousand
+hops becomes a few dozen messages, never a thousand.  Every connected browser gets the same batch;
+python-socketio encodes a broadcast once.  Gate changes are coalesced: only the latest state is sent.
+
+The bridge also remembers every ``world.change`` event (they are rare) and the world as it was when
+the bridge started, so a browser can rebuild the world at any point of the history even after the
+bus has dropped old events from its bounded buffer.
+
+Messages sent to the browser (Mailpit-style ``{type, data}`` is carried by the Socket.IO event name):
+    "events"  {"events": [event dict, ...], "last_seq": n}
+    "gate"    {"mode": "play"|"pause", "delay": s, "waiting": [{"label", "src", "dst"}, ...]}
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from .events import Event
+
+if TYPE_CHECKING:
+    from flask_socketio import SocketIO
+
+    from .gate import GateState
+    from .runtime import MailStack
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 400          # events per Socket.IO message (a burst becomes several messages)
+
+
+class Bridge:
+    def __init__(self, socketio: "SocketIO", stack: "MailStack", *, window: float = 0.03) -> None:
+        self.socketio = socketio
+        self.stack = stack
+        self.window = window
+        self._pending: collections.deque[Event] = collections.deque()
+        self._wake = threading.Event()
+        self._stopped = threading.Event()
+        self._gate_state: GateState | None = None
+        self._lock = threading.Lock()
+        self.world_changes: list[dict[str, Any]] = []
+        self.batches_sent = 0
+        self.events_sent = 0
+        self._unsubscribe = stack.bus.subscribe(self._on_event)
+        # Snapshot after subscribing: a change racing with us is both in the snapshot and in the
+        # list, and applying a change twice is harmless (both kinds set, never toggle).
+        self.baseline = {"seq": stack.bus.last_seq, "world": stack.world.to_dict()}
+        stack.gate.on_change(self._on_gate)
+        self._task = socketio.start_background_task(self._run)
+
+    # -- called from other threads: quick -----------------------------------------------------
+    def _on_event(self, event: Event) -> None:
+        if self._stopped.is_set():
+            return
+        if event.kind == "world.change":
+            with self._lock:
+                self.world_changes.append(event.to_dict())
+        self._pending.append(event)
+        self._wake.set()
+
+    def _on_gate(self, state: "GateState") -> None:
+        if self._stopped.is_set():
+            return
+        with self._lock:
+            self._gate_state = state
+        self._wake.set()
+
+    # -- the sender ------------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            if not self._wake.wait(1.0):
+                continue
+            # Let a burst gather: a few tens of milliseconds are invisible to a human.
+            time.sleep(self.window)
+            self._wake.clear()
+            try:
+                self._flush()
+            except Exception:   # a failed emit must not end the bridge
+                log.exception("emitting to the browsers failed")
+
+    def _flush(self) -> None:
+        with self._lock:
+            gate, self._gate_state = self._gate_state, None
+        if gate is not None:
+            self.socketio.emit("gate", gate.to_dict())
+        while self._pending:
+            batch: list[dict[str, Any]] = []
+            while self._pending and len(batch) < MAX_BATCH:
+                batch.append(self._pending.popleft().to_dict())
+            self.socketio.emit("events", {"events": batch, "last_seq": batch[-1]["seq"]})
+            self.batches_sent += 1
+            self.events_sent += len(batch)
+
+    def world_change_list(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self.world_changes)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._wake.set()
+        self._unsubscribe()
