@@ -1,0 +1,193 @@
+"""The sandbox's TLS certificate: one self-signed *leaf* for localhost, made on first run.
+
+What it implements
+  * A self-signed end-entity certificate (PROTOCOLS.md X3): ``basicConstraints`` critical
+    ``CA:FALSE``, ``subjectAltName`` DNS:localhost and IP:127.0.0.1, EKU serverAuth, keyUsage
+    digitalSignature + keyEncipherment (RFC 5280 §4.2.1.3, §4.2.1.6, §4.2.1.9, §4.2.1.12),
+    CN=localhost, RSA 2048, SHA-256, valid for ten years.
+    Why a leaf and not a CA: mbsync pins a ``CertificateFile`` by exact match only when it is not a
+    CA certificate; a CA:TRUE one is chain-verified with a host-name check that ignores IP SANs.
+    RSA rather than EC P-256 because keyEncipherment is only meaningful for an RSA key
+    (RFC 5480 §3 does not allow it for EC keys), and every client speaks RSA.
+  * Files ``<data>/tls/cert.pem`` and ``<data>/tls/key.pem``, written atomically (temporary file,
+    fsync, rename) with the key at mode 0600; generated once and reused afterwards, so a student's
+    security exception in Thunderbird or a fetchmail ``sslfingerprint`` stays valid across restarts.
+  * SSL contexts for the servers (TLS 1.2 or later) and for tests and tools (trusting exactly that
+    certificate and checking the host name "localhost").
+
+What it leaves out: certificate rotation, a CA for the sandbox, client certificates.
+"""
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import logging
+import os
+import ssl
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+try:  # POSIX: serialise two processes starting on one data directory
+    import fcntl
+except ImportError:  # pragma: no cover - not on the sandbox's platforms
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
+
+CERT_NAME = "cert.pem"
+KEY_NAME = "key.pem"
+HOSTNAME = "localhost"
+VALIDITY = datetime.timedelta(days=3650)
+_BACKDATE = datetime.timedelta(days=1)  # tolerate a client clock that is a little behind
+
+
+def tls_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "tls"
+
+
+def ensure_certificate(data_dir: Path) -> tuple[Path, Path]:
+    """Return ``(cert.pem, key.pem)`` in ``data_dir/tls``; generate them on the first call.
+
+    An existing pair is reused as long as both files load and belong together; otherwise (a file
+    missing, damaged, or from another pair) a new pair replaces both.
+    """
+    directory = tls_dir(data_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / CERT_NAME, directory / KEY_NAME
+    with _lock(directory):
+        if _usable_pair(cert_path, key_path):
+            if key_path.stat().st_mode & 0o077:
+                os.chmod(key_path, 0o600)
+            return cert_path, key_path
+        key_pem, cert_pem = _generate()
+        # The key first: a crash in between leaves a key without its certificate, which the next
+        # call detects (the pair does not match) and regenerates.
+        _atomic_write(key_path, key_pem, mode=0o600)
+        _atomic_write(cert_path, cert_pem, mode=0o644)
+        log.info("generated a self-signed TLS certificate for %s in %s (SHA-256 %s)",
+                 HOSTNAME, directory, fingerprint(cert_path))
+    return cert_path, key_path
+
+
+def server_context(data_dir: Path) -> ssl.SSLContext:
+    """A server-side context (TLS 1.2 or later) loaded with the sandbox's certificate and key."""
+    cert_path, key_path = ensure_certificate(data_dir)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_path, key_path)
+    return context
+
+
+def client_context(cert_path: Path) -> ssl.SSLContext:
+    """A client context for tests and tools: trusts exactly ``cert_path``, checks host "localhost".
+
+    Connect with ``server_hostname="localhost"`` (poplib, imaplib and smtplib pass the host they
+    were given, so give them "localhost", not "127.0.0.1").
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED and check_hostname by default
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_verify_locations(cafile=str(cert_path))
+    # The pinned certificate is the trust anchor itself (it is not a CA).
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    return context
+
+
+def fingerprint(cert_path: Path) -> str:
+    """SHA-256 of the certificate (DER), upper-case hex pairs joined by colons.
+
+    The form ``openssl x509 -fingerprint -sha256`` prints and fetchmail's ``sslfingerprint`` expects.
+    """
+    cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
+    return cert.fingerprint(hashes.SHA256()).hex(":").upper()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _generate() -> tuple[bytes, bytes]:
+    """A fresh RSA key and the leaf certificate for it, both PEM."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOSTNAME)])
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _BACKDATE)
+        .not_valid_after(now + VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName([
+            x509.DNSName(HOSTNAME),
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        ]), critical=False)
+        .add_extension(x509.KeyUsage(
+            digital_signature=True, content_commitment=False, key_encipherment=True,
+            data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+            encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(ski, critical=False)
+        # Self-issued: the authority key id is our own key id (strict verifiers look for it).
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _usable_pair(cert_path: Path, key_path: Path) -> bool:
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError):
+        return False
+    same_key = (cert.public_key().public_bytes(serialization.Encoding.DER,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+                == key.public_key().public_bytes(serialization.Encoding.DER,
+                                                 serialization.PublicFormat.SubjectPublicKeyInfo))
+    if not same_key:
+        log.warning("%s does not belong to %s; generating a new pair", cert_path, key_path)
+    return same_key
+
+
+def _atomic_write(path: Path, data: bytes, *, mode: int) -> None:
+    """tmp (created with ``mode``, never wider) + fsync + rename + fsync of the directory."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)  # O_CREAT's mode is masked by the umask; a stale tmp may exist
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+@contextmanager
+def _lock(directory: Path) -> Iterator[None]:
+    if fcntl is None:  # pragma: no cover
+        yield
+        return
+    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
