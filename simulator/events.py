@@ -24,6 +24,7 @@ class Status(StrEnum):
 # "pop3.*" / "imap.*" kinds; the browser treats an unknown kind by its protocol.
 KINDS = frozenset({
     "smtp.session",     # one SMTP dialogue, as the server saw it (submission, relay, by hand)
+    "smtp.line",        # lines of an open SMTP dialogue, streamed in line-by-line step mode
     "smtp.attempt",     # a sending MTA's connection attempt that did not reach a session
     "dns.query",        # an MTA asked the sandbox DNS (question, answer, and the MX it chose)
     "queue.defer",      # delivery failed temporarily; next attempt scheduled

@@ -28,6 +28,11 @@ class Mode(StrEnum):
     PAUSE = "pause"
 
 
+class Granularity(StrEnum):
+    HOP = "hop"        # step releases one hop (a whole SMTP session, a DNS lookup, a delivery)
+    LINE = "line"      # step also releases each server reply of an SMTP dialogue, one line at a time
+
+
 @dataclass(frozen=True, slots=True)
 class Waiting:
     label: str
@@ -40,15 +45,17 @@ class GateState:
     mode: Mode
     delay: float
     waiting: tuple[Waiting, ...]
+    granularity: Granularity = Granularity.HOP
 
     def to_dict(self) -> dict:
-        return {"mode": str(self.mode), "delay": self.delay,
+        return {"mode": str(self.mode), "delay": self.delay, "granularity": str(self.granularity),
                 "waiting": [{"label": w.label, "src": w.src, "dst": w.dst} for w in self.waiting]}
 
 
 class StepGate:
     def __init__(self, *, paused: bool = False, delay: float = 0.0) -> None:
         self._mode = Mode.PAUSE if paused else Mode.PLAY
+        self._granularity = Granularity.HOP
         self._delay = max(0.0, delay)
         self._waiting: deque[tuple[asyncio.Future[None], Waiting]] = deque()
         self._credit = 0
@@ -84,6 +91,15 @@ class StepGate:
                 if entry in self._waiting:
                     self._waiting.remove(entry)
 
+    @property
+    def line_mode(self) -> bool:
+        return self._granularity is Granularity.LINE
+
+    async def line(self, label: str, *, src: str = "", dst: str = "") -> None:
+        """Wait before one line of a dialogue -- only when the teacher steps line by line."""
+        if self._granularity is Granularity.LINE:
+            await self.hop(label, src=src, dst=dst)
+
     # -- the controls (any thread) ---------------------------------------------------------------
     def play(self) -> None:
         self._call(self._play)
@@ -99,9 +115,12 @@ class StepGate:
             raise ValueError("delay must be between 0 and 60 seconds")
         self._call(self._set_delay, float(seconds))
 
+    def set_granularity(self, value: str) -> None:
+        self._call(self._set_granularity, Granularity(value))   # ValueError for anything else
+
     def state(self) -> GateState:
         with self._lock:
-            return GateState(self._mode, self._delay, tuple(w for _, w in self._waiting))
+            return GateState(self._mode, self._delay, tuple(w for _, w in self._waiting), self._granularity)
 
     def release_all(self) -> None:
         """Used at shutdown: nothing stays blocked on the gate."""
@@ -142,6 +161,10 @@ class StepGate:
                     break
             else:
                 self._credit = 1
+        self._changed()
+
+    def _set_granularity(self, value: Granularity) -> None:
+        self._granularity = value
         self._changed()
 
     def _set_delay(self, seconds: float) -> None:

@@ -82,6 +82,7 @@ class MailflowSMTP(SMTP):
         self._partial = b""
         self.data_result: DataResult | None = None
         self.published_upto = 0
+        self.streamed_upto = 0
 
     # -- what the client sent ------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
@@ -112,7 +113,17 @@ class MailflowSMTP(SMTP):
     async def push(self, status: Any) -> None:
         text = status.decode("utf-8", "replace") if isinstance(status, bytes) else str(status)
         text = self._enhance(text)
-        self.transcript.append(("S", text))
+        gate = self.policy.stack.gate
+        if gate.line_mode and text[3:4] != "-":      # one step per reply (its last line)
+            # Line-by-line stepping: each server reply waits for the teacher; the client lines that
+            # led to it stream as they arrive.
+            src, dst = self.policy.session_nodes(self)
+            self.policy.stream_lines(self, src, dst)
+            await gate.line(f"{dst[4:]} answers: {text[:60]}", src=dst, dst=src)
+            self.transcript.append(("S", text))
+            self.policy.stream_lines(self, src, dst)
+        else:
+            self.transcript.append(("S", text))
         if text.startswith("354"):
             self._in_data = True
         await super().push(text)
@@ -286,6 +297,26 @@ class Policy:
         date = format_datetime(datetime.fromtimestamp(self.stack.clock(), timezone.utc).astimezone())
         return (f"Received: from {helo} ({name} [{peer_ip}])\r\n\tby {by} (Mailflow) with {proto} "
                 f"id {queue_id}{rcpt};\r\n\t{date}\r\n").encode("utf-8", "replace")
+
+    def session_nodes(self, server: MailflowSMTP) -> tuple[str, str]:
+        session = server.session
+        src = self._source_node(session)
+        if self.host is not None:
+            return src, f"mta:{self.host.name}"
+        queue_host = self._queue_host(session) if session.authenticated else None
+        return src, f"mta:{queue_host.name if queue_host else 'front'}"
+
+    def stream_lines(self, server: MailflowSMTP, src: str, dst: str) -> None:
+        """Publish the dialogue lines not yet streamed (line-by-line mode only)."""
+        lines = server.transcript[server.streamed_upto:]
+        server.streamed_upto = len(server.transcript)
+        if not lines:
+            return
+        trace = self.stack.trace_for_peer(server.session.peer if server.session else None)
+        self.stack.bus.publish("smtp.line", src=src, dst=dst, protocol="SMTP", status="info",
+                               summary=" / ".join(line for _, line in trim_transcript(lines, keep=3))[:200],
+                               trace=trace, transcript=trim_transcript(lines, keep=3),
+                               data={"peer": server.session.peer[0] if server.session and server.session.peer else ""})
 
     def publish_session(self, server: MailflowSMTP, result: DataResult | None) -> None:
         session = server.session

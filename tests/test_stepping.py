@@ -1,0 +1,71 @@
+"""The step gate driving the real world: hop by hop, and an SMTP dialogue line by line."""
+from __future__ import annotations
+
+import smtplib
+import threading
+import time
+
+
+def send_in_background(world) -> threading.Event:
+    done = threading.Event()
+
+    def run() -> None:
+        with smtplib.SMTP("127.0.0.1", world.port("submission"), local_hostname="c.test", timeout=60) as s:
+            s.login("alice@alpha.test", "alice")
+            s.sendmail("alice@alpha.test", ["bob@beta.test"], b"Subject: steps\r\n\r\nx\r\n")
+        done.set()
+    threading.Thread(target=run, daemon=True).start()
+    return done
+
+
+def wait_waiting(world, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = world.stack.gate.state()
+        if state.waiting:
+            return state.waiting[0]
+        time.sleep(0.02)
+    return None
+
+
+def test_hop_by_hop_mailbox_stays_empty_until_the_last_hop(start_world):
+    world = start_world(step=True)
+    done = send_in_background(world)
+    labels = []
+    while len(labels) < 10:
+        waiting = wait_waiting(world)
+        if waiting is None:
+            break
+        labels.append(waiting.label)
+        assert world.messages("bob@beta.test") == []
+        world.stack.gate.step()
+        time.sleep(0.1)
+    world.wait_messages("bob@beta.test")
+    assert done.wait(5)
+    assert len(labels) == 4, labels
+    assert "hands the message to smtp.alpha.test" in labels[0]
+    assert "asks DNS" in labels[1] and "connects to mx1.beta.test" in labels[2] and "MDA" in labels[3]
+
+
+def test_line_by_line_releases_each_server_reply(start_world):
+    world = start_world(step=True)
+    world.stack.gate.set_granularity("line")
+    done = send_in_background(world)
+    steps = 0
+    replies = []
+    while steps < 200 and not world.messages("bob@beta.test"):
+        waiting = wait_waiting(world, timeout=3.0)
+        if waiting is None:
+            break
+        replies.append(waiting.label)
+        world.stack.gate.step()
+        steps += 1
+        time.sleep(0.05)
+    world.wait_messages("bob@beta.test")
+    assert done.wait(5)
+    assert any("answers: 220" in r for r in replies) and any("answers: 354" in r for r in replies)
+    assert steps > 15        # every reply of both dialogues (submission and relay) was a step
+    lines = [e for e in world.events.events if e.kind == "smtp.line"]
+    assert lines and any(side == "C" and text.startswith("EHLO") for e in lines for side, text in e.transcript)
+    world.stack.gate.set_granularity("hop")
+    world.stack.gate.play()
