@@ -63,7 +63,8 @@ class MailStack:
         self.rng = random.Random(config.seed)
         self.outbound: dict[tuple[str, int], str] = {}     # our client sockets -> trace id
         self.listeners: list[Listener] = []
-        self.store = None
+        from .store import MailStore
+        self.store = MailStore(config.data_dir / "mail", clock=clock)
         self.ssl_context: ssl.SSLContext | None = None
         self._servers: dict[str, list[Any]] = {}          # host name -> running servers
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -246,7 +247,34 @@ class MailStack:
             raise
 
     async def _start_retrieval(self, host: Host) -> None:
-        """Hook for the IMAP/POP3 servers of a domain's mailbox host (see retrieval wiring)."""
+        """A domain's mailbox host (its first host of role mx) also answers IMAP and POP3."""
+        if self.world.retrieval_host(host.domain) is not host:
+            return
+        ports = self.config.ports
+        for service, port in (("imap", ports.imap), ("pop3", ports.pop3)):
+            await self._retrieval_server(host.name, service, host.address, port, domain=host.domain)
+
+    async def _retrieval_server(self, name: str, service: str, address: str, port: int, *,
+                                domain: str | None, implicit_tls: bool = False) -> None:
+        from .protocols.imap_server import ImapServer
+        from .protocols.pop3_server import Pop3Server
+        cls = ImapServer if service.startswith("imap") else Pop3Server
+        kind = "imap" if cls is ImapServer else "pop3"
+        server = cls(self.store, self._authenticator(domain), host=address, port=port,
+                     ssl_context=self.ssl_context, implicit_tls=implicit_tls, bus=self.bus,
+                     default_domain=domain, node=f"{kind}:{domain or 'front'}", clock=self.clock)
+        await server.start()
+        self._servers.setdefault(name, []).append(server)
+        self.listeners.append(Listener(service, name, address, server.port))
+
+    def _authenticator(self, domain: str | None):
+        """Logins are user@domain; a domain's own server also takes a bare user name, and only its users."""
+        def authenticate(login: str, password: str):
+            account = self.world.authenticate(login, password, domain)
+            if account is not None and domain is not None and account.domain != domain:
+                return None
+            return account
+        return authenticate
 
     async def _start_front_door(self) -> None:
         ports, front = self.config.ports, self.config.front_host
@@ -255,22 +283,19 @@ class MailStack:
         if self.ssl_context is not None:
             await self._serve("front", "smtps", self._smtp_factory(SmtpRole.SUBMISSION, None, implicit_tls=True),
                               front, ports.smtps, self.ssl_context)
+        await self._retrieval_server("front", "imap", front, ports.imap, domain=None)
+        await self._retrieval_server("front", "pop3", front, ports.pop3, domain=None)
+        if self.ssl_context is not None:
+            await self._retrieval_server("front", "imaps", front, ports.imaps, domain=None, implicit_tls=True)
+            await self._retrieval_server("front", "pop3s", front, ports.pop3s, domain=None, implicit_tls=True)
 
     async def _stop_servers(self, name: str) -> None:
         servers = self._servers.pop(name, [])
         for server in servers:
-            close = getattr(server, "close", None)
-            if close is not None and not asyncio.iscoroutinefunction(close):
-                close()
+            if isinstance(server, asyncio.AbstractServer):
+                server.close()          # stops listening; sessions in progress finish on their own
             else:
-                await server.stop()
-        for server in servers:
-            wait = getattr(server, "wait_closed", None)
-            if wait is not None and not hasattr(server, "stop"):
-                try:
-                    await asyncio.wait_for(wait(), 0.5)
-                except asyncio.TimeoutError:
-                    pass
+                await server.stop()     # our IMAP/POP3 servers
         self.listeners = [item for item in self.listeners if item.host != name]
 
     async def _set_host_state(self, name: str, up: bool) -> dict:
