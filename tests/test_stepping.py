@@ -18,11 +18,12 @@ def send_in_background(world) -> threading.Event:
     return done
 
 
-def wait_waiting(world, timeout: float = 5.0):
+def wait_waiting(world, timeout: float = 5.0, released=None):
+    """The hop now waiting at the gate (not the one just released), or None."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         state = world.stack.gate.state()
-        if state.waiting:
+        if state.waiting and state.waiting[0] is not released:
             return state.waiting[0]
         time.sleep(0.02)
     return None
@@ -32,14 +33,14 @@ def test_hop_by_hop_mailbox_stays_empty_until_the_last_hop(start_world):
     world = start_world(step=True)
     done = send_in_background(world)
     labels = []
+    waiting = None
     while len(labels) < 10:
-        waiting = wait_waiting(world)
+        waiting = wait_waiting(world, timeout=2.0, released=waiting)
         if waiting is None:
             break
         labels.append(waiting.label)
         assert world.messages("bob@beta.test") == []
         world.stack.gate.step()
-        time.sleep(0.1)
     world.wait_messages("bob@beta.test")
     assert done.wait(5)
     assert len(labels) == 4, labels
@@ -53,14 +54,14 @@ def test_line_by_line_releases_each_server_reply(start_world):
     done = send_in_background(world)
     steps = 0
     replies = []
+    waiting = None
     while steps < 200 and not world.messages("bob@beta.test"):
-        waiting = wait_waiting(world, timeout=3.0)
+        waiting = wait_waiting(world, timeout=3.0, released=waiting)
         if waiting is None:
             break
         replies.append(waiting.label)
         world.stack.gate.step()
         steps += 1
-        time.sleep(0.05)
     world.wait_messages("bob@beta.test")
     assert done.wait(5)
     assert any("answers: 220" in r for r in replies) and any("answers: 354" in r for r in replies)
