@@ -1,0 +1,39 @@
+"""Thunderbird autoconfig documents for the sandbox domains."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from flask import Flask
+
+from simulator.autoconfig import blueprint
+
+
+def client_for(world):
+    app = Flask(__name__)
+    app.register_blueprint(blueprint(world.stack))
+    return app.test_client()
+
+
+def test_ispdb_style_document_lists_the_front_door(world):
+    ports = world.stack.config.ports
+    response = client_for(world).get("/autoconfig/v1.1/beta.test")
+    assert response.status_code == 200 and response.mimetype == "application/xml"
+    root = ET.fromstring(response.data)
+    provider = root.find("emailProvider")
+    assert provider.get("id") == "beta.test" and provider.findtext("domain") == "beta.test"
+    servers = {(s.get("type"), s.findtext("socketType")): s for s in provider.iter()
+               if s.tag in ("incomingServer", "outgoingServer")}
+    assert int(servers[("imap", "SSL")].findtext("port")) == ports.imaps
+    assert int(servers[("imap", "STARTTLS")].findtext("port")) == ports.imap
+    assert int(servers[("pop3", "STARTTLS")].findtext("port")) == ports.pop3
+    assert int(servers[("smtp", "STARTTLS")].findtext("port")) == ports.submission
+    assert all(s.findtext("hostname") == "localhost" and s.findtext("username") == "%EMAILADDRESS%"
+               for s in servers.values())
+
+
+def test_lookup_by_address_and_unknown_domains(world):
+    client = client_for(world)
+    assert client.get("/mail/config-v1.1.xml?emailaddress=alice@alpha.test").status_code == 200
+    assert client.get("/autoconfig/v1.1/example.com").status_code == 404
+    assert client.get("/mail/config-v1.1.xml?emailaddress=x@example.com").status_code == 404
+    assert client.get("/mail/config-v1.1.xml").status_code == 400
