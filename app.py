@@ -14,7 +14,6 @@ import shutil
 import signal
 import sys
 import threading
-import time
 from datetime import datetime
 from pathlib import Path
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timezone
+from email.utils import format_datetime
 from typing import TYPE_CHECKING
 
 from . import dsn, explain, mda
 from .events import trim_transcript
-from .protocols.smtp_client import Outcome, Stage, deliver
+from .protocols.smtp_client import Outcome, deliver
 from .queue import Entry, RcptState, Recipient
 from .scenario import Role
 from .world import Acceptance, Host, split_address
@@ -278,14 +280,14 @@ class Delivery:
 
     async def _bounce(self, entry: Entry, host: Host, failed: list[Recipient], content: bytes) -> None:
         stack = self.stack
-        reason = "; ".join(f"{r.address}: {r.reply}" for r in failed)[:500]
         stack.bus.publish(
             "queue.bounce", src=f"mta:{host.name}",
             dst=f"mua:{entry.sender}" if entry.sender else f"mta:{host.name}", protocol="SMTP",
             status="bounced", summary=(f"{host.name} gives up on {', '.join(r.address for r in failed)}: "
                                        f"{failed[0].reply}" + ("" if entry.sender else " (a bounce is never bounced: dropped)")),
             explain=explain.bounced(host.name, [r.address for r in failed], failed[0].reply, entry.sender),
-            trace=entry.trace, data={"queue_id": entry.id, "status": [r.status for r in failed]})
+            trace=entry.trace, data={"queue_id": entry.id, "status": [r.status for r in failed],
+                                     "reasons": {r.address: r.reply for r in failed}})
         if not entry.sender:
             return          # RFC 5321 §4.5.5 / §6.1: never bounce a message with a null reverse-path
         failures = [dsn.Failure(r.address, r.status or "5.0.0", r.reply, r.remote) for r in failed]
@@ -323,9 +325,5 @@ def _status_of(reply, default: str) -> str:
 
 
 def _date(now: float) -> str:
-    from datetime import datetime, timezone
-    from email.utils import format_datetime
     return format_datetime(datetime.fromtimestamp(now, timezone.utc).astimezone())
 
-
-_ = Stage

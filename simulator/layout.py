@@ -44,29 +44,29 @@ class _Metrics:
     @property
     def node_h(self) -> float: return 48 * self.s
     @property
-    def row_gap(self) -> float: return 12 * self.s
+    def row_gap(self) -> float: return 10 * self.s
     @property
     def gap(self) -> float: return 26 * self.s          # between columns
     @property
-    def band_top(self) -> float: return 30 * self.s     # room for the domain's name
+    def band_top(self) -> float: return 28 * self.s     # room for the domain's name
     @property
-    def band_pad(self) -> float: return 10 * self.s
+    def band_pad(self) -> float: return 8 * self.s
     @property
     def band_gap(self) -> float: return 14 * self.s
     @property
-    def lane(self) -> float: return 24 * self.s
+    def lane(self) -> float: return 20 * self.s
     @property
     def pill_w(self) -> float: return 64 * self.s
     @property
-    def pill_h(self) -> float: return 20 * self.s
+    def pill_h(self) -> float: return 17 * self.s
     @property
     def ring(self) -> float: return 12 * self.s         # first ring-road offset from a column
     @property
     def ring_step(self) -> float: return 7 * self.s
     @property
-    def header_h(self) -> float: return 30 * self.s     # column titles
+    def header_h(self) -> float: return 26 * self.s     # column titles
     @property
-    def strip_h(self) -> float: return 70 * self.s      # the DNS strip
+    def strip_h(self) -> float: return 64 * self.s      # the DNS strip
     @property
     def margin(self) -> float: return 12 * self.s
 

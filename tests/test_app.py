@@ -10,8 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Awaitable, Callable
+from typing import Callable
 
 from .lines import dot_stuff
 
@@ -112,8 +112,7 @@ class Outcome:
 async def deliver(*, address: str, port: int, local_address: str | None, helo: str,
                   sender: str, recipients: list[str], content: bytes,
                   connect_timeout: float, command_timeout: float,
-                  on_connected: Callable[[tuple[str, int]], None] | None = None,
-                  before_data: Callable[[], Awaitable[None]] | None = None) -> Outcome:
+                  on_connected: Callable[[tuple[str, int]], None] | None = None) -> Outcome:
     out = Outcome(Stage.CONNECT)
     try:
         reader, writer = await asyncio.wait_for(

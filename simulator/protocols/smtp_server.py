@@ -24,8 +24,10 @@ import logging
 import re
 import warnings
 from dataclasses import dataclass
-from email.utils import format_datetime, make_msgid
 from datetime import datetime, timezone
+from email import policy
+from email.parser import BytesHeaderParser
+from email.utils import format_datetime, make_msgid
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -391,7 +393,7 @@ def _valid_address(address: str) -> bool:
 
 def _last_failure(lines: list[tuple[str, str]]) -> str:
     for side, line in reversed(lines):
-        if side == "S" and line[:1] in ("4", "5") and line[:3] != "421" or (side == "S" and line.startswith("421")):
+        if side == "S" and line[:1] in ("4", "5"):
             return line
     return ""
 
@@ -409,15 +411,11 @@ def _submission_fixups(content: bytes, *, host: str, queue_id: str, clock) -> by
         added += f"Date: {date}\r\n".encode()
     if not _has_header(head, b"message-id"):
         added += f"Message-ID: {make_msgid(idstring=queue_id, domain=host)}\r\n".encode()
-    if not head.strip():
-        return added + content
     return added + content
 
 
 def _message_summary(content: bytes, envelope: Envelope) -> dict[str, Any]:
     """Envelope beside headers, for the browser (escaped there, never trusted)."""
-    from email.parser import BytesHeaderParser
-    from email import policy
     headers = BytesHeaderParser(policy=policy.default).parsebytes(header_block(content) + b"\r\n\r\n")
 
     def get(name: str) -> str:
