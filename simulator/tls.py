@@ -11,7 +11,7 @@ What it implements
     (RFC 5480 §3 does not allow it for EC keys), and every client speaks RSA.
   * Files ``<data>/tls/cert.pem`` and ``<data>/tls/key.pem``, written atomically (temporary file,
     fsync, rename) with the key at mode 0600; generated once and reused afterwards, so a student's
-    security exception in Thunderbird or a fetchmail ``sslfingerprint`` stays valid across restarts.
+    security exception in Thunderbird or a pinned certificate (mutt, mbsync, fetchmail) stays valid across restarts.
   * SSL contexts for the servers (TLS 1.2 or later) and for tests and tools (trusting exactly that
     certificate and checking the host name "localhost").
 
@@ -98,13 +98,15 @@ def client_context(cert_path: Path) -> ssl.SSLContext:
     return context
 
 
-def fingerprint(cert_path: Path) -> str:
-    """SHA-256 of the certificate (DER), upper-case hex pairs joined by colons.
+def fingerprint(cert_path: Path, algorithm: str = "sha256") -> str:
+    """The certificate's fingerprint (of its DER form), upper-case hex pairs joined by colons.
 
-    The form ``openssl x509 -fingerprint -sha256`` prints and fetchmail's ``sslfingerprint`` expects.
+    ``sha256`` is what ``openssl x509 -fingerprint -sha256`` prints (shown by the README and the UI);
+    fetchmail 6.4's ``sslfingerprint`` wants ``md5``.
     """
     cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
-    return cert.fingerprint(hashes.SHA256()).hex(":").upper()
+    digest = {"sha256": hashes.SHA256(), "md5": hashes.MD5()}[algorithm]
+    return cert.fingerprint(digest).hex(":").upper()
 
 
 # --------------------------------------------------------------------------- helpers

@@ -78,6 +78,7 @@ MAX_LITERAL = 32 * 1024 * 1024
 MAX_DEPTH = 16
 MAX_SEQ_RANGES = 1000
 IDLE_TIMEOUT = 30 * 60  # RFC 3501 §5.4: at least 30 minutes
+FLUSH_CHUNK = 256 * 1024  # largest Send that _flush builds by merging replies (one big reply stays whole)
 
 FLAGS_LIST = (*SYSTEM_FLAGS, "$Forwarded")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -485,6 +486,23 @@ def nstring(value: str | bytes | None) -> bytes:
 
 def literal(data: bytes) -> bytes:
     return b"{%d}\r\n" % len(data) + data
+
+
+def _fetch_response(seq: int, parts: list[bytes | tuple[bytes, bytes]]) -> bytes:
+    """``* seq FETCH (...)`` (RFC 3501 §7.4.2) in one join: a message body is copied once, not per layer.
+
+    A ``(label, data)`` part becomes ``label {len}CRLF data`` (a literal, §4.3).
+    """
+    pieces = [b"* %d FETCH (" % seq]
+    for i, part in enumerate(parts):
+        if i:
+            pieces.append(b" ")
+        if isinstance(part, tuple):
+            pieces += (part[0], b"{%d}\r\n" % len(part[1]), part[1])
+        else:
+            pieces.append(part)
+    pieces.append(b")\r\n")
+    return b"".join(pieces)
 
 
 def format_internaldate(ts: float) -> str:
@@ -1225,16 +1243,23 @@ class ImapSession:
         self._send(f"{tag} {status} {text}\r\n".encode("utf-8", "surrogateescape"))
 
     def _flush(self) -> list[Effect]:
-        # Merge consecutive Sends so the adapter writes one buffer per batch.
+        # Merge consecutive Sends so the adapter writes one buffer per batch, but no bigger than
+        # FLUSH_CHUNK: a FETCH of a whole large mailbox must not become one buffer of hundreds of MB
+        # (joined, then copied again by the transport) before its first byte leaves.
         out: list[Effect] = []
         chunks: list[bytes] = []
+        pending = 0
         for e in self._out:
             if isinstance(e, Send):
+                if chunks and pending + len(e.data) > FLUSH_CHUNK:
+                    out.append(Send(b"".join(chunks)))
+                    chunks, pending = [], 0
                 chunks.append(e.data)
+                pending += len(e.data)
                 continue
             if chunks:
                 out.append(Send(b"".join(chunks)))
-                chunks = []
+                chunks, pending = [], 0
             out.append(e)
         if chunks:
             out.append(Send(b"".join(chunks)))
@@ -1777,10 +1802,16 @@ class ImapSession:
     def _cmd_close(self, cmd: Command) -> None:
         """CLOSE (RFC 3501 §6.4.2): expunge silently (unless read-only), then no mailbox is selected."""
         _args(cmd, 0)
-        if not self._readonly:
-            self._store.expunge(self._address, self._folder)
-        self._deselect()
+        gone = [] if self._readonly else self._store.expunge(self._address, self._folder)
         self._tagged(cmd.tag, "OK", "CLOSE completed")
+        if gone:  # the removal is as real as EXPUNGE's (mbsync deletes this way), so it is a hop too
+            self._publish("imap.expunge", "ok", f"CLOSE {self._folder}: {len(gone)} removed",
+                          en="CLOSE removes the messages marked \\Deleted (an EXPUNGE without the EXPUNGE "
+                             "responses) and leaves the folder. The other open sessions are told with EXPUNGE.",
+                          ru="CLOSE удаляет письма с пометкой \\Deleted (как EXPUNGE, но без ответов EXPUNGE) "
+                             "и закрывает папку. Другим открытым сеансам сообщается ответом EXPUNGE.",
+                          data={"uids": gone, "command": "CLOSE"})
+        self._deselect()
 
     def _cmd_unselect(self, cmd: Command) -> None:
         _args(cmd, 0)
@@ -1911,7 +1942,7 @@ class ImapSession:
 
     def _fetch_one(self, seq: int, uid: int, atts: list[FetchAtt]) -> tuple[bytes, int]:
         store, address, folder = self._store, self._address, self._folder
-        parts: list[bytes] = []
+        parts: list[bytes | tuple[bytes, bytes]] = []  # (label, data) pairs are sent as literals
         info = store.message_info(address, folder, uid)
         raw: bytes | None = None
         parsed: ParsedMessage | None = None
@@ -1952,16 +1983,16 @@ class ImapSession:
                     p.rendered[key] = render_body(p.root, extended=name == "BODYSTRUCTURE")
                 parts.append(name.encode() + b" " + p.rendered[key])
             elif name == "RFC822":
-                parts.append(b"RFC822 " + literal(get_raw()))
+                parts.append((b"RFC822 ", get_raw()))
                 set_seen, bodies = True, 1
             elif name == "RFC822.HEADER":
                 data = get_raw()
                 root = get_parsed().root
-                parts.append(b"RFC822.HEADER " + literal(data[root.header_start:root.body_start]))
+                parts.append((b"RFC822.HEADER ", data[root.header_start:root.body_start]))
             elif name == "RFC822.TEXT":
                 data = get_raw()
                 root = get_parsed().root
-                parts.append(b"RFC822.TEXT " + literal(data[root.body_start:]))
+                parts.append((b"RFC822.TEXT ", data[root.body_start:]))
                 set_seen, bodies = True, 1
             else:
                 data = self._section(get_raw(), get_parsed(), att)
@@ -1971,7 +2002,7 @@ class ImapSession:
                     label += b"<%d>" % origin
                     if data is not None:
                         data = data[origin:origin + count]
-                parts.append(label + b" " + (b"NIL" if data is None else literal(data)))
+                parts.append(label + b" NIL" if data is None else (label + b" ", data))
                 if not att.peek:
                     set_seen = True
                 if att.specifier in ("", "TEXT") or att.parts:
@@ -1983,7 +2014,7 @@ class ImapSession:
                 self._view_flags[uid] = new[uid]
                 if not any(a.name == "FLAGS" for a in atts):
                     parts.append(b"FLAGS (" + self._flags_text(uid).encode() + b")")
-        return b"* %d FETCH (" % seq + b" ".join(parts) + b")\r\n", bodies
+        return _fetch_response(seq, parts), bodies
 
     def _flags_text(self, uid: int) -> str:
         flags = set(self._view_flags.get(uid, frozenset()))
