@@ -282,16 +282,25 @@ def _info_from_flags(flags: Iterable[str], other: str = "") -> str:
 
 def to_crlf(data: bytes) -> bytes:
     """Every line end as CRLF (RFC 3501 §4.3 / X8: sizes count exactly these bytes)."""
-    # Fast path: when every LF already follows a CR (what our MDA writes), the result is the input.
-    # Two counting scans cost far less than the two full copies made by the replaces below.
+    # Fast paths: with no CR at all every LF is bare (an LF-only Maildir file): one replace does it.
+    # When every LF already follows a CR (what our MDA writes), the result is the input; two
+    # counting scans cost far less than the two full copies made by the replaces below.
+    if b"\r" not in data:
+        return data.replace(b"\n", b"\r\n")
     if data.count(b"\n") == data.count(b"\r\n"):
         return data
     return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
+_FOLD = re.compile(r"\r\n(?=[ \t])")
+_HEADER_FIELD = re.compile(rb"(?m)^([!-9;-~]+)[ \t]*:(.*(?:\r\n[ \t].*)*)")
+
+
 def _unfold(value: bytes) -> str:
     text = value.decode("utf-8", "surrogateescape")
-    return re.sub(r"\r\n(?=[ \t])", "", text).strip()
+    if "\r\n" not in text:  # most fields are not folded
+        return text.strip()
+    return _FOLD.sub("", text).strip()
 
 
 def parse_header_block(data: bytes, start: int, limit: int) -> tuple[dict[str, str], int]:
@@ -305,7 +314,7 @@ def parse_header_block(data: bytes, start: int, limit: int) -> tuple[dict[str, s
     body = limit if end < 0 else end + 4
     hdr_end = limit if end < 0 else end + 2
     headers: dict[str, str] = {}
-    for m in re.finditer(rb"(?m)^([!-9;-~]+)[ \t]*:(.*(?:\r\n[ \t].*)*)", data[start:hdr_end]):
+    for m in _HEADER_FIELD.finditer(data[start:hdr_end]):
         key = m.group(1).decode("ascii").lower()
         if key not in headers:
             headers[key] = _unfold(m.group(2))
@@ -606,6 +615,9 @@ class MailStore:
     # ----------------------------------------------------------------- folder state
 
     def _folder(self, address: str, folder: str, *, create: bool = False) -> _Folder:
+        state = self._folders.get((address, folder))  # keys hold canonical names: a hit needs no check
+        if state is not None:
+            return state
         folder = normalize_folder(folder)
         key = (address, folder)
         state = self._folders.get(key)
@@ -711,7 +723,8 @@ class MailStore:
             data = path.read_bytes()
         except OSError:
             return 0
-        return len(to_crlf(data))
+        # len(to_crlf(data)) without building it: every LF not preceded by CR gains one octet.
+        return len(data) + data.count(b"\n") - data.count(b"\r\n")
 
     def _info(self, state: _Folder, e: _Entry) -> MessageInfo:
         return MessageInfo(e.uid, e.size, e.flags, e.internaldate, state.path / e.sub / e.name)
@@ -795,10 +808,17 @@ class MailStore:
         state = self._folder(address, folder)
         e = self._entry(state, uid)
         try:
-            data = to_crlf((state.path / e.sub / e.name).read_bytes())
+            with open(f"{state.path}/{e.sub}/{e.name}", "rb", buffering=0) as fh:
+                data = fh.readall()
+                # A file that was all CRLF when scanned (CRLF size == file size) and is unchanged
+                # since (same size and mtime, the parse cache's key too) needs no conversion pass.
+                unchanged_crlf = (e.size == e.fsize == len(data)
+                                  and os.fstat(fh.fileno()).st_mtime_ns == e.mtime_ns)
         except FileNotFoundError:
             self._scan(state)
             raise NoSuchMessage(f"message with UID {uid} is gone") from None
+        if not unchanged_crlf:
+            data = to_crlf(data)
         if len(data) != e.size:  # the file was replaced in place (not Maildir-like); believe the file
             e.size = len(data)
         return data

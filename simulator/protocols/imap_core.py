@@ -22,6 +22,11 @@ Theory of operation
   Mailbox changes made by other sessions reach a session through a store listener; they are
   reported at the end of the next command (never EXPUNGE during FETCH/STORE/SEARCH, RFC 3501 §7.4.1)
   or at once while IDLE (the adapter calls ``poll()`` after ``wakeup`` fires).
+  A FETCH runs as a job, one message per step. With ``output_budget`` set (the server sets it; the
+  default None runs every command to its end inside ``feed``), the job stops once it has queued that
+  many bytes: ``pending`` turns true, the adapter writes what it has and calls ``resume()``, so a
+  whole-mailbox FETCH streams out instead of being built in memory first; commands pipelined behind
+  it wait in the reader and run, in order, once it ends.
 
 Limits (decided here, documented for clients)
   * a command line (the text between literals) may be 64 KiB; longer: ``* BAD [TOOBIG]``, the rest of
@@ -45,7 +50,7 @@ import email.utils
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -79,6 +84,7 @@ MAX_DEPTH = 16
 MAX_SEQ_RANGES = 1000
 IDLE_TIMEOUT = 30 * 60  # RFC 3501 §5.4: at least 30 minutes
 FLUSH_CHUNK = 256 * 1024  # largest Send that _flush builds by merging replies (one big reply stays whole)
+OUTPUT_BUDGET = 256 * 1024  # what the server lets a long FETCH queue before it writes and resumes it
 
 FLAGS_LIST = (*SYSTEM_FLAGS, "$Forwarded")
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -475,7 +481,7 @@ def format_uid_set(uids: Iterable[int]) -> str:
 def quote(value: str | bytes) -> bytes:
     """A string as a quoted string when it can be one, else as a literal (RFC 3501 §4.3)."""
     raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogateescape")
-    if len(raw) < 1000 and not any(b in raw for b in (b"\r", b"\n", b"\0")) and max(raw, default=0) < 0x80:
+    if len(raw) < 1000 and b"\r" not in raw and b"\n" not in raw and b"\0" not in raw and raw.isascii():
         return b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
     return b"{%d}\r\n" % len(raw) + raw
 
@@ -1122,6 +1128,7 @@ class ImapSession:
         throttle: LoginThrottle | None = None,
         wakeup: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.time,
+        output_budget: int | None = None,
     ) -> None:
         self._store = store
         self._authenticate = authenticate
@@ -1152,6 +1159,11 @@ class ImapSession:
         self._dirty = False
         self._gone: str | None = None
         self._keywords: frozenset[str] = frozenset()
+        # A long FETCH runs as a job that pauses after ``output_budget`` queued bytes (None: never),
+        # so the adapter can write while it goes. ``_queued`` counts every byte ever queued.
+        self.output_budget = output_budget
+        self._job: tuple[str, Iterator[None]] | None = None
+        self._queued = 0
 
     # ----------------------------------------------------------------- public API
 
@@ -1183,7 +1195,26 @@ class ImapSession:
         if self.state is State.LOGOUT:
             return []
         self.reader.feed(data)
-        while self.state is not State.LOGOUT:
+        self._process()
+        return self._flush()
+
+    @property
+    def pending(self) -> bool:
+        """A FETCH stopped after ``output_budget`` bytes: write its output, then call ``resume()``.
+
+        Commands that arrive meanwhile wait in the reader (pipelining keeps its order).
+        """
+        return self._job is not None and self.state is not State.LOGOUT
+
+    def resume(self) -> list[Effect]:
+        """Continue the paused command, then any complete commands buffered behind it."""
+        if self._job is not None:
+            self._run_job()
+        self._process()
+        return self._flush()
+
+    def _process(self) -> None:
+        while self.state is not State.LOGOUT and self._job is None:
             item = self.reader.next()
             if self.reader.continuations:
                 self.reader.continuations = 0
@@ -1198,7 +1229,21 @@ class ImapSession:
                 self._framed(item)
             if any(isinstance(e, (StartTls, Close)) for e in self._out):
                 break
-        return self._flush()
+
+    def _run_job(self) -> None:
+        """Advance the paused command until it ends or has queued ``output_budget`` more bytes."""
+        assert self._job is not None
+        tag, job = self._job
+        start = self._queued
+        try:
+            for _ in job:
+                if self.output_budget is not None and self._queued - start >= self.output_budget:
+                    return
+        except (ParseError, StoreError) as exc:
+            self._job = None
+            self._command_failed(tag, exc)
+            return
+        self._job = None
 
     def poll(self) -> list[Effect]:
         """Push pending mailbox updates now (called by the adapter after ``wakeup`` while IDLE)."""
@@ -1234,6 +1279,7 @@ class ImapSession:
 
     def _send(self, data: bytes) -> None:
         self._out.append(Send(data))
+        self._queued += len(data)
         self._record("S", data)
 
     def _untagged(self, text: str) -> None:
@@ -1306,16 +1352,20 @@ class ImapSession:
             return
         try:
             getattr(self, handler)(cmd)
-        except ParseError as exc:
-            self._bad(cmd.tag, str(exc))
-        except FolderNameError as exc:
-            self._tagged(cmd.tag, "NO", f"[CANNOT] {exc}")
-        except NoSuchFolder as exc:
-            self._tagged(cmd.tag, "NO", f"[NONEXISTENT] {exc}")
-        except FolderExists as exc:
-            self._tagged(cmd.tag, "NO", f"[ALREADYEXISTS] {exc}")
-        except StoreError as exc:
-            self._tagged(cmd.tag, "NO", str(exc))
+        except (ParseError, StoreError) as exc:
+            self._command_failed(cmd.tag, exc)
+
+    def _command_failed(self, tag: str, exc: ParseError | StoreError) -> None:
+        if isinstance(exc, ParseError):
+            self._bad(tag, str(exc))
+        elif isinstance(exc, FolderNameError):
+            self._tagged(tag, "NO", f"[CANNOT] {exc}")
+        elif isinstance(exc, NoSuchFolder):
+            self._tagged(tag, "NO", f"[NONEXISTENT] {exc}")
+        elif isinstance(exc, FolderExists):
+            self._tagged(tag, "NO", f"[ALREADYEXISTS] {exc}")
+        else:
+            self._tagged(tag, "NO", str(exc))
 
     def _bad(self, tag: str, text: str) -> None:
         if self.state is State.SELECTED:
@@ -1910,6 +1960,15 @@ class ImapSession:
         if cmd.name == "UID FETCH" and not any(a.name == "UID" for a in atts):
             atts.insert(0, FetchAtt("UID"))
         targets = self._targets(cmd, seq_arg)
+        self._job = (cmd.tag, self._fetch_job(cmd, atts, targets))
+        self._run_job()
+
+    def _fetch_job(self, cmd: Command, atts: list[FetchAtt], targets: list[tuple[int, int]]) -> Iterator[None]:
+        """The body of FETCH, one message per step, so that a server can write as it goes.
+
+        Another session may expunge a message while the FETCH is paused: it is then left out and the
+        FETCH ends NO [EXPUNGEISSUED], as for a file removed behind our back (RFC 5530).
+        """
         missing = False
         fetched_bodies = 0
         for seq, uid in targets:
@@ -1920,6 +1979,7 @@ class ImapSession:
                 continue
             fetched_bodies += body
             self._send(line)
+            yield
         if missing:
             if self.state is State.SELECTED:
                 self._send_updates(allow_expunge=cmd.name.startswith("UID "))
@@ -1943,7 +2003,11 @@ class ImapSession:
     def _fetch_one(self, seq: int, uid: int, atts: list[FetchAtt]) -> tuple[bytes, int]:
         store, address, folder = self._store, self._address, self._folder
         parts: list[bytes | tuple[bytes, bytes]] = []  # (label, data) pairs are sent as literals
-        info = store.message_info(address, folder, uid)
+        # The info record is needed for INTERNALDATE / RFC822.SIZE, and as the "is it still there?"
+        # check when nothing else touches the store; BODY.PEEK[] alone skips it (read_message checks).
+        info = store.message_info(address, folder, uid) if any(
+            a.name in ("INTERNALDATE", "RFC822.SIZE") for a in atts) or all(
+            a.name in ("UID", "FLAGS") for a in atts) else None
         raw: bytes | None = None
         parsed: ParsedMessage | None = None
         set_seen = False
@@ -2222,6 +2286,7 @@ class ImapSession:
     def _logout_state(self) -> None:
         self.state = State.LOGOUT
         self._idle_tag = None
+        self._job = None
         if self._subscription is not None:
             self._subscription.close()
             self._subscription = None

@@ -19,6 +19,7 @@ from typing import Any
 
 from simulator.protocols.imap_core import (
     IDLE_TIMEOUT,
+    OUTPUT_BUDGET,
     Close,
     Delay,
     Effect,
@@ -140,7 +141,7 @@ class ImapServer:
             self.store, self.authenticate, peer=peer,
             tls_available=self.ssl_context is not None, tls_active=self.implicit_tls,
             default_domain=self.default_domain, server_name=self.server_name,
-            throttle=self.throttle, wakeup=wakeup, clock=self.clock,
+            throttle=self.throttle, wakeup=wakeup, clock=self.clock, output_budget=OUTPUT_BUDGET,
         )
         try:
             await self._apply(session, session.greeting(), reader, writer)
@@ -154,6 +155,11 @@ class ImapServer:
                     break
                 async with busy:
                     await self._apply(session, session.feed(data), reader, writer)
+                    while session.pending and not writer.is_closing():
+                        # A long FETCH goes out as it is produced (the client reads while we work,
+                        # memory stays flat), and the other sessions on this loop get their turns.
+                        await asyncio.sleep(0)
+                        await self._apply(session, session.resume(), reader, writer)
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
             log.debug("IMAP connection from %s ended: %s", peer, exc)
         except asyncio.CancelledError:
