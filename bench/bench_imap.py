@@ -3,7 +3,7 @@
 
 Not a test: a script that runs in one go and prints a table (bench/IMAP.md explains the figures).
 
-    cd /work/main && .venv/bin/python bench/bench_imap.py            # 10,000 messages, 3 warm runs
+    .venv/bin/python bench/bench_imap.py            # 10,000 messages, 3 warm runs
 
 What it does
   1. Generates a deterministic Maildir (``random.Random(seed)``) of N messages, 1-50 KB each: plain
