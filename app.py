@@ -1,4 +1,4 @@
-"""Mailflow: start the sandboxed mail world (and, later, its live web view).
+"""Mailflow: start the sandboxed mail world and its live web view.
 
     python app.py                      # default scenario, data in ./data
     python app.py --scenario scenarios/mx-failover.yaml --fresh --step
@@ -20,6 +20,7 @@ from pathlib import Path
 from simulator.config import DEFAULT_PORTS, Config, Ports, QueuePolicy
 from simulator.events import Event
 from simulator.scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario
+from simulator.web import create_app  # noqa: F401  (the Flask app factory, re-exported)
 
 log = logging.getLogger("mailflow")
 
@@ -170,12 +171,7 @@ def _terminal_steps(stack, stop: threading.Event) -> None:
 
 
 def _start_web(stack, config: Config):
-    """The web UI (issue 3) plugs in here; until it exists the simulator runs terminal-only."""
-    try:
-        from simulator import web  # noqa: F401
-    except ImportError:
-        print("(web UI not available in this build: running terminal-only)")
-        return None
+    from simulator import web
     return web.serve(stack, config)
 
 

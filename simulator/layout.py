@@ -27,7 +27,7 @@ import networkx as nx
 
 COLUMNS = ("mua", "msa", "net", "mx", "mda", "mailbox")
 _HOST_COLUMN = {"msa": "msa", "mx": "mx", "backup-mx": "mx"}
-_MIN_WIDTH = {"mua": 96, "msa": 120, "net": 88, "mx": 120, "mda": 76, "mailbox": 96}
+_MIN_WIDTH = {"mua": 96, "msa": 120, "net": 88, "mx": 120, "mda": 84, "mailbox": 96}
 _MAX_LABEL = 24                    # characters before a label is shortened with "…"
 _CHAR = 8.6                        # average glyph width of the 15 px UI font, in px
 _RETRIEVAL = ("imap", "pop3")      # lane order under a band, top to bottom

@@ -75,6 +75,7 @@ class MailStack:
         self.delivery = Delivery(self)
         self._trace_counter = 0
         self._queue_listeners: list[Callable[[], None]] = []
+        self._tasks: set[asyncio.Task] = set()       # world changes being applied
 
     # -- life cycle (any thread) -----------------------------------------------------------------
     def start(self, timeout: float = 15.0) -> None:
@@ -198,6 +199,8 @@ class MailStack:
             self.delivery.schedule(entry)
 
     async def _stop(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.delivery.stop()
         for name in list(self._servers):
             await self._stop_servers(name)
@@ -312,7 +315,9 @@ class MailStack:
         if what == "host":
             host = self.world.hosts[detail["host"]]
             text = f"{host.name} is now {'up' if host.up else 'down'}"
-            loop.create_task(self._apply_host(host))
+            task = loop.create_task(self._apply_host(host))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         else:
             self._publish_zones()
             table = ", ".join(f"{p} {h}" for p, h in detail["mx"]) or "no MX records"

@@ -37,3 +37,12 @@ def test_lookup_by_address_and_unknown_domains(world):
     assert client.get("/autoconfig/v1.1/example.com").status_code == 404
     assert client.get("/mail/config-v1.1.xml?emailaddress=x@example.com").status_code == 404
     assert client.get("/mail/config-v1.1.xml").status_code == 400
+
+
+def test_the_web_app_serves_autoconfig(world):
+    from app import create_app
+    client = create_app(world.stack).test_client()
+    response = client.get("/autoconfig/v1.1/alpha.test")
+    assert response.status_code == 200 and b"<domain>alpha.test</domain>" in response.data
+    by_host = client.get("/mail/config-v1.1.xml", headers={"Host": "autoconfig.beta.test"})
+    assert by_host.status_code == 200 and b"<domain>beta.test</domain>" in by_host.data

@@ -1,0 +1,363 @@
+"""Benchmark: how fast hops reach the browsers, and how late.
+
+    .venv/bin/python bench/bench_events.py                       # 1 and 30 clients, 1,000 messages
+    .venv/bin/python bench/bench_events.py --clients 1 30 --messages 1000 --browser
+
+For each number of clients N it starts a fresh mail world (default scenario, temporary data
+directory, free loopback ports) and its web UI, connects N Socket.IO clients, sends a burst of
+messages through the front door (alice@alpha.test -> bob@beta.test, several SMTP connections at once)
+and measures, per client:
+
+- events per second reaching the client during the burst (events received / time from the first
+  hop to the last arrival), beside the rate the mail world produced them;
+- delay from a hop (the event's timestamp, taken when the simulator publishes it) to its arrival:
+  median and 95th percentile.
+
+The clients are protocol-level Socket.IO clients (Engine.IO v4 over a WebSocket, simple-websocket)
+running in a separate process, so they do not share the server's interpreter lock.  With
+``--browser`` one of the N is a real page in headless Chromium: its arrival time is taken in the
+page after the batch has been parsed and folded into the timeline (the "mailflow:batch" DOM event),
+which is what a student sees.  The senders run in a separate process too.
+
+Not a test: it prints figures (and writes them to bench/results/, gitignored).  See bench/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+# -- the clients process ------------------------------------------------------------------------------
+def run_clients(port: int, count: int) -> None:
+    """Connect ``count`` Socket.IO clients; record (seq, ts, arrival) until told the final seq."""
+    import simple_websocket
+
+    records: list[list[tuple[int, float, float]]] = [[] for _ in range(count)]
+    batches = [0] * count
+    ready = threading.Barrier(count + 1)
+    final = {"seq": None}
+    done = [threading.Event() for _ in range(count)]
+
+    def client(index: int) -> None:
+        ws = simple_websocket.Client.connect(f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket")
+        try:
+            # simple-websocket's client may leave the server's first frame (Engine.IO "open") unread in
+            # its buffer when it arrived with the handshake; sending the namespace CONNECT at once makes
+            # the server answer, and the buffered frame is then read in order.
+            ws.send("40")
+            opened = ws.receive(timeout=30)
+            assert opened and opened.startswith("0"), opened
+            joined = False
+            last = 0
+            while True:
+                message = ws.receive(timeout=1.0)
+                now = time.time()
+                if message is None:
+                    if final["seq"] is not None and last >= final["seq"]:
+                        break
+                    continue
+                if message == "2":                  # Engine.IO ping
+                    ws.send("3")
+                elif message.startswith("40") and not joined:
+                    joined = True
+                    ready.wait(30)
+                elif message.startswith("42"):
+                    name, data = json.loads(message[2:])
+                    if name == "events":
+                        batches[index] += 1
+                        for event in data["events"]:
+                            records[index].append((event["seq"], event["ts"], now))
+                            last = max(last, event["seq"])
+                if final["seq"] is not None and last >= final["seq"]:
+                    break
+        finally:
+            done[index].set()
+            ws.close()
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(count)]
+    for thread in threads:          # all at once: "everybody open the link now"
+        thread.start()
+    ready.wait(60)
+    print(json.dumps({"ready": True}), flush=True)
+    line = sys.stdin.readline()                       # the orchestrator sends the final seq
+    final["seq"] = json.loads(line)["final_seq"]
+    for event in done:
+        event.wait(120)
+    print(json.dumps({"records": records, "batches": batches}), flush=True)
+
+
+# -- the senders process ------------------------------------------------------------------------------
+def run_senders(port: int, messages: int, connections: int) -> None:
+    import smtplib
+
+    per = [messages // connections + (1 if i < messages % connections else 0) for i in range(connections)]
+    errors: list[str] = []
+
+    def sender(index: int, count: int) -> None:
+        try:
+            with smtplib.SMTP("127.0.0.1", port, local_hostname="bench.localhost", timeout=120) as smtp:
+                smtp.login("alice@alpha.test", "alice")
+                for n in range(count):
+                    body = (f"From: alice@alpha.test\r\nTo: bob@beta.test\r\nSubject: burst {index}-{n}\r\n\r\n"
+                            f"message {n} of connection {index}\r\n").encode()
+                    smtp.sendmail("alice@alpha.test", ["bob@beta.test"], body)
+        except Exception as exc:     # reported to the orchestrator
+            errors.append(repr(exc))
+
+    start = time.time()
+    threads = [threading.Thread(target=sender, args=(i, c)) for i, c in enumerate(per)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print(json.dumps({"submitted_in": time.time() - start, "errors": errors}), flush=True)
+
+
+# -- the orchestrator ---------------------------------------------------------------------------------
+def free_port() -> int:
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = tcp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free port")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * p
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def summarise(records: list[tuple[int, float, float]], first_ts: float) -> dict:
+    delays = [(arrival - ts) * 1000 for _, ts, arrival in records]
+    last_arrival = max(arrival for _, _, arrival in records)
+    return {"events": len(records), "rate": len(records) / max(1e-9, last_arrival - first_ts),
+            "median_ms": statistics.median(delays), "p95_ms": percentile(delays, 0.95),
+            "max_ms": max(delays)}
+
+
+def replay(stack, submission: int, messages: int, delivered: threading.Event) -> dict:
+    """Synthetic burst: send one real message, then publish its hops again ``messages`` times, as
+    fast as the bus takes them (the web layer's capacity, without the mail world's fsyncs)."""
+    import smtplib
+
+    before = stack.bus.last_seq
+    with smtplib.SMTP("127.0.0.1", submission, local_hostname="bench.localhost", timeout=30) as smtp:
+        smtp.login("alice@alpha.test", "alice")
+        smtp.sendmail("alice@alpha.test", ["bob@beta.test"], b"Subject: template\r\n\r\nx\r\n")
+    deadline = time.time() + 30
+    while time.time() < deadline and not any(e.kind == "mda.deliver" for e in stack.bus.since(before)):
+        time.sleep(0.05)
+    template = stack.bus.since(before)
+    delivered.clear()
+    start = time.time()
+    for n in range(messages):
+        for e in template:
+            stack.bus.publish(e.kind, src=e.src, dst=e.dst, protocol=e.protocol, status=e.status,
+                              summary=e.summary, explain=e.explain, trace=f"r-{n:05d}", transcript=e.transcript,
+                              message=e.message, data=e.data)
+    return {"submitted_in": time.time() - start, "errors": []}
+
+
+def one_run(clients: int, messages: int, connections: int, browser: bool, synthetic: bool = False) -> dict:
+    import logging
+
+    from simulator import web
+    from simulator.bus import EventBus
+    from simulator.config import Config, Ports, QueuePolicy
+    from simulator.runtime import MailStack
+    from simulator.scenario import DEFAULT_SCENARIO, load_scenario
+
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
+    tmp = Path(tempfile.mkdtemp(prefix="mailflow-bench-"))
+    ports = Ports(mx=free_port(), submission=free_port(), smtps=free_port(), dns=free_port(), imap=free_port(),
+                  imaps=free_port(), pop3=free_port(), pop3s=free_port(), web=0)
+    config = Config(data_dir=tmp / "data", ports=ports, seed=1, tls=False,
+                    queue=QueuePolicy(first_retry=1.0, max_interval=5.0, lifetime=300.0))
+    bus = EventBus(history=max(5000, messages * 8), log_path=None)
+    stack = MailStack(config, load_scenario(DEFAULT_SCENARIO), bus=bus)
+    stack.start()
+    server = web.serve(stack, config, quiet=True)
+    delivered = threading.Event()
+    count = {"deliver": 0, "bounce": 0}
+
+    def watch(event) -> None:
+        if synthetic and not (event.trace or "").startswith("r-"):
+            return
+        if event.kind == "mda.deliver":
+            count["deliver"] += 1
+        elif event.kind == "queue.bounce":
+            count["bounce"] += 1
+        if count["deliver"] + count["bounce"] >= messages:
+            delivered.set()
+    bus.subscribe(watch)
+
+    python_clients = clients - (1 if browser else 0)
+    proc = None
+    page = playwright = chromium = None
+    try:
+        if python_clients:
+            proc = subprocess.Popen([sys.executable, __file__, "--role", "clients", "--port", str(server.port),
+                                     "--count", str(python_clients)],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            assert json.loads(proc.stdout.readline())["ready"]
+        if browser:
+            from playwright.sync_api import sync_playwright
+            playwright = sync_playwright().start()
+            chromium = playwright.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                      "--disable-component-update", "--disable-sync"])
+            page = chromium.new_page(viewport={"width": 1280, "height": 720})
+            page.add_init_script("""window.__arrivals = []; window.__longtasks = [];
+                new PerformanceObserver((list) => { for (const e of list.getEntries()) window.__longtasks.push(e.duration); })
+                  .observe({type: 'longtask'});
+                window.addEventListener('mailflow:batch', (ev) => {
+                  const now = Date.now();
+                  for (let i = 0; i < ev.detail.seqs.length; i++) window.__arrivals.push([ev.detail.seqs[i], ev.detail.ts[i], now / 1000]);
+                });""")
+            page.goto(server.url)
+            page.wait_for_selector("body[data-ready=yes]", timeout=20000)
+            time.sleep(0.5)           # the socket is connected and synced
+        submission = next(item["port"] for item in stack.listener_table()
+                          if item["service"] == "submission" and item["host"] == "front")
+        start_seq = bus.last_seq
+        if synthetic:
+            sent = replay(stack, submission, messages, delivered)
+        else:
+            sender = subprocess.run([sys.executable, __file__, "--role", "senders", "--port", str(submission),
+                                     "--messages", str(messages), "--connections", str(connections)],
+                                    capture_output=True, text=True, timeout=600)
+            lines = sender.stdout.strip().splitlines()
+            if sender.returncode != 0 or not lines:
+                raise RuntimeError(f"the senders failed ({sender.returncode}): {sender.stderr[-2000:]}")
+            sent = json.loads(lines[-1])
+        if not delivered.wait(600):
+            raise RuntimeError(f"only {count} of {messages} messages finished")
+        time.sleep(0.2)
+        final_seq = bus.last_seq
+        events = bus.since(start_seq)
+        first_ts = events[0].ts
+        produced = {"events": len(events), "span_s": events[-1].ts - first_ts,
+                    "rate": len(events) / max(1e-9, events[-1].ts - first_ts), "submitted_in_s": sent["submitted_in"],
+                    "sender_errors": sent["errors"][:3]}
+        result: dict = {"clients": clients, "messages": messages, "connections": connections, "produced": produced,
+                        "synthetic": synthetic}
+        per_client = []
+        if proc is not None:
+            proc.stdin.write(json.dumps({"final_seq": final_seq}) + "\n")
+            proc.stdin.flush()
+            data = json.loads(proc.stdout.readline())
+            for records in data["records"]:
+                per_client.append(summarise([tuple(r) for r in records], first_ts))
+            result["python_clients"] = {
+                "count": len(per_client),
+                "events_min": min(c["events"] for c in per_client),
+                "rate_median": statistics.median(c["rate"] for c in per_client),
+                "rate_min": min(c["rate"] for c in per_client),
+                "delay_median_ms": statistics.median(c["median_ms"] for c in per_client),
+                "delay_p95_ms": statistics.median(c["p95_ms"] for c in per_client),
+                "delay_p95_worst_ms": max(c["p95_ms"] for c in per_client),
+                "batches_per_client": statistics.median(data["batches"]),
+            }
+        if page is not None:
+            deadline = time.time() + 120
+            while time.time() < deadline and page.evaluate("window.__arrivals.length") < len(events):
+                time.sleep(0.2)
+            arrivals = [tuple(a) for a in page.evaluate("window.__arrivals")]
+            result["browser"] = summarise(arrivals, first_ts)
+            result["browser"]["rows_in_timeline"] = page.evaluate(
+                "document.querySelectorAll('#timeline-list li.row').length")
+            long_tasks = page.evaluate("window.__longtasks")      # main-thread tasks over 50 ms
+            result["browser"]["long_tasks"] = len(long_tasks)
+            result["browser"]["longest_task_ms"] = max(long_tasks, default=0)
+        result["bridge"] = {"batches": server.app.extensions["mailflow"].bridge.batches_sent}
+        return result
+    finally:
+        if proc is not None:
+            proc.stdin.close()
+            proc.wait(30)
+            proc.stdout.close()
+        if chromium is not None:
+            chromium.close()
+            playwright.stop()
+        server.shutdown()
+        stack.stop()
+
+
+def report(result: dict) -> str:
+    p = result["produced"]
+    how = ("replayed hops (synthetic: the web layer alone)" if result.get("synthetic")
+           else f"messages over {result['connections']} SMTP connections")
+    lines = [f"== {result['clients']} client(s), {result['messages']} {how}",
+             f"   mail world: {p['events']} events in {p['span_s']:.1f} s = {p['rate']:.0f} events/s "
+             f"(submission took {p['submitted_in_s']:.1f} s); bridge sent {result['bridge']['batches']} batches"]
+    if "python_clients" in result:
+        c = result["python_clients"]
+        lines.append(f"   {c['count']} Socket.IO client(s): received {c['events_min']} events each (min), "
+                     f"{c['rate_median']:.0f} events/s (median; slowest {c['rate_min']:.0f}); "
+                     f"hop->client delay median {c['delay_median_ms']:.0f} ms, p95 {c['delay_p95_ms']:.0f} ms "
+                     f"(worst client p95 {c['delay_p95_worst_ms']:.0f} ms); {c['batches_per_client']:.0f} batches")
+    if "browser" in result:
+        b = result["browser"]
+        lines.append(f"   Chromium page: {b['events']} events, {b['rate']:.0f} events/s; hop->browser delay "
+                     f"median {b['median_ms']:.0f} ms, p95 {b['p95_ms']:.0f} ms, max {b['max_ms']:.0f} ms; "
+                     f"{b['long_tasks']} main-thread tasks over 50 ms (longest {b['longest_task_ms']:.0f} ms); "
+                     f"{b['rows_in_timeline']} timeline rows in the DOM")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 30])
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--connections", type=int, default=10, help="SMTP connections sending at once")
+    parser.add_argument("--browser", action="store_true", help="one of the clients is a Chromium page")
+    parser.add_argument("--synthetic", action="store_true",
+                        help="replay a real message's hops on the bus as fast as possible instead of sending mail")
+    parser.add_argument("--role", choices=["clients", "senders"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.role == "clients":
+        run_clients(args.port, args.count)
+        return 0
+    if args.role == "senders":
+        run_senders(args.port, args.messages, args.connections)
+        return 0
+    results = []
+    for clients in args.clients:
+        result = one_run(clients, args.messages, args.connections, args.browser, args.synthetic)
+        results.append(result)
+        print(report(result), flush=True)
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (out / f"events-{stamp}.json").write_text(json.dumps(
+        {"command": " ".join(sys.argv), "cpus": os.cpu_count(), "results": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

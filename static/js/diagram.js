@@ -1,0 +1,538 @@
+// diagram.js — the SVG view.  Elements are created once, keyed by node id, and afterwards only
+// their attributes and classes change (RaftScope style: one requestAnimationFrame loop moves every
+// token by interpolating along its edge between departure and arrival time).
+//
+// Geometry comes from the server's layout (simulator/layout.py).  A hop whose two ends have no edge
+// in the layout still gets a path (the reverse edge, or a straight line), and a node the layout does
+// not know (an outside client such as client:127.0.0.1) gets a box in the "outside" strip: the
+// diagram never drops an event.
+
+import {s, safeId, clear} from "./dom.js";
+import {t} from "./i18n.js";
+import {STATUS_ICON, statusOf, retrievalStyle, queueCounts} from "./model.js";
+
+const STATUS_COLOUR = {ok: "#0f7a34", deferred: "#b45309", bounced: "#7c3aed", failed: "#c21f1f", info: "#5b6778"};
+const MAX_GHOSTS = 3;
+
+const edgeKey = (src, dst, via) => `${src}|${dst}|${via || ""}`;
+
+function geometry(points) {
+  const segs = [];
+  let total = 0;
+  for (let i = 1; i < points.length; i++) {
+    const len = Math.hypot(points[i][0] - points[i - 1][0], points[i][1] - points[i - 1][1]);
+    segs.push(len);
+    total += len;
+  }
+  return {points, segs, total};
+}
+
+function pointAt(geo, f) {
+  const pts = geo.points;
+  if (pts.length === 1 || geo.total === 0) return pts[0];
+  let d = Math.max(0, Math.min(1, f)) * geo.total;
+  for (let i = 0; i < geo.segs.length; i++) {
+    if (d <= geo.segs[i] || i === geo.segs.length - 1) {
+      const r = geo.segs[i] ? Math.min(1, d / geo.segs[i]) : 0;
+      return [pts[i][0] + (pts[i + 1][0] - pts[i][0]) * r, pts[i][1] + (pts[i + 1][1] - pts[i][1]) * r];
+    }
+    d -= geo.segs[i];
+  }
+  return pts[pts.length - 1];
+}
+
+const ease = (p) => (p < 0.5 ? 2 * p * p : 1 - ((-2 * p + 2) ** 2) / 2);
+const pathD = (points) => points.map((p, i) => `${i ? "L" : "M"}${p[0]},${p[1]}`).join(" ");
+const center = (n) => [n.x + n.w / 2, n.y + n.h / 2];
+
+function glyphs(event) {
+  const kind = String(event.kind || "");
+  const st = statusOf(event);
+  const style = retrievalStyle(event);
+  if (kind === "dns.query" || kind === "dns.served") return {go: "?", back: STATUS_ICON[st] === "✓" ? "✓" : STATUS_ICON[st]};
+  if (style === "pop3-delete") return {go: "✂"};
+  if (style === "pop3") return {go: "↓"};
+  if (style.startsWith("imap")) return {go: "❐"};
+  if (kind === "queue.bounce") return {go: "↩"};
+  if (kind === "queue.defer") return {go: "↻"};
+  if (kind === "smtp.attempt") return {go: "✗"};
+  if (kind === "world.change") return {go: "⚙"};
+  if (st === "failed") return {go: "✗"};
+  return {go: "✉"};
+}
+
+export class Diagram {
+  constructor(svg, {onNode} = {}) {
+    this.svg = svg;
+    this.onNode = onNode;
+    this.layout = null;
+    this.state = null;
+    this.nodes = new Map();     // node id -> {g, box, label, caption, badge, badgeText, tag, data, dynamic}
+    this.edges = new Map();     // edgeKey -> {path, geo, data, hot}
+    this.pairs = new Map();     // "src|dst" -> first edge record
+    this.tokens = new Set();
+    this.pool = [];
+    this.dynamic = [];
+    this.current = null;        // review highlight
+    this.selected = null;
+    this.calloutTimer = null;
+    this.running = false;
+    this.frame = this.frame.bind(this);
+    this.build();
+  }
+
+  build() {
+    const markers = Object.entries({"": "#aab4c3", ...STATUS_COLOUR}).map(([name, colour]) =>
+      s("marker", {id: name ? `arrow-${name}` : "arrow", viewBox: "0 0 10 10", refX: 8.5, refY: 5,
+        markerWidth: 5.5, markerHeight: 5.5, orient: "auto-start-reverse"},
+      s("path", {d: "M0,0 L10,5 L0,10 z", fill: colour})));
+    const defs = s("defs", {},
+      s("pattern", {id: "hatch", width: 9, height: 9, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)"},
+        s("rect", {width: 9, height: 9, fill: "#eef1f5"}),
+        s("line", {x1: 0, y1: 0, x2: 0, y2: 9, stroke: "#cbd2dc", "stroke-width": 5})),
+      ...markers);
+    this.gBands = s("g", {class: "bands"});
+    this.gHeads = s("g", {class: "heads"});
+    this.gEdges = s("g", {class: "edges"});
+    this.gGhost = s("g", {class: "ghosts"});
+    this.gNodes = s("g", {class: "nodes"});
+    this.gFlash = s("g", {class: "flashes"});
+    this.gTokens = s("g", {class: "tokens"});
+    this.gCallout = s("g", {class: "callouts"});
+    this.svg.append(defs, this.gBands, this.gHeads, this.gEdges, this.gGhost, this.gNodes, this.gFlash,
+      this.gTokens, this.gCallout);
+  }
+
+  // -- layout -------------------------------------------------------------------------------------
+  setLayout(layout) {
+    this.finishAll();
+    this.layout = layout;
+    this.svg.setAttribute("viewBox", `0 0 ${layout.width} ${layout.height}`);
+    const font = layout.font, small = layout.small;
+
+    clear(this.gBands);
+    for (const d of layout.domains) {
+      this.gBands.append(
+        s("rect", {class: "band", x: d.x, y: d.y, width: d.w, height: d.h, rx: 12}),
+        s("text", {class: "band-label", x: d.x + 12, y: d.y + font * 1.2, "font-size": font * 1.05, text: d.name}));
+    }
+    const o = layout.outside;
+    this.outsideBox = s("rect", {class: "outside-box", x: o.x, y: o.y, width: o.w, height: o.h, rx: 8});
+    this.outsideLabel = s("text", {class: "outside-label", x: o.x + 6, y: o.y - small * 0.35, "font-size": small});
+    this.gBands.append(this.outsideBox, this.outsideLabel);
+
+    clear(this.gHeads);
+    this.heads = layout.columns.map((c) => {
+      const el = s("text", {class: "col-head", x: c.cx, y: c.y, "font-size": small * 1.08, "data-col": c.key});
+      this.gHeads.append(el);
+      return el;
+    });
+
+    clear(this.gEdges);
+    this.edges.clear();
+    this.pairs.clear();
+    for (const e of layout.edges) {
+      const path = s("path", {class: `edge kind-${e.kind}`, d: pathD(e.points), "marker-end": "url(#arrow)"});
+      this.gEdges.append(path);
+      const rec = {path, geo: geometry(e.points), data: e, hot: 0, status: ""};
+      this.edges.set(edgeKey(e.src, e.dst, e.via), rec);
+      const pair = `${e.src}|${e.dst}`;
+      if (!this.pairs.has(pair) || !e.via || e.via.startsWith("imap:")) this.pairs.set(pair, rec);
+    }
+
+    const seen = new Set();
+    for (const n of layout.nodes) {
+      seen.add(n.id);
+      const rec = this.nodes.get(n.id) || this.createNode(n);
+      rec.dynamic = false;
+      this.placeNode(rec, n);
+    }
+    const dynamic = this.dynamic;
+    this.dynamic = [];
+    for (const [id, rec] of [...this.nodes]) {
+      if (seen.has(id)) continue;
+      if (rec.dynamic && dynamic.includes(id)) { this.dynamic.push(id); this.placeDynamic(rec); continue; }
+      rec.g.remove();
+      this.nodes.delete(id);
+    }
+    this.updateOutside();
+    this.applyText();
+    if (this.state) this.render(this.state);
+    if (this.current) this.highlight(this.current.event);
+  }
+
+  createNode(n) {
+    const g = s("g", {class: `node kind-${n.kind}`, id: safeId("node", n.id), "data-node": n.id});
+    const title = s("title");
+    const box = s("rect", {class: "box"});
+    const label = s("text", {class: "label"});
+    const caption = s("text", {class: "caption"});
+    const badge = s("g", {class: "badge"});
+    const badgeCircle = s("circle", {r: 11});
+    const badgeText = s("text", {});
+    badge.append(badgeCircle, badgeText);
+    const tag = s("g", {class: "down-tag"});
+    const tagRect = s("rect", {rx: 4});
+    const tagText = s("text", {});
+    tag.append(tagRect, tagText);
+    g.append(title, box, label, caption, badge, tag);
+    g.addEventListener("click", () => this.onNode?.(n.id));
+    this.gNodes.append(g);
+    const rec = {g, title, box, label, caption, badge, badgeCircle, badgeText, tag, tagRect, tagText, data: n, dynamic: false};
+    this.nodes.set(n.id, rec);
+    return rec;
+  }
+
+  placeNode(rec, n) {
+    rec.data = n;
+    const font = this.layout.font, small = this.layout.small;
+    rec.g.setAttribute("class", `node kind-${n.kind}`);
+    rec.g.setAttribute("transform", `translate(${n.x},${n.y})`);
+    const pill = !!n.pill;
+    rec.box.setAttribute("width", n.w);
+    rec.box.setAttribute("height", n.h);
+    rec.box.setAttribute("rx", pill ? n.h / 2 : 8);
+    const text = String(n.label || n.id);
+    const fit = Math.min(pill ? small : font, (n.w - 14) / Math.max(1, text.length * 0.6));
+    rec.label.textContent = text;
+    rec.label.setAttribute("x", n.w / 2);
+    rec.label.setAttribute("y", pill ? n.h / 2 : n.h * 0.36);
+    rec.label.setAttribute("font-size", fit.toFixed(1));
+    rec.caption.setAttribute("x", n.w / 2);
+    rec.caption.setAttribute("y", n.h * 0.74);
+    rec.caption.setAttribute("font-size", small);
+    rec.caption.setAttribute("display", pill ? "none" : "inline");
+    rec.title.textContent = n.full || n.id;
+    rec.badge.setAttribute("transform", `translate(${n.w - 4},${2})`);
+    rec.badgeText.setAttribute("font-size", small * 0.95);
+    const tw = small * 3.6;
+    rec.tag.setAttribute("transform", `translate(${6},${-small * 0.75})`);
+    rec.tagRect.setAttribute("width", tw);
+    rec.tagRect.setAttribute("height", small * 1.4);
+    rec.tagText.setAttribute("x", tw / 2);
+    rec.tagText.setAttribute("y", small * 0.7);
+    rec.tagText.setAttribute("font-size", small * 0.9);
+  }
+
+  // A node the layout does not know (an outside client, a sender from elsewhere): the outside strip.
+  // The front door's servers (mta:front, pop3:front, imap:front) are one box: "front door".
+  alias(id) {
+    return /^(mta|pop3|imap):front$/.test(String(id)) ? "front" : id;
+  }
+
+  ensureNode(id) {
+    id = this.alias(id);
+    const known = this.nodes.get(id);
+    if (known) return known.data;
+    if (!this.layout) return null;
+    const colon = String(id).indexOf(":");
+    const prefix = colon > 0 ? id.slice(0, colon) : "";
+    const n = {id, kind: prefix === "client" ? "client" : id === "front" ? "front" : "other",
+      label: id === "front" ? t("node.front") : colon > 0 ? id.slice(colon + 1) : id, full: id, x: 0, y: 0, w: 10, h: 10, up: true};
+    const rec = this.createNode(n);
+    rec.dynamic = true;
+    this.dynamic.push(id);
+    this.placeDynamic(rec);
+    this.updateOutside();
+    this.applyText();
+    return rec.data;
+  }
+
+  placeDynamic(rec) {
+    const o = this.layout.outside;
+    const k = this.dynamic.indexOf(rec.data.id);
+    const scale = this.layout.scale || 1;
+    const gap = 8 * scale;
+    const perRow = 2;                       // the strip holds two boxes side by side; more overlap
+    const w = (o.w - gap * (perRow + 1)) / perRow, h = Math.min(44 * scale, o.h - 2 * gap);
+    const slot = k % perRow;
+    const n = {...rec.data, x: o.x + gap + slot * (w + gap), y: o.y + (o.h - h) / 2, w, h};
+    this.placeNode(rec, n);
+  }
+
+  updateOutside() {
+    const shown = this.dynamic.length > 0;
+    this.outsideBox?.setAttribute("display", shown ? "inline" : "none");
+    this.outsideLabel?.setAttribute("display", "none");     // the boxes say "outside client" themselves
+  }
+
+  // -- state ------------------------------------------------------------------------------------
+  render(state) {
+    this.state = state;
+    const queues = queueCounts(state);
+    for (const [id, rec] of this.nodes) {
+      const n = rec.data;
+      if (id.startsWith("mta:")) {
+        const name = id.slice(4);
+        const up = state.hosts.has(name) ? state.hosts.get(name) : n.up !== false;
+        rec.g.classList.toggle("down", !up);
+        const count = queues.get(id) || 0;
+        rec.badge.classList.toggle("shown", count > 0);
+        rec.badgeText.textContent = count > 99 ? "99+" : String(count);
+      }
+      rec.caption.textContent = this.caption(n, state);
+    }
+  }
+
+  caption(n, state) {
+    switch (n.kind) {
+      case "mua": return t("node.mua.short");
+      case "msa": return t("node.msa");
+      case "mx": case "backup-mx": {
+        const name = n.id.slice(4);
+        const parts = [];
+        for (const [domain, table] of state?.mx || []) {
+          for (const r of table || []) {
+            if (r.host !== name) continue;
+            const p = domain === n.domain ? r.preference : `${r.preference} ${domain}`;
+            parts.push(n.kind === "mx" ? t("node.mxPref", {p}) : t("node.backupPref", {p}));
+          }
+        }
+        return parts.length ? parts.join(", ") : (n.kind === "mx" ? t("node.notInMx") : t("node.backup-mx"));
+      }
+      case "mda": return t("node.mda.short");
+      case "mailbox": return t("node.mailbox.count", {n: state?.mailboxes.get(n.id.slice(8)) || 0});
+      case "dns": return t("node.dns");
+      case "client": return t("node.client");
+      case "front": return "127.0.0.1";
+      default: return "";
+    }
+  }
+
+  applyText() {
+    const cols = this.layout?.columns || [];
+    (this.heads || []).forEach((el, i) => {
+      const text = t(`col.${el.getAttribute("data-col")}`);
+      el.textContent = text;
+      // a header may use its column and the gaps beside it, never its neighbour's title
+      const c = cols[i];
+      const left = i > 0 ? (cols[i - 1].cx + c.cx) / 2 : 0;
+      const right = i < cols.length - 1 ? (c.cx + cols[i + 1].cx) / 2 : this.layout.width;
+      const room = 2 * Math.min(c.cx - left, right - c.cx) - 6;
+      const size = Math.min(this.layout.small * 1.08, room / Math.max(1, text.length * 0.6));
+      el.setAttribute("font-size", size.toFixed(1));
+    });
+    if (this.outsideLabel) this.outsideLabel.textContent = t("outside");
+    for (const rec of this.nodes.values()) {
+      rec.tagText.textContent = t("node.down");
+      if (rec.data.kind === "front") rec.label.textContent = t("node.front");
+    }
+    if (this.state) this.render(this.state);
+  }
+
+  selectNode(id) {
+    if (this.selected) this.nodes.get(this.selected)?.g.classList.remove("selected");
+    this.selected = id;
+    if (id) this.nodes.get(id)?.g.classList.add("selected");
+  }
+
+  // -- where a hop travels ------------------------------------------------------------------------
+  route(event) {
+    let src = this.alias(event.src), dst = this.alias(event.dst);
+    const lines = Array.isArray(event.transcript) ? event.transcript : [];
+    if (event.kind === "smtp.line" && lines.length && lines[lines.length - 1][0] === "S") [src, dst] = [dst, src];
+    if (!this.layout || !src || !dst) return null;
+    if (src === dst) {
+      const n = this.ensureNode(src);
+      if (!n) return null;
+      const x = n.x + n.w, y = n.y, r = 22 * (this.layout.scale || 1);
+      return {geo: geometry([[x - r, y], [x - r, y - r], [x + r * 0.6, y - r], [x + r * 0.6, y + r * 0.5], [x, y + r * 0.5]])};
+    }
+    const via = event.data && typeof event.data.server === "string" ? event.data.server : "";
+    const edge = this.edges.get(edgeKey(src, dst, via)) || this.pairs.get(`${src}|${dst}`);
+    if (edge) return {geo: edge.geo, edge};
+    const back = this.pairs.get(`${dst}|${src}`);
+    if (back) return {geo: geometry([...back.geo.points].reverse()), edge: back};
+    const a = this.ensureNode(src), b = this.ensureNode(dst);
+    if (!a || !b) return null;
+    return {geo: geometry([center(a), center(b)])};
+  }
+
+  // -- tokens -----------------------------------------------------------------------------------
+  token() {
+    const spare = this.pool.pop();
+    if (spare) { spare.g.setAttribute("display", "inline"); return spare; }
+    const r = 13 * (this.layout?.scale || 1);
+    const g = s("g", {class: "token"});
+    const circle = s("circle", {r});
+    const text = s("text", {"font-size": r * 1.15});
+    g.append(circle, text);
+    this.gTokens.append(g);
+    return {g, circle, text};
+  }
+
+  // Animate one hop; resolves when the token arrives.
+  animate(event, duration = 900) {
+    return new Promise((resolve) => {
+      const way = this.route(event);
+      if (!way) { resolve(); return; }
+      const st = statusOf(event);
+      const style = retrievalStyle(event);
+      const marks = glyphs(event);
+      const roundTrip = event.kind === "dns.query" || event.kind === "dns.served";
+      const geo = roundTrip ? geometry([...way.geo.points, ...[...way.geo.points].reverse()]) : way.geo;
+      const tok = this.token();
+      tok.g.setAttribute("class", `token status-${st} ${style}`.trim());
+      tok.text.textContent = marks.go;
+      const rec = {tok, geo, start: performance.now(), duration: roundTrip ? duration * 1.4 : duration,
+        resolve, event, back: marks.back, switched: false, edge: way.edge};
+      if (way.edge) this.heat(way.edge, st, +1);
+      if (roundTrip && event.kind === "dns.query") this.callout(event, false);
+      this.tokens.add(rec);
+      this.kick();
+    });
+  }
+
+  heat(edge, status, delta) {
+    edge.hot = Math.max(0, edge.hot + delta);
+    const cls = edge.path.classList;
+    if (edge.hot > 0) {
+      if (edge.status && edge.status !== status) cls.remove(`status-${edge.status}`);
+      cls.add("hot", `status-${status}`);
+      edge.status = status;
+      edge.path.setAttribute("marker-end", `url(#arrow-${status})`);
+    } else if (!cls.contains("current")) {
+      cls.remove("hot", `status-${edge.status}`);
+      edge.status = "";
+      edge.path.setAttribute("marker-end", "url(#arrow)");
+    } else {
+      cls.remove("hot");
+    }
+  }
+
+  kick() {
+    if (!this.running) {
+      this.running = true;
+      requestAnimationFrame(this.frame);
+    }
+  }
+
+  frame(now) {
+    for (const rec of [...this.tokens]) {
+      const p = Math.min(1, Math.max(0, (now - rec.start) / rec.duration));
+      const [x, y] = pointAt(rec.geo, ease(p));
+      rec.tok.g.setAttribute("transform", `translate(${x.toFixed(1)},${y.toFixed(1)})`);
+      if (rec.back && !rec.switched && p >= 0.5) { rec.tok.text.textContent = rec.back; rec.switched = true; }
+      if (p >= 1) this.finish(rec);
+    }
+    if (this.tokens.size) requestAnimationFrame(this.frame);
+    else this.running = false;
+  }
+
+  finish(rec) {
+    if (!this.tokens.delete(rec)) return;
+    rec.tok.g.setAttribute("display", "none");
+    this.pool.push(rec.tok);
+    if (rec.edge) this.heat(rec.edge, statusOf(rec.event), -1);
+    this.flash(rec.event);
+    rec.resolve();
+  }
+
+  finishAll() {
+    for (const rec of [...this.tokens]) this.finish(rec);
+  }
+
+  get busy() { return this.tokens.size; }
+
+  // The arrival mark: the status at the receiving end, "−1" at a mailbox POP3 empties.
+  flash(event) {
+    if (this.gFlash.childNodes.length > 40) return;          // a burst: marks would only be noise
+    const st = statusOf(event);
+    const style = retrievalStyle(event);
+    const target = this.alias(event.kind === "dns.query" ? event.src : event.dst);
+    const n = this.nodes.get(target)?.data;
+    if (!n) return;
+    const small = this.layout.small;
+    const r = small * 1.25;
+    const g = s("g", {class: `flash status-${st}`, transform: `translate(${n.x + n.w + r * 0.4},${n.y + n.h / 2})`});
+    g.append(s("circle", {r}), s("text", {"font-size": small * 1.3, text: STATUS_ICON[st]}));
+    this.gFlash.append(g);
+    requestAnimationFrame(() => g.classList.add("go"));
+    setTimeout(() => g.remove(), 1500);
+    if (style === "pop3-delete" || style === "imap") {
+      const box = this.nodes.get(event.src)?.data;
+      if (box) {
+        const mark = s("text", {class: `mailbox-minus flash`, x: box.x + box.w + 6, y: box.y + 4,
+          "font-size": small * 1.2, text: style === "imap" ? "❐" : "−1"});
+        this.gFlash.append(mark);
+        requestAnimationFrame(() => mark.classList.add("go"));
+        setTimeout(() => mark.remove(), 1500);
+      }
+    }
+  }
+
+  // -- DNS: the question and the answer beside the DNS server ----------------------------------
+  callout(event, persist) {
+    clearTimeout(this.calloutTimer);
+    clear(this.gCallout);
+    const dns = this.nodes.get("dns")?.data;
+    const data = event?.data;
+    if (!dns || !data) return;
+    const small = this.layout.small, font = this.layout.font;
+    const lines = [];
+    lines.push({cls: "q", text: `${data.question || "?"} ?`});
+    const order = Array.isArray(data.order) ? data.order : [];
+    if (order.length) {
+      order.forEach((o, i) => lines.push({cls: i === 0 ? "chosen" : "", text:
+        `MX ${o.preference}  ${o.host}${i === 0 ? `   ← ${t("dns.chosen")}` : ""}`}));
+    } else if (Array.isArray(data.answers) && data.answers.length) {
+      for (const a of data.answers) lines.push({cls: "", text: String(a)});
+    } else {
+      lines.push({cls: "", text: `${data.rcode || ""} — ${t("dns.noAnswer")}`});
+    }
+    if (data.error) lines.push({cls: "err", text: String(data.error)});
+    else if (data.reason) lines.push({cls: "reason", text: String(data.reason)});
+    const lh = small * 1.45;
+    const width = Math.min(this.layout.width * 0.5,
+      Math.max(...lines.map((l) => l.text.length)) * small * 0.62 + 24);
+    const height = lines.length * lh + 14;
+    let x = dns.x + dns.w + 18;
+    if (x + width > this.layout.width - 4) x = Math.max(4, dns.x - width - 18);
+    const y = Math.max(4, dns.y - 2);
+    const g = s("g", {class: "callout"});
+    g.append(s("rect", {x, y, width, height, rx: 8}));
+    lines.forEach((l, i) => g.append(s("text", {class: l.cls, x: x + 12, y: y + 10 + lh * (i + 0.75),
+      "font-size": i === 0 ? Math.min(font, small * 1.15) : small, text: l.text})));
+    this.gCallout.append(g);
+    if (!persist) this.calloutTimer = setTimeout(() => clear(this.gCallout), 4500);
+  }
+
+  // -- step mode: the hop the gate holds ------------------------------------------------------
+  setWaiting(waiting) {
+    clear(this.gGhost);
+    for (const w of (waiting || []).slice(0, MAX_GHOSTS)) {
+      const way = this.route({src: w.src, dst: w.dst, kind: "gate.waiting", data: {}});
+      if (!way) continue;
+      const start = way.geo.points[0];
+      this.gGhost.append(
+        s("path", {class: "ghost", d: pathD(way.geo.points)}),
+        s("circle", {class: "ghost-dot pulse", cx: start[0], cy: start[1], r: 10 * (this.layout.scale || 1)}));
+    }
+  }
+
+  // -- review: one hop marked on the diagram ----------------------------------------------------
+  highlight(event) {
+    if (this.current) {
+      const {edge, nodes} = this.current;
+      if (edge) {
+        edge.path.classList.remove("current", `status-${this.current.status}`);
+        if (!edge.hot) edge.path.setAttribute("marker-end", "url(#arrow)");
+      }
+      for (const id of nodes) this.nodes.get(id)?.g.classList.remove("current");
+    }
+    this.current = null;
+    if (!event) { clear(this.gCallout); return; }
+    const way = this.route(event);
+    const status = statusOf(event);
+    const edge = way?.edge || null;
+    if (edge) {
+      edge.path.classList.add("current", `status-${status}`);
+      edge.path.setAttribute("marker-end", `url(#arrow-${status})`);
+    }
+    const nodes = [this.alias(event.src), this.alias(event.dst)].filter((id) => this.nodes.has(id));
+    for (const id of nodes) this.nodes.get(id).g.classList.add("current");
+    this.current = {event, edge, nodes, status};
+    if (event.kind === "dns.query") this.callout(event, true);
+    else clear(this.gCallout);
+  }
+}

@@ -1,0 +1,422 @@
+// main.js — wires model, views and wire together.
+//
+// Start: GET /api/state (world, baseline, gate, role), GET /api/layout for the diagram's size,
+// GET /api/events page by page (the bus's history: a reload or a late student sees everything that
+// happened), then Socket.IO for what comes next.  On every (re)connect the page asks for what it
+// missed since its last sequence number, so nothing is lost across a network blip.
+
+import * as i18n from "./i18n.js";
+import {t, pick} from "./i18n.js";
+import * as api from "./api.js";
+import {connect} from "./socket.js";
+import {EventLog, Traces, fold, stateAt, mailboxBase, queueCounts, isHop} from "./model.js";
+import {Diagram} from "./diagram.js";
+import {Player} from "./player.js";
+import {Timeline} from "./timeline.js";
+import {Details} from "./details.js";
+import {WorldControls} from "./controls.js";
+import {waitingText} from "./labels.js";
+
+const $ = (id) => document.getElementById(id);
+
+class App {
+  constructor() {
+    this.teacher = api.role() === "teacher";
+    this.log = new EventLog();
+    this.traces = new Traces();
+    this.world = null;
+    this.baseline = null;
+    this.worldChanges = [];
+    this.base = {};
+    this.live = null;           // the world as drawn in live mode (folded as hops land)
+    this.cursor = null;         // review: the seq of the hop looked at; null = live
+    this.reviewState = null;
+    this.gate = null;
+    this.socket = null;
+    this.syncing = false;
+    this.renderQueued = false;
+    this.disconnected = false;
+    this.visibleCount = 0;       // hops that pass the timeline's filter (live mode counter)
+
+    this.diagram = new Diagram($("diagram"), {onNode: (id) => this.nodeClicked(id)});
+    this.player = new Player(this.diagram, {
+      onArrive: (e) => this.arrived(e),
+      animated: (e) => isHop(e) && e.kind !== "world.change",
+    });
+    this.timeline = new Timeline({
+      list: $("timeline-list"), empty: $("timeline-empty"), count: $("timeline-count"),
+      traceSelect: $("filter-trace"), protocolSelect: $("filter-protocol"),
+    }, {onSelect: (seq) => this.review(seq), traces: this.traces});
+    this.details = new Details({root: $("details"), empty: $("details-empty"), body: $("details-body")}, {
+      teacher: this.teacher,
+      onFollow: (trace) => { this.timeline.setFilter({trace}); this.details.rerender(); this.updatePosition(); },
+      onHost: (name, up) => this.setHost(name, up),
+      notify: (m, bad) => this.notify(m, bad),
+    });
+    this.controls = new WorldControls({
+      drawer: $("drawer"), toggle: $("btn-world"), close: $("drawer-close"), hostList: $("host-list"),
+      mxEditor: $("mx-editor"), sendForm: $("send-form"), flushButton: $("btn-flush"),
+    }, {notify: (m, bad) => this.notify(m, bad)});
+    this.bindToolbar();
+    this.bindKeys();
+    i18n.onLangChange(() => this.languageChanged());
+  }
+
+  // -- start ----------------------------------------------------------------------------------
+  async start() {
+    this.languageChanged();
+    if (!api.hasWorld()) { this.notify(t("noworld"), true); return; }
+    const state = await api.get("/api/state");
+    this.world = state.world;
+    this.baseline = state.baseline || {seq: 0, world: state.world};
+    this.worldChanges = state.world_changes || [];
+    this.users = state.users;
+    this.onGate(state.gate);
+    this.controls.setWorld(this.world, state.users);
+    this.showTitle();
+    await this.loadLayout();
+    let since = 0;
+    for (let page = 0; page < 100; page++) {
+      const chunk = await api.get(`/api/events?since=${since}&limit=1000`);
+      this.log.add(chunk.events, chunk.first_seq);
+      since = this.log.lastSeq;
+      if (!chunk.more) break;
+    }
+    const atState = this.log.events.filter((e) => e.seq <= state.last_seq);
+    this.base = mailboxBase(state.mailboxes, atState);
+    for (const e of this.log.events) this.traces.note(e);
+    this.live = stateAt(this.baseline.world, this.base, this.log.events, this.log.events.length - 1, this.worldChanges);
+    this.diagram.render(this.live);
+    this.controls.setState(this.live);
+    this.timeline.append(this.log.events);
+    this.visibleCount = this.visibleHops().length;
+    const last = this.lastHop();
+    if (last) this.showHop(last);
+    this.updatePosition();
+    // The drawing area changes with the window, the notice bar, the review banner: follow it.
+    let seen = "";
+    new ResizeObserver(() => {
+      const wrap = $("diagram-wrap");
+      const size = `${wrap.clientWidth}x${wrap.clientHeight}`;
+      if (size === seen) return;
+      seen = size;
+      clearTimeout(this.resizeTimer);
+      this.resizeTimer = setTimeout(() => this.loadLayout(), 200);
+    }).observe($("diagram-wrap"));
+    this.socket = connect({
+      onConnect: () => this.connected(),
+      onDisconnect: () => { this.disconnected = true; this.notify(t("notice.disconnected"), true, true); },
+      onHello: (hello) => this.onGate(hello.gate),
+      onEvents: (batch) => this.ingest(batch.events || []),
+      onGate: (gate) => this.onGate(gate),
+    });
+    document.body.dataset.ready = "yes";
+  }
+
+  async loadLayout() {
+    const wrap = $("diagram-wrap");
+    const width = Math.max(480, Math.round(wrap.clientWidth - 8));
+    const height = Math.max(320, Math.round(wrap.clientHeight - 6));
+    const layout = await api.get(`/api/layout?width=${width}&height=${height}`);
+    this.diagram.setLayout(layout);
+    this.diagram.setWaiting(this.gate?.waiting || []);
+  }
+
+  async connected() {
+    if (this.disconnected) { this.disconnected = false; this.notify(t("notice.reconnected"), false); }
+    await this.sync();
+  }
+
+  async sync() {
+    if (this.syncing || !this.socket) return;
+    this.syncing = true;
+    try {
+      for (let round = 0; round < 20; round++) {
+        const reply = await this.socket.sync(this.log.lastSeq);
+        if (!reply) break;
+        this.ingest(reply.events || [], reply.first_seq, true);
+        if (!reply.more) break;
+      }
+    } finally {
+      this.syncing = false;
+    }
+    if (this.log.hasGap) setTimeout(() => this.sync(), 500);
+  }
+
+  // -- events in ------------------------------------------------------------------------------
+  ingest(events, firstSeq = 0, fromSync = false) {
+    const added = this.log.add(events, firstSeq);
+    if (added.length) {
+      for (const e of added) {
+        this.traces.note(e);
+        if (isHop(e) && this.timeline.matches(e)) this.visibleCount++;
+      }
+      this.timeline.append(added);
+      for (const e of added) {
+        this.player.push(e);                       // world changes land at once (no token)
+        if (e.kind === "world.change") this.worldChanged(e);
+      }
+      this.queuePosition();
+      document.body.dataset.lastSeq = String(this.log.lastSeq);
+      window.dispatchEvent(new CustomEvent("mailflow:batch",
+        {detail: {seqs: added.map((e) => e.seq), ts: added.map((e) => e.ts), at: Date.now()}}));
+    }
+    if (this.log.hasGap && !fromSync) this.sync();
+  }
+
+  arrived(e) {
+    fold(this.live, e);
+    if (this.cursor !== null) return;
+    this.queueRender();
+    if (isHop(e) && (!this.timeline.filter.trace || e.trace === this.timeline.filter.trace) &&
+        (!this.details.view || this.details.view.type === "hop")) {
+      this.follow = e;                 // the newest landed hop; drawn at most a few times a second
+    }
+  }
+
+  queueRender() {
+    if (this.renderQueued) return;
+    this.renderQueued = true;
+    requestAnimationFrame(() => {
+      this.renderQueued = false;
+      if (this.cursor === null) this.diagram.render(this.live);
+      this.controls.setState(this.live);
+      if (this.details.view?.type === "host") this.details.rerender();
+      const now = performance.now();
+      if (this.follow && this.cursor === null && now - (this.followedAt || 0) > 300) {
+        this.followedAt = now;
+        const e = this.follow;
+        this.follow = null;
+        this.showHop(e);
+      } else if (this.follow) {
+        this.queueRender();              // come back for the newest hop shortly
+      }
+    });
+  }
+
+  worldChanged(e) {
+    const data = e.data || {};
+    if (data.what === "mx") {
+      clearTimeout(this.layoutTimer);
+      this.layoutTimer = setTimeout(() => this.loadLayout(), 120);   // SMTP edges follow the MX table
+      this.controls.mxChanged(data.domain);
+    }
+  }
+
+  onGate(gate) {
+    if (!gate) return;
+    this.gate = gate;
+    const paused = gate.mode === "pause";
+    $("btn-play").setAttribute("aria-pressed", String(!paused));
+    $("btn-pause").setAttribute("aria-pressed", String(paused));
+    const speed = $("speed");
+    const value = String(gate.delay);
+    if ([...speed.options].some((o) => o.value === value)) speed.value = value;
+    this.player.setSpeed(gate.delay);
+    if (gate.granularity) $("granularity").value = gate.granularity;
+    $("gate-state").classList.toggle("paused", paused);
+    $("gate-mode").textContent = paused ? t("gate.paused") : t("gate.running");
+    const waiting = gate.waiting || [];
+    $("waiting").hidden = !paused || (!waiting.length && !this.teacher);
+    $("waiting-text").textContent = waiting.length
+      ? `${waitingText(waiting[0])}${waiting.length > 1 ? " " + t("gate.waiting.more", {n: waiting.length - 1}) : ""}`
+      : t("gate.waiting.none");
+    document.body.dataset.waiting = String(waiting.length);
+    document.body.dataset.gate = gate.mode;
+    this.diagram.setWaiting(waiting);
+  }
+
+  // -- review: back and forward through what happened -------------------------------------------
+  visibleHops() {
+    return this.timeline.shown;          // the hops that pass the timeline's filter, in order
+  }
+
+  lastHop() {
+    const hops = this.visibleHops();
+    return hops[hops.length - 1] || null;
+  }
+
+  review(seq) {
+    const index = this.log.indexOf(seq);
+    if (index < 0) return;
+    const event = this.log.events[index];
+    this.cursor = seq;
+    this.player.paused = true;
+    this.player.flush();
+    this.reviewState = stateAt(this.baseline.world, this.base, this.log.events, index, this.worldChanges);
+    this.diagram.render(this.reviewState);
+    this.diagram.highlight(event);
+    this.diagram.animate(event, 800);
+    this.timeline.select(seq, seq);
+    this.showHop(event);
+    this.updatePosition();
+  }
+
+  goLive() {
+    if (this.cursor === null) return;
+    this.cursor = null;
+    this.reviewState = null;
+    this.player.paused = false;
+    this.diagram.highlight(null);
+    this.diagram.render(this.live);
+    this.timeline.select(null, null);
+    const last = this.lastHop();
+    if (last) this.showHop(last);
+    this.updatePosition();
+  }
+
+  back() {
+    const hops = this.visibleHops();
+    if (!hops.length) return;
+    if (this.cursor === null) { this.review(hops[hops.length - 1].seq); return; }
+    const i = hops.findIndex((e) => e.seq === this.cursor);
+    if (i > 0) this.review(hops[i - 1].seq);
+    else if (i < 0) this.review(hops[hops.length - 1].seq);
+  }
+
+  forward() {
+    if (this.cursor === null) { if (this.teacher) this.gateAction("step"); return; }
+    const hops = this.visibleHops();
+    const i = hops.findIndex((e) => e.seq === this.cursor);
+    if (i >= 0 && i < hops.length - 1) this.review(hops[i + 1].seq);
+    else this.goLive();
+  }
+
+  first() {
+    const hops = this.visibleHops();
+    if (hops.length) this.review(hops[0].seq);
+  }
+
+  queuePosition() {
+    if (this.positionQueued) return;
+    this.positionQueued = true;
+    requestAnimationFrame(() => { this.positionQueued = false; this.updatePosition(false); });
+  }
+
+  updatePosition(recount = true) {
+    const reviewing = this.cursor !== null;
+    const hops = reviewing || recount ? this.visibleHops() : null;
+    if (hops) this.visibleCount = hops.length;
+    const total = this.visibleCount;
+    $("btn-live").setAttribute("aria-pressed", String(!reviewing));
+    $("review-banner").hidden = !reviewing;
+    if (reviewing) {
+      const pos = hops.findIndex((e) => e.seq === this.cursor) + 1;
+      $("review-pos").textContent = t("review.position", {pos: pos || "–", total});
+      $("review-text").textContent = t("review.banner", {pos: pos || "–", total});
+    } else {
+      $("review-pos").textContent = t("review.livepos", {total});
+    }
+    $("btn-back").disabled = total === 0;
+    $("btn-forward").disabled = !reviewing && !this.teacher;
+  }
+
+  showHop(event) {
+    this.details.showHop(event, {
+      events: this.log.events, index: this.log.indexOf(event.seq), traces: this.traces,
+      following: this.timeline.filter.trace,
+    });
+  }
+
+  // -- clicks on the diagram --------------------------------------------------------------------
+  nodeClicked(id) {
+    const state = this.cursor !== null ? this.reviewState : this.live;
+    this.diagram.selectNode(id);
+    if (id.startsWith("mta:")) {
+      const name = id.slice(4);
+      const host = this.world.domains.flatMap((d) => d.hosts).find((x) => x.name === name);
+      this.details.showHost(id, host, state, queueCounts(state).get(id) || 0);
+    } else if (id.startsWith("mailbox:")) {
+      this.details.showMailbox(id.slice(8));
+    }
+  }
+
+  // -- controls ---------------------------------------------------------------------------------
+  bindToolbar() {
+    $("btn-play").addEventListener("click", (ev) => { ev.currentTarget.blur(); this.gateAction("play"); });
+    $("btn-pause").addEventListener("click", (ev) => { ev.currentTarget.blur(); this.gateAction("pause"); });
+    $("btn-step").addEventListener("click", (ev) => { ev.currentTarget.blur(); this.gateAction("step"); });
+    $("speed").addEventListener("change", (ev) => this.gateCall({delay: Number(ev.target.value)}));
+    $("granularity").addEventListener("change", (ev) => this.gateCall({granularity: ev.target.value}));
+    $("btn-back").addEventListener("click", (ev) => { ev.currentTarget.blur(); this.back(); });
+    $("btn-forward").addEventListener("click", (ev) => { ev.currentTarget.blur(); this.forward(); });
+    $("btn-live").addEventListener("click", (ev) => { ev.currentTarget.blur(); this.goLive(); });
+    $("review-exit").addEventListener("click", () => this.goLive());
+    $("notice-close").addEventListener("click", () => { $("notice").hidden = true; });
+    for (const b of document.querySelectorAll(".btn-lang")) {
+      b.addEventListener("click", () => i18n.setLang(b.dataset.lang));
+    }
+  }
+
+  bindKeys() {
+    document.addEventListener("keydown", (ev) => {
+      const tag = ev.target?.tagName;
+      if (["INPUT", "TEXTAREA", "SELECT"].includes(tag) || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+      const key = ev.key;
+      if (key === " " || key === "Spacebar") {
+        ev.preventDefault();
+        if (this.teacher) this.gateAction(this.gate?.mode === "pause" ? "play" : "pause");
+      } else if (key === "ArrowLeft") { ev.preventDefault(); this.back(); }
+      else if (key === "ArrowRight") { ev.preventDefault(); this.forward(); }
+      else if (key === "s" || key === "S") { if (this.teacher) this.gateAction("step"); }
+      else if (key === "End" || key === "Escape") { this.goLive(); }
+      else if (key === "Home") { ev.preventDefault(); this.first(); }
+    });
+  }
+
+  gateAction(action) {
+    return this.gateCall({action});
+  }
+
+  async gateCall(body) {
+    try {
+      await api.call("POST", "/api/gate", body);
+    } catch (err) {
+      this.notify(err.message, true);
+    }
+  }
+
+  async setHost(name, up) {
+    try {
+      await api.call("POST", `/api/hosts/${encodeURIComponent(name)}`, {up});
+    } catch (err) {
+      this.notify(err.message, true);
+    }
+  }
+
+  notify(message, bad, sticky = false) {
+    const box = $("notice");
+    $("notice-text").textContent = message;
+    box.classList.toggle("ok", !bad);
+    box.hidden = false;
+    clearTimeout(this.noticeTimer);
+    if (!bad && !sticky) this.noticeTimer = setTimeout(() => { box.hidden = true; }, 5000);
+  }
+
+  showTitle() {
+    const title = this.world ? pick(this.world.scenario.title) : "";
+    $("scenario-title").textContent = title;
+    $("scenario-summary").textContent = this.world ? pick(this.world.scenario.summary) : "";
+    if (title) document.title = `Mailflow — ${title}`;
+  }
+
+  languageChanged() {
+    i18n.applyStatic();
+    const code = i18n.lang();
+    for (const b of document.querySelectorAll(".btn-lang")) b.setAttribute("aria-pressed", String(b.dataset.lang === code));
+    $("role-badge").textContent = t(this.teacher ? "role.teacher" : "role.viewer");
+    this.showTitle();
+    this.diagram.applyText();
+    this.timeline.relabel();
+    this.details.rerender();
+    this.controls.render();
+    if (this.gate) this.onGate(this.gate);
+    this.updatePosition();
+  }
+}
+
+const app = new App();
+app.start().catch((err) => {
+  console.error(err);
+  app.notify(t("notice.error", {message: err.message || String(err)}), true, true);
+});

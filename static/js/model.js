@@ -1,0 +1,238 @@
+// model.js — folds events into state.  No DOM here (RaftScope's state.js / raft.js split).
+//
+// EventLog keeps every event once, in sequence order, and notices gaps (a batch that skipped
+// something: the socket then asks the server to sync).  WorldState is what the diagram shows at
+// one point of the history: which hosts are up, the MX tables, how many messages each mailbox
+// holds, where each message (trace) is.  fold(state, event) advances it by one event; the same
+// function serves the live view and the review (back / forward) view.
+
+export const STATUSES = ["ok", "deferred", "bounced", "failed", "info"];
+export const STATUS_ICON = {ok: "✓", deferred: "↻", bounced: "↩", failed: "✗", info: "•"};
+
+export function statusOf(event) {
+  return STATUSES.includes(event.status) ? event.status : "info";
+}
+
+export function protocolOf(event) {
+  const p = String(event.protocol || "").trim();
+  if (p && p !== "—" && p !== "-") return p.toUpperCase();
+  return String(event.kind || "other").split(".")[0].toUpperCase();
+}
+
+// Hops the timeline lists; "gate.waiting" is a state change shown by the gate display instead.
+export function isHop(event) {
+  return event.kind !== "gate.waiting";
+}
+
+// POP3 downloads and deletes; IMAP leaves the original on the server.
+export function retrievalStyle(event) {
+  const kind = String(event.kind || "");
+  const data = event.data || {};
+  if (kind.startsWith("pop3.")) {
+    const deletes = kind === "pop3.dele" || (kind === "pop3.quit" && deletedCount(event) > 0) ||
+      (kind === "pop3.retr" && data.delete === true);
+    return deletes ? "pop3-delete" : "pop3";
+  }
+  if (kind.startsWith("imap.")) return kind === "imap.expunge" ? "imap-expunge" : "imap";
+  return "";
+}
+
+function deletedCount(event) {
+  const data = event.data || {};
+  const d = data.deleted ?? data.expunged ?? (event.kind === "imap.expunge" ? data.uids : undefined);
+  if (Array.isArray(d)) return d.length;
+  const n = Number(d);
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+// How a mailbox's message count changes with this event (+1 delivered, -n removed for good).
+export function mailboxDelta(event) {
+  if (event.kind === "mda.deliver" && event.status !== "failed" && String(event.dst).startsWith("mailbox:")) {
+    return [event.dst.slice(8), 1];
+  }
+  if ((event.kind === "pop3.quit" || event.kind === "imap.expunge") && String(event.src).startsWith("mailbox:")) {
+    const n = deletedCount(event);
+    if (n) return [event.src.slice(8), -n];
+  }
+  return null;
+}
+
+export class EventLog {
+  constructor() {
+    this.events = [];        // in sequence order, no duplicates
+    this.bySeq = new Map();
+    this.lastSeq = 0;
+    this.pending = new Map(); // arrived ahead of a gap
+  }
+
+  // Add events (any order, duplicates ignored); returns those appended, in order.
+  // firstSeq: the oldest event the server still has; a hole below it can never be filled.
+  add(list, firstSeq = 0) {
+    if (firstSeq && firstSeq - 1 > this.lastSeq) this.lastSeq = firstSeq - 1;
+    for (const e of list || []) {
+      if (e && Number.isInteger(e.seq) && e.seq > this.lastSeq) this.pending.set(e.seq, e);
+    }
+    const added = [];
+    while (this.pending.has(this.lastSeq + 1)) {
+      const e = this.pending.get(this.lastSeq + 1);
+      this.pending.delete(e.seq);
+      this.lastSeq = e.seq;
+      this.events.push(e);
+      this.bySeq.set(e.seq, e);
+      added.push(e);
+    }
+    return added;
+  }
+
+  get hasGap() { return this.pending.size > 0; }
+
+  indexOf(seq) {
+    // events are sorted by seq: binary search
+    let lo = 0, hi = this.events.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const v = this.events[mid].seq;
+      if (v === seq) return mid;
+      if (v < seq) lo = mid + 1; else hi = mid - 1;
+    }
+    return -1;
+  }
+}
+
+// -- the world at one point -----------------------------------------------------------------------
+
+export function initialState(baselineWorld, mailboxBase) {
+  const hosts = new Map();
+  const mx = new Map();
+  for (const d of baselineWorld?.domains || []) {
+    for (const host of d.hosts) hosts.set(host.name, host.up);
+    mx.set(d.name, d.mx ? d.mx.map((r) => ({preference: r.preference, host: r.host})) : null);
+  }
+  return {
+    hosts, mx,
+    mailboxes: new Map(Object.entries(mailboxBase || {})),
+    traces: new Map(),     // trace -> {node, status, done}
+    last: null,            // the last event folded in
+  };
+}
+
+export function cloneState(state) {
+  return {
+    hosts: new Map(state.hosts), mx: new Map(state.mx), mailboxes: new Map(state.mailboxes),
+    traces: new Map([...state.traces].map(([k, v]) => [k, {...v}])), last: state.last,
+  };
+}
+
+// Where a message is after this hop (its trace's location), or null when the hop does not move it.
+function locate(e) {
+  const status = statusOf(e);
+  switch (e.kind) {
+    case "dns.query": return {node: e.src, status};
+    case "queue.defer": return {node: e.src, status: "deferred"};
+    case "smtp.attempt": return {node: e.src, status};
+    case "smtp.session": return status === "ok" ? {node: e.dst, status} : {node: e.src, status};
+    case "queue.relay": return null;   // the receiving MX's own smtp.session already moved it
+    case "queue.bounce":
+      return e.src === e.dst ? {node: e.src, status: "bounced", done: true} : {node: e.src, status: "bounced"};
+    case "mda.deliver": return {node: e.dst, status, done: true};
+    case "world.change": case "dns.served": case "gate.waiting": return null;
+    default: return null;
+  }
+}
+
+export function fold(state, e) {
+  const data = e.data || {};
+  if (e.kind === "world.change") {
+    if (data.what === "host" && typeof data.host === "string") state.hosts.set(data.host, !!data.up);
+    if (data.what === "mx" && typeof data.domain === "string" && Array.isArray(data.mx)) {
+      state.mx.set(data.domain, data.mx.map(([p, h]) => ({preference: p, host: h})));
+    }
+  }
+  const delta = mailboxDelta(e);
+  if (delta) state.mailboxes.set(delta[0], Math.max(0, (state.mailboxes.get(delta[0]) || 0) + delta[1]));
+  if (e.trace) {
+    const where = locate(e);
+    const before = state.traces.get(e.trace);
+    // Hops may land out of order when a burst is cut short; the later hop always wins.
+    if (where && (!before || before.seq < e.seq)) state.traces.set(e.trace, {...where, done: !!where.done, seq: e.seq});
+  }
+  state.last = e;
+  return state;
+}
+
+// Messages waiting in each host's queue (traces whose last place is that host, not finished).
+export function queueCounts(state) {
+  const counts = new Map();
+  for (const where of state.traces.values()) {
+    if (!where.done && String(where.node).startsWith("mta:")) {
+      counts.set(where.node, (counts.get(where.node) || 0) + 1);
+    }
+  }
+  return counts;
+}
+
+// The mailbox counts "before the first event": counts now, minus what the loaded events changed.
+export function mailboxBase(countsNow, events) {
+  const base = {...countsNow};
+  for (const e of events) {
+    const d = mailboxDelta(e);
+    if (d) base[d[0]] = (base[d[0]] || 0) - d[1];
+  }
+  for (const k of Object.keys(base)) if (base[k] < 0) base[k] = 0;
+  return base;
+}
+
+// The world as it was before history started, from the bridge's baseline and its list of changes:
+// every world.change after the baseline is replayed by fold() anyway, so only the baseline matters.
+export function stateAt(baselineWorld, base, events, index, worldChanges = []) {
+  const state = initialState(baselineWorld, base);
+  // World changes that fell out of the bus's bounded history still count.
+  const firstSeq = events.length ? events[0].seq : Infinity;
+  for (const change of worldChanges) if (change.seq < firstSeq) fold(state, change);
+  for (let i = 0; i <= index && i < events.length; i++) fold(state, events[i]);
+  return state;
+}
+
+// -- trace summaries for the filter and the message pane ----------------------------------------
+
+export class Traces {
+  constructor() { this.info = new Map(); }
+
+  note(e) {
+    if (!e.trace) return false;
+    let entry = this.info.get(e.trace);
+    const isNew = !entry;
+    if (!entry) { entry = {trace: e.trace, first: e.seq, subject: "", from: "", rcpt: [], bounce: false}; this.info.set(e.trace, entry); }
+    const m = e.message;
+    if (m && typeof m === "object") {
+      if (!entry.subject && typeof m.subject === "string") entry.subject = m.subject;
+      if (!entry.from && typeof m.from === "string") entry.from = m.from;
+      if (!entry.rcpt.length && Array.isArray(m.rcpt)) entry.rcpt = m.rcpt.map(String);
+    }
+    return isNew;
+  }
+
+  label(trace) {
+    const i = this.info.get(trace);
+    if (!i) return trace;
+    const who = i.from || "<>";
+    const to = i.rcpt.length ? i.rcpt.join(", ") : "?";
+    const subject = i.subject ? `“${i.subject}”` : "";
+    return `${subject} ${who} → ${to}`.trim();
+  }
+}
+
+// The message as it was at hop `index`: the event's own, or the latest earlier one of its trace.
+export function messageAt(events, index) {
+  const e = events[index];
+  if (!e) return null;
+  if (e.message && e.message.received) return {message: e.message, seq: e.seq, own: true};
+  if (!e.trace) return e.message ? {message: e.message, seq: e.seq, own: true} : null;
+  for (let i = index - 1; i >= 0; i--) {
+    const prev = events[i];
+    if (prev.trace === e.trace && prev.message && prev.message.received) {
+      return {message: {...prev.message, ...(e.message || {})}, seq: prev.seq, own: false};
+    }
+  }
+  return e.message ? {message: e.message, seq: e.seq, own: true} : null;
+}

@@ -1,0 +1,74 @@
+// player.js — decides when each live hop is drawn.
+//
+// Hops of one message (trace) play one after another, in order, so a letter's journey reads left
+// to right even when the real servers did it all within milliseconds; different messages play side
+// by side.  A burst (hundreds of hops) is never allowed to freeze the page: beyond MAX_TOKENS moving
+// tokens, or with a backlog over MAX_BACKLOG, hops "arrive" at once without a token and only the
+// state (badges, counts) changes.  onArrive(event) is called exactly once per event.
+
+const MAX_TOKENS = 36;
+const MAX_BACKLOG = 240;
+
+export class Player {
+  constructor(diagram, {onArrive, animated = (e) => true}) {
+    this.diagram = diagram;
+    this.onArrive = onArrive;
+    this.animated = animated;
+    this.queues = new Map();   // trace -> events waiting their turn
+    this.playing = new Set();  // traces with a token on the way
+    this.backlog = 0;
+    this.base = 900;           // ms per hop; follows the gate's speed
+    this.paused = false;       // review mode: nothing new is drawn
+  }
+
+  setSpeed(delaySeconds) {
+    const d = Number(delaySeconds) || 0;
+    this.base = d > 0 ? Math.min(3000, Math.max(600, d * 850)) : 900;
+  }
+
+  push(event) {
+    if (this.paused || !this.animated(event)) { this.arrive(event); return; }
+    const key = event.trace || `#${event.seq}`;
+    const queue = this.queues.get(key) || [];
+    queue.push(event);
+    this.queues.set(key, queue);
+    this.backlog++;
+    if (this.backlog > MAX_BACKLOG) { this.flush(); return; }
+    if (!this.playing.has(key)) this.next(key);
+  }
+
+  next(key) {
+    const queue = this.queues.get(key);
+    const event = queue && queue.shift();
+    if (!event) { this.queues.delete(key); this.playing.delete(key); return; }
+    this.backlog--;
+    if (this.diagram.busy >= MAX_TOKENS) {
+      this.arrive(event);
+      this.next(key);
+      return;
+    }
+    this.playing.add(key);
+    const waiting = queue.length;
+    const duration = Math.max(220, this.base / (1 + waiting / 3 + this.backlog / 40));
+    this.diagram.animate(event, duration).then(() => {
+      this.arrive(event);
+      this.playing.delete(key);
+      this.next(key);
+    });
+  }
+
+  arrive(event) {
+    try { this.onArrive(event); } catch (err) { console.error(err); }
+  }
+
+  // Everything still queued arrives now, in sequence order; tokens on the way land at once.
+  flush() {
+    const rest = [];
+    for (const queue of this.queues.values()) rest.push(...queue);
+    this.queues.clear();
+    this.backlog = 0;
+    rest.sort((a, b) => a.seq - b.seq);
+    for (const e of rest) this.arrive(e);
+    this.diagram.finishAll();
+  }
+}

@@ -1,0 +1,20 @@
+// socket.js — the wire: connects, hands batches over, asks for what it missed.  Nothing else.
+export function connect(handlers) {
+  const io = window.io;
+  if (typeof io !== "function") throw new Error("socket.io client missing");
+  const socket = io({transports: ["websocket", "polling"], reconnectionDelayMax: 4000});
+  socket.on("connect", () => handlers.onConnect?.());
+  socket.on("disconnect", (reason) => handlers.onDisconnect?.(reason));
+  socket.on("hello", (data) => handlers.onHello?.(data));
+  socket.on("events", (batch) => handlers.onEvents?.(batch));
+  socket.on("gate", (state) => handlers.onGate?.(state));
+  return {
+    // Resolves with {events, last_seq, first_seq, more} or null on timeout.
+    sync(since) {
+      return new Promise((resolve) => {
+        socket.timeout(15000).emit("sync", {since}, (err, reply) => resolve(err ? null : reply));
+      });
+    },
+    get connected() { return socket.connected; },
+  };
+}

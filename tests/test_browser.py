@@ -1,0 +1,346 @@
+"""The classroom view in a real browser: Playwright (Python) driving Debian's Chromium.
+
+Each test starts a whole mail world (conftest's start_world) and the web UI on free loopback ports,
+then judges the page as a student would see it.  Screenshots go to artifacts/ (gitignored); one of
+the diagram mid-flow is copied to docs/screenshot.png for the README.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from web_fixtures import join_send, send_in_background, send_mail, serve, wait_until
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"]
+HOPS = ["smtp.session", "dns.query", "smtp.session", "queue.relay", "mda.deliver"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def site(start_world):
+    """A world and its web UI; yields (world, server)."""
+    servers = []
+
+    def start(scenario=None, **test_config):
+        world = start_world(scenario)
+        server = serve(world.stack, **test_config)
+        servers.append(server)
+        return world, server
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def open_page(browser, url: str, size=(1280, 720), locale="en-US"):
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]}, locale=locale)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.errors = errors
+    page.goto(url)
+    page.wait_for_selector("body[data-ready=yes]", timeout=15000)
+    return page
+
+
+def rows(page, kind: str | None = None):
+    selector = "#timeline-list li.row" + (f'[data-kind="{kind}"]' if kind else "")
+    return page.locator(selector)
+
+
+def timeline_kinds(page) -> list[str]:
+    return page.eval_on_selector_all("#timeline-list li.row", "els => els.map(e => e.dataset.kind)")
+
+
+def shot(page, name: str) -> Path:
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------
+def test_a_message_travels_hop_by_hop_across_the_diagram(site, browser):
+    world, server = site()
+    graph = world.stack.world.graph()
+    for number, size in enumerate(((1280, 720), (1920, 1080)), start=1):
+        page = open_page(browser, server.url, size)
+        for node, kind in graph.nodes(data="kind"):
+            if kind != "domain":
+                assert page.locator(f'#diagram [data-node="{node}"]').count() == 1, node
+        box = page.locator("#diagram").bounding_box()
+        assert box["width"] > size[0] * 0.55 and box["height"] > size[1] * 0.6
+        world.stack.gate.set_delay(0.7)             # slow motion, so the tokens can be seen
+        sender = send_in_background(world.stack, subject=f"Hello Bob ({size[0]})")
+        page.wait_for_selector("#diagram .token:not([display=none])", timeout=10000)
+        page.wait_for_selector("#diagram .edge.hot", timeout=10000)
+        # the moment to show: the letter crossing from alpha.test's MSA to beta.test's MX
+        page.wait_for_selector("#diagram .edge.kind-smtp.hot", timeout=15000)
+        page.wait_for_timeout(150)
+        path = shot(page, f"diagram-mid-flow-{size[0]}x{size[1]}")
+        if size == (1280, 720):
+            shutil.copyfile(path, ROOT / "docs" / "screenshot.png")
+        join_send(sender)
+        page.wait_for_function("n => document.querySelectorAll('#timeline-list li.row[data-kind=\"mda.deliver\"]')"
+                               ".length === n", arg=number, timeout=15000)
+        world.stack.gate.set_delay(0)
+        assert timeline_kinds(page) == HOPS * number
+        page.wait_for_selector('#diagram [data-node="mailbox:bob@beta.test"] .caption >> text=/· [12]$/', timeout=10000)
+        shot(page, f"delivered-{size[0]}x{size[1]}")
+        assert page.errors == []
+        page.context.close()
+
+
+def test_selecting_the_mx_hop_shows_the_dialogue_and_the_message(site, browser):
+    world, server = site()
+    send_mail(world.stack, subject="Dialogue")
+    world.wait_messages("bob@beta.test")
+    page = open_page(browser, server.url, (1920, 1080))
+    mx_hop = page.locator('#timeline-list li.row[data-kind="smtp.session"]').nth(1)
+    mx_hop.click()
+    details = page.locator("#details-body")
+    assert "mx1.beta.test" in details.locator(".hop-path").inner_text()
+    page.get_by_role("tab", name="Dialogue").click()
+    transcript = details.locator(".transcript")
+    text = transcript.inner_text()
+    assert "EHLO smtp.alpha.test" in text and "250" in text and "MAIL FROM:<alice@alpha.test>" in text
+    assert transcript.locator("li.c").count() > 3 and transcript.locator("li.s").count() > 3
+    assert "OK: done" in text and "the server is ready" in text            # what the codes mean
+    shot(page, "transcript-1920x1080")
+    page.get_by_role("tab", name="Message").click()
+    message = details.locator(".tab-panel").inner_text()
+    assert "alice@alpha.test" in message and "bob@beta.test" in message and "Dialogue" in message
+    assert details.locator(".received li").count() == 2                     # MSA + MX: the chain grows
+    assert details.locator(".received li.new").count() == 1
+    shot(page, "message-1920x1080")
+    # the DNS hop shows the question, the answer with preferences and the choice
+    page.locator('#timeline-list li.row[data-kind="dns.query"]').click()
+    dns = details.locator(".dns-box").inner_text()
+    assert "beta.test MX" in dns and "MX 10 mx1.beta.test" in dns and "MX 20 mx2.beta.test" in dns
+    assert "tried first" in dns and "lowest preference first" in dns
+    assert page.locator("#diagram .callout >> text=MX 10 mx1.beta.test").count() == 1
+    assert page.errors == []
+    page.context.close()
+
+
+def test_step_mode_releases_exactly_one_hop_per_click(site, browser):
+    world, server = site()
+    page = open_page(browser, server.url)
+    page.keyboard.press("Space")                     # the teacher's keyboard: Space pauses
+    wait_until(lambda: world.stack.gate.state().mode == "pause", what="pause")
+    page.wait_for_selector("#btn-pause[aria-pressed=true]")
+    sender = send_in_background(world.stack, subject="Step by step")
+    released = []
+    for click in range(4):
+        previous = released[-1] if released else None
+        label = wait_until(lambda: (page.get_attribute("body", "data-waiting") == "1" and
+                                    page.inner_text("#waiting-text") != previous and
+                                    page.inner_text("#waiting-text")), timeout=10, what="a waiting hop")
+        released.append(label)
+        assert world.messages("bob@beta.test") == [], f"mailbox filled before the last hop ({label})"
+        before = world.stack.bus.last_seq
+        if click == 0:
+            shot(page, "step-mode-waiting")
+        if click == 1:
+            page.keyboard.press("ArrowRight")        # → at the live end releases the next hop too
+        else:
+            page.click("#btn-step")
+        wait_until(lambda: world.stack.bus.last_seq > before, what="the released hop's event")
+        time.sleep(0.3)          # nothing else may happen: the next hop waits at the gate
+        assert world.stack.gate.state().waiting or click == 3
+    world.wait_messages("bob@beta.test")
+    join_send(sender)
+    assert "smtp.alpha.test" in released[0] and "asks DNS" in released[1]
+    assert "connects to mx1.beta.test" in released[2] and "MDA" in released[3]
+    rows(page, "mda.deliver").wait_for(timeout=10000)
+    assert timeline_kinds(page) == HOPS
+    page.click("#btn-play")
+    assert page.errors == []
+    page.context.close()
+
+
+def test_primary_mx_down_sends_the_next_message_to_the_backup(site, browser):
+    world, server = site()
+    page = open_page(browser, server.url)
+    page.click("#btn-world")
+    page.click('#host-list button[data-host="mx1.beta.test"]')
+    page.wait_for_selector('#diagram [data-node="mta:mx1.beta.test"].down', timeout=10000)
+    assert world.stack.world.hosts["mx1.beta.test"].up is False
+    page.click("#drawer-close")
+    send_mail(world.stack, subject="Primary is down")
+    rows(page, "queue.relay").wait_for(timeout=15000)
+    relay = world.events.wait_for(lambda e: e.kind == "queue.relay")[0]
+    assert relay.dst == "mta:mx2.beta.test"
+    attempt = rows(page, "smtp.attempt")
+    assert attempt.count() >= 1 and "mx1.beta.test" in attempt.first.inner_text()
+    assert "mx2.beta.test" in rows(page, "queue.relay").first.inner_text()
+    page.wait_for_timeout(1200)
+    shot(page, "backup-mx")
+    # the timeline filters: by protocol, then by message
+    page.select_option("#filter-protocol", "DNS")
+    kinds = set(timeline_kinds(page))
+    assert kinds == {"dns.query"}, kinds
+    page.select_option("#filter-protocol", "")
+    trace = relay.trace
+    page.select_option("#filter-trace", trace)
+    traced = page.eval_on_selector_all("#timeline-list li.row", "els => els.map(e => Number(e.dataset.seq))")
+    expected = [e.seq for e in world.stack.bus.since(0) if e.trace == trace and e.seq <= max(traced)]
+    assert traced == expected and len(traced) >= 4
+    assert page.errors == []
+    page.context.close()
+
+
+def test_mx_editing_in_the_page_shows_errors_and_changes(site, browser):
+    world, server = site()
+    page = open_page(browser, server.url)
+    page.click("#btn-world")
+    beta = page.locator('#mx-editor [data-domain="beta.test"]')
+    beta.locator(".mx-pref").first.fill("-5")
+    beta.locator(".mx-save").click()
+    page.wait_for_selector("#notice:not([hidden])")
+    assert "preference" in page.inner_text("#notice-text")
+    beta.locator(".mx-pref").first.fill("30")
+    beta.locator(".mx-save").click()
+    wait_until(lambda: [m.preference for m in world.stack.world.mx("beta.test")] == [30, 20], what="new MX table")
+    page.wait_for_selector('#diagram [data-node="mta:mx1.beta.test"] .caption >> text="MX 30"', timeout=10000)
+    shot(page, "world-drawer")
+    assert page.errors == []
+    page.context.close()
+
+
+def test_language_switch_is_remembered_and_a_reload_restores_the_timeline(site, browser):
+    world, server = site()
+    send_mail(world.stack, subject="Languages")
+    world.wait_messages("bob@beta.test")
+    delivered = world.events.wait_for(lambda e: e.kind == "mda.deliver")[0]
+    page = open_page(browser, server.url)
+    rows(page, "mda.deliver").click()
+    explain = page.locator("#details-body .explain").first
+    assert explain.inner_text() == delivered.explain["en"]
+    page.click('button[data-lang="ru"]')
+    assert explain.inner_text() == delivered.explain["ru"]
+    assert page.inner_text("#timeline-title") == "Хронология"
+    count = rows(page).count()
+    assert count == len(HOPS)
+    page.reload()
+    page.wait_for_selector("body[data-ready=yes]")
+    page.wait_for_function(f"document.querySelectorAll('#timeline-list li.row').length === {count}")
+    assert page.inner_text("#timeline-title") == "Хронология"
+    assert timeline_kinds(page) == HOPS
+    assert page.locator('#diagram [data-node="mailbox:bob@beta.test"] .caption').text_content() == "ящик · 1"
+    shot(page, "russian-after-reload")
+    assert page.errors == []
+    page.context.close()
+
+
+def test_review_goes_back_in_time_with_the_keyboard(site, browser):
+    world, server = site()
+    send_mail(world.stack, subject="Rewind")
+    world.wait_messages("bob@beta.test")
+    page = open_page(browser, server.url)
+    caption = page.locator('#diagram [data-node="mailbox:bob@beta.test"] .caption')
+    assert caption.text_content() == "mailbox · 1"
+    page.keyboard.press("ArrowLeft")                 # the last hop: the delivery
+    assert page.is_visible("#review-banner")
+    assert "5 of 5" in page.inner_text("#review-text")
+    assert caption.text_content() == "mailbox · 1"
+    page.keyboard.press("ArrowLeft")                 # before the delivery: the mailbox is empty
+    assert "4 of 5" in page.inner_text("#review-text") and caption.text_content() == "mailbox · 0"
+    page.keyboard.press("Home")
+    assert "1 of 5" in page.inner_text("#review-text")
+    assert page.locator("#timeline-list li.row.selected").get_attribute("data-kind") == "smtp.session"
+    assert page.locator("#timeline-list li.row.future").count() == 4
+    assert page.locator('#diagram .node.current[data-node="mta:smtp.alpha.test"]').count() == 1
+    shot(page, "review")
+    page.keyboard.press("ArrowRight")
+    assert "2 of 5" in page.inner_text("#review-text")
+    page.keyboard.press("End")
+    assert not page.is_visible("#review-banner") and caption.text_content() == "mailbox · 1"
+    assert page.errors == []
+    page.context.close()
+
+
+def test_hostile_subject_and_html_body_never_run(site, browser):
+    world, server = site()
+    subject = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+    html = ('<h1>Offer</h1><script>top.pwned=3;parent.pwned=3</script>'
+            '<img src=x onerror="top.pwned=4"><svg onload="top.pwned=5"></svg>'
+            '<a id="trap" href="javascript:top.pwned=6">click me</a>')
+    send_mail(world.stack, subject=subject, html=html, text="plain part")
+    world.wait_messages("bob@beta.test")
+    page = open_page(browser, server.url)
+    row = rows(page, "smtp.session").first
+    assert subject in row.inner_text()                      # shown as text, not parsed
+    row.click()
+    page.get_by_role("tab", name="Message").click()
+    assert subject in page.inner_text("#details-body .tab-panel")
+    rows(page, "mda.deliver").click()
+    page.get_by_role("tab", name="Message").click()
+    page.get_by_role("button", name="Open the delivered message").click()
+    frame = page.locator("iframe.html-frame")
+    frame.wait_for()
+    assert frame.get_attribute("sandbox") == ""
+    inner = page.frame_locator("iframe.html-frame")
+    inner.locator("h1").wait_for()
+    inner.locator("#trap").click()
+    page.click('#diagram [data-node="mailbox:bob@beta.test"]')
+    page.locator("#details-body .mail-list li").first.wait_for()
+    assert subject in page.inner_text("#details-body .mail-list")
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.pwned") is None
+    assert page.evaluate("document.querySelectorAll('#details-body img, #timeline-list img, #details-body script').length") == 0
+    shot(page, "hostile-content")
+    assert page.errors == []
+    page.context.close()
+
+
+def test_a_viewer_sees_everything_but_cannot_control(site, browser):
+    world, server = site(TRUST_LOOPBACK=False)      # as if this browser were a student's laptop
+    send_mail(world.stack, subject="For the class")
+    world.wait_messages("bob@beta.test")
+    page = open_page(browser, server.url)
+    assert page.get_attribute('meta[name="mailflow-role"]', "content") == "viewer"
+    assert rows(page).count() == len(HOPS)
+    for control in ("#btn-step", "#btn-pause", "#btn-world"):
+        assert not page.is_visible(control), control
+    page.keyboard.press("Space")
+    page.keyboard.press("s")
+    status = page.evaluate("""async () => {
+        const token = document.querySelector('meta[name="csrf-token"]').content;
+        const r = await fetch('/api/gate', {method: 'POST', credentials: 'same-origin',
+            headers: {'Content-Type': 'application/json', 'X-CSRF-Token': token},
+            body: JSON.stringify({action: 'pause'})});
+        return [r.status, (await r.json()).error];
+    }""")
+    assert status[0] == 403 and "teacher" in status[1]
+    time.sleep(0.3)
+    assert world.stack.gate.state().mode == "play"
+    shot(page, "viewer")
+    page.goto(server.teacher_url)                    # the teacher's secret link
+    page.wait_for_selector("body[data-ready=yes]")
+    assert page.get_attribute('meta[name="mailflow-role"]', "content") == "teacher"
+    assert "teacher=" not in page.url                # the secret left the address bar
+    page.click("#btn-pause")
+    wait_until(lambda: world.stack.gate.state().mode == "pause", what="the teacher's pause")
+    world.stack.gate.play()
+    assert page.errors == []
+    page.context.close()

@@ -1,0 +1,113 @@
+"""Helpers shared by the web tests (test_web_api.py, test_browser.py): clients with a CSRF token,
+a web server in a thread, sending through the front door."""
+from __future__ import annotations
+
+import re
+import smtplib
+import threading
+import time
+from email.message import EmailMessage
+from typing import Any, Callable
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from simulator import web
+
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+def csrf_of(client: FlaskClient) -> str:
+    """Open the page as a browser would and read the CSRF token from its meta tag."""
+    page = client.get("/")
+    assert page.status_code == 200, page.status_code
+    match = CSRF_META.search(page.get_data(as_text=True))
+    assert match, "no csrf meta tag"
+    return match.group(1)
+
+
+class Browserish:
+    """A Flask test client that sends the CSRF header like the page's fetch() calls do."""
+
+    def __init__(self, app: Flask, remote_addr: str = "127.0.0.1") -> None:
+        self.client = app.test_client()
+        self.client.environ_base["REMOTE_ADDR"] = remote_addr
+        self.token = csrf_of(self.client)
+
+    def post(self, url: str, body: Any, method: str = "POST"):
+        return self.client.open(url, method=method, json=body, headers={"X-CSRF-Token": self.token})
+
+    def put(self, url: str, body: Any):
+        return self.post(url, body, method="PUT")
+
+    def get(self, url: str, **kwargs):
+        return self.client.get(url, **kwargs)
+
+
+def submission_port(stack) -> int:
+    for item in stack.listener_table():
+        if item["service"] == "submission" and item["host"] == "front":
+            return item["port"]
+    raise KeyError("front-door submission port")
+
+
+def send_mail(stack, *, sender: str = "alice@alpha.test", password: str = "alice", to: str = "bob@beta.test",
+              subject: str = "Hello", text: str = "Hi Bob!\n", html: str | None = None) -> None:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = subject
+    message.set_content(text)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    # local_hostname: never let smtplib ask the machine's resolver
+    with smtplib.SMTP("127.0.0.1", submission_port(stack), local_hostname="tests.localhost", timeout=60) as smtp:
+        smtp.login(sender, password)
+        smtp.send_message(message)
+
+
+def send_in_background(stack, **kwargs: Any) -> threading.Thread:
+    """Send without blocking (in step mode the MSA answers only when the teacher releases the hop)."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            send_mail(stack, **kwargs)
+        except BaseException as exc:   # reported by join_send
+            errors.append(exc)
+    thread = threading.Thread(target=run, daemon=True)
+    thread.errors = errors  # type: ignore[attr-defined]
+    thread.start()
+    return thread
+
+
+def join_send(thread: threading.Thread, timeout: float = 20.0) -> None:
+    thread.join(timeout)
+    assert not thread.is_alive(), "the SMTP client is still waiting"
+    errors = thread.errors  # type: ignore[attr-defined]
+    if errors:
+        raise errors[0]
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what or predicate}")
+
+
+def socket_events(received: list[dict]) -> list[dict]:
+    """Flatten the "events" batches a Socket.IO test client received."""
+    out: list[dict] = []
+    for message in received:
+        if message["name"] == "events":
+            for batch in message["args"]:
+                out.extend(batch["events"])
+    return out
+
+
+def serve(stack, **test_config: Any) -> web.WebServer:
+    return web.serve(stack, stack.config, test_config=test_config or None, quiet=True)
