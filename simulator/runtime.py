@@ -111,12 +111,11 @@ class MailStack:
 
     def stop(self, timeout: float = 15.0) -> None:
         loop, thread = self._loop, self._thread
-        if loop is None or thread is None or not thread.is_alive():
-            return
-        self.gate.release_all()
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout)
-        self.bus.close()
+        if loop is not None and thread is not None and thread.is_alive():
+            self.gate.release_all()
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout)
+        self.bus.close()          # idempotent; also when the loop had already stopped
 
     def call(self, fn: Callable[..., Awaitable[Any]], *args: Any, timeout: float = 10.0) -> Any:
         """Run a coroutine function on the mail loop from another thread; return its result."""
