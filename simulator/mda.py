@@ -12,6 +12,8 @@ import socket
 import time
 from pathlib import Path
 
+from .fsutil import fsync_dir
+
 _counter = itertools.count(1)
 _HOSTNAME = socket.gethostname().replace("/", "\\057").replace(":", "\\072")   # no DNS: just the kernel's name
 
@@ -67,13 +69,5 @@ def deliver(maildir: Path, content: bytes, *, clock=time.time) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(maildir / "new")
+    fsync_dir(maildir / "new")
     return final
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

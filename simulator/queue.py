@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
+
+from .fsutil import fsync_dir, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +100,13 @@ class QueueStore:
     def add(self, entry: Entry, content: bytes) -> None:
         directory = self._dir(entry.host)
         directory.mkdir(parents=True, exist_ok=True)
-        _write_atomic(directory / f"{entry.id}.eml", content)
-        _write_atomic(directory / f"{entry.id}.json", json.dumps(entry.to_dict()).encode())
-        _fsync_dir(directory)
+        write_atomic(directory / f"{entry.id}.eml", content)
+        write_atomic(directory / f"{entry.id}.json", json.dumps(entry.to_dict()).encode())
+        fsync_dir(directory)
 
     def save(self, entry: Entry) -> None:
         directory = self._dir(entry.host)
-        _write_atomic(directory / f"{entry.id}.json", json.dumps(entry.to_dict()).encode())
+        write_atomic(directory / f"{entry.id}.json", json.dumps(entry.to_dict()).encode())
 
     def content(self, entry: Entry) -> bytes:
         return (self._dir(entry.host) / f"{entry.id}.eml").read_bytes()
@@ -114,7 +115,7 @@ class QueueStore:
         directory = self._dir(entry.host)
         (directory / f"{entry.id}.json").unlink(missing_ok=True)   # the entry is gone from here on
         (directory / f"{entry.id}.eml").unlink(missing_ok=True)
-        _fsync_dir(directory)
+        fsync_dir(directory)
 
     def load_all(self) -> list[Entry]:
         entries: list[Entry] = []
@@ -138,25 +139,3 @@ class QueueStore:
                     continue
                 entries.append(entry)
         return sorted(entries, key=lambda e: e.created)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -36,6 +36,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .fsutil import write_atomic
+
 log = logging.getLogger(__name__)
 
 INBOX = "INBOX"
@@ -555,13 +557,7 @@ class MailStore:
 
     @staticmethod
     def _atomic_write(path: Path, text: str) -> None:
-        """tmp + fsync + rename, so a crash leaves the old or the new file, never half of one."""
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, text.encode("utf-8"), mode=0o644)
 
     def _write_lines(self, path: Path, lines: list[str]) -> None:
         self._atomic_write(path, "".join(line + "\n" for line in lines))

@@ -28,10 +28,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from .fsutil import write_atomic
 
 try:  # POSIX: serialise two processes starting on one data directory
     import fcntl
@@ -68,8 +71,8 @@ def ensure_certificate(data_dir: Path) -> tuple[Path, Path]:
         key_pem, cert_pem = _generate()
         # The key first: a crash in between leaves a key without its certificate, which the next
         # call detects (the pair does not match) and regenerates.
-        _atomic_write(key_path, key_pem, mode=0o600)
-        _atomic_write(cert_path, cert_pem, mode=0o644)
+        write_atomic(key_path, key_pem, mode=0o600, sync_dir=True)
+        write_atomic(cert_path, cert_pem, mode=0o644, sync_dir=True)
         log.info("generated a self-signed TLS certificate for %s in %s (SHA-256 %s)",
                  HOSTNAME, directory, fingerprint(cert_path))
     return cert_path, key_path
@@ -159,27 +162,6 @@ def _usable_pair(cert_path: Path, key_path: Path) -> bool:
     if not same_key:
         log.warning("%s does not belong to %s; generating a new pair", cert_path, key_path)
     return same_key
-
-
-def _atomic_write(path: Path, data: bytes, *, mode: int) -> None:
-    """tmp (created with ``mode``, never wider) + fsync + rename + fsync of the directory."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)  # O_CREAT's mode is masked by the umask; a stale tmp may exist
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 @contextmanager

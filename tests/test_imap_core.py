@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -35,18 +34,9 @@ from simulator.protocols.imap_core import (
     render_envelope,
 )
 from simulator.store import MailStore
+from simulator.world import Account
 
 T0 = 1_700_000_000.0
-
-
-@dataclass(frozen=True, slots=True)
-class Account:
-    user: str
-    domain: str
-
-    @property
-    def address(self) -> str:
-        return f"{self.user}@{self.domain}"
 
 
 USERS = {"bob@beta.test": "secret", "alice@alpha.test": "wonder"}

@@ -11,7 +11,6 @@ import socket
 import ssl
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,18 +22,9 @@ from imapclient import IMAPClient
 
 from simulator.protocols.imap_server import ImapServer
 from simulator.store import MailStore
+from simulator.world import Account
 
 BOB = "bob@beta.test"
-
-
-@dataclass(frozen=True, slots=True)
-class Account:
-    user: str
-    domain: str
-
-    @property
-    def address(self) -> str:
-        return f"{self.user}@{self.domain}"
 
 
 USERS = {"bob@beta.test": "secret", "alice@alpha.test": "wonder"}

@@ -8,7 +8,7 @@ import pytest
 
 from simulator.protocols.imap_core import ImapSession, Send
 from simulator.store import MailStore
-from test_imap_core import T0, Client, authenticate
+from test_imap_core import T0, Client
 
 
 def fill(store: MailStore, count: int = 20, size: int = 3000) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import imaplib
 import poplib
 import smtplib
-import threading
 import time
 
 from imapclient import IMAPClient

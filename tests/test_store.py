@@ -11,7 +11,6 @@ import pytest
 from simulator.store import (
     FolderEvent,
     FolderExists,
-    FolderNameError,
     MailStore,
     NoSuchFolder,
     NoSuchMessage,
