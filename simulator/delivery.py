@@ -136,7 +136,8 @@ class Delivery:
             mailbox = f"mailbox:{rcpt.address.lower()}"
             await stack.gate.hop(f"MDA of {host.name} delivers to {rcpt.address}",
                                  src=f"mda:{host.domain}", dst=mailbox)
-            data = mda.final_headers(content, return_path=entry.sender, delivered_to=rcpt.address.lower())
+            data = mda.final_headers(content, return_path=entry.sender, delivered_to=rcpt.address.lower(),
+                                     trace=entry.trace)
             try:
                 path = await asyncio.to_thread(
                     mda.deliver, mda.maildir_for(stack.config.data_dir, rcpt.address), data)

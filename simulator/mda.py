@@ -32,8 +32,12 @@ def ensure_maildir(path: Path) -> None:
         (path / sub).mkdir(parents=True, exist_ok=True)
 
 
-def final_headers(content: bytes, *, return_path: str, delivered_to: str) -> bytes:
-    """Prepend Return-Path and Delivered-To; drop any Return-Path already in the header."""
+def final_headers(content: bytes, *, return_path: str, delivered_to: str, trace: str | None = None) -> bytes:
+    """Prepend Return-Path and Delivered-To; drop any Return-Path already in the header.
+
+    ``X-Mailflow-Trace`` names the message's trace id, so a student who opens the message in a mail
+    client can find its journey on the diagram, and retrieval hops join the same trace.
+    """
     head, sep, body = content.partition(b"\r\n\r\n")
     if not sep:
         head, body = content, b""
@@ -47,8 +51,10 @@ def final_headers(content: bytes, *, return_path: str, delivered_to: str) -> byt
         skipping = line.lower().startswith(b"return-path:")
         if not skipping:
             kept.append(line)
-    new_head = (f"Return-Path: <{return_path}>\r\nDelivered-To: {delivered_to}\r\n").encode()
-    return new_head + b"\r\n".join(kept) + b"\r\n\r\n" + body
+    new_head = f"Return-Path: <{return_path}>\r\nDelivered-To: {delivered_to}\r\n"
+    if trace:
+        new_head += f"X-Mailflow-Trace: {trace}\r\n"
+    return new_head.encode() + b"\r\n".join(kept) + b"\r\n\r\n" + body
 
 
 def deliver(maildir: Path, content: bytes, *, clock=time.time) -> Path:

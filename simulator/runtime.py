@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import ssl
 import threading
 import time
@@ -73,6 +74,7 @@ class MailStack:
         self._authority = Authority()
         self.resolver: Resolver | None = None
         self.delivery = Delivery(self)
+        self._retrieval_bus = RetrievalBus(self.bus, self.store)
         self._trace_counter = 0
         self._queue_listeners: list[Callable[[], None]] = []
         self._tasks: set[asyncio.Task] = set()       # world changes being applied
@@ -263,7 +265,7 @@ class MailStack:
         cls = ImapServer if service.startswith("imap") else Pop3Server
         kind = "imap" if cls is ImapServer else "pop3"
         server = cls(self.store, self._authenticator(domain), host=address, port=port,
-                     ssl_context=self.ssl_context, implicit_tls=implicit_tls, bus=self.bus,
+                     ssl_context=self.ssl_context, implicit_tls=implicit_tls, bus=self._retrieval_bus,
                      default_domain=domain, node=f"{kind}:{domain or 'front'}", clock=self.clock)
         await server.start()
         self._servers.setdefault(name, []).append(server)
@@ -350,5 +352,33 @@ class MailStack:
         return [item.to_dict() for item in self.listeners]
 
 
-def default_data_dir() -> Path:
-    return Path.cwd() / "data"
+class RetrievalBus:
+    """The bus as the IMAP/POP3 servers see it: a hop about one message joins that message's trace.
+
+    The MDA wrote the trace id into the message (``X-Mailflow-Trace``); a RETR or a FETCH of one
+    message publishes with it, so "follow this message" runs from the MUA that sent it to the MUA
+    that read it.
+    """
+
+    _TRACE = re.compile(rb"(?im)^X-Mailflow-Trace:[ \t]*(m-[0-9a-f]+)[ \t]*\r?$")
+
+    def __init__(self, bus: EventBus, store) -> None:
+        self.bus, self.store = bus, store
+
+    def publish(self, kind: str, **fields: Any):
+        if fields.get("trace") is None:
+            fields["trace"] = self._trace(fields.get("src", ""), fields.get("data") or {})
+        return self.bus.publish(kind, **fields)
+
+    def _trace(self, src: str, data: dict) -> str | None:
+        uids = data.get("uids") or ([data["uid"]] if isinstance(data.get("uid"), int) else [])
+        if not src.startswith("mailbox:") or len(uids) != 1:
+            return None
+        try:
+            info = self.store.message_info(src.removeprefix("mailbox:"), data.get("folder") or "INBOX", uids[0])
+            with open(info.path, "rb") as handle:
+                head = handle.read(16384).split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
+        except Exception:        # the message may be gone; the hop is still worth showing
+            return None
+        match = self._TRACE.search(head)
+        return match.group(1).decode() if match else None

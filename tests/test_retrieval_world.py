@@ -137,3 +137,25 @@ def test_one_user_never_reads_another_users_mailbox(world):
             assert str(err).startswith("b'-ERR")
     finally:
         pop.close()
+
+
+def test_retrieval_hops_join_the_message_trace(world):
+    submit(world, "traced")
+    [raw] = world.wait_messages("bob@beta.test")
+    delivered = world.events.wait_for(lambda e: e.kind == "mda.deliver")[0]
+    assert f"X-Mailflow-Trace: {delivered.trace}".encode() in raw
+    box = imaplib.IMAP4("127.0.0.1", world.port("imap"))
+    box.login("bob@beta.test", "bob")
+    box.select("INBOX")
+    box.uid("FETCH", "1", "(BODY.PEEK[])")
+    box.logout()
+    pop = poplib.POP3("127.0.0.1", world.port("pop3"), timeout=10)
+    pop.user("bob@beta.test")
+    pop.pass_("bob")
+    pop.retr(1)
+    pop.quit()
+    fetch = world.events.wait_for(lambda e: e.kind == "imap.fetch")[0]
+    retr = world.events.wait_for(lambda e: e.kind == "pop3.retr")[0]
+    assert fetch.trace == retr.trace == delivered.trace
+    kinds = world.events.kinds(delivered.trace)
+    assert kinds[0] == "smtp.session" and "mda.deliver" in kinds and kinds[-1] == "pop3.retr"

@@ -1998,7 +1998,8 @@ class ImapSession:
                 en = f"The client reads summary data of {len(targets)} messages ({what}) to draw its list. {keep}"
                 ru = f"Клиент читает сводные данные {len(targets)} писем ({what}), чтобы построить список. {keep_ru}"
             self._publish("imap.fetch", "ok", f"{cmd.name} {len(targets)} message(s): {what}"[:200],
-                          en=en, ru=ru, data={"count": len(targets), "bodies": fetched_bodies})
+                          en=en, ru=ru, data={"count": len(targets), "bodies": fetched_bodies,
+                                              "uids": [uid for _, uid in targets[:50]]})
 
     def _fetch_one(self, seq: int, uid: int, atts: list[FetchAtt]) -> tuple[bytes, int]:
         store, address, folder = self._store, self._address, self._folder

@@ -66,7 +66,7 @@ export class Details {
     const explain = h("p", {class: "explain", "data-lang": lang()}, explainText);
     this.body.append(head, explain);
     const style = retrievalStyle(event);
-    if (style) this.body.append(h("p", {class: "explain"}, t(style.startsWith("pop3") ? "retrieval.pop3" : "retrieval.imap")));
+    if (style) this.body.append(h("p", {class: "explain"}, t(`retrieval.${style}`)));
     if (String(event.kind).startsWith("dns.") && event.data) this.body.append(this.dnsBox(event.data));
 
     const panels = {transcript: () => this.transcript(event), message: () => this.message(event, ctx)};

@@ -193,8 +193,10 @@ const STRINGS = {
     "keys.help": "Keys: Space play/pause · ← → hop by hop · S step · End live",
     "noworld": "The mail world is not running.",
     "lang.label": "Language",
-    "retrieval.pop3": "POP3 downloads the letter and deletes it from the server",
+    "retrieval.pop3": "POP3 downloads a copy; the server deletes a letter only after DELE and then QUIT",
+    "retrieval.pop3-delete": "POP3 downloads the letter and deletes it from the server",
     "retrieval.imap": "IMAP shows the letter; the original stays on the server",
+    "retrieval.imap-expunge": "IMAP removes the letters marked \\Deleted (EXPUNGE) from the server",
   },
   ru: {
     "app.tagline": "как на самом деле путешествует письмо",
@@ -387,8 +389,10 @@ const STRINGS = {
     "keys.help": "Клавиши: Пробел пуск/пауза · ← → по шагам · S шаг · End сейчас",
     "noworld": "Почтовый мир не запущен.",
     "lang.label": "Язык",
-    "retrieval.pop3": "POP3 скачивает письмо и удаляет его с сервера",
+    "retrieval.pop3": "POP3 скачивает копию; сервер удаляет письмо только после DELE и затем QUIT",
+    "retrieval.pop3-delete": "POP3 скачивает письмо и удаляет его с сервера",
     "retrieval.imap": "IMAP показывает письмо; оригинал остаётся на сервере",
+    "retrieval.imap-expunge": "IMAP удаляет с сервера письма, помеченные \\Deleted (EXPUNGE)",
   },
 };
 
