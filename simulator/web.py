@@ -65,7 +65,8 @@ PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
             "connect-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'none'; "
             "form-action 'self'; frame-ancestors 'none'")
 # The body of a message is hostile: no script, no network, no forms, its own opaque origin.
-MAIL_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+MAIL_CSP = ("sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
+            "form-action 'none'; frame-ancestors 'self'")
 SYNC_LIMIT = 1000
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._,=+\-\\]{0,250}$")
 _ADDRESS = re.compile(r"^[^@\s<>\"(),;:\\]{1,64}@[A-Za-z0-9.-]{1,253}$")
@@ -97,7 +98,9 @@ def create_app(stack: "MailStack | None" = None, test_config: dict[str, Any] | N
         TRUST_LOOPBACK=True,            # a browser on this computer is the teacher's
         # host names besides IP literals and "localhost": autoconfig.<domain>, for Thunderbird's
         # account wizard when a teacher maps those names to this machine (README)
-        ALLOWED_HOSTS=tuple(f"autoconfig.{d}" for d in stack.world.domains) if stack is not None else (),
+        ALLOWED_HOSTS=tuple(f"autoconfig.{d}" for d in stack.world.domains
+                            if d.endswith((".test", ".example", ".invalid", ".localhost")))
+        if stack is not None else (),
         BRIDGE_WINDOW=0.03,
         SEND_WAIT=2.0,                  # seconds /api/send waits for the MSA's 250 before answering 202
         SESSION_COOKIE_SAMESITE="Strict",
@@ -302,7 +305,7 @@ def _register_api(app: Flask) -> None:
     def events():
         stack = _stack()
         since = _int_arg("since", 0, 0, 2 ** 62)
-        limit = _int_arg("limit", SYNC_LIMIT, 1, 10000)
+        limit = _int_arg("limit", SYNC_LIMIT, 1, SYNC_LIMIT)
         return jsonify(_events_since(stack, since, limit))
 
     @app.post("/api/gate")
@@ -396,6 +399,7 @@ def _register_api(app: Flask) -> None:
             raise ApiError(404, "this message has no HTML part")
         response = Response(html, mimetype="text/html")
         response.headers["Content-Security-Policy"] = MAIL_CSP
+        response.headers["X-DNS-Prefetch-Control"] = "off"     # links in hostile mail resolve nothing
         response.headers["X-Frame-Options"] = "SAMEORIGIN"
         response.headers["Cache-Control"] = "no-store"
         return response
@@ -643,6 +647,7 @@ def serve(stack: "MailStack", config: "Config", *, test_config: dict[str, Any] |
             shown = "<this computer's address>" if wildcard else config.web_host
             print(f"Classroom view (watch only): http://{shown}:{port}/  "
                   f"(the mail servers stay on loopback)", file=out)
-        print(f"Scripts: curl -H 'Authorization: Bearer {app.config['TEACHER_TOKEN']}' {url}api/state", file=out)
+        print("Scripts: send the token of that link as 'Authorization: Bearer <token>' (README, JSON API)",
+              file=out)
         out.flush()
     return WebServer(app, server, thread, url, teacher_url)
