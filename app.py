@@ -142,13 +142,16 @@ def main(argv: list[str] | None = None) -> int:
               "'pause' to pause again.")
         threading.Thread(target=_terminal_steps, args=(stack, stop), daemon=True).start()
     web = None
-    if not args.no_web:
-        web = _start_web(stack, config)
     try:
+        if not args.no_web:
+            web = _start_web(stack, config)
         while not stop.is_set():
             stop.wait(0.5)
     except KeyboardInterrupt:
         pass
+    except OSError as err:
+        print(f"app.py: cannot start the web UI: {err} (choose another --web-port)", file=sys.stderr)
+        return 1
     finally:
         print("\nStopping…")
         if web is not None:

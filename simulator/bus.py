@@ -33,7 +33,8 @@ class EventBus:
         self._log_file = None
         if log_path is not None:
             log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log_file = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            # backslashreplace: a hostile client's undecodable bytes must not break the log
+            self._log_file = open(log_path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
         self.log_path = log_path
 
     def publish(self, kind: str, *, src: str, dst: str, protocol: str, status: str = "ok",

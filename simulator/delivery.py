@@ -39,6 +39,7 @@ class Delivery:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._running: dict[str, asyncio.Task] = {}
         self._entries: dict[str, Entry] = {}
+        self._flush_requested: set[str] = set()     # flushed while an attempt was running
         self._stopping = False
 
     # -- scheduling ------------------------------------------------------------------------------
@@ -58,6 +59,8 @@ class Delivery:
         count = 0
         for entry in list(self._entries.values()):
             if host is None or entry.host == host:
+                if entry.id in self._running:
+                    self._flush_requested.add(entry.id)
                 entry.next_attempt = self.stack.clock()
                 self.schedule(entry)
                 count += 1
@@ -89,17 +92,21 @@ class Delivery:
         self._running.pop(entry_id, None)
         entry = self._entries.get(entry_id)
         if entry is not None and not self._stopping:     # still queued: wait for the next attempt
+            if entry_id in self._flush_requested:
+                entry.next_attempt = self.stack.clock()
             self.schedule(entry)
+        self._flush_requested.discard(entry_id)
 
     # -- one attempt at one entry ----------------------------------------------------------------
     async def _run(self, entry: Entry) -> None:
         stack = self.stack
         host = stack.world.hosts.get(entry.host)
-        if host is None:
-            log.error("queue entry %s belongs to unknown host %s; leaving it", entry.id, entry.host)
-            return
-        if not host.up:
-            # A host that is down does nothing; its queue waits for it (World listener re-kicks).
+        if host is None or not host.up:
+            # A host that is down does nothing: its queue waits (the host coming up flushes it).
+            # A host unknown to this scenario keeps its mail on disk, looked at now and then.
+            if host is None:
+                log.error("queue entry %s belongs to unknown host %s; leaving it", entry.id, entry.host)
+            entry.next_attempt = stack.clock() + stack.config.queue.max_interval
             return
         try:
             content = await asyncio.to_thread(stack.queue.content, entry)
@@ -122,8 +129,19 @@ class Delivery:
             await self._finish(entry, host, content)
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
             log.exception("delivery of %s on %s failed unexpectedly", entry.id, entry.host)
+            if stack.clock() - entry.created >= stack.config.queue.lifetime:
+                # A bug must not keep a message cycling for ever, nor lose it: set it aside on disk.
+                await asyncio.to_thread(stack.queue.quarantine, entry)
+                self._entries.pop(entry.id, None)
+                stack.bus.publish(
+                    "queue.bounce", src=f"mta:{host.name}", dst=f"mta:{host.name}", protocol="SMTP",
+                    status="failed", trace=entry.trace,
+                    summary=f"{host.name} set message {entry.id} aside after an internal error ({type(exc).__name__})",
+                    explain=explain.quarantined(host.name, entry.id),
+                    data={"queue_id": entry.id, "error": repr(exc)[:300]})
+                return
             entry.next_attempt = stack.clock() + stack.config.queue.delay(entry.attempts)
             await asyncio.to_thread(stack.queue.save, entry)
 
@@ -145,6 +163,7 @@ class Delivery:
                 rcpt.state, rcpt.status, rcpt.reply = RcptState.DEFERRED, "4.2.0", f"mailbox write failed: {exc}"
                 continue
             rcpt.state, rcpt.status, rcpt.reply, rcpt.remote = RcptState.DONE, "2.0.0", "delivered to Maildir", host.name
+            await asyncio.to_thread(stack.queue.save, entry)     # a crash now must not deliver it twice
             stack.notify_mailbox(rcpt.address.lower())
             relative = str(path.relative_to(stack.config.data_dir))
             stack.bus.publish(
@@ -199,6 +218,7 @@ class Delivery:
                     last = f"{target.host}: {outcome.reply}"
                     continue
                 self._apply(outcome, waiting, target.host)
+                await asyncio.to_thread(stack.queue.save, entry)  # a crash now must not send it twice
                 return
         for rcpt in rcpts:
             if rcpt.state in (RcptState.PENDING, RcptState.DEFERRED):
@@ -259,9 +279,10 @@ class Delivery:
         failed_now = [r for r in entry.recipients if r.state is RcptState.FAILED
                       and not entry.extra.get(f"bounced:{r.address}")]
         if failed_now:
-            for r in failed_now:
-                entry.extra[f"bounced:{r.address}"] = True
             await self._bounce(entry, host, failed_now, content)
+            for r in failed_now:            # only once the bounce is safely queued
+                entry.extra[f"bounced:{r.address}"] = True
+            await asyncio.to_thread(stack.queue.save, entry)
         if entry.pending:
             delay = stack.config.queue.delay(entry.attempts)
             entry.next_attempt = stack.clock() + delay

@@ -48,9 +48,11 @@ def render(*, reporting_host: str, sender: str, original: bytes, failures: list[
                  f"Status: {f.status}\r\n")
         if f.remote:
             block += f"Remote-MTA: dns; {f.remote}\r\n"
-        diagnostic = f.diagnostic if f.diagnostic[:3].isdigit() else f"550 {f.status} {f.diagnostic}"
-        block += (f"Diagnostic-Code: smtp; {_one_line(diagnostic)}\r\n"
-                  f"Last-Attempt-Date: {date}\r\n")
+        if f.diagnostic[:3].isdigit():      # a reply an SMTP server really sent (RFC 3464 §2.3.6)
+            block += f"Diagnostic-Code: smtp; {_one_line(f.diagnostic)}\r\n"
+        elif f.diagnostic:                  # our own reason (DNS, expiry): not dressed up as SMTP
+            block += f"X-Mailflow-Reason: {_one_line(f.diagnostic)}\r\n"
+        block += f"Last-Attempt-Date: {date}\r\n"
         per_rcpt.append(block)
     status_part = per_message + "\r\n" + "\r\n".join(per_rcpt)
     message_id = make_msgid(domain=reporting_host)

@@ -142,3 +142,12 @@ def dns_served(peer: str, question: str, rcode: str, answers: list[str]) -> dict
               f"Клиент с адреса {peer} (dig или программа студента) спросил DNS песочницы: {question}. "
               f"Ответ: {rcode}; {listed}. Сервер авторитативен только для зон песочницы и отказывает в "
               f"остальном.")
+
+
+def quarantined(host: str, queue_id: str) -> dict[str, str]:
+    return _t(f"{host} could not handle message {queue_id} because of an internal error, for longer than the "
+              f"queue lifetime. It set the message aside in its queue's quarantine folder on disk, so nothing "
+              f"is lost, and stopped trying.",
+              f"{host} не смог обработать письмо {queue_id} из-за внутренней ошибки дольше срока жизни очереди. "
+              f"Он отложил письмо в папку карантина своей очереди на диске, чтобы ничего не потерять, и "
+              f"прекратил попытки.")

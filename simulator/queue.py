@@ -106,7 +106,20 @@ class QueueStore:
 
     def save(self, entry: Entry) -> None:
         directory = self._dir(entry.host)
-        write_atomic(directory / f"{entry.id}.json", json.dumps(entry.to_dict()).encode())
+        write_atomic(directory / f"{entry.id}.json", json.dumps(entry.to_dict()).encode(), sync_dir=True)
+
+    def quarantine(self, entry: Entry) -> Path:
+        """Move an entry that cannot be handled to ``<host>/quarantine/``: out of the queue, still on disk."""
+        directory = self._dir(entry.host)
+        target = directory / "quarantine"
+        target.mkdir(exist_ok=True)
+        for suffix in (".eml", ".json"):
+            source = directory / f"{entry.id}{suffix}"
+            if source.exists():
+                source.rename(target / source.name)
+        fsync_dir(target)
+        fsync_dir(directory)
+        return target
 
     def content(self, entry: Entry) -> bytes:
         return (self._dir(entry.host) / f"{entry.id}.eml").read_bytes()

@@ -22,6 +22,7 @@ import dns.asyncquery
 import dns.flags
 import dns.exception
 import dns.message
+import dns.name
 import dns.rcode
 import dns.rdatatype
 
@@ -66,6 +67,10 @@ class Resolver:
 
     async def route(self, domain: str, *, source: str | None, self_host: str | None = None) -> Route:
         route = Route(domain)
+        try:
+            dns.name.from_text(domain)
+        except (dns.exception.DNSException, ValueError):
+            return _perm(route, "5.1.3", f"{domain!r} is not a valid domain name")
         try:
             response = await self.query(domain, "MX", source=source)
         except (dns.exception.DNSException, OSError) as exc:

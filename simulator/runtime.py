@@ -18,6 +18,7 @@ import re
 import ssl
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -77,7 +78,8 @@ class MailStack:
         self._retrieval_bus = RetrievalBus(self.bus, self.store)
         self._trace_counter = 0
         self._queue_listeners: list[Callable[[], None]] = []
-        self._tasks: set[asyncio.Task] = set()       # world changes being applied
+        self._tasks: set[asyncio.Task] = set()       # world changes being applied, queue commits
+        self._sessions: weakref.WeakSet = weakref.WeakSet()   # open SMTP sessions, closed at stop
 
     # -- life cycle (any thread) -----------------------------------------------------------------
     def start(self, timeout: float = 15.0) -> None:
@@ -114,7 +116,6 @@ class MailStack:
     def stop(self, timeout: float = 15.0) -> None:
         loop, thread = self._loop, self._thread
         if loop is not None and thread is not None and thread.is_alive():
-            self.gate.release_all()
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout)
         self.bus.close()          # idempotent; also when the loop had already stopped
@@ -161,10 +162,18 @@ class MailStack:
                       recipients=[Recipient(r) for r in rcpts], trace=trace, created=now,
                       next_attempt=now, subject=(message or {}).get("subject", "")[:200],
                       message_id=(message or {}).get("id", "")[:300], received_from=received_from)
+        # Once the files are on disk the entry must be scheduled, even if the client vanishes and
+        # aiosmtpd cancels this session meanwhile: the commit runs shielded, as a task of its own.
+        commit = asyncio.ensure_future(self._commit(entry, content))
+        self._tasks.add(commit)
+        commit.add_done_callback(self._tasks.discard)
+        await asyncio.shield(commit)
+        return entry
+
+    async def _commit(self, entry: Entry, content: bytes) -> None:
         await asyncio.to_thread(self.queue.add, entry, content)      # fsync before the 250
         self.delivery.schedule(entry)
         self.queue_changed()
-        return entry
 
     def notify_mailbox(self, address: str) -> None:
         if self.store is not None:
@@ -191,12 +200,15 @@ class MailStack:
         await self._dns.start()
         self.listeners.append(Listener("dns", "front", cfg.front_host, self._dns.port))
         self.resolver = Resolver(server=cfg.front_host, port=self._dns.port, rng=self.rng)
+        # The queue is read before anything listens: no client can be half-way through adding an
+        # entry while load_all() tidies half-written files.
+        queued = await asyncio.to_thread(self.queue.load_all)
         for host in self.world.hosts.values():
             if host.up:
                 await self._start_host(host)
         await self._start_front_door()
         self.world.on_change(self._world_changed)
-        for entry in await asyncio.to_thread(self.queue.load_all):
+        for entry in queued:
             self.delivery.schedule(entry)
 
     async def _stop(self) -> None:
@@ -205,6 +217,12 @@ class MailStack:
         await self.delivery.stop()
         for name in list(self._servers):
             await self._stop_servers(name)
+        for protocol in list(self._sessions):       # SMTP sessions still open: close them
+            if protocol.transport is not None:
+                protocol.transport.close()
+        await asyncio.sleep(0)                      # let their handlers see the connection go
+        self.gate.release_all()                     # nothing may stay blocked on the gate
+        await asyncio.sleep(0)
         if self._dns is not None:
             await self._dns.stop()
 
@@ -219,7 +237,7 @@ class MailStack:
         submission = role is SmtpRole.SUBMISSION
 
         def factory() -> SMTP:
-            return MailflowSMTP(
+            protocol = MailflowSMTP(
                 policy, hostname=hostname, ident="Mailflow ESMTP (sandbox)",
                 data_size_limit=cfg.max_message_size, enable_SMTPUTF8=True, decode_data=False,
                 tls_context=None if implicit_tls else self.ssl_context,
@@ -227,6 +245,8 @@ class MailStack:
                 authenticator=Authenticator(self, host) if submission else None,
                 auth_exclude_mechanism=None if submission else ["LOGIN", "PLAIN"],
                 loop=asyncio.get_running_loop())
+            self._sessions.add(protocol)
+            return protocol
         return factory
 
     async def _serve(self, name: str, service: str, factory, address: str, port: int,

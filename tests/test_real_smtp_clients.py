@@ -80,7 +80,8 @@ def test_curl_over_implicit_tls(world, tmp_path):
          "--upload-file", str(mail), "--max-time", "20"],
         capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    world.wait_messages("bob@beta.test")
+    [raw] = world.wait_messages("bob@beta.test")
+    assert b"with ESMTPSA" in raw                # implicit TLS + AUTH (RFC 3848)
 
 
 def test_dig_reads_the_mx_table(world):

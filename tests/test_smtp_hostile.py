@@ -141,3 +141,41 @@ def test_many_recipients_are_capped(world):
         s.mail("someone@alpha.test")
         codes = [s.rcpt("bob@beta.test")[0] for _ in range(105)]
     assert codes[:100] == [250] * 100 and codes[100:] == [452] * 5
+
+
+def test_undecodable_address_bytes_are_refused_and_others_still_delivered(world):
+    reply = raw_session(world.address("mx1.beta.test"), world.stack.config.ports.mx, [
+        b"EHLO x.test\r\n", b"MAIL FROM:<\xff@evil.test>\r\n", b"QUIT\r\n"])
+    assert b"501 5.1.7" in reply
+    reply = raw_session("127.0.0.1", world.port("submission"), [
+        b"EHLO x.test\r\n", b"AUTH PLAIN " + auth_plain("alice@alpha.test", "alice") + b"\r\n",
+        b"MAIL FROM:<alice@alpha.test>\r\n", b"RCPT TO:<\xfe@beta.test>\r\n", b"RCPT TO:<bob@beta.test>\r\n",
+        b"DATA\r\n", b"Subject: mixed\r\n\r\nhello\r\n.\r\n", b"QUIT\r\n"])
+    assert b"501 5.1.3" in reply and reply.count(b"queued as") == 1
+    [message] = world.wait_messages("bob@beta.test")
+    assert b"Subject: mixed" in message
+
+
+def test_a_domain_name_that_cannot_exist_bounces_at_once(world):
+    bad = "x@" + "a" * 70 + ".test"                 # a DNS label is at most 63 octets
+    with smtplib.SMTP("127.0.0.1", world.port("submission"), local_hostname="x.test") as s:
+        s.login("alice@alpha.test", "alice")
+        s.sendmail("alice@alpha.test", [bad], b"Subject: nowhere\r\n\r\nx\r\n")
+    [raw] = world.wait_messages("alice@alpha.test", timeout=5)
+    assert b"Status: 5.1.3" in raw
+
+
+def test_a_host_that_is_down_holds_its_queue_without_busy_waiting(start_world):
+    world = start_world("scenarios/mx-failover.yaml")
+    with smtplib.SMTP("127.0.0.1", world.port("submission"), local_hostname="x.test") as s:
+        s.login("alice@alpha.test", "alice")
+        s.sendmail("alice@alpha.test", ["bob@beta.test"], b"Subject: held\r\n\r\nx\r\n")
+    world.events.wait_for(lambda e: e.kind == "queue.defer" and e.src == "mta:mx2.beta.test")
+    world.stack.set_host_state("mx2.beta.test", False)      # the backup MX holding the message goes down
+    before = time.process_time()
+    time.sleep(1.0)
+    assert time.process_time() - before < 0.5               # the mail loop is idle, not spinning
+    world.stack.set_host_state("mx1.beta.test", True)
+    world.stack.set_host_state("mx2.beta.test", True)       # coming back up flushes its queue
+    [raw] = world.wait_messages("bob@beta.test")
+    assert b"Subject: held" in raw

@@ -197,14 +197,14 @@ class Policy:
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           mail_options: list[str]) -> str:
         # "<>" is the null reverse-path of a bounce (RFC 5321 §4.5.5); aiosmtpd keeps it as "<>".
+        if address != "<>" and not _valid_address(address):
+            return "501 5.1.7 Bad sender address syntax"
         if self.role is Role.SUBMISSION:
             account: Account = session.auth_data
             if address.lower() != account.address.lower():
                 # RFC 6409 §6.1: the MSA checks that the user may use this envelope sender.
                 return (f"553 5.7.1 <{address}>: sender address rejected: not owned by user "
                         f"{account.address}")
-        elif address != "<>" and not _valid_address(address):
-            return "501 5.1.7 Bad sender address syntax"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 Sender OK"
@@ -251,7 +251,7 @@ class Policy:
         if self.role is Role.SUBMISSION:
             content = _submission_fixups(content, host=queue_host.name, queue_id=queue_id,
                                          clock=stack.clock)
-        content = self._received(session, envelope, queue_host.name, queue_id, peer_ip) + content
+        content = self._received(server, session, envelope, queue_host.name, queue_id, peer_ip) + content
         message = _message_summary(content, envelope)
         if self.role is Role.SUBMISSION:
             account: Account = session.auth_data
@@ -283,18 +283,19 @@ class Policy:
         peer_host = self.world.host_by_address(peer_ip)
         return f"mta:{peer_host.name}" if peer_host else f"client:{peer_ip}"
 
-    def _received(self, session: Session, envelope: Envelope, by: str, queue_id: str, peer_ip: str) -> bytes:
+    def _received(self, server: MailflowSMTP, session: Session, envelope: Envelope, by: str, queue_id: str,
+                  peer_ip: str) -> bytes:
         """RFC 5321 §4.4 trace header; protocol names from RFC 3848 (ESMTPSA = TLS + AUTH)."""
         helo = session.host_name or "unknown"
         peer_host = self.world.host_by_address(peer_ip)
         name = peer_host.name if peer_host else ("localhost" if peer_ip.startswith("127.") else "unknown")
-        proto = ("ESMTP" if session.extended_smtp else "SMTP")
-        if session.ssl is not None:
-            proto += "S"
-        if session.authenticated:
-            proto += "A"
+        tls = session.ssl is not None or (server.transport is not None and
+                                           server.transport.get_extra_info("sslcontext") is not None)
+        suffix = ("S" if tls else "") + ("A" if session.authenticated else "")
         if envelope.smtp_utf8:
-            proto = "UTF8" + proto
+            proto = "UTF8SMTP" + suffix               # RFC 6531 §3.7.4
+        else:
+            proto = ("ESMTP" if session.extended_smtp else "SMTP") + suffix    # RFC 3848
         rcpt = f"\r\n\tfor <{envelope.rcpt_tos[0]}>" if len(envelope.rcpt_tos) == 1 else ""
         date = format_datetime(datetime.fromtimestamp(self.stack.clock(), timezone.utc).astimezone())
         return (f"Received: from {helo} ({name} [{peer_ip}])\r\n\tby {by} (Mailflow) with {proto} "
@@ -388,6 +389,10 @@ def _reverse_path(envelope: Envelope) -> str:
 
 def _valid_address(address: str) -> bool:
     local, _, domain = address.rpartition("@")
+    try:
+        address.encode("utf-8")         # aiosmtpd keeps undecodable bytes as surrogates: refuse them
+    except UnicodeEncodeError:
+        return False
     return bool(local) and bool(domain) and len(local) <= 64 and len(domain) <= 255 and " " not in address
 
 
