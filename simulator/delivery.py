@@ -259,18 +259,6 @@ class Delivery:
     # -- after an attempt ------------------------------------------------------------------------
     async def _finish(self, entry: Entry, host: Host, content: bytes) -> None:
         stack = self.stack
-        relayed = [r for r in entry.recipients if r.state is RcptState.DONE and r.remote != host.name
-                   and not r.reply.startswith("delivered")]
-        newly_relayed = [r for r in relayed if not entry.extra.get(f"told:{r.address}")]
-        if newly_relayed:
-            target = newly_relayed[0].remote
-            for r in newly_relayed:
-                entry.extra[f"told:{r.address}"] = True
-            stack.bus.publish(
-                "queue.relay", src=f"mta:{host.name}", dst=f"mta:{target}", protocol="SMTP",
-                summary=f"{target} accepted the message: it leaves {host.name}'s queue",
-                explain=explain.relayed(host.name, target, [r.address for r in newly_relayed]),
-                trace=entry.trace, data={"queue_id": entry.id})
         expired = stack.clock() - entry.created >= stack.config.queue.lifetime
         if expired:
             for rcpt in entry.pending:

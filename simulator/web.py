@@ -22,9 +22,15 @@ Defences
       ``Content-Security-Policy: sandbox; default-src 'none'; style-src 'unsafe-inline';
       img-src data:`` and shown in an ``<iframe sandbox>``.  The page's own CSP forbids inline
       script.
+    - Socket.IO: at most SOCKET_MAX_CONNECTIONS live connections (SOCKET_MAX_PER_ADDRESS from one
+      remote address; more are refused in the connect handler), and "sync" is served at most once
+      per SYNC_INTERVAL seconds per connection (see ``SocketGuard``).
+    - Passwords: /api/clients shows the sandbox's passwords (a classroom sandbox, on purpose), but in
+      shared mode only to the teacher.
 
-JSON API (see README): GET /api/state, /api/layout, /api/events, /api/mailbox/<address>[/<key>[/html]];
-POST /api/gate, /api/hosts/<name>, /api/flush, /api/send; PUT /api/mx/<domain>.
+JSON API (see README): GET /api/state, /api/layout, /api/events, /api/clients,
+/api/mailbox/<address>[/<key>[/html]]; POST /api/gate, /api/hosts/<name>, /api/flush, /api/send;
+PUT /api/mx/<domain>.
 Socket.IO: server -> browser "hello", "events", "gate" (see bridge.py); browser -> server "sync".
 """
 from __future__ import annotations
@@ -34,9 +40,11 @@ import ipaddress
 import logging
 import re
 import secrets
+import shlex
 import smtplib
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from email import policy as email_policy
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser, BytesParser
@@ -48,7 +56,7 @@ from flask_socketio import SocketIO, emit
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
 
-from . import autoconfig
+from . import autoconfig, tls
 from .bridge import Bridge
 from .layout import layout
 from .world import WorldError, is_loopback
@@ -72,12 +80,76 @@ _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._,=+\-\\]{0,250}$")
 _ADDRESS = re.compile(r"^[^@\s<>\"(),;:\\]{1,64}@[A-Za-z0-9.-]{1,253}$")
 
 
+class SocketGuard:
+    """Per-connection bookkeeping for Socket.IO: connection caps and the rate of "sync".
+
+    ``admit`` is called by the connect handler: it refuses a connection beyond ``max_total`` live
+    ones, or beyond ``max_per_address`` from one remote address.  ``sync_wait`` is called by the
+    "sync" handler: 0 means "serve it now" (and starts the interval), otherwise the seconds left.
+    A sync inside the interval is answered at once with an empty ``{"throttled": true,
+    "retry_after": s}`` rather than delayed: a delayed answer would park a server thread per
+    call, which is exactly what a flood of syncs must not be able to do.  The page waits
+    ``retry_after`` and asks again (main.js); the first sync of every connection is never throttled.
+    """
+
+    def __init__(self, *, max_total: int, max_per_address: int, sync_interval: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_total, self.max_per_address = max_total, max_per_address
+        self.sync_interval = sync_interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._address: dict[str, str] = {}             # sid -> remote address
+        self._per_address: dict[str, int] = {}
+        self._last_sync: dict[str, float] = {}         # sid -> when its last sync was served
+
+    def admit(self, sid: str, address: str) -> str | None:
+        """Register a connection; None if admitted, else why not."""
+        with self._lock:
+            if sid in self._address:
+                return None
+            if len(self._address) >= self.max_total:
+                return "too many live connections to this classroom view; try again later"
+            if self._per_address.get(address, 0) >= self.max_per_address:
+                return "too many live connections from your address; close some tabs"
+            self._address[sid] = address
+            self._per_address[address] = self._per_address.get(address, 0) + 1
+            return None
+
+    def release(self, sid: str) -> None:
+        with self._lock:
+            address = self._address.pop(sid, None)
+            self._last_sync.pop(sid, None)
+            if address is not None:
+                left = self._per_address.get(address, 1) - 1
+                if left > 0:
+                    self._per_address[address] = left
+                else:
+                    self._per_address.pop(address, None)
+
+    def sync_wait(self, sid: str) -> float:
+        """0.0: serve this sync now (and remember when); otherwise seconds until the next is served."""
+        now = self._clock()
+        with self._lock:
+            last = self._last_sync.get(sid)
+            if last is not None and now - last < self.sync_interval:
+                return round(self.sync_interval - (now - last), 3) or 0.001
+            self._last_sync[sid] = now
+            return 0.0
+
+    @property
+    def connections(self) -> int:
+        with self._lock:
+            return len(self._address)
+
+
 @dataclass(slots=True)
 class Context:
     """What the views need: the mail stack and the bridge (one per app)."""
     stack: "MailStack | None"
     bridge: Bridge | None
     socketio: SocketIO
+    sockets: SocketGuard
+    fingerprint: dict[str, str] = field(default_factory=dict)     # cached: the certificate's SHA-256
 
 
 class ApiError(Exception):
@@ -108,6 +180,9 @@ def create_app(stack: "MailStack | None" = None, test_config: dict[str, Any] | N
         SESSION_COOKIE_NAME="mailflow_session",
         SEND_FILE_MAX_AGE_DEFAULT=0,    # a classroom edits nothing, but a reload must pick up fixes
         MAX_CONTENT_LENGTH=256 * 1024,
+        SOCKET_MAX_CONNECTIONS=200,     # live Socket.IO connections in all
+        SOCKET_MAX_PER_ADDRESS=50,      # ... and from one remote address
+        SYNC_INTERVAL=1.0,              # seconds between two "sync" answers on one connection
     )
     if test_config:
         app.config.from_mapping(test_config)
@@ -117,7 +192,10 @@ def create_app(stack: "MailStack | None" = None, test_config: dict[str, Any] | N
     socketio.init_app(app, async_mode="threading", cors_allowed_origins=None, logger=False,
                       engineio_logger=False, ping_interval=20, ping_timeout=20)
     bridge = Bridge(socketio, stack, window=app.config["BRIDGE_WINDOW"]) if stack is not None else None
-    app.extensions["mailflow"] = Context(stack, bridge, socketio)
+    guard = SocketGuard(max_total=int(app.config["SOCKET_MAX_CONNECTIONS"]),
+                        max_per_address=int(app.config["SOCKET_MAX_PER_ADDRESS"]),
+                        sync_interval=float(app.config["SYNC_INTERVAL"]))
+    app.extensions["mailflow"] = Context(stack, bridge, socketio, guard)
 
     _register_guards(app)
     _register_pages(app)
@@ -266,12 +344,20 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
 
 
 def _events_since(stack: "MailStack", since: int, limit: int) -> dict[str, Any]:
+    """Events after ``since``: one pass over the bus's history.
+
+    ``first_seq`` is the first sequence number still available after ``since``: ``since + 1``
+    when nothing was lost, higher when the bounded history has already forgotten the events in
+    between (the page then knows that hole can never be filled).  With no events it is
+    ``last_seq + 1``.
+    """
+    # last_seq is read before the history: with no events, last_seq + 1 cannot skip one published meanwhile
+    last_seq = stack.bus.last_seq
     events = stack.bus.since(since, limit=limit + 1)
     more = len(events) > limit
     events = events[:limit]
-    oldest = stack.bus.since(0, limit=1)
-    return {"events": [e.to_dict() for e in events], "last_seq": stack.bus.last_seq,
-            "first_seq": oldest[0].seq if oldest else stack.bus.last_seq + 1, "more": more}
+    return {"events": [e.to_dict() for e in events], "last_seq": max(last_seq, events[-1].seq if events else 0),
+            "first_seq": events[0].seq if events else last_seq + 1, "more": more}
 
 
 def _register_api(app: Flask) -> None:
@@ -379,6 +465,13 @@ def _register_api(app: Flask) -> None:
         status, body = send_test_message(stack, _json_body(), wait=current_app.config["SEND_WAIT"])
         return jsonify(body), status
 
+    @app.get("/api/clients")
+    def clients():
+        stack = _stack()
+        show = is_teacher() or not current_app.config["SHARED"]
+        return jsonify(client_settings(stack, show_passwords=show, base_url=request.host_url,
+                                       fingerprint=_fingerprint(stack)))
+
     @app.get("/api/mailbox/<address>")
     def mailbox(address: str):
         stack = _stack()
@@ -420,6 +513,72 @@ def _queue(stack: "MailStack") -> list[dict]:
     except Exception:       # the loop is busy or stopping: the page works without it
         log.debug("queue snapshot failed", exc_info=True)
         return []
+
+
+# -- connecting a real mail client (/api/clients) ----------------------------------------------------
+# (key in the answer, plain/STARTTLS listener, implicit-TLS listener) -- front-door services
+CLIENT_SERVERS = (("imap", "imap", "imaps"), ("pop3", "pop3", "pop3s"), ("smtp", "submission", "smtps"))
+
+
+def _fingerprint(stack: "MailStack") -> str | None:
+    """The SHA-256 fingerprint of the sandbox's certificate (None without TLS); cached per app."""
+    if stack.ssl_context is None:
+        return None
+    cache = _ctx().fingerprint
+    if "sha256" not in cache:
+        try:
+            cert_path, _key = tls.ensure_certificate(stack.config.data_dir)
+            cache["sha256"] = tls.fingerprint(cert_path)
+        except (OSError, ValueError):
+            log.warning("could not read the TLS certificate", exc_info=True)
+            return None
+    return cache["sha256"]
+
+
+def client_settings(stack: "MailStack", *, show_passwords: bool, base_url: str,
+                    fingerprint: str | None) -> dict[str, Any]:
+    """Everything a student needs to point a real mail client at the front door.
+
+    Ports come from the listeners actually bound (not from the configuration).  Passwords are
+    ``None`` when not shown; the one-liners then leave the password out (curl and swaks ask for it).
+    """
+    front = {item["service"]: item for item in stack.listener_table() if item["host"] == "front"}
+    tls_on = stack.ssl_context is not None
+
+    def port(service: str) -> int | None:
+        return front[service]["port"] if service in front else None
+    servers = {key: {"host": tls.HOSTNAME, "port": port(plain), "starttls": tls_on,
+                     "ssl_port": port(implicit) if tls_on else None}
+               for key, plain, implicit in CLIENT_SERVERS}
+    address = stack.config.front_host
+    if ":" in address:
+        address = f"[{address}]"
+    world = stack.world
+    everyone = world.users()
+    users = []
+    for login in everyone:
+        user = world.user(login)
+        domain = login.rpartition("@")[2]
+        password = user.password if show_passwords else None
+        credentials = f"{login}:{password}" if password is not None else login
+        curl = (f"curl imap://{address}:{servers['imap']['port']}/INBOX -u {shlex.quote(credentials)} "
+                f"-X 'UID SEARCH ALL'")
+        # a recipient in another domain shows the whole journey; the user itself in a one-domain world
+        to = next((a for a in everyone if a.rpartition("@")[2] != domain), login)
+        swaks = [f"swaks --server {address}:{servers['smtp']['port']}", "--auth PLAIN",
+                 f"--auth-user {shlex.quote(login)}"]
+        if password is not None:
+            swaks.append(f"--auth-password {shlex.quote(password)}")
+        swaks += [f"--from {shlex.quote(login)}", f"--to {shlex.quote(to)}",
+                  "--header 'Subject: Hello from swaks'"]
+        users.append({"address": login, "name": user.display_name, "domain": domain, "login": login,
+                      "password": password, "autoconfig": f"/autoconfig/v1.1/{domain}",
+                      "commands": {"curl": curl, "swaks": " ".join(swaks)}})
+    return {"tls": tls_on, "servers": servers, "address": stack.config.front_host,
+            "certificate": {"sha256": fingerprint} if fingerprint else None,
+            "passwords_shown": show_passwords,
+            "autoconfig_url": base_url.rstrip("/") + "/autoconfig/v1.1/",
+            "users": users}
 
 
 # -- sending from the page --------------------------------------------------------------------------
@@ -589,15 +748,38 @@ def _register_socket(socketio: SocketIO) -> None:
         # Engine.IO answers before Flask's before_request: check the Host here too (DNS rebinding).
         if not _host_allowed(request.host):
             return False
-        stack = _ctx().stack
-        emit("hello", {"role": "teacher" if is_teacher() else "viewer",
-                       "last_seq": stack.bus.last_seq if stack else 0,
-                       "gate": stack.gate.state().to_dict() if stack else None})
+        ctx = _ctx()
+        refused = ctx.sockets.admit(request.sid, request.remote_addr or "")
+        if refused is not None:
+            log.info("Socket.IO connection from %s refused: %s", request.remote_addr, refused)
+            raise ConnectionRefusedError(refused)      # the page gets it as a connect_error
+        stack = ctx.stack
+        try:
+            emit("hello", {"role": "teacher" if is_teacher() else "viewer",
+                           "last_seq": stack.bus.last_seq if stack else 0,
+                           "gate": stack.gate.state().to_dict() if stack else None})
+        except Exception:
+            ctx.sockets.release(request.sid)     # a failed connect gets no disconnect event
+            raise
+
+    @socketio.on("disconnect")
+    def disconnect(reason: Any = None) -> None:
+        _ctx().sockets.release(request.sid)
 
     @socketio.on("sync")
     def sync(data: Any = None) -> dict[str, Any]:
-        """A browser that (re)connects asks for what it missed; the answer is the ack."""
-        stack = _ctx().stack
+        """A browser that (re)connects asks for what it missed; the answer is the ack.
+
+        At most one answer per SYNC_INTERVAL per connection: one inside the interval gets an empty
+        answer at once, ``{"events": [], "more": false, "throttled": true, "retry_after": s}``
+        (no first_seq: nothing to conclude from it), and the page asks again after ``s`` seconds.
+        """
+        ctx = _ctx()
+        stack = ctx.stack
+        wait = ctx.sockets.sync_wait(request.sid)
+        if wait:
+            return {"events": [], "last_seq": stack.bus.last_seq if stack else 0, "more": False,
+                    "throttled": True, "retry_after": wait}
         if stack is None:
             return {"events": [], "last_seq": 0, "first_seq": 1, "more": False}
         since = data.get("since", 0) if isinstance(data, dict) else 0

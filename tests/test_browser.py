@@ -1,11 +1,13 @@
 """The classroom view in a real browser: Playwright (Python) driving Debian's Chromium.
 
 Each test starts a whole mail world (conftest's start_world) and the web UI on free loopback ports,
-then judges the page as a student would see it.  Screenshots go to artifacts/ (gitignored); one of
-the diagram mid-flow is copied to docs/screenshot.png for the README.
+then judges the page as a student would see it.  Screenshots go to artifacts/ (gitignored); with
+MAILFLOW_README_SCREENSHOT=1 the one of the diagram mid-flow is also copied to docs/screenshot.png
+(the README's picture), so an ordinary test run never changes a tracked file.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -97,7 +99,7 @@ def test_a_message_travels_hop_by_hop_across_the_diagram(site, browser):
         page.wait_for_selector("#diagram .edge.kind-smtp.hot", timeout=15000)
         page.wait_for_timeout(150)
         path = shot(page, f"diagram-mid-flow-{size[0]}x{size[1]}")
-        if size == (1280, 720):
+        if size == (1280, 720) and os.environ.get("MAILFLOW_README_SCREENSHOT") == "1":
             shutil.copyfile(path, ROOT / "docs" / "screenshot.png")
         join_send(sender)
         page.wait_for_function("n => document.querySelectorAll('#timeline-list li.row[data-kind=\"mda.deliver\"]')"
@@ -342,5 +344,40 @@ def test_a_viewer_sees_everything_but_cannot_control(site, browser):
     page.click("#btn-pause")
     wait_until(lambda: world.stack.gate.state().mode == "pause", what="the teacher's pause")
     world.stack.gate.play()
+    assert page.errors == []
+    page.context.close()
+
+
+def test_clients_drawer_shows_how_to_connect_a_mail_client(site, browser):
+    world, server = site()
+    front = {item["service"]: item["port"] for item in world.stack.listener_table() if item["host"] == "front"}
+    page = open_page(browser, server.url)
+    page.click("#btn-clients")
+    page.wait_for_selector("#clients-body[data-ready=yes]")
+    assert page.get_attribute("#btn-clients", "aria-expanded") == "true"
+    bob = page.locator('#clients-drawer tr[data-user="bob@beta.test"]')
+    assert bob.locator(".password").inner_text() == "bob"
+    assert bob.locator("a").get_attribute("href") == "/autoconfig/v1.1/beta.test"
+    assert "beta.test" in bob.locator("a").inner_text()
+    imap = page.locator('#clients-drawer tr[data-service="imap"]')
+    assert imap.locator(".port-starttls").inner_text() == str(front["imap"])
+    assert imap.locator(".port-ssl").inner_text() == str(front["imaps"])
+    shot(page, "clients-drawer")
+    bob.locator("button").click()                    # bob's command lines, scrolled into view
+    assert page.locator("#clients-user").input_value() == "bob@beta.test"
+    curl = page.locator('#clients-drawer [data-command="curl"] code')
+    assert curl.inner_text() == f"curl imap://127.0.0.1:{front['imap']}/INBOX -u bob@beta.test:bob -X 'UID SEARCH ALL'"
+    assert f":{front['submission']}" in page.inner_text('#clients-drawer [data-command="swaks"] code')
+    fingerprint = page.inner_text('#clients-drawer [data-fingerprint="sha256"]')
+    assert len(fingerprint) == 95 and fingerprint.count(":") == 31
+    assert page.inner_text('#clients-drawer [data-command="autoconfig"] code') == f"{server.url}autoconfig/v1.1/"
+    assert page.locator('#clients-drawer [data-command="curl"]').is_visible()
+    shot(page, "clients-drawer-commands")
+    page.click('button[data-lang="ru"]')
+    assert page.inner_text("#clients-title") == "Подключить почтовую программу"
+    assert page.locator('#clients-drawer tr[data-user="bob@beta.test"] .password').inner_text() == "bob"
+    shot(page, "clients-drawer-ru")
+    page.click("#btn-world")                         # one drawer at a time
+    assert page.is_visible("#drawer") and not page.is_visible("#clients-drawer")
     assert page.errors == []
     page.context.close()

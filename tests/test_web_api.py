@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator import web
+from simulator import tls, web
 from simulator.bus import EventBus
 from simulator.layout import layout
 from simulator.scenario import load_scenario, parse_scenario
@@ -350,13 +350,137 @@ def test_late_joiner_syncs_the_whole_history(site):
     world, app = site
     send_mail(world.stack, subject="before you came")
     delivered = world.events.wait_for(lambda e: e.kind == "mda.deliver")[0]
-    late = socket_client(app)
-    reply = late.emit("sync", {"since": 0}, callback=True)
+
+    def sync_once(data):          # one connection per question: a sync a second per connection
+        client = socket_client(app)
+        try:
+            return client.emit("sync", data, callback=True)
+        finally:
+            client.disconnect()
+    reply = sync_once({"since": 0})
     assert [e["seq"] for e in reply["events"]] == list(range(1, world.stack.bus.last_seq + 1))
     assert any(e["seq"] == delivered.seq for e in reply["events"])
-    assert late.emit("sync", {"since": world.stack.bus.last_seq}, callback=True)["events"] == []
-    assert late.emit("sync", {"since": "garbage"}, callback=True)["first_seq"] == 1
-    late.disconnect()
+    assert sync_once({"since": world.stack.bus.last_seq})["events"] == []
+    assert sync_once({"since": "garbage"})["first_seq"] == 1
+    middle = sync_once({"since": 3})
+    assert middle["first_seq"] == 4 and middle["events"][0]["seq"] == 4
+
+
+def test_a_second_sync_within_the_interval_is_throttled(world):
+    app = web.create_app(world.stack, {"TESTING": True, "SYNC_INTERVAL": 0.5})
+    try:
+        for i in range(3):
+            world.stack.bus.publish("test.thing", src="dns", dst="dns", protocol="TEST", summary=f"n{i}")
+        client = socket_client(app)
+        first = client.emit("sync", {"since": 0}, callback=True)
+        assert [e["seq"] for e in first["events"]] == [1, 2, 3] and "throttled" not in first
+        second = client.emit("sync", {"since": 0}, callback=True)
+        assert second["throttled"] is True and second["events"] == [] and second["more"] is False
+        assert 0 < second["retry_after"] <= 0.5 and "first_seq" not in second
+        other = socket_client(app)              # the limit is per connection
+        assert len(other.emit("sync", {"since": 0}, callback=True)["events"]) == 3
+        time.sleep(second["retry_after"] + 0.05)
+        third = client.emit("sync", {"since": 0}, callback=True)
+        assert "throttled" not in third and len(third["events"]) == 3
+        client.disconnect()
+        other.disconnect()
+    finally:
+        app.extensions["mailflow"].bridge.stop()
+
+
+def test_socket_connections_are_capped_per_address_and_in_all(world):
+    app = web.create_app(world.stack, {"TESTING": True, "SOCKET_MAX_PER_ADDRESS": 2, "SOCKET_MAX_CONNECTIONS": 3})
+    socketio = app.extensions["mailflow"].socketio
+    guard = app.extensions["mailflow"].sockets
+
+    def connect(address):
+        return socketio.test_client(app, flask_test_client=Browserish(app, remote_addr=address).client)
+    try:
+        a1, a2, a3 = connect("10.0.0.1"), connect("10.0.0.1"), connect("10.0.0.1")
+        assert a1.is_connected() and a2.is_connected() and not a3.is_connected()
+        b1, b2 = connect("10.0.0.2"), connect("10.0.0.2")
+        assert b1.is_connected() and not b2.is_connected()          # 3 in all
+        assert guard.connections == 3
+        a1.disconnect()
+        assert guard.connections == 2
+        a4 = connect("10.0.0.1")
+        assert a4.is_connected() and guard.connections == 3
+        for client in (a2, b1, a4):
+            client.disconnect()
+        assert guard.connections == 0
+    finally:
+        app.extensions["mailflow"].bridge.stop()
+
+
+# -- connecting a real mail client ------------------------------------------------------------------
+FINGERPRINT = re.compile(r"^(?:[0-9A-F]{2}:){31}[0-9A-F]{2}$")
+
+
+def test_clients_api_gives_every_user_the_front_door_settings(site):
+    world, app = site
+    stack = world.stack
+    front = {item["service"]: item["port"] for item in stack.listener_table() if item["host"] == "front"}
+    data = app.test_client().get("/api/clients").json
+    assert data["tls"] is True and data["passwords_shown"] is True
+    assert data["servers"] == {
+        "imap": {"host": "localhost", "port": front["imap"], "starttls": True, "ssl_port": front["imaps"]},
+        "pop3": {"host": "localhost", "port": front["pop3"], "starttls": True, "ssl_port": front["pop3s"]},
+        "smtp": {"host": "localhost", "port": front["submission"], "starttls": True, "ssl_port": front["smtps"]},
+    }
+    fingerprint = data["certificate"]["sha256"]
+    assert FINGERPRINT.match(fingerprint), fingerprint
+    cert_path, _key = tls.ensure_certificate(stack.config.data_dir)
+    assert fingerprint == tls.fingerprint(cert_path)
+    assert data["autoconfig_url"] == "http://localhost/autoconfig/v1.1/"
+    users = {u["address"]: u for u in data["users"]}
+    assert set(users) == {"alice@alpha.test", "carol@alpha.test", "bob@beta.test"}
+    bob = users["bob@beta.test"]
+    assert bob["login"] == "bob@beta.test" and bob["password"] == "bob" and bob["domain"] == "beta.test"
+    assert bob["commands"]["curl"] == (f"curl imap://127.0.0.1:{front['imap']}/INBOX -u bob@beta.test:bob "
+                                       f"-X 'UID SEARCH ALL'")
+    swaks = users["alice@alpha.test"]["commands"]["swaks"]
+    assert swaks.startswith(f"swaks --server 127.0.0.1:{front['submission']} --auth PLAIN ")
+    assert "--auth-user alice@alpha.test --auth-password alice" in swaks and "--to bob@beta.test" in swaks
+    xml = app.test_client().get(bob["autoconfig"])
+    assert xml.status_code == 200 and f"<port>{front['imaps']}</port>" in xml.get_data(as_text=True)
+    assert app.test_client().get("/api/clients").headers["Cache-Control"] == "no-store"
+
+
+def test_clients_api_hides_passwords_from_viewers_in_shared_mode(world):
+    app = web.create_app(world.stack, {"TESTING": True, "SHARED": True, "TEACHER_TOKEN": "s3cret-token-for-tests"})
+    try:
+        student = Browserish(app, remote_addr="192.168.1.23")
+        data = student.get("/api/clients").json
+        assert data["passwords_shown"] is False
+        assert all(u["password"] is None for u in data["users"])
+        text = student.get("/api/clients").get_data(as_text=True)
+        for password in ("alice", "carol", "bob"):
+            assert f":{password}" not in text and f"--auth-password {password}" not in text
+        bob = next(u for u in data["users"] if u["address"] == "bob@beta.test")
+        assert " -u bob@beta.test -X " in bob["commands"]["curl"]          # curl asks for the password
+        assert data["servers"]["imap"]["port"] and FINGERPRINT.match(data["certificate"]["sha256"])
+        # the teacher, on the classroom network, with the secret link's cookie or the bearer token
+        teacher = Browserish(app, remote_addr="192.168.1.10")
+        teacher.get("/?teacher=s3cret-token-for-tests")
+        assert {u["password"] for u in teacher.get("/api/clients").json["users"]} == {"alice", "carol", "bob"}
+        script = app.test_client()
+        script.environ_base["REMOTE_ADDR"] = "192.168.1.50"
+        assert script.get("/api/clients", headers={"Authorization": "Bearer s3cret-token-for-tests"}).json["passwords_shown"]
+    finally:
+        app.extensions["mailflow"].bridge.stop()
+
+
+def test_clients_api_without_tls_has_no_certificate(start_world):
+    world = start_world(tls=False)
+    app = web.create_app(world.stack, {"TESTING": True})
+    try:
+        data = app.test_client().get("/api/clients").json
+        assert data["tls"] is False and data["certificate"] is None
+        assert data["servers"]["imap"]["ssl_port"] is None and data["servers"]["imap"]["starttls"] is False
+        assert data["servers"]["imap"]["port"] == next(item["port"] for item in world.stack.listener_table()
+                                                       if item["host"] == "front" and item["service"] == "imap")
+    finally:
+        app.extensions["mailflow"].bridge.stop()
 
 
 def test_bursts_are_batched(site):

@@ -361,6 +361,16 @@ class Policy:
             explain=text, trace=trace, transcript=trim_transcript(lines),
             message=result.message if result else None,
             data={"role": str(self.role), "peer": peer_ip, "queue_id": result.queue_id if result else ""})
+        if ok and src.startswith("mta:"):
+            # The 250 moves responsibility (RFC 5321 §6.1): the sending MTA drops the message from
+            # its queue.  Published here, at the 250, so the timeline reads "handed on" before the
+            # receiving host's next hop, whatever the scheduling.
+            rcpts = result.message["rcpt"] if result.message else []
+            self.stack.bus.publish(
+                "queue.relay", src=src, dst=dst, protocol="SMTP",
+                summary=f"{dst_host} accepted the message: it leaves {src[4:]}'s queue",
+                explain=explain.relayed(src[4:], dst_host, rcpts), trace=trace,
+                data={"queue_id": result.queue_id})
 
 
 class Authenticator:

@@ -29,3 +29,4 @@ export async function call(method, url, body = {}) {
 
 export const role = () => meta("mailflow-role");
 export const hasWorld = () => meta("mailflow-world") === "yes";
+export const shared = () => meta("mailflow-shared") === "yes";

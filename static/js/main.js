@@ -15,9 +15,11 @@ import {Player} from "./player.js";
 import {Timeline} from "./timeline.js";
 import {Details} from "./details.js";
 import {WorldControls} from "./controls.js";
+import {ClientsPanel} from "./clients.js";
 import {waitingText} from "./labels.js";
 
 const $ = (id) => document.getElementById(id);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 class App {
   constructor() {
@@ -57,6 +59,11 @@ class App {
       drawer: $("drawer"), toggle: $("btn-world"), close: $("drawer-close"), hostList: $("host-list"),
       mxEditor: $("mx-editor"), sendForm: $("send-form"), flushButton: $("btn-flush"),
     }, {notify: (m, bad) => this.notify(m, bad)});
+    // The two drawers share the place on the right: opening one closes the other.
+    this.clients = new ClientsPanel({
+      drawer: $("clients-drawer"), toggle: $("btn-clients"), close: $("clients-close"), body: $("clients-body"),
+    }, {notify: (m, bad) => this.notify(m, bad), onOpen: () => this.controls.setOpen(false)});
+    $("btn-world").addEventListener("click", () => { if (!$("drawer").hidden) this.clients.setOpen(false); });
     this.bindToolbar();
     this.bindKeys();
     i18n.onLangChange(() => this.languageChanged());
@@ -109,6 +116,7 @@ class App {
       onHello: (hello) => this.onGate(hello.gate),
       onEvents: (batch) => this.ingest(batch.events || []),
       onGate: (gate) => this.onGate(gate),
+      onRefused: (message) => this.notify(t("notice.refused", {message}), true, true),
     });
     document.body.dataset.ready = "yes";
   }
@@ -131,9 +139,15 @@ class App {
     if (this.syncing || !this.socket) return;
     this.syncing = true;
     try {
-      for (let round = 0; round < 20; round++) {
+      for (let round = 0, pages = 0; round < 60 && pages < 20; round++) {
         const reply = await this.socket.sync(this.log.lastSeq);
         if (!reply) break;
+        if (reply.throttled) {
+          // The server answers one sync a second per connection; ask again when it says.
+          await sleep(Math.min(5000, Math.max(100, Number(reply.retry_after || 1) * 1000)));
+          continue;
+        }
+        pages++;
         this.ingest(reply.events || [], reply.first_seq, true);
         if (!reply.more) break;
       }
@@ -410,6 +424,7 @@ class App {
     this.timeline.relabel();
     this.details.rerender();
     this.controls.render();
+    this.clients.render();
     if (this.gate) this.onGate(this.gate);
     this.updatePosition();
   }

@@ -5,11 +5,14 @@ export function connect(handlers) {
   const socket = io({transports: ["websocket", "polling"], reconnectionDelayMax: 4000});
   socket.on("connect", () => handlers.onConnect?.());
   socket.on("disconnect", (reason) => handlers.onDisconnect?.(reason));
+  // Refused by the server (too many connections): the client does not retry by itself then.
+  socket.on("connect_error", (err) => { if (!socket.active) handlers.onRefused?.(err?.message || ""); });
   socket.on("hello", (data) => handlers.onHello?.(data));
   socket.on("events", (batch) => handlers.onEvents?.(batch));
   socket.on("gate", (state) => handlers.onGate?.(state));
   return {
-    // Resolves with {events, last_seq, first_seq, more} or null on timeout.
+    // Resolves with {events, last_seq, first_seq, more}, {throttled: true, retry_after} when asked
+    // again within a second, or null on timeout.
     sync(since) {
       return new Promise((resolve) => {
         socket.timeout(15000).emit("sync", {since}, (err, reply) => resolve(err ? null : reply));
