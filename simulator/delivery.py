@@ -163,7 +163,8 @@ class Delivery:
                 rcpt.state, rcpt.status, rcpt.reply = RcptState.DEFERRED, "4.2.0", f"mailbox write failed: {exc}"
                 continue
             rcpt.state, rcpt.status, rcpt.reply, rcpt.remote = RcptState.DONE, "2.0.0", "delivered to Maildir", host.name
-            await asyncio.to_thread(stack.queue.save, entry)     # a crash now must not deliver it twice
+            if entry.pending:       # others still wait: a crash now must not deliver this one twice
+                await asyncio.to_thread(stack.queue.save, entry)
             stack.notify_mailbox(rcpt.address.lower())
             relative = str(path.relative_to(stack.config.data_dir))
             stack.bus.publish(
@@ -218,7 +219,8 @@ class Delivery:
                     last = f"{target.host}: {outcome.reply}"
                     continue
                 self._apply(outcome, waiting, target.host)
-                await asyncio.to_thread(stack.queue.save, entry)  # a crash now must not send it twice
+                if entry.pending:   # others still wait: a crash now must not send these twice
+                    await asyncio.to_thread(stack.queue.save, entry)
                 return
         for rcpt in rcpts:
             if rcpt.state in (RcptState.PENDING, RcptState.DEFERRED):

@@ -746,7 +746,14 @@ class MailStore:
         return Subscription(self, address, callback)
 
     def notify(self, address: str, folder: str = INBOX) -> None:
-        """Something was delivered into the folder (the MDA calls this): rescan and tell the listeners."""
+        """Something was delivered into the folder (the MDA calls this): rescan and tell the listeners.
+
+        With nobody listening there is nothing to tell, and every reader rescans anyway (SELECT,
+        STATUS, NOOP, a POP3 login): skipping the rescan keeps a delivery burst from re-listing the
+        Maildir and rewriting its UID list once per message.
+        """
+        if not self._listeners.get(address):
+            return
         self.rescan(address, folder)
 
     def rescan(self, address: str, folder: str) -> bool:
