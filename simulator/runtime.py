@@ -111,6 +111,7 @@ class MailStack:
             raise TimeoutError("the mail stack did not start in time")
         if errors:
             self._thread.join(timeout)
+            self.bus.close()
             raise errors[0]
 
     def stop(self, timeout: float = 15.0) -> None:

@@ -1,6 +1,7 @@
 """Shared fixtures: a whole mail world on free loopback ports in a temporary data directory."""
 from __future__ import annotations
 
+import random
 import socket
 import threading
 import time
@@ -19,18 +20,25 @@ FAST_QUEUE = QueuePolicy(first_retry=0.3, backoff=1.5, max_interval=1.0, lifetim
                          connect_timeout=2.0, command_timeout=5.0)
 
 
+_rng = random.Random()
+
+
 def free_port() -> int:
-    """A port free for TCP and UDP on 127.0.0.1 (sandbox hosts share it on their own addresses)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
+    """A port free for TCP and UDP on 127.0.0.1 (sandbox hosts share it on their own addresses).
+
+    Chosen below the kernel's ephemeral range (32768 and up on Linux), so that no client socket of
+    an earlier test can be sitting on it when the world binds it a moment later.
+    """
+    for _ in range(200):
+        port = _rng.randrange(20000, 32000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            try:
+                tcp.bind(("127.0.0.1", port))
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
     raise RuntimeError("no free port")
 
 
@@ -120,13 +128,21 @@ def start_world(tmp_path: Path) -> Iterator[Callable[..., World]]:
             scenario = parse_scenario(scenario, "test.yaml")
         elif not isinstance(scenario, Scenario):
             scenario = load_scenario(scenario)
-        config = overrides.pop("config", None) or make_config(tmp_path / "data", **overrides)
-        bus = EventBus(log_path=config.data_dir / "logs" / "events.jsonl")
-        recorder = Recorder(bus)
-        stack = MailStack(config, scenario, bus=bus)
-        stack.start()
-        stacks.append(stack)
-        return World(stack, recorder)
+        given = overrides.pop("config", None)
+        for attempt in range(3):        # a port taken meanwhile by someone else: new ports, once more
+            config = given or make_config(tmp_path / "data", **overrides)
+            bus = EventBus(log_path=config.data_dir / "logs" / "events.jsonl")
+            recorder = Recorder(bus)
+            stack = MailStack(config, scenario, bus=bus)
+            try:
+                stack.start()
+            except OSError:
+                if given is not None or attempt == 2:
+                    raise
+                continue
+            stacks.append(stack)
+            return World(stack, recorder)
+        raise AssertionError("unreachable")
 
     yield start
     for stack in stacks:
