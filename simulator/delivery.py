@@ -288,7 +288,6 @@ class Delivery:
         else:
             await asyncio.to_thread(stack.queue.remove, entry)
             self._entries.pop(entry.id, None)
-            stack.queue_changed()
 
     async def _bounce(self, entry: Entry, host: Host, failed: list[Recipient], content: bytes) -> None:
         stack = self.stack

@@ -20,22 +20,24 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from aiosmtpd.smtp import SMTP
 
-from . import explain
+from . import explain, tls
 from .bus import EventBus
 from .config import Config
 from .delivery import Delivery
 from .gate import StepGate
 from .protocols.dns_server import DnsServer, QueryRecord
 from .protocols.dns_zone import Authority
+from .protocols.imap_server import ImapServer
+from .protocols.pop3_server import Pop3Server
 from .protocols.smtp_server import Authenticator, MailflowSMTP, Policy, Role as SmtpRole
 from .queue import Entry, QueueStore, Recipient
 from .routing import Resolver
 from .scenario import Role, Scenario
+from .store import MailStore
 from .world import Host, World
 
 log = logging.getLogger(__name__)
@@ -65,7 +67,6 @@ class MailStack:
         self.rng = random.Random(config.seed)
         self.outbound: dict[tuple[str, int], str] = {}     # our client sockets -> trace id
         self.listeners: list[Listener] = []
-        from .store import MailStore
         self.store = MailStore(config.data_dir / "mail", clock=clock)
         self.ssl_context: ssl.SSLContext | None = None
         self._servers: dict[str, list[Any]] = {}          # host name -> running servers
@@ -77,7 +78,6 @@ class MailStack:
         self.delivery = Delivery(self)
         self._retrieval_bus = RetrievalBus(self.bus, self.store)
         self._trace_counter = 0
-        self._queue_listeners: list[Callable[[], None]] = []
         self._tasks: set[asyncio.Task] = set()       # world changes being applied, queue commits
         self._sessions: weakref.WeakSet = weakref.WeakSet()   # open SMTP sessions, closed at stop
 
@@ -143,9 +143,6 @@ class MailStack:
             return [e.summary() for e in self.delivery.entries()]
         return self.call(run)
 
-    def on_queue_change(self, listener: Callable[[], None]) -> None:
-        self._queue_listeners.append(listener)
-
     # -- services used by the SMTP servers and the queue runner (on the loop) --------------------
     def new_trace(self) -> str:
         self._trace_counter += 1
@@ -174,27 +171,17 @@ class MailStack:
     async def _commit(self, entry: Entry, content: bytes) -> None:
         await asyncio.to_thread(self.queue.add, entry, content)      # fsync before the 250
         self.delivery.schedule(entry)
-        self.queue_changed()
 
     def notify_mailbox(self, address: str) -> None:
-        if self.store is not None:
-            try:
-                self.store.notify(address)
-            except Exception:
-                log.exception("store notification for %s failed", address)
-
-    def queue_changed(self) -> None:
-        for listener in list(self._queue_listeners):
-            try:
-                listener()
-            except Exception:
-                log.exception("queue listener failed")
+        try:
+            self.store.notify(address)
+        except Exception:       # telling IDLE sessions must never undo a delivery
+            log.exception("store notification for %s failed", address)
 
     # -- on the loop -----------------------------------------------------------------------------
     async def _start(self) -> None:
         cfg = self.config
         if cfg.tls:
-            from . import tls
             self.ssl_context = await asyncio.to_thread(tls.server_context, cfg.data_dir)
         self._publish_zones()
         self._dns = DnsServer(self._authority, cfg.front_host, cfg.ports.dns, on_query=self._dns_served)
@@ -281,8 +268,6 @@ class MailStack:
 
     async def _retrieval_server(self, name: str, service: str, address: str, port: int, *,
                                 domain: str | None, implicit_tls: bool = False) -> None:
-        from .protocols.imap_server import ImapServer
-        from .protocols.pop3_server import Pop3Server
         cls = ImapServer if service.startswith("imap") else Pop3Server
         kind = "imap" if cls is ImapServer else "pop3"
         server = cls(self.store, self._authenticator(domain), host=address, port=port,
