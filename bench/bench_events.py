@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from common import percentile, sandbox_ports  # noqa: E402  (bench/ is the script's own directory)
 
 
 # -- the clients process ------------------------------------------------------------------------------
@@ -126,29 +127,6 @@ def run_senders(port: int, messages: int, connections: int) -> None:
 
 
 # -- the orchestrator ---------------------------------------------------------------------------------
-def free_port() -> int:
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port")
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * p
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
 def summarise(records: list[tuple[int, float, float]], first_ts: float) -> dict:
     delays = [(arrival - ts) * 1000 for _, ts, arrival in records]
     last_arrival = max(arrival for _, _, arrival in records)
@@ -185,14 +163,13 @@ def one_run(clients: int, messages: int, connections: int, browser: bool, synthe
 
     from simulator import web
     from simulator.bus import EventBus
-    from simulator.config import Config, Ports, QueuePolicy
+    from simulator.config import Config, QueuePolicy
     from simulator.runtime import MailStack
     from simulator.scenario import DEFAULT_SCENARIO, load_scenario
 
     logging.getLogger("mail.log").setLevel(logging.ERROR)
     tmp = Path(tempfile.mkdtemp(prefix="mailflow-bench-"))
-    ports = Ports(mx=free_port(), submission=free_port(), smtps=free_port(), dns=free_port(), imap=free_port(),
-                  imaps=free_port(), pop3=free_port(), pop3s=free_port(), web=0)
+    ports = sandbox_ports()
     config = Config(data_dir=tmp / "data", ports=ports, seed=1, tls=False,
                     queue=QueuePolicy(first_retry=1.0, max_interval=5.0, lifetime=300.0))
     bus = EventBus(history=max(5000, messages * 8), log_path=None)

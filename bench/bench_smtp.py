@@ -44,7 +44,6 @@ import os
 import select
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -57,6 +56,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import percentile, sandbox_ports  # noqa: E402  (bench/ is the script's own directory)
+
 KINDS = ("sink", "fsync", "ours", "held")
 DEFAULT_KINDS = ("sink", "fsync", "ours")
 LABELS = {"sink": "A: aiosmtpd sink", "fsync": "B: aiosmtpd + fsync", "ours": "ours (MailStack)",
@@ -66,30 +67,6 @@ HOSTNAME = "bench.localhost"      # given explicitly everywhere: nothing asks th
 
 
 # -- helpers ------------------------------------------------------------------------------------------
-def free_port() -> int:
-    """A port free for TCP and UDP on 127.0.0.1 (as tests/conftest.py does)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port")
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * p
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
 def proc_status_kib(pid: int, field: str) -> int | None:
     try:
         with open(f"/proc/{pid}/status") as handle:
@@ -214,7 +191,7 @@ def _our_server(data_dir: Path, profile: str | None, *, hold: bool = False):
     so only the submission path runs -- a diagnostic, not how Mailflow runs."""
     import cProfile
 
-    from simulator.config import Config, Ports
+    from simulator.config import Config
     from simulator.runtime import MailStack
     from simulator.scenario import DEFAULT_SCENARIO, load_scenario
 
@@ -234,8 +211,7 @@ def _our_server(data_dir: Path, profile: str | None, *, hold: bool = False):
 
     last_error: Exception | None = None
     for _ in range(3):                # a free port can be taken between the check and the bind
-        ports = Ports(mx=free_port(), submission=free_port(), smtps=free_port(), dns=free_port(),
-                      imap=free_port(), imaps=free_port(), pop3=free_port(), pop3s=free_port(), web=0)
+        ports = sandbox_ports()
         config = Config(data_dir=data_dir / "data", ports=ports, tls=False, hop_delay=0.0, seed=1)
         stack = MailStack(config, load_scenario(DEFAULT_SCENARIO))      # its own bus, logging to data/logs
         stack.bus.subscribe(watch)
