@@ -328,12 +328,8 @@ class Policy:
         if not lines:
             return
         peer_ip = session.peer[0] if session and session.peer else "?"
-        src = self._source_node(session)
-        dst_host = (result.host if result and result.host else
-                    self.host.name if self.host else (
-                        self._queue_host(session).name if session.authenticated and self._queue_host(session)
-                        else "front"))
-        dst = f"mta:{dst_host}"
+        src, dst = self.session_nodes(server)
+        dst_host = dst.removeprefix("mta:")
         ok = bool(result and result.ok)
         failure = result.reply if result and not result.ok else _last_failure(lines)
         status = "ok" if ok else ("failed" if failure else "info")
