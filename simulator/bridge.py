@@ -60,7 +60,7 @@ class Bridge:
     def _on_event(self, event: Event) -> None:
         if self._stopped.is_set():
             return
-        if event.kind == "world.change":
+        if event.kind.startswith("world."):
             with self._lock:
                 self.world_changes.append(event.to_dict())
         self._pending.append(event)

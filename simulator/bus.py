@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .events import Event
+from .facts import Fact
+from .narrate import narrate
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +39,34 @@ class EventBus:
             self._log_file = open(log_path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
         self.log_path = log_path
 
-    def publish(self, kind: str, *, src: str, dst: str, protocol: str, status: str = "ok",
-                summary: str, explain: dict[str, str] | None = None, trace: str | None = None,
-                transcript: Sequence[tuple[str, str]] = (), message: dict[str, Any] | None = None,
-                data: dict[str, Any] | None = None) -> Event:
+    def publish(self, fact: Fact | str, **legacy: Any) -> Event:
+        """Publish one fact: the narrator words it, the event goes to the history, the log and
+        every subscriber.  (A kind string with keyword fields is the old, wordy form, kept only
+        until every publisher sends facts.)"""
+        if isinstance(fact, Fact):
+            fields = dict(kind=fact.kind, src=fact.src, dst=fact.dst, protocol=fact.protocol,
+                          status=str(fact.status), text=narrate(fact), trace=fact.trace,
+                          transcript=fact.transcript,
+                          message=dict(fact.message) if fact.message is not None else None,
+                          data=fact.data(), fact=fact)
+        else:
+            explain = legacy.pop("explain", None) or {}
+            summary = legacy.pop("summary", "")
+            fields = dict(kind=fact, status=str(legacy.pop("status", "ok")),
+                          text={lang: {"summary": summary, "explain": explain.get(lang, "")}
+                                for lang in ("en", "ru")}, **legacy)
+        return self._emit(**fields)
+
+    def _emit(self, *, kind: str, src: str, dst: str, protocol: str, status: str,
+              text: dict[str, dict[str, str]], trace: str | None = None,
+              transcript: Sequence[tuple[str, str]] = (), message: dict[str, Any] | None = None,
+              data: dict[str, Any] | None = None, fact: Fact | None = None) -> Event:
         with self._lock:
             self._seq += 1
             event = Event(seq=self._seq, ts=round(self._clock(), 3), kind=kind, src=src, dst=dst,
-                          protocol=protocol, status=str(status), summary=summary,
-                          explain=dict(explain or {}), trace=trace,
+                          protocol=protocol, status=status, text=text, trace=trace,
                           transcript=tuple((str(s), str(t)) for s, t in transcript),
-                          message=message, data=data)
+                          message=message, data=data, fact=fact)
             self._history.append(event)
             if self._log_file is not None:
                 self._log_file.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")

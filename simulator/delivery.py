@@ -20,7 +20,8 @@ from datetime import datetime, timezone
 from email.utils import format_datetime
 from typing import TYPE_CHECKING
 
-from . import dsn, explain, mda
+from . import dsn, explain, mda, nodes
+from .facts import NextHop, Step
 from .events import trim_transcript
 from .protocols.smtp_client import Outcome, deliver
 from .queue import Entry, RcptState, Recipient
@@ -152,8 +153,8 @@ class Delivery:
                 _fail(rcpt, "5.1.1", f"550 5.1.1 <{rcpt.address}>: no such user here", host.name)
                 continue
             mailbox = f"mailbox:{rcpt.address.lower()}"
-            await stack.gate.hop(f"MDA of {host.name} delivers to {rcpt.address}",
-                                 src=f"mda:{host.domain}", dst=mailbox)
+            await stack.gate.hop(NextHop(src=nodes.mda(host.domain), dst=mailbox, step=Step.DELIVER,
+                                         host=host.name, rcpt=rcpt.address, trace=entry.trace))
             data = mda.final_headers(content, return_path=entry.sender, delivered_to=rcpt.address.lower(),
                                      trace=entry.trace)
             try:
@@ -176,7 +177,8 @@ class Delivery:
 
     async def _relay(self, entry: Entry, host: Host, domain: str, rcpts: list[Recipient], content: bytes) -> None:
         stack = self.stack
-        await stack.gate.hop(f"{host.name} asks DNS for the MX of {domain}", src=f"mta:{host.name}", dst="dns")
+        await stack.gate.hop(NextHop(src=nodes.mta(host.name), dst=nodes.DNS, step=Step.DNS_QUERY,
+                                     host=host.name, domain=domain, trace=entry.trace))
         route = await stack.resolver.route(domain, source=host.address,
                                            self_host=host.name if host.role is not Role.MSA else None)
         chosen = route.targets[0].host if route.targets else ""
@@ -202,8 +204,9 @@ class Delivery:
         last = ""
         for target in route.targets:
             for address in target.addresses:
-                await stack.gate.hop(f"{host.name} connects to {target.host} ({address})",
-                                     src=f"mta:{host.name}", dst=f"mta:{target.host}")
+                await stack.gate.hop(NextHop(src=nodes.mta(host.name), dst=nodes.mta(target.host),
+                                             step=Step.CONNECT, host=host.name, target=target.host,
+                                             address=address, trace=entry.trace))
                 waiting = [r for r in rcpts if r.state in (RcptState.PENDING, RcptState.DEFERRED)]
                 outcome = await self._attempt(entry, host, target.host, address, waiting, content)
                 if not outcome.connected or (outcome.try_next and outcome.reply is None):

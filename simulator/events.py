@@ -1,41 +1,18 @@
-"""The event record: one hop of one message, as the learner sees it.
+"""The event: one hop as the page and the log carry it, a fact plus its words.
 
-Every actor of the mail world publishes one event per hop *when the hop really happens* (a DNS
-answer arrived, an SMTP session ended, a file was renamed into ``new/``).  ``src`` and ``dst`` are
-node ids of the topology graph (see docs/CONTRACTS.md), which the browser also uses as SVG ids,
-so the diagram never has to guess where a hop goes.
+The bus turns each published fact (:mod:`simulator.facts`) into an event: a sequence number, a time,
+the fact's kind, ends, protocol, status, trace, transcript and data, and the narrator's text in every
+language (``text["ru"]["explain"]``).  ``src`` and ``dst`` are node ids of the topology graph
+(:mod:`simulator.nodes`), which the page also uses as SVG ids.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
+from .facts import Fact
 
-class Status(StrEnum):
-    OK = "ok"
-    DEFERRED = "deferred"      # a temporary failure: the message waits and will be retried
-    FAILED = "failed"          # this attempt or session failed
-    BOUNCED = "bounced"        # the message is given up; a DSN goes back to the sender
-    INFO = "info"              # something happened that is neither success nor failure
-
-
-# The closed list of kinds the simulator publishes.  Retrieval servers add their own
-# "pop3.*" / "imap.*" kinds; the browser treats an unknown kind by its protocol.
-KINDS = frozenset({
-    "smtp.session",     # one SMTP dialogue, as the server saw it (submission, relay, by hand)
-    "smtp.line",        # lines of an open SMTP dialogue, streamed in line-by-line step mode
-    "smtp.attempt",     # a sending MTA's connection attempt that did not reach a session
-    "dns.query",        # an MTA asked the sandbox DNS (question, answer, and the MX it chose)
-    "queue.defer",      # delivery failed temporarily; next attempt scheduled
-    "queue.retry",      # the time for the next attempt has come
-    "queue.relay",      # the next hop accepted the message (250): it left this queue
-    "queue.bounce",     # delivery failed for good: a DSN was queued to the sender
-    "mda.deliver",      # the MDA wrote the message into a Maildir
-    "world.change",     # a host went up/down, an MX table changed
-    "gate.waiting",     # the step gate holds the next hop
-    "dns.served",       # the DNS server answered a query from outside the MTAs (dig, a student)
-})
+CUT = "…"       # transcript side of a marker line whose text is how many body lines were left out
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,21 +24,33 @@ class Event:
     dst: str
     protocol: str
     status: str
-    summary: str
-    explain: dict[str, str] = field(default_factory=dict)
+    text: dict[str, dict[str, str]]
     trace: str | None = None
     transcript: tuple[tuple[str, str], ...] = ()
     message: dict[str, Any] | None = None
     data: dict[str, Any] | None = None
+    fact: Fact | None = field(default=None, compare=False, repr=False)
+
+    def words(self, lang: str = "en") -> dict[str, str]:
+        """``{"summary": ..., "explain": ...}`` in one language."""
+        return self.text.get(lang) or {"summary": self.kind, "explain": ""}
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "seq": self.seq, "ts": self.ts, "kind": self.kind, "src": self.src, "dst": self.dst,
-            "protocol": self.protocol, "status": self.status, "summary": self.summary,
-            "explain": dict(self.explain), "trace": self.trace,
+            "protocol": self.protocol, "status": self.status, "text": self.text, "trace": self.trace,
             "transcript": [list(pair) for pair in self.transcript],
             "message": self.message, "data": self.data,
         }
+
+    # -- transitional: the words in English, until every caller reads ``text`` ------------------
+    @property
+    def summary(self) -> str:
+        return self.words("en")["summary"]
+
+    @property
+    def explain(self) -> dict[str, str]:
+        return {lang: words["explain"] for lang, words in self.text.items()}
 
 
 def trim_transcript(lines: list[tuple[str, str]], *, keep: int = 20) -> list[tuple[str, str]]:
@@ -69,7 +58,7 @@ def trim_transcript(lines: list[tuple[str, str]], *, keep: int = 20) -> list[tup
 
     A body is a run of client lines after a ``354`` (SMTP) or server lines after a ``+OK`` to
     RETR/TOP; callers mark it by passing runs as ("D", line).  Runs longer than ``keep`` are cut
-    and replaced by one line saying how many were left out.
+    and replaced by one marker line ``(CUT, "<how many were left out>")``, which the page words.
     """
     out: list[tuple[str, str]] = []
     run = 0
@@ -83,10 +72,10 @@ def trim_transcript(lines: list[tuple[str, str]], *, keep: int = 20) -> list[tup
                 cut += 1
             continue
         if cut:
-            out.append(("…", f"[{cut} more lines of the message]"))
+            out.append((CUT, str(cut)))
             cut = 0
         run = 0
         out.append((side, line))
     if cut:
-        out.append(("…", f"[{cut} more lines of the message]"))
+        out.append((CUT, str(cut)))
     return out

@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Callable
 
+from .facts import NextHop
+from .narrate import narrate
+
 log = logging.getLogger(__name__)
 
 
@@ -35,9 +38,13 @@ class Granularity(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Waiting:
-    label: str
-    src: str
-    dst: str
+    """A held hop: the fact of what will happen, and its words in every language."""
+    hop: NextHop
+    text: dict[str, dict[str, str]]
+
+    def to_dict(self) -> dict:
+        return {"src": self.hop.src, "dst": self.hop.dst, "step": str(self.hop.step),
+                "text": self.text}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +56,7 @@ class GateState:
 
     def to_dict(self) -> dict:
         return {"mode": str(self.mode), "delay": self.delay, "granularity": str(self.granularity),
-                "waiting": [{"label": w.label, "src": w.src, "dst": w.dst} for w in self.waiting]}
+                "waiting": [w.to_dict() for w in self.waiting]}
 
 
 class StepGate:
@@ -70,7 +77,7 @@ class StepGate:
         self._listeners.append(listener)
 
     # -- the actors' side (on the loop) ---------------------------------------------------------
-    async def hop(self, label: str, *, src: str = "", dst: str = "") -> None:
+    async def hop(self, hop: NextHop) -> None:
         """Wait until this hop may happen."""
         if self._mode is Mode.PLAY:
             if self._delay:
@@ -80,7 +87,7 @@ class StepGate:
             self._credit -= 1
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (future, Waiting(label, src, dst))
+        entry = (future, Waiting(hop, narrate(hop)))
         with self._lock:
             self._waiting.append(entry)
         self._changed()
@@ -95,10 +102,10 @@ class StepGate:
     def line_mode(self) -> bool:
         return self._granularity is Granularity.LINE
 
-    async def line(self, label: str, *, src: str = "", dst: str = "") -> None:
+    async def line(self, hop: NextHop) -> None:
         """Wait before one line of a dialogue -- only when the teacher steps line by line."""
         if self._granularity is Granularity.LINE:
-            await self.hop(label, src=src, dst=dst)
+            await self.hop(hop)
 
     # -- the controls (any thread) ---------------------------------------------------------------
     def play(self) -> None:

@@ -24,10 +24,11 @@ from typing import Any, Awaitable, Callable
 
 from aiosmtpd.smtp import SMTP
 
-from . import explain, tls
+from . import explain, nodes, tls
 from .bus import EventBus
 from .config import Config
 from .delivery import Delivery
+from .facts import HostStateChanged, MxTableChanged
 from .gate import StepGate
 from .protocols.dns_server import DnsServer, QueryRecord
 from .protocols.dns_zone import Authority
@@ -317,21 +318,19 @@ class MailStack:
         return [{"preference": m.preference, "host": m.host} for m in table]
 
     def _world_changed(self, what: str, detail: dict) -> None:
-        """World listener (called on the loop): make the change real."""
+        """World listener (called on the loop): make the change real, then tell the learners."""
         loop = asyncio.get_running_loop()
         if what == "host":
             host = self.world.hosts[detail["host"]]
-            text = f"{host.name} is now {'up' if host.up else 'down'}"
             task = loop.create_task(self._apply_host(host))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            node = nodes.mta(host.name)
+            self.bus.publish(HostStateChanged(src=node, dst=node, host=host.name, up=host.up))
         else:
             self._publish_zones()
-            table = ", ".join(f"{p} {h}" for p, h in detail["mx"]) or "no MX records"
-            text = f"the MX table of {detail['domain']} is now: {table}"
-        self.bus.publish("world.change", src="dns" if what == "mx" else f"mta:{detail['host']}",
-                         dst="dns" if what == "mx" else f"mta:{detail['host']}", protocol="—", status="info",
-                         summary=text, explain=explain.world_change(what, text), data={"what": what, **detail})
+            table = tuple((int(p), str(h)) for p, h in detail["mx"])
+            self.bus.publish(MxTableChanged(src=nodes.DNS, dst=nodes.DNS, domain=detail["domain"], mx=table))
 
     async def _apply_host(self, host: Host) -> None:
         if host.up and host.name not in self._servers:

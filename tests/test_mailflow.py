@@ -219,8 +219,8 @@ domains:
 
 def test_mx_table_edit_takes_effect_on_next_lookup(world):
     world.stack.set_mx("beta.test", [(50, "mx1.beta.test")])
-    change = world.events.wait_for(lambda e: e.kind == "world.change")[0]
-    assert "50 mx1.beta.test" in change.summary
+    change = world.events.wait_for(lambda e: e.kind == "world.mx")[0]
+    assert change.data["domain"] == "beta.test" and change.data["mx"] == [[50, "mx1.beta.test"]]
     submit(world)
     world.wait_messages("bob@beta.test")
     lookup = world.events.wait_for(lambda e: e.kind == "dns.query" and "beta.test" in e.summary)[0]

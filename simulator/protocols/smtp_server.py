@@ -34,7 +34,9 @@ from typing import TYPE_CHECKING, Any
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 from .. import explain
+from .. import nodes
 from ..events import trim_transcript
+from ..facts import NextHop, Step
 from ..world import Acceptance, Account, Host, split_address
 from .lines import header_block, normalize_crlf
 
@@ -121,7 +123,7 @@ class MailflowSMTP(SMTP):
             # led to it stream as they arrive.
             src, dst = self.policy.session_nodes(self)
             self.policy.stream_lines(self, src, dst)
-            await gate.line(f"{dst[4:]} answers: {text[:60]}", src=dst, dst=src)
+            await gate.line(NextHop(src=dst, dst=src, step=Step.REPLY, host=nodes.name_of(dst), reply=text[:60]))
             self.transcript.append(("S", text))
             self.policy.stream_lines(self, src, dst)
         else:
@@ -255,8 +257,9 @@ class Policy:
         message = _message_summary(content, envelope)
         if self.role is Role.SUBMISSION:
             account: Account = session.auth_data
-            await stack.gate.hop(f"{account.address}'s MUA hands the message to {queue_host.name}",
-                                 src=f"mua:{account.address}", dst=f"mta:{queue_host.name}")
+            await stack.gate.hop(NextHop(src=nodes.mua(account.address), dst=nodes.mta(queue_host.name),
+                                         step=Step.SUBMIT, user=account.address, host=queue_host.name,
+                                         trace=trace))
         final = self.role is Role.MX and all(
             self.world.acceptance(queue_host, split_address(r)[1]) == Acceptance.FINAL
             for r in envelope.rcpt_tos)

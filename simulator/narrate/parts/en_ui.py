@@ -1,0 +1,2 @@
+"""The page's interface strings (en)."""
+UI: dict[str, str] = {}

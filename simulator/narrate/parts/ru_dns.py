@@ -1,0 +1,10 @@
+"""Russian texts of the dns facts (merged into ../ru.py when the narrator refactor is done)."""
+from __future__ import annotations
+
+from ... import facts as f
+from .. import plural
+from ..markup import code, listing
+from ..why import reason
+
+TEXTS: dict = {}
+REASONS: dict = {}

@@ -1,0 +1,2 @@
+"""The page's interface strings (ru)."""
+UI: dict[str, str] = {}
