@@ -24,6 +24,7 @@ Not a test: it prints figures (and writes them to bench/results/, gitignored).  
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -150,11 +151,10 @@ def replay(stack, submission: int, messages: int, delivered: threading.Event) ->
     template = stack.bus.since(before)
     delivered.clear()
     start = time.time()
+    facts = [e.fact for e in template if e.fact is not None]
     for n in range(messages):
-        for e in template:
-            stack.bus.publish(e.kind, src=e.src, dst=e.dst, protocol=e.protocol, status=e.status,
-                              summary=e.summary, explain=e.explain, trace=f"r-{n:05d}", transcript=e.transcript,
-                              message=e.message, data=e.data)
+        for fact in facts:      # the narrator words each one again, as for a real hop
+            stack.bus.publish(dataclasses.replace(fact, trace=f"r-{n:05d}"))
     return {"submitted_in": time.time() - start, "errors": []}
 
 

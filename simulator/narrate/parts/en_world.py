@@ -5,7 +5,7 @@ from ... import facts as f
 from ..markup import code, listing
 
 
-def _mx_table(table: tuple[tuple[int, str], ...]) -> str:
+def _world_mx_table(table: tuple[tuple[int, str], ...]) -> str:
     if not table:
         return "no MX records"
     if table == ((0, "."),):
@@ -13,7 +13,7 @@ def _mx_table(table: tuple[tuple[int, str], ...]) -> str:
     return listing(code(f"MX {p} {h}") for p, h in table)
 
 
-def _host_state(x: f.HostStateChanged) -> tuple[str, str]:
+def _world_host_state(x: f.HostStateChanged) -> tuple[str, str]:
     state = "up" if x.up else "down"
     summary = f"{x.host} is now {state}"
     if x.up:
@@ -26,14 +26,14 @@ def _host_state(x: f.HostStateChanged) -> tuple[str, str]:
     return summary, explain
 
 
-def _mx_changed(x: f.MxTableChanged) -> tuple[str, str]:
-    table = _mx_table(x.mx)
+def _world_mx_changed(x: f.MxTableChanged) -> tuple[str, str]:
+    table = _world_mx_table(x.mx)
     return (f"the MX table of {x.domain} is now: {table}",
             f"The teacher changed the MX table of {x.domain}: {table}. The DNS server answers with the "
             f"new table from now on, so the next lookup of a sending MTA sees the change.")
 
 
-_STEPS = {
+_WORLD_STEPS = {
     f.Step.SUBMIT: lambda x: f"{x.user}'s mail client (MUA) hands the message to {x.host}",
     f.Step.DNS_QUERY: lambda x: f"{x.host} asks DNS for the MX of {x.domain}",
     f.Step.CONNECT: lambda x: f"{x.host} connects to {x.target} ({x.address})",
@@ -42,12 +42,12 @@ _STEPS = {
 }
 
 
-def _next_hop(x: f.NextHop) -> tuple[str, str]:
-    what = _STEPS[x.step](x)
+def _world_next_hop(x: f.NextHop) -> tuple[str, str]:
+    what = _WORLD_STEPS[x.step](x)
     return (f"Next hop waiting: {what}",
             "The world is paused: this hop happens when the teacher presses Step (or Play). "
             "Real servers and clients really wait meanwhile: to them the server is just slow.")
 
 
-TEXTS = {f.HostStateChanged: _host_state, f.MxTableChanged: _mx_changed, f.NextHop: _next_hop}
+TEXTS = {f.HostStateChanged: _world_host_state, f.MxTableChanged: _world_mx_changed, f.NextHop: _world_next_hop}
 REASONS: dict = {}

@@ -5,7 +5,7 @@ from ... import facts as f
 from ..markup import code, listing
 
 
-def _mx_table(table: tuple[tuple[int, str], ...]) -> str:
+def _world_mx_table(table: tuple[tuple[int, str], ...]) -> str:
     if not table:
         return "MX-записей нет"
     if table == ((0, "."),):
@@ -13,7 +13,7 @@ def _mx_table(table: tuple[tuple[int, str], ...]) -> str:
     return listing(code(f"MX {p} {h}") for p, h in table)
 
 
-def _host_state(x: f.HostStateChanged) -> tuple[str, str]:
+def _world_host_state(x: f.HostStateChanged) -> tuple[str, str]:
     if x.up:
         return (f"{x.host} снова работает",
                 f"Преподаватель снова запустил {x.host}. Сервер опять слушает свои порты, а письма из "
@@ -25,14 +25,14 @@ def _host_state(x: f.HostStateChanged) -> tuple[str, str]:
             f"сервер недоступен.")
 
 
-def _mx_changed(x: f.MxTableChanged) -> tuple[str, str]:
-    table = _mx_table(x.mx)
+def _world_mx_changed(x: f.MxTableChanged) -> tuple[str, str]:
+    table = _world_mx_table(x.mx)
     return (f"таблица MX домена {x.domain} теперь: {table}",
             f"Преподаватель изменил таблицу MX домена {x.domain}: {table}. С этого момента DNS-сервер "
             f"отвечает новой таблицей, и следующий запрос отправляющего MTA увидит изменение.")
 
 
-_STEPS = {
+_WORLD_STEPS = {
     f.Step.SUBMIT: lambda x: f"почтовый клиент (MUA) {x.user} передаёт письмо серверу {x.host}",
     f.Step.DNS_QUERY: lambda x: f"{x.host} спрашивает у DNS MX-записи домена {x.domain}",
     f.Step.CONNECT: lambda x: f"{x.host} подключается к {x.target} ({x.address})",
@@ -41,13 +41,13 @@ _STEPS = {
 }
 
 
-def _next_hop(x: f.NextHop) -> tuple[str, str]:
-    what = _STEPS[x.step](x)
+def _world_next_hop(x: f.NextHop) -> tuple[str, str]:
+    what = _WORLD_STEPS[x.step](x)
     return (f"Следующий шаг ждёт разрешения: {what}",
             "Мир на паузе: этот шаг произойдёт, когда преподаватель нажмёт «Шаг» (или «Пуск»). "
             "Настоящие серверы и клиенты в это время действительно ждут: для них сервер просто "
             "медленный.")
 
 
-TEXTS = {f.HostStateChanged: _host_state, f.MxTableChanged: _mx_changed, f.NextHop: _next_hop}
+TEXTS = {f.HostStateChanged: _world_host_state, f.MxTableChanged: _world_mx_changed, f.NextHop: _world_next_hop}
 REASONS: dict = {}

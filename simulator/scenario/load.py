@@ -1,4 +1,4 @@
-"""Scenario files: YAML -> frozen dataclasses, every mistake named by file, line and field.
+"""Loading scenario files: YAML -> the frozen model (:mod:`.model`), every mistake named by file, line and field.
 
 Theory of operation
 -------------------
@@ -29,9 +29,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -39,29 +37,15 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from . import tree
+from .model import DomainSpec, HostSpec, MxSpec, Problem, Role, Scenario, ScenarioError, Step, Text, UserSpec
+
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "DEFAULT_SCENARIO",
-    "DomainSpec",
-    "HostSpec",
-    "MxSpec",
-    "Problem",
-    "Role",
-    "Scenario",
-    "ScenarioError",
-    "Step",
-    "Text",
-    "UserSpec",
-    "load_scenario",
-    "parse_scenario",
-]
-
-DEFAULT_SCENARIO: Path = Path(__file__).resolve().parent.parent / "scenarios" / "default.yaml"
+DEFAULT_SCENARIO: Path = Path(__file__).resolve().parents[2] / "scenarios" / "default.yaml"
 
 MAX_DOMAINS = 250  # address plan 127.42.<domain>.<host>: one octet each
 MAX_HOSTS_PER_DOMAIN = 250
-LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 NULL_MX = "."
 
 _TOP_KEYS = ("name", "title", "summary", "domains", "steps")
@@ -75,136 +59,11 @@ _SAY = "say"
 _STATES = {"up": True, "down": False}
 
 _NAME_RE = re.compile(r"[a-z0-9-]+")
-_LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _LOCAL_PART_RE = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*")
 _DOTTED_RE = re.compile(r"[0-9]+(?:\.[0-9]+)+")
 
-_NULL_TAG = "tag:yaml.org,2002:null"
 _INT_TAG = "tag:yaml.org,2002:int"
 _BOOL_TAG = "tag:yaml.org,2002:bool"
-
-
-# --- the model -------------------------------------------------------------------------------------
-
-
-class Role(StrEnum):
-    MSA = "msa"
-    MX = "mx"
-    BACKUP_MX = "backup-mx"
-
-
-@dataclass(frozen=True, slots=True)
-class Text:
-    """A bilingual string. YAML may give a plain string (used for both) or ``{en:, ru:}``."""
-
-    en: str
-    ru: str
-
-
-@dataclass(frozen=True, slots=True)
-class UserSpec:
-    name: str
-    domain: str
-    password: str
-    display_name: str
-    line: int
-
-    @property
-    def address(self) -> str:
-        return f"{self.name}@{self.domain}"
-
-
-@dataclass(frozen=True, slots=True)
-class HostSpec:
-    name: str
-    domain: str
-    role: Role
-    up: bool
-    address: str
-    line: int
-
-
-@dataclass(frozen=True, slots=True)
-class MxSpec:
-    preference: int
-    host: str  # "." = null MX (RFC 7505)
-    line: int
-
-
-@dataclass(frozen=True, slots=True)
-class DomainSpec:
-    name: str
-    index: int  # 1-based position in the file
-    users: tuple[UserSpec, ...]
-    hosts: tuple[HostSpec, ...]
-    mx: tuple[MxSpec, ...] | None  # None = no MX records at all (implicit MX, RFC 5321 §5.1)
-    address: str | None  # the apex A record (None = no A record)
-    txt: tuple[str, ...]  # TXT records at the apex
-    line: int
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One scripted step, kept loose for a later issue: ``action`` is one of send, say, host_down,
-    host_up, set_mx, wait, expect; ``args`` is the plain YAML value of that key."""
-
-    action: str
-    args: Any
-    line: int
-
-
-@dataclass(frozen=True, slots=True)
-class Scenario:
-    name: str
-    title: Text
-    summary: Text
-    domains: tuple[DomainSpec, ...]
-    steps: tuple[Step, ...]
-    path: Path
-
-    def domain(self, name: str) -> DomainSpec:
-        wanted = name.lower()
-        for domain in self.domains:
-            if domain.name == wanted:
-                return domain
-        raise KeyError(name)
-
-    def host(self, name: str) -> HostSpec:
-        wanted = name.lower()
-        for host in self.hosts:
-            if host.name == wanted:
-                return host
-        raise KeyError(name)
-
-    @property
-    def hosts(self) -> tuple[HostSpec, ...]:
-        return tuple(host for domain in self.domains for host in domain.hosts)
-
-    @property
-    def users(self) -> tuple[UserSpec, ...]:
-        return tuple(user for domain in self.domains for user in domain.users)
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    path: str
-    line: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.field}: {self.message}"
-
-
-class ScenarioError(Exception):
-    """Every problem found in one scenario file, not only the first; str() gives one per line."""
-
-    def __init__(self, problems: Iterable[Problem]) -> None:
-        self.problems: tuple[Problem, ...] = tuple(problems)
-        super().__init__(self.problems)  # args stay the constructor's, so the error pickles
-
-    def __str__(self) -> str:
-        return "\n".join(str(problem) for problem in self.problems)
 
 
 # --- entry points ----------------------------------------------------------------------------------
@@ -230,133 +89,12 @@ def _parse(text: str, file: str, path: Path) -> Scenario:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as err:
-        raise ScenarioError([Problem(file, _yaml_error_line(err, text), "<yaml>", _yaml_error_text(err))]) from None
+        raise ScenarioError([Problem(file, tree.yaml_error_line(err, text), "<yaml>", tree.yaml_error_text(err))]) from None
     except RecursionError:
         raise ScenarioError([Problem(file, 1, "<yaml>", "the YAML is nested too deeply")]) from None
     scenario = _Builder(file, path).build(root)
     log.debug("loaded scenario %s from %s: %d domains", scenario.name, file, len(scenario.domains))
     return scenario
-
-
-def _yaml_error_line(err: yaml.YAMLError, text: str) -> int:
-    if isinstance(err, yaml.MarkedYAMLError):
-        mark = err.problem_mark or err.context_mark
-        if mark is not None:
-            return mark.line + 1
-    if isinstance(err, yaml.reader.ReaderError):
-        return text.count("\n", 0, err.position) + 1
-    return 1
-
-
-def _yaml_error_text(err: yaml.YAMLError) -> str:
-    if isinstance(err, yaml.MarkedYAMLError):
-        parts = [part for part in (err.context, err.problem) if part]
-        return "invalid YAML: " + ", ".join(parts) if parts else "invalid YAML"
-    if isinstance(err, yaml.reader.ReaderError):
-        return f"invalid YAML: {err.reason} (character {err.character!r})"
-    return f"invalid YAML: {err}"
-
-
-# --- small helpers ---------------------------------------------------------------------------------
-
-
-def _line(node: Node) -> int:
-    return node.start_mark.line + 1
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _is_null(node: Node) -> bool:
-    return isinstance(node, ScalarNode) and node.tag == _NULL_TAG
-
-
-def _kind(node: Node) -> str:
-    if isinstance(node, MappingNode):
-        return "a mapping"
-    if isinstance(node, SequenceNode):
-        return "a list"
-    if _is_null(node):
-        return "nothing"
-    return repr(node.value)
-
-
-def _dns_name(raw: str) -> str:
-    """Lower-case a name and drop one trailing dot (``mx.alpha.test.`` is the absolute spelling)."""
-    name = raw.lower()
-    return name[:-1] if name.endswith(".") and name != "." else name
-
-
-def _dns_problem(name: str) -> str | None:
-    """Why ``name`` (already lower-cased) is not a usable host or domain name (RFC 1035 §2.3.1)."""
-    if not name:
-        return "a DNS name must not be empty"
-    if not name.isascii():
-        return "a DNS name must be ASCII (write international names as punycode, xn--...)"
-    if len(name) > 253:
-        return "a DNS name is at most 253 characters"
-    for label in name.split("."):
-        if not _LABEL_RE.fullmatch(label):
-            return (
-                f"label {label!r} is not valid: 1..63 letters, digits or '-', "
-                "not starting or ending with '-'"
-            )
-    return None
-
-
-def _loopback_problem(raw: str) -> str | None:
-    try:
-        address = ipaddress.IPv4Address(raw)
-    except ValueError:
-        return f"{raw!r} is not a dotted IPv4 address"
-    if address not in LOOPBACK:
-        return f"{raw} is not in 127.0.0.0/8 (the sandbox uses loopback addresses only)"
-    return None
-
-
-def _plan_address(domain_index: int, host_index: int) -> str:
-    return f"127.42.{domain_index}.{host_index}"
-
-
-def _default_name(path: Path) -> str:
-    """The file stem made into a valid scenario name (``<string>`` -> ``string``)."""
-    name = re.sub(r"[^a-z0-9-]+", "-", path.stem.lower()).strip("-")
-    return name or "scenario"
-
-
-# --- pass 1: duplicate keys anywhere ---------------------------------------------------------------
-
-
-def _find_duplicate_keys(root: Node, file: str) -> list[Problem]:
-    """PyYAML keeps the last of two equal keys without a word; find them in the node tree."""
-    problems: list[Problem] = []
-    seen: set[int] = set()  # aliases share nodes, and an alias may even make a cycle
-    stack: list[tuple[Node, str]] = [(root, "")]
-    while stack:
-        node, path = stack.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, MappingNode):
-            first: dict[str, int] = {}
-            children = []
-            for key_node, value_node in node.value:
-                key = key_node.value if isinstance(key_node, ScalarNode) else "?"
-                if isinstance(key_node, ScalarNode):
-                    if key in first:
-                        problems.append(Problem(
-                            file, _line(key_node), _join(path, key),
-                            f"duplicate key {key!r} (first at line {first[key]}); "
-                            "YAML would silently keep only the last one",
-                        ))
-                    else:
-                        first[key] = _line(key_node)
-                children.append((value_node, _join(path, key)))
-            stack.extend(reversed(children))
-        elif isinstance(node, SequenceNode):
-            stack.extend(reversed([(item, f"{path}[{i}]") for i, item in enumerate(node.value)]))
-    return problems
 
 
 # --- pass 2: the schema ----------------------------------------------------------------------------
@@ -397,7 +135,7 @@ class _Builder:
 
     def add(self, line: int | Node, field: str, message: str) -> None:
         if isinstance(line, Node):
-            line = _line(line)
+            line = tree.line(line)
         self.problems.append(Problem(self.file, line, field, message))
 
     def mapping(
@@ -405,22 +143,22 @@ class _Builder:
     ) -> list[tuple[str, Node, Node]] | None:
         """The entries of a mapping node, unknown and duplicate keys reported and dropped."""
         if not isinstance(node, MappingNode):
-            self.add(node, field, f"expected {what}, got {_kind(node)}")
+            self.add(node, field, f"expected {what}, got {tree.kind(node)}")
             return None
         entries: list[tuple[str, Node, Node]] = []
         seen: set[str] = set()
         for key_node, value_node in node.value:
-            if not isinstance(key_node, ScalarNode) or _is_null(key_node):
-                self.add(key_node, field, f"a key must be a name, got {_kind(key_node)}")
+            if not isinstance(key_node, ScalarNode) or tree.is_null(key_node):
+                self.add(key_node, field, f"a key must be a name, got {tree.kind(key_node)}")
                 continue
             key = key_node.value
             if key in seen:
-                continue  # reported by _find_duplicate_keys
+                continue  # reported by tree.find_duplicate_keys
             seen.add(key)
             if allowed is not None and key not in allowed:
                 hint = " (YAML merge keys are not supported here)" if key == "<<" else ""
                 self.add(
-                    key_node, _join(field, key),
+                    key_node, tree.join(field, key),
                     f"unknown key {key!r}{hint}; allowed here: {', '.join(allowed)}",
                 )
                 continue
@@ -429,26 +167,26 @@ class _Builder:
 
     def sequence(self, node: Node, field: str, what: str) -> list[Node] | None:
         if not isinstance(node, SequenceNode):
-            self.add(node, field, f"expected {what}, got {_kind(node)}")
+            self.add(node, field, f"expected {what}, got {tree.kind(node)}")
             return None
         return list(node.value)
 
     def text(self, node: Node, field: str, what: str = "text") -> str | None:
         """A scalar as written (``1234`` stays the text "1234")."""
-        if not isinstance(node, ScalarNode) or _is_null(node):
-            self.add(node, field, f"expected {what}, got {_kind(node)}")
+        if not isinstance(node, ScalarNode) or tree.is_null(node):
+            self.add(node, field, f"expected {what}, got {tree.kind(node)}")
             return None
         return node.value
 
     def bitext(self, node: Node, field: str, default: str) -> Text:
-        if _is_null(node):
+        if tree.is_null(node):
             return Text(default, default)
         if isinstance(node, ScalarNode):
             return Text(node.value, node.value)
         entries = self.mapping(node, field, _TEXT_KEYS, "text or a mapping {en: ..., ru: ...}")
         if entries is None:
             return Text(default, default)
-        given = {key: self.text(value, _join(field, key)) for key, _, value in entries}
+        given = {key: self.text(value, tree.join(field, key)) for key, _, value in entries}
         en, ru = given.get("en"), given.get("ru")
         if en is None and ru is None:
             if not entries:
@@ -460,10 +198,10 @@ class _Builder:
 
     def build(self, root: Node | None) -> Scenario:
         if not isinstance(root, MappingNode):
-            got = "an empty file" if root is None else _kind(root)
-            line = 1 if root is None else _line(root)
+            got = "an empty file" if root is None else tree.kind(root)
+            line = 1 if root is None else tree.line(root)
             self.fail([Problem(self.file, line, "<document>", f"expected a mapping with {', '.join(_TOP_KEYS)}, got {got}")])
-        self.problems.extend(_find_duplicate_keys(root, self.file))
+        self.problems.extend(tree.find_duplicate_keys(root, self.file))
         top = {key: value for key, _, value in self.mapping(root, "", _TOP_KEYS) or []}
 
         name = self.scenario_name(top.get("name"))
@@ -489,7 +227,7 @@ class _Builder:
         raise ScenarioError(unique)
 
     def scenario_name(self, node: Node | None) -> str:
-        default = _default_name(self.path)
+        default = tree.default_name(self.path)
         if node is None:
             return default
         raw = self.text(node, "name", "a name")
@@ -513,27 +251,27 @@ class _Builder:
         drafts = []
         first_line: dict[str, int] = {}
         for index, (raw, key_node, value_node) in enumerate(entries, start=1):
-            field = _join("domains", raw)
-            name = _dns_name(raw)
-            problem = _dns_problem(name)
+            field = tree.join("domains", raw)
+            name = tree.dns_name(raw)
+            problem = tree.dns_problem(name)
             if problem:
                 self.add(key_node, field, f"{raw!r} is not a valid domain name: {problem}")
             if name in first_line:
                 self.add(key_node, field, f"domain {name} is already defined at line {first_line[name]} (names ignore case)")
-            first_line.setdefault(name, _line(key_node))
+            first_line.setdefault(name, tree.line(key_node))
             drafts.append(self.domain(name, index, field, key_node, value_node))
         return drafts
 
     def domain(self, name: str, index: int, field: str, key_node: Node, node: Node) -> _DomainDraft:
-        if _is_null(node):
+        if tree.is_null(node):
             body: dict[str, Node] = {}
         else:
             body = {key: value for key, _, value in self.mapping(node, field, _DOMAIN_KEYS) or []}
-        users = self.users(body.get("users"), name, _join(field, "users"))
-        hosts = self.hosts(body.get("hosts"), name, index, _join(field, "hosts"))
-        mx = self.mx_table(body["mx"], _join(field, "mx")) if "mx" in body else None
-        txt = self.txt(body["txt"], _join(field, "txt")) if "txt" in body else ()
-        address = self.domain_address(body.get("address"), name, hosts, _join(field, "address"))
+        users = self.users(body.get("users"), name, tree.join(field, "users"))
+        hosts = self.hosts(body.get("hosts"), name, index, tree.join(field, "hosts"))
+        mx = self.mx_table(body["mx"], tree.join(field, "mx")) if "mx" in body else None
+        txt = self.txt(body["txt"], tree.join(field, "txt")) if "txt" in body else ()
+        address = self.domain_address(body.get("address"), name, hosts, tree.join(field, "address"))
         if address is None and mx is None and "address" not in body:
             # No MX records at all: mail goes to the apex address, the implicit MX (RFC 5321 §5.1).
             address = next((h.spec.address for h in hosts if h.spec.role is Role.MX), None)
@@ -545,19 +283,19 @@ class _Builder:
             mx=tuple(m.spec for m in mx) if mx is not None else None,
             address=address,
             txt=txt,
-            line=_line(key_node),
+            line=tree.line(key_node),
         )
-        mx_line = _line(body["mx"]) if "mx" in body else _line(key_node)
+        mx_line = tree.line(body["mx"]) if "mx" in body else tree.line(key_node)
         return _DomainDraft(spec, field, mx_line, hosts, mx)
 
     def users(self, node: Node | None, domain: str, field: str) -> list[UserSpec]:
-        if node is None or _is_null(node):
+        if node is None or tree.is_null(node):
             return []
         entries = self.mapping(node, field, None, "a mapping of user: password")
         users: list[UserSpec] = []
         first_line: dict[str, int] = {}
         for raw, key_node, value_node in entries or []:
-            user_field = _join(field, raw)
+            user_field = tree.join(field, raw)
             if not (1 <= len(raw) <= 64 and _LOCAL_PART_RE.fullmatch(raw)):
                 self.add(
                     key_node, user_field,
@@ -568,14 +306,14 @@ class _Builder:
             if name in first_line:
                 self.add(key_node, user_field, f"user {name}@{domain} is already defined at line {first_line[name]} (user names ignore case)")
                 continue
-            first_line[name] = _line(key_node)
+            first_line[name] = tree.line(key_node)
             password, display_name = self.user_body(value_node, user_field)
             users.append(UserSpec(
                 name=name,
                 domain=domain,
                 password=password,
                 display_name=display_name if display_name is not None else name.capitalize(),
-                line=_line(key_node),
+                line=tree.line(key_node),
             ))
         return users
 
@@ -587,23 +325,23 @@ class _Builder:
         body = {key: value for key, _, value in entries or []}
         display_name = None
         if "name" in body:
-            display_name = self.text(body["name"], _join(field, "name"), "a display name")
+            display_name = self.text(body["name"], tree.join(field, "name"), "a display name")
             if display_name is not None and not display_name.strip():
-                self.add(body["name"], _join(field, "name"), "the display name is empty")
+                self.add(body["name"], tree.join(field, "name"), "the display name is empty")
         if "password" in body:
-            return self.password(body["password"], _join(field, "password")), display_name
+            return self.password(body["password"], tree.join(field, "password")), display_name
         if entries is not None:
-            self.add(node, _join(field, "password"), "missing password")
+            self.add(node, tree.join(field, "password"), "missing password")
         return "", display_name
 
     def password(self, node: Node, field: str) -> str:
-        if _is_null(node) or (isinstance(node, ScalarNode) and node.value == ""):
+        if tree.is_null(node) or (isinstance(node, ScalarNode) and node.value == ""):
             self.add(node, field, "empty password (a sandbox password can be simple, but not empty)")
             return ""
         return self.text(node, field, "a password") or ""
 
     def hosts(self, node: Node | None, domain: str, domain_index: int, field: str) -> list[_HostDraft]:
-        if node is None or _is_null(node):
+        if node is None or tree.is_null(node):
             return []
         entries = self.mapping(node, field, None, "a mapping of host name: {role: ...}")
         if entries is None:
@@ -612,11 +350,11 @@ class _Builder:
             self.add(node, field, f"{len(entries)} hosts; the address plan allows at most {MAX_HOSTS_PER_DOMAIN} per domain")
         drafts = []
         for host_index, (raw, key_node, value_node) in enumerate(entries, start=1):
-            host_field = _join(field, raw)
-            name = _dns_name(raw)
+            host_field = tree.join(field, raw)
+            name = tree.dns_name(raw)
             in_domain = self.check_host_name(name, raw, domain, key_node, host_field)
             plan = (
-                _plan_address(domain_index, host_index)
+                tree.plan_address(domain_index, host_index)
                 if domain_index <= MAX_DOMAINS and host_index <= MAX_HOSTS_PER_DOMAIN
                 else "0.0.0.0"  # already reported: the plan has no room for it
             )
@@ -629,7 +367,7 @@ class _Builder:
         if not name.endswith(suffix) or name == suffix:
             self.add(key_node, field, f"host {raw!r} does not belong to {domain}: its name must end with {suffix!r}")
             return False
-        problem = _dns_problem(name[: -len(suffix)])  # the domain part is checked on its own line
+        problem = tree.dns_problem(name[: -len(suffix)])  # the domain part is checked on its own line
         if problem is None and len(name) > 253:
             problem = "a DNS name is at most 253 characters"
         if problem:
@@ -643,25 +381,25 @@ class _Builder:
         body = {key: value for key, _, value in entries or []}
         role = Role.MX
         if "role" in body:
-            role = self.role(body["role"], _join(field, "role"))
+            role = self.role(body["role"], tree.join(field, "role"))
         elif entries is not None:
-            self.add(node, _join(field, "role"), f"missing role (one of {', '.join(Role)})")
+            self.add(node, tree.join(field, "role"), f"missing role (one of {', '.join(Role)})")
         up = True
         if "state" in body:
-            raw = self.text(body["state"], _join(field, "state"), "up or down")
+            raw = self.text(body["state"], tree.join(field, "state"), "up or down")
             if raw is not None and raw.lower() not in _STATES:
-                self.add(body["state"], _join(field, "state"), f"unknown state {raw!r}; use up or down")
+                self.add(body["state"], tree.join(field, "state"), f"unknown state {raw!r}; use up or down")
             up = _STATES.get((raw or "up").lower(), True)
         address, explicit_line = plan, None
         if "address" in body:
-            raw = self.text(body["address"], _join(field, "address"), "an IPv4 address in 127.0.0.0/8")
+            raw = self.text(body["address"], tree.join(field, "address"), "an IPv4 address in 127.0.0.0/8")
             if raw is not None:
-                problem = _loopback_problem(raw)
+                problem = tree.loopback_problem(raw)
                 if problem:
-                    self.add(body["address"], _join(field, "address"), problem)
+                    self.add(body["address"], tree.join(field, "address"), problem)
                 else:
-                    address, explicit_line = str(ipaddress.IPv4Address(raw)), _line(body["address"])
-        spec = HostSpec(name=name, domain=domain, role=role, up=up, address=address, line=_line(key_node))
+                    address, explicit_line = str(ipaddress.IPv4Address(raw)), tree.line(body["address"])
+        spec = HostSpec(name=name, domain=domain, role=role, up=up, address=address, line=tree.line(key_node))
         return _HostDraft(spec, field, explicit_line, in_domain)
 
     def role(self, node: Node, field: str) -> Role:
@@ -689,19 +427,19 @@ class _Builder:
             body = {key: value for key, _, value in entries}
             preference, host = 0, ""
             if "preference" in body:
-                preference = self.preference(body["preference"], _join(item_field, "preference"))
+                preference = self.preference(body["preference"], tree.join(item_field, "preference"))
             else:
-                self.add(item, _join(item_field, "preference"), "missing preference (0..65535, lowest is tried first)")
+                self.add(item, tree.join(item_field, "preference"), "missing preference (0..65535, lowest is tried first)")
             if "host" in body:
-                raw = self.text(body["host"], _join(item_field, "host"), "a host name")
-                host = _dns_name(raw) if raw is not None else ""
+                raw = self.text(body["host"], tree.join(item_field, "host"), "a host name")
+                host = tree.dns_name(raw) if raw is not None else ""
             else:
-                self.add(item, _join(item_field, "host"), "missing host")
+                self.add(item, tree.join(item_field, "host"), "missing host")
             records.append(_MxDraft(
-                MxSpec(preference, host, _line(item)),
+                MxSpec(preference, host, tree.line(item)),
                 item_field,
-                _line(body.get("host", item)),
-                _line(body.get("preference", item)),
+                tree.line(body.get("host", item)),
+                tree.line(body.get("preference", item)),
             ))
         return records
 
@@ -712,7 +450,7 @@ class _Builder:
             self.add(node, field, f"{message}, got the boolean {node.value!r}")
             return 0
         if not isinstance(node, ScalarNode) or node.tag != _INT_TAG:
-            self.add(node, field, f"{message}, got {_kind(node)}")
+            self.add(node, field, f"{message}, got {tree.kind(node)}")
             return 0
         try:
             value = SafeConstructor().construct_object(node)
@@ -725,7 +463,7 @@ class _Builder:
         return value
 
     def txt(self, node: Node, field: str) -> tuple[str, ...]:
-        if _is_null(node):
+        if tree.is_null(node):
             return ()
         items = self.sequence(node, field, "a list of strings")
         values = [self.text(item, f"{field}[{i}]", "a string") for i, item in enumerate(items or [])]
@@ -739,12 +477,12 @@ class _Builder:
         if raw is None:
             return None
         if _DOTTED_RE.fullmatch(raw):
-            problem = _loopback_problem(raw)
+            problem = tree.loopback_problem(raw)
             if problem:
                 self.add(node, field, problem)
                 return None
             return str(ipaddress.IPv4Address(raw))
-        name = _dns_name(raw)
+        name = tree.dns_name(raw)
         for host in hosts:
             if host.spec.name == name:
                 return host.spec.address
@@ -790,7 +528,7 @@ class _Builder:
             for host in hosts[1:]:
                 line = host.explicit_address_line or host.spec.line
                 self.add(
-                    line, _join(host.field, "address"),
+                    line, tree.join(host.field, "address"),
                     f"address {address} is already used by host {owner.spec.name} (line {owner.spec.line})",
                 )
 
@@ -806,7 +544,7 @@ class _Builder:
                 continue  # a null MX domain takes no mail on purpose (RFC 7505)
             if not any(hosts[r.spec.host].role is Role.MX for r in draft.mx if r.spec.host in hosts):
                 self.add(
-                    draft.mx_line, _join(draft.field, "mx"),
+                    draft.mx_line, tree.join(draft.field, "mx"),
                     f"{draft.spec.name} has users but its MX table lists no host of role mx, so their "
                     "mail could never be delivered (add one, or leave mx out for the implicit MX)",
                 )
@@ -817,7 +555,7 @@ class _Builder:
         ok = True
         seen: dict[str, int] = {}
         for record in draft.mx:
-            host, host_field = record.spec.host, _join(record.field, "host")
+            host, host_field = record.spec.host, tree.join(record.field, "host")
             if not host:
                 ok = False
                 continue  # already reported
@@ -825,7 +563,7 @@ class _Builder:
                 if len(draft.mx) > 1:
                     self.add(record.host_line, host_field, "a null MX ('.') must be the only MX record of its domain (RFC 7505 §3)")
                 if record.spec.preference != 0:
-                    self.add(record.preference_line, _join(record.field, "preference"), "a null MX ('.') must have preference 0 (RFC 7505 §3)")
+                    self.add(record.preference_line, tree.join(record.field, "preference"), "a null MX ('.') must have preference 0 (RFC 7505 §3)")
             elif host not in hosts:
                 ok = False
                 self.add(record.host_line, host_field, f"host {host} is not defined in this scenario")
@@ -843,7 +581,7 @@ class _Builder:
     # -- steps (kept loose: a later issue validates what each action takes)
 
     def steps(self, node: Node) -> tuple[Step, ...]:
-        if _is_null(node):
+        if tree.is_null(node):
             return ()
         steps: list[Step] = []
         allowed = (*_STEP_ACTIONS, _SAY)
@@ -858,13 +596,13 @@ class _Builder:
                 self.add(item, field, f"empty step; give one of {', '.join(allowed)}")
             for key, key_node, _ in actions[1:]:
                 self.add(
-                    key_node, _join(field, key),
+                    key_node, tree.join(field, key),
                     f"a step does one thing, this one has {', '.join(k for k, _, _ in actions)}; "
                     "split it into separate steps",
                 )
             # Narration comes first, then the action it explains: one Step each.
             for key, key_node, value in says + actions[:1]:
-                steps.append(Step(key, self.plain(value, _join(field, key)), _line(key_node)))
+                steps.append(Step(key, self.plain(value, tree.join(field, key)), tree.line(key_node)))
         return tuple(steps)
 
     def plain(self, node: Node, field: str) -> Any:
@@ -872,7 +610,7 @@ class _Builder:
             return SafeConstructor().construct_object(node, deep=True)
         except yaml.MarkedYAMLError as err:
             mark = err.problem_mark or err.context_mark
-            self.add(mark.line + 1 if mark else _line(node), field, f"cannot read this value: {err.problem or err}")
+            self.add(mark.line + 1 if mark else tree.line(node), field, f"cannot read this value: {err.problem or err}")
         except (yaml.YAMLError, TypeError, ValueError) as err:
             self.add(node, field, f"cannot read this value: {err}")
         return None
