@@ -3,8 +3,9 @@
     python app.py                      # default scenario, data in ./data
     python app.py --scenario scenarios/mx-failover.yaml --fresh --step
 
-``create_app`` is the Flask app factory (the web UI); ``main`` parses the arguments, starts the
-mail stack on loopback, prints where everything listens and prints every hop as it happens.
+``main`` parses the arguments, starts the mail stack on loopback, prints where everything listens
+and prints every hop as it happens.  The web UI (``simulator.web``, the only part that needs Flask)
+is imported only when it is on: ``--no-web`` runs without Flask and Socket.IO loaded at all.
 """
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from pathlib import Path
 
 from simulator.config import DEFAULT_PORTS, Config, Ports, QueuePolicy
 from simulator.events import Event
+from simulator.narrate.markup import plain
 from simulator.scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario
-from simulator.web import create_app  # noqa: F401  (the Flask app factory, re-exported)
 
 log = logging.getLogger("mailflow")
 
@@ -84,7 +85,8 @@ def format_hop(event: Event) -> str:
     clock = datetime.fromtimestamp(event.ts).strftime("%H:%M:%S")
     mark = {"ok": "✓", "deferred": "…", "failed": "✗", "bounced": "↩", "info": "·"}.get(event.status, "·")
     trace = event.trace or "-"
-    return f"{clock} {trace:<10} {mark} {event.src} → {event.dst} [{event.protocol}] {event.summary}"
+    summary = plain(event.words("en")["summary"])       # the terminal shows no code-span backticks
+    return f"{clock} {trace:<10} {mark} {event.src} → {event.dst} [{event.protocol}] {summary}"
 
 
 def fresh_data_dir(data: Path) -> None:
@@ -176,6 +178,12 @@ def _terminal_steps(stack, stop: threading.Event) -> None:
 def _start_web(stack, config: Config):
     from simulator import web
     return web.serve(stack, config)
+
+
+def create_app(*args, **kwargs):
+    """The Flask app factory, :func:`simulator.web.create_app` (the web is imported when called)."""
+    from simulator import web
+    return web.create_app(*args, **kwargs)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from typing import Callable, Iterable
 
 import networkx as nx
 
+from . import nodes
 from .protocols.dns_zone import Record
 from .scenario import DomainSpec, Role, Scenario
 
@@ -226,44 +227,70 @@ class World:
             }
 
     def graph(self) -> nx.DiGraph:
-        """The topology: node ids as in docs/CONTRACTS.md, edges along which hops travel."""
+        """The topology: node ids from :mod:`simulator.nodes`, edges along which hops travel.
+
+        Besides each domain's hosts, MDA, retrieval servers, users and mailboxes, two nodes stand
+        for what is not a sandbox host: the front door (``front``: real clients submit there, it
+        hands each message to the sender's submission host, and it serves every mailbox over IMAP
+        and POP3) and the programs outside (``outside``: dig, swaks, nc or a script talking to a
+        host, a retrieval server or the DNS server directly, or to the front door before its login).
+        """
         g = nx.DiGraph()
-        g.add_node("dns", kind="dns", label="DNS")
+        g.add_node(nodes.DNS, kind="dns", label="DNS")
+        g.add_node(nodes.FRONT, kind="front", label=nodes.FRONT)
+        g.add_node(nodes.OUTSIDE, kind="outside", label=nodes.OUTSIDE)
+        g.add_edge(nodes.OUTSIDE, nodes.DNS, kind="dns")
+        g.add_edge(nodes.OUTSIDE, nodes.FRONT, kind="direct")     # a client before (or failing) its login
         for d in self._domains.values():
-            g.add_node(f"domain:{d.name}", kind="domain", label=d.name)
-            mda = f"mda:{d.name}"
-            for host in (self.hosts[h.name] for h in d.hosts):
-                node = f"mta:{host.name}"
-                g.add_node(node, kind=str(host.role), label=host.name, domain=d.name,
-                           address=host.address, up=host.up)
-                g.add_edge(node, "dns", kind="dns")
-            if any(self.hosts[h.name].role is Role.MX for h in d.hosts):
-                g.add_node(mda, kind="mda", label="MDA", domain=d.name)
-                g.add_node(f"imap:{d.name}", kind="imap", label="IMAP", domain=d.name)
-                g.add_node(f"pop3:{d.name}", kind="pop3", label="POP3", domain=d.name)
-                for host in d.hosts:
-                    if host.role is Role.MX:
-                        g.add_edge(f"mta:{host.name}", mda, kind="local")
-            submit = self.submission_host(d.name)
-            for user in d.users:
-                mua, box = f"mua:{user.address}", f"mailbox:{user.address}"
-                g.add_node(mua, kind="mua", label=user.address, domain=d.name)
-                g.add_node(box, kind="mailbox", label=user.name, domain=d.name)
-                if submit is not None:
-                    g.add_edge(mua, f"mta:{submit.name}", kind="submission")
-                g.add_edge(mda, box, kind="deliver")
-                g.add_edge(box, mua, kind="retrieve")
-            for mx in self.mx(d.name) or []:
-                if mx.host == ".":
-                    continue
-                # Every MSA may send to this MX; a backup MX of the domain forwards to better MXs.
-                for sender in self.hosts.values():
-                    relays = sender.role is Role.MSA or (
-                        sender.domain == d.name and sender.role is Role.BACKUP_MX)
-                    if relays and sender.name != mx.host:
-                        g.add_edge(f"mta:{sender.name}", f"mta:{mx.host}", kind="smtp",
-                                   preference=mx.preference, domain=d.name)
+            self._graph_domain(g, d)
+        for d in self._domains.values():
+            self._graph_relays(g, d)
         return g
+
+    def _graph_domain(self, g: nx.DiGraph, d: DomainSpec) -> None:
+        """One domain's nodes: hosts, MDA, IMAP and POP3 (where mail is final), users, mailboxes."""
+        g.add_node(nodes.domain(d.name), kind="domain", label=d.name)
+        mda = nodes.mda(d.name)
+        for host in (self.hosts[h.name] for h in d.hosts):
+            node = nodes.mta(host.name)
+            g.add_node(node, kind=str(host.role), label=host.name, domain=d.name,
+                       address=host.address, up=host.up)
+            g.add_edge(node, nodes.DNS, kind="dns")
+            g.add_edge(nodes.OUTSIDE, node, kind="direct")
+        if any(self.hosts[h.name].role is Role.MX for h in d.hosts):
+            g.add_node(mda, kind="mda", label="MDA", domain=d.name)
+            g.add_node(nodes.imap(d.name), kind="imap", label="IMAP", domain=d.name)
+            g.add_node(nodes.pop3(d.name), kind="pop3", label="POP3", domain=d.name)
+            g.add_edge(nodes.OUTSIDE, nodes.imap(d.name), kind="direct")
+            g.add_edge(nodes.OUTSIDE, nodes.pop3(d.name), kind="direct")
+            for host in d.hosts:
+                if host.role is Role.MX:
+                    g.add_edge(nodes.mta(host.name), mda, kind="local")
+        submit = self.submission_host(d.name)
+        if submit is not None:
+            g.add_edge(nodes.FRONT, nodes.mta(submit.name), kind="submission")
+        for user in d.users:
+            mua, box = nodes.mua(user.address), nodes.mailbox(user.address)
+            g.add_node(mua, kind="mua", label=user.address, domain=d.name)
+            g.add_node(box, kind="mailbox", label=user.name, domain=d.name)
+            if submit is not None:
+                g.add_edge(mua, nodes.mta(submit.name), kind="submission")
+            g.add_edge(mda, box, kind="deliver")
+            g.add_edge(box, mua, kind="retrieve")
+            g.add_edge(box, nodes.FRONT, kind="retrieve")
+
+    def _graph_relays(self, g: nx.DiGraph, d: DomainSpec) -> None:
+        """SMTP edges into the MX hosts of one domain: every MSA may send to them; a backup MX of the
+        domain forwards to its better MXs."""
+        for mx in self.mx(d.name) or []:
+            if mx.host == ".":
+                continue
+            for sender in self.hosts.values():
+                relays = sender.role is Role.MSA or (
+                    sender.domain == d.name and sender.role is Role.BACKUP_MX)
+                if relays and sender.name != mx.host:
+                    g.add_edge(nodes.mta(sender.name), nodes.mta(mx.host), kind="smtp",
+                               preference=mx.preference, domain=d.name)
 
 
 def _txt_rdata(text: str) -> str:

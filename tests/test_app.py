@@ -1,4 +1,8 @@
-"""The program as a user runs it: app.py as a subprocess, killed with SIGKILL, started again."""
+"""The program as a user runs it: app.py as a subprocess, killed with SIGKILL, started again.
+
+The hops are judged by the event log the program writes (JSON lines, one event each, path printed
+at start): kinds and node ids, not the English the terminal prints.
+"""
 from __future__ import annotations
 
 import json
@@ -9,8 +13,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from conftest import free_port
+
+from simulator import nodes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,6 +65,36 @@ def wait_for_line(proc: subprocess.Popen, needle: str, timeout: float = 20.0) ->
     raise AssertionError(f"{needle!r} not seen; output: {''.join(lines)}")
 
 
+def event_log(lines: list[str]) -> Path:
+    """The event log's path, from the start-up lines ("Data directory: ...   Event log: <path>")."""
+    line = next(line for line in lines if "Event log: " in line)
+    return Path(line.split("Event log: ", 1)[1].strip())
+
+
+def wait_for_event(log: Path, predicate: Callable[[dict], bool], timeout: float = 20.0) -> dict:
+    """The first event of the log for which predicate holds, waiting for the program to write it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists():
+            for line in log.read_text(encoding="utf-8").splitlines():
+                event = json.loads(line)
+                if predicate(event):
+                    return event
+        time.sleep(0.05)
+    raise AssertionError(f"no such event in {log}")
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def delivered_to(address: str) -> Callable[[dict], bool]:
+    return lambda e: e["kind"] == "mda.deliver" and e["dst"] == nodes.mailbox(address)
+
+
 def stop(proc: subprocess.Popen) -> None:
     """End the process we started (by its pid) and close its pipes."""
     if proc.poll() is None:
@@ -80,11 +117,11 @@ def test_sigkill_while_queued_then_restart_delivers_exactly_once(tmp_path):
     args, ports = port_args()
     proc = start_app(tmp_path, down, args)
     try:
-        wait_for_line(proc, "Mailflow is running")
+        log = event_log(wait_for_line(proc, "Event log:"))
         with smtplib.SMTP("127.0.0.1", ports["submission"], local_hostname="c.test", timeout=10) as s:
             s.login("alice@alpha.test", "alice")
             s.sendmail("alice@alpha.test", ["bob@beta.test"], b"Subject: survive\r\n\r\nstill here\r\n")
-        wait_for_line(proc, "keeps the message")          # deferred: both MX hosts are down
+        wait_for_event(log, lambda e: e["kind"] == "queue.defer")      # deferred: both MX hosts are down
         queued = list((tmp_path / "data" / "queue" / "smtp.alpha.test").glob("*.json"))
         assert len(queued) == 1 and json.loads(queued[0].read_text())["attempts"] >= 1
         os.kill(proc.pid, signal.SIGKILL)                  # the process we started, by its pid
@@ -94,12 +131,13 @@ def test_sigkill_while_queued_then_restart_delivers_exactly_once(tmp_path):
         stop(proc)
     proc = start_app(tmp_path, up, args)
     try:
-        wait_for_line(proc, "puts the message into bob@beta.test's mailbox", timeout=30)
-        time.sleep(1.5)
+        log = event_log(wait_for_line(proc, "Event log:"))
+        wait_for_event(log, delivered_to("bob@beta.test"), timeout=30)
+        queue = tmp_path / "data" / "queue" / "smtp.alpha.test"
+        wait_until(lambda: not list(queue.glob("*.json")))     # nothing left that could deliver twice
         box = tmp_path / "data" / "mail" / "beta.test" / "bob" / "new"
         messages = list(box.iterdir())
         assert len(messages) == 1 and b"still here" in messages[0].read_bytes()
-        assert not list((tmp_path / "data" / "queue" / "smtp.alpha.test").glob("*.json"))
     finally:
         stop(proc)
 
@@ -141,6 +179,7 @@ def test_step_mode_in_the_terminal_releases_one_hop_per_enter(tmp_path):
         [sys.executable, str(ROOT / "app.py"), "--no-web", "--step", "--data", str(tmp_path / "data"), *args],
         cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
+        log = event_log(wait_for_line(proc, "Event log:"))
         wait_for_line(proc, "Step mode")
         import threading
         done = threading.Event()
@@ -151,17 +190,55 @@ def test_step_mode_in_the_terminal_releases_one_hop_per_enter(tmp_path):
                 s.sendmail("alice@alpha.test", ["bob@beta.test"], b"Subject: step\r\n\r\nx\r\n")
             done.set()
         threading.Thread(target=send, daemon=True).start()
-        time.sleep(1.0)
-        assert not done.is_set()                 # the MSA holds the final 250 until released
+        assert not done.wait(1.0)                # the MSA holds the final 250 until released
         box = tmp_path / "data" / "mail" / "beta.test" / "bob" / "new"
-        expected = ["submits a message", "asks DNS", "hands the message to mx1", "puts the message into"]
-        for needle in expected:
+        expected: list[Callable[[dict], bool]] = [
+            lambda e: e["kind"] == "smtp.session" and e["src"] == nodes.mua("alice@alpha.test"),
+            lambda e: e["kind"] == "dns.query",
+            lambda e: e["kind"] == "smtp.session" and e["dst"] == nodes.mta("mx1.beta.test"),
+            delivered_to("bob@beta.test"),
+        ]
+        for hop in expected:
             proc.stdin.write("\n")
             proc.stdin.flush()
-            wait_for_line(proc, needle)
-            if needle != expected[-1]:
+            wait_for_event(log, hop)
+            if hop is not expected[-1]:
                 assert not box.exists() or not list(box.iterdir())
         assert done.wait(5)
         assert len(list(box.iterdir())) == 1
     finally:
         stop(proc)
+
+
+def test_the_terminal_prints_the_english_summary_without_code_marks():
+    from app import format_hop
+    from simulator.events import Event
+    event = Event(seq=1, ts=0.0, kind="smtp.session", src=nodes.mua("alice@alpha.test"),
+                  dst=nodes.mta("smtp.alpha.test"), protocol="SMTP", status="ok", trace="m-1",
+                  text={"en": {"summary": "the server answered `250 Ok`", "explain": ""},
+                        "ru": {"summary": "сервер ответил `250 Ok`", "explain": ""}})
+    line = format_hop(event)
+    assert line.endswith("✓ mua:alice@alpha.test → mta:smtp.alpha.test [SMTP] the server answered 250 Ok")
+
+
+def test_the_simulator_without_its_web_package_imports_no_flask():
+    """app.py --no-web and every module outside simulator/web run without Flask or Socket.IO."""
+    code = """if True:
+        import importlib, pkgutil, sys
+        import app
+
+        def walk(package):            # pkgutil.walk_packages would import simulator.web to look inside
+            for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+                # simulator.autoconfig: a transitional alias of simulator.web.autoconfig
+                if info.name in ("simulator.web", "simulator.autoconfig"):
+                    continue
+                module = importlib.import_module(info.name)
+                if info.ispkg:
+                    walk(module)
+        walk(importlib.import_module("simulator"))
+        web = ("flask", "flask_socketio", "socketio", "engineio", "werkzeug")
+        print(",".join(sorted(m for m in sys.modules if m.split(".")[0] in web or m.startswith("simulator.web"))))
+    """
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""

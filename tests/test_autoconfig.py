@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 from flask import Flask
 
-from simulator.autoconfig import blueprint
+from simulator.web.autoconfig import blueprint
 
 
 def client_for(world):
@@ -40,7 +40,7 @@ def test_lookup_by_address_and_unknown_domains(world):
 
 
 def test_the_web_app_serves_autoconfig(world):
-    from app import create_app
+    from simulator.web import create_app
     client = create_app(world.stack).test_client()
     response = client.get("/autoconfig/v1.1/alpha.test")
     assert response.status_code == 200 and b"<domain>alpha.test</domain>" in response.data

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from simulator import tls, web
+from simulator import narrate, nodes, tls, web
 from simulator.bus import EventBus
-from simulator.layout import layout
+from simulator.facts import HostStateChanged, MxTableChanged
 from simulator.scenario import load_scenario, parse_scenario
+from simulator.web.layout import layout
 from simulator.world import World
-from web_fixtures import Browserish, send_mail, socket_events, wait_until
+from web_fixtures import Browserish, publish_noise, send_mail, socket_events, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,6 +87,20 @@ def test_page_without_a_world_still_loads(tmp_path):
     assert client.get("/").status_code == 200
     response = client.get("/api/state")
     assert response.status_code == 503 and "not running" in response.json["error"]
+    assert client.get("/api/i18n/en").status_code == 200        # the page needs its words even so
+
+
+def test_i18n_serves_the_interface_strings_of_every_language(site):
+    world, app = site
+    client = app.test_client()
+    assert app.test_client().get("/api/state").json["languages"] == list(narrate.LANGUAGES)
+    for lang in narrate.LANGUAGES:
+        response = client.get(f"/api/i18n/{lang}")
+        assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+        assert response.json == {"lang": lang, "ui": narrate.ui(lang)}
+    unknown = client.get("/api/i18n/xx")
+    assert unknown.status_code == 404 and "en" in unknown.json["error"]
+    assert client.get("/api/i18n/" + "x" * 300).status_code == 404
 
 
 # -- state, events, layout --------------------------------------------------------------------------
@@ -111,6 +126,44 @@ def test_layout_places_every_node_of_the_graph(site):
         assert any(e["src"] == src and e["dst"] == dst for e in data["edges"]), (src, dst)
     assert app.test_client().get("/api/layout?width=1000&height=600").json == data   # deterministic
     assert app.test_client().get("/api/layout?width=abc").status_code == 400
+
+
+def test_front_door_and_outside_are_nodes_of_the_graph_with_their_edges():
+    world = World(load_scenario(ROOT / "scenarios" / "default.yaml"))
+    graph = world.graph()
+    assert graph.nodes[nodes.FRONT]["kind"] == "front" and graph.nodes[nodes.OUTSIDE]["kind"] == "outside"
+    edges = {(src, dst): kind for src, dst, kind in graph.edges(data="kind")}
+    for domain in world.domains:
+        assert edges[(nodes.FRONT, nodes.mta(world.submission_host(domain).name))] == "submission"
+    for address in world.users():
+        assert edges[(nodes.mailbox(address), nodes.FRONT)] == "retrieve"
+    assert edges[(nodes.OUTSIDE, nodes.DNS)] == "dns" and edges[(nodes.OUTSIDE, nodes.FRONT)] == "direct"
+    for host in world.hosts:
+        assert edges[(nodes.OUTSIDE, nodes.mta(host))] == "direct"
+    for domain in ("alpha.test", "beta.test"):                  # the domains with mailboxes
+        assert edges[(nodes.OUTSIDE, nodes.imap(domain))] == edges[(nodes.OUTSIDE, nodes.pop3(domain))] == "direct"
+    assert all(nodes.kind_of(n) for n in graph.nodes)            # every id is one nodes.py makes
+
+
+@pytest.mark.parametrize("size", [(880, 600), (1320, 930)])
+def test_layout_puts_front_door_and_outside_in_the_strip_beside_dns(size):
+    world = World(load_scenario(ROOT / "scenarios" / "default.yaml"))
+    data = layout(world.graph(), *size)
+    placed = {n["id"]: n for n in data["nodes"]}
+    front, outside, dns = placed[nodes.FRONT], placed[nodes.OUTSIDE], placed[nodes.DNS]
+    columns = {c["key"]: c for c in data["columns"]}
+    assert front["x"] == columns["mua"]["x"] and outside["x"] == columns["msa"]["x"]
+    assert front["x"] + front["w"] < outside["x"] and outside["x"] + outside["w"] < dns["x"]
+    first_band = min(box["y"] for box in data["domains"])
+    for node in (front, outside, dns):
+        assert node["y"] + node["h"] < first_band
+        assert abs(node["y"] + node["h"] / 2 - (dns["y"] + dns["h"] / 2)) < 1    # one row, one line to DNS
+    drawn = {(e["src"], e["dst"]): e["points"] for e in data["edges"]}
+    assert len(drawn[(nodes.OUTSIDE, nodes.DNS)]) == 2                           # straight across
+    into_front = drawn[(nodes.mailbox("bob@beta.test"), nodes.FRONT)]
+    x, y = into_front[-1]                                                        # up into the front door
+    assert abs(x - (front["x"] + front["w"] / 2)) < 0.2 and abs(y - (front["y"] + front["h"])) < 0.2
+    assert all(first_band > y > front["y"] + front["h"] for _, y in into_front[-3:-1])    # under the strip
 
 
 def _boxes_overlap(a, b) -> bool:
@@ -151,8 +204,7 @@ def test_layout_fits_the_screen_without_overlaps(scenario, size):
 
 def test_events_api_pages_through_history(site):
     world, app = site
-    for i in range(5):
-        world.stack.bus.publish("test.thing", src="dns", dst="dns", protocol="TEST", summary=f"n{i}")
+    publish_noise(world.stack.bus, 5)
     client = app.test_client()
     page = client.get("/api/events?since=0&limit=2").json
     assert [e["seq"] for e in page["events"]] == [1, 2] and page["more"] and page["first_seq"] == 1
@@ -262,9 +314,10 @@ def test_host_down_and_up(site):
     assert response.status_code == 200 and response.json["host"]["up"] is False
     assert world.stack.world.hosts["mx1.beta.test"].up is False
     change = world.events.wait_for(lambda e: e.kind.startswith("world."))[0]
+    assert change.kind == "world.host" and isinstance(change.fact, HostStateChanged)
     assert change.data == {"what": "host", "host": "mx1.beta.test", "up": False}
     state = teacher.get("/api/state").json
-    assert state["world_changes"][0]["seq"] == change.seq
+    assert state["world_changes"][0]["seq"] == change.seq and state["world_changes"][0]["kind"] == "world.host"
     assert teacher.post("/api/hosts/nosuch.test", {"up": False}).status_code == 404
     assert teacher.post("/api/hosts/mx1.beta.test", {"up": "no"}).status_code == 400
     assert teacher.post("/api/hosts/mx1.beta.test", {"up": True}).json["host"]["up"] is True
@@ -313,7 +366,8 @@ def test_send_delivers_and_every_hop_reaches_the_browser_in_order(site):
     assert kinds == ["smtp.session", "dns.query", "smtp.session", "queue.relay", "mda.deliver"]
     submission = next(e for e in events if e["kind"] == "smtp.session")
     assert submission["src"] == "mua:alice@alpha.test" and submission["message"]["subject"] == "Привет, Боб"
-    assert set(submission["explain"]) == {"en", "ru"}
+    assert set(submission["text"]) == set(narrate.LANGUAGES)
+    assert all(set(words) == {"summary", "explain"} for words in submission["text"].values())
     message = teacher.get("/api/mailbox/bob@beta.test").json["messages"][0]
     text = teacher.get(f"/api/mailbox/bob@beta.test/{message['key']}").json["text"]
     assert "Как дела?" in text
@@ -369,8 +423,7 @@ def test_late_joiner_syncs_the_whole_history(site):
 def test_a_second_sync_within_the_interval_is_throttled(world):
     app = web.create_app(world.stack, {"TESTING": True, "SYNC_INTERVAL": 0.5})
     try:
-        for i in range(3):
-            world.stack.bus.publish("test.thing", src="dns", dst="dns", protocol="TEST", summary=f"n{i}")
+        publish_noise(world.stack.bus, 3)
         client = socket_client(app)
         first = client.emit("sync", {"since": 0}, callback=True)
         assert [e["seq"] for e in first["events"]] == [1, 2, 3] and "throttled" not in first
@@ -487,8 +540,7 @@ def test_bursts_are_batched(site):
     world, app = site
     live = socket_client(app)
     live.get_received()
-    for i in range(1000):
-        world.stack.bus.publish("test.burst", src="dns", dst="dns", protocol="TEST", summary=f"#{i}")
+    publish_noise(world.stack.bus, 1000)
     received = wait_socket(live, lambda seen: len(socket_events(seen)) >= 1000)
     batches = [m for m in received if m["name"] == "events"]
     assert [e["seq"] for e in socket_events(received)] == list(range(1, 1001))
@@ -549,12 +601,11 @@ def test_bridge_keeps_world_changes_beyond_the_bounded_history(start_world, tmp_
     original, world.stack.bus = world.stack.bus, small     # a bus whose history forgets quickly
     app = web.create_app(world.stack, {"TESTING": True})
     try:
-        small.publish("world.change", src="dns", dst="dns", protocol="—", status="info", summary="mx",
-                      data={"what": "mx", "domain": "beta.test", "mx": [[5, "mx2.beta.test"]]})
-        for i in range(30):
-            small.publish("test.noise", src="dns", dst="dns", protocol="TEST", summary=str(i))
+        small.publish(MxTableChanged(src=nodes.DNS, dst=nodes.DNS, domain="beta.test", mx=((5, "mx2.beta.test"),)))
+        publish_noise(small, 30)
         wait_until(lambda: app.extensions["mailflow"].bridge.world_change_list())
         state = app.test_client().get("/api/state").json
+        assert state["world_changes"][0]["kind"] == "world.mx"
         assert state["world_changes"][0]["data"]["mx"] == [[5, "mx2.beta.test"]]
         events = app.test_client().get("/api/events?since=0").json
         assert events["first_seq"] == 22 and len(events["events"]) == 10

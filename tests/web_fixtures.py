@@ -12,7 +12,8 @@ from typing import Any, Callable
 from flask import Flask
 from flask.testing import FlaskClient
 
-from simulator import web
+from simulator import nodes, web
+from simulator.facts import NextHop, Step
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
@@ -107,6 +108,14 @@ def socket_events(received: list[dict]) -> list[dict]:
             for batch in message["args"]:
                 out.extend(batch["events"])
     return out
+
+
+def publish_noise(bus, count: int) -> None:
+    """Publish ``count`` facts that change nothing in the world (held-hop records, narrated like any
+    other), for tests of paging, syncing and batching."""
+    for i in range(count):
+        bus.publish(NextHop(src=nodes.DNS, dst=nodes.DNS, step=Step.DNS_QUERY, host=f"h{i}.alpha.test",
+                            domain="beta.test"))
 
 
 def serve(stack, **test_config: Any) -> web.WebServer:

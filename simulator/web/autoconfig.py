@@ -13,7 +13,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from flask import Blueprint, Response, abort, request
 
-from .config import Ports
+from ..config import Ports
 
 
 def config_xml(domain: str, ports: Ports, *, display_name: str = "") -> str:

@@ -1,4 +1,4 @@
-"""The bridge: event bus and step gate -> Socket.IO.  The only simulator module that knows the web.
+"""The bridge: event bus and step gate -> Socket.IO (the only module that emits to the browsers).
 
 Theory of operation: the bus calls :meth:`Bridge._on_event` in the publishing thread (usually the
 mail loop), so that method only appends to a deque and wakes the sender.  One background task (a
@@ -7,13 +7,14 @@ short window after the first event of a burst (``window`` seconds) so that a bur
 hops becomes a few dozen messages, never a thousand.  Every connected browser gets the same batch;
 python-socketio encodes a broadcast once.  Gate changes are coalesced: only the latest state is sent.
 
-The bridge also remembers every ``world.change`` event (they are rare) and the world as it was when
-the bridge started, so a browser can rebuild the world at any point of the history even after the
-bus has dropped old events from its bounded buffer.
+The bridge also remembers every world change (kinds ``world.host`` and ``world.mx``: they are rare)
+and the world as it was when the bridge started, so a browser can rebuild the world at any point of
+the history even after the bus has dropped old events from its bounded buffer.
 
 Messages sent to the browser (Mailpit-style ``{type, data}`` is carried by the Socket.IO event name):
     "events"  {"events": [event dict, ...], "last_seq": n}
-    "gate"    {"mode": "play"|"pause", "delay": s, "waiting": [{"label", "src", "dst"}, ...]}
+    "gate"    {"mode": "play"|"pause", "delay": s, "granularity": "hop"|"line",
+               "waiting": [{"src", "dst", "step", "text": {lang: {"summary", "explain"}}}, ...]}
 """
 from __future__ import annotations
 
@@ -23,13 +24,13 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from .events import Event
+from ..events import Event
 
 if TYPE_CHECKING:
     from flask_socketio import SocketIO
 
-    from .gate import GateState
-    from .runtime import MailStack
+    from ..gate import GateState
+    from ..runtime import MailStack
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ MAX_BATCH = 400          # events per Socket.IO message (a burst becomes several
 
 
 class Bridge:
+    """Subscribes to the bus and the gate of ``stack`` and emits to every browser until ``stop()``."""
+
     def __init__(self, socketio: "SocketIO", stack: "MailStack", *, window: float = 0.03) -> None:
         self.socketio = socketio
         self.stack = stack

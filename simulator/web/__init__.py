@@ -1,0 +1,160 @@
+"""The classroom view: the only package of the simulator that imports Flask and Socket.IO.
+
+    app = create_app(stack)              # stack: a started simulator.runtime.MailStack (None: no world)
+    server = serve(stack, config)        # app.py: background thread, prints the URL, .shutdown()
+
+Modules
+    context.py     the app's Context (stack, bridge, Socket.IO, socket guard) and ApiError
+    guard.py       who may do what: teacher token and cookie, CSRF, Origin, Host, headers, socket caps
+    api.py         the JSON API, a Blueprint under /api (README, "JSON API")
+    mailview.py    mailbox views (read only; hostile content stays data)
+    sockets.py     Socket.IO handlers: connect ("hello"), disconnect, "sync"
+    bridge.py      event bus and step gate -> Socket.IO, in batches
+    layout.py      the topology graph -> positions for the SVG diagram
+    autoconfig.py  Thunderbird autoconfig documents
+
+By default the page is served on 127.0.0.1 only; ``--web-host 0.0.0.0`` shares it with the
+classroom (viewers watch, only the teacher controls: guard.py).
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, Response, current_app, render_template, request
+from flask_socketio import SocketIO
+from werkzeug.serving import make_server
+
+from . import autoconfig, guard, sockets
+from .api import api
+from .bridge import Bridge
+from .context import EXTENSION, Context, current
+from .guard import SocketGuard
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..runtime import MailStack
+
+__all__ = ["WebServer", "create_app", "serve"]
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def _defaults(stack: "MailStack | None") -> dict[str, Any]:
+    web_host = stack.config.web_host if stack is not None else "127.0.0.1"
+    return dict(
+        SECRET_KEY=secrets.token_hex(32),
+        TEACHER_TOKEN=secrets.token_urlsafe(18),
+        SHARED=not guard.is_loopback_host(web_host),
+        TRUST_LOOPBACK=True,            # a browser on this computer is the teacher's
+        # host names besides IP literals and "localhost": autoconfig.<domain>, for Thunderbird's
+        # account wizard when a teacher maps those names to this machine (README)
+        ALLOWED_HOSTS=tuple(f"autoconfig.{d}" for d in stack.world.domains
+                            if d.endswith((".test", ".example", ".invalid", ".localhost")))
+        if stack is not None else (),
+        BRIDGE_WINDOW=0.03,
+        SEND_WAIT=2.0,                  # seconds /api/send waits for the MSA's 250 before answering 202
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_NAME="mailflow_session",
+        SEND_FILE_MAX_AGE_DEFAULT=0,    # a classroom edits nothing, but a reload must pick up fixes
+        MAX_CONTENT_LENGTH=256 * 1024,
+        SOCKET_MAX_CONNECTIONS=200,     # live Socket.IO connections in all
+        SOCKET_MAX_PER_ADDRESS=50,      # ... and from one remote address
+        SYNC_INTERVAL=1.0,              # seconds between two "sync" answers on one connection
+    )
+
+
+def create_app(stack: "MailStack | None" = None, test_config: dict[str, Any] | None = None) -> Flask:
+    """The Flask app of the classroom view for a running ``stack`` (None: a page with no world)."""
+    app = Flask(__name__, root_path=str(ROOT), template_folder="templates", static_folder="static")
+    app.config.from_mapping(_defaults(stack))
+    if test_config:
+        app.config.from_mapping(test_config)
+    app.json.sort_keys = False              # keep the order the simulator gave (seq, ts, kind ...)
+
+    socketio = SocketIO()
+    socketio.init_app(app, async_mode="threading", cors_allowed_origins=None, logger=False,
+                      engineio_logger=False, ping_interval=20, ping_timeout=20)
+    bridge = Bridge(socketio, stack, window=app.config["BRIDGE_WINDOW"]) if stack is not None else None
+    socket_guard = SocketGuard(max_total=int(app.config["SOCKET_MAX_CONNECTIONS"]),
+                               max_per_address=int(app.config["SOCKET_MAX_PER_ADDRESS"]),
+                               sync_interval=float(app.config["SYNC_INTERVAL"]))
+    app.extensions[EXTENSION] = Context(stack, bridge, socketio, socket_guard)
+
+    guard.register(app)
+    app.add_url_rule("/", "index", _index)
+    app.register_blueprint(api)
+    sockets.register(socketio)
+    if stack is not None:
+        app.register_blueprint(autoconfig.blueprint(stack))
+    return app
+
+
+def _index() -> Response:
+    """The page (or, for the secret link, a redirect that stores the teacher's cookie)."""
+    given = request.args.get("teacher")
+    if given is not None:
+        return guard.teacher_link(given)
+    stack = current().stack
+    response = Response(render_template(
+        "index.html", csrf=guard.csrf_token(), role=guard.role(), shared=current_app.config["SHARED"],
+        title=stack.world.scenario.title.en if stack is not None else "", has_world=stack is not None))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# -- running it (app.py) ----------------------------------------------------------------------------
+class WebServer:
+    """The web UI running in a background thread; ``shutdown()`` stops it."""
+
+    def __init__(self, app: Flask, server: Any, thread: threading.Thread, url: str, teacher_url: str) -> None:
+        self.app, self._server, self._thread = app, server, thread
+        self.url, self.teacher_url = url, teacher_url
+        self.port: int = server.server_port
+
+    def shutdown(self) -> None:
+        ctx: Context = self.app.extensions[EXTENSION]
+        if ctx.bridge is not None:
+            ctx.bridge.stop()
+        self._server.shutdown()
+        self._thread.join(5)
+        self._server.server_close()
+
+
+def serve(stack: "MailStack", config: "Config", *, test_config: dict[str, Any] | None = None,
+          quiet: bool = False, out: Any = None) -> WebServer:
+    """Start the web UI for ``stack`` on ``config.web_host``:``config.ports.web`` in a thread."""
+    out = out or sys.stdout
+    app = create_app(stack, test_config)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)      # no line per request in the terminal
+    server = make_server(config.web_host, config.ports.web, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)
+    thread.start()
+    port = server.server_port
+    wildcard = config.web_host in ("0.0.0.0", "::", "")
+    local = "127.0.0.1" if wildcard or guard.is_loopback_host(config.web_host) else config.web_host
+    if ":" in local:
+        local = f"[{local}]"
+    url = f"http://{local}:{port}/"
+    teacher_url = f"{url}?teacher={app.config['TEACHER_TOKEN']}"
+    if not quiet:
+        _announce(app, config, port, teacher_url, wildcard, out)
+    return WebServer(app, server, thread, url, teacher_url)
+
+
+def _announce(app: Flask, config: "Config", port: int, teacher_url: str, wildcard: bool, out: Any) -> None:
+    print(f"Web UI (teacher, keep this link private): {teacher_url}", file=out)
+    if app.config["SHARED"]:
+        shown = "<this computer's address>" if wildcard else config.web_host
+        print(f"Classroom view (watch only): http://{shown}:{port}/  "
+              f"(the mail servers stay on loopback)", file=out)
+    print("Scripts: send the token of that link as 'Authorization: Bearer <token>' (README, JSON API)",
+          file=out)
+    out.flush()

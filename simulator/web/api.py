@@ -1,0 +1,408 @@
+"""The JSON API (a Blueprint under ``/api``): state, layout, events, words, control, send, mailboxes.
+
+    GET  /api/state                      the world, the gate, the queue, the listeners, the languages
+    GET  /api/layout?width=&height=      the diagram (layout.py)
+    GET  /api/events?since=&limit=       events after a sequence number
+    GET  /api/i18n/<lang>                the page's interface strings in one language (the narrator's)
+    GET  /api/clients                    settings for real mail clients (passwords: see below)
+    GET  /api/mailbox/<address>[/<key>[/html]]     mailbox views (mailview.py)
+    POST /api/gate, /api/hosts/<name>, /api/flush, /api/send; PUT /api/mx/<domain>   (the teacher's)
+
+Every request passed guard.py first (Host; CSRF, JSON and teacher for the control verbs).  An error
+is ``{"error": message}`` with its status (context.ApiError).  /api/clients shows the sandbox's
+passwords (a classroom sandbox, on purpose), but in shared mode only to the teacher.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import shlex
+import smtplib
+import threading
+from email import policy as email_policy
+from email.message import EmailMessage
+from typing import TYPE_CHECKING, Any, Callable
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from .. import narrate, tls
+from ..world import WorldError
+from . import mailview
+from .context import ApiError, current, running_stack
+from .guard import MAIL_CSP, is_teacher, role
+from .layout import layout
+
+if TYPE_CHECKING:
+    from ..runtime import MailStack
+
+log = logging.getLogger(__name__)
+
+api = Blueprint("api", __name__, url_prefix="/api")
+
+SYNC_LIMIT = 1000        # events in one answer of /api/events or of a Socket.IO "sync"
+_ADDRESS = re.compile(r"^[^@\s<>\"(),;:\\]{1,64}@[A-Za-z0-9.-]{1,253}$")
+# (key in the answer, plain/STARTTLS listener, implicit-TLS listener) -- front-door services
+CLIENT_SERVERS = (("imap", "imap", "imaps"), ("pop3", "pop3", "pop3s"), ("smtp", "submission", "smtps"))
+
+
+# -- reading a request --------------------------------------------------------------------------------
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    return body
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{name} must be an integer") from None
+    return min(max(value, low), high)
+
+
+def events_since(stack: "MailStack", since: int, limit: int) -> dict[str, Any]:
+    """Events after ``since``: one pass over the bus's history.
+
+    ``first_seq`` is the first sequence number still available after ``since``: ``since + 1``
+    when nothing was lost, higher when the bounded history has already forgotten the events in
+    between (the page then knows that hole can never be filled).  With no events it is
+    ``last_seq + 1``.
+    """
+    # last_seq is read before the history: with no events, last_seq + 1 cannot skip one published meanwhile
+    last_seq = stack.bus.last_seq
+    events = stack.bus.since(since, limit=limit + 1)
+    more = len(events) > limit
+    events = events[:limit]
+    return {"events": [e.to_dict() for e in events], "last_seq": max(last_seq, events[-1].seq if events else 0),
+            "first_seq": events[0].seq if events else last_seq + 1, "more": more}
+
+
+# -- what the page reads --------------------------------------------------------------------------------
+@api.get("/state")
+def state():
+    stack = running_stack()
+    bridge = current().bridge
+    world = stack.world
+    return jsonify(
+        world=world.to_dict(),
+        baseline=bridge.baseline if bridge else None,
+        world_changes=bridge.world_change_list() if bridge else [],
+        gate=stack.gate.state().to_dict(),
+        role=role(),
+        shared=current_app.config["SHARED"],
+        languages=list(narrate.LANGUAGES),
+        last_seq=stack.bus.last_seq,
+        users=[{"address": a, "name": world.user(a).display_name} for a in world.users()],
+        mailboxes={a: len(mailview.maildir_files(stack, a)) for a in world.users()},
+        listeners=stack.listener_table(),
+        queue=_queue(stack),
+    )
+
+
+@api.get("/layout")
+def layout_view():
+    stack = running_stack()
+    width = _int_arg("width", 1200, 320, 4096)
+    height = _int_arg("height", 640, 240, 4096)
+    return jsonify(layout(stack.world.graph(), width, height))
+
+
+@api.get("/events")
+def events():
+    stack = running_stack()
+    since = _int_arg("since", 0, 0, 2 ** 62)
+    limit = _int_arg("limit", SYNC_LIMIT, 1, SYNC_LIMIT)
+    return jsonify(events_since(stack, since, limit))
+
+
+@api.get("/i18n/<lang>")
+def i18n(lang: str):
+    """The page's interface strings in ``lang`` (works without a world: the page needs its words)."""
+    if lang not in narrate.LANGUAGES:
+        raise ApiError(404, f"no language {lang[:20]!r} here; the page offers: {', '.join(narrate.LANGUAGES)}")
+    return jsonify(lang=lang, ui=narrate.ui(lang))
+
+
+def _queue(stack: "MailStack") -> list[dict]:
+    try:
+        return stack.queue_snapshot()
+    except Exception:       # the loop is busy or stopping: the page works without it
+        log.debug("queue snapshot failed", exc_info=True)
+        return []
+
+
+# -- control (the teacher's; guard.py checked CSRF, JSON and the role) ------------------------------
+@api.post("/gate")
+def gate():
+    stack = running_stack()
+    body = _json_body()
+    action = body.get("action")
+    if "granularity" in body:
+        if body["granularity"] not in ("hop", "line"):
+            raise ApiError(400, "granularity must be \"hop\" or \"line\"")
+        stack.gate.set_granularity(body["granularity"])
+    if "delay" in body:
+        delay = body["delay"]
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)):
+            raise ApiError(400, "delay must be a number of seconds")
+        try:
+            stack.gate.set_delay(float(delay))
+        except ValueError as err:
+            raise ApiError(400, str(err)) from None
+    if action is not None:
+        actions: dict[str, Callable[[], None]] = {
+            "play": stack.gate.play, "pause": stack.gate.pause, "step": stack.gate.step}
+        if action not in actions:
+            raise ApiError(400, "action must be one of: play, pause, step")
+        actions[action]()
+    elif "delay" not in body and "granularity" not in body:
+        raise ApiError(400, "give an action (play, pause, step), a delay or a granularity")
+    return jsonify(ok=True)
+
+
+@api.post("/hosts/<name>")
+def host(name: str):
+    stack = running_stack()
+    body = _json_body()
+    if not isinstance(body.get("up"), bool):
+        raise ApiError(400, "give {\"up\": true} or {\"up\": false}")
+    if name.lower() not in stack.world.hosts:
+        raise ApiError(404, f"no host named {name!r} in this scenario")
+    try:
+        return jsonify(host=stack.set_host_state(name, body["up"]))
+    except WorldError as err:
+        raise ApiError(400, str(err)) from None
+
+
+@api.put("/mx/<domain>")
+def mx(domain: str):
+    stack = running_stack()
+    records = _json_body().get("records")
+    if not isinstance(records, list) or len(records) > 50:
+        raise ApiError(400, "records must be a list of {preference, host}")
+    table: list[tuple[Any, str]] = []
+    for item in records:
+        if not isinstance(item, dict) or "host" not in item or "preference" not in item:
+            raise ApiError(400, "each MX record needs a preference and a host")
+        table.append((_preference(item["preference"]), str(item["host"]).strip()))
+    try:
+        return jsonify(domain=domain.lower(), mx=stack.set_mx(domain, table))
+    except WorldError as err:
+        raise ApiError(400, str(err)) from None
+
+
+def _preference(value: Any) -> Any:
+    """Numbers from a form may arrive as strings; anything else goes to the world to be refused."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+@api.post("/flush")
+def flush():
+    stack = running_stack()
+    host = _json_body().get("host")
+    if host is not None and (not isinstance(host, str) or host.lower() not in stack.world.hosts):
+        raise ApiError(404, f"no host named {host!r} in this scenario")
+    return jsonify(retried=stack.flush(host.lower() if host else None))
+
+
+@api.post("/send")
+def send():
+    stack = running_stack()
+    status, body = send_test_message(stack, _json_body(), wait=current_app.config["SEND_WAIT"])
+    return jsonify(body), status
+
+
+# -- mailboxes ------------------------------------------------------------------------------------------
+@api.get("/mailbox/<address>")
+def mailbox(address: str):
+    return jsonify(mailview.listing(running_stack(), address))
+
+
+@api.get("/mailbox/<address>/<key>")
+def mailbox_message(address: str, key: str):
+    return jsonify(mailview.read_message(mailview.find_message(running_stack(), address, key)))
+
+
+@api.get("/mailbox/<address>/<key>/html")
+def mailbox_html(address: str, key: str):
+    html = mailview.html_body(mailview.find_message(running_stack(), address, key))
+    if html is None:
+        raise ApiError(404, "this message has no HTML part")
+    response = Response(html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = MAIL_CSP
+    response.headers["X-DNS-Prefetch-Control"] = "off"     # links in hostile mail resolve nothing
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# -- connecting a real mail client ----------------------------------------------------------------------
+@api.get("/clients")
+def clients():
+    stack = running_stack()
+    show = is_teacher() or not current_app.config["SHARED"]
+    return jsonify(client_settings(stack, show_passwords=show, base_url=request.host_url,
+                                   fingerprint=_fingerprint(stack)))
+
+
+def _fingerprint(stack: "MailStack") -> str | None:
+    """The SHA-256 fingerprint of the sandbox's certificate (None without TLS); cached per app."""
+    if stack.ssl_context is None:
+        return None
+    cache = current().fingerprint
+    if "sha256" not in cache:
+        try:
+            cert_path, _key = tls.ensure_certificate(stack.config.data_dir)
+            cache["sha256"] = tls.fingerprint(cert_path)
+        except (OSError, ValueError):
+            log.warning("could not read the TLS certificate", exc_info=True)
+            return None
+    return cache["sha256"]
+
+
+def client_settings(stack: "MailStack", *, show_passwords: bool, base_url: str,
+                    fingerprint: str | None) -> dict[str, Any]:
+    """Everything a student needs to point a real mail client at the front door.
+
+    Ports come from the listeners actually bound (not from the configuration).  Passwords are
+    ``None`` when not shown; the one-liners then leave the password out (curl and swaks ask for it).
+    """
+    front = {item["service"]: item for item in stack.listener_table() if item["host"] == "front"}
+    tls_on = stack.ssl_context is not None
+
+    def port(service: str) -> int | None:
+        return front[service]["port"] if service in front else None
+    servers = {key: {"host": tls.HOSTNAME, "port": port(plain), "starttls": tls_on,
+                     "ssl_port": port(implicit) if tls_on else None}
+               for key, plain, implicit in CLIENT_SERVERS}
+    address = stack.config.front_host
+    if ":" in address:
+        address = f"[{address}]"
+    users = [_user_settings(stack, login, servers, address, show_passwords) for login in stack.world.users()]
+    return {"tls": tls_on, "servers": servers, "address": stack.config.front_host,
+            "certificate": {"sha256": fingerprint} if fingerprint else None,
+            "passwords_shown": show_passwords,
+            "autoconfig_url": base_url.rstrip("/") + "/autoconfig/v1.1/",
+            "users": users}
+
+
+def _user_settings(stack: "MailStack", login: str, servers: dict[str, dict], address: str,
+                   show_password: bool) -> dict[str, Any]:
+    """One user's login, password (or None) and the curl and swaks one-liners that try it."""
+    user = stack.world.user(login)
+    domain = login.rpartition("@")[2]
+    password = user.password if show_password else None
+    credentials = f"{login}:{password}" if password is not None else login
+    curl = (f"curl imap://{address}:{servers['imap']['port']}/INBOX -u {shlex.quote(credentials)} "
+            f"-X 'UID SEARCH ALL'")
+    # a recipient in another domain shows the whole journey; the user itself in a one-domain world
+    to = next((a for a in stack.world.users() if a.rpartition("@")[2] != domain), login)
+    swaks = [f"swaks --server {address}:{servers['smtp']['port']}", "--auth PLAIN",
+             f"--auth-user {shlex.quote(login)}"]
+    if password is not None:
+        swaks.append(f"--auth-password {shlex.quote(password)}")
+    swaks += [f"--from {shlex.quote(login)}", f"--to {shlex.quote(to)}", "--header 'Subject: Hello from swaks'"]
+    return {"address": login, "name": user.display_name, "domain": domain, "login": login,
+            "password": password, "autoconfig": f"/autoconfig/v1.1/{domain}",
+            "commands": {"curl": curl, "swaks": " ".join(swaks)}}
+
+
+# -- sending from the page ------------------------------------------------------------------------------
+def _front_submission(stack: "MailStack") -> tuple[str, int]:
+    for item in stack.listener_table():
+        if item["service"] == "submission" and item["host"] == "front":
+            return item["address"], item["port"]
+    raise ApiError(503, "the front-door submission port is not listening")
+
+
+def _compose(stack: "MailStack", body: dict[str, Any]) -> tuple[str, str, str, EmailMessage]:
+    """(sender, its password, recipient, message) from the send form; 400 for bad input."""
+    sender = str(body.get("from", "")).strip()
+    rcpt = str(body.get("to", "")).strip()
+    subject = str(body.get("subject", ""))
+    text = str(body.get("body", ""))
+    user = stack.world.user(sender) if sender else None
+    if user is None:
+        raise ApiError(400, f"{sender or '(empty)'} is not a user of this world")
+    if not _ADDRESS.match(rcpt):
+        raise ApiError(400, f"not an e-mail address: {rcpt[:100]!r}")
+    if len(subject) > 300 or len(text) > 100_000:
+        raise ApiError(400, "the subject or the body is too long")
+    message = EmailMessage()
+    try:
+        message["From"] = sender
+        message["To"] = rcpt
+        message["Subject"] = subject
+    except (ValueError, TypeError) as err:       # a newline in a header: header injection
+        raise ApiError(400, f"bad header: {err}") from None
+    if text.isascii():
+        message.set_content(text)
+    else:
+        message.set_content(text, charset="utf-8", cte="8bit")
+    return sender, user.password, rcpt, message
+
+
+def _submit(host: str, port: int, sender: str, password: str, rcpt: str,
+            message: EmailMessage) -> dict[str, str]:
+    """One submission dialogue (smtplib, AUTH): ``{"ok": reply}``, ``{"refused": reply}`` or
+    ``{"error": why}``."""
+    try:
+        # local_hostname: never let smtplib ask the machine's resolver (socket.getfqdn()).
+        with smtplib.SMTP(host, port, local_hostname="mailflow-web.localhost", timeout=600) as smtp:
+            smtp.login(sender, password)
+            eight_bit = message["Content-Transfer-Encoding"] == "8bit"     # a non-ASCII body (_compose)
+            code, reply = smtp.mail(sender, ["BODY=8BITMIME"] if eight_bit else [])
+            if code != 250:
+                raise smtplib.SMTPSenderRefused(code, reply, sender)
+            code, reply = smtp.rcpt(rcpt)
+            if code not in (250, 251):
+                raise smtplib.SMTPRecipientsRefused({rcpt: (code, reply)})
+            code, reply = smtp.data(message.as_bytes(policy=email_policy.SMTP))
+            if code != 250:
+                raise smtplib.SMTPDataError(code, reply)
+            return {"ok": f"{code} {reply.decode('utf-8', 'replace')}"}
+    except smtplib.SMTPRecipientsRefused as err:
+        code, reply = next(iter(err.recipients.values()))
+        return {"refused": f"{code} {reply.decode('utf-8', 'replace')}"}
+    except smtplib.SMTPResponseException as err:
+        reply = err.smtp_error
+        text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+        return {"refused": f"{err.smtp_code} {text}"}
+    except (OSError, smtplib.SMTPException) as err:
+        return {"error": f"could not talk to the MSA: {err}"}
+
+
+def send_test_message(stack: "MailStack", body: dict[str, Any], *, wait: float = 2.0) -> tuple[int, dict]:
+    """Submit a message as a user of the world, through the real front door (smtplib, AUTH).
+
+    In step mode the MSA holds its 250 until the teacher releases the hop, so the dialogue runs in
+    its own thread; after ``wait`` seconds the answer is 202 (pending) and the timeline tells the rest.
+    """
+    sender, password, rcpt, message = _compose(stack, body)
+    host, port = _front_submission(stack)
+    outcome: dict[str, str] = {}
+    done = threading.Event()
+
+    def dialogue() -> None:
+        try:
+            outcome.update(_submit(host, port, sender, password, rcpt, message))
+        finally:
+            done.set()
+
+    threading.Thread(target=dialogue, name="web-send", daemon=True).start()
+    if not done.wait(wait):
+        return 202, {"ok": True, "pending": True,
+                     "message": "submitted; the MSA answers when the step gate releases the hop"}
+    if "ok" in outcome:
+        return 200, {"ok": True, "reply": outcome["ok"]}
+    if "refused" in outcome:
+        return 422, {"error": f"the MSA refused: {outcome['refused']}"}
+    return 503, {"error": outcome.get("error", "unknown error")}

@@ -1,0 +1,68 @@
+"""Socket.IO handlers: who may connect, the greeting, and "sync" for a browser that (re)connects.
+
+Server -> browser: "hello" on connect, then "events" and "gate" from the bridge (bridge.py).
+Browser -> server: "sync" ``{"since": seq}``, answered (as the ack) with the events it missed.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import request
+from flask_socketio import SocketIO, emit
+
+from .api import SYNC_LIMIT, events_since
+from .context import current
+from .guard import host_allowed, role
+
+log = logging.getLogger(__name__)
+
+
+def _connect(_auth: Any = None) -> bool | None:
+    # Engine.IO answers before Flask's before_request: check the Host here too (DNS rebinding).
+    if not host_allowed(request.host):
+        return False
+    ctx = current()
+    refused = ctx.sockets.admit(request.sid, request.remote_addr or "")
+    if refused is not None:
+        log.info("Socket.IO connection from %s refused: %s", request.remote_addr, refused)
+        raise ConnectionRefusedError(refused)      # the page gets it as a connect_error
+    stack = ctx.stack
+    try:
+        emit("hello", {"role": role(), "last_seq": stack.bus.last_seq if stack else 0,
+                       "gate": stack.gate.state().to_dict() if stack else None})
+    except Exception:
+        ctx.sockets.release(request.sid)     # a failed connect gets no disconnect event
+        raise
+    return None
+
+
+def _disconnect(_reason: Any = None) -> None:
+    current().sockets.release(request.sid)
+
+
+def _sync(data: Any = None) -> dict[str, Any]:
+    """A browser that (re)connects asks for what it missed; the answer is the ack.
+
+    At most one answer per SYNC_INTERVAL per connection: one inside the interval gets an empty
+    answer at once, ``{"events": [], "more": false, "throttled": true, "retry_after": s}``
+    (no first_seq: nothing to conclude from it), and the page asks again after ``s`` seconds.
+    """
+    ctx = current()
+    stack = ctx.stack
+    wait = ctx.sockets.sync_wait(request.sid)
+    if wait:
+        return {"events": [], "last_seq": stack.bus.last_seq if stack else 0, "more": False,
+                "throttled": True, "retry_after": wait}
+    if stack is None:
+        return {"events": [], "last_seq": 0, "first_seq": 1, "more": False}
+    since = data.get("since", 0) if isinstance(data, dict) else 0
+    if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+        since = 0
+    return events_since(stack, since, SYNC_LIMIT)
+
+
+def register(socketio: SocketIO) -> None:
+    socketio.on("connect")(_connect)
+    socketio.on("disconnect")(_disconnect)
+    socketio.on("sync")(_sync)
