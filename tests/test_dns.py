@@ -28,8 +28,7 @@ import dns.tsigkeyring
 import dns.update
 import pytest
 
-from simulator.protocols.dns_server import DnsServer, QueryRecord
-from simulator.protocols.dns_zone import Authority, Record, handle_wire, respond
+from simulator.protocols.dns import Authority, DnsServer, QueryRecord, Record, handle_wire, respond
 
 T = TypeVar("T")
 HOST = "127.0.0.1"

@@ -6,7 +6,7 @@ import collections
 
 import pytest
 
-from simulator.protocols.pop3_core import (
+from simulator.protocols.pop3 import (
     Abandoned,
     Authenticate,
     Close,
@@ -24,6 +24,7 @@ from simulator.protocols.pop3_core import (
     State,
     Updated,
 )
+from simulator.protocols.pop3.sasl import Challenge, Credentials, Failed, SaslExchange
 
 UIDVALIDITY = 0x5F00AB12
 MSG1 = (b"From: alice@alpha.test\r\nTo: bob@beta.test\r\nSubject: Hello\r\n\r\n"
@@ -388,7 +389,7 @@ def test_retr_reports_a_trimmed_transcript():
     assert (event.command, event.number, event.key, event.size, event.top_lines) == ("RETR", 2, 2, S2, None)
     assert event.header == b"Subject: long"
     assert event.transcript[:3] == (("C", "RETR 2"), ("S", f"+OK {S2} octets"), ("S", "Subject: long"))
-    assert ("…", "[12 more lines of the message]") in event.transcript
+    assert ("…", "12") in event.transcript                  # 12 body lines left out
     assert event.transcript[-1] == ("S", ".")
     assert len(event.transcript) == 2 + 20 + 2
 
@@ -555,3 +556,55 @@ def test_password_is_masked_in_transcripts_under_tls():
     assert not any(PASSWORD in line for _, line in event.transcript)
     out = Client(tls_active=True).send(b"AUTH PLAIN " + plain("", "bob@beta.test", PASSWORD) + b"\r\n")
     assert ("C", "AUTH PLAIN ********") in effects(out, LoggedIn)[0].transcript
+
+
+# --------------------------------------------------------------------------- transcript markers (data, no words)
+
+
+def test_transcript_marks_the_tls_handshake_and_an_over_long_line_as_data():
+    client = Client(tls_available=True)
+    client.send(b"STLS\r\n")
+    client.session.tls_established()
+    out = client.send(b"NOOP " + b"x" * 2000 + b"\r\nUSER bob@beta.test\r\n" + f"PASS {PASSWORD}\r\n".encode())
+    [event] = effects(out, LoggedIn)
+    assert event.transcript[1:5] == (("C", "STLS"), ("S", "+OK Begin TLS negotiation"), ("…", "TLS"), ("C", "…"))
+    assert event.transcript[5] == ("S", "-ERR Line too long (limit 1024 octets)")
+
+
+def test_transcript_counts_the_lines_left_out_before_an_observation():
+    client = logged_in()
+    client.send(b"NOOP\r\n" * 150)          # 300 lines of dialogue before the next observation
+    [event] = effects(client.send(b"LIST\r\n"), Listed)
+    assert event.transcript[0] == ("…", "106")    # 300 NOOP lines + 6 of LIST; the last 200 are kept
+    assert event.transcript[-1] == ("S", ".") and len(event.transcript) == 201
+
+
+# --------------------------------------------------------------------------- the SASL exchanges alone
+
+
+def b64(text: bytes) -> str:
+    return base64.b64encode(text).decode()
+
+
+@pytest.mark.parametrize("mechanism, responses, steps", [
+    ("PLAIN", [b64(b"\0bob\0pw")], [Credentials("bob", "pw")]),
+    ("PLAIN", [b64(b"bob\0bob\0pw")], [Credentials("bob", "pw")]),
+    ("PLAIN", [b64(b"eve\0bob\0pw")], [Failed("-ERR [AUTH] Logging in as another user is not allowed")]),
+    ("PLAIN", [b64(b"bob\0pw")],
+     [Failed("-ERR Malformed PLAIN response: expected authzid NUL authcid NUL password")]),
+    ("PLAIN", ["!!!"], [Failed("-ERR Invalid base64 in the SASL response")]),
+    ("LOGIN", [b64(b"bob"), b64(b"pw")], [Challenge("+ UGFzc3dvcmQ6"), Credentials("bob", "pw")]),
+    ("LOGIN", ["", ""], [Challenge("+ UGFzc3dvcmQ6"), Credentials("", "")]),
+])
+def test_sasl_exchange_table(mechanism, responses, steps):
+    exchange = SaslExchange(mechanism)
+    assert [exchange.respond(r) for r in responses] == steps
+
+
+def test_sasl_first_challenges_and_the_empty_initial_response():
+    assert SaslExchange("PLAIN").first_challenge() == Challenge("+ ")
+    assert SaslExchange("LOGIN").first_challenge() == Challenge("+ VXNlcm5hbWU6")
+    assert SaslExchange("LOGIN").respond("=", initial=True) == Challenge("+ UGFzc3dvcmQ6")
+    assert SaslExchange("LOGIN").respond("=") == Failed("-ERR Invalid base64 in the SASL response")
+    with pytest.raises(ValueError):
+        SaslExchange("CRAM-MD5")

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from simulator import tls
+from simulator import facts, nodes, tls
 from simulator.bus import EventBus
-from simulator.protocols.pop3_server import LoginThrottle, Pop3Server
+from simulator.protocols.pop3 import Pop3Server
+from simulator.protocols.throttle import LoginThrottle
 from simulator.store import INBOX, MailStore
 from simulator.world import Account
 
@@ -73,7 +74,7 @@ class Harness:
     def server(self, *, tls_mode: str = "stls", store: MailStore | None = None, **kw) -> Pop3Server:
         ssl_context = tls.server_context(self.data) if tls_mode in ("stls", "implicit") else None
         kw.setdefault("default_domain", "beta.test")
-        kw.setdefault("node", "pop3:beta.test")
+        kw.setdefault("node", nodes.pop3("beta.test"))
         srv = Pop3Server(store or self.store, authenticate, host="127.0.0.1", port=0, ssl_context=ssl_context,
                          implicit_tls=tls_mode == "implicit", bus=self.bus, **kw)
         self.run(srv.start())
@@ -404,7 +405,7 @@ def test_uidl_is_stable_across_sessions_and_restarts(h, bob):
 def test_second_session_on_a_maildrop_gets_in_use(h, bob):
     srv = h.server()
     with unharmed(h, srv):
-        front = h.server(node="pop3:front", default_domain=None)     # another server on the same store
+        front = h.server(node=nodes.FRONT, default_domain=None)     # another server on the same store
         first = h.login(srv)
         for other_server in (srv, front):
             second = h.pop(other_server)
@@ -444,7 +445,7 @@ def test_auth_plain_with_continuation_and_cancel(h, bob):
     assert raw.cmd(base64.b64encode(b"\0carol@beta.test\0carol pw")).startswith(b"+OK Logged in: maildrop has 0")
     assert raw.cmd(b"QUIT").startswith(b"+OK")
     [event] = h.wait_event("pop3.login", "ok")
-    assert event.data["mechanism"] == "PLAIN" and event.src == "mailbox:carol@beta.test"
+    assert event.data["mechanism"] == "PLAIN" and event.src == nodes.mailbox("carol@beta.test")
 
 
 def test_auth_login(h, bob):
@@ -571,7 +572,7 @@ def test_stop_ends_connections_stuck_before_their_handshake(h, bob):
 
 def test_wrong_password_unknown_user_and_throttling(h, bob):
     srv = h.server()
-    srv.throttle = LoginThrottle(base_delay=0.4, max_delay=5.0)
+    srv.throttle = LoginThrottle(base=0.4, cap=5.0)
     before = h.mailbox("bob@beta.test")
     carol = h.login(srv, "carol@beta.test")   # before the failures: a success clears the record
     replies = []
@@ -604,11 +605,12 @@ def test_wrong_password_unknown_user_and_throttling(h, bob):
     carol.quit()
 
     failed = h.wait_event("pop3.login", "failed", count=4)
-    assert {e.src for e in failed} == {"client:127.0.0.1"}
-    assert {e.dst for e in failed} == {"pop3:beta.test"}
+    assert {e.src for e in failed} == {nodes.OUTSIDE}
+    assert {e.dst for e in failed} == {nodes.pop3("beta.test")}
+    assert {e.data["peer"] for e in failed} == {"127.0.0.1"}
+    assert all(isinstance(e.fact, facts.Pop3Login) and e.fact.code is facts.LoginCode.AUTH for e in failed)
     assert failed[1].data["login"] == "nobody@beta.test"
-    assert failed[-1].data["next_delay"] > 0
-    assert all(e.explain["en"] and e.explain["ru"] for e in failed)
+    assert [e.data["next_delay"] for e in failed] == [0.0, 0.0, 0.4, 0.8]   # free: 3, then doubling
     assert srv.throttle.delay("127.0.0.1") == 0              # success cleared the record
     assert h.mailbox("bob@beta.test") == before
 
@@ -689,14 +691,15 @@ def test_an_internal_error_ends_only_that_session(h, bob):
         bob_session.rset()
         bob_session.quit()
     [error] = h.wait_event("pop3.error", "failed")
-    assert "RuntimeError" in error.summary
+    assert isinstance(error.fact, facts.Pop3Error) and error.data["error"] == "RuntimeError"
+    assert (error.src, error.dst, error.data["peer"]) == (nodes.OUTSIDE, nodes.pop3("beta.test"), "127.0.0.1")
 
 
 # --------------------------------------------------------------------------- events
 
 
 def test_events_tell_the_download_and_delete_story(h, bob):
-    front = h.server(node="pop3:front", default_domain=None)
+    front = h.server(node=nodes.FRONT, default_domain=None)
     client = h.pop(front)
     client.user("bob")                                       # no default domain at the front door
     with pytest.raises(poplib.error_proto):
@@ -715,25 +718,31 @@ def test_events_tell_the_download_and_delete_story(h, bob):
     assert kinds == [("pop3.login", "failed"), ("pop3.login", "ok"), ("pop3.list", "ok"), ("pop3.list", "ok"),
                      ("pop3.retr", "ok"), ("pop3.retr", "ok"), ("pop3.dele", "ok"), ("pop3.quit", "ok")]
     failed, login, listed, uidl, retr, top, dele, quit_ = h.bus.since(0)
-    assert (failed.src, failed.dst) == ("client:127.0.0.1", "pop3:front")
+    assert (failed.src, failed.dst, failed.data["peer"]) == (nodes.OUTSIDE, nodes.FRONT, "127.0.0.1")
+    assert failed.data["code"] == "AUTH" and failed.data["login"] == "bob"
     for event in (login, listed, uidl, retr, top, dele, quit_):
-        assert (event.src, event.dst, event.protocol) == ("mailbox:bob@beta.test", "mua:bob@beta.test", "POP3")
-        assert event.data["server"] == "pop3:beta.test" and event.data["via"] == "pop3:front"
-        assert event.explain["en"] and event.explain["ru"]
+        assert (event.src, event.dst, event.protocol) == (nodes.mailbox("bob@beta.test"),
+                                                          nodes.mua("bob@beta.test"), "POP3")
+        assert event.data["server"] == nodes.pop3("beta.test") and event.data["via"] == nodes.FRONT
+        assert event.data["address"] == "bob@beta.test" and event.data["peer"] == "127.0.0.1"
     assert ("C", "PASS bob-pw") in login.transcript          # plain text: visible on the wire
-    assert login.data["tls"] is False
-    assert "clear text" in login.explain["en"]
+    assert isinstance(login.fact, facts.Pop3Login) and login.data["code"] == ""
+    assert login.data["tls"] is False and login.data["mechanism"] == "USER"
+    assert login.data["messages"] == 3 and login.data["octets"] == sum(len(crlf(m)) for m in (MSG_DOTS, MSG_LF,
+                                                                                              MSG_LONG))
     assert (listed.data["command"], uidl.data["command"]) == ("LIST", "UIDL")
 
     assert retr.data["command"] == "RETR" and retr.data["number"] == 3 and retr.data["size"] == len(MSG_LONG)
-    assert retr.summary.endswith(": long")
+    assert retr.message == {"subject": "long"}
+    assert (retr.data["uid"], retr.data["folder"], retr.data["lines"]) == (3, "INBOX", None)
     assert retr.transcript[0] == ("C", "RETR 3")
-    assert ("…", "[22 more lines of the message]") in retr.transcript     # trimmed to 20 body lines
+    assert ("…", "22") in retr.transcript                   # trimmed to 20 body lines: 22 left out
     assert len(retr.transcript) == 2 + 20 + 2
     assert top.data["command"] == "TOP" and top.data["lines"] == 0
     assert top.message == {"id": "<dots@alpha.test>", "from": "alice@alpha.test", "to": "bob@beta.test",
                            "subject": "Dots"}
-    assert "QUIT" in dele.explain["en"] and "UPDATE" in dele.explain["en"]
+    assert isinstance(dele.fact, facts.Pop3Deleted)
+    assert (dele.data["number"], dele.data["uid"], dele.data["folder"]) == (3, 3, "INBOX")
+    assert isinstance(quit_.fact, facts.Pop3SessionEnded) and quit_.data["reason"] == "quit"
     assert quit_.data["deleted"] == 1 and quit_.data["left"] == 2
-    assert "download and delete" in quit_.explain["en"]
     assert quit_.transcript[0] == ("C", "QUIT")

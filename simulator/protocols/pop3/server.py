@@ -1,0 +1,310 @@
+"""POP3 server: the asyncio adapter around ``core.Pop3Session`` (RFC 1939, RFC 2449, RFC 2595).
+
+What this module adds to the sans-IO core
+  * Sockets (``transport.Listener``/``Connection``): plain POP3 with STLS (RFC 2595 §4) when given an
+    ``ssl_context``, or implicit TLS ("POP3S", RFC 8314 §3.3) with ``implicit_tls=True``. Every byte
+    received before the STLS handshake is discarded (PROTOCOLS.md X4).
+  * Login policy: logins "user@domain" (or a bare "bob" where ``default_domain`` is set) checked by
+    the ``authenticate`` callable; the shared ``throttle.LoginThrottle`` (a growing delay for a peer
+    after repeated failures, waited *before* the check); one POP3 session per maildrop, across every
+    ``Pop3Server`` that shares a store (a second login gets ``-ERR [IN-USE]``, RFC 2449 §8.1.2).
+  * The maildrop (``maildrop.StoreMaildrop``): the user's INBOX, numbered once at login.
+  * An idle timeout of 10 minutes (RFC 1939 §3 asks for at least that).
+  * Facts for the learners (``simulator.facts.pop3``: login, list, retr, dele, quit, error), published
+    with ``bus.publish(fact)``; the narrator words them.
+  * An unexpected exception ends only its own session (``-ERR [SYS/TEMP]``, nothing deleted).
+
+Leaves out: APOP, a limit on concurrent connections, the LOGIN-DELAY capability.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ... import facts, nodes
+from ...store import MailStore, StoreError
+from ...store.headers import summarize
+from ..throttle import LoginThrottle
+from ..transport import Connection, Listener
+from .core import Pop3Session
+from .maildrop import StoreMaildrop, locks_for
+from .outputs import (
+    Abandoned,
+    Authenticate,
+    Close,
+    Deleted,
+    Listed,
+    LoggedIn,
+    LoginRefused,
+    Output,
+    Refusal,
+    Reply,
+    Retrieved,
+    StartTls,
+    Updated,
+)
+
+if TYPE_CHECKING:
+    from ...world import Account
+
+__all__ = ["IDLE_TIMEOUT", "Pop3Server"]
+
+log = logging.getLogger(__name__)
+
+IDLE_TIMEOUT = 600.0          # RFC 1939 §3: an autologout timer of at least 10 minutes
+
+
+@dataclass(slots=True)
+class _Context:
+    """What the adapter knows about one session beyond the core's state."""
+
+    peer: str
+    tls: bool
+    account: Any = None          # the Account once logged in
+    locked: str | None = None    # the address whose maildrop this session holds
+
+
+class Pop3Server:
+    """A POP3 listener on a loopback address (RFC 1939), plain with STLS or implicit TLS.
+
+    ``node`` is this server's node id (``nodes.pop3(domain)``, or ``nodes.FRONT`` for the front
+    door); ``throttle`` may be shared with the other servers that check passwords.
+    """
+
+    def __init__(self, store: MailStore, authenticate: Callable[[str, str], Account | None], *, host: str,
+                 port: int, ssl_context: ssl.SSLContext | None = None, implicit_tls: bool = False,
+                 bus: Any = None, default_domain: str | None = None, node: str = nodes.FRONT,
+                 clock: Callable[[], float] = time.monotonic, throttle: LoginThrottle | None = None) -> None:
+        if implicit_tls and ssl_context is None:
+            raise ValueError("implicit_tls needs an ssl_context")
+        self.store = store
+        self.authenticate = authenticate
+        self.host = host
+        self.ssl_context = ssl_context
+        self.implicit_tls = implicit_tls
+        self.bus = bus
+        self.default_domain = default_domain
+        self.node = node
+        self.clock = clock
+        self.idle_timeout = IDLE_TIMEOUT
+        self.throttle = throttle if throttle is not None else LoginThrottle(clock=clock)
+        self._locks = locks_for(store)
+        self._listener = Listener(self._serve, host=host, port=port, implicit_tls=implicit_tls)
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful after starting on port 0)."""
+        return self._listener.port
+
+    async def start(self) -> None:
+        await self._listener.start()
+        log.info("POP3%s listening on %s:%d (%s)", "S" if self.implicit_tls else "", self.host, self.port,
+                 self.node)
+
+    async def stop(self) -> None:
+        """Stop listening and end every session (as dropped connections: nothing is deleted)."""
+        await self._listener.stop()
+
+    # ----------------------------------------------------------------- one session
+
+    async def _serve(self, conn: Connection) -> None:
+        ctx = _Context(peer=conn.peer, tls=False)
+        session: Pop3Session | None = None
+        try:
+            if self.implicit_tls and not await self._start_tls(conn, ctx):   # RFC 8314 §3.3
+                return
+            session = Pop3Session(tls_available=self.ssl_context is not None and not self.implicit_tls,
+                                  tls_active=conn.is_tls)
+            if not await self._perform(conn, ctx, session, session.start()):
+                await self._read_loop(conn, ctx, session)
+        except Exception as exc:   # the session boundary: a bug ends this session only
+            log.exception("POP3 session from %s failed", ctx.peer)
+            self._publish(facts.Pop3Error(src=nodes.OUTSIDE, dst=self.node, server=self.node, address="",
+                                          peer=ctx.peer, tls=ctx.tls, error=type(exc).__name__,
+                                          detail=repr(exc)[:300]))
+            self._report_internal_error(conn, ctx, session)
+        finally:
+            if ctx.locked is not None:
+                self._locks.discard(ctx.locked)
+            conn.close()
+
+    async def _read_loop(self, conn: Connection, ctx: _Context, session: Pop3Session) -> None:
+        while True:
+            try:
+                data = await conn.read(timeout=self.idle_timeout)
+            except TimeoutError:
+                await self._perform(conn, ctx, session, session.timed_out())
+                return
+            if not data:
+                await self._perform(conn, ctx, session, session.connection_lost())
+                return
+            if await self._perform(conn, ctx, session, session.feed(data)):
+                return
+
+    def _report_internal_error(self, conn: Connection, ctx: _Context, session: Pop3Session | None) -> None:
+        """Tell the client (-ERR [SYS/TEMP]) and the learners; the socket closes anyway."""
+        try:
+            for out in session.internal_error() if session is not None else ():
+                if isinstance(out, Reply):
+                    conn.write(out.encode())
+                elif isinstance(out, Abandoned):
+                    self._observe(ctx, out)
+        except Exception:   # the session's state may be what broke
+            log.debug("could not report the error to the client", exc_info=True)
+
+    async def _perform(self, conn: Connection, ctx: _Context, session: Pop3Session,
+                       outputs: list[Output]) -> bool:
+        """Carry out the session's outputs in order. True when the connection is to be closed."""
+        queue = collections.deque(outputs)
+        while queue:
+            out = queue.popleft()
+            if isinstance(out, Reply):
+                conn.write(out.encode())
+            elif isinstance(out, Authenticate):
+                await conn.drain()
+                queue.extend(session.login_result(await self._login(ctx, out)))
+            elif isinstance(out, StartTls):
+                await conn.drain()
+                if not await self._start_tls(conn, ctx):
+                    return True
+                queue.extend(session.tls_established())
+            elif isinstance(out, Close):
+                await conn.drain()
+                conn.close()
+                return True
+            else:
+                self._observe(ctx, out)
+        await conn.drain()
+        return False
+
+    async def _start_tls(self, conn: Connection, ctx: _Context) -> bool:
+        assert self.ssl_context is not None
+        if conn.closing or conn.at_eof:   # a half-closed client cannot finish a handshake
+            return False
+        try:
+            await conn.start_tls(self.ssl_context)
+        except (ssl.SSLError, OSError, TimeoutError, ConnectionError) as exc:
+            log.info("TLS handshake with %s failed: %s", ctx.peer, exc)
+            return False
+        ctx.tls = True
+        return True
+
+    async def _login(self, ctx: _Context, request: Authenticate) -> Refusal | StoreMaildrop:
+        """Throttle, check the credentials, lock and open the maildrop."""
+        delay = self.throttle.delay(ctx.peer)
+        if delay:
+            await asyncio.sleep(delay)
+        login = request.login.strip()
+        if "@" not in login and self.default_domain:
+            login = f"{login}@{self.default_domain}"
+        account = self.authenticate(login, request.password)
+        if account is None:
+            self.throttle.failed(ctx.peer)
+            return Refusal.AUTH
+        self.throttle.succeeded(ctx.peer)
+        return self._open(ctx, account)
+
+    def _open(self, ctx: _Context, account: Account) -> Refusal | StoreMaildrop:
+        address = account.address
+        if address in self._locks:
+            return Refusal.IN_USE
+        self._locks.add(address)   # no await between the check and here: the loop is ours
+        ctx.locked = address
+        try:
+            maildrop = StoreMaildrop(self.store, address)
+        except (StoreError, OSError):
+            log.exception("cannot open the maildrop of %s", address)
+            self._locks.discard(address)
+            ctx.locked = None
+            return Refusal.SYS_TEMP
+        ctx.account = account
+        return maildrop
+
+    # ----------------------------------------------------------------- facts
+
+    def _observe(self, ctx: _Context, out: Output) -> None:
+        """Turn a core observation into a fact on the mailbox -> MUA edge (if there is a bus)."""
+        if self.bus is None:
+            return
+        if isinstance(out, LoginRefused):
+            self._publish(self._refusal(ctx, out))
+            return
+        build = _FACTS.get(type(out))
+        if build is None or ctx.account is None:
+            return
+        address = ctx.account.address
+        server = nodes.pop3(ctx.account.domain)
+        common = dict(src=nodes.mailbox(address), dst=nodes.mua(address), server=server, address=address,
+                      peer=ctx.peer, tls=ctx.tls, via=self.node if self.node != server else None,
+                      transcript=out.transcript)  # type: ignore[union-attr]
+        self._publish(build(out, common))
+
+    def _refusal(self, ctx: _Context, out: LoginRefused) -> facts.Pop3Login:
+        return facts.Pop3Login(
+            src=nodes.OUTSIDE, dst=self.node, server=self.node, address="", peer=ctx.peer, tls=ctx.tls,
+            transcript=out.transcript, login=out.login, mechanism=out.mechanism,
+            code=facts.LoginCode(out.refusal.value), next_delay=self.throttle.delay(ctx.peer),
+            free_failures=self.throttle.free)
+
+    def _publish(self, fact: facts.Fact) -> None:
+        if self.bus is None:
+            return
+        try:
+            self.bus.publish(fact)
+        except Exception:   # the learners' view must never break mail retrieval
+            log.exception("publishing %s failed", fact.kind)
+
+
+# --------------------------------------------------------------------------- observations -> facts
+
+
+def _login(out: LoggedIn, common: dict[str, Any]) -> facts.Fact:
+    return facts.Pop3Login(**common, login=out.login, mechanism=out.mechanism, messages=out.messages,
+                           octets=out.octets)
+
+
+def _listed(out: Listed, common: dict[str, Any]) -> facts.Fact:
+    return facts.Pop3Listed(**common, command=out.command, messages=out.messages, octets=out.octets)
+
+
+def _retrieved(out: Retrieved, common: dict[str, Any]) -> facts.Fact:
+    return facts.Pop3Retrieved(**common, command=out.command, number=out.number, size=out.size,
+                               uid=int(out.key),  # type: ignore[call-overload]
+                               lines=out.top_lines, message=_message_summary(out.header))
+
+
+def _deleted(out: Deleted, common: dict[str, Any]) -> facts.Fact:
+    return facts.Pop3Deleted(**common, number=out.number, uid=int(out.key))  # type: ignore[call-overload]
+
+
+def _updated(out: Updated, common: dict[str, Any]) -> facts.Fact:
+    return facts.Pop3SessionEnded(**common, reason=facts.SessionEnd.QUIT, deleted=out.deleted, left=out.left,
+                                  ok=out.ok)
+
+
+def _abandoned(out: Abandoned, common: dict[str, Any]) -> facts.Fact:
+    return facts.Pop3SessionEnded(**common, reason=facts.SessionEnd(out.reason), kept_marked=out.marked)
+
+
+# Which core observation becomes which fact (LoginRefused has its own, outside -> server, path).
+_FACTS: dict[type, Callable[[Any, dict[str, Any]], facts.Fact]] = {
+    LoggedIn: _login,
+    Listed: _listed,
+    Retrieved: _retrieved,
+    Deleted: _deleted,
+    Updated: _updated,
+    Abandoned: _abandoned,
+}
+
+
+def _message_summary(header: bytes) -> dict[str, str] | None:
+    """The few header fields the page shows for a downloaded message (never raises)."""
+    summary = summarize(header)
+    shown = {"id": summary.message_id, "from": summary.from_, "to": summary.to, "subject": summary.subject}
+    return {key: value for key, value in shown.items() if value} or None

@@ -1,0 +1,76 @@
+"""The dialogue of a POP3 session as the learners see it: lines, trimmed, no words of our own.
+
+Each side's lines are kept as ``("C", line)`` or ``("S", line)``. What is left out is marked
+with a line on the side ``CUT`` ("…") whose text says what, as data the page words in its language:
+
+* a number: that many lines left out (the tail of a long multi-line reply, or the oldest lines
+  when more than ``TRANSCRIPT_KEEP`` piled up between two observations);
+* ``TLS``: the STLS handshake happened here; from then on the dialogue is encrypted.
+
+An over-long client line, never executed, is shown as ``("C", "…")``.
+"""
+from __future__ import annotations
+
+import collections
+
+from ...events import CUT
+from .outputs import Transcript
+
+__all__ = ["BODY_KEEP", "CUT", "LOG_LINE_KEEP", "TLS_MARK", "TRANSCRIPT_KEEP", "Dialogue"]
+
+TRANSCRIPT_KEEP = 200      # lines of dialogue kept between two observations
+BODY_KEEP = 20             # lines of a multi-line response kept in a transcript
+LOG_LINE_KEEP = 300        # characters of one line kept in a transcript
+TLS_MARK = "TLS"
+
+
+class Dialogue:
+    """The lines exchanged since the last ``take()``, bounded."""
+
+    def __init__(self, keep: int = TRANSCRIPT_KEEP) -> None:
+        self._lines: collections.deque[tuple[str, str]] = collections.deque(maxlen=keep)
+        self._dropped = 0
+
+    def line(self, side: str, line: str) -> None:
+        if len(line) > LOG_LINE_KEEP:
+            line = line[:LOG_LINE_KEEP] + "…"
+        if len(self._lines) == self._lines.maxlen:
+            self._dropped += 1
+        self._lines.append((side, line))
+
+    def body(self, body: bytes) -> None:
+        """A multi-line response's data (CRLF lines, not stuffed): the first lines, as on the wire."""
+        start = 0
+        for _ in range(BODY_KEEP):
+            if start >= len(body):
+                break
+            end = body.find(b"\r\n", start)
+            end = len(body) if end < 0 else end
+            self.line("S", _stuffed(body[start:end]))
+            start = end + 2
+        remaining = body[start:]
+        rest = remaining.count(b"\r\n") + (1 if remaining and not remaining.endswith(b"\r\n") else 0)
+        if rest:
+            self.line(CUT, str(rest))
+        self.line("S", ".")
+
+    def tls(self) -> None:
+        self.line(CUT, TLS_MARK)
+
+    def too_long(self) -> None:
+        self.line("C", "…")
+
+    def take(self) -> Transcript:
+        """The lines since the last call (the oldest cut, with a marker), and start afresh."""
+        lines = list(self._lines)
+        if self._dropped:
+            lines.insert(0, (CUT, str(self._dropped)))
+        self._lines.clear()
+        self._dropped = 0
+        return tuple(lines)
+
+
+def _stuffed(line: bytes) -> str:
+    """How a data line looks on the wire (RFC 1939 §3), for the transcript."""
+    text = line.decode("utf-8", "replace")
+    return "." + text if text.startswith(".") else text
