@@ -579,7 +579,7 @@ def serve(root: Path, profile: Path | None) -> int:
     sys.path.insert(0, str(REPO))
     import logging
 
-    from simulator.protocols.imap_server import ImapServer
+    from simulator.protocols.imap.server import ImapServer
     from simulator.store import MailStore
     from simulator.world import Account
 

@@ -20,7 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from imapclient import IMAPClient
 
-from simulator.protocols.imap_server import ImapServer
+from simulator import nodes
+from simulator.facts import Status
+from simulator.facts import imap as facts
+from simulator.protocols.imap.server import ImapServer
 from simulator.store import MailStore
 from simulator.world import Account
 
@@ -38,22 +41,24 @@ def authenticate(login: str, password: str) -> Account | None:
 
 
 class RecordingBus:
-    """Stands in for simulator.bus.EventBus with the publish() signature of CONTRACTS.md."""
+    """Stands in for simulator.bus.EventBus: ``publish(fact)``, recorded as the fact and its data."""
 
     def __init__(self) -> None:
         self.events: list[dict] = []
         self._lock = threading.Lock()
+        self._published = threading.Condition(self._lock)
 
-    def publish(self, kind, *, src, dst, protocol, status="ok", summary, explain=None, trace=None,
-                transcript=(), message=None, data=None):
+    def publish(self, fact):
         with self._lock:
-            self.events.append(dict(kind=kind, src=src, dst=dst, protocol=protocol, status=status,
-                                    summary=summary, explain=explain, transcript=list(transcript), data=data))
+            self.events.append(dict(kind=fact.kind, src=fact.src, dst=fact.dst, protocol=fact.protocol,
+                                    status=fact.status, transcript=list(fact.transcript),
+                                    data=fact.data(), fact=fact))
+            self._published.notify_all()
 
     def wait_for(self, kind: str, timeout: float = 5) -> None:
-        deadline = time.monotonic() + timeout
-        while kind not in self.kinds() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        """Until a fact of ``kind`` is published (the server publishes from its own thread)."""
+        with self._lock:
+            self._published.wait_for(lambda: any(e["kind"] == kind for e in self.events), timeout)
 
     def kinds(self) -> list[str]:
         with self._lock:
@@ -284,7 +289,7 @@ def test_imaplib_session_end_to_end(world):
         assert kind in kinds
     login = next(e for e in world.bus.events if e["kind"] == "imap.login")
     assert login["src"] == "mailbox:bob@beta.test" and login["dst"] == "mua:bob@beta.test"
-    assert login["data"]["server"] == "imap:beta.test" and login["explain"]["ru"]
+    assert login["data"]["server"] == nodes.imap("beta.test") and isinstance(login["fact"], facts.ImapLogin)
 
 
 def test_imapclient_parses_envelope_bodystructure_and_moves(world):
@@ -456,8 +461,10 @@ def test_wrong_password_is_refused_and_throttled(world):
     with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
         m.login("nobody@beta.test", "secret")  # an unknown user looks the same
     m.logout()
-    failed = [e for e in world.bus.events if e["kind"] == "imap.login" and e["status"] == "failed"]
-    assert failed and failed[0]["src"] == "client:127.0.0.1" and failed[0]["dst"] == "imap:beta.test"
+    failed = [e for e in world.bus.events if e["kind"] == "imap.login" and e["status"] is Status.FAILED]
+    assert failed and failed[0]["src"] == nodes.OUTSIDE and failed[0]["dst"] == nodes.imap("beta.test")
+    assert failed[0]["data"]["peer"] == "127.0.0.1"
+    assert [e["data"]["delay"] for e in failed] == [0.0, 0.0, 0.0, 1.0, 2.0]   # held back before the check
     keeper.logout()
 
 
@@ -551,5 +558,6 @@ def test_internal_error_closes_only_that_session(world):
     fresh.logout()
     world.bus.wait_for("imap.error")
     err = next(e for e in world.bus.events if e["kind"] == "imap.error")
-    assert err["status"] == "failed" and "RuntimeError" in err["summary"]
+    assert err["status"] is Status.FAILED and err["data"]["error"].startswith("RuntimeError(")
+    assert (err["src"], err["dst"], err["data"]["peer"]) == (nodes.imap("beta.test"), nodes.OUTSIDE, "127.0.0.1")
     keeper.logout()

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from simulator.protocols.imap_core import ImapSession, Send
+from simulator.protocols.imap import ImapSession, Send
 from simulator.store import MailStore
-from test_imap_core import T0, Client
+from test_imap_core import T0, Client, MemoryStore
 
 
 def fill(store: MailStore, count: int = 20, size: int = 3000) -> None:
@@ -27,8 +27,10 @@ def drain(session: ImapSession, effects) -> bytes:
     return out, rounds
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> MailStore:
+@pytest.fixture(params=["maildir", "memory"])
+def store(request, tmp_path: Path):
+    if request.param == "memory":
+        return MemoryStore()
     return MailStore(tmp_path / "mail", clock=lambda: T0)
 
 

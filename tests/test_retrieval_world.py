@@ -110,7 +110,7 @@ def test_pop3_download_and_delete_versus_imap_keep(world):
     pop.quit()
     assert len(world.messages("bob@beta.test")) == 1
     quit_event = world.events.wait_for(lambda e: e.kind == "pop3.quit")[0]
-    assert quit_event.src == "mailbox:bob@beta.test" and "1" in quit_event.summary
+    assert quit_event.src == "mailbox:bob@beta.test" and quit_event.data["deleted"] == 1
     fetch_event = world.events.wait_for(lambda e: e.kind == "imap.fetch")[0]
     assert fetch_event.dst == "mua:bob@beta.test"
 
