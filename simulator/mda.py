@@ -1,35 +1,25 @@
 """MDA: final delivery into a user's Maildir (the Maildir protocol, as in qmail's maildir(5)).
 
-The file is written under ``tmp/``, fsynced, renamed into ``new/`` and the directory fsynced, so a
-message is either wholly in the mailbox or not at all, even if the machine loses power.  Final
+The file is written by the store's one Maildir writer (``simulator.store.maildir.write_message``):
+under ``tmp/``, fsynced, linked into ``new/`` under a name nobody uses and the directory fsynced, so
+a message is either wholly in the mailbox or not at all, even if the machine loses power.  Final
 delivery adds ``Return-Path:`` (removing any earlier one) and ``Delivered-To:`` (RFC 5321 §4.4).
 """
 from __future__ import annotations
 
-import itertools
-import os
-import socket
 import time
 from pathlib import Path
 
-from .fsutil import fsync_dir
-
-_counter = itertools.count(1)
-_HOSTNAME = socket.gethostname().replace("/", "\\057").replace(":", "\\072")   # no DNS: just the kernel's name
+from .store.maildir import make_maildir, write_message
 
 
 def maildir_for(data_dir: Path, address: str) -> Path:
-    """<data>/mail/<domain>/<user>: the layout shared with simulator/store.py."""
+    """<data>/mail/<domain>/<user>: the layout shared with ``simulator.store``."""
     local, _, domain = address.rpartition("@")
     if not local or not domain or any(part in ("", ".", "..") or "/" in part or "\0" in part
                                       for part in (local.lower(), domain.lower())):
         raise ValueError(f"not a deliverable address: {address!r}")
     return data_dir / "mail" / domain.lower() / local.lower()
-
-
-def ensure_maildir(path: Path) -> None:
-    for sub in ("tmp", "new", "cur"):
-        (path / sub).mkdir(parents=True, exist_ok=True)
 
 
 def final_headers(content: bytes, *, return_path: str, delivered_to: str, trace: str | None = None) -> bytes:
@@ -59,21 +49,6 @@ def final_headers(content: bytes, *, return_path: str, delivered_to: str, trace:
 
 def deliver(maildir: Path, content: bytes, *, clock=time.time) -> Path:
     """Write ``content`` (CRLF line ends) into ``maildir/new``; return the final path."""
-    ensure_maildir(maildir)
-    now = clock()
-    seconds, micro = int(now), int((now % 1) * 1_000_000)
-    name = f"{seconds}.M{micro}P{os.getpid()}Q{next(_counter)}.{_HOSTNAME}"
-    tmp = maildir / "tmp" / name
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        final = maildir / "new" / name
-        os.rename(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(maildir / "new")
-    return final
+    make_maildir(maildir)
+    sub, name, _ = write_message(maildir, content, now=clock())
+    return maildir / sub / name

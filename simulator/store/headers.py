@@ -1,0 +1,119 @@
+"""The header section of a message: where it ends, its fields, and a summary for display.
+
+One reader of header fields (RFC 5322 §2.2: ``name ":" value``, folded lines continuing with
+white space, §2.2.3) serves two purposes:
+
+  * ``header_fields`` / ``FIELD``: the raw field values, as the MIME parser (``mime.py``) and IMAP's
+    ENVELOPE need them (undecoded: IMAP sends header values as they are, RFC 3501 §7.4.2);
+  * ``summarize``: what a person is shown about a message (the web's mailbox list, the SMTP and POP3
+    hops on the diagram): Message-ID, From, To, Cc, Subject, Date and the Received trace, unfolded,
+    with RFC 2047 encoded words decoded and raw 8-bit text read as UTF-8 (RFC 6532), trimmed to a
+    sane length.  It never raises: the input may be hostile, and a summary is a display nicety
+    that must not break a session.
+
+What it leaves out: address parsing (the fields are shown as text, the browser escapes them),
+RFC 2231 parameters (not in these fields), obsolete syntax beyond white space before the colon.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.header import decode_header, make_header
+
+__all__ = ["FIELD", "FIELD_LIMIT", "RECEIVED_LIMIT", "RECEIVED_MAX", "HeaderSummary",
+           "header_block", "header_fields", "summarize"]
+
+FIELD_LIMIT = 300        # characters kept of each shown field
+RECEIVED_LIMIT = 400     # characters kept of each Received field (they are long by nature)
+RECEIVED_MAX = 50        # Received fields kept (a mail loop can pile up hundreds)
+_RAW_LIMIT = 8 * 1024    # octets of a raw value looked at: bounds the RFC 2047 work on hostile input
+
+# A field: a name of printable ASCII but ":" (RFC 5322 §3.6.8), optional white space before the
+# colon (obsolete syntax, §4.5), then the value up to the line end plus every folded line after it.
+# "." matches CR too: a value keeps the CR of its last line (``header_fields`` drops it).
+FIELD = re.compile(rb"(?m)^([!-9;-~]+)[ \t]*:(.*(?:\r?\n[ \t].*)*)")
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+_WORD = r"=\?[!->@-~]+\?[QqBb]\?[!->@-~]*\?="                  # RFC 2047 §2, ASCII only
+_ENCODED_RUN = re.compile(rf"{_WORD}(?:\s+{_WORD})*")
+_CONTROLS = {c: "\ufffd" for c in (*range(0x20), *range(0x7F, 0xA0))}   # C0, DEL, C1
+_SHOWN = {b"message-id": "message_id", b"from": "from_", b"to": "to", b"cc": "cc",
+          b"subject": "subject", b"date": "date"}
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderSummary:
+    """The displayed fields of a header; "" for a field the header lacks."""
+
+    message_id: str = ""
+    from_: str = ""
+    to: str = ""
+    cc: str = ""
+    subject: str = ""
+    date: str = ""
+    received: tuple[str, ...] = ()
+
+
+def header_block(content: bytes) -> bytes:
+    """The header section of a message, without the empty line that ends it (RFC 5322 §2.1).
+
+    Line ends may be CRLF or bare LF (a Maildir file written by another program).  A message
+    that starts with an empty line has an empty header; one with no empty line is all header.
+    """
+    if content.startswith((b"\r\n", b"\n")):
+        return b""
+    match = _BLANK_LINE.search(content)
+    return content if match is None else content[:match.start()]
+
+
+def header_fields(head: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(lowercase name, raw value) of each field of a header block, in order, values still folded."""
+    for match in FIELD.finditer(head):
+        yield match.group(1).lower(), match.group(2).rstrip(b"\r")
+
+
+def summarize(head: bytes) -> HeaderSummary:
+    """The summary of a header block, or of a whole message (only its header is read).
+
+    The first of a repeated field wins (as ``email``'s ``get`` does); Received keeps every one,
+    newest first, up to ``RECEIVED_MAX``.
+    """
+    try:
+        return _summarize(header_block(head))
+    except Exception:       # noqa: BLE001 — a display nicety: hostile input gets an empty summary
+        return HeaderSummary()
+
+
+def _summarize(head: bytes) -> HeaderSummary:
+    found: dict[str, str] = {}
+    received: list[str] = []
+    for name, value in header_fields(head):
+        if name == b"received":
+            if len(received) < RECEIVED_MAX:
+                received.append(_display(value, RECEIVED_LIMIT, decode=False))
+            continue
+        key = _SHOWN.get(name)
+        if key is not None and key not in found:
+            found[key] = _display(value, FIELD_LIMIT, decode=True)
+    return HeaderSummary(**found, received=tuple(received))
+
+
+def _display(raw: bytes, limit: int, *, decode: bool) -> str:
+    """Unfolded, decoded, control characters replaced, white space runs made one space, trimmed."""
+    text = raw[:_RAW_LIMIT].decode("utf-8", "replace")
+    if decode and "=?" in text:
+        text = _decode_words(text)
+    return " ".join(text.split()).translate(_CONTROLS)[:limit]
+
+
+def _decode_words(text: str) -> str:
+    """RFC 2047 encoded words -> text, run by run, so raw UTF-8 around them stays as it is."""
+    return _ENCODED_RUN.sub(_decode_run, text)
+
+
+def _decode_run(match: re.Match[str]) -> str:
+    """One run of encoded words (the white space between them is dropped, RFC 2047 §6.2)."""
+    try:
+        return str(make_header(decode_header(match.group(0))))
+    except Exception:       # noqa: BLE001 — HeaderParseError, LookupError, UnicodeError, …
+        return match.group(0)   # a malformed word is shown as it stands

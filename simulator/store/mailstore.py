@@ -1,0 +1,547 @@
+"""The mailbox store: every user's Maildir folders, as the IMAP and POP3 servers see them.
+
+What it implements
+  * The user's Maildir at ``<root>/<domain>/<user>`` with the default folders (INBOX, Sent, Drafts,
+    Trash, Junk; RFC 6154 special use), created on first use; the layout is ``maildir.py``'s.
+  * Messages by UID (``uids.py``: persistent UIDs, UIDVALIDITY), flags (RFC 3501 §2.3.2) in file
+    names, keywords in the uid list; APPEND, COPY, MOVE (RFC 6851), EXPUNGE, STORE.
+  * ``\\Recent`` (RFC 3501 §2.3.2): a message in ``new/`` is recent; the first read-write session that
+    claims it (``claim_recent``) moves it to ``cur/`` and is the only one that reports it as recent.
+  * Folders: CREATE, DELETE, RENAME (children included), LIST, STATUS, subscriptions.
+  * In-loop change notification: listeners registered per address are called synchronously after
+    every change, whoever made it (IMAP sessions, POP3, the MDA through ``notify``).
+  * A cache of parsed MIME structures (``mime.py``) keyed by (folder, base name, file size, mtime)
+    so that a large mailbox is parsed once; rescans list directories and never re-read files whose
+    names are known.
+
+What it leaves out: quotas, ACLs, and locking between processes (one simulator process owns the
+data directory; all calls happen on the mail loop thread, so there are no locks).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from ..fsutil import move_new
+from .maildir import (
+    DELIMITER,
+    FLAG_TO_LETTER,
+    INBOX,
+    SUBSCRIPTIONS_NAME,
+    canonical_flag,
+    folder_dir,
+    folder_tree,
+    info_from_flags,
+    is_maildir,
+    make_maildir,
+    normalize_folder,
+    read_subscriptions,
+    remove_maildir,
+    setup_user_dir,
+    sync_subdirs,
+    unique_base,
+    user_dir,
+    valid_flag,
+    write_lines,
+    write_message,
+)
+from .mime import ParseCache, ParsedMessage, crlf_size, parse_mime, to_crlf
+from .records import (
+    FolderEvent,
+    FolderExists,
+    FolderInfo,
+    FolderNameError,
+    FolderStatus,
+    Listener,
+    MessageInfo,
+    NoSuchFolder,
+    NoSuchMessage,
+    StoreError,
+)
+from .uids import Entry, FolderState, Known, load_uidlist, next_uidvalidity, save_uidlist, scan
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MailStore", "Subscription"]
+
+
+class Subscription:
+    """Handle returned by ``MailStore.listen``; ``close()`` stops the callbacks."""
+
+    def __init__(self, store: MailStore, address: str, callback: Listener) -> None:
+        self._store, self._address, self._callback = store, address, callback
+
+    def close(self) -> None:
+        self._store.unlisten(self._address, self._callback)
+
+
+class MailStore:
+    """All users' Maildirs under ``root`` (= <data>/mail/<domain>/<user>).
+
+    Every method is synchronous and meant for the mail loop thread. Folder names are Unicode with
+    "/" as the hierarchy delimiter; protocol layers translate (IMAP: modified UTF-7).
+    """
+
+    def __init__(self, root: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.root = Path(root)
+        self._clock = clock
+        self._folders: dict[tuple[str, str], FolderState] = {}
+        self._listeners: dict[str, list[Listener]] = {}
+        self._parse_cache = ParseCache()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    # ----------------------------------------------------------------- paths
+
+    def maildir_path(self, address: str) -> Path:
+        """The user's Maildir (INBOX); created on demand together with the default folders."""
+        path = user_dir(self.root, address)
+        setup_user_dir(path)
+        return path
+
+    def folder_path(self, address: str, folder: str) -> Path:
+        """Validated directory of ``folder`` (which need not exist)."""
+        folder = normalize_folder(folder)
+        return folder_dir(self.maildir_path(address), folder)
+
+    # ----------------------------------------------------------------- folder state
+
+    def _folder(self, address: str, folder: str, *, create: bool = False) -> FolderState:
+        state = self._folders.get((address, folder))  # keys hold canonical names: a hit needs no check
+        if state is not None:
+            return state
+        folder = normalize_folder(folder)
+        key = (address, folder)
+        state = self._folders.get(key)
+        if state is not None:
+            return state
+        path = self.folder_path(address, folder)
+        if not is_maildir(path):
+            if not create:
+                raise NoSuchFolder(f"no such mailbox: {folder}")
+            make_maildir(path, folder=folder != INBOX)
+        (path / "tmp").mkdir(exist_ok=True)
+        loaded = load_uidlist(path)
+        if loaded is None:
+            uidvalidity, uidnext, known = self._new_uidvalidity(address), 1, {}
+        else:
+            uidvalidity, uidnext, known = loaded
+        state = FolderState(address, folder, path, uidvalidity, uidnext, [], {}, {})
+        self._folders[key] = state
+        self._scan(state, known=known, force_save=loaded is None)
+        return state
+
+    def _new_uidvalidity(self, address: str) -> int:
+        return next_uidvalidity(self.maildir_path(address), self._clock())
+
+    def _scan(self, state: FolderState, *, known: Known | None = None, force_save: bool = False) -> bool:
+        return scan(state, new_uidvalidity=lambda: self._new_uidvalidity(state.address), known=known,
+                    force_save=force_save)
+
+    def _info(self, state: FolderState, e: Entry) -> MessageInfo:
+        return MessageInfo(e.uid, e.size, e.flags, e.internaldate, state.path / e.sub / e.name)
+
+    def _changed(self, state: FolderState, *, save: bool = True) -> None:
+        if save:
+            save_uidlist(state)
+        state.version += 1
+        self._emit(FolderEvent(state.address, state.name))
+
+    def _emit(self, event: FolderEvent) -> None:
+        for callback in list(self._listeners.get(event.address, ())):
+            try:
+                callback(event)
+            except Exception:  # a broken listener must not break the store or the other sessions
+                log.exception("mailbox listener failed")
+
+    # ----------------------------------------------------------------- notification
+
+    def listen(self, address: str, callback: Listener) -> Subscription:
+        """Call ``callback(FolderEvent)`` (in-loop, synchronously) after any change to the user's folders."""
+        self._listeners.setdefault(address, []).append(callback)
+        return Subscription(self, address, callback)
+
+    def unlisten(self, address: str, callback: Listener) -> None:
+        """Stop calling ``callback`` (what ``Subscription.close`` does); a second call does nothing."""
+        callbacks = self._listeners.get(address)
+        if callbacks and callback in callbacks:
+            callbacks.remove(callback)
+
+    def notify(self, address: str, folder: str = INBOX) -> None:
+        """Something was delivered into the folder (the MDA calls this): rescan and tell the listeners.
+
+        With nobody listening there is nothing to tell, and every reader rescans anyway (SELECT,
+        STATUS, NOOP, a POP3 login): skipping the rescan keeps a delivery burst from re-listing the
+        Maildir and rewriting its UID list once per message.
+        """
+        if not self._listeners.get(address):
+            return
+        self.rescan(address, folder)
+
+    def rescan(self, address: str, folder: str) -> bool:
+        """Pick up files added, renamed or removed behind our back; listeners hear of any change."""
+        loaded = (address, normalize_folder(folder)) in self._folders
+        state = self._folder(address, folder)
+        if self._scan(state) or (not loaded and state.entries):  # a first load has just scanned
+            self._emit(FolderEvent(state.address, state.name))
+            return True
+        return False
+
+    # ----------------------------------------------------------------- messages (POP3 and IMAP)
+
+    def inbox_snapshot(self, address: str) -> list[MessageInfo]:
+        """INBOX in UID order after a rescan of new/ and cur/ (POP3's maildrop, RFC 1939 §4)."""
+        self.maildir_path(address)
+        self.rescan(address, INBOX)
+        return self.messages(address, INBOX)
+
+    def messages(self, address: str, folder: str) -> list[MessageInfo]:
+        state = self._folder(address, folder)
+        return [self._info(state, e) for e in state.entries]
+
+    def uids(self, address: str, folder: str) -> list[int]:
+        return [e.uid for e in self._folder(address, folder).entries]
+
+    def message_info(self, address: str, folder: str, uid: int) -> MessageInfo:
+        state = self._folder(address, folder)
+        e = state.by_uid.get(uid)
+        if e is None:
+            raise NoSuchMessage(f"no message with UID {uid}")
+        return self._info(state, e)
+
+    def flags(self, address: str, folder: str) -> dict[int, frozenset[str]]:
+        return {e.uid: e.flags for e in self._folder(address, folder).entries}
+
+    def version(self, address: str, folder: str) -> int:
+        """Bumped on every change of the folder (a cheap "anything new?" check for sessions)."""
+        return self._folder(address, folder).version
+
+    def uidvalidity(self, address: str, folder: str) -> int:
+        return self._folder(address, folder).uidvalidity
+
+    def uidnext(self, address: str, folder: str) -> int:
+        return self._folder(address, folder).uidnext
+
+    def _entry(self, state: FolderState, uid: int) -> Entry:
+        e = state.by_uid.get(uid)
+        if e is None:
+            raise NoSuchMessage(f"no message with UID {uid}")
+        return e
+
+    def read_message(self, address: str, folder: str, uid: int) -> bytes:
+        """The message with CRLF line ends: exactly the octets that ``MessageInfo.size`` counts."""
+        state = self._folder(address, folder)
+        e = self._entry(state, uid)
+        try:
+            with open(f"{state.path}/{e.sub}/{e.name}", "rb", buffering=0) as fh:
+                data = fh.readall()
+                # A file that was all CRLF when scanned (CRLF size == file size) and is unchanged
+                # since (same size and mtime, the parse cache's key too) needs no conversion pass.
+                unchanged_crlf = (e.size == e.fsize == len(data)
+                                  and os.fstat(fh.fileno()).st_mtime_ns == e.mtime_ns)
+        except FileNotFoundError:
+            self._scan(state)
+            raise NoSuchMessage(f"message with UID {uid} is gone") from None
+        if not unchanged_crlf:
+            data = to_crlf(data)
+        if len(data) != e.size:  # the file was replaced in place (not Maildir-like); believe the file
+            e.size = len(data)
+        return data
+
+    def parsed(self, address: str, folder: str, uid: int) -> ParsedMessage:
+        """The MIME tree of a message, cached by (folder, base name, file size, mtime)."""
+        state = self._folder(address, folder)
+        e = self._entry(state, uid)
+        key = (str(state.path), e.base, e.fsize, e.mtime_ns)
+        hit = self._parse_cache.get(key)
+        if hit is not None:
+            return hit
+        data = self.read_message(address, folder, uid)
+        parsed = ParsedMessage(len(data), parse_mime(data))
+        self._parse_cache.put(key, parsed)
+        return parsed
+
+    def claim_recent(self, address: str, folder: str) -> frozenset[int]:
+        """Give the caller the \\Recent messages nobody has claimed yet (RFC 3501 §2.3.2).
+
+        They move from new/ to cur/ (maildir(5): "no longer new"), so no later session sees them
+        as recent, across restarts too.
+        """
+        state = self._folder(address, folder)
+        claimed: list[int] = []
+        for e in state.entries:
+            if not e.recent:
+                continue
+            e.recent = False
+            claimed.append(e.uid)
+            if e.sub == "new":
+                self._rename(state, e, "cur", e.flags)
+        return frozenset(claimed)
+
+    def _rename(self, state: FolderState, e: Entry, sub: str, flags: frozenset[str]) -> None:
+        name = f"{e.base}:2,{info_from_flags(flags, e.other)}" if sub == "cur" else e.base
+        if (sub, name) != (e.sub, e.name):
+            try:
+                os.rename(state.path / e.sub / e.name, state.path / sub / name)
+            except FileNotFoundError:
+                raise NoSuchMessage(f"message with UID {e.uid} is gone") from None
+        e.sub, e.name, e.flags = sub, name, flags
+
+    def set_flags(self, address: str, folder: str, uids: Iterable[int], flags: Iterable[str],
+                  mode: str = "=") -> dict[int, frozenset[str]]:
+        """STORE (RFC 3501 §6.4.6): mode "+" adds, "-" removes, "=" replaces. Returns the new flags.
+
+        System flags go into the file name (the file moves to cur/), keywords into the uid list.
+        """
+        state = self._folder(address, folder)
+        wanted = {canonical_flag(f) for f in flags}
+        wanted.discard("\\Recent")
+        for f in wanted:
+            if not valid_flag(f):
+                raise StoreError(f"invalid flag {f}")
+        result: dict[int, frozenset[str]] = {}
+        keywords_changed = any_changed = False
+        for uid in uids:
+            e = state.by_uid.get(uid)
+            if e is None:
+                continue
+            if mode == "+":
+                new = e.flags | wanted
+            elif mode == "-":
+                new = e.flags - wanted
+            else:
+                new = frozenset(wanted)
+            new = frozenset(new)
+            if new != e.flags:
+                old_kw = {f for f in e.flags if f not in FLAG_TO_LETTER}
+                new_kw = {f for f in new if f not in FLAG_TO_LETTER}
+                keywords_changed |= old_kw != new_kw
+                try:
+                    self._rename(state, e, "cur", new)
+                except NoSuchMessage:
+                    continue
+                any_changed = True
+            result[uid] = e.flags
+        if any_changed:
+            self._changed(state, save=keywords_changed)
+        return result
+
+    def _deliver_file(self, state: FolderState, data: bytes, flags: frozenset[str], mtime: float | None,
+                      *, sync_dir: bool = True) -> Entry:
+        """Write a CRLF message into the folder (the one Maildir writer) and give it the next UID."""
+        now = self._clock()
+        mtime = now if mtime is None else mtime  # INTERNALDATE = delivery time (PROTOCOLS §5.4)
+        sub, name, st = write_message(state.path, data, now=now, flags=flags, mtime=mtime,
+                                      taken=state.by_base, sync_dir=sync_dir)
+        e = Entry(state.uidnext, name.split(":", 1)[0], sub, name, flags, "", crlf_size(data), st.st_size,
+                  st.st_mtime_ns, True)
+        state.uidnext += 1
+        state.add(e)
+        return e
+
+    def append(self, address: str, folder: str, data: bytes, flags: Iterable[str] = (),
+               internaldate: float | None = None) -> tuple[int, int]:
+        """APPEND (RFC 3501 §6.3.11): store a message; returns (UIDVALIDITY, UID) for APPENDUID."""
+        state = self._folder(address, folder)
+        clean = frozenset(canonical_flag(f) for f in flags) - {"\\Recent"}
+        for f in clean:
+            if not valid_flag(f):
+                raise StoreError(f"invalid flag {f}")
+        e = self._deliver_file(state, to_crlf(data), clean, internaldate)
+        self._changed(state)
+        return state.uidvalidity, e.uid
+
+    def copy_messages(self, address: str, src: str, uids: Iterable[int], dst: str) -> list[tuple[int, int]]:
+        """COPY (RFC 3501 §6.4.7): copy each file, flags and INTERNALDATE kept; returns [(source uid, new uid)]."""
+        source = self._folder(address, src)
+        target = self._folder(address, dst)
+        pairs: list[tuple[int, int]] = []
+        for uid in sorted(set(uids)):
+            e = source.by_uid.get(uid)
+            if e is None:
+                continue
+            try:
+                data = to_crlf((source.path / e.sub / e.name).read_bytes())
+            except FileNotFoundError:
+                continue
+            new = self._deliver_file(target, data, e.flags, e.internaldate, sync_dir=False)
+            pairs.append((uid, new.uid))
+        if pairs:
+            sync_subdirs(target.path)       # one directory fsync for the whole batch
+            self._changed(target)
+        return pairs
+
+    def move_messages(self, address: str, src: str, uids: Iterable[int], dst: str) -> list[tuple[int, int]]:
+        """MOVE (RFC 6851): rename each file into the target folder; returns [(source uid, new uid)]."""
+        source = self._folder(address, src)
+        target = self._folder(address, dst)
+        if source is target:
+            pairs = self.copy_messages(address, src, uids, dst)
+            self.delete_messages(address, src, [p[0] for p in pairs])
+            return pairs
+        pairs: list[tuple[int, int]] = []
+        for uid in sorted(set(uids)):
+            e = source.by_uid.get(uid)
+            moved = None if e is None else self._move_file(source, e, target)
+            if moved is not None:
+                pairs.append((uid, moved.uid))
+        if pairs:
+            sync_subdirs(target.path, ("cur",))     # the new names first: a crash leaves a copy, not a loss
+            sync_subdirs(source.path)
+            self._changed(target)
+            self._changed(source)
+        return pairs
+
+    def _move_file(self, source: FolderState, e: Entry, target: FolderState) -> Entry | None:
+        """Move one message into ``target``'s cur/, keeping its base name unless that is taken there."""
+        base = e.base
+        while True:
+            if base not in target.by_base:
+                name = f"{base}:2,{info_from_flags(e.flags, e.other)}"
+                try:
+                    move_new(source.path / e.sub / e.name, target.path / "cur" / name)
+                    break
+                except FileNotFoundError:
+                    return None
+                except FileExistsError:     # a file the target has not scanned yet
+                    pass
+            base = unique_base(self._clock())
+        new = Entry(target.uidnext, base, "cur", name, e.flags, e.other, e.size, e.fsize, e.mtime_ns, True)
+        target.uidnext += 1
+        target.add(new)
+        source.entries.remove(e)
+        del source.by_uid[e.uid]
+        source.by_base.pop(e.base, None)
+        return new
+
+    def delete_messages(self, address: str, folder: str, uids: Iterable[int]) -> None:
+        """Remove the files now (POP3 UPDATE, IMAP EXPUNGE); other sessions then report EXPUNGE."""
+        self._remove(self._folder(address, folder), set(uids))
+
+    def _remove(self, state: FolderState, uids: set[int]) -> list[int]:
+        gone: list[int] = []
+        for e in [e for e in state.entries if e.uid in uids]:
+            try:
+                os.unlink(state.path / e.sub / e.name)
+            except FileNotFoundError:
+                pass
+            gone.append(e.uid)
+        if gone:
+            state.entries = [e for e in state.entries if e.uid not in uids]
+            state.reindex()
+            self._changed(state)
+        return gone
+
+    def expunge(self, address: str, folder: str, uids: Iterable[int] | None = None) -> list[int]:
+        """EXPUNGE / UID EXPUNGE (RFC 3501 §6.4.3, RFC 4315 §2.1): remove \\Deleted messages."""
+        state = self._folder(address, folder)
+        allowed = None if uids is None else set(uids)
+        doomed = {e.uid for e in state.entries
+                  if "\\Deleted" in e.flags and (allowed is None or e.uid in allowed)}
+        return self._remove(state, doomed)
+
+    # ----------------------------------------------------------------- folders
+
+    def folder_exists(self, address: str, folder: str) -> bool:
+        try:
+            return is_maildir(self.folder_path(address, folder))
+        except FolderNameError:
+            return False
+
+    def list_folders(self, address: str) -> list[FolderInfo]:
+        """Every folder, plus \\Noselect parents implied by deeper names, sorted, INBOX first."""
+        return folder_tree(self.maildir_path(address))
+
+    def create_folder(self, address: str, folder: str) -> str:
+        """CREATE (RFC 3501 §6.3.3), with superior levels as needed; returns the canonical name."""
+        folder = normalize_folder(folder.rstrip(DELIMITER) if folder != DELIMITER else folder)
+        if self.folder_exists(address, folder):
+            raise FolderExists(f"mailbox already exists: {folder}")
+        parts = folder.split(DELIMITER)
+        for i in range(1, len(parts) + 1):
+            name = DELIMITER.join(parts[:i])
+            path = self.folder_path(address, name)
+            if not is_maildir(path):
+                make_maildir(path, folder=name != INBOX)
+        self._folder(address, folder)  # issues UIDVALIDITY
+        return folder
+
+    def delete_folder(self, address: str, folder: str) -> None:
+        """DELETE (RFC 3501 §6.3.4). INBOX cannot be deleted; a folder with children neither."""
+        folder = normalize_folder(folder)
+        if folder == INBOX:
+            raise StoreError("INBOX cannot be deleted")
+        path = self.folder_path(address, folder)
+        if not is_maildir(path):
+            raise NoSuchFolder(f"no such mailbox: {folder}")
+        if any(f.name.startswith(folder + DELIMITER) for f in self.list_folders(address)):
+            raise StoreError("mailbox has children; delete them first")
+        remove_maildir(path)
+        self._folders.pop((address, folder), None)
+        self._set_subscribed(address, folder, False)
+        self._emit(FolderEvent(address, folder, "deleted"))
+
+    def rename_folder(self, address: str, old: str, new: str) -> None:
+        """RENAME (RFC 3501 §6.3.5), children included. Renaming INBOX moves its messages."""
+        old, new = normalize_folder(old), normalize_folder(new)
+        if not self.folder_exists(address, old):
+            raise NoSuchFolder(f"no such mailbox: {old}")
+        if self.folder_exists(address, new) or old == new:
+            raise FolderExists(f"mailbox already exists: {new}")
+        if new.startswith(old + DELIMITER):
+            raise StoreError("cannot rename a mailbox into itself")
+        if old == INBOX:
+            self.create_folder(address, new)
+            self.move_messages(address, INBOX, self.uids(address, INBOX), new)
+            return
+        names = [f.name for f in self.list_folders(address)
+                 if f.selectable and (f.name == old or f.name.startswith(old + DELIMITER))]
+        subs = set(self.subscriptions(address))
+        for name in sorted(names, key=len):
+            target = new + name[len(old):]
+            self.folder_path(address, target).parent.mkdir(parents=True, exist_ok=True)
+            os.rename(self.folder_path(address, name), self.folder_path(address, target))
+            self._folders.pop((address, name), None)
+            if name in subs:
+                self._set_subscribed(address, name, False)
+                self._set_subscribed(address, target, True)
+            self._emit(FolderEvent(address, name, "renamed", target))
+        parts = new.split(DELIMITER)
+        for i in range(1, len(parts)):  # superior levels of the new name become real folders
+            parent = DELIMITER.join(parts[:i])
+            if not self.folder_exists(address, parent):
+                make_maildir(self.folder_path(address, parent), folder=True)
+
+    def status(self, address: str, folder: str) -> FolderStatus:
+        """STATUS (RFC 3501 §6.3.10) after a rescan; RECENT counts messages nobody has claimed."""
+        self.rescan(address, folder)
+        state = self._folder(address, folder)
+        unseen = sum(1 for e in state.entries if "\\Seen" not in e.flags)
+        recent = sum(1 for e in state.entries if e.recent)
+        return FolderStatus(len(state.entries), recent, unseen, state.uidnext, state.uidvalidity)
+
+    # ----------------------------------------------------------------- subscriptions
+
+    def subscriptions(self, address: str) -> list[str]:
+        """LSUB (RFC 3501 §6.3.9): the subscribed folders, INBOX first."""
+        return read_subscriptions(self.maildir_path(address))
+
+    def _set_subscribed(self, address: str, folder: str, on: bool) -> None:
+        subs = set(self.subscriptions(address))
+        if (folder in subs) == on:
+            return
+        subs.add(folder) if on else subs.discard(folder)
+        write_lines(self.maildir_path(address) / SUBSCRIPTIONS_NAME, sorted(subs))
+
+    def subscribe(self, address: str, folder: str) -> None:
+        """SUBSCRIBE (RFC 3501 §6.3.6)."""
+        self._set_subscribed(address, normalize_folder(folder), True)
+
+    def unsubscribe(self, address: str, folder: str) -> None:
+        """UNSUBSCRIBE (RFC 3501 §6.3.7)."""
+        folder = normalize_folder(folder)
+        if folder not in self.subscriptions(address):
+            raise StoreError(f"not subscribed: {folder}")
+        self._set_subscribed(address, folder, False)

@@ -1,0 +1,70 @@
+"""What the store refuses, and the records it hands out (to POP3, IMAP and the web)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["FolderEvent", "FolderExists", "FolderInfo", "FolderNameError", "FolderStatus", "Listener",
+           "MessageInfo", "NoSuchFolder", "NoSuchMessage", "StoreError"]
+
+
+class StoreError(Exception):
+    """A request the store refuses; the message is safe to show to a client."""
+
+
+class FolderNameError(StoreError):
+    """The folder name is not acceptable (traversal, wildcards, control characters ...)."""
+
+
+class NoSuchFolder(StoreError):
+    """The folder does not exist (IMAP answers NO [TRYCREATE] for APPEND/COPY/MOVE)."""
+
+
+class FolderExists(StoreError):
+    """CREATE or RENAME onto an existing folder."""
+
+
+class NoSuchMessage(StoreError):
+    """The UID is not (or no longer) in the folder."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageInfo:
+    """One message as POP3 and IMAP see it. ``size`` counts the CRLF form that is served (X8)."""
+
+    uid: int
+    size: int
+    flags: frozenset[str]
+    internaldate: float
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class FolderInfo:
+    name: str  # Unicode, "/" as delimiter, "INBOX" canonical
+    special_use: str | None
+    has_children: bool
+    selectable: bool  # False for a parent that exists only because of its children (\Noselect)
+
+
+@dataclass(frozen=True, slots=True)
+class FolderStatus:
+    messages: int
+    recent: int
+    unseen: int
+    uidnext: int
+    uidvalidity: int
+
+
+@dataclass(frozen=True, slots=True)
+class FolderEvent:
+    """Told to listeners: ``kind`` is "changed", "deleted" or "renamed" (then ``new_name`` is set)."""
+
+    address: str
+    folder: str
+    kind: str = "changed"
+    new_name: str | None = None
+
+
+Listener = Callable[[FolderEvent], None]
