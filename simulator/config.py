@@ -5,7 +5,7 @@ Default ports are non-root and outside the ranges that common services use on a 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_PORTS = {
@@ -66,6 +66,3 @@ class Config:
     hop_delay: float = 0.0               # seconds each hop waits in play mode
     seed: int | None = None              # for the random order of equal-preference MX hosts
     tls: bool = True                     # STARTTLS and implicit-TLS ports (certificate in data_dir/tls)
-
-    def with_ports(self, **ports: int) -> "Config":
-        return replace(self, ports=replace(self.ports, **ports))

@@ -10,38 +10,81 @@ One entry is worked on by one task at a time.  For each pending recipient, group
 
 Deferred recipients are retried after ``QueuePolicy.delay(attempts)``; after ``lifetime`` they are
 bounced (4.4.7).  A bounce goes into this host's own queue with a null reverse-path; a bounce that
-cannot be delivered is dropped, never bounced.  Every step awaits the step gate first.
+cannot be delivered is dropped, never bounced.  Every step awaits the step gate first, and every
+step publishes a fact (:mod:`simulator.facts`); the reasons are codes with parameters.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import format_datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any, Callable
 
-from . import dsn, explain, mda, nodes
-from .facts import NextHop, Step
+from . import dsn, mda, nodes
+from .config import QueuePolicy
 from .events import trim_transcript
-from .protocols.smtp_client import Outcome, deliver
-from .queue import Entry, RcptState, Recipient
+from .facts import (Bounced, Deferred, DeliveryReason, Fact, MdaDelivered, MxLookup, NextHop,
+                    Quarantined, Reason, Retry, SmtpAttempt, Step)
+from .gate import StepGate
+from .protocols.smtp.client import Outcome, deliver
+from .queue import Entry, QueueStore, RcptState, Recipient
+from .routing import Resolver, Route, Target
 from .scenario import Role
-from .world import Acceptance, Host, split_address
-
-if TYPE_CHECKING:
-    from .runtime import MailStack
+from .traces import TraceBook
+from .world import Acceptance, Host, World, split_address
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryServices:
+    """What the queue runner uses, passed in by whoever builds the world."""
+    queue: QueueStore
+    resolver: Resolver
+    world: World
+    gate: StepGate
+    publish: Callable[[Fact], Any]
+    clock: Callable[[], float]
+    traces: TraceBook
+    policy: QueuePolicy
+    mx_port: int
+    data_dir: Path
+    notify_mailbox: Callable[[str], None]      # tell IDLE sessions of a new message
+
+
 class Delivery:
-    def __init__(self, stack: "MailStack") -> None:
-        self.stack = stack
+    def __init__(self, services: DeliveryServices) -> None:
+        self.svc = services
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._running: dict[str, asyncio.Task] = {}
         self._entries: dict[str, Entry] = {}
         self._flush_requested: set[str] = set()     # flushed while an attempt was running
+        self._commits: set[asyncio.Task] = set()
         self._stopping = False
+
+    # -- entering the queue ----------------------------------------------------------------------
+    async def enqueue(self, host: Host, sender: str, rcpts: list[str], content: bytes, *, trace: str,
+                      queue_id: str, message: dict | None, received_from: str) -> Entry:
+        """Write a new entry durably (fsync: the 250 may follow), then schedule it."""
+        now = self.svc.clock()
+        entry = Entry(id=queue_id, host=host.name, sender=sender,
+                      recipients=[Recipient(r) for r in rcpts], trace=trace, created=now,
+                      next_attempt=now, subject=(message or {}).get("subject", "")[:200],
+                      message_id=(message or {}).get("id", "")[:300], received_from=received_from)
+        # Once the files are on disk the entry must be scheduled, even if the client vanishes and
+        # aiosmtpd cancels this session meanwhile: the commit runs shielded, as a task of its own.
+        commit = asyncio.ensure_future(self._commit(entry, content))
+        self._commits.add(commit)
+        commit.add_done_callback(self._commits.discard)
+        await asyncio.shield(commit)
+        return entry
+
+    async def _commit(self, entry: Entry, content: bytes) -> None:
+        await asyncio.to_thread(self.svc.queue.add, entry, content)      # fsync before the 250
+        self.schedule(entry)
 
     # -- scheduling ------------------------------------------------------------------------------
     def schedule(self, entry: Entry) -> None:
@@ -51,7 +94,7 @@ class Delivery:
         timer = self._timers.pop(entry.id, None)
         if timer is not None:
             timer.cancel()
-        delay = max(0.0, entry.next_attempt - self.stack.clock())
+        delay = max(0.0, entry.next_attempt - self.svc.clock())
         loop = asyncio.get_running_loop()
         self._timers[entry.id] = loop.call_later(delay, self._start, entry.id)
 
@@ -62,7 +105,7 @@ class Delivery:
             if host is None or entry.host == host:
                 if entry.id in self._running:
                     self._flush_requested.add(entry.id)
-                entry.next_attempt = self.stack.clock()
+                entry.next_attempt = self.svc.clock()
                 self.schedule(entry)
                 count += 1
         return count
@@ -71,6 +114,8 @@ class Delivery:
         return list(self._entries.values())
 
     async def stop(self) -> None:
+        if self._commits:
+            await asyncio.gather(*self._commits, return_exceptions=True)
         self._stopping = True
         for timer in self._timers.values():
             timer.cancel()
@@ -94,239 +139,242 @@ class Delivery:
         entry = self._entries.get(entry_id)
         if entry is not None and not self._stopping:     # still queued: wait for the next attempt
             if entry_id in self._flush_requested:
-                entry.next_attempt = self.stack.clock()
+                entry.next_attempt = self.svc.clock()
             self.schedule(entry)
         self._flush_requested.discard(entry_id)
 
     # -- one attempt at one entry ----------------------------------------------------------------
     async def _run(self, entry: Entry) -> None:
-        stack = self.stack
-        host = stack.world.hosts.get(entry.host)
+        svc = self.svc
+        host = svc.world.hosts.get(entry.host)
         if host is None or not host.up:
             # A host that is down does nothing: its queue waits (the host coming up flushes it).
             # A host unknown to this scenario keeps its mail on disk, looked at now and then.
             if host is None:
                 log.error("queue entry %s belongs to unknown host %s; leaving it", entry.id, entry.host)
-            entry.next_attempt = stack.clock() + stack.config.queue.max_interval
+            entry.next_attempt = svc.clock() + svc.policy.max_interval
             return
         try:
-            content = await asyncio.to_thread(stack.queue.content, entry)
-            entry.attempts += 1
-            if entry.attempts > 1:
-                waiting = [r.address for r in entry.pending]
-                stack.bus.publish(
-                    "queue.retry", src=f"mta:{host.name}", dst=f"mta:{host.name}", protocol="SMTP",
-                    status="info", summary=f"{host.name} tries again (attempt {entry.attempts}) for {', '.join(waiting)}",
-                    explain=explain.retry(host.name, waiting, entry.attempts), trace=entry.trace,
-                    data={"queue_id": entry.id, "attempt": entry.attempts})
-            by_domain: dict[str, list[Recipient]] = {}
-            for rcpt in entry.pending:
-                by_domain.setdefault(split_address(rcpt.address)[1], []).append(rcpt)
-            for domain, rcpts in by_domain.items():
-                if stack.world.acceptance(host, domain) == Acceptance.FINAL and host.role is Role.MX:
-                    await self._local(entry, host, rcpts, content)
-                else:
-                    await self._relay(entry, host, domain, rcpts, content)
-            await self._finish(entry, host, content)
+            await self._attempt_all(entry, host)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.exception("delivery of %s on %s failed unexpectedly", entry.id, entry.host)
-            if stack.clock() - entry.created >= stack.config.queue.lifetime:
+            if svc.clock() - entry.created >= svc.policy.lifetime:
                 # A bug must not keep a message cycling for ever, nor lose it: set it aside on disk.
-                await asyncio.to_thread(stack.queue.quarantine, entry)
+                await asyncio.to_thread(svc.queue.quarantine, entry)
                 self._entries.pop(entry.id, None)
-                stack.bus.publish(
-                    "queue.bounce", src=f"mta:{host.name}", dst=f"mta:{host.name}", protocol="SMTP",
-                    status="failed", trace=entry.trace,
-                    summary=f"{host.name} set message {entry.id} aside after an internal error ({type(exc).__name__})",
-                    explain=explain.quarantined(host.name, entry.id),
-                    data={"queue_id": entry.id, "error": repr(exc)[:300]})
+                node = nodes.mta(host.name)
+                svc.publish(Quarantined(src=node, dst=node, trace=entry.trace, host=host.name,
+                                        queue_id=entry.id, error=repr(exc)[:300]))
                 return
-            entry.next_attempt = stack.clock() + stack.config.queue.delay(entry.attempts)
-            await asyncio.to_thread(stack.queue.save, entry)
+            entry.next_attempt = svc.clock() + svc.policy.delay(entry.attempts)
+            await asyncio.to_thread(svc.queue.save, entry)
+
+    async def _attempt_all(self, entry: Entry, host: Host) -> None:
+        svc = self.svc
+        content = await asyncio.to_thread(svc.queue.content, entry)
+        entry.attempts += 1
+        if entry.attempts > 1:
+            node = nodes.mta(host.name)
+            svc.publish(Retry(src=node, dst=node, trace=entry.trace, host=host.name, queue_id=entry.id,
+                              attempt=entry.attempts, rcpts=tuple(r.address for r in entry.pending)))
+        by_domain: dict[str, list[Recipient]] = {}
+        for rcpt in entry.pending:
+            by_domain.setdefault(split_address(rcpt.address)[1], []).append(rcpt)
+        for domain, rcpts in by_domain.items():
+            if svc.world.acceptance(host, domain) == Acceptance.FINAL and host.role is Role.MX:
+                await self._local(entry, host, rcpts, content)
+            else:
+                await self._relay(entry, host, domain, rcpts, content)
+        await self._finish(entry, host, content)
 
     async def _local(self, entry: Entry, host: Host, rcpts: list[Recipient], content: bytes) -> None:
-        stack = self.stack
+        svc = self.svc
         for rcpt in rcpts:
-            if not stack.world.user_exists(rcpt.address):
-                _fail(rcpt, "5.1.1", f"550 5.1.1 <{rcpt.address}>: no such user here", host.name)
+            if not svc.world.user_exists(rcpt.address):
+                _fail(rcpt, "5.1.1", Reason.of(DeliveryReason.NO_SUCH_USER, rcpt=rcpt.address, host=host.name),
+                      f"550 5.1.1 <{rcpt.address}>: no such user here", host.name)
                 continue
-            mailbox = f"mailbox:{rcpt.address.lower()}"
-            await stack.gate.hop(NextHop(src=nodes.mda(host.domain), dst=mailbox, step=Step.DELIVER,
-                                         host=host.name, rcpt=rcpt.address, trace=entry.trace))
+            mailbox = nodes.mailbox(rcpt.address)
+            await svc.gate.hop(NextHop(src=nodes.mda(host.domain), dst=mailbox, step=Step.DELIVER,
+                                       host=host.name, rcpt=rcpt.address, trace=entry.trace))
             data = mda.final_headers(content, return_path=entry.sender, delivered_to=rcpt.address.lower(),
                                      trace=entry.trace)
             try:
-                path = await asyncio.to_thread(
-                    mda.deliver, mda.maildir_for(stack.config.data_dir, rcpt.address), data)
+                path = await asyncio.to_thread(mda.deliver, mda.maildir_for(svc.data_dir, rcpt.address), data)
             except OSError as exc:
-                rcpt.state, rcpt.status, rcpt.reply = RcptState.DEFERRED, "4.2.0", f"mailbox write failed: {exc}"
+                _defer(rcpt, "4.2.0", Reason.of(DeliveryReason.MAILBOX_WRITE, rcpt=rcpt.address, error=str(exc)))
                 continue
-            rcpt.state, rcpt.status, rcpt.reply, rcpt.remote = RcptState.DONE, "2.0.0", "delivered to Maildir", host.name
+            rcpt.state, rcpt.status, rcpt.reply, rcpt.remote = RcptState.DONE, "2.0.0", "", host.name
+            rcpt.reason = None
             if entry.pending:       # others still wait: a crash now must not deliver this one twice
-                await asyncio.to_thread(stack.queue.save, entry)
-            stack.notify_mailbox(rcpt.address.lower())
-            relative = str(path.relative_to(stack.config.data_dir))
-            stack.bus.publish(
-                "mda.deliver", src=f"mda:{host.domain}", dst=mailbox, protocol="Maildir",
-                summary=f"MDA of {host.name} puts the message into {rcpt.address}'s mailbox",
-                explain=explain.mda_delivered(host.name, rcpt.address, relative), trace=entry.trace,
-                message=self._message(entry, content),
-                data={"path": relative, "host": host.name, "size": len(data)})
+                await asyncio.to_thread(svc.queue.save, entry)
+            try:
+                svc.notify_mailbox(rcpt.address.lower())
+            except Exception:       # telling IDLE sessions must never undo a delivery
+                log.exception("store notification for %s failed", rcpt.address)
+            svc.publish(MdaDelivered(src=nodes.mda(host.domain), dst=mailbox, trace=entry.trace,
+                                     message=self._message(entry), host=host.name, rcpt=rcpt.address,
+                                     path=str(path.relative_to(svc.data_dir)), size=len(data)))
 
     async def _relay(self, entry: Entry, host: Host, domain: str, rcpts: list[Recipient], content: bytes) -> None:
-        stack = self.stack
-        await stack.gate.hop(NextHop(src=nodes.mta(host.name), dst=nodes.DNS, step=Step.DNS_QUERY,
-                                     host=host.name, domain=domain, trace=entry.trace))
-        route = await stack.resolver.route(domain, source=host.address,
-                                           self_host=host.name if host.role is not Role.MSA else None)
-        chosen = route.targets[0].host if route.targets else ""
-        stack.bus.publish(
-            "dns.query", src=f"mta:{host.name}", dst="dns", protocol="DNS",
-            status="ok" if route.ok else ("failed" if route.permanent else "deferred"),
-            summary=(f"{host.name} asks DNS: MX {domain}? → " +
-                     ("; ".join(route.answers) if route.answers else route.rcode) +
-                     (f" — tries {chosen} first" if chosen else "")),
-            explain=explain.dns_lookup(host.name, domain, route.answers, chosen, route.reason, route.error),
-            trace=entry.trace,
-            data={"question": f"{domain} MX", "rcode": route.rcode, "answers": route.answers,
-                  "implicit": route.implicit, "reason": route.reason, "error": route.error,
-                  "order": [{"preference": t.preference, "host": t.host, "addresses": list(t.addresses)}
-                            for t in route.targets]})
+        route = await self._lookup(entry, host, domain)
         if not route.ok:
             for rcpt in rcpts:
-                if route.permanent:
-                    _fail(rcpt, route.status, route.error)
-                else:
-                    _defer(rcpt, route.status, route.error)
+                (_fail if route.permanent else _defer)(rcpt, route.status, route.error)
             return
-        last = ""
+        last: Reason | None = None
+        last_host = ""
         for target in route.targets:
             for address in target.addresses:
-                await stack.gate.hop(NextHop(src=nodes.mta(host.name), dst=nodes.mta(target.host),
-                                             step=Step.CONNECT, host=host.name, target=target.host,
-                                             address=address, trace=entry.trace))
+                await self.svc.gate.hop(NextHop(src=nodes.mta(host.name), dst=nodes.mta(target.host),
+                                                step=Step.CONNECT, host=host.name, target=target.host,
+                                                address=address, trace=entry.trace))
                 waiting = [r for r in rcpts if r.state in (RcptState.PENDING, RcptState.DEFERRED)]
                 outcome = await self._attempt(entry, host, target.host, address, waiting, content)
                 if not outcome.connected or (outcome.try_next and outcome.reply is None):
-                    last = f"{target.host}: {outcome.error or 'no reply'}"
-                    stack.bus.publish(
-                        "smtp.attempt", src=f"mta:{host.name}", dst=f"mta:{target.host}", protocol="SMTP",
-                        status="failed", summary=f"{host.name} → {target.host}: {outcome.error}",
-                        explain=explain.attempt_failed(host.name, target.host, outcome.error),
-                        trace=entry.trace, transcript=trim_transcript(outcome.transcript),
-                        data={"address": address, "preference": target.preference})
+                    last, last_host = outcome.failure, target.host
+                    self._publish_attempt(entry, host, target, address, outcome)
                     continue
                 if outcome.try_next:
-                    last = f"{target.host}: {outcome.reply}"
+                    last, last_host = _reply_reason(target.host, str(outcome.reply)), target.host
                     continue
                 self._apply(outcome, waiting, target.host)
                 if entry.pending:   # others still wait: a crash now must not send these twice
-                    await asyncio.to_thread(stack.queue.save, entry)
+                    await asyncio.to_thread(self.svc.queue.save, entry)
                 return
+        why = Reason.of(DeliveryReason.UNREACHABLE, domain=domain, host=last_host, last=last)
         for rcpt in rcpts:
             if rcpt.state in (RcptState.PENDING, RcptState.DEFERRED):
-                _defer(rcpt, "4.4.1", f"no MX of {domain} could be reached ({last})")
+                _defer(rcpt, "4.4.1", why)
+
+    async def _lookup(self, entry: Entry, host: Host, domain: str) -> Route:
+        """Ask the sandbox DNS for the MX of ``domain`` and publish what it said and what was chosen."""
+        svc = self.svc
+        await svc.gate.hop(NextHop(src=nodes.mta(host.name), dst=nodes.DNS, step=Step.DNS_QUERY,
+                                   host=host.name, domain=domain, trace=entry.trace))
+        route = await svc.resolver.route(domain, source=host.address,
+                                         self_host=host.name if host.role is not Role.MSA else None)
+        svc.publish(MxLookup(
+            src=nodes.mta(host.name), dst=nodes.DNS, trace=entry.trace, host=host.name, domain=domain,
+            question=f"{domain} MX", rcode=route.rcode, answers=tuple(route.answers),
+            implicit=route.implicit, chosen=route.targets[0].host if route.targets else "",
+            order=tuple({"preference": t.preference, "host": t.host, "addresses": list(t.addresses)}
+                        for t in route.targets),
+            reason=route.reason, error=route.error, permanent=route.permanent))
+        return route
+
+    def _publish_attempt(self, entry: Entry, host: Host, target: Target, address: str,
+                         outcome: Outcome) -> None:
+        self.svc.publish(SmtpAttempt(
+            src=nodes.mta(host.name), dst=nodes.mta(target.host), trace=entry.trace,
+            transcript=tuple(trim_transcript(outcome.transcript)), host=host.name, target=target.host,
+            address=address, port=self.svc.mx_port, preference=target.preference,
+            reason=outcome.failure or Reason.of(DeliveryReason.CONNECTION_LOST, host=target.host, last=None)))
 
     async def _attempt(self, entry: Entry, host: Host, target: str, address: str,
                        rcpts: list[Recipient], content: bytes) -> Outcome:
-        stack = self.stack
-        policy = stack.config.queue
+        svc = self.svc
         registered: list[tuple[str, int]] = []
 
         def connected(local: tuple[str, int]) -> None:
             registered.append(local)
-            stack.outbound[local] = entry.trace
+            svc.traces.note(local, entry.trace)
 
         try:
-            return await deliver(address=address, port=stack.config.ports.mx, local_address=host.address,
+            return await deliver(address=address, port=svc.mx_port, local_address=host.address,
                                  helo=host.name, sender=entry.sender, recipients=[r.address for r in rcpts],
-                                 content=content, connect_timeout=policy.connect_timeout,
-                                 command_timeout=policy.command_timeout, on_connected=connected)
+                                 content=content, connect_timeout=svc.policy.connect_timeout,
+                                 command_timeout=svc.policy.command_timeout, on_connected=connected)
         finally:
             for local in registered:
-                # the server publishes its session event when the connection closes: let it look first
-                asyncio.get_running_loop().call_later(2.0, stack.outbound.pop, local, None)
+                svc.traces.forget_later(local)
 
     def _apply(self, outcome: Outcome, rcpts: list[Recipient], target: str) -> None:
         for rcpt in rcpts:
             reply = outcome.rcpt_replies.get(rcpt.address) or outcome.reply
             if reply is None:
-                _defer(rcpt, "4.4.2", f"{target}: {outcome.error or 'connection lost'}", target)
+                _defer(rcpt, "4.4.2", Reason.of(DeliveryReason.CONNECTION_LOST, host=target, last=outcome.failure),
+                       remote=target)
             elif reply.kind == 2:
                 rcpt.state, rcpt.status, rcpt.reply, rcpt.remote = RcptState.DONE, "2.0.0", str(reply), target
+                rcpt.reason = None
             elif reply.kind == 5:
-                _fail(rcpt, _status_of(reply, "5.0.0"), str(reply), target)
+                _fail(rcpt, _status_of(reply, "5.0.0"), _reply_reason(target, str(reply)), str(reply), target)
             else:
-                _defer(rcpt, _status_of(reply, "4.0.0"), str(reply), target)
+                _defer(rcpt, _status_of(reply, "4.0.0"), _reply_reason(target, str(reply)), str(reply), target)
 
     # -- after an attempt ------------------------------------------------------------------------
     async def _finish(self, entry: Entry, host: Host, content: bytes) -> None:
-        stack = self.stack
-        expired = stack.clock() - entry.created >= stack.config.queue.lifetime
-        if expired:
+        svc = self.svc
+        if svc.clock() - entry.created >= svc.policy.lifetime:
             for rcpt in entry.pending:
-                _fail(rcpt, "4.4.7", f"gave up after {entry.attempts} attempts in "
-                      f"{stack.config.queue.lifetime:.0f} s; last: {rcpt.reply or 'no answer'}", rcpt.remote)
+                _fail(rcpt, "4.4.7", Reason.of(DeliveryReason.EXPIRED, attempts=entry.attempts,
+                                               lifetime=round(svc.policy.lifetime), last=rcpt.reason),
+                      "", rcpt.remote)
         failed_now = [r for r in entry.recipients if r.state is RcptState.FAILED
                       and not entry.extra.get(f"bounced:{r.address}")]
         if failed_now:
             await self._bounce(entry, host, failed_now, content)
             for r in failed_now:            # only once the bounce is safely queued
                 entry.extra[f"bounced:{r.address}"] = True
-            await asyncio.to_thread(stack.queue.save, entry)
-        if entry.pending:
-            delay = stack.config.queue.delay(entry.attempts)
-            entry.next_attempt = stack.clock() + delay
-            for r in entry.pending:
-                r.state = RcptState.DEFERRED
-            await asyncio.to_thread(stack.queue.save, entry)
-            reason = "; ".join(sorted({r.reply for r in entry.pending if r.reply}))[:300]
-            stack.bus.publish(
-                "queue.defer", src=f"mta:{host.name}", dst=f"mta:{host.name}", protocol="SMTP",
-                status="deferred", summary=f"{host.name} keeps the message; retry in {delay:.3g} s ({reason})",
-                explain=explain.deferred(host.name, [r.address for r in entry.pending], reason, delay),
-                trace=entry.trace, data={"queue_id": entry.id, "retry_in": delay, "attempts": entry.attempts})
-        else:
-            await asyncio.to_thread(stack.queue.remove, entry)
+            await asyncio.to_thread(svc.queue.save, entry)
+        if not entry.pending:
+            await asyncio.to_thread(svc.queue.remove, entry)
             self._entries.pop(entry.id, None)
+            return
+        delay = svc.policy.delay(entry.attempts)
+        entry.next_attempt = svc.clock() + delay
+        for r in entry.pending:
+            r.state = RcptState.DEFERRED
+        await asyncio.to_thread(svc.queue.save, entry)
+        reasons = {r.reason: None for r in entry.pending if r.reason is not None}
+        node = nodes.mta(host.name)
+        svc.publish(Deferred(src=node, dst=node, trace=entry.trace, host=host.name, queue_id=entry.id,
+                             retry_in=delay, attempts=entry.attempts,
+                             rcpts=tuple(r.address for r in entry.pending), reasons=tuple(reasons)))
 
     async def _bounce(self, entry: Entry, host: Host, failed: list[Recipient], content: bytes) -> None:
-        stack = self.stack
-        stack.bus.publish(
-            "queue.bounce", src=f"mta:{host.name}",
-            dst=f"mua:{entry.sender}" if entry.sender else f"mta:{host.name}", protocol="SMTP",
-            status="bounced", summary=(f"{host.name} gives up on {', '.join(r.address for r in failed)}: "
-                                       f"{failed[0].reply}" + ("" if entry.sender else " (a bounce is never bounced: dropped)")),
-            explain=explain.bounced(host.name, [r.address for r in failed], failed[0].reply, entry.sender),
-            trace=entry.trace, data={"queue_id": entry.id, "status": [r.status for r in failed],
-                                     "reasons": {r.address: r.reply for r in failed}})
+        svc = self.svc
+        svc.publish(Bounced(
+            src=nodes.mta(host.name), dst=nodes.mua(entry.sender) if entry.sender else nodes.mta(host.name),
+            trace=entry.trace, host=host.name, queue_id=entry.id, sender=entry.sender,
+            rcpts=tuple(r.address for r in failed), codes=tuple(r.status for r in failed),
+            reasons=tuple(r.reason or _reply_reason(r.remote, r.reply) for r in failed)))
         if not entry.sender:
             return          # RFC 5321 §4.5.5 / §6.1: never bounce a message with a null reverse-path
-        failures = [dsn.Failure(r.address, r.status or "5.0.0", r.reply, r.remote) for r in failed]
-        queue_id = stack.queue.new_id()
+        failures = [dsn.Failure(r.address, r.status or "5.0.0", r.reply, r.remote, r.reason) for r in failed]
+        queue_id = svc.queue.new_id()
+        now = svc.clock()
         report = dsn.render(reporting_host=host.name, sender=entry.sender, original=content,
-                            failures=failures, arrival=entry.created, now=stack.clock(),
+                            failures=failures, arrival=entry.created, now=now,
                             boundary=f"{queue_id}.{entry.trace}")
         received = (f"Received: by {host.name} (Mailflow) id {queue_id}\r\n\tfor <{entry.sender}>; "
-                    f"{_date(stack.clock())}\r\n").encode()
-        await stack.enqueue(host, "", [entry.sender], received + report, trace=entry.trace, queue_id=queue_id,
-                            message={"id": "", "from": "", "rcpt": [entry.sender],
-                                     "subject": "Undelivered Mail Returned to Sender", "bounce": True},
-                            received_from=f"mta:{host.name}")
+                    f"{_date(now)}\r\n").encode()
+        await self.enqueue(host, "", [entry.sender], received + report, trace=entry.trace, queue_id=queue_id,
+                           message={"id": "", "from": "", "rcpt": [entry.sender],
+                                    "subject": "Undelivered Mail Returned to Sender", "bounce": True},
+                           received_from=nodes.mta(host.name))
 
-    def _message(self, entry: Entry, content: bytes) -> dict:
+    @staticmethod
+    def _message(entry: Entry) -> dict:
         return {"id": entry.message_id, "from": entry.sender, "rcpt": [r.address for r in entry.recipients],
                 "subject": entry.subject}
 
 
-def _fail(rcpt: Recipient, status: str, reply: str, remote: str = "") -> None:
+def _reply_reason(host: str, reply: str) -> Reason:
+    return Reason.of(DeliveryReason.REPLY, host=host, reply=reply)
+
+
+def _fail(rcpt: Recipient, status: str, reason: Reason | None, reply: str = "", remote: str = "") -> None:
     rcpt.state, rcpt.status, rcpt.reply, rcpt.remote = RcptState.FAILED, status, reply, remote
+    rcpt.reason = reason
 
 
-def _defer(rcpt: Recipient, status: str, reply: str, remote: str = "") -> None:
+def _defer(rcpt: Recipient, status: str, reason: Reason | None, reply: str = "", remote: str = "") -> None:
     rcpt.state, rcpt.status, rcpt.reply, rcpt.remote = RcptState.DEFERRED, status, reply, remote
+    rcpt.reason = reason
 
 
 def _status_of(reply, default: str) -> str:
@@ -340,4 +388,3 @@ def _status_of(reply, default: str) -> str:
 
 def _date(now: float) -> str:
     return format_datetime(datetime.fromtimestamp(now, timezone.utc).astimezone())
-

@@ -1,6 +1,7 @@
 """Delivery status notifications (bounces): RFC 3464 inside an RFC 6522 multipart/report.
 
-Three parts: a human-readable text/plain explanation (English, then Russian), the
+Three parts: a human-readable text/plain explanation (every language of the narrator, English
+first: its words come from the catalogues, as the narration of a :class:`~simulator.facts.DsnNotice`), the
 message/delivery-status fields (per message: Reporting-MTA, Arrival-Date; per recipient:
 Final-Recipient, Action, Status, Remote-MTA, Diagnostic-Code, Last-Attempt-Date), and the original
 message's header section as text/rfc822-headers (RFC 6522 §4: headers only keeps the bounce small).
@@ -8,19 +9,51 @@ The DSN is sent with a null reverse-path (RFC 5321 §4.5.5), so it can never be 
 """
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from email.utils import format_datetime, make_msgid
 from datetime import datetime, timezone
 
+from . import nodes
+from .facts import DeliveryReason, DsnNotice, Reason
+from .narrate import narrate
+from .narrate.markup import plain
+from .narrate.why import reason as word_reason
 from .protocols.lines import header_block
 
 
 @dataclass(frozen=True, slots=True)
 class Failure:
     recipient: str
-    status: str            # "5.1.1"
-    diagnostic: str        # "550 5.1.1 <bob@beta.test>: no such user" or a reason
-    remote: str = ""       # the host that said so, if any
+    status: str                    # "5.1.1"
+    diagnostic: str                # the reply a server sent ("550 5.1.1 <bob@beta.test>: ..."), or ""
+    remote: str = ""               # the host that said so, if any
+    reason: Reason | None = None   # why, as a code (our own reasons: DNS, expiry ...)
+
+    @property
+    def why(self) -> Reason:
+        if self.reason is not None:
+            return self.reason
+        return Reason.of(DeliveryReason.REPLY, host=self.remote, reply=self.diagnostic)
+
+
+def notice_text(reporting_host: str, failures: list[Failure]) -> str:
+    """The human-readable part: the narration of the notice in every language, CRLF lines."""
+    node = nodes.mta(reporting_host)
+    fact = DsnNotice(src=node, dst=node, host=reporting_host,
+                     failures=tuple((f.recipient, f.why) for f in failures))
+    words = narrate(fact)
+    langs = sorted(words, key=lambda lang: lang != "en")         # English first, then the others
+    text = "\n\n".join(plain(words[lang]["explain"]).strip() for lang in langs)
+    lines = [_wrap(line) for line in text.replace("\r\n", "\n").split("\n")]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def _wrap(line: str) -> str:
+    """Lines of at most 76 characters where words allow (RFC 5322 §2.1.1 asks for 78)."""
+    indent = "  " if line.startswith("- ") else ""
+    return "\r\n".join(textwrap.wrap(line, 76, subsequent_indent=indent, break_long_words=False,
+                                     break_on_hyphens=False)) or line
 
 
 def render(*, reporting_host: str, sender: str, original: bytes, failures: list[Failure],
@@ -30,15 +63,7 @@ def render(*, reporting_host: str, sender: str, original: bytes, failures: list[
     arrival_date = format_datetime(datetime.fromtimestamp(arrival, timezone.utc))
     head = header_block(original).decode("utf-8", "replace")
     subject = _original_subject(head)
-    listed = "\r\n".join(f"  <{f.recipient}>: {f.diagnostic}" for f in failures)
-    text = (
-        f"This is the mail system at host {reporting_host}.\r\n\r\n"
-        f"I'm sorry to have to inform you that your message could not be delivered to one or more\r\n"
-        f"recipients. The reasons are below; the original message's headers are attached.\r\n\r\n"
-        f"{listed}\r\n\r\n"
-        f"Это почтовая система узла {reporting_host}.\r\n"
-        f"Ваше письмо не удалось доставить одному или нескольким получателям. Причины указаны выше;\r\n"
-        f"заголовки исходного письма приложены.\r\n")
+    text = notice_text(reporting_host, failures)
     per_message = (f"Reporting-MTA: dns; {reporting_host}\r\n"
                    f"Arrival-Date: {arrival_date}\r\n")
     per_rcpt = []
@@ -50,8 +75,8 @@ def render(*, reporting_host: str, sender: str, original: bytes, failures: list[
             block += f"Remote-MTA: dns; {f.remote}\r\n"
         if f.diagnostic[:3].isdigit():      # a reply an SMTP server really sent (RFC 3464 §2.3.6)
             block += f"Diagnostic-Code: smtp; {_one_line(f.diagnostic)}\r\n"
-        elif f.diagnostic:                  # our own reason (DNS, expiry): not dressed up as SMTP
-            block += f"X-Mailflow-Reason: {_one_line(f.diagnostic)}\r\n"
+        elif f.reason is not None:          # our own reason (DNS, expiry): not dressed up as SMTP
+            block += f"X-Mailflow-Reason: {_one_line(plain(word_reason('en', f.reason)))}\r\n"
         block += f"Last-Attempt-Date: {date}\r\n"
         per_rcpt.append(block)
     status_part = per_message + "\r\n" + "\r\n".join(per_rcpt)

@@ -6,6 +6,11 @@ first: an entry exists once its ``.json`` exists, and only then does the SMTP se
 (RFC 5321 §4.2.5, §6.1: after the 250 we are responsible for the message).  An ``.eml`` without
 its ``.json`` is a half-written entry that was never acknowledged and is removed at start.  An
 entry leaves the queue only when every recipient is delivered, relayed or bounced.
+
+Each recipient keeps the reason of its last outcome as a code with parameters (so a bounce after
+a restart still has it) and, apart from it, the reply a remote server sent (protocol text: it goes
+into the DSN's Diagnostic-Code, RFC 3464 §2.3.6).  Entries written by older versions kept one
+``reply`` string for both; they are still read (:meth:`Recipient.from_dict`).
 """
 from __future__ import annotations
 
@@ -15,7 +20,9 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
+from .facts import DeliveryReason, Reason, reason_enums
 from .fsutil import fsync_dir, write_atomic
 
 log = logging.getLogger(__name__)
@@ -33,13 +40,24 @@ class Recipient:
     address: str
     state: RcptState = RcptState.PENDING
     status: str = ""       # enhanced status code of the last outcome, e.g. "4.4.1", "5.1.1"
-    reply: str = ""        # the last reply or reason, shown to the learner and put in a DSN
+    reply: str = ""        # the last reply a server sent about it (protocol text), "" if none
     remote: str = ""       # the host that gave that reply
+    reason: Reason | None = None   # why: the last outcome as a code (DeliveryReason, RouteReason ...)
+
+    def to_dict(self) -> dict:
+        return {"address": self.address, "state": str(self.state), "status": self.status,
+                "reply": self.reply, "remote": self.remote, "reason": reason_to_json(self.reason)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Recipient":
-        return cls(d["address"], RcptState(d["state"]), d.get("status", ""), d.get("reply", ""),
-                   d.get("remote", ""))
+        reply, remote = d.get("reply", ""), d.get("remote", "")
+        reason = reason_from_json(d.get("reason"))
+        if reason is None and reply:             # written by an older version: one string for both
+            if reply[:3].isdigit():
+                reason = Reason.of(DeliveryReason.REPLY, host=remote, reply=reply)
+            else:
+                reason, reply = Reason.of(DeliveryReason.LEGACY, text=reply), ""
+        return cls(d["address"], RcptState(d["state"]), d.get("status", ""), reply, remote, reason)
 
 
 @dataclass(slots=True)
@@ -63,7 +81,7 @@ class Entry:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["recipients"] = [asdict(r) | {"state": str(r.state)} for r in self.recipients]
+        d["recipients"] = [r.to_dict() for r in self.recipients]
         return d
 
     @classmethod
@@ -78,7 +96,35 @@ class Entry:
                 "subject": self.subject, "attempts": self.attempts,
                 "next_attempt": self.next_attempt,
                 "recipients": [{"address": r.address, "state": str(r.state), "status": r.status,
-                                "reply": r.reply} for r in self.recipients]}
+                                "reply": r.reply, "reason": reason_to_json(r.reason)}
+                               for r in self.recipients]}
+
+
+def reason_to_json(reason: Reason | None) -> dict[str, Any] | None:
+    """``{"code": "route.null_mx", "domain": "gamma.test"}``; a Reason parameter nests."""
+    return reason.to_dict() if reason is not None else None
+
+
+def reason_from_json(data: Any) -> Reason | None:
+    """The Reason of :func:`reason_to_json` (None for anything that is not one we know)."""
+    if not isinstance(data, dict) or not isinstance(data.get("code"), str):
+        return None
+    code = _CODES.get(data["code"])
+    if code is None:
+        return None
+    params = {k: _param_from_json(v) for k, v in data.items() if k != "code"}
+    return Reason.of(code, **params)
+
+
+def _param_from_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return reason_from_json(value)
+    if isinstance(value, list):
+        return tuple(_param_from_json(v) for v in value)
+    return value
+
+
+_CODES = {member.value: member for enum in reason_enums() for member in enum}
 
 
 class QueueStore:

@@ -12,6 +12,9 @@ machine's own resolver: queries go to one configured address and port.
 - Null MX ``0 .``: fail at once, 5.1.10 (RFC 7505 §3, §4.1).
 - NXDOMAIN / no MX and no A: 5.1.2.  REFUSED: the domain is outside the sandbox; 5.1.2 with that
   reason.  SERVFAIL or a timeout: a temporary failure, 4.4.3.
+
+Why a route failed (``Route.error``) and why the hosts are in this order (``Route.reason``) are
+:class:`~simulator.facts.RouteReason` codes with parameters; the narrator words them.
 """
 from __future__ import annotations
 
@@ -25,6 +28,8 @@ import dns.message
 import dns.name
 import dns.rcode
 import dns.rdatatype
+
+from .facts import Reason, RouteReason
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,15 +46,15 @@ class Route:
     targets: list[Target] = field(default_factory=list)
     permanent: bool = False        # with error: bounce now
     status: str = ""               # enhanced status code of the error
-    error: str = ""
-    reason: str = ""               # why this order (for the learner)
+    error: Reason | None = None    # why there is no route
+    reason: tuple[Reason, ...] = ()   # why this order
     answers: list[str] = field(default_factory=list)   # what DNS said, as text lines
     rcode: str = "NOERROR"
     implicit: bool = False
 
     @property
     def ok(self) -> bool:
-        return not self.error
+        return self.error is None
 
 
 class Resolver:
@@ -70,20 +75,19 @@ class Resolver:
         try:
             dns.name.from_text(domain)
         except (dns.exception.DNSException, ValueError):
-            return _perm(route, "5.1.3", f"{domain!r} is not a valid domain name")
+            return _perm(route, "5.1.3", RouteReason.INVALID_DOMAIN)
         try:
             response = await self.query(domain, "MX", source=source)
         except (dns.exception.DNSException, OSError) as exc:
-            return _temp(route, f"the DNS server did not answer ({type(exc).__name__})")
+            return _temp(route, Reason.of(RouteReason.DNS_NO_ANSWER, error=type(exc).__name__))
         route.rcode = dns.rcode.to_text(response.rcode())
         route.answers = [line for rrset in response.answer for line in rrset.to_text().splitlines()]
         if response.rcode() == dns.rcode.REFUSED:
-            return _perm(route, "5.1.2", f"{domain} is outside the sandbox: the sandbox DNS refuses to "
-                         "answer for it, and no mail ever leaves the sandbox")
+            return _perm(route, "5.1.2", RouteReason.OUTSIDE)
         if response.rcode() == dns.rcode.NXDOMAIN:
-            return _perm(route, "5.1.2", f"the domain {domain} does not exist (NXDOMAIN)")
+            return _perm(route, "5.1.2", RouteReason.NXDOMAIN)
         if response.rcode() != dns.rcode.NOERROR:
-            return _temp(route, f"the DNS server answered {route.rcode}")
+            return _temp(route, Reason.of(RouteReason.DNS_RCODE, rcode=route.rcode))
         mx = [(rd.preference, rd.exchange.to_text(omit_final_dot=True).lower())
               for rrset in response.answer if rrset.rdtype == dns.rdatatype.MX for rd in rrset]
         if mx:
@@ -93,15 +97,19 @@ class Resolver:
         if not mx:
             return await self._implicit(route, source)
         if any(host in ("", ".") for _, host in mx):
-            return _perm(route, "5.1.10", f"{domain} publishes a null MX (RFC 7505): it accepts no mail")
-        reason = ["lowest preference first"]
+            return _perm(route, "5.1.10", RouteReason.NULL_MX)
+        return await self._order(route, mx, glue, source, self_host)
+
+    async def _order(self, route: Route, mx: list[tuple[int, str]], glue: dict[str, tuple[str, ...]],
+                     source: str | None, self_host: str | None) -> Route:
+        """RFC 5321 §5.1: lowest preference first, equal ones shuffled, none at or above our own."""
+        reason = [Reason.of(RouteReason.LOWEST_FIRST)]
         if self_host is not None and any(host == self_host for _, host in mx):
             own = min(p for p, host in mx if host == self_host)
             mx = [(p, h) for p, h in mx if p < own]
-            reason.append(f"this host is itself MX {own}, so only better (lower) preferences count")
+            reason.append(Reason.of(RouteReason.OWN_PREFERENCE, own=own))
             if not mx:
-                return _perm(route, "5.4.6", f"mail for {domain} loops back to this host: it is the "
-                             "best MX but not the final destination")
+                return _perm(route, "5.4.6", RouteReason.LOOP)
         by_pref: dict[int, list[str]] = {}
         for pref, host in mx:
             by_pref.setdefault(pref, []).append(host)
@@ -109,22 +117,22 @@ class Resolver:
             hosts = sorted(set(by_pref[pref]))
             if len(hosts) > 1:
                 self.rng.shuffle(hosts)
-                reason.append(f"equal preference {pref}: random order (RFC 5321 §5.1)")
+                reason.append(Reason.of(RouteReason.EQUAL_RANDOM, preference=pref))
             for host in hosts:
                 addresses = glue.get(host) or await self._addresses(host, source)
                 route.targets.append(Target(pref, host, addresses))
-        route.reason = "; ".join(reason)
+        route.reason = tuple(reason)
         if not any(t.addresses for t in route.targets):
-            return _temp(route, "no MX host has an address record")
+            return _temp(route, Reason.of(RouteReason.NO_ADDRESS, domain=route.domain))
         return route
 
     async def _implicit(self, route: Route, source: str | None) -> Route:
         addresses = await self._addresses(route.domain, source)
         if not addresses:
-            return _perm(route, "5.1.2", f"{route.domain} has neither MX nor A records: no mail server")
+            return _perm(route, "5.1.2", RouteReason.NO_MAIL_SERVER)
         route.implicit = True
         route.targets.append(Target(0, route.domain, addresses))
-        route.reason = "no MX records: the domain's own A record is the implicit MX (RFC 5321 §5.1)"
+        route.reason = (Reason.of(RouteReason.IMPLICIT_MX),)
         return route
 
     async def _addresses(self, host: str, source: str | None) -> tuple[str, ...]:
@@ -136,11 +144,11 @@ class Resolver:
                      if rrset.rdtype == dns.rdatatype.A for rd in rrset)
 
 
-def _perm(route: Route, status: str, error: str) -> Route:
-    route.permanent, route.status, route.error = True, status, error
+def _perm(route: Route, status: str, code: RouteReason) -> Route:
+    route.permanent, route.status, route.error = True, status, Reason.of(code, domain=route.domain)
     return route
 
 
-def _temp(route: Route, error: str) -> Route:
+def _temp(route: Route, error: Reason) -> Route:
     route.permanent, route.status, route.error = False, "4.4.3", error
     return route

@@ -6,12 +6,19 @@ raises the first error (a port in use), with nothing left running.  ``stop()`` c
 UI (another thread) calls the thread-safe methods (``set_host_state``, ``set_mx``, ``flush``, ...),
 which run on the loop through ``run_coroutine_threadsafe``; the gate and the bus are thread-safe.
 
+Each part gets what it uses, not the stack: the queue runner (:class:`~simulator.delivery.Delivery`)
+its :class:`~simulator.delivery.DeliveryServices`, every SMTP listener its handler with
+:class:`~simulator.protocols.smtp.SmtpServices`, the IMAP and POP3 servers the store, an
+authenticate function, the shared login throttle and :class:`RetrievalBus`.  None of them imports
+this module: it only builds and starts the world.
+
 Address plan (DESIGN.md): each sandbox host listens on its own loopback address (127.42.d.h) on the
 MX port, MSA hosts also on the submission port; the front door for real clients is on 127.0.0.1.
 """
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import re
@@ -24,21 +31,23 @@ from typing import Any, Awaitable, Callable
 
 from aiosmtpd.smtp import SMTP
 
-from . import explain, nodes, tls
+from . import nodes, tls
 from .bus import EventBus
 from .config import Config
-from .delivery import Delivery
-from .facts import HostStateChanged, MxTableChanged
+from .delivery import Delivery, DeliveryServices
+from .facts import DnsServed, Fact, HostStateChanged, MxTableChanged
 from .gate import StepGate
-from .protocols.dns_server import DnsServer, QueryRecord
-from .protocols.dns_zone import Authority
-from .protocols.imap_server import ImapServer
-from .protocols.pop3_server import Pop3Server
-from .protocols.smtp_server import Authenticator, MailflowSMTP, Policy, Role as SmtpRole
-from .queue import Entry, QueueStore, Recipient
+from .protocols.dns.server import DnsServer, QueryRecord
+from .protocols.dns.zone import Authority
+from .protocols.imap.server import ImapServer
+from .protocols.pop3.server import Pop3Server
+from .protocols.smtp import Authenticator, Door, SmtpHandler, SmtpServices, TranscriptSMTP
+from .protocols.throttle import LoginThrottle
+from .queue import QueueStore
 from .routing import Resolver
 from .scenario import Role, Scenario
 from .store import MailStore
+from .traces import TraceBook
 from .world import Host, World
 
 log = logging.getLogger(__name__)
@@ -66,7 +75,8 @@ class MailStack:
         self.gate = gate or StepGate(paused=config.step, delay=config.hop_delay)
         self.queue = QueueStore(config.data_dir / "queue")
         self.rng = random.Random(config.seed)
-        self.outbound: dict[tuple[str, int], str] = {}     # our client sockets -> trace id
+        self.traces = TraceBook(self.rng)
+        self.throttle = LoginThrottle()                   # one for submission, IMAP and POP3
         self.listeners: list[Listener] = []
         self.store = MailStore(config.data_dir / "mail", clock=clock)
         self.ssl_context: ssl.SSLContext | None = None
@@ -76,10 +86,10 @@ class MailStack:
         self._dns: DnsServer | None = None
         self._authority = Authority()
         self.resolver: Resolver | None = None
-        self.delivery = Delivery(self)
+        self.delivery: Delivery | None = None             # made at start, once DNS listens
+        self._smtp: SmtpServices | None = None
         self._retrieval_bus = RetrievalBus(self.bus, self.store)
-        self._trace_counter = 0
-        self._tasks: set[asyncio.Task] = set()       # world changes being applied, queue commits
+        self._tasks: set[asyncio.Task] = set()       # world changes being applied
         self._sessions: weakref.WeakSet = weakref.WeakSet()   # open SMTP sessions, closed at stop
 
     # -- life cycle (any thread) -----------------------------------------------------------------
@@ -136,48 +146,13 @@ class MailStack:
 
     def flush(self, host: str | None = None) -> int:
         async def run() -> int:
-            return self.delivery.flush(host)
+            return self.delivery.flush(host) if self.delivery is not None else 0
         return self.call(run)
 
     def queue_snapshot(self) -> list[dict]:
         async def run() -> list[dict]:
-            return [e.summary() for e in self.delivery.entries()]
+            return [e.summary() for e in self.delivery.entries()] if self.delivery is not None else []
         return self.call(run)
-
-    # -- services used by the SMTP servers and the queue runner (on the loop) --------------------
-    def new_trace(self) -> str:
-        self._trace_counter += 1
-        return f"m-{self.rng.getrandbits(20):05x}{self._trace_counter:x}"
-
-    def trace_for_peer(self, peer: Any) -> str | None:
-        if not peer:
-            return None
-        return self.outbound.get((peer[0], peer[1]))
-
-    async def enqueue(self, host: Host, sender: str, rcpts: list[str], content: bytes, *, trace: str,
-                      queue_id: str, message: dict | None, received_from: str) -> Entry:
-        now = self.clock()
-        entry = Entry(id=queue_id, host=host.name, sender=sender,
-                      recipients=[Recipient(r) for r in rcpts], trace=trace, created=now,
-                      next_attempt=now, subject=(message or {}).get("subject", "")[:200],
-                      message_id=(message or {}).get("id", "")[:300], received_from=received_from)
-        # Once the files are on disk the entry must be scheduled, even if the client vanishes and
-        # aiosmtpd cancels this session meanwhile: the commit runs shielded, as a task of its own.
-        commit = asyncio.ensure_future(self._commit(entry, content))
-        self._tasks.add(commit)
-        commit.add_done_callback(self._tasks.discard)
-        await asyncio.shield(commit)
-        return entry
-
-    async def _commit(self, entry: Entry, content: bytes) -> None:
-        await asyncio.to_thread(self.queue.add, entry, content)      # fsync before the 250
-        self.delivery.schedule(entry)
-
-    def notify_mailbox(self, address: str) -> None:
-        try:
-            self.store.notify(address)
-        except Exception:       # telling IDLE sessions must never undo a delivery
-            log.exception("store notification for %s failed", address)
 
     # -- on the loop -----------------------------------------------------------------------------
     async def _start(self) -> None:
@@ -189,6 +164,10 @@ class MailStack:
         await self._dns.start()
         self.listeners.append(Listener("dns", "front", cfg.front_host, self._dns.port))
         self.resolver = Resolver(server=cfg.front_host, port=self._dns.port, rng=self.rng)
+        self.delivery = self._make_delivery(self.resolver)
+        self._smtp = SmtpServices(world=self.world, gate=self.gate, publish=self.bus.publish,
+                                  clock=self.clock, traces=self.traces, enqueue=self.delivery.enqueue,
+                                  new_queue_id=self.queue.new_id, max_hops=cfg.max_hops)
         # The queue is read before anything listens: no client can be half-way through adding an
         # entry while load_all() tidies half-written files.
         queued = await asyncio.to_thread(self.queue.load_all)
@@ -200,10 +179,18 @@ class MailStack:
         for entry in queued:
             self.delivery.schedule(entry)
 
+    def _make_delivery(self, resolver: Resolver) -> Delivery:
+        cfg = self.config
+        return Delivery(DeliveryServices(
+            queue=self.queue, resolver=resolver, world=self.world, gate=self.gate, publish=self.bus.publish,
+            clock=self.clock, traces=self.traces, policy=cfg.queue, mx_port=cfg.ports.mx,
+            data_dir=cfg.data_dir, notify_mailbox=self.store.notify))
+
     async def _stop(self) -> None:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.delivery.stop()
+        if self.delivery is not None:
+            await self.delivery.stop()
         for name in list(self._servers):
             await self._stop_servers(name)
         for protocol in list(self._sessions):       # SMTP sessions still open: close them
@@ -219,19 +206,21 @@ class MailStack:
         for domain in self.world.domains:
             self._authority.set_zone(domain, self.world.zone_records(domain, ns_address=self.config.front_host))
 
-    def _smtp_factory(self, role: SmtpRole, host: Host | None, *, implicit_tls: bool = False):
+    def _smtp_factory(self, door: Door, host: Host | None, *, implicit_tls: bool = False):
         cfg = self.config
-        policy = Policy(self, role, host)
+        assert self._smtp is not None
+        handler = SmtpHandler(door, host, self._smtp)
         hostname = host.name if host else "localhost"
-        submission = role is SmtpRole.SUBMISSION
+        submission = door is Door.SUBMISSION
 
         def factory() -> SMTP:
-            protocol = MailflowSMTP(
-                policy, hostname=hostname, ident="Mailflow ESMTP (sandbox)",
+            protocol = TranscriptSMTP(
+                handler, hostname=hostname, ident="Mailflow ESMTP (sandbox)",
+                throttle=self.throttle if submission else None,
                 data_size_limit=cfg.max_message_size, enable_SMTPUTF8=True, decode_data=False,
                 tls_context=None if implicit_tls else self.ssl_context,
                 auth_required=submission, auth_require_tls=False,
-                authenticator=Authenticator(self, host) if submission else None,
+                authenticator=Authenticator(self.world, host, self.throttle) if submission else None,
                 auth_exclude_mechanism=None if submission else ["LOGIN", "PLAIN"],
                 loop=asyncio.get_running_loop())
             self._sessions.add(protocol)
@@ -250,9 +239,9 @@ class MailStack:
     async def _start_host(self, host: Host) -> None:
         ports = self.config.ports
         try:
-            await self._serve(host.name, "mx", self._smtp_factory(SmtpRole.MX, host), host.address, ports.mx)
+            await self._serve(host.name, "mx", self._smtp_factory(Door.MX, host), host.address, ports.mx)
             if host.role is Role.MSA:
-                await self._serve(host.name, "submission", self._smtp_factory(SmtpRole.SUBMISSION, host),
+                await self._serve(host.name, "submission", self._smtp_factory(Door.SUBMISSION, host),
                                   host.address, ports.submission)
             await self._start_retrieval(host)
         except OSError:
@@ -270,10 +259,11 @@ class MailStack:
     async def _retrieval_server(self, name: str, service: str, address: str, port: int, *,
                                 domain: str | None, implicit_tls: bool = False) -> None:
         cls = ImapServer if service.startswith("imap") else Pop3Server
-        kind = "imap" if cls is ImapServer else "pop3"
+        node_of = nodes.imap if cls is ImapServer else nodes.pop3
         server = cls(self.store, self._authenticator(domain), host=address, port=port,
                      ssl_context=self.ssl_context, implicit_tls=implicit_tls, bus=self._retrieval_bus,
-                     default_domain=domain, node=f"{kind}:{domain or 'front'}", clock=self.clock)
+                     default_domain=domain, node=node_of(domain) if domain else nodes.FRONT,
+                     throttle=self.throttle)
         await server.start()
         self._servers.setdefault(name, []).append(server)
         self.listeners.append(Listener(service, name, address, server.port))
@@ -289,10 +279,10 @@ class MailStack:
 
     async def _start_front_door(self) -> None:
         ports, front = self.config.ports, self.config.front_host
-        await self._serve("front", "submission", self._smtp_factory(SmtpRole.SUBMISSION, None), front,
+        await self._serve("front", "submission", self._smtp_factory(Door.SUBMISSION, None), front,
                           ports.submission)
         if self.ssl_context is not None:
-            await self._serve("front", "smtps", self._smtp_factory(SmtpRole.SUBMISSION, None, implicit_tls=True),
+            await self._serve("front", "smtps", self._smtp_factory(Door.SUBMISSION, None, implicit_tls=True),
                               front, ports.smtps, self.ssl_context)
         await self._retrieval_server("front", "imap", front, ports.imap, domain=None)
         await self._retrieval_server("front", "pop3", front, ports.pop3, domain=None)
@@ -338,20 +328,18 @@ class MailStack:
                 await self._start_host(host)
             except OSError:
                 log.exception("could not start %s", host.name)
-            self.delivery.flush(host.name)
+            if self.delivery is not None:
+                self.delivery.flush(host.name)
         elif not host.up:
             await self._stop_servers(host.name)
 
     def _dns_served(self, record: QueryRecord) -> None:
         if self.world.host_by_address(record.source[0]) is not None:
             return        # the MTAs report their own lookups, with the MX they chose
-        question = f"{record.qname} {record.qtype}".strip()
-        self.bus.publish("dns.served", src=f"client:{record.source[0]}", dst="dns", protocol="DNS",
-                         status="ok" if record.rcode == "NOERROR" else "info",
-                         summary=f"DNS question from {record.source[0]}: {question} → {record.rcode}",
-                         explain=explain.dns_served(record.source[0], question, record.rcode, list(record.answer)),
-                         data={"question": question, "rcode": record.rcode, "answers": list(record.answer),
-                               "transport": record.transport, "truncated": record.truncated})
+        self.bus.publish(DnsServed(src=nodes.OUTSIDE, dst=nodes.DNS, peer=record.source[0],
+                                   question=f"{record.qname} {record.qtype}".strip(), rcode=record.rcode,
+                                   answers=tuple(record.answer), transport=record.transport,
+                                   truncated=record.truncated))
 
     def listener_table(self) -> list[dict]:
         return [item.to_dict() for item in self.listeners]
@@ -362,25 +350,30 @@ class RetrievalBus:
 
     The MDA wrote the trace id into the message (``X-Mailflow-Trace``); a RETR or a FETCH of one
     message publishes with it, so "follow this message" runs from the MUA that sent it to the MUA
-    that read it.
+    that read it.  A fact qualifies when it has no trace yet, names one message (``uid``, or
+    ``uids`` with one element) and its ``folder``, and comes from a mailbox node.
     """
 
     _TRACE = re.compile(rb"(?im)^X-Mailflow-Trace:[ \t]*(m-[0-9a-f]+)[ \t]*\r?$")
 
-    def __init__(self, bus: EventBus, store) -> None:
+    def __init__(self, bus: EventBus, store: MailStore) -> None:
         self.bus, self.store = bus, store
 
-    def publish(self, kind: str, **fields: Any):
-        if fields.get("trace") is None:
-            fields["trace"] = self._trace(fields.get("src", ""), fields.get("data") or {})
-        return self.bus.publish(kind, **fields)
+    def publish(self, fact: Fact):
+        if fact.trace is None:
+            trace = self._trace(fact)
+            if trace is not None:
+                fact = dataclasses.replace(fact, trace=trace)
+        return self.bus.publish(fact)
 
-    def _trace(self, src: str, data: dict) -> str | None:
-        uids = data.get("uids") or ([data["uid"]] if isinstance(data.get("uid"), int) else [])
-        if not src.startswith("mailbox:") or len(uids) != 1:
+    def _trace(self, fact: Fact) -> str | None:
+        uid = getattr(fact, "uid", None)
+        uids = getattr(fact, "uids", None) or ([uid] if isinstance(uid, int) else [])
+        folder = getattr(fact, "folder", None) or "INBOX"
+        if not fact.src.startswith("mailbox:") or len(uids) != 1:
             return None
         try:
-            info = self.store.message_info(src.removeprefix("mailbox:"), data.get("folder") or "INBOX", uids[0])
+            info = self.store.message_info(nodes.name_of(fact.src), folder, uids[0])
             with open(info.path, "rb") as handle:
                 head = handle.read(16384).split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
         except Exception:        # the message may be gone; the hop is still worth showing

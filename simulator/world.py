@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 import networkx as nx
 
 from . import nodes
-from .protocols.dns_zone import Record
+from .protocols.dns.zone import Record
 from .scenario import DomainSpec, Role, Scenario
 
 

@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -42,7 +42,7 @@ def free_port() -> int:
     raise RuntimeError("no free port")
 
 
-def test_ports() -> Ports:
+def fresh_ports() -> Ports:
     return Ports(mx=free_port(), submission=free_port(), smtps=free_port(), dns=free_port(),
                  imap=free_port(), imaps=free_port(), pop3=free_port(), pop3s=free_port(), web=0)
 
@@ -69,9 +69,15 @@ class Recorder:
                     return found
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    kinds = [(e.kind, e.status, e.summary) for e in self.events]
+                    kinds = [(e.kind, e.status, e.words()["summary"]) for e in self.events]
                     raise AssertionError(f"timed out waiting for events; got: {kinds}")
                 self._cond.wait(remaining)
+
+    def facts(self, cls: type, predicate: Callable[[Any], bool] = lambda fact: True, timeout: float = 10.0,
+              count: int = 1) -> list[Any]:
+        """Wait for ``count`` facts of class ``cls`` that satisfy ``predicate``; return them all."""
+        found = self.wait_for(lambda e: isinstance(e.fact, cls) and predicate(e.fact), timeout, count)
+        return [e.fact for e in found]
 
     def kinds(self, trace: str | None = None) -> list[str]:
         return [e.kind for e in self.events if trace is None or e.trace == trace]
@@ -101,6 +107,14 @@ class World:
         return [p.read_bytes() for sub in ("new", "cur") if (box / sub).is_dir()
                 for p in sorted((box / sub).iterdir())]
 
+    def wait_queue_empty(self, timeout: float = 10.0) -> None:
+        """Wait until every host's queue is empty (nothing left to deliver, relay or bounce)."""
+        deadline = time.monotonic() + timeout
+        while self.stack.queue_snapshot():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the queues still hold {self.stack.queue_snapshot()}")
+            time.sleep(0.05)
+
     def wait_messages(self, address: str, count: int = 1, timeout: float = 10.0) -> list[bytes]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -112,7 +126,7 @@ class World:
 
 
 def make_config(tmp: Path, **overrides) -> Config:
-    values = dict(data_dir=tmp, ports=test_ports(), queue=FAST_QUEUE, seed=7)
+    values = dict(data_dir=tmp, ports=fresh_ports(), queue=FAST_QUEUE, seed=7)
     values.update(overrides)
     return Config(**values)
 

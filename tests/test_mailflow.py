@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import email
 import smtplib
-import time
 from email import policy
 
 import pytest
 
+from simulator import nodes
+from simulator.facts import (AttemptReason, Bounced, Deferred, DeliveryReason, MdaDelivered, MxLookup,
+                             RouteReason, SmtpAttempt, SmtpOutcome, SmtpSession)
 from simulator.queue import QueueStore
 
 MSG = (b"From: Alice <alice@alpha.test>\r\nTo: Bob <bob@beta.test>\r\nSubject: Hello Bob\r\n\r\n"
@@ -52,7 +54,14 @@ def test_alice_to_bob_end_to_end(world):
     lines = [line for _, line in relay.transcript]
     assert any(line.startswith("EHLO smtp.alpha.test") for line in lines)
     assert any(line.startswith("250 2.0.0") for line in lines)
-    assert all(e.explain["en"] and e.explain["ru"] for e in hops)
+    assert [type(e.fact) for e in hops] == [SmtpSession, MxLookup, SmtpSession, MdaDelivered]
+    assert sub.fact.outcome is SmtpOutcome.SUBMITTED and sub.fact.port == world.port("submission")
+    assert relay.fact.outcome is SmtpOutcome.RELAYED and relay.fact.final
+    assert relay.fact.port == world.stack.config.ports.mx
+    assert dns_q.fact.chosen == "mx1.beta.test" and dns_q.fact.error is None
+    assert [r.code for r in dns_q.fact.reason] == [RouteReason.LOWEST_FIRST]
+    assert mda.fact.rcpt == "bob@beta.test" and mda.data["path"].startswith("mail/beta.test/bob/new/")
+    assert all(e.text[lang]["summary"] and e.text[lang]["explain"] for e in hops for lang in ("en", "ru"))
     assert sub.message["subject"] == "Hello Bob" and sub.message["rcpt"] == ["bob@beta.test"]
 
 
@@ -78,7 +87,8 @@ def test_primary_down_delivers_through_next_preference(start_world):
     [raw] = world.wait_messages("bob@beta.test")
     assert "by mx2.beta.test" in parse(raw).get_all("Received")[0]
     refused = world.events.wait_for(lambda e: e.kind == "smtp.attempt" and e.dst == "mta:mx1.beta.test")
-    assert refused[0].status == "failed" and "refused" in refused[0].summary
+    assert refused[0].status == "failed" and isinstance(refused[0].fact, SmtpAttempt)
+    assert refused[0].fact.reason.code is AttemptReason.REFUSED and refused[0].fact.preference == 10
     kinds = [e.kind for e in world.events.events if e.trace == refused[0].trace and e.kind != "queue.relay"]
     assert kinds == ["smtp.session", "dns.query", "smtp.attempt", "smtp.session", "mda.deliver"]
 
@@ -100,16 +110,18 @@ def test_every_mx_down_defers_then_delivers_once_one_returns(world):
     world.stack.set_host_state("mx1.beta.test", False)
     world.stack.set_host_state("mx2.beta.test", False)
     submit(world)
-    deferred = world.events.wait_for(lambda e: e.kind == "queue.defer" and e.src == "mta:smtp.alpha.test")
-    assert deferred[0].status == "deferred" and "retry" in deferred[0].summary
+    [deferred] = world.events.facts(Deferred, lambda x: x.host == "smtp.alpha.test")
+    assert deferred.retry_in > 0 and deferred.rcpts == ("bob@beta.test",)
+    [why] = deferred.reasons
+    assert why.code is DeliveryReason.UNREACHABLE and why["domain"] == "beta.test"
+    assert why["last"].code is AttemptReason.REFUSED
     attempts = world.events.wait_for(lambda e: e.kind == "smtp.attempt", count=2)
     assert {e.dst for e in attempts} == {"mta:mx1.beta.test", "mta:mx2.beta.test"}
-    time.sleep(0.5)
     assert world.messages("bob@beta.test") == []
     world.stack.set_host_state("mx2.beta.test", True)
     world.stack.set_host_state("mx1.beta.test", True)
     world.wait_messages("bob@beta.test")
-    time.sleep(1.5)
+    world.wait_queue_empty()
     assert len(world.messages("bob@beta.test")) == 1
 
 
@@ -128,18 +140,21 @@ def test_unknown_user_bounces_with_original_headers(world):
     assert "Action: failed" in status and "Status: 5.1.1" in status
     assert "Reporting-MTA: dns; smtp.alpha.test" in status
     assert "Subject: Hello Bob" in parts[2].get_payload()
+    assert "nobody@beta.test" in parts[0].get_content() and "Это почтовая система" in parts[0].get_content()
     bounce = world.events.wait_for(lambda e: e.kind == "queue.bounce")[0]
-    assert bounce.status == "bounced" and "5.1.1" in bounce.summary
+    assert bounce.status == "bounced" and bounce.fact.codes == ("5.1.1",)
+    [why] = bounce.fact.reasons
+    assert why.code is DeliveryReason.REPLY and why["reply"].startswith("550 5.1.1")
 
 
 def test_null_mx_bounces_at_once(world):
     submit(world, rcpts=("someone@gamma.test",))
     [raw] = world.wait_messages("alice@alpha.test")
     assert "Status: 5.1.10" in raw.decode()
-    lookup = world.events.wait_for(lambda e: e.kind == "dns.query" and "gamma.test" in e.summary)[0]
-    assert lookup.status == "failed" and "null MX" in lookup.data["error"]
-    assert not world.events.wait_for(lambda e: True) or not [
-        e for e in world.events.events if e.kind == "smtp.attempt"]
+    [lookup] = world.events.facts(MxLookup, lambda x: x.domain == "gamma.test")
+    assert lookup.status == "failed" and lookup.error.code is RouteReason.NULL_MX and lookup.permanent
+    assert "X-Mailflow-Reason: gamma.test publishes a null MX" in raw.decode()
+    assert not [e for e in world.events.events if e.kind == "smtp.attempt"]
 
 
 def test_domain_outside_the_sandbox_bounces(world):
@@ -147,8 +162,10 @@ def test_domain_outside_the_sandbox_bounces(world):
     [raw] = world.wait_messages("alice@alpha.test")
     text = raw.decode()
     assert "outside the sandbox" in text and "Status: 5.1.2" in text
-    lookup = world.events.wait_for(lambda e: e.kind == "dns.query" and "example.com" in e.summary)[0]
-    assert lookup.data["rcode"] == "REFUSED"
+    [lookup] = world.events.facts(MxLookup, lambda x: x.domain == "example.com")
+    assert lookup.rcode == "REFUSED" and lookup.error.code is RouteReason.OUTSIDE
+    [bounce] = world.events.facts(Bounced)
+    assert bounce.reasons[0].code is RouteReason.OUTSIDE and bounce.dst == nodes.mua("alice@alpha.test")
     assert not [e for e in world.events.events if e.kind in ("smtp.attempt",)]
 
 
@@ -213,8 +230,8 @@ domains:
 """)
     submit(world, rcpts=("dora@delta.test",))
     world.wait_messages("dora@delta.test")
-    lookup = world.events.wait_for(lambda e: e.kind == "dns.query" and "delta.test" in e.summary)[0]
-    assert lookup.data["implicit"] is True
+    [lookup] = world.events.facts(MxLookup, lambda x: x.domain == "delta.test")
+    assert lookup.implicit is True and [r.code for r in lookup.reason] == [RouteReason.IMPLICIT_MX]
 
 
 def test_mx_table_edit_takes_effect_on_next_lookup(world):
@@ -223,8 +240,9 @@ def test_mx_table_edit_takes_effect_on_next_lookup(world):
     assert change.data["domain"] == "beta.test" and change.data["mx"] == [[50, "mx1.beta.test"]]
     submit(world)
     world.wait_messages("bob@beta.test")
-    lookup = world.events.wait_for(lambda e: e.kind == "dns.query" and "beta.test" in e.summary)[0]
-    assert lookup.data["answers"] == ["MX 50 mx1.beta.test"]
+    [lookup] = world.events.facts(MxLookup, lambda x: x.domain == "beta.test")
+    assert lookup.answers == ("MX 50 mx1.beta.test",) and world.events.wait_for(
+        lambda e: e.kind == "dns.query")[0].data["answers"] == ["MX 50 mx1.beta.test"]
 
 
 def test_backup_mx_as_best_mx_is_a_loop(world):
@@ -233,6 +251,9 @@ def test_backup_mx_as_best_mx_is_a_loop(world):
     submit(world)
     [raw] = world.wait_messages("alice@alpha.test")
     assert "Status: 5.4.6" in raw.decode()
+    [loop] = world.events.facts(MxLookup, lambda x: x.host == "mx2.beta.test" and x.domain == "beta.test")
+    assert loop.error.code is RouteReason.LOOP
+    assert [r.code for r in loop.reason] == []
     assert world.messages("bob@beta.test") == []
 
 

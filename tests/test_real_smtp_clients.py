@@ -9,6 +9,9 @@ import subprocess
 
 import pytest
 
+from simulator import nodes
+from simulator.facts import DnsServed, SmtpOutcome
+
 pytestmark = pytest.mark.clients
 
 
@@ -52,7 +55,8 @@ def test_swaks_by_hand_to_an_mx_without_auth(world):
     assert result.returncode == 0, result.stdout + result.stderr
     world.wait_messages("bob@beta.test")
     session = world.events.wait_for(lambda e: e.kind == "smtp.session" and e.dst == "mta:mx1.beta.test")[0]
-    assert session.src == "client:127.0.0.1"
+    assert session.src == nodes.OUTSIDE and session.fact.peer == "127.0.0.1"
+    assert session.fact.outcome is SmtpOutcome.BY_HAND
 
 
 def test_curl_submits_with_auth(world, tmp_path):
@@ -97,5 +101,6 @@ def test_dig_reads_the_mx_table(world):
     refused = subprocess.run([need("dig"), "@127.0.0.1", "-p", str(port), "A", "example.com"],
                              capture_output=True, text=True, timeout=30).stdout
     assert "status: REFUSED" in refused
-    served = world.events.wait_for(lambda e: e.kind == "dns.served" and "example.com" in e.summary)[0]
-    assert served.data["rcode"] == "REFUSED" and served.src == "client:127.0.0.1"
+    [served] = world.events.facts(DnsServed, lambda x: x.question == "example.com A")
+    assert served.rcode == "REFUSED" and served.peer == "127.0.0.1"
+    assert (served.src, served.dst) == (nodes.OUTSIDE, nodes.DNS)

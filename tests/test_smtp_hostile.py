@@ -8,6 +8,10 @@ import time
 
 import pytest
 
+from simulator.facts import SmtpOutcome, SmtpSession
+from simulator.protocols.smtp import TranscriptSMTP
+from simulator.protocols.throttle import LoginThrottle
+
 
 def raw_session(address: str, port: int, lines: list[bytes], *, wait: float = 0.3) -> bytes:
     """Send raw bytes (no smtplib fix-ups) and return everything the server said."""
@@ -58,7 +62,7 @@ def test_smuggling_never_splits_a_message(world, smuggle):
         payload, b"QUIT\r\n"])
     assert reply.count(b"queued as") == 1, reply
     [message] = world.wait_messages("bob@beta.test")
-    time.sleep(0.5)
+    world.wait_queue_empty()
     assert len(world.messages("bob@beta.test")) == 1
     assert b"smuggled" in message and b"before" in message     # one message, content intact
     body_lines = message.split(b"\r\n")
@@ -80,7 +84,7 @@ def test_overlong_text_line_in_data_is_refused(world):
             s.sendmail("alice@alpha.test", ["bob@beta.test"], b"Subject: long\r\n\r\n" + b"y" * 5000 + b"\r\n")
         assert err.value.smtp_code == 500 and b"5.5.2" in err.value.smtp_error
         assert s.noop()[0] == 250
-    time.sleep(0.3)
+    assert world.stack.queue_snapshot() == []           # refused before it was queued
     assert world.messages("bob@beta.test") == []
 
 
@@ -99,7 +103,7 @@ def test_message_over_size_gets_552(start_world):
             s.sendmail("alice@alpha.test", ["bob@beta.test"], body)
         assert err.value.smtp_code == 552 and b"5.3.4" in err.value.smtp_error
     still_serving(world)
-    time.sleep(0.3)
+    assert world.stack.queue_snapshot() == []           # refused before it was queued
     assert world.messages("bob@beta.test") == []
 
 
@@ -114,8 +118,34 @@ def test_wrong_password_gets_535_and_others_keep_working(world):
             good.login("alice@alpha.test", "alice")
             good.sendmail("alice@alpha.test", ["bob@beta.test"], b"Subject: fine\r\n\r\nok\r\n")
     world.wait_messages("bob@beta.test")
-    failed = world.events.wait_for(lambda e: e.kind == "smtp.session" and e.status == "failed")
-    assert any("535" in e.summary for e in failed)
+    failed = world.events.facts(SmtpSession, lambda x: x.outcome is SmtpOutcome.REFUSED)
+    assert any(x.reply.startswith("535 5.7.8") for x in failed)
+    assert world.stack.throttle.failures("127.0.0.1") == 0     # the good login forgave the peer
+
+
+def test_submission_shares_the_login_throttle(start_world, monkeypatch):
+    """RFC 4954 §9: failed AUTHs are counted per peer; past the free ones, the next AUTH waits."""
+    world = start_world()
+    now = [0.0]
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+    monkeypatch.setattr(TranscriptSMTP, "sleep", staticmethod(record))
+    # the listeners read the stack's throttle for each new connection: one with a test clock
+    world.stack.throttle = throttle = LoginThrottle(clock=lambda: now[0], free=2, base=4.0, cap=8.0)
+    wrong = "PLAIN " + auth_plain("alice@alpha.test", "wrong").decode()
+    with smtplib.SMTP("127.0.0.1", world.port("submission"), local_hostname="x.test") as s:
+        s.ehlo()
+        assert [s.docmd("AUTH", wrong)[0] for _ in range(3)] == [535, 535, 535]
+    assert waits == [4.0]                       # the third attempt waited, before its 535
+    assert throttle.failures("127.0.0.1") == 3
+    right = "PLAIN " + auth_plain("alice", "alice").decode()
+    with smtplib.SMTP(world.address("smtp.alpha.test"), world.port("submission", "smtp.alpha.test"),
+                      local_hostname="x.test") as s:
+        s.ehlo()
+        assert s.docmd("AUTH", right)[0] == 235          # one throttle for every submission door
+    assert waits == [4.0, 8.0] and throttle.failures("127.0.0.1") == 0
 
 
 def test_domain_msa_serves_only_its_own_users(world):

@@ -5,6 +5,8 @@ import smtplib
 import threading
 import time
 
+from simulator.facts import SmtpLine, Step
+
 
 def send_in_background(world) -> threading.Event:
     done = threading.Event()
@@ -32,20 +34,24 @@ def wait_waiting(world, timeout: float = 5.0, released=None):
 def test_hop_by_hop_mailbox_stays_empty_until_the_last_hop(start_world):
     world = start_world(step=True)
     done = send_in_background(world)
-    labels = []
+    hops = []
     waiting = None
-    while len(labels) < 10:
+    while len(hops) < 10:
         waiting = wait_waiting(world, timeout=2.0, released=waiting)
         if waiting is None:
             break
-        labels.append(waiting.label)
+        hops.append(waiting.hop)
         assert world.messages("bob@beta.test") == []
         world.stack.gate.step()
     world.wait_messages("bob@beta.test")
     assert done.wait(5)
-    assert len(labels) == 4, labels
-    assert "hands the message to smtp.alpha.test" in labels[0]
-    assert "asks DNS" in labels[1] and "connects to mx1.beta.test" in labels[2] and "MDA" in labels[3]
+    assert [h.step for h in hops] == [Step.SUBMIT, Step.DNS_QUERY, Step.CONNECT, Step.DELIVER], hops
+    submit, lookup, connect, deliver = hops
+    assert (submit.user, submit.host, submit.dst) == ("alice@alpha.test", "smtp.alpha.test", "mta:smtp.alpha.test")
+    assert (lookup.host, lookup.domain) == ("smtp.alpha.test", "beta.test")
+    assert (connect.target, connect.address) == ("mx1.beta.test", world.address("mx1.beta.test"))
+    assert (deliver.src, deliver.rcpt) == ("mda:beta.test", "bob@beta.test")
+    assert all(hop.trace == submit.trace for hop in hops)
 
 
 def test_line_by_line_releases_each_server_reply(start_world):
@@ -59,14 +65,17 @@ def test_line_by_line_releases_each_server_reply(start_world):
         waiting = wait_waiting(world, timeout=3.0, released=waiting)
         if waiting is None:
             break
-        replies.append(waiting.label)
+        replies.append(waiting.hop)
         world.stack.gate.step()
         steps += 1
     world.wait_messages("bob@beta.test")
     assert done.wait(5)
-    assert any("answers: 220" in r for r in replies) and any("answers: 354" in r for r in replies)
+    assert {h.step for h in replies} == {Step.REPLY, Step.SUBMIT, Step.DNS_QUERY, Step.CONNECT, Step.DELIVER}
+    replies = [h for h in replies if h.step is Step.REPLY]
+    assert any(h.reply.startswith("220") for h in replies) and any(h.reply.startswith("354") for h in replies)
+    assert {h.host for h in replies} >= {"localhost", "mx1.beta.test"}     # the front door, then the MX
     assert steps > 15        # every reply of both dialogues (submission and relay) was a step
-    lines = [e for e in world.events.events if e.kind == "smtp.line"]
+    lines = [e for e in world.events.events if isinstance(e.fact, SmtpLine)]
     assert lines and any(side == "C" and text.startswith("EHLO") for e in lines for side, text in e.transcript)
     world.stack.gate.set_granularity("hop")
     world.stack.gate.play()

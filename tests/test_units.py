@@ -8,13 +8,16 @@ from email import policy
 
 import pytest
 
-from simulator import dsn
+from simulator import dsn, nodes
 from simulator.bus import EventBus
 from simulator.events import trim_transcript
+from simulator.facts import (AttemptReason, DeliveryReason, HostStateChanged, NextHop, Reason, RouteReason,
+                             Step)
 from simulator.gate import Mode, StepGate
 from simulator.mda import deliver, final_headers, maildir_for
 from simulator.protocols.lines import dot_stuff, normalize_crlf
-from simulator.protocols.smtp_client import Outcome, Reply, ReplyError, ReplyParser, Stage
+from simulator.protocols.smtp.client import (Close, Command, Outcome, Payload, RelayDialogue, Reply, ReplyError,
+                                            ReplyParser, Stage)
 
 
 @pytest.mark.parametrize("chunks, expected", [
@@ -101,19 +104,21 @@ def test_bus_sequence_history_and_jsonl(tmp_path):
     seen = []
     bus.subscribe(seen.append)
     bus.subscribe(lambda e: 1 / 0)              # a broken subscriber never stops the world
+    node = nodes.mta("mx1.beta.test")
     for i in range(5):
-        bus.publish("smtp.session", src="a", dst="b", protocol="SMTP", summary=f"hop {i}")
+        bus.publish(HostStateChanged(src=node, dst=node, host=f"h{i}.beta.test", up=bool(i % 2)))
     assert [e.seq for e in bus.since(0)] == [3, 4, 5] and [e.seq for e in bus.since(4)] == [5]
-    assert len(seen) == 5
+    assert len(seen) == 5 and isinstance(seen[0].fact, HostStateChanged)
     bus.close()
     lines = [json.loads(line) for line in log_path.read_text().splitlines()]
-    assert [line["summary"] for line in lines] == [f"hop {i}" for i in range(5)]
+    assert [line["data"]["host"] for line in lines] == [f"h{i}.beta.test" for i in range(5)]
+    assert all(line["kind"] == "world.host" and line["text"]["ru"]["summary"] for line in lines)
 
 
 def test_trim_transcript_cuts_long_bodies():
     lines = [("C", "DATA"), ("S", "354 go")] + [("D", f"line {i}") for i in range(50)] + [("C", "."), ("S", "250 ok")]
     out = trim_transcript(lines, keep=5)
-    assert ("…", "[45 more lines of the message]") in out
+    assert ("…", "45") in out
     assert out[-1] == ("S", "250 ok") and len(out) == 2 + 5 + 1 + 2
 
 
@@ -124,11 +129,12 @@ def test_step_gate_releases_exactly_one_hop():
         passed: list[str] = []
 
         async def hop(name):
-            await gate.hop(name)
+            node = nodes.mta(name)
+            await gate.hop(NextHop(src=node, dst=nodes.DNS, step=Step.DNS_QUERY, host=name, domain="beta.test"))
             passed.append(name)
         tasks = [asyncio.create_task(hop(n)) for n in ("one", "two", "three")]
         await asyncio.sleep(0.05)
-        assert passed == [] and [w.label for w in gate.state().waiting] == ["one", "two", "three"]
+        assert passed == [] and [w.hop.host for w in gate.state().waiting] == ["one", "two", "three"]
         gate.step()
         await asyncio.sleep(0.05)
         assert passed == ["one"]
@@ -140,7 +146,7 @@ def test_step_gate_releases_exactly_one_hop():
         assert passed == ["one", "two", "three"]
         gate.pause()
         gate.step()                       # no hop waiting: the next one may pass, only one
-        await gate.hop("four")
+        await hop("four")
         task = asyncio.create_task(hop("five"))
         await asyncio.sleep(0.05)
         assert "five" not in passed
@@ -155,3 +161,92 @@ def test_step_gate_delay_and_bounds():
         gate.set_delay(-1)
     gate.set_delay(0.5)
     assert gate.state().delay == 0.5
+
+
+# -- the relay client's dialogue, without a socket (RFC 5321 §3, §4.2, §5.1) -----------------------
+def converse(server_replies: list[str], recipients=("bob@beta.test",)) -> tuple[list[str], Outcome]:
+    """Feed the replies in turn; return what the client wrote (lines, or "<message>") and the outcome."""
+    dialogue = RelayDialogue(helo="smtp.alpha.test", sender="alice@alpha.test", recipients=list(recipients),
+                             content=b"Subject: x\r\n\r\n.dot\r\n")
+    wrote: list[str] = []
+    parser = ReplyParser()
+    for raw in server_replies:
+        [reply] = parser.feed(raw.encode() + b"\r\n")
+        effect = dialogue.receive(reply)
+        if isinstance(effect, Close):
+            break
+        wrote.append(effect.line if isinstance(effect, Command) else "<message>")
+        if isinstance(effect, Payload):
+            assert effect.data.endswith(b"\r\n..dot\r\n.\r\n")
+    return wrote, dialogue.outcome
+
+
+def test_dialogue_delivers_and_quits():
+    wrote, out = converse(["220 mx", "250 mx", "250 ok", "250 ok", "354 go", "250 2.0.0 queued", "221 bye"])
+    assert wrote == ["EHLO smtp.alpha.test", "MAIL FROM:<alice@alpha.test>", "RCPT TO:<bob@beta.test>",
+                     "DATA", "<message>", "QUIT"]
+    assert out.stage is Stage.DONE and out.reply.code == 250 and out.rcpt_replies["bob@beta.test"].code == 250
+    assert ("D", "..dot") in out.transcript and ("S", "221 bye") in out.transcript
+
+
+@pytest.mark.parametrize("replies, wrote_last, stage, code, try_next", [
+    (["421 busy"], "QUIT", Stage.GREETING, 421, True),                                 # 4xx greeting: next MX
+    (["220 mx", "502 no EHLO", "250 hi"], "MAIL FROM:<alice@alpha.test>", Stage.MAIL, None, True),  # HELO
+    (["220 mx", "502 no", "554 no"], "QUIT", Stage.EHLO, 554, False),
+    (["220 mx", "250 mx", "451 later"], "QUIT", Stage.MAIL, 451, True),
+    (["220 mx", "250 mx", "250 ok", "550 5.1.1 unknown", "550 5.1.1 unknown"], "QUIT", Stage.RCPT, 550, False),
+    (["220 mx", "250 mx", "250 ok", "250 ok", "250 ok", "451 4.3.0 disk"], "QUIT", Stage.DATA, 451, False),
+])
+def test_dialogue_stops_where_a_reply_decides(replies, wrote_last, stage, code, try_next):
+    wrote, out = converse(replies, recipients=("bob@beta.test", "carol@beta.test"))
+    assert wrote[-1] == wrote_last and out.stage is stage
+    assert (out.reply.code if out.reply else None) == code and out.try_next is try_next
+
+
+def test_dialogue_per_recipient_replies():
+    _, out = converse(["220 mx", "250 mx", "250 ok", "550 5.1.1 nobody", "250 ok", "354 go", "250 done"],
+                      recipients=("nobody@beta.test", "bob@beta.test"))
+    assert out.rcpt_replies["nobody@beta.test"].code == 550 and out.rcpt_replies["bob@beta.test"].code == 250
+
+
+# -- the queue keeps reasons as codes, and still reads the old format ------------------------------
+def test_recipient_reason_round_trip_and_old_format():
+    from simulator.queue import Recipient
+    why = Reason.of(DeliveryReason.EXPIRED, attempts=3, lifetime=600,
+                    last=Reason.of(DeliveryReason.UNREACHABLE, domain="beta.test", host="mx1.beta.test",
+                                   last=Reason.of(AttemptReason.REFUSED)))
+    rcpt = Recipient("bob@beta.test", reason=why)
+    assert Recipient.from_dict(json.loads(json.dumps(rcpt.to_dict()))) == rcpt
+    old_reply = Recipient.from_dict({"address": "a@b.test", "state": "failed", "status": "5.1.1",
+                                     "reply": "550 5.1.1 nobody", "remote": "mx1.beta.test"})
+    assert old_reply.reply == "550 5.1.1 nobody" and old_reply.reason.code is DeliveryReason.REPLY
+    old_reason = Recipient.from_dict({"address": "a@b.test", "state": "failed", "status": "5.1.2",
+                                      "reply": "example.com is outside the sandbox"})
+    assert old_reason.reply == "" and old_reason.reason == Reason.of(DeliveryReason.LEGACY,
+                                                                      text="example.com is outside the sandbox")
+
+
+def test_dsn_words_come_from_the_narrator_and_own_reasons_are_not_smtp():
+    raw = dsn.render(reporting_host="smtp.alpha.test", sender="alice@alpha.test",
+                     original=b"Subject: s\r\n\r\nbody\r\n",
+                     failures=[dsn.Failure("x@gamma.test", "5.1.10", "", "",
+                                           Reason.of(RouteReason.NULL_MX, domain="gamma.test"))],
+                     arrival=1_700_000_000, now=1_700_000_100, boundary="b1")
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    text, status, _ = msg.iter_parts()
+    words = text.get_content()
+    assert "smtp.alpha.test" in words and "x@gamma.test" in words
+    assert "null MX" in words and "нулевой MX" in words and "`" not in words     # both languages, no markup
+    fields = status.as_string()
+    assert "Diagnostic-Code" not in fields and b"X-Mailflow-Reason: gamma.test publishes a null MX" in raw
+
+
+def test_hop_explanations_name_the_port_really_used_and_keep_host_names():
+    from simulator.facts import SmtpOutcome, SmtpSession
+    from simulator.narrate import narrate
+    fact = SmtpSession(src=nodes.mta("smtp.alpha.test"), dst=nodes.mta("mx1.beta.test"),
+                       outcome=SmtpOutcome.RELAYED, role="mx", host="mx1.beta.test", port=2626,
+                       client="smtp.alpha.test", rcpts=("bob@beta.test",))
+    text = narrate(fact)
+    for lang in ("en", "ru"):
+        assert "2626" in text[lang]["explain"] and "Mx1" not in text[lang]["explain"]

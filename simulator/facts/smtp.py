@@ -1,4 +1,12 @@
-"""Facts of the smtp hops (data only: no words; the narrator words them)."""
+"""Facts of the smtp hops (data only: no words; the narrator words them).
+
+- :class:`SmtpSession`: one SMTP transaction (or a session without one) as a sandbox server saw it:
+  a submission to an MSA, a relay between MTAs, a student typing by hand, a refusal.
+- :class:`SmtpLine`: in line-by-line stepping, the dialogue lines so far of a session.
+- :class:`SmtpAttempt`: a sending MTA's connection to one address of an MX failed before any reply.
+
+A remote server's reply (``550 5.1.1 ...``) is protocol text, kept as a string field.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,4 +15,68 @@ from typing import ClassVar
 
 from .base import Fact, Reason, Status
 
-__all__: list[str] = []
+__all__ = ["SmtpOutcome", "SmtpSession", "SmtpLine", "SmtpAttempt", "AttemptReason"]
+
+
+class SmtpOutcome(StrEnum):
+    """How one SMTP session ended, as the receiving server saw it."""
+    SUBMITTED = "submitted"        # an MUA handed a message to its MSA (AUTH, then 250)
+    RELAYED = "relayed"            # another sandbox MTA handed a message over (250)
+    BY_HAND = "by_hand"            # a program that is no sandbox host delivered a message (250)
+    REFUSED = "refused"            # the server answered 4xx/5xx: ``reply`` says what
+    NO_MESSAGE = "no_message"      # a session without a message and without a refusal
+
+
+class AttemptReason(StrEnum):
+    """Why a sending MTA got no SMTP reply from an address it tried."""
+    REFUSED = "attempt.refused"            # nothing listens there: the host is down
+    TIMEOUT = "attempt.timeout"            # no answer in time
+    CLOSED = "attempt.closed"              # the server closed the connection
+    BAD_REPLY = "attempt.bad_reply"        # detail: what was wrong with the reply line
+    ERROR = "attempt.error"                # detail: the system's error ("OSError: ...")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmtpSession(Fact):
+    kind: ClassVar[str] = "smtp.session"
+    protocol: ClassVar[str] = "SMTP"
+    outcome: SmtpOutcome
+    role: str                       # "submission" or "mx": which door of the server
+    host: str                       # the server's host name ("" for the front door before AUTH)
+    port: int = 0                   # the port the client connected to
+    peer: str = ""                  # the client's IP address
+    client: str = ""                # the client: a user's address, a sandbox host name, or ""
+    queue_id: str = ""
+    rcpts: tuple[str, ...] = ()
+    final: bool = True              # RELAYED: this host delivers itself (False: a backup MX forwards)
+    reply: str = ""                 # REFUSED: the reply line that refused
+
+    @property
+    def status(self) -> Status:
+        if self.outcome is SmtpOutcome.REFUSED:
+            return Status.FAILED
+        if self.outcome is SmtpOutcome.NO_MESSAGE:
+            return Status.INFO
+        return Status.OK
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmtpLine(Fact):
+    """Line-by-line stepping: the lines of a dialogue since the last such fact (``transcript``)."""
+    kind: ClassVar[str] = "smtp.line"
+    protocol: ClassVar[str] = "SMTP"
+    peer: str = ""
+    status: Status = Status.INFO
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmtpAttempt(Fact):
+    kind: ClassVar[str] = "smtp.attempt"
+    protocol: ClassVar[str] = "SMTP"
+    host: str                       # the sending MTA
+    target: str                     # the MX host it tried
+    address: str
+    port: int
+    preference: int
+    reason: Reason                  # an AttemptReason
+    status: Status = Status.FAILED

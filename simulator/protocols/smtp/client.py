@@ -1,0 +1,325 @@
+"""The SMTP client of the sandbox MTAs: delivery of one message to one next-hop address.
+
+RFC 5321 §3 (the transaction), §4.2 (replies, multi-line), §4.5.2 (transparency), §4.5.3.2
+(timeouts, compressed here), RFC 1869/5321 EHLO with a HELO fallback (§3.2).
+
+Theory of operation: two sans-IO pieces and a thin driver.
+
+- :class:`ReplyParser`: bytes in, complete :class:`Reply` records out.
+- :class:`RelayDialogue`: replies in, one effect out per reply -- :class:`Command` (write this
+  line), :class:`Payload` (write the dot-stuffed message) or :class:`Close` (the dialogue is over).
+  Which reply is expected next is a :class:`Stage`; the table ``_ON_REPLY`` maps each stage to the
+  function that handles its reply.  The dialogue records the transcript and builds the
+  :class:`Outcome`: where it stopped and which reply decided each recipient's fate.
+- :func:`deliver`: connects, feeds bytes to the parser and replies to the dialogue, writes what the
+  dialogue asks, and turns socket trouble into an :class:`~simulator.facts.AttemptReason`.
+
+MX selection lives in :mod:`simulator.routing`; this module talks to one address.
+
+Left out: STARTTLS between sandbox hosts (their traffic stays on loopback), PIPELINING on the
+client side (one command, one reply, which is easier to read in a transcript), BDAT, DSN options.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Callable
+
+from ...facts import AttemptReason, Reason
+from ..lines import dot_stuff
+
+__all__ = ["Reply", "ReplyError", "ReplyParser", "Stage", "Outcome", "Command", "Payload", "Close",
+           "RelayDialogue", "deliver"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    code: int
+    lines: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.lines)
+
+    @property
+    def kind(self) -> int:          # 2, 3, 4 or 5
+        return self.code // 100
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.text}".strip()
+
+    def wire_lines(self) -> list[str]:
+        """The reply as the server sent it ("250-first", "250 last")."""
+        lines = list(self.lines) or [""]
+        return [f"{self.code}{'-' if i < len(lines) - 1 else ' '}{text}" for i, text in enumerate(lines)]
+
+
+class ReplyError(ValueError):
+    pass
+
+
+class ReplyParser:
+    """Bytes in, complete replies out (RFC 5321 §4.2: "250-..." continues, "250 ..." ends)."""
+
+    max_line = 2048
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._lines: list[str] = []
+        self._code: int | None = None
+        self.raw: list[str] = []
+
+    def feed(self, data: bytes) -> list[Reply]:
+        self._buffer += data
+        replies: list[Reply] = []
+        while b"\n" in self._buffer:
+            line, _, self._buffer = self._buffer.partition(b"\n")
+            text = line.rstrip(b"\r").decode("utf-8", "replace")
+            self.raw.append(text)
+            if len(text) < 3 or not text[:3].isdigit() or (len(text) > 3 and text[3] not in " -"):
+                raise ReplyError(f"not an SMTP reply line: {text[:80]!r}")
+            code = int(text[:3])
+            if self._code is not None and code != self._code:
+                raise ReplyError("reply code changed inside a multi-line reply")
+            self._code = code
+            self._lines.append(text[4:])
+            if len(text) == 3 or text[3] == " ":
+                replies.append(Reply(code, tuple(self._lines)))
+                self._lines, self._code = [], None
+        if len(self._buffer) > self.max_line:
+            raise ReplyError("reply line too long")
+        return replies
+
+
+class Stage(StrEnum):
+    CONNECT = "connect"
+    GREETING = "greeting"
+    EHLO = "ehlo"
+    MAIL = "mail"
+    RCPT = "rcpt"
+    DATA = "data"
+    DOT = "dot"
+    DONE = "done"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened at one address.  ``stage`` is where it stopped; ``reply`` is the reply that
+    decided it (None when the connection failed: then ``failure`` says why).  ``rcpt_replies``
+    maps each recipient to the reply that decided its fate (its RCPT reply if that failed, else the
+    final DATA reply)."""
+    stage: Stage
+    reply: Reply | None = None
+    failure: Reason | None = None
+    rcpt_replies: dict[str, Reply] = field(default_factory=dict)
+    transcript: list[tuple[str, str]] = field(default_factory=list)
+    local: tuple[str, int] | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.stage is not Stage.CONNECT
+
+    @property
+    def try_next(self) -> bool:
+        """RFC 5321 §5.1: a connection failure, or a 4xx before any recipient, means try the next
+        address; 5xx or a per-recipient 4xx does not."""
+        if not self.connected:
+            return True
+        return (self.stage in (Stage.GREETING, Stage.EHLO, Stage.MAIL)
+                and (self.reply is None or self.reply.kind == 4))
+
+
+# -- the dialogue's effects ----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Command:
+    line: str                 # without CRLF
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    data: bytes               # dot-stuffed, ending with ".\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    pass
+
+
+Effect = Command | Payload | Close
+
+
+class RelayDialogue:
+    """The client side of one SMTP transaction as a state machine (sans-IO).
+
+    ``receive(reply)`` after each reply (the first is the greeting) returns the next effect.  Once a
+    reply has decided the outcome the dialogue sends QUIT; the reply to QUIT (or its absence)
+    changes nothing.
+    """
+
+    def __init__(self, *, helo: str, sender: str, recipients: list[str], content: bytes) -> None:
+        self.helo, self.sender, self.recipients, self.content = helo, sender, list(recipients), content
+        self.outcome = Outcome(Stage.GREETING)
+        self.quitting = False
+        self._tried_helo = False
+        self._next_rcpt = 0
+        self._accepted: list[str] = []
+
+    @property
+    def finished(self) -> bool:
+        """The outcome is decided: trouble from here on (during QUIT) does not change it."""
+        return self.quitting
+
+    def receive(self, reply: Reply) -> Effect:
+        for line in reply.wire_lines():
+            self.outcome.transcript.append(("S", line))
+        if self.quitting:
+            return Close()
+        return _ON_REPLY[self.outcome.stage](self, reply)
+
+    # -- helpers for the stage functions ---------------------------------------------------------
+    def send(self, line: str, stage: Stage | None = None) -> Command:
+        if stage is not None:
+            self.outcome.stage = stage
+        self.outcome.transcript.append(("C", line))
+        return Command(line)
+
+    def stop(self, reply: Reply) -> Command:
+        """This reply decides the outcome: say QUIT."""
+        self.outcome.reply = reply
+        self.quitting = True
+        return self.send("QUIT")
+
+    def payload(self) -> Payload:
+        self.outcome.stage = Stage.DOT
+        stuffed = dot_stuff(self.content)
+        for line in stuffed.split(b"\r\n")[:-1]:
+            self.outcome.transcript.append(("D", line.decode("utf-8", "replace")))
+        return Payload(stuffed)
+
+    def next_rcpt(self) -> Command:
+        rcpt = self.recipients[self._next_rcpt]
+        return self.send(f"RCPT TO:<{rcpt}>", Stage.RCPT)
+
+
+def _on_greeting(d: RelayDialogue, reply: Reply) -> Effect:
+    if reply.code != 220:
+        return d.stop(reply)
+    return d.send(f"EHLO {d.helo}", Stage.EHLO)
+
+
+def _on_ehlo(d: RelayDialogue, reply: Reply) -> Effect:
+    if reply.kind == 5 and not d._tried_helo:      # RFC 5321 §3.2: fall back to HELO
+        d._tried_helo = True
+        return d.send(f"HELO {d.helo}")
+    if reply.kind != 2:
+        return d.stop(reply)
+    return d.send(f"MAIL FROM:<{d.sender}>", Stage.MAIL)
+
+
+def _on_mail(d: RelayDialogue, reply: Reply) -> Effect:
+    if reply.kind != 2:
+        return d.stop(reply)
+    if not d.recipients:
+        d.outcome.stage = Stage.RCPT
+        return d.stop(reply)
+    return d.next_rcpt()
+
+
+def _on_rcpt(d: RelayDialogue, reply: Reply) -> Effect:
+    rcpt = d.recipients[d._next_rcpt]
+    if reply.kind == 2:
+        d._accepted.append(rcpt)
+    else:
+        d.outcome.rcpt_replies[rcpt] = reply
+    d._next_rcpt += 1
+    if d._next_rcpt < len(d.recipients):
+        return d.next_rcpt()
+    if not d._accepted:
+        return d.stop(reply)
+    return d.send("DATA", Stage.DATA)
+
+
+def _on_data(d: RelayDialogue, reply: Reply) -> Effect:
+    if reply.code != 354:
+        for rcpt in d._accepted:
+            d.outcome.rcpt_replies[rcpt] = reply
+        return d.stop(reply)
+    return d.payload()
+
+
+def _on_dot(d: RelayDialogue, reply: Reply) -> Effect:
+    for rcpt in d._accepted:
+        d.outcome.rcpt_replies[rcpt] = reply
+    if reply.kind == 2:
+        d.outcome.stage = Stage.DONE
+    return d.stop(reply)
+
+
+_ON_REPLY: dict[Stage, Callable[[RelayDialogue, Reply], Effect]] = {
+    Stage.GREETING: _on_greeting, Stage.EHLO: _on_ehlo, Stage.MAIL: _on_mail, Stage.RCPT: _on_rcpt,
+    Stage.DATA: _on_data, Stage.DOT: _on_dot,
+}
+
+
+# -- the asyncio driver --------------------------------------------------------------------------
+_TROUBLE = (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ReplyError, ConnectionError)
+
+
+async def deliver(*, address: str, port: int, local_address: str | None, helo: str,
+                  sender: str, recipients: list[str], content: bytes,
+                  connect_timeout: float, command_timeout: float,
+                  on_connected: Callable[[tuple[str, int]], None] | None = None) -> Outcome:
+    """Connect to ``address:port`` (from ``local_address``) and run one transaction."""
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(address, port,
+                                    local_addr=(local_address, 0) if local_address else None),
+            connect_timeout)
+    except (OSError, asyncio.TimeoutError) as exc:
+        return Outcome(Stage.CONNECT, failure=_failure(exc))
+    dialogue = RelayDialogue(helo=helo, sender=sender, recipients=recipients, content=content)
+    dialogue.outcome.local = writer.get_extra_info("sockname")[:2]
+    if on_connected is not None:
+        on_connected(dialogue.outcome.local)
+    try:
+        await _converse(dialogue, reader, writer, command_timeout)
+    except _TROUBLE as exc:
+        if not dialogue.finished:
+            dialogue.outcome.failure = _failure(exc)
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except (OSError, ConnectionError):
+            pass
+    return dialogue.outcome
+
+
+async def _converse(dialogue: RelayDialogue, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    timeout: float) -> None:
+    parser = ReplyParser()
+    pending: list[Reply] = []
+    while True:
+        while not pending:
+            data = await asyncio.wait_for(reader.read(4096), timeout)
+            if not data:
+                raise asyncio.IncompleteReadError(b"", None)
+            pending.extend(parser.feed(data))
+        effect = dialogue.receive(pending.pop(0))
+        if isinstance(effect, Close):
+            return
+        writer.write(effect.line.encode("utf-8") + b"\r\n" if isinstance(effect, Command) else effect.data)
+        await writer.drain()
+
+
+def _failure(exc: BaseException) -> Reason:
+    if isinstance(exc, ConnectionRefusedError):
+        return Reason.of(AttemptReason.REFUSED)
+    if isinstance(exc, asyncio.TimeoutError):
+        return Reason.of(AttemptReason.TIMEOUT)
+    if isinstance(exc, asyncio.IncompleteReadError):
+        return Reason.of(AttemptReason.CLOSED)
+    if isinstance(exc, ReplyError):
+        return Reason.of(AttemptReason.BAD_REPLY, detail=str(exc))
+    return Reason.of(AttemptReason.ERROR, detail=f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,354 @@
+"""The sandbox's SMTP servers on aiosmtpd: the policy of the MSA (submission) and MX doors.
+
+aiosmtpd owns the parser; :class:`SmtpHandler` is its handler object (``handle_EHLO/MAIL/RCPT/DATA``)
+and :class:`~.session.TranscriptSMTP` keeps the transcript.  At the end of each transaction the
+handler publishes one :class:`~simulator.facts.SmtpSession` fact (and a
+:class:`~simulator.facts.Relayed` when a sandbox MTA handed a message on).
+
+- MSA (RFC 6409): AUTH PLAIN/LOGIN is required before MAIL (530 5.7.0, RFC 4954 §6), allowed
+  without TLS on the plain port (a classroom shows credentials crossing the wire); the envelope
+  sender must be the authenticated user's address (553 5.7.1, RFC 6409 §6.1); Date and Message-ID
+  are added when missing (§8.2, §8.3).
+- MX: no AUTH; accepts only recipients of domains this host serves or backs up (550 5.7.1: no
+  open relay) and only users that exist (550 5.1.1).
+- Both: EHLO offers PIPELINING (RFC 2920) and ENHANCEDSTATUSCODES (RFC 2034) besides aiosmtpd's
+  SIZE, 8BITMIME, SMTPUTF8, STARTTLS, AUTH; every accepted message gets a Received: header
+  (RFC 5321 §4.4, RFC 3848 protocol names); more than ``max_hops`` Received: headers is a mail loop
+  (554 5.4.6, §6.3); bare CR/LF in DATA are normalised to CRLF (§2.3.8; aiosmtpd ≥ 1.4.5 ends DATA
+  only at CRLF.CRLF); 250 is sent only after the message is fsynced in the host's queue.
+
+Not here: DSN parameters (not advertised), CHUNKING/BDAT (not advertised).
+"""
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import format_datetime, make_msgid
+from enum import StrEnum
+from typing import Any, Awaitable, Callable
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+
+from ... import nodes
+from ...events import trim_transcript
+from ...facts import Fact, NextHop, Relayed, SmtpLine, SmtpOutcome, SmtpSession, Step
+from ...gate import StepGate
+from ...store.headers import summarize
+from ...traces import TraceBook
+from ...world import Acceptance, Account, Host, World, split_address
+from ..lines import header_block, normalize_crlf
+from ..throttle import LoginThrottle
+from .session import TranscriptSMTP
+
+log = logging.getLogger(__name__)
+# Deliberate: AUTH without TLS on the plain submission port is part of the lesson (see README).
+warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS", category=UserWarning)
+
+MAX_RECIPIENTS = 100          # RFC 5321 §4.5.3.1.8: at least 100 must be accepted
+FRONT_NAME = "localhost"      # the front door's name in its greeting and in a held reply
+
+
+class Door(StrEnum):
+    """Which door of a server a listener is: submission (MSA, port 587's role) or MX (port 25's)."""
+    SUBMISSION = "submission"
+    MX = "mx"
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpServices:
+    """What every SMTP handler uses, passed in by whoever builds the world."""
+    world: World
+    gate: StepGate
+    publish: Callable[[Fact], Any]
+    clock: Callable[[], float]
+    traces: TraceBook
+    enqueue: Callable[..., Awaitable[Any]]           # Delivery.enqueue
+    new_queue_id: Callable[[], str]
+    max_hops: int
+
+
+@dataclass(slots=True)
+class DataResult:
+    ok: bool
+    reply: str
+    queue_id: str = ""
+    trace: str | None = None
+    message: dict[str, Any] | None = None
+    host: str = ""
+    final: bool = False
+
+
+class SmtpHandler:
+    """The aiosmtpd handler of one listener: which door, which host (None = the front door)."""
+
+    def __init__(self, door: Door, host: Host | None, services: SmtpServices) -> None:
+        self.door, self.host, self.services = door, host, services
+        self.world = services.world
+
+    @property
+    def line_mode(self) -> bool:
+        return self.services.gate.line_mode
+
+    # -- aiosmtpd hooks --------------------------------------------------------------------------
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str,
+                          responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        # RFC 5321 §4.1.4: any EHLO argument is accepted, including [127.0.0.1] and bare names.
+        extra = ["250-PIPELINING", "250-ENHANCEDSTATUSCODES"]
+        return responses[:-1] + extra + responses[-1:]
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          mail_options: list[str]) -> str:
+        # "<>" is the null reverse-path of a bounce (RFC 5321 §4.5.5); aiosmtpd keeps it as "<>".
+        if address != "<>" and not _valid_address(address):
+            return "501 5.1.7 Bad sender address syntax"
+        if self.door is Door.SUBMISSION:
+            account: Account = session.auth_data
+            if address.lower() != account.address.lower():
+                # RFC 6409 §6.1: the MSA checks that the user may use this envelope sender.
+                return (f"553 5.7.1 <{address}>: sender address rejected: not owned by user "
+                        f"{account.address}")
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 Sender OK"
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
+                          rcpt_options: list[str]) -> str:
+        if rcpt_options:
+            return "555 5.5.4 RCPT TO parameters not recognized"
+        if not _valid_address(address):
+            return "501 5.1.3 Bad recipient address syntax"
+        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+            return "452 4.5.3 Too many recipients"
+        if self.door is Door.MX:
+            _, domain = split_address(address)
+            acceptance = self.world.acceptance(self.host, domain)
+            if acceptance == Acceptance.NONE:
+                return f"550 5.7.1 <{address}>: relay access denied ({self.host.name} is not an MX for {domain})"
+            if not self.world.user_exists(address):
+                return f"550 5.1.1 <{address}>: recipient address rejected: user unknown in {domain}"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Recipient OK"
+
+    async def handle_DATA(self, server: TranscriptSMTP, session: Session, envelope: Envelope) -> str:
+        result = await self._accept(server, session, envelope)
+        server.data_result = result
+        return result.reply
+
+    # -- the work --------------------------------------------------------------------------------
+    async def _accept(self, server: TranscriptSMTP, session: Session, envelope: Envelope) -> DataResult:
+        svc = self.services
+        content = normalize_crlf(envelope.original_content or b"")
+        hops = len(re.findall(rb"(?im)^received:", header_block(content)))
+        if hops >= svc.max_hops:
+            return DataResult(False, f"554 5.4.6 Too many hops ({hops} Received: headers): mail loop?")
+        queue_host = self._queue_host(session)
+        if queue_host is None:
+            return DataResult(False, "451 4.3.5 No server of this domain can take the message now")
+        if not queue_host.up:
+            return DataResult(False, f"421 4.3.2 {queue_host.name} is down")
+        trace = svc.traces.for_peer(session.peer) or svc.traces.new()
+        queue_id = svc.new_queue_id()
+        if self.door is Door.SUBMISSION:
+            content = _submission_fixups(content, host=queue_host.name, queue_id=queue_id, clock=svc.clock)
+        content = self._received(server, session, envelope, queue_host.name, queue_id) + content
+        message = _message_summary(content, envelope)
+        if self.door is Door.SUBMISSION:
+            account: Account = session.auth_data
+            await svc.gate.hop(NextHop(src=nodes.mua(account.address), dst=nodes.mta(queue_host.name),
+                                       step=Step.SUBMIT, user=account.address, host=queue_host.name,
+                                       trace=trace))
+        final = self.door is Door.MX and all(
+            self.world.acceptance(queue_host, split_address(r)[1]) == Acceptance.FINAL
+            for r in envelope.rcpt_tos)
+        try:
+            await svc.enqueue(queue_host, _reverse_path(envelope), list(envelope.rcpt_tos), content,
+                              trace=trace, queue_id=queue_id, message=message,
+                              received_from=self._source_node(session))
+        except OSError:
+            log.exception("could not queue a message on %s", queue_host.name)
+            return DataResult(False, "451 4.3.0 Could not store the message; try again later", trace=trace)
+        return DataResult(True, f"250 2.0.0 Ok: queued as {queue_id}", queue_id, trace, message,
+                          queue_host.name, final)
+
+    def _queue_host(self, session: Session) -> Host | None:
+        if self.host is not None:
+            return self.host
+        account: Account = session.auth_data
+        return self.world.submission_host(account.domain)
+
+    def _source_node(self, session: Session) -> str:
+        if self.door is Door.SUBMISSION and session.authenticated:
+            return nodes.mua(session.auth_data.address)
+        peer_host = self.world.host_by_address(session.peer[0] if session.peer else "?")
+        return nodes.mta(peer_host.name) if peer_host else nodes.OUTSIDE
+
+    def _received(self, server: TranscriptSMTP, session: Session, envelope: Envelope, by: str,
+                  queue_id: str) -> bytes:
+        """RFC 5321 §4.4 trace header; protocol names from RFC 3848 (ESMTPSA = TLS + AUTH)."""
+        peer_ip = server.peer_ip
+        helo = session.host_name or "unknown"
+        peer_host = self.world.host_by_address(peer_ip)
+        name = peer_host.name if peer_host else ("localhost" if peer_ip.startswith("127.") else "unknown")
+        tls = session.ssl is not None or (server.transport is not None and
+                                           server.transport.get_extra_info("sslcontext") is not None)
+        suffix = ("S" if tls else "") + ("A" if session.authenticated else "")
+        if envelope.smtp_utf8:
+            proto = "UTF8SMTP" + suffix               # RFC 6531 §3.7.4
+        else:
+            proto = ("ESMTP" if session.extended_smtp else "SMTP") + suffix    # RFC 3848
+        rcpt = f"\r\n\tfor <{envelope.rcpt_tos[0]}>" if len(envelope.rcpt_tos) == 1 else ""
+        date = format_datetime(datetime.fromtimestamp(self.services.clock(), timezone.utc).astimezone())
+        return (f"Received: from {helo} ({name} [{peer_ip}])\r\n\tby {by} (Mailflow) with {proto} "
+                f"id {queue_id}{rcpt};\r\n\t{date}\r\n").encode("utf-8", "replace")
+
+    # -- facts -----------------------------------------------------------------------------------
+    def session_nodes(self, server: TranscriptSMTP) -> tuple[str, str]:
+        session = server.session
+        src = self._source_node(session)
+        if self.host is not None:
+            return src, nodes.mta(self.host.name)
+        queue_host = self._queue_host(session) if session.authenticated else None
+        return src, nodes.mta(queue_host.name) if queue_host else nodes.FRONT
+
+    def _trace(self, server: TranscriptSMTP) -> str | None:
+        return self.services.traces.for_peer(server.session.peer if server.session else None)
+
+    async def before_reply(self, server: TranscriptSMTP, reply: str) -> None:
+        """Line-by-line stepping: stream the client's lines so far, then wait to send ``reply``."""
+        src, dst = self.session_nodes(server)
+        self.stream_lines(server)
+        host = nodes.host_of(dst) or FRONT_NAME
+        await self.services.gate.line(NextHop(src=dst, dst=src, step=Step.REPLY, host=host,
+                                              reply=reply[:60], trace=self._trace(server)))
+
+    def stream_lines(self, server: TranscriptSMTP) -> None:
+        """Publish the dialogue lines not yet streamed (line-by-line mode only)."""
+        lines = server.transcript[server.streamed_upto:]
+        server.streamed_upto = len(server.transcript)
+        if not lines:
+            return
+        src, dst = self.session_nodes(server)
+        self.services.publish(SmtpLine(src=src, dst=dst, trace=self._trace(server), peer=server.peer_ip,
+                                       transcript=tuple(trim_transcript(lines, keep=3))))
+
+    @staticmethod
+    def refusal(reply: str) -> DataResult:
+        return DataResult(False, reply)
+
+    def publish_session(self, server: TranscriptSMTP, result: DataResult | None) -> None:
+        lines = server.transcript[server.published_upto:]
+        server.published_upto = len(server.transcript)
+        if not lines:
+            return
+        src, dst = self.session_nodes(server)
+        outcome, reply = _outcome(self.door, src, result, lines)
+        trace = (result.trace if result else None) or self._trace(server)
+        message = result.message if result else None
+        rcpts = tuple(message["rcpt"]) if message else ()
+        client = nodes.name_of(src) if src != nodes.OUTSIDE else ""
+        self.services.publish(SmtpSession(
+            src=src, dst=dst, trace=trace, transcript=tuple(trim_transcript(lines)), message=message,
+            outcome=outcome, role=str(self.door), host=nodes.host_of(dst) or "", port=server.local_port,
+            peer=server.peer_ip, client=client, queue_id=result.queue_id if result else "",
+            rcpts=rcpts, final=result.final if result else True, reply=reply))
+        if outcome is SmtpOutcome.RELAYED:
+            # The 250 moves responsibility (RFC 5321 §6.1): the sending MTA drops the message from
+            # its queue.  Published here, at the 250, so the timeline reads "handed on" before the
+            # receiving host's next hop, whatever the scheduling.
+            self.services.publish(Relayed(src=src, dst=dst, trace=trace, host=client,
+                                          target=nodes.host_of(dst) or "", queue_id=result.queue_id,
+                                          rcpts=rcpts))
+
+
+class Authenticator:
+    """aiosmtpd authenticator: PLAIN and LOGIN against the world's users (RFC 4954, RFC 4616).
+
+    Failures and successes are counted in the shared login throttle; the session
+    (:class:`~.session.TranscriptSMTP`) makes a peer with failures on record wait.
+    """
+
+    def __init__(self, world: World, host: Host | None, throttle: LoginThrottle | None = None) -> None:
+        self.world, self.host, self.throttle = world, host, throttle
+
+    def __call__(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str,
+                 auth_data: Any) -> AuthResult:
+        login, password = _text(auth_data.login), _text(auth_data.password)
+        default_domain = self.host.domain if self.host is not None else None
+        account = self.world.authenticate(login, password, default_domain)
+        if account is not None and self.host is not None and account.domain != self.host.domain:
+            account = None      # a domain's own MSA serves its own users only
+        peer = session.peer[0] if session.peer else "?"
+        if account is None:
+            if self.throttle is not None:
+                self.throttle.failed(peer)
+            return AuthResult(success=False, handled=False)
+        if self.throttle is not None:
+            self.throttle.succeeded(peer)
+        return AuthResult(success=True, auth_data=account)
+
+
+def _outcome(door: Door, src: str, result: DataResult | None,
+             lines: list[tuple[str, str]]) -> tuple[SmtpOutcome, str]:
+    """How the session ended, and the reply that refused it ("" when none did)."""
+    if result is not None and result.ok:
+        if door is Door.SUBMISSION:
+            return SmtpOutcome.SUBMITTED, ""
+        if nodes.host_of(src):
+            return SmtpOutcome.RELAYED, ""
+        return SmtpOutcome.BY_HAND, ""
+    failure = result.reply if result is not None else _last_failure(lines)
+    return (SmtpOutcome.REFUSED, failure) if failure else (SmtpOutcome.NO_MESSAGE, "")
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _reverse_path(envelope: Envelope) -> str:
+    return "" if envelope.mail_from in (None, "", "<>") else envelope.mail_from
+
+
+def _valid_address(address: str) -> bool:
+    local, _, domain = address.rpartition("@")
+    try:
+        address.encode("utf-8")         # aiosmtpd keeps undecodable bytes as surrogates: refuse them
+    except UnicodeEncodeError:
+        return False
+    return bool(local) and bool(domain) and len(local) <= 64 and len(domain) <= 255 and " " not in address
+
+
+def _last_failure(lines: list[tuple[str, str]]) -> str:
+    for side, line in reversed(lines):
+        if side == "S" and line[:1] in ("4", "5"):
+            return line
+    return ""
+
+
+def _has_header(head: bytes, name: bytes) -> bool:
+    return re.search(rb"(?im)^" + re.escape(name) + rb":", head) is not None
+
+
+def _submission_fixups(content: bytes, *, host: str, queue_id: str, clock: Callable[[], float]) -> bytes:
+    """RFC 6409 §8.2/§8.3: the MSA adds Date and Message-ID when the client left them out."""
+    head = header_block(content)
+    added = b""
+    if not _has_header(head, b"date"):
+        date = format_datetime(datetime.fromtimestamp(clock(), timezone.utc).astimezone())
+        added += f"Date: {date}\r\n".encode()
+    if not _has_header(head, b"message-id"):
+        added += f"Message-ID: {make_msgid(idstring=queue_id, domain=host)}\r\n".encode()
+    return added + content
+
+
+def _message_summary(content: bytes, envelope: Envelope) -> dict[str, Any]:
+    """Envelope beside headers, for the browser (escaped there, never trusted)."""
+    head = summarize(header_block(content))
+    return {
+        "id": head.message_id, "from": _reverse_path(envelope), "rcpt": list(envelope.rcpt_tos),
+        "header_from": head.from_, "header_to": head.to, "subject": head.subject,
+        "received": list(head.received), "size": len(content),
+    }
