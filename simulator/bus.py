@@ -1,8 +1,8 @@
 """EventBus: thread-safe publish/subscribe with sequence numbers, a bounded history and a JSON-lines log.
 
-Publishers are the mail loop's actors (and the retrieval servers); subscribers are the terminal
-printer, the Socket.IO bridge and tests.  A subscriber is called synchronously in the publishing
-thread, so it must be quick (the bridge only puts the event on a queue).  A subscriber that raises is
+Publishers are the mail loop's actors and the retrieval servers; each publishes facts
+(:mod:`simulator.facts`), which the narrator words here.  Subscribers are the terminal printer, the
+Socket.IO bridge and tests.  A subscriber is called synchronously in the publishing thread, so it must be quick (the bridge only puts the event on a queue).  A subscriber that raises is
 logged and kept: one broken view never stops the mail world.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Callable
 
 from .events import Event
 from .facts import Fact
@@ -39,34 +39,18 @@ class EventBus:
             self._log_file = open(log_path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
         self.log_path = log_path
 
-    def publish(self, fact: Fact | str, **legacy: Any) -> Event:
-        """Publish one fact: the narrator words it, the event goes to the history, the log and
-        every subscriber.  (A kind string with keyword fields is the old, wordy form, kept only
-        until every publisher sends facts.)"""
-        if isinstance(fact, Fact):
-            fields = dict(kind=fact.kind, src=fact.src, dst=fact.dst, protocol=fact.protocol,
-                          status=str(fact.status), text=narrate(fact), trace=fact.trace,
-                          transcript=fact.transcript,
-                          message=dict(fact.message) if fact.message is not None else None,
-                          data=fact.data(), fact=fact)
-        else:
-            explain = legacy.pop("explain", None) or {}
-            summary = legacy.pop("summary", "")
-            fields = dict(kind=fact, status=str(legacy.pop("status", "ok")),
-                          text={lang: {"summary": summary, "explain": explain.get(lang, "")}
-                                for lang in ("en", "ru")}, **legacy)
-        return self._emit(**fields)
-
-    def _emit(self, *, kind: str, src: str, dst: str, protocol: str, status: str,
-              text: dict[str, dict[str, str]], trace: str | None = None,
-              transcript: Sequence[tuple[str, str]] = (), message: dict[str, Any] | None = None,
-              data: dict[str, Any] | None = None, fact: Fact | None = None) -> Event:
+    def publish(self, fact: Fact) -> Event:
+        """Publish one fact: the narrator words it (outside the lock: it is the costly part), and
+        the event goes to the history, the log and every subscriber."""
+        text = narrate(fact)
+        message = dict(fact.message) if fact.message is not None else None
+        transcript = tuple((str(side), str(line)) for side, line in fact.transcript)
         with self._lock:
             self._seq += 1
-            event = Event(seq=self._seq, ts=round(self._clock(), 3), kind=kind, src=src, dst=dst,
-                          protocol=protocol, status=status, text=text, trace=trace,
-                          transcript=tuple((str(s), str(t)) for s, t in transcript),
-                          message=message, data=data, fact=fact)
+            event = Event(seq=self._seq, ts=round(self._clock(), 3), kind=fact.kind, src=fact.src,
+                          dst=fact.dst, protocol=fact.protocol, status=str(fact.status), text=text,
+                          trace=fact.trace, transcript=transcript, message=message, data=fact.data(),
+                          fact=fact)
             self._history.append(event)
             if self._log_file is not None:
                 self._log_file.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")

@@ -19,7 +19,7 @@ from .facts import DeliveryReason, DsnNotice, Reason
 from .narrate import narrate
 from .narrate.markup import plain
 from .narrate.why import reason as word_reason
-from .protocols.lines import header_block
+from .store.headers import header_block
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,15 +43,6 @@ class Event:
             "message": self.message, "data": self.data,
         }
 
-    # -- transitional: the words in English, until every caller reads ``text`` ------------------
-    @property
-    def summary(self) -> str:
-        return self.words("en")["summary"]
-
-    @property
-    def explain(self) -> dict[str, str]:
-        return {lang: words["explain"] for lang, words in self.text.items()}
-
 
 def trim_transcript(lines: list[tuple[str, str]], *, keep: int = 20) -> list[tuple[str, str]]:
     """Keep the dialogue readable: at most ``keep`` lines of each message body.

@@ -1,5 +1,7 @@
 """Line-level helpers shared by the protocol cores: CRLF normalisation and dot-stuffing.
 
+(The header block of a message: :func:`simulator.store.headers.header_block`.)
+
 RFC 5321 §2.3.8: lines end with CRLF, and a bare CR or LF must not be taken as a line end.  We
 *normalise* them to CRLF when a message enters the sandbox (as Postfix's
 ``smtpd_forbid_bare_newline = normalize`` does), so the stored message has only CRLF lines and a
@@ -27,9 +29,3 @@ def dot_stuff(data: bytes) -> bytes:
         data = b"." + data
     data = data.replace(b"\r\n.", b"\r\n..")
     return data + b".\r\n"
-
-
-def header_block(content: bytes) -> bytes:
-    """The header section of a CRLF message (without the blank line)."""
-    head, sep, _ = content.partition(b"\r\n\r\n")
-    return head if sep else content

@@ -182,7 +182,7 @@ class ImapServer:
 
 
 def _node(node: str | None, domain: str | None) -> str:
-    """The server's node id; the old spelling of the front door (``imap:front``) is the front."""
+    """The server's node id: the one given, else the domain's IMAP node, else the front door."""
     if node is None:
         return nodes.imap(domain) if domain else nodes.FRONT
-    return nodes.FRONT if node in ("imap:front", nodes.FRONT) else node
+    return node

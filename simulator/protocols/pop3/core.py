@@ -47,7 +47,7 @@ import re
 from collections.abc import Callable
 from enum import Enum
 
-from ..lines import header_block
+from ...store.headers import header_block
 from .outputs import (
     Abandoned,
     Authenticate,

@@ -39,7 +39,8 @@ from ...gate import StepGate
 from ...store.headers import summarize
 from ...traces import TraceBook
 from ...world import Acceptance, Account, Host, World, split_address
-from ..lines import header_block, normalize_crlf
+from ...store.headers import header_block
+from ..lines import normalize_crlf
 from ..throttle import LoginThrottle
 from .session import TranscriptSMTP
 

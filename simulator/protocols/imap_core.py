@@ -1,1 +1,0 @@
-from simulator.protocols.imap import *  # noqa: F401,F403  (shim: the IMAP core is simulator.protocols.imap)
