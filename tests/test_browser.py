@@ -15,6 +15,9 @@ from typing import Iterator
 
 import pytest
 
+from simulator import narrate
+from simulator.facts import Step
+from simulator.narrate.markup import plain
 from web_fixtures import join_send, send_in_background, send_mail, serve, wait_until
 
 pytestmark = pytest.mark.browser
@@ -25,6 +28,8 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync"]
 HOPS = ["smtp.session", "dns.query", "smtp.session", "queue.relay", "mda.deliver"]
+EN = narrate.ui("en")          # the page's words: tests look them up, they do not copy sentences
+RU = narrate.ui("ru")
 
 
 @pytest.fixture(scope="module")
@@ -121,14 +126,15 @@ def test_selecting_the_mx_hop_shows_the_dialogue_and_the_message(site, browser):
     mx_hop.click()
     details = page.locator("#details-body")
     assert "mx1.beta.test" in details.locator(".hop-path").inner_text()
-    page.get_by_role("tab", name="Dialogue").click()
+    page.get_by_role("tab", name=EN["details.transcript"]).click()
     transcript = details.locator(".transcript")
     text = transcript.inner_text()
     assert "EHLO smtp.alpha.test" in text and "250" in text and "MAIL FROM:<alice@alpha.test>" in text
     assert transcript.locator("li.c").count() > 3 and transcript.locator("li.s").count() > 3
-    assert "OK: done" in text and "the server is ready" in text            # what the codes mean
+    meanings = transcript.locator(".meaning").all_inner_texts()            # what the codes mean
+    assert plain(EN["code.smtp.250"]) in meanings and plain(EN["code.smtp.220"]) in meanings
     shot(page, "transcript-1920x1080")
-    page.get_by_role("tab", name="Message").click()
+    page.get_by_role("tab", name=EN["details.message"]).click()
     message = details.locator(".tab-panel").inner_text()
     assert "alice@alpha.test" in message and "bob@beta.test" in message and "Dialogue" in message
     assert details.locator(".received li").count() == 2                     # MSA + MX: the chain grows
@@ -138,8 +144,16 @@ def test_selecting_the_mx_hop_shows_the_dialogue_and_the_message(site, browser):
     page.locator('#timeline-list li.row[data-kind="dns.query"]').click()
     dns = details.locator(".dns-box").inner_text()
     assert "beta.test MX" in dns and "MX 10 mx1.beta.test" in dns and "MX 20 mx2.beta.test" in dns
-    assert "tried first" in dns and "lowest preference first" in dns
+    assert details.locator(".dns-answers li.chosen").inner_text().startswith("MX 10 mx1.beta.test")
+    query = world.events.wait_for(lambda e: e.kind == "dns.query")[0]
+    assert details.locator(".explain").first.inner_text() == plain(query.text["en"]["explain"])
     assert page.locator("#diagram .callout >> text=MX 10 mx1.beta.test").count() == 1
+    # a term in the explanation leads to the glossary
+    term = details.locator(".explain a.term").first
+    name = term.get_attribute("data-term")
+    term.click()
+    assert page.is_visible("#glossary-drawer") and not page.is_visible("#clients-drawer")
+    assert page.locator("#glossary-body dt.marked").get_attribute("data-term") == name
     assert page.errors == []
     page.context.close()
 
@@ -153,11 +167,13 @@ def test_step_mode_releases_exactly_one_hop_per_click(site, browser):
     sender = send_in_background(world.stack, subject="Step by step")
     released = []
     for click in range(4):
-        previous = released[-1] if released else None
-        label = wait_until(lambda: (page.get_attribute("body", "data-waiting") == "1" and
-                                    page.inner_text("#waiting-text") != previous and
-                                    page.inner_text("#waiting-text")), timeout=10, what="a waiting hop")
-        released.append(label)
+        held = wait_until(lambda: (world.stack.gate.state().waiting or [None])[0], timeout=10, what="a waiting hop")
+        if released:
+            assert held.hop != released[-1]
+        released.append(held.hop)
+        label = plain(held.text["en"]["summary"])
+        page.wait_for_function("text => document.querySelector('#waiting-text').innerText === text", arg=label)
+        assert page.get_attribute("body", "data-waiting") == "1"
         assert world.messages("bob@beta.test") == [], f"mailbox filled before the last hop ({label})"
         before = world.stack.bus.last_seq
         if click == 0:
@@ -171,8 +187,8 @@ def test_step_mode_releases_exactly_one_hop_per_click(site, browser):
         assert world.stack.gate.state().waiting or click == 3
     world.wait_messages("bob@beta.test")
     join_send(sender)
-    assert "smtp.alpha.test" in released[0] and "asks DNS" in released[1]
-    assert "connects to mx1.beta.test" in released[2] and "MDA" in released[3]
+    assert [hop.step for hop in released] == [Step.SUBMIT, Step.DNS_QUERY, Step.CONNECT, Step.DELIVER]
+    assert released[0].dst == "mta:smtp.alpha.test" and released[2].dst == "mta:mx1.beta.test"
     rows(page, "mda.deliver").wait_for(timeout=10000)
     assert timeline_kinds(page) == HOPS
     page.click("#btn-play")
@@ -237,17 +253,23 @@ def test_language_switch_is_remembered_and_a_reload_restores_the_timeline(site, 
     page = open_page(browser, server.url)
     rows(page, "mda.deliver").click()
     explain = page.locator("#details-body .explain").first
-    assert explain.inner_text() == delivered.explain["en"]
+    assert explain.inner_text() == plain(delivered.text["en"]["explain"])
+    assert page.input_value("#send-subject") == EN["send.defaultSubject"]
     page.click('button[data-lang="ru"]')
-    assert explain.inner_text() == delivered.explain["ru"]
-    assert page.inner_text("#timeline-title") == "Хронология"
+    page.wait_for_function("() => document.documentElement.lang === 'ru'")
+    explain = page.locator("#details-body .explain").first
+    assert explain.inner_text() == plain(delivered.text["ru"]["explain"])
+    assert page.inner_text("#timeline-title") == RU["timeline.title"]
+    assert page.input_value("#send-subject") == RU["send.defaultSubject"]       # the form follows
+    assert page.input_value("#send-body") == RU["send.defaultBody"]
     count = rows(page).count()
     assert count == len(HOPS)
     page.reload()
     page.wait_for_selector("body[data-ready=yes]")
     page.wait_for_function(f"document.querySelectorAll('#timeline-list li.row').length === {count}")
-    assert page.inner_text("#timeline-title") == "Хронология"
+    assert page.inner_text("#timeline-title") == RU["timeline.title"]
     assert timeline_kinds(page) == HOPS
+    assert page.inner_text("#timeline-count") == "5 из 5 шагов"
     assert page.locator('#diagram [data-node="mailbox:bob@beta.test"] .caption').text_content() == "ящик · 1"
     shot(page, "russian-after-reload")
     assert page.errors == []
@@ -293,11 +315,11 @@ def test_hostile_subject_and_html_body_never_run(site, browser):
     row = rows(page, "smtp.session").first
     assert subject in row.inner_text()                      # shown as text, not parsed
     row.click()
-    page.get_by_role("tab", name="Message").click()
+    page.get_by_role("tab", name=EN["details.message"]).click()
     assert subject in page.inner_text("#details-body .tab-panel")
     rows(page, "mda.deliver").click()
-    page.get_by_role("tab", name="Message").click()
-    page.get_by_role("button", name="Open the delivered message").click()
+    page.get_by_role("tab", name=EN["details.message"]).click()
+    page.get_by_role("button", name=EN["message.open"]).click()
     frame = page.locator("iframe.html-frame")
     frame.wait_for()
     assert frame.get_attribute("sandbox") == ""
@@ -305,7 +327,7 @@ def test_hostile_subject_and_html_body_never_run(site, browser):
     inner.locator("h1").wait_for()
     inner.locator("#trap").click()
     page.click('#diagram [data-node="mailbox:bob@beta.test"]')
-    page.locator("#details-body .mail-list li").first.wait_for()
+    page.locator("#details-body .mail-list li .subject").first.wait_for()
     assert subject in page.inner_text("#details-body .mail-list")
     page.wait_for_timeout(500)
     assert page.evaluate("window.pwned") is None
@@ -374,7 +396,8 @@ def test_clients_drawer_shows_how_to_connect_a_mail_client(site, browser):
     assert page.locator('#clients-drawer [data-command="curl"]').is_visible()
     shot(page, "clients-drawer-commands")
     page.click('button[data-lang="ru"]')
-    assert page.inner_text("#clients-title") == "Подключить почтовую программу"
+    page.wait_for_function("() => document.documentElement.lang === 'ru'")
+    assert page.inner_text("#clients-title") == RU["clients.title"]
     assert page.locator('#clients-drawer tr[data-user="bob@beta.test"] .password').inner_text() == "bob"
     shot(page, "clients-drawer-ru")
     page.click("#btn-world")                         # one drawer at a time

@@ -48,7 +48,7 @@ class NextHop(Fact):
     kind: ClassVar[str] = "gate.waiting"
     protocol: ClassVar[str] = "GATE"
     step: Step
-    host: str = ""
+    host: str = ""             # "" for the front door (it has no host of its own)
     domain: str = ""
     user: str = ""
     target: str = ""

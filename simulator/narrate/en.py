@@ -2,13 +2,1052 @@
 
 TEXTS: fact class -> function(fact) -> (summary, explanation).  REASONS: reason code ->
 function(reason) -> words.  UI: the page's own strings, served to the page by the web.
+A catalogue is long on purpose: one file per language is what a translator reviews.
 """
 from __future__ import annotations
 
-from .parts import en_dns, en_imap, en_pop3, en_queue, en_smtp, en_ui, en_world
+from . import plural
+from .. import facts as f
+from .markup import code, listing
+from .why import reason
 
-_PARTS = (en_world, en_smtp, en_dns, en_queue, en_pop3, en_imap)
 
-TEXTS: dict = {k: v for part in _PARTS for k, v in part.TEXTS.items()}
-REASONS: dict = {k: v for part in _PARTS for k, v in part.REASONS.items()}
-UI: dict[str, str] = dict(en_ui.UI)
+# -------------------- world -----------------------------------------------------------------
+
+def _world_mx_table(table: tuple[tuple[int, str], ...]) -> str:
+    if not table:
+        return "no MX records"
+    if table == ((0, "."),):
+        return f"a null MX ({code('MX 0 .')}): the domain accepts no mail"
+    return listing(code(f"MX {p} {h}") for p, h in table)
+
+
+def _world_host_state(x: f.HostStateChanged) -> tuple[str, str]:
+    state = "up" if x.up else "down"
+    summary = f"{x.host} is now {state}"
+    if x.up:
+        explain = (f"The teacher started {x.host} again. It listens on its ports once more, and the "
+                   f"mail waiting in its queue is retried at once.")
+    else:
+        explain = (f"The teacher took {x.host} down: nothing listens on its address any more, so a "
+                   f"sending server's connection is refused. DNS still names it: the next lookup and "
+                   f"connection show what a real MTA does when a server is unreachable.")
+    return summary, explain
+
+
+def _world_mx_changed(x: f.MxTableChanged) -> tuple[str, str]:
+    table = _world_mx_table(x.mx)
+    return (f"the MX table of {x.domain} is now: {table}",
+            f"The teacher changed the MX table of {x.domain}: {table}. The DNS server answers with the "
+            f"new table from now on, so the next lookup of a sending MTA sees the change.")
+
+
+def _world_who(host: str) -> str:
+    """A host by name; "" is the front door, which has none."""
+    return host or "the front door"
+
+
+_WORLD_STEPS = {
+    f.Step.SUBMIT: lambda x: f"{x.user}'s mail client (MUA) hands the message to {_world_who(x.host)}",
+    f.Step.DNS_QUERY: lambda x: f"{_world_who(x.host)} asks DNS for the MX of {x.domain}",
+    f.Step.CONNECT: lambda x: f"{_world_who(x.host)} connects to {x.target} ({x.address})",
+    f.Step.DELIVER: lambda x: f"the MDA of {_world_who(x.host)} delivers to {x.rcpt}",
+    f.Step.REPLY: lambda x: f"{_world_who(x.host)} answers: {code(x.reply)}",
+}
+
+
+def _world_next_hop(x: f.NextHop) -> tuple[str, str]:
+    what = _WORLD_STEPS[x.step](x)
+    return (f"Next hop waiting: {what}",
+            "The world is paused: this hop happens when the teacher presses Step (or Play). "
+            "Real servers and clients really wait meanwhile: to them the server is just slow.")
+
+
+_TEXTS_WORLD: dict = {f.HostStateChanged: _world_host_state, f.MxTableChanged: _world_mx_changed, f.NextHop: _world_next_hop}
+
+
+# -------------------- smtp ------------------------------------------------------------------
+
+_SMTP_CUT = "…"
+
+
+def _smtp_server(x: f.SmtpSession) -> str:
+    return x.host or "the front door"
+
+
+def _smtp_port(x: f.SmtpSession) -> str:
+    return f" on port {x.port}" if x.port else ""
+
+
+def _smtp_for(rcpts: tuple[str, ...]) -> str:
+    return f" for {listing(rcpts)}" if rcpts else ""
+
+
+def _smtp_client(x: f.SmtpSession) -> str:
+    """Who talked to the server, from the fact's source node."""
+    if x.src.startswith("mua:") and x.client:
+        return f"{x.client}'s mail client (MUA)"
+    if x.src.startswith("mta:") and x.client:
+        return f"the MTA {x.client}"
+    peer = x.peer if x.peer and x.peer != "?" else "this computer"
+    return f"a program at {peer}"
+
+
+def _smtp_cap(text: str) -> str:
+    """A sentence starts with a capital, unless it starts with an address or a host name."""
+    return text[:1].upper() + text[1:] if text.startswith(("a ", "the ")) else text
+
+
+def _smtp_submitted(x: f.SmtpSession) -> tuple[str, str]:
+    who, server = _smtp_client(x), _smtp_server(x)
+    queued = f" (queue id {x.queue_id})" if x.queue_id else ""
+    return (f"{who} submits a message to {server} (MSA)",
+            f"{who} connected to the submission server {server} (the MSA){_smtp_port(x)}, logged in "
+            f"with {code('AUTH')} and handed over a message{_smtp_for(x.rcpts)}. The MSA wrote it to its "
+            f"queue on disk and only then answered {code('250')}: from now on {server} is responsible "
+            f"for the message{queued}.")
+
+
+def _smtp_relayed(x: f.SmtpSession) -> tuple[str, str]:
+    who, server = _smtp_client(x), _smtp_server(x)
+    if not x.final:
+        return (f"{who} hands the message to {server} (backup MX: it will forward it)",
+                f"{who} handed the message{_smtp_for(x.rcpts)} to {server}, a backup MX. A backup MX "
+                f"does not own mailboxes: it keeps the message in its queue and forwards it to the "
+                f"primary MX when that one is reachable.")
+    return (f"{who} hands the message to {server}",
+            f"{who} connected to {server}, the MX of the recipient's domain{_smtp_port(x)} (the "
+            f"sandbox's MX port), and delivered the message{_smtp_for(x.rcpts)} with SMTP: "
+            f"{code('EHLO')}, {code('MAIL FROM')} (the envelope sender), {code('RCPT TO')} (the envelope "
+            f"recipients), {code('DATA')}. {server} stored it and answered {code('250')}; its MDA will "
+            f"now put it into the mailbox.")
+
+
+def _smtp_by_hand(x: f.SmtpSession) -> tuple[str, str]:
+    who, server = _smtp_client(x), _smtp_server(x)
+    return (f"{who} → {server}: message accepted over SMTP",
+            f"{who} (typed by hand, or {code('swaks')}/{code('nc')}) talked SMTP to {server}"
+            f"{_smtp_port(x)} directly and the server accepted the message.")
+
+
+def _smtp_refused(x: f.SmtpSession) -> tuple[str, str]:
+    server = _smtp_server(x)
+    reply = code(x.reply) if x.reply else "no"
+    return (f"{server} refused: {reply}",
+            f"{server} refused: {reply}. A {code('5xx')} reply is permanent: the sending side must "
+            f"not retry; a {code('4xx')} reply is temporary.")
+
+
+def _smtp_no_message(x: f.SmtpSession) -> tuple[str, str]:
+    who, server = _smtp_client(x), _smtp_server(x)
+    return (f"{who} talked SMTP to {server} (no message)",
+            f"{who} talked SMTP to {server}{_smtp_port(x)}; the session ended without an accepted "
+            f"message. Read the server's reply codes: {code('4xx')} means 'try later', {code('5xx')} "
+            f"means 'no'.")
+
+
+_SMTP_OUTCOMES = {
+    f.SmtpOutcome.SUBMITTED: _smtp_submitted,
+    f.SmtpOutcome.RELAYED: _smtp_relayed,
+    f.SmtpOutcome.BY_HAND: _smtp_by_hand,
+    f.SmtpOutcome.REFUSED: _smtp_refused,
+    f.SmtpOutcome.NO_MESSAGE: _smtp_no_message,
+}
+
+
+def _smtp_session(x: f.SmtpSession) -> tuple[str, str]:
+    summary, explain = _SMTP_OUTCOMES[x.outcome](x)
+    return summary, _smtp_cap(explain)
+
+
+def _smtp_line_text(side: str, text: str) -> str:
+    if side == _SMTP_CUT:
+        count = int(text) if text.isdigit() else 0
+        return f"[{plural.en(count, 'more line', 'more lines')} of the message]"
+    return code(text)
+
+
+def _smtp_line(x: f.SmtpLine) -> tuple[str, str]:
+    shown = [_smtp_line_text(side, text) for side, text in x.transcript[-4:]]
+    summary = " / ".join(shown) if shown else "SMTP dialogue"
+    return (summary,
+            "Line-by-line stepping: these are the dialogue's newest lines. Each server reply waits "
+            "until the teacher presses Step, so the conversation can be read one line at a time.")
+
+
+def _smtp_attempt(x: f.SmtpAttempt) -> tuple[str, str]:
+    why = reason("en", x.reason)
+    return (f"{x.host} → {x.target}: {why}",
+            f"{x.host} tried to connect to {x.target} ({x.address}, port {x.port}, MX preference "
+            f"{x.preference}), but: {why}. It moves on to the next MX in the list, if there is one.")
+
+
+_TEXTS_SMTP: dict = {f.SmtpSession: _smtp_session, f.SmtpLine: _smtp_line, f.SmtpAttempt: _smtp_attempt}
+
+
+_REASONS_SMTP: dict = {
+    f.AttemptReason.REFUSED: lambda r: "connection refused (nothing listens there: the host is down)",
+    f.AttemptReason.TIMEOUT: lambda r: "no answer in time",
+    f.AttemptReason.CLOSED: lambda r: "the server closed the connection",
+    f.AttemptReason.BAD_REPLY: lambda r: f"the server's answer is not an SMTP reply ({code(r['detail'])})",
+    f.AttemptReason.ERROR: lambda r: f"a network error ({code(r['detail'])})",
+}
+
+
+# -------------------- dns -------------------------------------------------------------------
+
+def _dns_answers(answers: tuple[str, ...]) -> str:
+    return listing((code(a) for a in answers), "; ")
+
+
+def _dns_order(x: f.MxLookup) -> str:
+    return "; ".join(w for w in (reason("en", r) for r in x.reason) if w)
+
+
+def _dns_lookup(x: f.MxLookup) -> tuple[str, str]:
+    answers = _dns_answers(x.answers)
+    asked = f"{x.host} asks DNS for the MX of {x.domain}: {answers or code(x.rcode)}"
+    if x.error is not None:
+        why = reason("en", x.error)
+        after = ("The message cannot be delivered: it bounces." if x.permanent
+                 else "This is temporary: the message stays in the queue and is tried again later.")
+        return (f"{asked} — {why}",
+                f"{x.host} asked the DNS server for the MX records of {x.domain}. Result: {why}. {after}")
+    first = f"it tries {x.chosen} first" if x.chosen else "it has nowhere to try"
+    order = f" ({_dns_order(x)})" if x.reason else ""
+    if x.implicit or not x.answers:
+        found = "there are none"
+    else:
+        found = answers
+    return (f"{asked} — {first}",
+            f"To know where to send mail for {x.domain}, the MTA {x.host} asked DNS for its MX records: "
+            f"{found}. The lowest preference number wins, so {first}{order}.")
+
+
+def _dns_served(x: f.DnsServed) -> tuple[str, str]:
+    answers = _dns_answers(x.answers) or "no records"
+    return (f"DNS question from {x.peer}: {code(x.question)} → {code(x.rcode)}",
+            f"A program at {x.peer} ({code('dig')}, or a student's program) asked the sandbox DNS over "
+            f"{x.transport.upper()}: {code(x.question)}. Answer: {code(x.rcode)}; {answers}. The server "
+            f"is authoritative for the sandbox zones only and refuses everything else.")
+
+
+_TEXTS_DNS: dict = {f.MxLookup: _dns_lookup, f.DnsServed: _dns_served}
+
+
+_REASONS_DNS: dict = {
+    f.RouteReason.LOWEST_FIRST: lambda r: "lowest preference first",
+    f.RouteReason.OWN_PREFERENCE: lambda r: (f"this host is itself MX {r['own']}, so only better (lower) "
+                                             f"preferences count"),
+    f.RouteReason.EQUAL_RANDOM: lambda r: (f"equal preference {r['preference']}: random order "
+                                           f"(RFC 5321 §5.1)"),
+    f.RouteReason.IMPLICIT_MX: lambda r: ("no MX records: the domain's own A record is the implicit MX "
+                                          "(RFC 5321 §5.1)"),
+    f.RouteReason.INVALID_DOMAIN: lambda r: f"{code(r['domain'])} is not a valid domain name",
+    f.RouteReason.DNS_NO_ANSWER: lambda r: f"the DNS server did not answer ({code(r['error'])})",
+    f.RouteReason.DNS_RCODE: lambda r: f"the DNS server answered {code(r['rcode'])}",
+    f.RouteReason.OUTSIDE: lambda r: (f"{r['domain']} is outside the sandbox: the sandbox DNS refuses to "
+                                      f"answer for it, and no mail ever leaves the sandbox"),
+    f.RouteReason.NXDOMAIN: lambda r: f"the domain {r['domain']} does not exist ({code('NXDOMAIN')})",
+    f.RouteReason.NULL_MX: lambda r: f"{r['domain']} publishes a null MX (RFC 7505): it accepts no mail",
+    f.RouteReason.LOOP: lambda r: (f"mail for {r['domain']} loops back to this host: it is the best MX "
+                                   f"but not the final destination"),
+    f.RouteReason.NO_ADDRESS: lambda r: f"no MX host of {r['domain']} has an address record",
+    f.RouteReason.NO_MAIL_SERVER: lambda r: f"{r['domain']} has neither MX nor A records: no mail server",
+}
+
+
+# -------------------- queue -----------------------------------------------------------------
+
+def _queue_seconds(seconds: float) -> str:
+    value = f"{round(seconds, 1):g}" if seconds < 1000 else f"{seconds:.0f}"
+    return f"{value} s"
+
+
+def _queue_for(rcpts: tuple[str, ...]) -> str:
+    return f" for {listing(rcpts)}" if rcpts else ""
+
+
+def _queue_reasons(reasons: tuple[f.Reason, ...]) -> str:
+    return "; ".join(w for w in (reason("en", r) for r in reasons) if w)
+
+
+def _queue_relayed(x: f.Relayed) -> tuple[str, str]:
+    return (f"{x.target} accepted the message: it leaves {x.host}'s queue",
+            f"{x.target} answered {code('250')}{_queue_for(x.rcpts)}: it now owns the message, and "
+            f"{x.host} removes it from its queue.")
+
+
+def _queue_retry(x: f.Retry) -> tuple[str, str]:
+    return (f"{x.host} tries again (attempt {x.attempt}){_queue_for(x.rcpts)}",
+            f"The retry time has come: {x.host} takes the message{_queue_for(x.rcpts)} out of its queue "
+            f"and tries again (attempt {x.attempt}), starting over with a fresh DNS lookup.")
+
+
+def _queue_deferred(x: f.Deferred) -> tuple[str, str]:
+    why = _queue_reasons(x.reasons)
+    because = f" ({why})" if why else ""
+    return (f"{x.host} keeps the message; retry in {_queue_seconds(x.retry_in)}{because}",
+            f"Delivery{_queue_for(x.rcpts)} failed for now{because}. {x.host} keeps the message in its "
+            f"queue and will try again in {_queue_seconds(x.retry_in)} (after "
+            f"{plural.en(x.attempts, 'attempt', 'attempts')} so far). A real MTA waits minutes and "
+            f"retries for days; the sandbox compresses time.")
+
+
+def _queue_bounced(x: f.Bounced) -> tuple[str, str]:
+    why = reason("en", x.reasons[0]) if x.reasons else "no reason recorded"
+    rcpts = listing(x.rcpts) or "its recipients"
+    if x.dropped:
+        return (f"{x.host} gives up on {rcpts}: {why} (a bounce is never bounced: dropped)",
+                f"The message for {rcpts} cannot be delivered ({why}). It is itself a bounce (its "
+                f"envelope sender is empty), and a bounce is never bounced, so {x.host} drops it.")
+    every = "; ".join(f"{r}: {reason('en', w)}" for r, w in zip(x.rcpts, x.reasons))
+    return (f"{x.host} gives up on {rcpts}: {why}",
+            f"The message for {rcpts} cannot be delivered ({every or why}). {x.host} gives up and sends "
+            f"a delivery status notification (a bounce, RFC 3464) back to the envelope sender "
+            f"{x.sender}, with the original headers attached.")
+
+
+def _queue_quarantined(x: f.Quarantined) -> tuple[str, str]:
+    return (f"{x.host} set message {code(x.queue_id)} aside after an internal error",
+            f"{x.host} could not handle message {code(x.queue_id)} because of an internal error "
+            f"({code(x.error)}), for longer than the queue lifetime. It set the message aside in its "
+            f"queue's quarantine folder on disk, so nothing is lost, and stopped trying.")
+
+
+def _queue_delivered(x: f.MdaDelivered) -> tuple[str, str]:
+    return (f"MDA of {x.host} puts the message into {x.rcpt}'s mailbox",
+            f"The MDA of {x.host} wrote the message ({plural.size_en(x.size)}) into {x.rcpt}'s mailbox "
+            f"(Maildir): first into {code('tmp/')}, then renamed into {code('new/')}, so the mailbox "
+            f"never holds half a message. Its file: {code(x.path)}. Now the user's mail client (MUA) can "
+            f"fetch it with POP3 or IMAP.")
+
+
+def _queue_dsn(x: f.DsnNotice) -> tuple[str, str]:
+    listed = "\n".join(f"- <{rcpt}>: {reason('en', why)}" for rcpt, why in x.failures)
+    return (f"Undelivered mail returned to sender by {x.host}",
+            f"This is the mail system at host {x.host}.\n\n"
+            f"I'm sorry to have to inform you that your message could not be delivered to one or more "
+            f"recipients. The reasons are below; the original message's headers are attached."
+            + (f"\n\n{listed}" if listed else ""))
+
+
+_TEXTS_QUEUE: dict = {f.Relayed: _queue_relayed, f.Retry: _queue_retry, f.Deferred: _queue_deferred,
+         f.Bounced: _queue_bounced, f.Quarantined: _queue_quarantined, f.MdaDelivered: _queue_delivered,
+         f.DsnNotice: _queue_dsn}
+
+
+def _queue_last(r: f.Reason) -> str:
+    last = r.get("last")
+    return reason("en", last) if isinstance(last, f.Reason) else ""
+
+
+def _queue_reply(r: f.Reason) -> str:
+    host = r.get("host") or "the server"
+    return f"{host} answered {code(r['reply'])}"
+
+
+def _queue_unreachable(r: f.Reason) -> str:
+    last = _queue_last(r)
+    detail = f" (last: {r['host']}: {last})" if last and r.get("host") else (f" ({last})" if last else "")
+    return f"no MX of {r['domain']} could be reached{detail}"
+
+
+def _queue_lost(r: f.Reason) -> str:
+    last = _queue_last(r)
+    return f"the connection to {r['host']} was lost" + (f" ({last})" if last else "")
+
+
+def _queue_expired(r: f.Reason) -> str:
+    last = _queue_last(r) or "no answer"
+    return (f"gave up after {plural.en(r['attempts'], 'attempt', 'attempts')} in {r['lifetime']} s; "
+            f"last: {last}")
+
+
+_REASONS_QUEUE: dict = {
+    f.DeliveryReason.REPLY: _queue_reply,
+    f.DeliveryReason.NO_SUCH_USER: lambda r: f"{r['host']} has no mailbox {r['rcpt']}: no such user",
+    f.DeliveryReason.MAILBOX_WRITE: lambda r: (f"the MDA could not write into the mailbox of {r['rcpt']} "
+                                               f"({code(r['error'])})"),
+    f.DeliveryReason.UNREACHABLE: _queue_unreachable,
+    f.DeliveryReason.CONNECTION_LOST: _queue_lost,
+    f.DeliveryReason.EXPIRED: _queue_expired,
+    f.DeliveryReason.LEGACY: lambda r: code(r["text"]),
+}
+
+
+# -------------------- pop3 ------------------------------------------------------------------
+
+_POP3_REFUSED = {
+    f.LoginCode.AUTH: "wrong login or password",
+    f.LoginCode.IN_USE: "mailbox in use",
+    f.LoginCode.SYS_TEMP: "mailbox unavailable",
+    f.LoginCode.OK: "accepted",
+}
+
+
+_POP3_WHY_ENDED = {
+    f.SessionEnd.DROPPED: "the connection was closed",
+    f.SessionEnd.TIMEOUT: "the client was idle for too long",
+    f.SessionEnd.ERROR: "the server hit an internal error",
+    f.SessionEnd.QUIT: f"the client said {code('QUIT')}",
+}
+
+
+def _pop3_messages(n: int) -> str:
+    return plural.en(n, "message", "messages")
+
+
+def _pop3_user(x: f.Pop3Login | f.Pop3Listed | f.Pop3Retrieved | f.Pop3Deleted | f.Pop3SessionEnded) -> str:
+    return x.address or f"the user at {x.peer}"
+
+
+def _pop3_mechanism(mechanism: str) -> str:
+    return code("USER/PASS") if mechanism == "USER" else code(f"AUTH {mechanism}")
+
+
+def _pop3_first_lines(n: int) -> str:
+    if n == 0:
+        return ", none of its body"
+    if n == 1:
+        return " and the first line of its body"
+    return f" and the first {plural.en(n, 'line', 'lines')} of its body"
+
+
+def _pop3_login(x: f.Pop3Login) -> tuple[str, str]:
+    if x.code is not f.LoginCode.OK:
+        return _pop3_refused(x)
+    summary = (f"{_pop3_user(x)} logged in over POP3 ({_pop3_mechanism(x.mechanism)}): "
+               f"{_pop3_messages(x.messages)}, {plural.size_en(x.octets)}")
+    client = f"{x.address}'s mail client (MUA)" if x.address else f"The mail client (MUA) at {x.peer}"
+    explain = (f"{client} logged in to the POP3 server with "
+               f"{_pop3_mechanism(x.mechanism)}. POP3 sees only one folder, the INBOX, as a numbered list of "
+               f"messages that stays fixed for the whole session: here {_pop3_messages(x.messages)}, "
+               f"{plural.size_en(x.octets)}. While this session lasts, the mailbox is locked against a "
+               f"second POP3 session (RFC 1939 §4).")
+    if x.tls:
+        explain += " The connection is encrypted with TLS, so the password was not readable on the network."
+    else:
+        explain += (f" The connection is not encrypted: the password crossed the network in clear text (look "
+                    f"at the transcript; {code('AUTH PLAIN')} only encodes it in base64). {code('STLS')} or "
+                    f"the POP3S port would hide it.")
+    return summary, explain
+
+
+def _pop3_refused(x: f.Pop3Login) -> tuple[str, str]:
+    summary = f"POP3 login as {code(x.login)} from {x.peer} refused: {_POP3_REFUSED[x.code]}"
+    if x.code is f.LoginCode.IN_USE:
+        explain = (f"The password for {code(x.login)} was right, but another POP3 session already has this "
+                   f"mailbox open. POP3 allows only one session per mailbox at a time (RFC 1939 §4), so the "
+                   f"server answered {code('-ERR [IN-USE]')} (RFC 2449 §8.1.2). The client should try again "
+                   f"later.")
+    elif x.code is f.LoginCode.SYS_TEMP:
+        explain = (f"The login {code(x.login)} was right, but the server could not open the mailbox just now, "
+                   f"so it answered {code('-ERR [SYS/TEMP]')} (RFC 3206): a temporary problem, try again later.")
+    else:
+        explain = (f"A client at {x.peer} tried to log in as {code(x.login)} and failed. The server gives the "
+                   f"same answer, {code('-ERR [AUTH]')}, whether the user does not exist or the password is "
+                   f"wrong, so nobody can find out which users exist. After "
+                   f"{plural.en(x.free_failures, 'failure', 'failures')} from one address every next attempt "
+                   f"waits longer: a brake on password guessing.")
+        if x.next_delay:
+            explain += f" This address's next attempt waits {x.next_delay:g} s."
+    return summary, explain
+
+
+def _pop3_listed(x: f.Pop3Listed) -> tuple[str, str]:
+    summary = f"{_pop3_user(x)}: {code(x.command)} lists {_pop3_messages(x.messages)}"
+    if x.command == "UIDL":
+        return summary, (
+            f"{code('UIDL')} lists a unique id for each message ({_pop3_messages(x.messages)}). Unlike the "
+            f"message numbers, these ids stay the same from one session to the next, so a client that leaves "
+            f"mail on the server remembers them to know which messages it has already downloaded (RFC 1939 §7).")
+    return summary, (
+        f"{code('LIST')}: the server lists the messages in the mailbox ({_pop3_messages(x.messages)}), one line "
+        f"each: its number and its size ({plural.size_en(x.octets)} in all). The numbers are valid only during "
+        f"this session.")
+
+
+def _pop3_retrieved(x: f.Pop3Retrieved) -> tuple[str, str]:
+    what = f"TOP {x.number} {x.lines or 0}" if x.command == "TOP" else f"RETR {x.number}"
+    subject = (x.message or {}).get("subject")
+    summary = (f"{_pop3_user(x)} downloads message {x.number} ({code(what)}, {plural.size_en(x.size)})"
+               + (f": {code(subject)}" if subject else ""))
+    if x.command == "TOP":
+        return summary, (
+            f"{code(what)}: the server sent only the headers of message {x.number}"
+            f"{_pop3_first_lines(x.lines or 0)}. Mail clients use {code('TOP')} to show a preview "
+            f"(sender, subject) before deciding to download the whole message (RFC 1939 §7).")
+    return summary, (
+        f"{code(what)}: the server sent the whole message {x.number} ({plural.size_en(x.size)}), headers and "
+        f"body. A line that begins with {code('.')} is sent with an extra {code('.')}, and a line with a single "
+        f"{code('.')} ends the message (RFC 1939 §3). With POP3 the client keeps its own copy; usually it then "
+        f"deletes the message on the server with {code('DELE')}, unlike IMAP, where mail stays on the server.")
+
+
+def _pop3_deleted(x: f.Pop3Deleted) -> tuple[str, str]:
+    dele = code(f"DELE {x.number}")
+    return (f"{_pop3_user(x)} marks message {x.number} for deletion ({dele})",
+            f"{dele} only marks message {x.number} for deletion; nothing is removed yet. The server deletes the "
+            f"marked messages when the client says {code('QUIT')} (the {code('UPDATE')} state, RFC 1939 §6). "
+            f"{code('RSET')} would unmark them, and a connection that breaks off without {code('QUIT')} deletes "
+            f"nothing.")
+
+
+def _pop3_ended(x: f.Pop3SessionEnded) -> tuple[str, str]:
+    if x.reason is not f.SessionEnd.QUIT:
+        return _pop3_abandoned(x)
+    quit_, update = code("QUIT"), code("UPDATE")
+    if not x.ok:
+        return (f"{_pop3_user(x)} {quit_}: the server failed to delete the marked messages",
+                f"{quit_}: the server entered the {update} state but could not delete the marked messages, and "
+                f"said so with {code('-ERR')} (RFC 1939 §6). They are still in the mailbox.")
+    summary = f"{_pop3_user(x)} {quit_}: {_pop3_messages(x.deleted)} deleted from the server, {x.left} left"
+    if x.deleted:
+        return summary, (
+            f"{quit_}: the session entered the {update} state and the server removed the messages marked with "
+            f"{code('DELE')} ({_pop3_messages(x.deleted)}); {x.left} remain on the server. This is POP3's "
+            f"\"download and delete\": those messages now live only in the mail client (RFC 1939 §6).")
+    return summary, (
+        f"{quit_}: nothing was marked with {code('DELE')}, so all messages ({_pop3_messages(x.left)}) stay on the "
+        f"server (the client \"leaves messages on the server\" and will recognise them next time by their "
+        f"{code('UIDL')}).")
+
+
+def _pop3_abandoned(x: f.Pop3SessionEnded) -> tuple[str, str]:
+    why = _POP3_WHY_ENDED[x.reason]
+    summary = (f"{_pop3_user(x)}: connection ended without {code('QUIT')} ({why}); nothing deleted"
+               + (f", {x.kept_marked} marked for deletion but kept" if x.kept_marked else ""))
+    return summary, (
+        f"The session ended without {code('QUIT')} ({why}). POP3 deletes messages only after {code('QUIT')}, so "
+        f"the messages marked with {code('DELE')} ({_pop3_messages(x.kept_marked)}) were not deleted "
+        f"(RFC 1939 §6).")
+
+
+def _pop3_error(x: f.Pop3Error) -> tuple[str, str]:
+    return (f"POP3 session from {x.peer} ended by an internal error: {code(x.error)}",
+            "The server hit an unexpected error in this session and closed it. Nothing was deleted; other "
+            "sessions go on.")
+
+
+_TEXTS_POP3: dict = {
+    f.Pop3Login: _pop3_login,
+    f.Pop3Listed: _pop3_listed,
+    f.Pop3Retrieved: _pop3_retrieved,
+    f.Pop3Deleted: _pop3_deleted,
+    f.Pop3SessionEnded: _pop3_ended,
+    f.Pop3Error: _pop3_error,
+}
+
+
+# -------------------- imap ------------------------------------------------------------------
+
+_IMAP_KEEP = ("The messages stay on the server (IMAP keeps mail on the server; POP3 would usually "
+              "download and delete them).")
+
+
+def _imap_flag(name: str) -> str:
+    """A system flag as it is written on the wire (``\\Seen``), as code."""
+    return code("\\" + name)
+
+
+def _imap_messages(n: int) -> str:
+    return plural.en(n, "message", "messages")
+
+
+def _imap_login(x: f.ImapLogin) -> tuple[str, str]:
+    if x.status is f.Status.FAILED:
+        wait = (f" This attempt was held back {x.delay:g} s before the answer." if x.delay else "")
+        return (f"IMAP {code(x.mechanism)} failed for {code(x.login)}",
+                "The server refused the login: unknown user or wrong password (it does not say which, "
+                "so attackers cannot probe for user names). After 3 failures from the same address "
+                f"each further attempt waits a little longer.{wait}")
+    how = code(x.mechanism)
+    tls = "over TLS" if x.tls else "in clear text (a lesson: anyone on the wire could read it)"
+    return (f"{x.login} logged in with {how}",
+            f"The mail client (MUA) proved who it is with {how}; the password travelled {tls}. "
+            "From now on it can open folders on the server.")
+
+
+def _imap_logout(x: f.ImapLogout) -> tuple[str, str]:
+    return (f"{x.user or 'the client'} logs out",
+            "The mail client (MUA) ends the IMAP session. The messages stay on the server: IMAP keeps "
+            "mail on the server, unlike POP3's download-and-delete.")
+
+
+def _imap_select(x: f.ImapSelect) -> tuple[str, str]:
+    folder = code(x.folder or "INBOX")
+    return (f"{code(x.command)} {folder}: {_imap_messages(x.exists)}",
+            f"The mail client (MUA) opens the folder {folder}{' read-only' if x.readonly else ''}. "
+            f"The server tells how many messages it holds, which UID the next one will get "
+            f"({code('UIDNEXT')}) and the {code('UIDVALIDITY')} that lets the client keep its local "
+            "copy in step. The messages stay on the server.")
+
+
+def _imap_create(x: f.ImapCreate) -> tuple[str, str]:
+    return (f"{code('CREATE')} {code(x.created)}",
+            "The mail client (MUA) creates a new folder on the server; all of this user's mail "
+            "clients will see it.")
+
+
+def _imap_list(x: f.ImapList) -> tuple[str, str]:
+    return (f"{code(f'LIST {x.reference!r} {x.pattern!r}')}: {plural.en(x.count, 'folder', 'folders')}",
+            "The mail client (MUA) asks for the folder tree. Folders live on the server, so every "
+            f"client of this user sees the same ones; {_imap_flag('Sent')}, {_imap_flag('Trash')} "
+            "and the like tell it which folder has which job.")
+
+
+def _imap_append(x: f.ImapAppend) -> tuple[str, str]:
+    folder = code(x.folder or "INBOX")
+    return (f"{code('APPEND')} into {folder}: UID {x.uid}, {plural.size_en(x.size)}",
+            f"The mail client (MUA) uploads a message into {folder} (for example a copy of what it "
+            f"just sent, or a draft). The server stores it and answers with its new UID "
+            f"({code('APPENDUID')}), so the client need not search for it.")
+
+
+def _imap_expunge(x: f.ImapExpunge) -> tuple[str, str]:
+    folder = code(x.folder or "INBOX")
+    summary = f"{code(x.command)} {folder}: {len(x.uids)} removed"
+    if x.command == "CLOSE":
+        return summary, (f"{code('CLOSE')} removes the messages marked {_imap_flag('Deleted')} (an "
+                         f"{code('EXPUNGE')} without the {code('EXPUNGE')} responses) and leaves the "
+                         f"folder. The other open sessions are told with {code('EXPUNGE')}.")
+    return summary, (f"Messages marked {_imap_flag('Deleted')} are now really removed from the "
+                     f"server. Until this moment such a message could still be restored; every open "
+                     f"session is told with an {code('EXPUNGE')} response.")
+
+
+def _imap_fetch(x: f.ImapFetch) -> tuple[str, str]:
+    what = listing(code(item) for item in x.items)
+    asked = f" ({what})" if what else ""
+    summary = f"{code(x.command)} {_imap_messages(x.count)}" + (f": {what}" if what else "")
+    if x.bodies:
+        bodies = plural.en(x.bodies, "message body", "message bodies")
+        return summary, f"The mail client (MUA) downloads {bodies}{asked}. {_IMAP_KEEP}"
+    return summary, (f"The mail client (MUA) reads summary data of {_imap_messages(x.count)}{asked} "
+                     f"to draw its list. {_IMAP_KEEP}")
+
+
+def _imap_store(x: f.ImapStore) -> tuple[str, str]:
+    flags = code(" ".join(x.flags)) if x.flags else "no flags"
+    return (f"{code(x.command)} {code(x.item)} {flags} on {_imap_messages(x.count)}",
+            f"The mail client (MUA) changes flags on the server ({_imap_flag('Seen')} = read, "
+            f"{_imap_flag('Flagged')} = starred, {_imap_flag('Deleted')} = to be removed by "
+            f"{code('EXPUNGE')}). Because flags live on the server, every other mail client of this "
+            "user sees the same state.")
+
+
+def _imap_copy(x: f.ImapCopy) -> tuple[str, str]:
+    return (f"{code(x.command)} {_imap_messages(x.count)} to {code(x.dest)}",
+            f"The server copies the messages into {code(x.dest)} itself; nothing is downloaded and "
+            "uploaded again.")
+
+
+def _imap_move(x: f.ImapMove) -> tuple[str, str]:
+    return (f"{code(x.command)} {_imap_messages(x.count)} to {code(x.dest)}",
+            f"The mail client (MUA) moves messages to {code(x.dest)} (for example to Trash or Junk). "
+            "The server does it in one step and tells every session the messages left this folder.")
+
+
+def _imap_idle(x: f.ImapIdle) -> tuple[str, str]:
+    pushed = listing((code(line) for line in x.updates), " / ") or "a change"
+    return (f"IDLE push: {pushed}",
+            "The mail client (MUA) is waiting in IDLE; the server pushes the change at once (RFC 2177) "
+            "instead of the client polling. That is how new mail appears in a mail client within a "
+            "second.")
+
+
+def _imap_error(x: f.ImapError) -> tuple[str, str]:
+    return (f"IMAP session closed after an internal error: {code(x.error.split('(', 1)[0])}",
+            "The server hit a bug while answering this client and closed only this connection; every "
+            "other session keeps working.")
+
+
+_TEXTS_IMAP: dict = {
+    f.ImapLogin: _imap_login, f.ImapLogout: _imap_logout, f.ImapSelect: _imap_select,
+    f.ImapCreate: _imap_create, f.ImapList: _imap_list, f.ImapAppend: _imap_append,
+    f.ImapExpunge: _imap_expunge, f.ImapFetch: _imap_fetch, f.ImapStore: _imap_store,
+    f.ImapCopy: _imap_copy, f.ImapMove: _imap_move, f.ImapIdle: _imap_idle, f.ImapError: _imap_error,
+}
+
+
+# -------------------- ui --------------------------------------------------------------------
+
+_UI_UI: dict = {
+    "role.teacher": "Teacher",
+    "role.viewer": "Watching",
+    "role.viewer.hint": "Only the teacher can control the simulation.",
+    "lang.label": "Language",
+    "noworld": "The mail world is not running.",
+
+    # the step gate
+    "gate.controls": "Play, pause and step",
+    "gate.play": "Play",
+    "gate.pause": "Pause",
+    "gate.step": "Step",
+    "gate.step.hint": "Release exactly one hop (→ or S)",
+    "gate.speed": "Speed",
+    "gate.speed.0": "Full speed",
+    "gate.speed.0.5": "0.5 s per hop",
+    "gate.speed.1": "1 s per hop",
+    "gate.speed.2": "2 s per hop",
+    "gate.speed.4": "4 s per hop",
+    "gate.running": "Running",
+    "gate.paused": "Paused",
+    "gate.waiting.more": "(+{n} more)",
+    "gate.waiting.none": "Nothing waiting: the next hop will stop here.",
+    "gate.by": "Step by",
+    "gate.by.hop": "by hop",
+    "gate.by.line": "by SMTP line",
+    "gate.by.hint": "Step a whole hop, or each line of an SMTP dialogue",
+
+    # looking back
+    "review.controls": "Hop by hop through what happened",
+    "review.back": "Back one hop (←)",
+    "review.forward": "Forward one hop (→)",
+    "review.live": "Live",
+    "review.live.hint": "Back to what is happening now (End)",
+    "review.banner": "Looking back: hop {pos} of {total}. The diagram shows the world at that moment.",
+    "review.position": "{pos} / {total}",
+    "review.livepos": "{total} {total#hop|hops}",
+
+    # the world drawer
+    "world.button": "World",
+    "world.title": "Change the world",
+    "world.close": "Close",
+    "world.hosts": "Servers",
+    "world.hosts.hint": "A server that is down refuses connections: mail waits or goes to another MX.",
+    "world.up": "Running",
+    "world.down": "Down",
+    "world.takeDown": "Take down",
+    "world.bringUp": "Bring up",
+    "world.mx": "MX records",
+    "world.mx.hint": "The lowest MX preference is tried first: MX 10 before MX 20. Changes apply to the "
+                     "next DNS lookup.",
+    "world.mx.preference": "MX preference",
+    "world.mx.host": "Mail server",
+    "world.mx.null": ". (null MX: no mail)",
+    "world.mx.add": "Add record",
+    "world.mx.remove": "Remove",
+    "world.mx.save": "Save MX table",
+    "world.mx.none": "No MX records: the domain's own address is used (implicit MX).",
+    "world.mx.saved": "MX table of {domain} saved.",
+    "world.flush": "Retry all queues now",
+    "world.flushed": "{n} queued {n#message|messages} will be retried now.",
+
+    # sending a test message
+    "send.title": "Send a test message",
+    "send.from": "From",
+    "send.to": "To",
+    "send.subject": "Subject",
+    "send.body": "Text",
+    "send.submit": "Send",
+    "send.defaultSubject": "Hello from the classroom",
+    "send.defaultBody": "Hi! This letter travels through the sandbox.",
+    "send.ok": "Sent: the MSA answered `{reply}`",
+    "send.pending": "Submitted. The MSA answers when the hop is released (step mode).",
+
+    # the clients drawer
+    "clients.button": "Clients",
+    "clients.button.hint": "Settings for Thunderbird, mutt, mbsync, fetchmail, curl",
+    "clients.title": "Connect a mail client",
+    "clients.intro": "Point Thunderbird, mutt, mbsync, fetchmail or curl at the sandbox. The login is always "
+                     "the full address; the password is the sandbox's own.",
+    "clients.accounts": "Accounts",
+    "clients.login": "Login",
+    "clients.password": "Password",
+    "clients.passwordHidden": "Passwords are shown only on the teacher's screen.",
+    "clients.autoconfig": "Autoconfig",
+    "clients.autoconfig.hint": "Thunderbird's autoconfig document for the account's domain",
+    "clients.autoconfigDoc": "The autoconfig document of {domain}",
+    "clients.showCommands": "Show the command lines for this account",
+    "clients.commandsFor": "Commands",
+    "clients.account": "For the account",
+    "clients.servers": "Servers (the front door)",
+    "clients.service": "Service",
+    "clients.server": "Server",
+    "clients.starttls": "Port · STARTTLS",
+    "clients.plain": "Port · no encryption",
+    "clients.ssl": "Port · SSL/TLS",
+    "clients.what.imap": "read, mail stays on the server",
+    "clients.what.pop3": "download (and delete)",
+    "clients.what.smtp": "send (submission)",
+    "clients.servers.hint": "Authentication: normal password. The STARTTLS ports also accept a login without "
+                            "encryption — then the password is visible in the transcript.",
+    "clients.servers.hintNoTls": "TLS is switched off in this run: the ports speak without encryption only.",
+    "clients.fingerprint": "Certificate (self-signed, for localhost) · SHA-256 fingerprint",
+    "clients.fingerprint.hint": "The mail client asks once to accept this certificate: compare the "
+                                "fingerprint before you confirm.",
+    "clients.noTls": "TLS is switched off: there is no certificate.",
+    "clients.commands": "Command line",
+    "clients.cmd.curl": "curl — list the INBOX folder over IMAP",
+    "clients.cmd.swaks": "swaks — send a message through submission",
+    "clients.cmd.prompt": "Without the password in the command, curl and swaks ask for it.",
+    "clients.copy": "Copy",
+    "clients.copied": "Copied ✓",
+    "clients.selected": "Selected: Ctrl+C",
+    "clients.tb.title": "Thunderbird: fill everything in automatically",
+    "clients.tb.step1": "Settings → General → Config Editor… (at the bottom of the page), then set this "
+                        "preference:",
+    "clients.tb.step2": "Then add a mail account with the address and the password: the wizard finds the "
+                        "servers and ports.",
+    "clients.tb.documents": "Autoconfig documents:",
+    "clients.loopbackOnly": "The mail servers listen on the teacher's computer only (127.0.0.1): these "
+                            "settings work there, not from another machine.",
+
+    # the timeline
+    "timeline.title": "Timeline",
+    "timeline.allMessages": "All messages",
+    "timeline.allProtocols": "All protocols",
+    "timeline.filter.message": "Message",
+    "timeline.filter.protocol": "Protocol",
+    "timeline.empty": "Nothing has happened yet. Send a letter to start.",
+    "timeline.count": "{shown} of {total} {total#hop|hops}",
+    "timeline.earlier": "{n} earlier {n#hop is|hops are} not listed here: press ← or Home, or pick one "
+                        "message.",
+
+    # the details of a hop
+    "details.empty": "Select a hop in the timeline (or press ←) to see its dialogue, its explanation and the "
+                     "message.",
+    "details.transcript": "Dialogue",
+    "details.message": "Message",
+    "details.dns": "DNS question and answer",
+    "details.noTranscript": "No network dialogue for this hop.",
+    "details.client": "client",
+    "details.server": "server",
+    "details.note": "note",
+    "details.follow": "Follow this message",
+    "details.unfollow": "Show all messages",
+    "details.trace": "message",
+    "transcript.cut": "[{n} more {n#line|lines} of the message]",
+    "dns.question": "Question",
+    "dns.answer": "Answer",
+    "dns.chosen": "tried first",
+    "dns.then": "next",
+    "dns.noAnswer": "no records",
+    "dns.rcode": "Result code",
+
+    # the message as it was at a hop
+    "message.envelope": "Envelope (what the servers use)",
+    "message.headers": "Headers (what the reader sees)",
+    "message.mailFrom": "`MAIL FROM`",
+    "message.rcptTo": "`RCPT TO`",
+    "message.from": "`From:`",
+    "message.to": "`To:`",
+    "message.subject": "`Subject:`",
+    "message.id": "`Message-ID:`",
+    "message.date": "`Date:`",
+    "message.returnPath": "`Return-Path:`",
+    "message.deliveredTo": "`Delivered-To:`",
+    "message.received": "`Received:` chain (newest first — each server adds one line on top)",
+    "message.receivedNew": "added at this hop",
+    "message.none": "No message at this hop.",
+    "message.asSeen": "As last seen at hop {seq}.",
+    "message.open": "Open the delivered message",
+    "message.body": "Text of the message",
+    "message.html": "The message's `HTML` part (shown in a sealed frame: no scripts, no network)",
+    "message.gone": "This message is no longer in the mailbox.",
+    "message.attachments": "Attachments",
+    "message.attachment": "{name} ({type}, {size})",
+
+    # sizes (the rules of plural.size_en)
+    "size.bytes": "{n} {n#byte|bytes}",
+    "size.kb": "{x} KB",
+    "size.mb": "{x} MB",
+    "size.point": ".",
+
+    # the diagram
+    "diagram.label": "The mail world: who passes a letter to whom",
+    "node.mua": "mail client (MUA)",
+    "node.mua.short": "mail client",
+    "node.msa": "sending server (MSA + MTA)",
+    "node.msa.short": "MSA + MTA",
+    "node.mx": "receiving server (MX)",
+    "node.backup-mx": "backup MX",
+    "node.mda": "delivery agent (MDA)",
+    "node.mda.short": "delivery agent",
+    "node.mailbox": "mailbox",
+    "node.mailbox.count": "mailbox · {n}",
+    "node.dns": "name server",
+    "node.front": "front door",
+    "node.front.caption": "127.0.0.1",
+    "node.outside": "outside program",
+    "node.outside.caption": "not a sandbox host",
+    "node.down": "DOWN",
+    "node.queue": "{n} in queue",
+    "node.notInMx": "not in the MX table",
+    "node.mxPref": "MX {p}",
+    "node.backupPref": "backup MX {p}",
+    "col.mua": "Mail clients (MUA)",
+    "col.msa": "Sending (MSA + MTA)",
+    "col.net": "DNS",
+    "col.mx": "Receiving (MX)",
+    "col.mda": "Delivery (MDA)",
+    "col.mailbox": "Mailboxes",
+    "host.title": "Server {name}",
+    "host.address": "Address",
+    "host.role": "Role",
+    "host.state": "State",
+    "host.queue": "Messages waiting in its queue",
+    "mailbox.title": "Mailbox of {address}",
+    "mailbox.empty": "The mailbox is empty.",
+    "mailbox.loading": "Loading…",
+
+    # the legend
+    "legend.label": "What the colours and marks mean",
+    "legend.ok": "accepted",
+    "legend.deferred": "deferred (retry)",
+    "legend.bounced": "bounced",
+    "legend.failed": "refused / failed",
+    "legend.down": "server down",
+    "legend.pop3": "POP3: download + delete",
+    "legend.imap": "IMAP: stays on server",
+    "keys.help": "Keys: Space play/pause · ← → hop by hop · S step · End live",
+
+    # a hop's status and kind
+    "status.ok": "OK",
+    "status.deferred": "Deferred",
+    "status.bounced": "Bounced",
+    "status.failed": "Failed",
+    "status.info": "Info",
+    "protocol.WORLD": "World",
+    "protocol.MAILDIR": "Maildir",
+    "protocol.GATE": "Gate",
+    "kind.smtp.session": "SMTP dialogue",
+    "kind.smtp.attempt": "connection attempt",
+    "kind.smtp.line": "SMTP line by line",
+    "kind.dns.query": "DNS lookup",
+    "kind.dns.served": "DNS question from outside",
+    "kind.queue.defer": "kept in the queue",
+    "kind.queue.relay": "handed on: leaves the queue",
+    "kind.queue.bounce": "bounce",
+    "kind.queue.quarantine": "quarantine: the queue entry cannot be handled",
+    "kind.queue.dsn": "delivery status notification",
+    "kind.queue.retry": "time to try again",
+    "kind.mda.deliver": "put into the mailbox",
+    "kind.world.host": "server on or off",
+    "kind.world.mx": "MX table changed",
+    "kind.gate.waiting": "waiting for permission",
+    "kind.pop3.login": "POP3 login",
+    "kind.pop3.list": "POP3 list",
+    "kind.pop3.retr": "POP3 download",
+    "kind.pop3.dele": "POP3 delete",
+    "kind.pop3.quit": "POP3 end of session",
+    "kind.pop3.error": "POP3 error",
+    "kind.imap.login": "IMAP login",
+    "kind.imap.list": "IMAP folder list",
+    "kind.imap.select": "IMAP open folder",
+    "kind.imap.fetch": "IMAP read (copy stays)",
+    "kind.imap.store": "IMAP flags",
+    "kind.imap.expunge": "IMAP expunge",
+    "kind.imap.idle": "IMAP waiting for news",
+    "kind.imap.append": "IMAP save copy",
+    "kind.imap.copy": "IMAP copy",
+    "kind.imap.move": "IMAP move",
+    "kind.imap.create": "IMAP new folder",
+    "kind.imap.logout": "IMAP logout",
+    "kind.imap.error": "IMAP error",
+    "retrieval.pop3": "POP3 downloads a copy; the server deletes a letter only after `DELE` and then `QUIT`",
+    "retrieval.pop3-delete": "POP3 downloads the letter and deletes it from the server",
+    "retrieval.imap": "IMAP shows the letter; the original stays on the server",
+    "retrieval.imap-expunge": "IMAP removes the letters marked `\\Deleted` (`EXPUNGE`) from the server",
+
+    # notices
+    "notice.close": "Dismiss",
+    "notice.disconnected": "Connection to the simulator lost — reconnecting…",
+    "notice.reconnected": "Reconnected.",
+    "notice.error": "Error: {message}",
+    "notice.refused": "The live view refused this page: {message}",
+
+    # the glossary: the seed article's terms
+    "glossary.button": "Terms",
+    "glossary.button.hint": "What MUA, MSA, MTA, MDA, MX, SMTP, POP3 and IMAP stand for",
+    "glossary.title": "Terms of the mail world",
+    "glossary.sender": "The sending server of a domain ({host} here) is two things at once: the sender's "
+                       "MSA, which accepts the letter from the mail client (MUA) after a login, and its MTA, "
+                       "which then looks up the recipient's MX in DNS and hands the letter on over SMTP.",
+    "term.MUA.full": "Mail User Agent",
+    "term.MUA.text": "the mail client: the program the person uses to write and read mail (Thunderbird, "
+                     "mutt, a webmail page).",
+    "term.MSA.full": "Mail Submission Agent",
+    "term.MSA.text": "accepts a new letter from its own users' mail clients (port 587, with a login) and puts "
+                     "it into the queue.",
+    "term.MTA.full": "Mail Transfer Agent",
+    "term.MTA.text": "passes mail from server to server over SMTP: the sender's MTA connects to the "
+                     "recipient's MX.",
+    "term.MDA.full": "Mail Delivery Agent",
+    "term.MDA.text": "on the recipient's server, takes the letter from the local MTA and writes it into the "
+                     "user's mailbox (a Maildir).",
+    "term.MX.full": "Mail Exchanger record",
+    "term.MX.text": "a DNS record naming the mail servers of a domain; the lowest MX preference wins: MX 10 "
+                    "is tried before MX 20.",
+    "term.SMTP.full": "Simple Mail Transfer Protocol",
+    "term.SMTP.text": "the protocol for sending: from the mail client to its MSA, and from MTA to MTA.",
+    "term.POP3.full": "Post Office Protocol, version 3",
+    "term.POP3.text": "the mail client downloads the letters from the mailbox, and usually deletes them "
+                      "on the server.",
+    "term.IMAP.full": "Internet Message Access Protocol",
+    "term.IMAP.text": "the mail client reads the letters where they are: they stay in the mailbox on the "
+                      "server, in folders.",
+
+    # what reply codes mean (SMTP: RFC 5321 §4.2, RFC 4954, RFC 3463; DNS: RFC 1035 §4.1.1;
+    # POP3: RFC 1939; IMAP: RFC 9051 §7.1)
+    "code.smtp.220": "the server is ready",
+    "code.smtp.221": "goodbye: the server closes the connection",
+    "code.smtp.235": "login accepted",
+    "code.smtp.250": "done",
+    "code.smtp.251": "the user is not local; the server will forward",
+    "code.smtp.334": "the server waits for the login data (`base64`)",
+    "code.smtp.354": "go ahead: send the message, end with a line holding a single dot",
+    "code.smtp.421": "service not available now: try later",
+    "code.smtp.450": "mailbox busy or unavailable: try later",
+    "code.smtp.451": "local error: try later",
+    "code.smtp.452": "not enough storage, or too many recipients: try again later",
+    "code.smtp.500": "command not recognised",
+    "code.smtp.501": "syntax error in the arguments",
+    "code.smtp.502": "command not implemented",
+    "code.smtp.503": "wrong order of commands",
+    "code.smtp.530": "log in first (AUTH)",
+    "code.smtp.535": "wrong login or password",
+    "code.smtp.550": "refused: no such mailbox, or not allowed",
+    "code.smtp.551": "the user is not local; send elsewhere",
+    "code.smtp.552": "the message is too big for the mailbox or the server: do not retry",
+    "code.smtp.553": "this address is not allowed",
+    "code.smtp.554": "transaction failed",
+    "code.smtp.555": "`MAIL FROM` / `RCPT TO` parameters not recognised",
+    "code.class.2": "success",
+    "code.class.3": "go on",
+    "code.class.4": "temporary failure: try later",
+    "code.class.5": "permanent failure: do not retry",
+    "code.enh.2.0.0": "success",
+    "code.enh.2.1.0": "sender OK",
+    "code.enh.2.1.5": "recipient OK",
+    "code.enh.2.7.0": "authentication succeeded",
+    "code.enh.4.4.1": "no answer from the host",
+    "code.enh.4.4.7": "delivery time expired",
+    "code.enh.5.1.1": "no such user",
+    "code.enh.5.1.10": "the domain accepts no mail (null MX)",
+    "code.enh.5.1.2": "bad destination domain",
+    "code.enh.5.4.6": "mail loop",
+    "code.enh.5.7.0": "authentication required",
+    "code.enh.5.7.1": "relaying denied",
+    "code.enh.5.7.8": "bad credentials",
+    "code.dns.NOERROR": "the name exists; here is the answer",
+    "code.dns.NXDOMAIN": "no such domain",
+    "code.dns.SERVFAIL": "the server failed: try later",
+    "code.dns.REFUSED": "refused: outside the sandbox's zones",
+    "code.dns.FORMERR": "the question was malformed",
+    "code.dns.NOTIMP": "this kind of question is not supported",
+    "code.pop3.+OK": "POP3: yes, done",
+    "code.pop3.-ERR": "POP3: error",
+    "code.imap.OK": "IMAP: done",
+    "code.imap.NO": "IMAP: refused",
+    "code.imap.BAD": "IMAP: malformed command",
+    "code.imap.BYE": "IMAP: the server closes the connection",
+    "code.imap.PREAUTH": "IMAP: already logged in",
+}
+
+
+TEXTS: dict = {**_TEXTS_WORLD, **_TEXTS_SMTP, **_TEXTS_DNS, **_TEXTS_QUEUE, **_TEXTS_POP3, **_TEXTS_IMAP}
+REASONS: dict = {**_REASONS_SMTP, **_REASONS_DNS, **_REASONS_QUEUE}
+UI: dict[str, str] = {**_UI_UI}

@@ -4,7 +4,7 @@
 // no passwords: they show as ••••) and goes into the page as text.
 
 import {h, clear} from "./dom.js";
-import {t} from "./i18n.js";
+import {t, rich} from "./i18n.js";
 import * as api from "./api.js";
 
 const HIDDEN = "••••";
@@ -53,7 +53,7 @@ export class ClientsPanel {
     if (!this.data) { this.body.append(h("p", {class: "hint"}, t("mailbox.loading"))); return; }
     const d = this.data;
     this.body.append(
-      h("p", {class: "hint clients-intro"}, t("clients.intro")),
+      h("p", {class: "hint clients-intro"}, rich("clients.intro")),
       this.accounts(d),
       this.servers(d),
       this.commands(d),
@@ -99,16 +99,16 @@ export class ClientsPanel {
     const rows = SERVICES.map(({key, name}) => {
       const s = d.servers[key];
       return h("tr", {"data-service": key},
-        h("th", {scope: "row"}, name, h("span", {class: "what"}, t(`clients.what.${key}`))),
+        h("th", {scope: "row"}, name, h("span", {class: "what"}, rich(`clients.what.${key}`))),
         h("td", {class: "mono"}, s.host),
         h("td", {class: "mono port port-starttls"}, port(s.port)),
         h("td", {class: "mono port port-ssl"}, port(s.ssl_port)));
     });
     const cert = d.certificate
       ? h("div", {class: "fingerprint"},
-        h("div", {class: "fingerprint-head"}, t("clients.fingerprint")),
+        h("div", {class: "fingerprint-head"}, rich("clients.fingerprint")),
         h("code", {class: "mono", "data-fingerprint": "sha256"}, d.certificate.sha256),
-        h("p", {class: "hint"}, t("clients.fingerprint.hint")))
+        h("p", {class: "hint"}, rich("clients.fingerprint.hint")))
       : h("p", {class: "hint"}, t("clients.noTls"));
     return h("section", {class: "clients-servers"},
       h("h3", {}, t("clients.servers")),
@@ -116,10 +116,10 @@ export class ClientsPanel {
         h("thead", {}, h("tr", {},
           h("th", {scope: "col"}, t("clients.service")),
           h("th", {scope: "col"}, t("clients.server")),
-          h("th", {scope: "col"}, d.tls ? t("clients.starttls") : t("clients.plain")),
-          h("th", {scope: "col"}, t("clients.ssl")))),
+          h("th", {scope: "col"}, d.tls ? rich("clients.starttls") : t("clients.plain")),
+          h("th", {scope: "col"}, rich("clients.ssl")))),
         h("tbody", {}, rows)),
-      h("p", {class: "hint"}, t(d.tls ? "clients.servers.hint" : "clients.servers.hintNoTls")),
+      h("p", {class: "hint"}, rich(d.tls ? "clients.servers.hint" : "clients.servers.hintNoTls")),
       api.shared() ? h("p", {class: "hint loopback-only"}, t("clients.loopbackOnly")) : null,
       cert);
   }
@@ -135,9 +135,9 @@ export class ClientsPanel {
       h("label", {class: "clients-user"}, h("span", {}, t("clients.account")), select));
     if (!user) return box;
     box.append(
-      this.command("curl", t("clients.cmd.curl"), user.commands.curl),
-      this.command("swaks", t("clients.cmd.swaks"), user.commands.swaks));
-    if (user.password === null) box.append(h("p", {class: "hint"}, t("clients.cmd.prompt")));
+      this.command("curl", rich("clients.cmd.curl"), user.commands.curl),
+      this.command("swaks", rich("clients.cmd.swaks"), user.commands.swaks));
+    if (user.password === null) box.append(h("p", {class: "hint"}, rich("clients.cmd.prompt")));
     return box;
   }
 
@@ -176,7 +176,7 @@ export class ClientsPanel {
   thunderbird(d) {
     const domains = [...new Set(d.users.map((u) => u.domain))];
     return h("section", {class: "clients-thunderbird"},
-      h("h3", {}, t("clients.tb.title")),
+      h("h3", {}, rich("clients.tb.title")),
       h("p", {class: "hint"}, t("clients.tb.step1")),
       this.command("autoconfig", "mailnews.auto_config_url", d.autoconfig_url),
       h("p", {class: "hint"}, t("clients.tb.step2")),

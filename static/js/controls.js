@@ -43,6 +43,7 @@ export class WorldControls {
 
   render() {
     if (!this.world) return;
+    this.fillDefaults();
     this.renderHosts();
     this.renderMx();
   }
@@ -102,7 +103,7 @@ export class WorldControls {
         pref.addEventListener("input", () => { row.preference = pref.value; });
         const select = h("select", {"aria-label": t("world.mx.host"), class: "mx-host"});
         const options = row.host === "." ? [".", ...hosts] : hosts.includes(row.host) ? hosts : [row.host, ...hosts];
-        for (const name of options) select.append(h("option", {value: name, selected: name === row.host}, name === "." ? ". (null MX)" : name));
+        for (const name of options) select.append(h("option", {value: name, selected: name === row.host}, name === "." ? t("world.mx.null") : name));
         select.addEventListener("change", () => { row.host = select.value; });
         const remove = h("button", {type: "button", class: "btn btn-small"}, t("world.mx.remove"));
         remove.addEventListener("click", () => { rows.splice(i, 1); this.renderMx(); });
@@ -135,7 +136,7 @@ export class WorldControls {
     }
   }
 
-  // Called when a world.change about MX arrives: the drafts restart from the new table.
+  // Called when a world.mx event arrives: the drafts restart from the new table.
   mxChanged(domain) {
     this.drafts.delete(domain);
     if (!this.drawer.hidden) this.renderMx();
@@ -155,10 +156,18 @@ export class WorldControls {
     const first = this.users[0];
     const other = this.users.find((u) => first && u.address.split("@")[1] !== first.address.split("@")[1]);
     if (!to.value && other) to.value = other.address;
-    const subject = this.form.querySelector("#send-subject");
-    const body = this.form.querySelector("#send-body");
-    if (!subject.value) subject.value = t("send.defaultSubject");
-    if (!body.value) body.value = t("send.defaultBody");
+    this.fillDefaults();
+  }
+
+  // The default subject and text follow the page's language until the teacher types their own.
+  fillDefaults() {
+    this.defaults = this.defaults || {};
+    for (const [id, key] of [["#send-subject", "send.defaultSubject"], ["#send-body", "send.defaultBody"]]) {
+      const field = this.form.querySelector(id);
+      const wording = t(key);
+      if (!field.value || field.value === this.defaults[id]) field.value = wording;
+      this.defaults[id] = wording;
+    }
   }
 
   async send() {

@@ -2,10 +2,10 @@
 // the DNS question and answer, the real dialogue with what each reply code means, and the message
 // as it was at that hop.  Every string that comes from mail is inserted as text (dom.h).
 
-import {h, clear, clockTime} from "./dom.js";
-import {t, lang, pick} from "./i18n.js";
-import {STATUS_ICON, statusOf, protocolOf, messageAt, retrievalStyle} from "./model.js";
-import {kindLabel, nodeName} from "./labels.js";
+import {h, clear, clockTime, rich as richText} from "./dom.js";
+import {t, rich, lang} from "./i18n.js";
+import {STATUS_ICON, CUT, statusOf, protocolOf, messageAt, retrievalStyle} from "./model.js";
+import {kindLabel, nodeName, protocolName, words, sizeText} from "./labels.js";
 import {meaning, rcodeMeaning} from "./codes.js";
 import * as api from "./api.js";
 
@@ -57,16 +57,16 @@ export class Details {
       h("div", {class: "hop-title"},
         h("span", {class: `chip status-${st}`}, `${STATUS_ICON[st]} ${t(`status.${st}`)}`),
         h("span", {}, kindLabel(event))),
-      h("div", {class: "hop-path"}, `${nodeName(event.src)}  →  ${nodeName(event.dst)}`),
+      h("div", {class: "hop-path"}, `${endName(event, event.src)}  →  ${endName(event, event.dst)}`),
       h("div", {class: "hop-meta"},
-        h("span", {}, `#${event.seq}`), h("span", {}, clockTime(event.ts)), h("span", {}, protocolOf(event)),
-        traceInfo ? h("span", {}, `${t("details.trace")}: ${ctx.traces.label(event.trace)}`) : null,
+        h("span", {}, `#${event.seq}`), h("span", {}, clockTime(event.ts)), h("span", {}, protocolName(protocolOf(event))),
+        traceInfo ? h("span", {}, `${t("details.trace")}: `, traceLabel(traceInfo)) : null,
         event.trace ? this.followButton(event.trace, following) : null));
-    const explainText = pick(event.explain) || event.summary || "";
-    const explain = h("p", {class: "explain", "data-lang": lang()}, explainText);
+    const said = words(event);
+    const explain = h("p", {class: "explain", "data-lang": lang()}, richText(said.explain || said.summary, {terms: true}));
     this.body.append(head, explain);
     const style = retrievalStyle(event);
-    if (style) this.body.append(h("p", {class: "explain"}, t(`retrieval.${style}`)));
+    if (style) this.body.append(h("p", {class: "explain"}, rich(`retrieval.${style}`)));
     if (String(event.kind).startsWith("dns.") && event.data) this.body.append(this.dnsBox(event.data));
 
     const panels = {transcript: () => this.transcript(event), message: () => this.message(event, ctx)};
@@ -95,7 +95,7 @@ export class Details {
 
   dnsBox(data) {
     const box = h("section", {class: "dns-box"}, h("h4", {}, t("details.dns")));
-    box.append(h("div", {}, `${t("dns.question")}: `, h("span", {class: "dns-q"}, String(data.question || "?"))));
+    box.append(h("div", {}, `${t("dns.question")}: `, h("code", {class: "dns-q"}, String(data.question || "?"))));
     const list = h("ol", {class: "dns-answers"});
     const order = Array.isArray(data.order) ? data.order : [];
     if (order.length) {
@@ -103,14 +103,15 @@ export class Details {
         `MX ${o.preference} ${o.host}`, Array.isArray(o.addresses) && o.addresses.length ? `  (${o.addresses.join(", ")})` : "",
         h("span", {class: "pick"}, i === 0 ? `← ${t("dns.chosen")}` : `${t("dns.then")} ${i + 1}`))));
     } else if (Array.isArray(data.answers) && data.answers.length) {
-      for (const a of data.answers) list.append(h("li", {}, String(a)));
+      for (const a of data.answers) list.append(h("li", {}, h("code", {}, String(a))));
     } else {
       list.append(h("li", {}, t("dns.noAnswer")));
     }
     box.append(h("div", {}, `${t("dns.answer")}:`), list);
-    if (data.rcode) box.append(h("div", {}, `${t("dns.rcode")}: `, h("b", {}, String(data.rcode)), ` — ${rcodeMeaning(data.rcode, lang())}`));
-    if (data.error) box.append(h("div", {class: "state-down"}, String(data.error)));
-    else if (data.reason) box.append(h("div", {}, `${t("dns.reason")}: ${data.reason}`));
+    if (data.rcode) {
+      box.append(h("div", {}, `${t("dns.rcode")}: `, h("code", {class: "rcode"}, String(data.rcode)),
+        " — ", richText(rcodeMeaning(data.rcode))));
+    }
     return box;
   }
 
@@ -122,19 +123,24 @@ export class Details {
     const server = event.data && typeof event.data.server === "string" ? event.data.server : "";
     const [client, serverName] = server ? [event.dst, server] : [event.src, event.dst];
     wrap.append(h("p", {class: "hop-meta"},
-      `${t("details.client")}: ${nodeName(client)} · ${t("details.server")}: ${nodeName(serverName)}`));
+      `${t("details.client")}: ${endName(event, client)} · ${t("details.server")}: ${endName(event, serverName)}`));
     const list = h("ol", {class: "transcript"});
     for (const pair of lines) {
-      const side = Array.isArray(pair) ? pair[0] : "…";
+      const side = Array.isArray(pair) ? pair[0] : "";
       const line = String(Array.isArray(pair) ? pair[1] : pair);
+      if (side === CUT) {            // the simulator cut a long body here: how many lines it left out
+        list.append(h("li", {class: "note cut"}, h("span", {class: "side-label"}, t("details.note")),
+          h("span", {class: "line"}, t("transcript.cut", {n: Number(line) || 0}))));
+        continue;
+      }
       const cls = side === "C" ? "c" : side === "S" ? "s" : "note";
       const li = h("li", {class: cls === "s" ? `s code-${line[0]}` : cls},
         h("span", {class: "side-label"}, t(cls === "c" ? "details.client" : cls === "s" ? "details.server" : "details.note")),
-        h("span", {class: "line"}, line));
+        h("code", {class: "line"}, line));
       // A multi-line reply ("250-...") is explained once, on its last line.
       if (cls === "s" && !/^\d{3}-/.test(line)) {
-        const m = meaning(line, lang());
-        if (m) li.append(h("span", {class: "meaning"}, m));
+        const m = meaning(line);
+        if (m) li.append(h("span", {class: "meaning"}, richText(m)));
       }
       list.append(li);
     }
@@ -153,18 +159,18 @@ export class Details {
       const rcpt = Array.isArray(m.rcpt) ? m.rcpt.map(String).join(", ") : "";
       wrap.append(h("div", {class: "envelope-grid"},
         h("section", {}, h("h4", {}, t("message.envelope")),
-          kv([[t("message.mailFrom"), `<${m.from || ""}>`], [t("message.rcptTo"), rcpt]])),
+          kv([[rich("message.mailFrom"), `<${m.from || ""}>`], [rich("message.rcptTo"), rcpt]])),
         h("section", {}, h("h4", {}, t("message.headers")),
-          kv([[t("message.from"), m.header_from || ""], [t("message.to"), m.header_to || ""],
-            [t("message.subject"), m.subject || ""], [t("message.id"), m.id || ""]]))));
+          kv([[rich("message.from"), m.header_from || ""], [rich("message.to"), m.header_to || ""],
+            [rich("message.subject"), m.subject || ""], [rich("message.id"), m.id || ""]]))));
       const received = Array.isArray(m.received) ? m.received : [];
       if (received.length) {
         const fresh = found.own && event.kind === "smtp.session" && event.status === "ok";
         const list = h("ol", {class: "received", reversed: true});
         received.forEach((r, i) => list.append(h("li", {class: fresh && i === 0 ? "new" : ""},
-          `Received: ${String(r).replace(/\s+/g, " ")}`,
+          h("code", {}, `Received: ${String(r).replace(/\s+/g, " ")}`),
           fresh && i === 0 ? h("span", {class: "tag"}, t("message.receivedNew")) : null)));
-        wrap.append(h("h4", {}, t("message.received")), list);
+        wrap.append(h("h4", {}, rich("message.received")), list);
       }
     }
     if (event.kind === "mda.deliver" && event.data && typeof event.data.path === "string" &&
@@ -185,10 +191,10 @@ export class Details {
     const up = state?.hosts.has(name) ? state.hosts.get(name) : host?.up !== false;
     const card = h("section", {class: "card"}, h("h3", {}, t("host.title", {name})));
     card.append(kv([
-      [t("host.role"), host ? t(`node.${host.role}`) : "?"],
+      [t("host.role"), h("span", {}, host ? t(`node.${host.role}`) : "?")],
       [t("host.address"), host?.address || ""],
       [t("host.state"), h("span", {class: up ? "state-up" : "state-down"}, up ? t("world.up") : t("world.down"))],
-      [t("host.queue"), String(queueCount || 0)],
+      [t("host.queue"), h("span", {}, String(queueCount || 0))],
     ]));
     if (this.teacher && host) {
       const b = h("button", {type: "button", class: up ? "btn btn-danger" : "btn btn-primary", "data-host": name},
@@ -239,28 +245,42 @@ export class Details {
     if (this.view?.type !== "mail" || this.view.args[1] !== key) return;
     clear(card);
     card.append(h("h3", {}, m.subject || "—"),
-      kv([[t("message.from"), m.from], [t("message.to"), m.to], ["Date:", m.date],
-        ["Return-Path:", m.return_path], ["Delivered-To:", m.delivered_to]]));
+      kv([[rich("message.from"), m.from], [rich("message.to"), m.to], [rich("message.date"), m.date],
+        [rich("message.returnPath"), m.return_path], [rich("message.deliveredTo"), m.delivered_to]]));
     if (m.received?.length) {
       const list = h("ol", {class: "received", reversed: true});
-      for (const r of m.received) list.append(h("li", {}, `Received: ${String(r).replace(/\s+/g, " ")}`));
-      card.append(h("h4", {}, t("message.received")), list);
+      for (const r of m.received) list.append(h("li", {}, h("code", {}, `Received: ${String(r).replace(/\s+/g, " ")}`)));
+      card.append(h("h4", {}, rich("message.received")), list);
     }
     card.append(h("h4", {}, t("message.body")), h("pre", {class: "body-text"}, m.text || ""));
     if (m.has_html) {
-      card.append(h("h4", {}, t("message.html")),
+      card.append(h("h4", {}, rich("message.html")),
         h("iframe", {class: "html-frame", sandbox: "", referrerpolicy: "no-referrer",
           src: `${mailboxPath(address, key)}/html`, title: t("message.html")}));
     }
     if (m.attachments?.length) {
       card.append(h("h4", {}, t("message.attachments")),
-        h("ul", {}, m.attachments.map((a) => h("li", {}, `${a.filename || "—"} (${a.type}, ${a.size} B)`))));
+        h("ul", {}, m.attachments.map((a) => h("li", {},
+          t("message.attachment", {name: a.filename || "—", type: a.type, size: sizeText(a.size)})))));
     }
   }
 }
 
+// A hop's end by name; "outside" names the program's address too (the fact's peer).
+function endName(event, id) {
+  const peer = event.data && typeof event.data.peer === "string" ? event.data.peer : "";
+  return id === "outside" && peer ? `${nodeName(id)} (${peer})` : nodeName(id);
+}
+
+// A message by its subject (a header's value: protocol text), sender and recipients.
+function traceLabel(info) {
+  const to = info.rcpt.length ? info.rcpt.join(", ") : "?";
+  return [info.subject ? h("code", {class: "subject"}, info.subject) : null, ` ${info.from || "<>"} → ${to}`];
+}
+
+// Label -> value rows; a value that is not a node is a header's or the envelope's text: code.
 function kv(pairs) {
   const dl = h("dl", {class: "kv"});
-  for (const [k, v] of pairs) dl.append(h("dt", {}, k), h("dd", {class: "mono"}, v instanceof Node ? v : String(v ?? "")));
+  for (const [k, v] of pairs) dl.append(h("dt", {}, k), h("dd", {class: "mono"}, v instanceof Node ? v : h("code", {}, String(v ?? ""))));
   return dl;
 }

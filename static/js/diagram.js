@@ -2,14 +2,16 @@
 // their attributes and classes change (RaftScope style: one requestAnimationFrame loop moves every
 // token by interpolating along its edge between departure and arrival time).
 //
-// Geometry comes from the server's layout (simulator/layout.py).  A hop whose two ends have no edge
-// in the layout still gets a path (the reverse edge, or a straight line), and a node the layout does
-// not know (an outside client such as client:127.0.0.1) gets a box in the "outside" strip: the
-// diagram never drops an event.
+// Geometry comes from the server's layout (simulator/web/layout.py): every node an event can name,
+// the front door ("front") and programs outside the sandbox ("outside") included, is a node of the
+// world's graph and is drawn where the layout puts it.  A hop whose two ends have no edge in the
+// layout still gets a path (the reverse edge, or a straight line).
 
 import {s, safeId, clear} from "./dom.js";
 import {t} from "./i18n.js";
-import {STATUS_ICON, statusOf, retrievalStyle, queueCounts} from "./model.js";
+import {STATUS_ICON, statusOf, retrievalStyle, queueCounts, isWorldChange} from "./model.js";
+import {rcodeMeaning} from "./codes.js";
+import {plain} from "./labels.js";
 
 const STATUS_COLOUR = {ok: "#0f7a34", deferred: "#b45309", bounced: "#7c3aed", failed: "#c21f1f", info: "#5b6778"};
 const MAX_GHOSTS = 3;
@@ -41,6 +43,17 @@ function pointAt(geo, f) {
   return pts[pts.length - 1];
 }
 
+// Shrink a text until it is at most `room` px wide.  Measured, not estimated: glyphs differ between
+// scripts (a Cyrillic caption is wider than a Latin one) and between fonts.
+function fit(el, room, size) {
+  el.setAttribute("font-size", size.toFixed(1));
+  if (!el.isConnected || room <= 0) return;
+  const len = el.getComputedTextLength();
+  if (len > room) el.setAttribute("font-size", Math.max(6, size * room / len).toFixed(1));
+}
+
+const WORDED = new Set(["front", "outside"]);     // nodes named in the page's language
+
 const ease = (p) => (p < 0.5 ? 2 * p * p : 1 - ((-2 * p + 2) ** 2) / 2);
 const pathD = (points) => points.map((p, i) => `${i ? "L" : "M"}${p[0]},${p[1]}`).join(" ");
 const center = (n) => [n.x + n.w / 2, n.y + n.h / 2];
@@ -56,7 +69,7 @@ function glyphs(event) {
   if (kind === "queue.bounce") return {go: "↩"};
   if (kind === "queue.defer") return {go: "↻"};
   if (kind === "smtp.attempt") return {go: "✗"};
-  if (kind === "world.change") return {go: "⚙"};
+  if (isWorldChange(event)) return {go: "⚙"};
   if (st === "failed") return {go: "✗"};
   return {go: "✉"};
 }
@@ -67,12 +80,11 @@ export class Diagram {
     this.onNode = onNode;
     this.layout = null;
     this.state = null;
-    this.nodes = new Map();     // node id -> {g, box, label, caption, badge, badgeText, tag, data, dynamic}
+    this.nodes = new Map();     // node id -> {g, box, label, caption, badge, badgeText, tag, data}
     this.edges = new Map();     // edgeKey -> {path, geo, data, hot}
     this.pairs = new Map();     // "src|dst" -> first edge record
     this.tokens = new Set();
     this.pool = [];
-    this.dynamic = [];
     this.current = null;        // review highlight
     this.selected = null;
     this.calloutTimer = null;
@@ -116,10 +128,6 @@ export class Diagram {
         s("rect", {class: "band", x: d.x, y: d.y, width: d.w, height: d.h, rx: 12}),
         s("text", {class: "band-label", x: d.x + 12, y: d.y + font * 1.2, "font-size": font * 1.05, text: d.name}));
     }
-    const o = layout.outside;
-    this.outsideBox = s("rect", {class: "outside-box", x: o.x, y: o.y, width: o.w, height: o.h, rx: 8});
-    this.outsideLabel = s("text", {class: "outside-label", x: o.x + 6, y: o.y - small * 0.35, "font-size": small});
-    this.gBands.append(this.outsideBox, this.outsideLabel);
 
     clear(this.gHeads);
     this.heads = layout.columns.map((c) => {
@@ -143,19 +151,13 @@ export class Diagram {
     const seen = new Set();
     for (const n of layout.nodes) {
       seen.add(n.id);
-      const rec = this.nodes.get(n.id) || this.createNode(n);
-      rec.dynamic = false;
-      this.placeNode(rec, n);
+      this.placeNode(this.nodes.get(n.id) || this.createNode(n), n);
     }
-    const dynamic = this.dynamic;
-    this.dynamic = [];
     for (const [id, rec] of [...this.nodes]) {
       if (seen.has(id)) continue;
-      if (rec.dynamic && dynamic.includes(id)) { this.dynamic.push(id); this.placeDynamic(rec); continue; }
       rec.g.remove();
       this.nodes.delete(id);
     }
-    this.updateOutside();
     this.applyText();
     if (this.state) this.render(this.state);
     if (this.current) this.highlight(this.current.event);
@@ -178,7 +180,7 @@ export class Diagram {
     g.append(title, box, label, caption, badge, tag);
     g.addEventListener("click", () => this.onNode?.(n.id));
     this.gNodes.append(g);
-    const rec = {g, title, box, label, caption, badge, badgeCircle, badgeText, tag, tagRect, tagText, data: n, dynamic: false};
+    const rec = {g, title, box, label, caption, badge, badgeCircle, badgeText, tag, tagRect, tagText, data: n};
     this.nodes.set(n.id, rec);
     return rec;
   }
@@ -192,16 +194,10 @@ export class Diagram {
     rec.box.setAttribute("width", n.w);
     rec.box.setAttribute("height", n.h);
     rec.box.setAttribute("rx", pill ? n.h / 2 : 8);
-    const text = String(n.label || n.id);
-    const fit = Math.min(pill ? small : font, (n.w - 14) / Math.max(1, text.length * 0.6));
-    rec.label.textContent = text;
     rec.label.setAttribute("x", n.w / 2);
-    rec.label.setAttribute("y", pill ? n.h / 2 : n.h * 0.36);
-    rec.label.setAttribute("font-size", fit.toFixed(1));
     rec.caption.setAttribute("x", n.w / 2);
     rec.caption.setAttribute("y", n.h * 0.74);
-    rec.caption.setAttribute("font-size", small);
-    rec.caption.setAttribute("display", pill ? "none" : "inline");
+    this.labelNode(rec);
     rec.title.textContent = n.full || n.id;
     rec.badge.setAttribute("transform", `translate(${n.w - 4},${2})`);
     rec.badgeText.setAttribute("font-size", small * 0.95);
@@ -214,46 +210,39 @@ export class Diagram {
     rec.tagText.setAttribute("font-size", small * 0.9);
   }
 
-  // A node the layout does not know (an outside client, a sender from elsewhere): the outside strip.
-  // The front door's servers (mta:front, pop3:front, imap:front) are one box: "front door".
-  alias(id) {
-    return /^(mta|pop3|imap):front$/.test(String(id)) ? "front" : id;
+  // The name in the box: a host's or user's name as the layout gives it, or, for the front door and
+  // the outside programs, the page's words; those go on two lines (and drop the caption) when one
+  // line would have to shrink too much.
+  labelNode(rec) {
+    const n = rec.data, pill = !!n.pill;
+    const size = pill ? this.layout.small : this.layout.font;
+    const text = WORDED.has(n.kind) ? t(`node.${n.kind}`) : String(n.label || n.id);
+    rec.label.textContent = text;
+    rec.label.setAttribute("y", pill ? n.h / 2 : n.h * 0.36);
+    fit(rec.label, n.w - 12, size);
+    rec.caption.setAttribute("display", pill ? "none" : "inline");
+    rec.captionText = null;               // measured again by render()
+    if (WORDED.has(n.kind)) rec.title.textContent = `${text} · ${t(`node.${n.kind}.caption`)}`;
+    const cut = text.lastIndexOf(" ", Math.ceil(text.length / 2));
+    if (!WORDED.has(n.kind) || Number(rec.label.getAttribute("font-size")) >= size * 0.8 || cut < 0) return;
+    const lines = [text.slice(0, cut), text.slice(cut + 1)].map((line, i) =>
+      s("tspan", {x: n.w / 2, y: n.h * (i ? 0.7 : 0.32), text: line}));
+    rec.label.replaceChildren(...lines);
+    rec.label.setAttribute("font-size", (size * 0.85).toFixed(1));
+    const widest = Math.max(...lines.map((l) => l.getComputedTextLength()));
+    if (widest > n.w - 10) rec.label.setAttribute("font-size", (size * 0.85 * (n.w - 10) / widest).toFixed(1));
+    rec.caption.setAttribute("display", "none");
   }
 
-  ensureNode(id) {
-    id = this.alias(id);
+  // Where a node is drawn; an id the layout does not have is a bug of the publisher or the layout:
+  // the hop is listed in the timeline but not drawn (the page never invents a node).
+  node(id) {
     const known = this.nodes.get(id);
-    if (known) return known.data;
-    if (!this.layout) return null;
-    const colon = String(id).indexOf(":");
-    const prefix = colon > 0 ? id.slice(0, colon) : "";
-    const n = {id, kind: prefix === "client" ? "client" : id === "front" ? "front" : "other",
-      label: id === "front" ? t("node.front") : colon > 0 ? id.slice(colon + 1) : id, full: id, x: 0, y: 0, w: 10, h: 10, up: true};
-    const rec = this.createNode(n);
-    rec.dynamic = true;
-    this.dynamic.push(id);
-    this.placeDynamic(rec);
-    this.updateOutside();
-    this.applyText();
-    return rec.data;
-  }
-
-  placeDynamic(rec) {
-    const o = this.layout.outside;
-    const k = this.dynamic.indexOf(rec.data.id);
-    const scale = this.layout.scale || 1;
-    const gap = 8 * scale;
-    const perRow = 2;                       // the strip holds two boxes side by side; more overlap
-    const w = (o.w - gap * (perRow + 1)) / perRow, h = Math.min(44 * scale, o.h - 2 * gap);
-    const slot = k % perRow;
-    const n = {...rec.data, x: o.x + gap + slot * (w + gap), y: o.y + (o.h - h) / 2, w, h};
-    this.placeNode(rec, n);
-  }
-
-  updateOutside() {
-    const shown = this.dynamic.length > 0;
-    this.outsideBox?.setAttribute("display", shown ? "inline" : "none");
-    this.outsideLabel?.setAttribute("display", "none");     // the boxes say "outside client" themselves
+    if (!known && this.layout && !this.missing?.has(id)) {
+      (this.missing ||= new Set()).add(id);
+      console.warn(`an event names ${id}, which is not a node of the layout`);
+    }
+    return known?.data || null;
   }
 
   // -- state ------------------------------------------------------------------------------------
@@ -270,14 +259,19 @@ export class Diagram {
         rec.badge.classList.toggle("shown", count > 0);
         rec.badgeText.textContent = count > 99 ? "99+" : String(count);
       }
-      rec.caption.textContent = this.caption(n, state);
+      const caption = this.caption(n, state);
+      if (caption !== rec.captionText) {
+        rec.caption.textContent = caption;
+        rec.captionText = caption;
+        fit(rec.caption, n.w - 8, this.layout.small);
+      }
     }
   }
 
   caption(n, state) {
     switch (n.kind) {
       case "mua": return t("node.mua.short");
-      case "msa": return t("node.msa");
+      case "msa": return t("node.msa.short");
       case "mx": case "backup-mx": {
         const name = n.id.slice(4);
         const parts = [];
@@ -293,8 +287,8 @@ export class Diagram {
       case "mda": return t("node.mda.short");
       case "mailbox": return t("node.mailbox.count", {n: state?.mailboxes.get(n.id.slice(8)) || 0});
       case "dns": return t("node.dns");
-      case "client": return t("node.client");
-      case "front": return "127.0.0.1";
+      case "front": return t("node.front.caption");
+      case "outside": return t("node.outside.caption");
       default: return "";
     }
   }
@@ -308,14 +302,11 @@ export class Diagram {
       const c = cols[i];
       const left = i > 0 ? (cols[i - 1].cx + c.cx) / 2 : 0;
       const right = i < cols.length - 1 ? (c.cx + cols[i + 1].cx) / 2 : this.layout.width;
-      const room = 2 * Math.min(c.cx - left, right - c.cx) - 6;
-      const size = Math.min(this.layout.small * 1.08, room / Math.max(1, text.length * 0.6));
-      el.setAttribute("font-size", size.toFixed(1));
+      fit(el, 2 * Math.min(c.cx - left, right - c.cx) - 10, this.layout.small * 1.08);
     });
-    if (this.outsideLabel) this.outsideLabel.textContent = t("outside");
     for (const rec of this.nodes.values()) {
       rec.tagText.textContent = t("node.down");
-      if (rec.data.kind === "front") rec.label.textContent = t("node.front");
+      if (WORDED.has(rec.data.kind)) this.labelNode(rec);
     }
     if (this.state) this.render(this.state);
   }
@@ -328,12 +319,12 @@ export class Diagram {
 
   // -- where a hop travels ------------------------------------------------------------------------
   route(event) {
-    let src = this.alias(event.src), dst = this.alias(event.dst);
+    let src = event.src, dst = event.dst;
     const lines = Array.isArray(event.transcript) ? event.transcript : [];
     if (event.kind === "smtp.line" && lines.length && lines[lines.length - 1][0] === "S") [src, dst] = [dst, src];
     if (!this.layout || !src || !dst) return null;
     if (src === dst) {
-      const n = this.ensureNode(src);
+      const n = this.node(src);
       if (!n) return null;
       const x = n.x + n.w, y = n.y, r = 22 * (this.layout.scale || 1);
       return {geo: geometry([[x - r, y], [x - r, y - r], [x + r * 0.6, y - r], [x + r * 0.6, y + r * 0.5], [x, y + r * 0.5]])};
@@ -343,7 +334,7 @@ export class Diagram {
     if (edge) return {geo: edge.geo, edge};
     const back = this.pairs.get(`${dst}|${src}`);
     if (back) return {geo: geometry([...back.geo.points].reverse()), edge: back};
-    const a = this.ensureNode(src), b = this.ensureNode(dst);
+    const a = this.node(src), b = this.node(dst);
     if (!a || !b) return null;
     return {geo: geometry([center(a), center(b)])};
   }
@@ -439,7 +430,7 @@ export class Diagram {
     if (this.gFlash.childNodes.length > 40) return;          // a burst: marks would only be noise
     const st = statusOf(event);
     const style = retrievalStyle(event);
-    const target = this.alias(event.kind === "dns.query" ? event.src : event.dst);
+    const target = event.kind === "dns.query" ? event.src : event.dst;
     const n = this.nodes.get(target)?.data;
     if (!n) return;
     const small = this.layout.small;
@@ -478,10 +469,9 @@ export class Diagram {
     } else if (Array.isArray(data.answers) && data.answers.length) {
       for (const a of data.answers) lines.push({cls: "", text: String(a)});
     } else {
-      lines.push({cls: "", text: `${data.rcode || ""} — ${t("dns.noAnswer")}`});
+      const failed = data.rcode && data.rcode !== "NOERROR" ? plain(rcodeMeaning(data.rcode)) : "";
+      lines.push({cls: failed ? "err" : "", text: failed || t("dns.noAnswer")});
     }
-    if (data.error) lines.push({cls: "err", text: String(data.error)});
-    else if (data.reason) lines.push({cls: "reason", text: String(data.reason)});
     const lh = small * 1.45;
     const width = Math.min(this.layout.width * 0.5,
       Math.max(...lines.map((l) => l.text.length)) * small * 0.62 + 24);
@@ -529,7 +519,7 @@ export class Diagram {
       edge.path.classList.add("current", `status-${status}`);
       edge.path.setAttribute("marker-end", `url(#arrow-${status})`);
     }
-    const nodes = [this.alias(event.src), this.alias(event.dst)].filter((id) => this.nodes.has(id));
+    const nodes = [event.src, event.dst].filter((id) => this.nodes.has(id));
     for (const id of nodes) this.nodes.get(id).g.classList.add("current");
     this.current = {event, edge, nodes, status};
     if (event.kind === "dns.query") this.callout(event, true);

@@ -12,8 +12,9 @@ function put(el, attrs) {
     if (name === "text") { el.textContent = String(value); continue; }
     if (name.startsWith("on")) throw new Error("event handlers are added with addEventListener");
     if (!SAFE_ATTR.test(name)) throw new Error(`attribute not allowed: ${name}`);
-    if ((name === "href" || name === "src") && !/^\/(?!\/)/.test(String(value))) {
-      throw new Error("only same-origin paths may be linked");
+    if ((name === "href" || name === "src") && !/^\/(?!\/)/.test(String(value)) &&
+        !(name === "href" && /^#[A-Za-z0-9-]+$/.test(String(value)))) {
+      throw new Error("only same-origin paths and places in the page may be linked");
     }
     el.setAttribute(name, value === true ? "" : String(value));
   }
@@ -45,6 +46,38 @@ export function s(tag, attrs = {}, ...children) {
   }
   append(el, children);
   return el;
+}
+
+// A narration or a catalogue string as nodes: `protocol text` in backticks becomes <code>, and with
+// {terms: true} the glossary's acronyms in the prose become links to their entry ("#term-MTA").
+// Everything goes in as text.
+const TICK = "`";
+const TERMS = /\b(MUA|MSA|MTA|MDA|MX|SMTP|POP3|IMAP)\b/g;
+
+export function rich(text, {terms = false} = {}) {
+  const out = [];
+  const linked = new Set();            // each term is linked once, where it first appears
+  String(text ?? "").split(TICK).forEach((part, i) => {
+    if (!part) return;
+    if (i % 2) out.push(h("code", {}, part));
+    else if (terms) out.push(...linkTerms(part, linked));
+    else out.push(part);
+  });
+  return out;
+}
+
+function linkTerms(prose, linked) {
+  const out = [];
+  let at = 0;
+  for (const m of prose.matchAll(TERMS)) {
+    if (linked.has(m[1])) continue;
+    linked.add(m[1]);
+    if (m.index > at) out.push(prose.slice(at, m.index));
+    out.push(h("a", {class: "term", href: `#term-${m[1]}`, "data-term": m[1]}, m[1]));
+    at = m.index + m[1].length;
+  }
+  if (at < prose.length) out.push(prose.slice(at));
+  return out;
 }
 
 export function clear(el) {

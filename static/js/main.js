@@ -1,22 +1,25 @@
 // main.js — wires model, views and wire together.
 //
-// Start: GET /api/state (world, baseline, gate, role), GET /api/layout for the diagram's size,
-// GET /api/events page by page (the bus's history: a reload or a late student sees everything that
-// happened), then Socket.IO for what comes next.  On every (re)connect the page asks for what it
-// missed since its last sequence number, so nothing is lost across a network blip.
+// Start: GET /api/i18n/<lang> (the interface strings, see i18n.js), GET /api/state (world, baseline,
+// gate, role), GET /api/layout for the diagram's size, GET /api/events page by page (the bus's
+// history: a reload or a late student sees everything that happened), then Socket.IO for what comes
+// next.  On every (re)connect the page asks for what it missed since its last sequence number, so
+// nothing is lost across a network blip.
 
 import * as i18n from "./i18n.js";
 import {t, pick} from "./i18n.js";
 import * as api from "./api.js";
+import {rich as richText} from "./dom.js";
 import {connect} from "./socket.js";
-import {EventLog, Traces, fold, stateAt, mailboxBase, queueCounts, isHop} from "./model.js";
+import {EventLog, Traces, fold, stateAt, mailboxBase, queueCounts, isHop, isWorldChange} from "./model.js";
 import {Diagram} from "./diagram.js";
 import {Player} from "./player.js";
 import {Timeline} from "./timeline.js";
 import {Details} from "./details.js";
 import {WorldControls} from "./controls.js";
 import {ClientsPanel} from "./clients.js";
-import {waitingText} from "./labels.js";
+import {Glossary} from "./glossary.js";
+import {words} from "./labels.js";
 
 const $ = (id) => document.getElementById(id);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -43,7 +46,7 @@ class App {
     this.diagram = new Diagram($("diagram"), {onNode: (id) => this.nodeClicked(id)});
     this.player = new Player(this.diagram, {
       onArrive: (e) => this.arrived(e),
-      animated: (e) => isHop(e) && e.kind !== "world.change",
+      animated: (e) => isHop(e) && !isWorldChange(e),
     });
     this.timeline = new Timeline({
       list: $("timeline-list"), empty: $("timeline-empty"), count: $("timeline-count"),
@@ -59,11 +62,21 @@ class App {
       drawer: $("drawer"), toggle: $("btn-world"), close: $("drawer-close"), hostList: $("host-list"),
       mxEditor: $("mx-editor"), sendForm: $("send-form"), flushButton: $("btn-flush"),
     }, {notify: (m, bad) => this.notify(m, bad)});
-    // The two drawers share the place on the right: opening one closes the other.
+    // The drawers share the place on the right: opening one closes the others.
     this.clients = new ClientsPanel({
       drawer: $("clients-drawer"), toggle: $("btn-clients"), close: $("clients-close"), body: $("clients-body"),
-    }, {notify: (m, bad) => this.notify(m, bad), onOpen: () => this.controls.setOpen(false)});
-    $("btn-world").addEventListener("click", () => { if (!$("drawer").hidden) this.clients.setOpen(false); });
+    }, {notify: (m, bad) => this.notify(m, bad), onOpen: () => this.onlyDrawer("clients")});
+    this.glossary = new Glossary({
+      drawer: $("glossary-drawer"), toggle: $("btn-glossary"), close: $("glossary-close"), body: $("glossary-body"),
+    }, {onOpen: () => this.onlyDrawer("glossary"), senders: () => this.senders()});
+    $("btn-world").addEventListener("click", () => { if (!$("drawer").hidden) this.onlyDrawer("world"); });
+    // A term in an explanation ("MTA") opens the glossary at its entry.
+    document.addEventListener("click", (ev) => {
+      const link = ev.target.closest?.("a.term");
+      if (!link) return;
+      ev.preventDefault();
+      this.glossary.show(link.dataset.term);
+    });
     this.bindToolbar();
     this.bindKeys();
     i18n.onLangChange(() => this.languageChanged());
@@ -71,6 +84,7 @@ class App {
 
   // -- start ----------------------------------------------------------------------------------
   async start() {
+    await i18n.load();
     this.languageChanged();
     if (!api.hasWorld()) { this.notify(t("noworld"), true); return; }
     const state = await api.get("/api/state");
@@ -168,7 +182,7 @@ class App {
       this.timeline.append(added);
       for (const e of added) {
         this.player.push(e);                       // world changes land at once (no token)
-        if (e.kind === "world.change") this.worldChanged(e);
+        if (isWorldChange(e)) this.worldChanged(e);
       }
       this.queuePosition();
       document.body.dataset.lastSeq = String(this.log.lastSeq);
@@ -210,7 +224,7 @@ class App {
 
   worldChanged(e) {
     const data = e.data || {};
-    if (data.what === "mx") {
+    if (e.kind === "world.mx") {
       clearTimeout(this.layoutTimer);
       this.layoutTimer = setTimeout(() => this.loadLayout(), 120);   // SMTP edges follow the MX table
       this.controls.mxChanged(data.domain);
@@ -232,9 +246,9 @@ class App {
     $("gate-mode").textContent = paused ? t("gate.paused") : t("gate.running");
     const waiting = gate.waiting || [];
     $("waiting").hidden = !paused || (!waiting.length && !this.teacher);
-    $("waiting-text").textContent = waiting.length
-      ? `${waitingText(waiting[0])}${waiting.length > 1 ? " " + t("gate.waiting.more", {n: waiting.length - 1}) : ""}`
-      : t("gate.waiting.none");
+    $("waiting-text").replaceChildren(...(waiting.length
+      ? [...richText(words(waiting[0]).summary), waiting.length > 1 ? " " + t("gate.waiting.more", {n: waiting.length - 1}) : ""]
+      : [t("gate.waiting.none")]));
     document.body.dataset.waiting = String(waiting.length);
     document.body.dataset.gate = gate.mode;
     this.diagram.setWaiting(waiting);
@@ -358,7 +372,7 @@ class App {
     $("review-exit").addEventListener("click", () => this.goLive());
     $("notice-close").addEventListener("click", () => { $("notice").hidden = true; });
     for (const b of document.querySelectorAll(".btn-lang")) {
-      b.addEventListener("click", () => i18n.setLang(b.dataset.lang));
+      b.addEventListener("click", () => i18n.setLang(b.dataset.lang).catch((err) => this.notify(err.message, true)));
     }
   }
 
@@ -407,6 +421,17 @@ class App {
     if (!bad && !sticky) this.noticeTimer = setTimeout(() => { box.hidden = true; }, 5000);
   }
 
+  onlyDrawer(keep) {
+    if (keep !== "world") this.controls.setOpen(false);
+    if (keep !== "clients") this.clients.setOpen(false);
+    if (keep !== "glossary") this.glossary.setOpen(false);
+  }
+
+  // The sending servers (MSA and MTA at once), for the glossary.
+  senders() {
+    return (this.world?.domains || []).flatMap((d) => d.hosts).filter((x) => x.role === "msa").map((x) => x.name);
+  }
+
   showTitle() {
     const title = this.world ? pick(this.world.scenario.title) : "";
     $("scenario-title").textContent = title;
@@ -425,6 +450,7 @@ class App {
     this.details.rerender();
     this.controls.render();
     this.clients.render();
+    this.glossary.render();
     if (this.gate) this.onGate(this.gate);
     this.updatePosition();
   }

@@ -6,6 +6,7 @@
 // holds, where each message (trace) is.  fold(state, event) advances it by one event; the same
 // function serves the live view and the review (back / forward) view.
 
+export const CUT = "…";      // the transcript side of a marker: how many body lines were cut (events.py)
 export const STATUSES = ["ok", "deferred", "bounced", "failed", "info"];
 export const STATUS_ICON = {ok: "✓", deferred: "↻", bounced: "↩", failed: "✗", info: "•"};
 
@@ -17,6 +18,11 @@ export function protocolOf(event) {
   const p = String(event.protocol || "").trim();
   if (p && p !== "—" && p !== "-") return p.toUpperCase();
   return String(event.kind || "other").split(".")[0].toUpperCase();
+}
+
+// A teacher's change of the world: a host switched on or off, an MX table edited.
+export function isWorldChange(event) {
+  return event.kind === "world.host" || event.kind === "world.mx";
 }
 
 // Hops the timeline lists; "gate.waiting" is a state change shown by the gate display instead.
@@ -135,16 +141,16 @@ function locate(e) {
     case "queue.bounce":
       return e.src === e.dst ? {node: e.src, status: "bounced", done: true} : {node: e.src, status: "bounced"};
     case "mda.deliver": return {node: e.dst, status, done: true};
-    case "world.change": case "dns.served": case "gate.waiting": return null;
+    case "world.host": case "world.mx": case "dns.served": case "gate.waiting": return null;
     default: return null;
   }
 }
 
 export function fold(state, e) {
   const data = e.data || {};
-  if (e.kind === "world.change") {
-    if (data.what === "host" && typeof data.host === "string") state.hosts.set(data.host, !!data.up);
-    if (data.what === "mx" && typeof data.domain === "string" && Array.isArray(data.mx)) {
+  if (isWorldChange(e)) {
+    if (e.kind === "world.host" && typeof data.host === "string") state.hosts.set(data.host, !!data.up);
+    if (e.kind === "world.mx" && typeof data.domain === "string" && Array.isArray(data.mx)) {
       state.mx.set(data.domain, data.mx.map(([p, h]) => ({preference: p, host: h})));
     }
   }
@@ -183,7 +189,7 @@ export function mailboxBase(countsNow, events) {
 }
 
 // The world as it was before history started, from the bridge's baseline and its list of changes:
-// every world.change after the baseline is replayed by fold() anyway, so only the baseline matters.
+// every world change after the baseline is replayed by fold() anyway, so only the baseline matters.
 export function stateAt(baselineWorld, base, events, index, worldChanges = []) {
   const state = initialState(baselineWorld, base);
   // World changes that fell out of the bus's bounded history still count.

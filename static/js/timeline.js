@@ -7,7 +7,7 @@
 import {h, clear, clockTime} from "./dom.js";
 import {t} from "./i18n.js";
 import {STATUS_ICON, statusOf, protocolOf, isHop} from "./model.js";
-import {kindLabel, nodeName} from "./labels.js";
+import {kindLabel, nodeName, protocolName, words, plain} from "./labels.js";
 
 const WINDOW = 300;
 
@@ -116,12 +116,12 @@ export class Timeline {
     const st = statusOf(e);
     const trace = e.trace ? this.traces.info.get(e.trace) : null;
     const li = h("li", {class: `row status-${st}`, "data-seq": e.seq, "data-kind": e.kind, tabindex: -1,
-      title: e.summary || ""},
+      title: plain(words(e).summary)},
     h("span", {class: "icon", "aria-label": t(`status.${st}`)}, STATUS_ICON[st]),
-    h("div", {class: "what"}, h("span", {class: "proto"}, protocolOf(e)), kindLabel(e)),
+    h("div", {class: "what"}, h("span", {class: "proto", "data-protocol": protocolOf(e)}, protocolName(protocolOf(e))), kindLabel(e)),
     h("div", {class: "path"},
       `${clockTime(e.ts)}  ${nodeName(e.src)} → ${nodeName(e.dst)}`,
-      trace && trace.subject ? h("span", {class: "subject"}, `  “${trace.subject}”`) : null));
+      trace && trace.subject ? [" ", h("code", {class: "subject"}, trace.subject)] : null));
     if (this.selected === e.seq) li.classList.add("selected");
     if (this.cursorSeq !== null && e.seq > this.cursorSeq) li.classList.add("future");
     this.rows.set(e.seq, li);
@@ -132,7 +132,7 @@ export class Timeline {
     const p = protocolOf(e);
     if (!this.protocols.has(p)) {
       this.protocols.add(p);
-      this.protocolSelect.append(h("option", {value: p}, p));
+      this.protocolSelect.append(h("option", {value: p}, protocolName(p)));
     }
     if (e.trace && !this.traceOptions.has(e.trace)) {
       const option = h("option", {value: e.trace}, this.traces.label(e.trace));
@@ -205,6 +205,7 @@ export class Timeline {
   }
 
   relabel() {
+    for (const option of this.protocolSelect.options) if (option.value) option.textContent = protocolName(option.value);
     for (const option of this.traceSelect.options) {
       if (option.value && this.traceOptions.has(option.value)) option.textContent = this.traces.label(option.value);
     }

@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS", category=UserWarning)
 
 MAX_RECIPIENTS = 100          # RFC 5321 §4.5.3.1.8: at least 100 must be accepted
-FRONT_NAME = "localhost"      # the front door's name in its greeting and in a held reply
+FRONT_NAME = "localhost"      # the front door's name in its greeting
 
 
 class Door(StrEnum):
@@ -222,7 +222,7 @@ class SmtpHandler:
         """Line-by-line stepping: stream the client's lines so far, then wait to send ``reply``."""
         src, dst = self.session_nodes(server)
         self.stream_lines(server)
-        host = nodes.host_of(dst) or FRONT_NAME
+        host = nodes.host_of(dst) or ""         # "": the front door, before the login names a host
         await self.services.gate.line(NextHop(src=dst, dst=src, step=Step.REPLY, host=host,
                                               reply=reply[:60], trace=self._trace(server)))
 

@@ -1,2 +1,0 @@
-"""The page's interface strings (en)."""
-UI: dict[str, str] = {}

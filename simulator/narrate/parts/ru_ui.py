@@ -1,2 +1,0 @@
-"""The page's interface strings (ru)."""
-UI: dict[str, str] = {}
