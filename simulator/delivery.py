@@ -27,7 +27,7 @@ from . import dsn, mda, nodes
 from .config import QueuePolicy
 from .events import trim_transcript
 from .facts import (Bounced, Deferred, DeliveryReason, Fact, MdaDelivered, MxLookup, NextHop,
-                    Quarantined, Reason, Retry, SmtpAttempt, Step)
+                    Quarantined, Reason, Retry, SmtpAttempt, HopStep)
 from .gate import StepGate
 from .protocols.smtp.client import Outcome, deliver
 from .queue import Entry, QueueStore, RcptState, Recipient
@@ -197,7 +197,7 @@ class Delivery:
                       f"550 5.1.1 <{rcpt.address}>: no such user here", host.name)
                 continue
             mailbox = nodes.mailbox(rcpt.address)
-            await svc.gate.hop(NextHop(src=nodes.mda(host.domain), dst=mailbox, step=Step.DELIVER,
+            await svc.gate.hop(NextHop(src=nodes.mda(host.domain), dst=mailbox, step=HopStep.DELIVER,
                                        host=host.name, rcpt=rcpt.address, trace=entry.trace))
             data = mda.final_headers(content, return_path=entry.sender, delivered_to=rcpt.address.lower(),
                                      trace=entry.trace)
@@ -229,7 +229,7 @@ class Delivery:
         for target in route.targets:
             for address in target.addresses:
                 await self.svc.gate.hop(NextHop(src=nodes.mta(host.name), dst=nodes.mta(target.host),
-                                                step=Step.CONNECT, host=host.name, target=target.host,
+                                                step=HopStep.CONNECT, host=host.name, target=target.host,
                                                 address=address, trace=entry.trace))
                 waiting = [r for r in rcpts if r.state in (RcptState.PENDING, RcptState.DEFERRED)]
                 outcome = await self._attempt(entry, host, target.host, address, waiting, content)
@@ -252,7 +252,7 @@ class Delivery:
     async def _lookup(self, entry: Entry, host: Host, domain: str) -> Route:
         """Ask the sandbox DNS for the MX of ``domain`` and publish what it said and what was chosen."""
         svc = self.svc
-        await svc.gate.hop(NextHop(src=nodes.mta(host.name), dst=nodes.DNS, step=Step.DNS_QUERY,
+        await svc.gate.hop(NextHop(src=nodes.mta(host.name), dst=nodes.DNS, step=HopStep.DNS_QUERY,
                                    host=host.name, domain=domain, trace=entry.trace))
         route = await svc.resolver.route(domain, source=host.address,
                                          self_host=host.name if host.role is not Role.MSA else None)

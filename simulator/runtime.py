@@ -41,7 +41,7 @@ from .protocols.dns.server import DnsServer, QueryRecord
 from .protocols.dns.zone import Authority
 from .protocols.imap.server import ImapServer
 from .protocols.pop3.server import Pop3Server
-from .protocols.smtp import Authenticator, Door, SmtpHandler, SmtpServices, TranscriptSMTP
+from .protocols.smtp import FRONT_NAME, Authenticator, Door, SmtpHandler, SmtpServices, TranscriptSMTP
 from .protocols.throttle import LoginThrottle
 from .queue import QueueStore
 from .routing import Resolver
@@ -210,7 +210,7 @@ class MailStack:
         cfg = self.config
         assert self._smtp is not None
         handler = SmtpHandler(door, host, self._smtp)
-        hostname = host.name if host else "localhost"
+        hostname = host.name if host else FRONT_NAME
         submission = door is Door.SUBMISSION
 
         def factory() -> SMTP:

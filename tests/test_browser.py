@@ -16,7 +16,7 @@ from typing import Iterator
 import pytest
 
 from simulator import narrate
-from simulator.facts import Step
+from simulator.facts import HopStep
 from simulator.narrate.markup import plain
 from web_fixtures import join_send, send_in_background, send_mail, serve, wait_until
 
@@ -187,7 +187,7 @@ def test_step_mode_releases_exactly_one_hop_per_click(site, browser):
         assert world.stack.gate.state().waiting or click == 3
     world.wait_messages("bob@beta.test")
     join_send(sender)
-    assert [hop.step for hop in released] == [Step.SUBMIT, Step.DNS_QUERY, Step.CONNECT, Step.DELIVER]
+    assert [hop.step for hop in released] == [HopStep.SUBMIT, HopStep.DNS_QUERY, HopStep.CONNECT, HopStep.DELIVER]
     assert released[0].dst == "mta:smtp.alpha.test" and released[2].dst == "mta:mx1.beta.test"
     rows(page, "mda.deliver").wait_for(timeout=10000)
     assert timeline_kinds(page) == HOPS

@@ -30,7 +30,7 @@ def test_summary_of_a_plain_header() -> None:
     got = summarize(header_block(MESSAGE))
     assert got == HeaderSummary(
         message_id="<1@a.test>", from_="Jörg <jorg@a.test>", to="bob@b.test, carol@b.test",
-        cc="dave@b.test", subject="Привет world", date="Fri, 4 Dec 2026 18:00:00 +0000",
+        subject="Привет world", date="Fri, 4 Dec 2026 18:00:00 +0000",
         received=("from a.test (a.test [10.0.0.1]) by b.test; Fri, 4 Dec 2026 18:00:00 +0000",
                   "from c.test by a.test"))
 

@@ -22,7 +22,7 @@ import pytest
 
 from simulator import narrate
 from simulator.events import CUT
-from simulator.facts import Step
+from simulator.facts import HopStep
 from simulator.narrate.markup import plain
 from simulator.narrate.plural import ru_form, size_en, size_ru
 from test_browser import browser, open_page, shot, site  # noqa: F401  (browser and site: fixtures)
@@ -235,7 +235,7 @@ def step_line_by_line(world, page) -> list[str]:
                                arg=plain(held.text["ru"]["summary"]))
         texts.append(visible(page, "#waiting"))
         page.click("#btn-step")
-    assert Step.REPLY in steps
+    assert HopStep.REPLY in steps
     page.click("#btn-play")
     page.select_option("#granularity", "hop")
     join_send(sender)

@@ -5,7 +5,7 @@ import smtplib
 import threading
 import time
 
-from simulator.facts import SmtpLine, Step
+from simulator.facts import SmtpLine, HopStep
 
 
 def send_in_background(world) -> threading.Event:
@@ -45,7 +45,7 @@ def test_hop_by_hop_mailbox_stays_empty_until_the_last_hop(start_world):
         world.stack.gate.step()
     world.wait_messages("bob@beta.test")
     assert done.wait(5)
-    assert [h.step for h in hops] == [Step.SUBMIT, Step.DNS_QUERY, Step.CONNECT, Step.DELIVER], hops
+    assert [h.step for h in hops] == [HopStep.SUBMIT, HopStep.DNS_QUERY, HopStep.CONNECT, HopStep.DELIVER], hops
     submit, lookup, connect, deliver = hops
     assert (submit.user, submit.host, submit.dst) == ("alice@alpha.test", "smtp.alpha.test", "mta:smtp.alpha.test")
     assert (lookup.host, lookup.domain) == ("smtp.alpha.test", "beta.test")
@@ -70,8 +70,8 @@ def test_line_by_line_releases_each_server_reply(start_world):
         steps += 1
     world.wait_messages("bob@beta.test")
     assert done.wait(5)
-    assert {h.step for h in replies} == {Step.REPLY, Step.SUBMIT, Step.DNS_QUERY, Step.CONNECT, Step.DELIVER}
-    replies = [h for h in replies if h.step is Step.REPLY]
+    assert {h.step for h in replies} == {HopStep.REPLY, HopStep.SUBMIT, HopStep.DNS_QUERY, HopStep.CONNECT, HopStep.DELIVER}
+    replies = [h for h in replies if h.step is HopStep.REPLY]
     assert any(h.reply.startswith("220") for h in replies) and any(h.reply.startswith("354") for h in replies)
     assert {h.host for h in replies} >= {"", "mx1.beta.test"}     # the front door (no host), then the MX
     assert steps > 15        # every reply of both dialogues (submission and relay) was a step

@@ -11,8 +11,8 @@ import pytest
 from simulator import dsn, nodes
 from simulator.bus import EventBus
 from simulator.events import trim_transcript
-from simulator.facts import (AttemptReason, DeliveryReason, HostStateChanged, NextHop, Reason, RouteReason,
-                             Step)
+from simulator.facts import (AttemptReason, DeliveryReason, Door, HostStateChanged, NextHop, Reason, RouteReason,
+                             HopStep)
 from simulator.gate import Mode, StepGate
 from simulator.mda import deliver, final_headers, maildir_for
 from simulator.protocols.lines import dot_stuff, normalize_crlf
@@ -130,7 +130,7 @@ def test_step_gate_releases_exactly_one_hop():
 
         async def hop(name):
             node = nodes.mta(name)
-            await gate.hop(NextHop(src=node, dst=nodes.DNS, step=Step.DNS_QUERY, host=name, domain="beta.test"))
+            await gate.hop(NextHop(src=node, dst=nodes.DNS, step=HopStep.DNS_QUERY, host=name, domain="beta.test"))
             passed.append(name)
         tasks = [asyncio.create_task(hop(n)) for n in ("one", "two", "three")]
         await asyncio.sleep(0.05)
@@ -245,7 +245,7 @@ def test_hop_explanations_name_the_port_really_used_and_keep_host_names():
     from simulator.facts import SmtpOutcome, SmtpSession
     from simulator.narrate import narrate
     fact = SmtpSession(src=nodes.mta("smtp.alpha.test"), dst=nodes.mta("mx1.beta.test"),
-                       outcome=SmtpOutcome.RELAYED, role="mx", host="mx1.beta.test", port=2626,
+                       outcome=SmtpOutcome.RELAYED, door=Door.MX, host="mx1.beta.test", port=2626,
                        client="smtp.alpha.test", rcpts=("bob@beta.test",))
     text = narrate(fact)
     for lang in ("en", "ru"):

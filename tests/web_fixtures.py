@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from simulator import nodes, web
-from simulator.facts import NextHop, Step
+from simulator.facts import NextHop, HopStep
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
@@ -114,7 +114,7 @@ def publish_noise(bus, count: int) -> None:
     """Publish ``count`` facts that change nothing in the world (held-hop records, narrated like any
     other), for tests of paging, syncing and batching."""
     for i in range(count):
-        bus.publish(NextHop(src=nodes.DNS, dst=nodes.DNS, step=Step.DNS_QUERY, host=f"h{i}.alpha.test",
+        bus.publish(NextHop(src=nodes.DNS, dst=nodes.DNS, step=HopStep.DNS_QUERY, host=f"h{i}.alpha.test",
                             domain="beta.test"))
 
 

@@ -11,7 +11,7 @@ from .imap import *  # noqa: F401,F403
 from .pop3 import *  # noqa: F401,F403
 from .queue import *  # noqa: F401,F403
 from .smtp import *  # noqa: F401,F403
-from .world import HostStateChanged, MxTableChanged, NextHop, Step
+from .world import HostStateChanged, MxTableChanged, NextHop, HopStep
 
 AREAS = (smtp, dns, queue, pop3, imap, world)
 
@@ -41,4 +41,4 @@ def reason_enums() -> tuple[type, ...]:
 
 
 __all__ = ["Fact", "Line", "Reason", "Status", "all_facts", "reason_enums", "HostStateChanged",
-           "MxTableChanged", "NextHop", "Step"]
+           "MxTableChanged", "NextHop", "HopStep"]

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from .base import Fact, Reason, Status
 
-__all__ = ["SmtpOutcome", "SmtpSession", "SmtpLine", "SmtpAttempt", "AttemptReason"]
+__all__ = ["Door", "SmtpOutcome", "SmtpSession", "SmtpLine", "SmtpAttempt", "AttemptReason"]
 
 
 class SmtpOutcome(StrEnum):
@@ -36,12 +36,18 @@ class AttemptReason(StrEnum):
     ERROR = "attempt.error"                # detail: the system's error ("OSError: ...")
 
 
+class Door(StrEnum):
+    """Which door of a server a listener is: submission (MSA, port 587's role) or MX (port 25's)."""
+    SUBMISSION = "submission"
+    MX = "mx"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SmtpSession(Fact):
     kind: ClassVar[str] = "smtp.session"
     protocol: ClassVar[str] = "SMTP"
     outcome: SmtpOutcome
-    role: str                       # "submission" or "mx": which door of the server
+    door: Door                      # which door of the server the client used
     host: str                       # the server's host name ("" for the front door before AUTH)
     port: int = 0                   # the port the client connected to
     peer: str = ""                  # the client's IP address

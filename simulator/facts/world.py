@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from .base import Fact, Status
 
-__all__ = ["HostStateChanged", "MxTableChanged", "NextHop", "Step"]
+__all__ = ["HopStep", "HostStateChanged", "MxTableChanged", "NextHop"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,7 +30,7 @@ class MxTableChanged(Fact):
     status: Status = Status.INFO
 
 
-class Step(StrEnum):
+class HopStep(StrEnum):
     """The hops the gate can hold, before they happen."""
     SUBMIT = "submit"            # an MUA's message is about to be accepted by its MSA (host, user)
     DNS_QUERY = "dns_query"      # an MTA is about to ask DNS for a domain's MX (host, domain)
@@ -47,7 +47,7 @@ class NextHop(Fact):
     """
     kind: ClassVar[str] = "gate.waiting"
     protocol: ClassVar[str] = "GATE"
-    step: Step
+    step: HopStep
     host: str = ""             # "" for the front door (it has no host of its own)
     domain: str = ""
     user: str = ""

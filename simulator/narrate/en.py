@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from . import plural
 from .. import facts as f
-from .markup import code, listing
-from .why import reason
+from .markup import code, codes, flag, listing
+from .why import nested, reason, reasons
 
 
 # -------------------- world -----------------------------------------------------------------
@@ -48,11 +48,11 @@ def _world_who(host: str) -> str:
 
 
 _WORLD_STEPS = {
-    f.Step.SUBMIT: lambda x: f"{x.user}'s mail client (MUA) hands the message to {_world_who(x.host)}",
-    f.Step.DNS_QUERY: lambda x: f"{_world_who(x.host)} asks DNS for the MX of {x.domain}",
-    f.Step.CONNECT: lambda x: f"{_world_who(x.host)} connects to {x.target} ({x.address})",
-    f.Step.DELIVER: lambda x: f"the MDA of {_world_who(x.host)} delivers to {x.rcpt}",
-    f.Step.REPLY: lambda x: f"{_world_who(x.host)} answers: {code(x.reply)}",
+    f.HopStep.SUBMIT: lambda x: f"{x.user}'s mail client (MUA) hands the message to {_world_who(x.host)}",
+    f.HopStep.DNS_QUERY: lambda x: f"{_world_who(x.host)} asks DNS for the MX of {x.domain}",
+    f.HopStep.CONNECT: lambda x: f"{_world_who(x.host)} connects to {x.target} ({x.address})",
+    f.HopStep.DELIVER: lambda x: f"the MDA of {_world_who(x.host)} delivers to {x.rcpt}",
+    f.HopStep.REPLY: lambda x: f"{_world_who(x.host)} answers: {code(x.reply)}",
 }
 
 
@@ -172,7 +172,7 @@ def _smtp_line(x: f.SmtpLine) -> tuple[str, str]:
     summary = " / ".join(shown) if shown else "SMTP dialogue"
     return (summary,
             "Line-by-line stepping: these are the dialogue's newest lines. Each server reply waits "
-            "until the teacher presses Step, so the conversation can be read one line at a time.")
+            "until the teacher presses HopStep, so the conversation can be read one line at a time.")
 
 
 def _smtp_attempt(x: f.SmtpAttempt) -> tuple[str, str]:
@@ -196,16 +196,12 @@ _REASONS_SMTP: dict = {
 
 # -------------------- dns -------------------------------------------------------------------
 
-def _dns_answers(answers: tuple[str, ...]) -> str:
-    return listing((code(a) for a in answers), "; ")
 
 
-def _dns_order(x: f.MxLookup) -> str:
-    return "; ".join(w for w in (reason("en", r) for r in x.reason) if w)
 
 
 def _dns_lookup(x: f.MxLookup) -> tuple[str, str]:
-    answers = _dns_answers(x.answers)
+    answers = codes(x.answers)
     asked = f"{x.host} asks DNS for the MX of {x.domain}: {answers or code(x.rcode)}"
     if x.error is not None:
         why = reason("en", x.error)
@@ -214,7 +210,7 @@ def _dns_lookup(x: f.MxLookup) -> tuple[str, str]:
         return (f"{asked} — {why}",
                 f"{x.host} asked the DNS server for the MX records of {x.domain}. Result: {why}. {after}")
     first = f"it tries {x.chosen} first" if x.chosen else "it has nowhere to try"
-    order = f" ({_dns_order(x)})" if x.reason else ""
+    order = f" ({reasons('en', x.reason)})" if x.reason else ""
     if x.implicit or not x.answers:
         found = "there are none"
     else:
@@ -225,7 +221,7 @@ def _dns_lookup(x: f.MxLookup) -> tuple[str, str]:
 
 
 def _dns_served(x: f.DnsServed) -> tuple[str, str]:
-    answers = _dns_answers(x.answers) or "no records"
+    answers = codes(x.answers) or "no records"
     return (f"DNS question from {x.peer}: {code(x.question)} → {code(x.rcode)}",
             f"A program at {x.peer} ({code('dig')}, or a student's program) asked the sandbox DNS over "
             f"{x.transport.upper()}: {code(x.question)}. Answer: {code(x.rcode)}; {answers}. The server "
@@ -268,8 +264,6 @@ def _queue_for(rcpts: tuple[str, ...]) -> str:
     return f" for {listing(rcpts)}" if rcpts else ""
 
 
-def _queue_reasons(reasons: tuple[f.Reason, ...]) -> str:
-    return "; ".join(w for w in (reason("en", r) for r in reasons) if w)
 
 
 def _queue_relayed(x: f.Relayed) -> tuple[str, str]:
@@ -285,7 +279,7 @@ def _queue_retry(x: f.Retry) -> tuple[str, str]:
 
 
 def _queue_deferred(x: f.Deferred) -> tuple[str, str]:
-    why = _queue_reasons(x.reasons)
+    why = reasons("en", x.reasons)
     because = f" ({why})" if why else ""
     return (f"{x.host} keeps the message; retry in {_queue_seconds(x.retry_in)}{because}",
             f"Delivery{_queue_for(x.rcpts)} failed for now{because}. {x.host} keeps the message in its "
@@ -337,9 +331,6 @@ _TEXTS_QUEUE: dict = {f.Relayed: _queue_relayed, f.Retry: _queue_retry, f.Deferr
          f.DsnNotice: _queue_dsn}
 
 
-def _queue_last(r: f.Reason) -> str:
-    last = r.get("last")
-    return reason("en", last) if isinstance(last, f.Reason) else ""
 
 
 def _queue_reply(r: f.Reason) -> str:
@@ -348,18 +339,18 @@ def _queue_reply(r: f.Reason) -> str:
 
 
 def _queue_unreachable(r: f.Reason) -> str:
-    last = _queue_last(r)
+    last = nested("en", r, "last")
     detail = f" (last: {r['host']}: {last})" if last and r.get("host") else (f" ({last})" if last else "")
     return f"no MX of {r['domain']} could be reached{detail}"
 
 
 def _queue_lost(r: f.Reason) -> str:
-    last = _queue_last(r)
+    last = nested("en", r, "last")
     return f"the connection to {r['host']} was lost" + (f" ({last})" if last else "")
 
 
 def _queue_expired(r: f.Reason) -> str:
-    last = _queue_last(r) or "no answer"
+    last = nested("en", r, "last") or "no answer"
     return (f"gave up after {plural.en(r['attempts'], 'attempt', 'attempts')} in {r['lifetime']} s; "
             f"last: {last}")
 
@@ -546,9 +537,6 @@ _IMAP_KEEP = ("The messages stay on the server (IMAP keeps mail on the server; P
               "download and delete them).")
 
 
-def _imap_flag(name: str) -> str:
-    """A system flag as it is written on the wire (``\\Seen``), as code."""
-    return code("\\" + name)
 
 
 def _imap_messages(n: int) -> str:
@@ -593,7 +581,7 @@ def _imap_create(x: f.ImapCreate) -> tuple[str, str]:
 def _imap_list(x: f.ImapList) -> tuple[str, str]:
     return (f"{code(f'LIST {x.reference!r} {x.pattern!r}')}: {plural.en(x.count, 'folder', 'folders')}",
             "The mail client (MUA) asks for the folder tree. Folders live on the server, so every "
-            f"client of this user sees the same ones; {_imap_flag('Sent')}, {_imap_flag('Trash')} "
+            f"client of this user sees the same ones; {flag('Sent')}, {flag('Trash')} "
             "and the like tell it which folder has which job.")
 
 
@@ -609,10 +597,10 @@ def _imap_expunge(x: f.ImapExpunge) -> tuple[str, str]:
     folder = code(x.folder or "INBOX")
     summary = f"{code(x.command)} {folder}: {len(x.uids)} removed"
     if x.command == "CLOSE":
-        return summary, (f"{code('CLOSE')} removes the messages marked {_imap_flag('Deleted')} (an "
+        return summary, (f"{code('CLOSE')} removes the messages marked {flag('Deleted')} (an "
                          f"{code('EXPUNGE')} without the {code('EXPUNGE')} responses) and leaves the "
                          f"folder. The other open sessions are told with {code('EXPUNGE')}.")
-    return summary, (f"Messages marked {_imap_flag('Deleted')} are now really removed from the "
+    return summary, (f"Messages marked {flag('Deleted')} are now really removed from the "
                      f"server. Until this moment such a message could still be restored; every open "
                      f"session is told with an {code('EXPUNGE')} response.")
 
@@ -631,8 +619,8 @@ def _imap_fetch(x: f.ImapFetch) -> tuple[str, str]:
 def _imap_store(x: f.ImapStore) -> tuple[str, str]:
     flags = code(" ".join(x.flags)) if x.flags else "no flags"
     return (f"{code(x.command)} {code(x.item)} {flags} on {_imap_messages(x.count)}",
-            f"The mail client (MUA) changes flags on the server ({_imap_flag('Seen')} = read, "
-            f"{_imap_flag('Flagged')} = starred, {_imap_flag('Deleted')} = to be removed by "
+            f"The mail client (MUA) changes flags on the server ({flag('Seen')} = read, "
+            f"{flag('Flagged')} = starred, {flag('Deleted')} = to be removed by "
             f"{code('EXPUNGE')}). Because flags live on the server, every other mail client of this "
             "user sees the same state.")
 

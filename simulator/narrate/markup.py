@@ -30,3 +30,13 @@ def strip_code(text: str) -> str:
 def plain(text: str) -> str:
     """A narration for a terminal: the backticks dropped, the quoted text kept."""
     return text.replace(TICK, "")
+
+
+def codes(items: Iterable[object], sep: str = "; ") -> str:
+    """Several pieces of protocol text (DNS answer lines, …), each as code, joined."""
+    return listing((code(item) for item in items), sep)
+
+
+def flag(name: str) -> str:
+    """An IMAP system flag as it is written on the wire (``\\Seen``), as code."""
+    return code("\\" + name)

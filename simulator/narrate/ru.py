@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from . import plural
 from .. import facts as f
-from .markup import code, listing
-from .why import reason
+from .markup import code, codes, flag, listing
+from .why import nested, reason, reasons
 
 
 # -------------------- world -----------------------------------------------------------------
@@ -47,11 +47,11 @@ def _world_who(host: str) -> str:
 
 
 _WORLD_STEPS = {
-    f.Step.SUBMIT: lambda x: f"почтовый клиент (MUA) {x.user} передаёт письмо серверу {_world_who(x.host)}",
-    f.Step.DNS_QUERY: lambda x: f"{_world_who(x.host)} спрашивает у DNS MX-записи домена {x.domain}",
-    f.Step.CONNECT: lambda x: f"{_world_who(x.host)} подключается к {x.target} ({x.address})",
-    f.Step.DELIVER: lambda x: f"агент доставки (MDA) сервера {_world_who(x.host)} кладёт письмо в ящик {x.rcpt}",
-    f.Step.REPLY: lambda x: f"{_world_who(x.host)} отвечает: {code(x.reply)}",
+    f.HopStep.SUBMIT: lambda x: f"почтовый клиент (MUA) {x.user} передаёт письмо серверу {_world_who(x.host)}",
+    f.HopStep.DNS_QUERY: lambda x: f"{_world_who(x.host)} спрашивает у DNS MX-записи домена {x.domain}",
+    f.HopStep.CONNECT: lambda x: f"{_world_who(x.host)} подключается к {x.target} ({x.address})",
+    f.HopStep.DELIVER: lambda x: f"агент доставки (MDA) сервера {_world_who(x.host)} кладёт письмо в ящик {x.rcpt}",
+    f.HopStep.REPLY: lambda x: f"{_world_who(x.host)} отвечает: {code(x.reply)}",
 }
 
 
@@ -212,16 +212,12 @@ _REASONS_SMTP: dict = {
 
 # -------------------- dns -------------------------------------------------------------------
 
-def _dns_answers(answers: tuple[str, ...]) -> str:
-    return listing((code(a) for a in answers), "; ")
 
 
-def _dns_order(x: f.MxLookup) -> str:
-    return "; ".join(w for w in (reason("ru", r) for r in x.reason) if w)
 
 
 def _dns_lookup(x: f.MxLookup) -> tuple[str, str]:
-    answers = _dns_answers(x.answers)
+    answers = codes(x.answers)
     asked = f"{x.host} спрашивает у DNS MX-записи домена {x.domain}: {answers or code(x.rcode)}"
     if x.error is not None:
         why = reason("ru", x.error)
@@ -230,7 +226,7 @@ def _dns_lookup(x: f.MxLookup) -> tuple[str, str]:
         return (f"{asked} — {why}",
                 f"{x.host} спросил у DNS-сервера MX-записи домена {x.domain}. Итог: {why}. {after}")
     first = f"сначала пробуется {x.chosen}" if x.chosen else "пробовать некого"
-    order = f" ({_dns_order(x)})" if x.reason else ""
+    order = f" ({reasons('ru', x.reason)})" if x.reason else ""
     found = "их нет" if x.implicit or not x.answers else answers
     return (f"{asked} — {first}",
             f"Чтобы узнать, куда отправлять почту для {x.domain}, агент передачи почты (MTA) {x.host} "
@@ -239,7 +235,7 @@ def _dns_lookup(x: f.MxLookup) -> tuple[str, str]:
 
 
 def _dns_served(x: f.DnsServed) -> tuple[str, str]:
-    answers = _dns_answers(x.answers) or "записей нет"
+    answers = codes(x.answers) or "записей нет"
     return (f"вопрос к DNS с адреса {x.peer}: {code(x.question)} → {code(x.rcode)}",
             f"Программа с адреса {x.peer} ({code('dig')} или программа студента) спросила DNS песочницы "
             f"по {code(x.transport.upper())}: {code(x.question)}. Ответ: {code(x.rcode)}; {answers}. "
@@ -285,8 +281,6 @@ def _queue_for(rcpts: tuple[str, ...]) -> str:
     return f" для {listing(rcpts)}" if rcpts else ""
 
 
-def _queue_reasons(reasons: tuple[f.Reason, ...]) -> str:
-    return "; ".join(w for w in (reason("ru", r) for r in reasons) if w)
 
 
 def _queue_relayed(x: f.Relayed) -> tuple[str, str]:
@@ -302,7 +296,7 @@ def _queue_retry(x: f.Retry) -> tuple[str, str]:
 
 
 def _queue_deferred(x: f.Deferred) -> tuple[str, str]:
-    why = _queue_reasons(x.reasons)
+    why = reasons("ru", x.reasons)
     because = f" ({why})" if why else ""
     attempts = plural.ru(x.attempts, "попытки", "попыток", "попыток")
     return (f"{x.host} оставляет письмо в очереди; повтор через {_queue_seconds(x.retry_in)}{because}",
@@ -357,9 +351,6 @@ _TEXTS_QUEUE: dict = {f.Relayed: _queue_relayed, f.Retry: _queue_retry, f.Deferr
          f.DsnNotice: _queue_dsn}
 
 
-def _queue_last(r: f.Reason) -> str:
-    last = r.get("last")
-    return reason("ru", last) if isinstance(last, f.Reason) else ""
 
 
 def _queue_reply(r: f.Reason) -> str:
@@ -368,18 +359,18 @@ def _queue_reply(r: f.Reason) -> str:
 
 
 def _queue_unreachable(r: f.Reason) -> str:
-    last = _queue_last(r)
+    last = nested("ru", r, "last")
     detail = f" (последний, {r['host']}: {last})" if last and r.get("host") else (f" ({last})" if last else "")
     return f"не удалось связаться ни с одним MX домена {r['domain']}{detail}"
 
 
 def _queue_lost(r: f.Reason) -> str:
-    last = _queue_last(r)
+    last = nested("ru", r, "last")
     return f"соединение с {r['host']} прервалось" + (f" ({last})" if last else "")
 
 
 def _queue_expired(r: f.Reason) -> str:
-    last = _queue_last(r) or "ответа нет"
+    last = nested("ru", r, "last") or "ответа нет"
     attempts = plural.ru(r["attempts"], "попытки", "попыток", "попыток")
     return f"попытки прекращены после {attempts} за {r['lifetime']} с; последняя причина: {last}"
 
@@ -565,9 +556,6 @@ _IMAP_KEEP = ("Письма остаются на сервере (IMAP хран�
               "и удаляет их).")
 
 
-def _imap_flag(name: str) -> str:
-    """A system flag as it is written on the wire (``\\Seen``), as code."""
-    return code("\\" + name)
 
 
 def _imap_letters(n: int) -> str:
@@ -623,8 +611,8 @@ def _imap_list(x: f.ImapList) -> tuple[str, str]:
     count = plural.ru(x.count, "папка", "папки", "папок")
     return (f"{code(f'LIST {x.reference!r} {x.pattern!r}')}: {count}",
             "Почтовый клиент (MUA) запрашивает дерево папок. Папки хранятся на сервере, поэтому все "
-            f"почтовые клиенты пользователя видят одни и те же; пометки {_imap_flag('Sent')}, "
-            f"{_imap_flag('Trash')} и другие говорят, какая папка для чего.")
+            f"почтовые клиенты пользователя видят одни и те же; пометки {flag('Sent')}, "
+            f"{flag('Trash')} и другие говорят, какая папка для чего.")
 
 
 def _imap_append(x: f.ImapAppend) -> tuple[str, str]:
@@ -637,10 +625,10 @@ def _imap_append(x: f.ImapAppend) -> tuple[str, str]:
 def _imap_expunge(x: f.ImapExpunge) -> tuple[str, str]:
     summary = f"{code(x.command)} {_imap_folder(x.folder)}: удалено {_imap_letters(len(x.uids))}"
     if x.command == "CLOSE":
-        return summary, (f"{code('CLOSE')} удаляет письма с пометкой {_imap_flag('Deleted')} (как "
+        return summary, (f"{code('CLOSE')} удаляет письма с пометкой {flag('Deleted')} (как "
                          f"{code('EXPUNGE')}, но без ответов {code('EXPUNGE')}) и закрывает папку. "
                          f"Другим открытым сеансам сообщается ответом {code('EXPUNGE')}.")
-    return summary, (f"Письма с пометкой {_imap_flag('Deleted')} теперь действительно удалены с "
+    return summary, (f"Письма с пометкой {flag('Deleted')} теперь действительно удалены с "
                      "сервера. До этого момента их ещё можно было восстановить; всем открытым сеансам "
                      f"сообщается ответом {code('EXPUNGE')}.")
 
@@ -659,8 +647,8 @@ def _imap_fetch(x: f.ImapFetch) -> tuple[str, str]:
 def _imap_store(x: f.ImapStore) -> tuple[str, str]:
     flags = code(" ".join(x.flags)) if x.flags else "без флагов"
     return (f"{code(x.command)} {code(x.item)} {flags}: {_imap_letters(x.count)}",
-            f"Почтовый клиент (MUA) меняет флаги на сервере ({_imap_flag('Seen')} — прочитано, "
-            f"{_imap_flag('Flagged')} — отмечено, {_imap_flag('Deleted')} — удалить при "
+            f"Почтовый клиент (MUA) меняет флаги на сервере ({flag('Seen')} — прочитано, "
+            f"{flag('Flagged')} — отмечено, {flag('Deleted')} — удалить при "
             f"{code('EXPUNGE')}). Флаги хранятся на сервере, поэтому все остальные почтовые клиенты "
             "пользователя видят то же состояние.")
 

@@ -6,6 +6,7 @@ so a catalogue module may import this one.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 import logging
 
 from ..facts import Reason
@@ -23,3 +24,14 @@ def reason(lang: str, why: Reason | None) -> str:
         log.error("no %s text for reason %s", lang, why.code)
         return str(why.code)
     return words(why)
+
+
+def reasons(lang: str, whys: Iterable[Reason | None], sep: str = "; ") -> str:
+    """Several reasons worded in ``lang``, joined; the empty ones left out."""
+    return sep.join(w for w in (reason(lang, why) for why in whys) if w)
+
+
+def nested(lang: str, why: Reason, key: str) -> str:
+    """The reason a reason carries as its parameter ``key`` (a last error inside "gave up"), worded."""
+    inner = why.get(key)
+    return reason(lang, inner) if isinstance(inner, Reason) else ""

@@ -37,7 +37,7 @@ _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 _WORD = r"=\?[!->@-~]+\?[QqBb]\?[!->@-~]*\?="                  # RFC 2047 §2, ASCII only
 _ENCODED_RUN = re.compile(rf"{_WORD}(?:\s+{_WORD})*")
 _CONTROLS = {c: "\ufffd" for c in (*range(0x20), *range(0x7F, 0xA0))}   # C0, DEL, C1
-_SHOWN = {b"message-id": "message_id", b"from": "from_", b"to": "to", b"cc": "cc",
+_SHOWN = {b"message-id": "message_id", b"from": "from_", b"to": "to",
           b"subject": "subject", b"date": "date"}
 
 
@@ -48,7 +48,6 @@ class HeaderSummary:
     message_id: str = ""
     from_: str = ""
     to: str = ""
-    cc: str = ""
     subject: str = ""
     date: str = ""
     received: tuple[str, ...] = ()

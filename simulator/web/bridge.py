@@ -51,7 +51,6 @@ class Bridge:
         self._lock = threading.Lock()
         self.world_changes: list[dict[str, Any]] = []
         self.batches_sent = 0
-        self.events_sent = 0
         self._unsubscribe = stack.bus.subscribe(self._on_event)
         # Snapshot after subscribing: a change racing with us is both in the snapshot and in the
         # list, and applying a change twice is harmless (both kinds set, never toggle).
@@ -100,7 +99,6 @@ class Bridge:
                 batch.append(self._pending.popleft().to_dict())
             self.socketio.emit("events", {"events": batch, "last_seq": batch[-1]["seq"]})
             self.batches_sent += 1
-            self.events_sent += len(batch)
 
     def world_change_list(self) -> list[dict[str, Any]]:
         with self._lock:

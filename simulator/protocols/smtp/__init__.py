@@ -9,8 +9,8 @@
 from __future__ import annotations
 
 from .client import Outcome, Reply, ReplyError, ReplyParser, Stage, deliver
-from .handler import Authenticator, DataResult, Door, SmtpHandler, SmtpServices
+from .handler import FRONT_NAME, Authenticator, DataResult, Door, SmtpHandler, SmtpServices
 from .session import TranscriptSMTP
 
-__all__ = ["Authenticator", "DataResult", "Door", "Outcome", "Reply", "ReplyError", "ReplyParser",
+__all__ = ["FRONT_NAME", "Authenticator", "DataResult", "Door", "Outcome", "Reply", "ReplyError", "ReplyParser",
            "SmtpHandler", "SmtpServices", "Stage", "TranscriptSMTP", "deliver"]

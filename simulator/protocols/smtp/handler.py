@@ -27,14 +27,13 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import format_datetime, make_msgid
-from enum import StrEnum
 from typing import Any, Awaitable, Callable
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 from ... import nodes
 from ...events import trim_transcript
-from ...facts import Fact, NextHop, Relayed, SmtpLine, SmtpOutcome, SmtpSession, Step
+from ...facts import Door, Fact, NextHop, Relayed, SmtpLine, SmtpOutcome, SmtpSession, HopStep
 from ...gate import StepGate
 from ...store.headers import summarize
 from ...traces import TraceBook
@@ -49,13 +48,7 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS", category=UserWarning)
 
 MAX_RECIPIENTS = 100          # RFC 5321 §4.5.3.1.8: at least 100 must be accepted
-FRONT_NAME = "localhost"      # the front door's name in its greeting
-
-
-class Door(StrEnum):
-    """Which door of a server a listener is: submission (MSA, port 587's role) or MX (port 25's)."""
-    SUBMISSION = "submission"
-    MX = "mx"
+FRONT_NAME = "localhost"      # the front door's name in its greeting (it is no sandbox host)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +153,7 @@ class SmtpHandler:
         if self.door is Door.SUBMISSION:
             account: Account = session.auth_data
             await svc.gate.hop(NextHop(src=nodes.mua(account.address), dst=nodes.mta(queue_host.name),
-                                       step=Step.SUBMIT, user=account.address, host=queue_host.name,
+                                       step=HopStep.SUBMIT, user=account.address, host=queue_host.name,
                                        trace=trace))
         final = self.door is Door.MX and all(
             self.world.acceptance(queue_host, split_address(r)[1]) == Acceptance.FINAL
@@ -223,7 +216,7 @@ class SmtpHandler:
         src, dst = self.session_nodes(server)
         self.stream_lines(server)
         host = nodes.host_of(dst) or ""         # "": the front door, before the login names a host
-        await self.services.gate.line(NextHop(src=dst, dst=src, step=Step.REPLY, host=host,
+        await self.services.gate.line(NextHop(src=dst, dst=src, step=HopStep.REPLY, host=host,
                                               reply=reply[:60], trace=self._trace(server)))
 
     def stream_lines(self, server: TranscriptSMTP) -> None:
@@ -253,7 +246,7 @@ class SmtpHandler:
         client = nodes.name_of(src) if src != nodes.OUTSIDE else ""
         self.services.publish(SmtpSession(
             src=src, dst=dst, trace=trace, transcript=tuple(trim_transcript(lines)), message=message,
-            outcome=outcome, role=str(self.door), host=nodes.host_of(dst) or "", port=server.local_port,
+            outcome=outcome, door=self.door, host=nodes.host_of(dst) or "", port=server.local_port,
             peer=server.peer_ip, client=client, queue_id=result.queue_id if result else "",
             rcpts=rcpts, final=result.final if result else True, reply=reply))
         if outcome is SmtpOutcome.RELAYED:
