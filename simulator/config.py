@@ -5,6 +5,8 @@ Default ports are non-root and outside the ranges that common services use on a 
 """
 from __future__ import annotations
 
+import random
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +34,32 @@ class Ports:
     pop3: int = DEFAULT_PORTS["pop3"]
     pop3s: int = DEFAULT_PORTS["pop3s"]
     web: int = DEFAULT_PORTS["web"]
+
+    @classmethod
+    def free(cls, rng: random.Random | None = None) -> "Ports":
+        """Free ports for every mail service (the web on port 0: the OS picks), for a world that
+        must not collide with another one: tests, benchmarks, a headless run."""
+        rng = rng or random.Random()
+        return cls(**{name: free_port(rng) for name in DEFAULT_PORTS if name != "web"}, web=0)
+
+
+def free_port(rng: random.Random) -> int:
+    """A port free for TCP and UDP on 127.0.0.1 (sandbox hosts share it on their own addresses).
+
+    Chosen below the kernel's ephemeral range (32768 and up on Linux), so that no client socket of
+    an earlier run can be sitting on it when the world binds it a moment later.
+    """
+    for _ in range(200):
+        port = rng.randrange(20000, 32000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            try:
+                tcp.bind(("127.0.0.1", port))
+                udp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port")
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import random
-import socket
 import threading
 import time
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from simulator.bus import EventBus
+from simulator import config
 from simulator.config import Config, Ports, QueuePolicy
 from simulator.events import Event
 from simulator.runtime import MailStack
@@ -24,27 +24,11 @@ _rng = random.Random()
 
 
 def free_port() -> int:
-    """A port free for TCP and UDP on 127.0.0.1 (sandbox hosts share it on their own addresses).
-
-    Chosen below the kernel's ephemeral range (32768 and up on Linux), so that no client socket of
-    an earlier test can be sitting on it when the world binds it a moment later.
-    """
-    for _ in range(200):
-        port = _rng.randrange(20000, 32000)
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
-                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            try:
-                tcp.bind(("127.0.0.1", port))
-                udp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port")
+    return config.free_port(_rng)
 
 
 def fresh_ports() -> Ports:
-    return Ports(mx=free_port(), submission=free_port(), smtps=free_port(), dns=free_port(),
-                 imap=free_port(), imaps=free_port(), pop3=free_port(), pop3s=free_port(), web=0)
+    return Ports.free(_rng)
 
 
 class Recorder:
