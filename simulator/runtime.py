@@ -261,7 +261,7 @@ class MailStack:
         cls = ImapServer if service.startswith("imap") else Pop3Server
         node_of = nodes.imap if cls is ImapServer else nodes.pop3
         server = cls(self.store, self._authenticator(domain), host=address, port=port,
-                     ssl_context=self.ssl_context, implicit_tls=implicit_tls, bus=self._retrieval_bus,
+                     ssl_context=self.ssl_context, implicit_tls=implicit_tls, publish=self._retrieval_bus.publish,
                      default_domain=domain, node=node_of(domain) if domain else nodes.FRONT,
                      throttle=self.throttle)
         await server.start()

@@ -164,7 +164,7 @@ class World:
         self.root = root
         self.bus = RecordingBus()
         self.store = mail_loop.call(lambda: MailStore(root))
-        self.server = ImapServer(self.store, authenticate, host="127.0.0.1", port=0, bus=self.bus,
+        self.server = ImapServer(self.store, authenticate, host="127.0.0.1", port=0, publish=self.bus.publish,
                                  node="imap:beta.test", **kw)
         mail_loop.run(self.server.start())
         self.port = self.server.port

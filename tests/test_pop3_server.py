@@ -76,7 +76,7 @@ class Harness:
         kw.setdefault("default_domain", "beta.test")
         kw.setdefault("node", nodes.pop3("beta.test"))
         srv = Pop3Server(store or self.store, authenticate, host="127.0.0.1", port=0, ssl_context=ssl_context,
-                         implicit_tls=tls_mode == "implicit", bus=self.bus, **kw)
+                         implicit_tls=tls_mode == "implicit", publish=self.bus.publish, **kw)
         self.run(srv.start())
         self.servers.append(srv)
         return srv

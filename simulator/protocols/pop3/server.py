@@ -11,7 +11,7 @@ What this module adds to the sans-IO core
   * The maildrop (``maildrop.StoreMaildrop``): the user's INBOX, numbered once at login.
   * An idle timeout of 10 minutes (RFC 1939 §3 asks for at least that).
   * Facts for the learners (``simulator.facts.pop3``: login, list, retr, dele, quit, error), published
-    with ``bus.publish(fact)``; the narrator words them.
+    with the ``publish(fact)`` it is given; the narrator words them.
   * An unexpected exception ends only its own session (``-ERR [SYS/TEMP]``, nothing deleted).
 
 Leaves out: APOP, a limit on concurrent connections, the LOGIN-DELAY capability.
@@ -79,7 +79,7 @@ class Pop3Server:
 
     def __init__(self, store: MailStore, authenticate: Callable[[str, str], Account | None], *, host: str,
                  port: int, ssl_context: ssl.SSLContext | None = None, implicit_tls: bool = False,
-                 bus: Any = None, default_domain: str | None = None, node: str = nodes.FRONT,
+                 publish: Callable[[facts.Fact], object] | None = None, default_domain: str | None = None, node: str = nodes.FRONT,
                  clock: Callable[[], float] = time.monotonic, throttle: LoginThrottle | None = None) -> None:
         if implicit_tls and ssl_context is None:
             raise ValueError("implicit_tls needs an ssl_context")
@@ -88,7 +88,7 @@ class Pop3Server:
         self.host = host
         self.ssl_context = ssl_context
         self.implicit_tls = implicit_tls
-        self.bus = bus
+        self.publish = publish          # where facts go (the bus, through the trace lookup)
         self.default_domain = default_domain
         self.node = node
         self.clock = clock
@@ -229,8 +229,8 @@ class Pop3Server:
     # ----------------------------------------------------------------- facts
 
     def _observe(self, ctx: _Context, out: Output) -> None:
-        """Turn a core observation into a fact on the mailbox -> MUA edge (if there is a bus)."""
-        if self.bus is None:
+        """Turn a core observation into a fact on the mailbox -> MUA edge (if facts go anywhere)."""
+        if self.publish is None:
             return
         if isinstance(out, LoginRefused):
             self._publish(self._refusal(ctx, out))
@@ -253,10 +253,10 @@ class Pop3Server:
             free_failures=self.throttle.free)
 
     def _publish(self, fact: facts.Fact) -> None:
-        if self.bus is None:
+        if self.publish is None:
             return
         try:
-            self.bus.publish(fact)
+            self.publish(fact)
         except Exception:   # the learners' view must never break mail retrieval
             log.exception("publishing %s failed", fact.kind)
 
