@@ -19,6 +19,8 @@ from enum import Enum
 
 from simulator.facts import Fact
 
+from ..effects import Authenticate, Close, StartTls
+
 
 class State(Enum):
     NOT_AUTHENTICATED = "not authenticated"
@@ -30,25 +32,6 @@ class State(Enum):
 @dataclass(frozen=True, slots=True)
 class Send:
     data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Authenticate:
-    """Check ``login`` / ``password``; answer with ``ImapSession.login_result``."""
-
-    login: str          # as the client gave it, with the default domain added to a bare user name
-    password: str
-    mechanism: str      # "LOGIN", "AUTHENTICATE PLAIN" or "AUTHENTICATE LOGIN"
-
-
-@dataclass(frozen=True, slots=True)
-class StartTls:
-    """Begin the TLS handshake now; the session has already dropped every buffered byte (X4)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    pass
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
+from ..effects import Authenticate, Close, StartTls
 from ..lines import dot_stuff
 
 __all__ = ["Abandoned", "Authenticate", "Close", "Deleted", "DropMessage", "Effect", "Listed", "LoggedIn",
@@ -85,25 +86,6 @@ class Reply:
         if not self.body:
             return []
         return self.body.decode("utf-8", "replace").removesuffix("\r\n").split("\r\n")
-
-
-@dataclass(frozen=True, slots=True)
-class Authenticate:
-    """Check ``login``/``password``; answer with ``Pop3Session.login_result``."""
-
-    login: str
-    password: str
-    mechanism: str           # "USER", "PLAIN" or "LOGIN"
-
-
-@dataclass(frozen=True, slots=True)
-class StartTls:
-    """Do the TLS handshake now (the "+OK" is already out); then call ``tls_established``."""
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    """Close the connection after the replies before this one are written."""
 
 
 @dataclass(frozen=True, slots=True)
