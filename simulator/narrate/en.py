@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from . import plural
 from .. import facts as f
-from .markup import code, codes, flag, listing
+from .markup import code, codes, flag, listing, mechanism
 from .why import nested, reason, reasons
 
 
@@ -393,10 +393,6 @@ def _pop3_user(x: f.Pop3Login | f.Pop3Listed | f.Pop3Retrieved | f.Pop3Deleted |
     return x.address or f"the user at {x.peer}"
 
 
-def _pop3_mechanism(mechanism: str) -> str:
-    return code("USER/PASS") if mechanism == "USER" else code(f"AUTH {mechanism}")
-
-
 def _pop3_first_lines(n: int) -> str:
     if n == 0:
         return ", none of its body"
@@ -408,11 +404,11 @@ def _pop3_first_lines(n: int) -> str:
 def _pop3_login(x: f.Pop3Login) -> tuple[str, str]:
     if x.code is not f.LoginCode.OK:
         return _pop3_refused(x)
-    summary = (f"{_pop3_user(x)} logged in over POP3 ({_pop3_mechanism(x.mechanism)}): "
+    summary = (f"{_pop3_user(x)} logged in over POP3 ({mechanism(x.mechanism)}): "
                f"{_pop3_messages(x.messages)}, {plural.size_en(x.octets)}")
     client = f"{x.address}'s mail client (MUA)" if x.address else f"The mail client (MUA) at {x.peer}"
     explain = (f"{client} logged in to the POP3 server with "
-               f"{_pop3_mechanism(x.mechanism)}. POP3 sees only one folder, the INBOX, as a numbered list of "
+               f"{mechanism(x.mechanism)}. POP3 sees only one folder, the INBOX, as a numbered list of "
                f"messages that stays fixed for the whole session: here {_pop3_messages(x.messages)}, "
                f"{plural.size_en(x.octets)}. While this session lasts, the mailbox is locked against a "
                f"second POP3 session (RFC 1939 §4).")

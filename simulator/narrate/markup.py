@@ -37,6 +37,11 @@ def codes(items: Iterable[object], sep: str = "; ") -> str:
     return listing((code(item) for item in items), sep)
 
 
+def mechanism(name: str) -> str:
+    """How a POP3 client logged in (RFC 1939 ``USER``/``PASS``, RFC 5034 ``AUTH …``), as code."""
+    return code("USER/PASS") if name == "USER" else code(f"AUTH {name}")
+
+
 def flag(name: str) -> str:
     """An IMAP system flag as it is written on the wire (``\\Seen``), as code."""
     return code("\\" + name)

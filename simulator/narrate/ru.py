@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from . import plural
 from .. import facts as f
-from .markup import code, codes, flag, listing
+from .markup import code, codes, flag, listing, mechanism
 from .why import nested, reason, reasons
 
 
@@ -413,10 +413,6 @@ def _pop3_user(x: f.Pop3Login | f.Pop3Listed | f.Pop3Retrieved | f.Pop3Deleted |
     return x.address or f"пользователь с адреса {x.peer}"
 
 
-def _pop3_mechanism(mechanism: str) -> str:
-    return code("USER/PASS") if mechanism == "USER" else code(f"AUTH {mechanism}")
-
-
 def _pop3_first_lines(n: int) -> str:
     if n == 0:
         return ", без текста"
@@ -428,10 +424,10 @@ def _pop3_first_lines(n: int) -> str:
 def _pop3_login(x: f.Pop3Login) -> tuple[str, str]:
     if x.code is not f.LoginCode.OK:
         return _pop3_refused(x)
-    summary = (f"{_pop3_user(x)} вошёл по POP3 ({_pop3_mechanism(x.mechanism)}): {_pop3_messages(x.messages)}, "
+    summary = (f"{_pop3_user(x)} вошёл по POP3 ({mechanism(x.mechanism)}): {_pop3_messages(x.messages)}, "
                f"{plural.size_ru(x.octets)}")
     client = f"Почтовый клиент (MUA) {x.address}" if x.address else f"Почтовый клиент (MUA) с адреса {x.peer}"
-    explain = (f"{client} вошёл на POP3-сервер командой {_pop3_mechanism(x.mechanism)}. "
+    explain = (f"{client} вошёл на POP3-сервер командой {mechanism(x.mechanism)}. "
                f"POP3 видит только одну папку, INBOX, как пронумерованный список писем, который не меняется до "
                f"конца сеанса: здесь {_pop3_messages(x.messages)}, {plural.size_ru(x.octets)}. Пока сеанс идёт, "
                f"ящик закрыт для второго POP3-сеанса (RFC 1939 §4).")

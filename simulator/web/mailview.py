@@ -15,7 +15,7 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..store.headers import HeaderSummary, header_block, summarize
+from ..store.headers import HeaderSummary, summarize
 from .context import ApiError
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def listing(stack: "MailStack", address: str) -> dict[str, Any]:
 def _list_entry(path: Path) -> dict[str, Any]:
     with open(path, "rb") as handle:
         head = handle.read(HEAD_LIMIT)
-    return _entry(path, summarize(header_block(head)))
+    return _entry(path, summarize(head))
 
 
 def _entry(path: Path, fields: HeaderSummary) -> dict[str, Any]:
@@ -77,7 +77,7 @@ def _entry(path: Path, fields: HeaderSummary) -> dict[str, Any]:
 def read_message(path: Path) -> dict[str, Any]:
     """``/api/mailbox/<address>/<key>``: the summary, the text body, attachments, the trace."""
     data = path.read_bytes()[:MESSAGE_LIMIT]
-    fields = summarize(header_block(data))
+    fields = summarize(data)
     message = _parse(data)
     text, html = _text_body(message)
     entry = _entry(path, fields)

@@ -35,10 +35,9 @@ from ... import nodes
 from ...events import trim_transcript
 from ...facts import Door, Fact, NextHop, Relayed, SmtpLine, SmtpOutcome, SmtpSession, HopStep
 from ...gate import StepGate
-from ...store.headers import summarize
 from ...traces import TraceBook
 from ...world import Acceptance, Account, Host, World, split_address
-from ...store.headers import header_block
+from ...store.headers import header_block, summarize
 from ..lines import normalize_crlf
 from ..throttle import LoginThrottle
 from .session import TranscriptSMTP
@@ -340,7 +339,7 @@ def _submission_fixups(content: bytes, *, host: str, queue_id: str, clock: Calla
 
 def _message_summary(content: bytes, envelope: Envelope) -> dict[str, Any]:
     """Envelope beside headers, for the browser (escaped there, never trusted)."""
-    head = summarize(header_block(content))
+    head = summarize(content)
     return {
         "id": head.message_id, "from": _reverse_path(envelope), "rcpt": list(envelope.rcpt_tos),
         "header_from": head.from_, "header_to": head.to, "subject": head.subject,
