@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from simulator.scenario import (
+    ExpectKind, FaultKind, HostState,
     DEFAULT_SCENARIO,
     MxSpec,
     Problem,
@@ -90,9 +91,9 @@ def test_mx_failover_starts_with_the_primary_down() -> None:
 def test_bounce_scenario_sends_to_a_user_that_does_not_exist() -> None:
     s = load_scenario(SCENARIO_DIR / "bounce.yaml")
     assert {d.name for d in s.domains} == {"alpha.test", "beta.test"}
-    send = next(step for step in s.steps if step.action == "send")
-    assert send.args["to"] not in {u.address for u in s.users}
-    assert send.args["to"].endswith("@beta.test")
+    send = next(step.do for step in s.steps if step.action == "send")
+    assert not set(send.to) & {u.address for u in s.users}
+    assert all(to.endswith("@beta.test") for to in send.to)
 
 
 # --- derived defaults --------------------------------------------------------------------------------
@@ -214,22 +215,29 @@ def test_names_are_lowercased_and_lookups_ignore_case() -> None:
         s.host("nowhere.alpha.test")
 
 
-def test_steps_are_kept_loose_and_say_comes_before_its_action() -> None:
+def test_steps_become_typed_actions_with_their_narration_and_pause() -> None:
     s = parse(textwrap.dedent(MINIMAL) + textwrap.dedent("""
         steps:
-          - say: Watch the queue.
-          - send: {from: alice@alpha.test, to: bob@beta.test}
+          - say: {en: Watch the queue., ru: Следите за очередью.}
+            pause: true
+          - send: {from: alice@alpha.test, to: [bob@beta.test, carol@beta.test], subject: Hi}
             say: {en: Go, ru: Вперёд}
           - host_down: mx.alpha.test
-          - wait: 5
+          - wait: {seconds: 5}
+          - fault: {greylist: mx.alpha.test, delay: 1.5}
+          - expect: {delivered: alice@alpha.test, copies: 2}
     """))
-    assert [(st.action, st.args, st.line) for st in s.steps] == [
-        ("say", "Watch the queue.", 9),
-        ("say", {"en": "Go", "ru": "Вперёд"}, 11),
-        ("send", {"from": "alice@alpha.test", "to": "bob@beta.test"}, 10),
-        ("host_down", "mx.alpha.test", 12),
-        ("wait", 5, 13),
-    ]
+    assert [(st.action, st.line, st.pause) for st in s.steps] == [
+        ("say", 9, True), ("send", 11, False), ("host_down", 13, False), ("wait", 14, False),
+        ("fault", 15, False), ("expect", 16, False)]
+    say, send, down, wait, fault, expect = s.steps
+    assert say.say == Text("Watch the queue.", "Следите за очередью.")
+    assert send.do.to == ("bob@beta.test", "carol@beta.test") and send.do.port == "submission" and send.do.auth
+    assert send.say == Text("Go", "Вперёд")
+    assert down.do == HostState("mx.alpha.test", False)
+    assert wait.do.seconds == 5 and wait.do.event is None
+    assert fault.do.fault.kind is FaultKind.GREYLIST and fault.do.fault.delay == 1.5 and not fault.do.off
+    assert expect.do.kind is ExpectKind.DELIVERED and expect.do.count == 2
 
 
 def test_the_model_is_frozen() -> None:
@@ -260,7 +268,7 @@ MISTAKES = [
     ("scalar-document", "hello\n", 1, "<document>", "expected a mapping"),
     ("empty-file", "# nothing\n", 1, "<document>", "empty file"),
     ("top-level-list", "- name\n- domains\n", 1, "<document>", "expected a mapping"),
-    ("unknown-top-key", HOSTS + "colour: red\n", 8, "colour", "allowed here: name, title, summary, domains, steps"),
+    ("unknown-top-key", HOSTS + "colour: red\n", 8, "colour", "allowed here: name, title, summary, level, goals, domains, faults, steps"),
     ("missing-domains", "name: x\n", 1, "domains", "missing"),
     ("no-domains", "domains: {}\n", 1, "domains", "at least one domain"),
     ("domains-not-mapping", "domains: [alpha.test]\n", 1, "domains", "expected a mapping of domain names"),
@@ -362,16 +370,16 @@ MISTAKES = [
      "domains.alpha.test.users.alice", "duplicate key 'alice'"),
     ("duplicate-role", HOSTS + "      mx2.alpha.test: {role: mx, role: msa}\n", 8,
      "domains.alpha.test.hosts.mx2.alpha.test.role", "duplicate key 'role'"),
-    ("duplicate-in-step-args", HOSTS + "steps:\n  - send: {to: a@alpha.test, to: b@alpha.test}\n", 9,
+    ("duplicate-in-step-args", HOSTS + "steps:\n  - send: {from: a@alpha.test, to: a@alpha.test, to: b@alpha.test, auth: false, port: mx, via: mx.alpha.test}\n", 9,
      "steps[0].send.to", "duplicate key 'to'"),
     ("steps-not-list", HOSTS + "steps: {send: x}\n", 8, "steps", "expected a list of steps"),
     ("step-not-mapping", HOSTS + "steps:\n  - send\n", 9, "steps[0]", "expected a step"),
     ("step-unknown-action", HOSTS + "steps:\n  - reboot: mx.alpha.test\n", 9, "steps[0].reboot",
-     "allowed here: send, host_down, host_up, set_mx, wait, expect, say"),
+     "allowed here: send, fetch, wait, host_down, host_up, set_mx, fault, expect, say, pause"),
     ("step-two-actions", HOSTS + "steps:\n  - host_down: mx.alpha.test\n    host_up: mx.alpha.test\n", 10,
      "steps[0].host_up", "does one thing"),
     ("step-empty", HOSTS + "steps:\n  - {}\n", 9, "steps[0]", "empty step"),
-    ("step-unknown-tag", HOSTS + "steps:\n  - wait: !minutes 5\n", 9, "steps[0].wait", "cannot read this value"),
+    ("step-unknown-tag", HOSTS + "steps:\n  - wait: !minutes 5\n", 9, "steps[0].wait", "expected a mapping"),
 ]
 
 
@@ -488,3 +496,70 @@ def test_unsafe_tags_are_never_constructed() -> None:
     text = HOSTS + "steps:\n  - wait: !!python/object/apply:os.system [echo pwned]\n"
     found = problems(text)
     assert [(p.line, p.field) for p in found] == [(9, "steps[0].wait")]
+
+
+# --- the script of a lesson: every mistake, all at once ---------------------------------------------
+
+BROKEN_LESSON = """\
+name: broken
+level: core
+goals: {en: [Read a bounce], ru: [Прочитать возврат]}
+domains:
+  alpha.test:
+    users: {alice: alice}
+    hosts:
+      smtp.alpha.test: {role: msa}
+      mx.alpha.test: {role: mx}
+faults:
+  - {frobnicate: mx.alpha.test}
+steps:
+  - jump: {high: true}
+  - fault: {greylist: mx.nowhere.test}
+  - send: {from: alice@alpha, to: bob@beta.test}
+  - expect: {delivered: carol@alpha.test}
+  - expect: {reply: 450, at: RCPT, host: mx9.alpha.test}
+  - say: {en: "only English"}
+  - fault: {reply: mx.alpha.test, at: BLAH, code: 700}
+  - wait: {for: delivered, seconds: 3}
+  - set_mx: {domain: alpha.test, mx: [{preference: 10, host: smtp.alpha.test}]}
+  - send: {from: alice@alpha.test, to: bob@beta.test, port: smtps, via: mx.alpha.test}
+  - fetch: {user: alice@alpha.test, protocol: nntp}
+"""
+
+
+def test_a_broken_script_is_rejected_with_every_mistake_by_file_line_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(BROKEN_LESSON, encoding="utf-8")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    found = {(p.line, p.field) for p in caught.value.problems}
+    assert found >= {
+        (11, "faults[0].frobnicate"),              # an unknown fault
+        (13, "steps[0].jump"),                     # an unknown step
+        (14, "steps[1].fault.greylist"),           # a fault on a host that does not exist
+        (15, "steps[2].send.from"),                # a wrong address
+        (16, "steps[3].expect.delivered"),         # an expectation naming an unknown mailbox
+        (17, "steps[4].expect.host"),              # ... and an unknown host
+        (18, "steps[5].say.ru"),                   # a narration missing a language
+        (19, "steps[6].fault.at"), (19, "steps[6].fault.code"),
+        (20, "steps[7].wait"),
+        (21, "steps[8].set_mx.mx[0].host"),
+        (22, "steps[9].send.port"),
+        (23, "steps[10].fetch.protocol"),
+    }
+    assert all(p.path == str(path) for p in caught.value.problems)
+    assert [p.line for p in caught.value.problems] == sorted(p.line for p in caught.value.problems)
+
+
+def test_a_fault_from_the_page_is_checked_like_a_step() -> None:
+    from simulator.scenario import parse_fault
+    s = load_scenario(DEFAULT_SCENARIO)
+    fault, off = parse_fault({"reply": "mx1.beta.test", "at": "rcpt", "code": 451, "times": 1}, s)
+    assert (fault.kind, fault.target, fault.command, fault.code, fault.times, off) == (
+        FaultKind.REPLY, "mx1.beta.test", "RCPT", 451, 1, False)
+    assert parse_fault({"servfail": "beta.test", "off": True}, s)[1] is True
+    with pytest.raises(ScenarioError) as caught:
+        parse_fault({"mailbox_full": "nobody@beta.test"}, s)
+    assert caught.value.problems[0].field == "fault.mailbox_full"
+    with pytest.raises(ScenarioError):
+        parse_fault(["greylist"], s)

@@ -38,7 +38,8 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from . import tree
-from .model import DomainSpec, HostSpec, MxSpec, Problem, Role, Scenario, ScenarioError, Step, Text, UserSpec
+from .model import DomainSpec, Fault, Goals, HostSpec, MxSpec, Problem, Role, Scenario, ScenarioError, Text, UserSpec
+from .steps import Names, ScriptReader
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +49,12 @@ MAX_DOMAINS = 250  # address plan 127.42.<domain>.<host>: one octet each
 MAX_HOSTS_PER_DOMAIN = 250
 NULL_MX = "."
 
-_TOP_KEYS = ("name", "title", "summary", "domains", "steps")
+_TOP_KEYS = ("name", "title", "summary", "level", "goals", "domains", "faults", "steps")
 _DOMAIN_KEYS = ("users", "hosts", "mx", "address", "txt")
 _USER_KEYS = ("password", "name")
 _HOST_KEYS = ("role", "state", "address")
 _MX_KEYS = ("preference", "host")
 _TEXT_KEYS = ("en", "ru")
-_STEP_ACTIONS = ("send", "host_down", "host_up", "set_mx", "wait", "expect")
-_SAY = "say"
 _STATES = {"up": True, "down": False}
 
 _NAME_RE = re.compile(r"[a-z0-9-]+")
@@ -83,6 +82,30 @@ def load_scenario(path: str | Path) -> Scenario:
 def parse_scenario(text: str, path: str = "<string>") -> Scenario:
     """Validate scenario text; ``path`` only names it in problems and gives the default name."""
     return _parse(text, str(path), Path(path))
+
+
+def parse_fault(data: Any, scenario: Scenario, *, field: str = "fault") -> tuple[Fault, bool]:
+    """A fault given as JSON (the page's world panel), checked against ``scenario`` like a step's:
+    ``({"greylist": "mx.beta.test"}, scenario) -> (Fault, off)``; ScenarioError names each mistake."""
+    import json
+    builder = _Builder("<request>", scenario.path)
+    builder.names = Names(domains={d.name: d for d in scenario.domains},
+                          hosts={h.name: h.role for h in scenario.hosts},
+                          users={u.address: u.password for u in scenario.users})
+    try:
+        node = yaml.compose(json.dumps(data), Loader=yaml.SafeLoader)
+    except (TypeError, ValueError, yaml.YAMLError):
+        raise ScenarioError([Problem("<request>", 1, field, "expected a JSON object")]) from None
+    found = builder.fault(node, field, allow_off=True) if node is not None else None
+    if builder.problems or found is None:
+        raise ScenarioError(builder.problems or [Problem("<request>", 1, field, "expected a fault")])
+    return found.fault, found.off
+
+
+def _names(drafts: list[_DomainDraft]) -> Names:
+    return Names(domains={d.spec.name: d.spec for d in drafts},
+                 hosts={h.spec.name: h.spec.role for d in drafts for h in d.hosts},
+                 users={u.address: u.password for d in drafts for u in d.spec.users})
 
 
 def _parse(text: str, file: str, path: Path) -> Scenario:
@@ -125,11 +148,12 @@ class _DomainDraft:
     mx: list[_MxDraft] | None
 
 
-class _Builder:
+class _Builder(ScriptReader):
     def __init__(self, file: str, path: Path) -> None:
         self.file = file
         self.path = path
         self.problems: list[Problem] = []
+        self.names = Names()
 
     # -- reporting and node access
 
@@ -215,11 +239,16 @@ class _Builder:
         self.check_hosts(drafts)
         self.check_addresses(drafts)
         self.check_mx(drafts)
+        self.names = _names(drafts)
+        level = self.level(top["level"]) if "level" in top else None
+        goals = self.goals(top["goals"]) if "goals" in top else Goals()
+        faults = self.faults(top["faults"]) if "faults" in top else ()
         steps = self.steps(top["steps"]) if "steps" in top else ()
 
         if self.problems:
             self.fail(self.problems)
-        return Scenario(name, title, summary, tuple(d.spec for d in drafts), steps, self.path)
+        return Scenario(name, title, summary, tuple(d.spec for d in drafts), steps, self.path,
+                        level=level, goals=goals, faults=faults)
 
     def fail(self, problems: list[Problem]) -> None:
         unique = list(dict.fromkeys(problems))
@@ -577,40 +606,3 @@ class _Builder:
                 self.add(record.host_line, host_field, f"host {host} is already in this MX table (line {seen[host]})")
             seen.setdefault(host, record.host_line)
         return ok
-
-    # -- steps (kept loose: a later issue validates what each action takes)
-
-    def steps(self, node: Node) -> tuple[Step, ...]:
-        if tree.is_null(node):
-            return ()
-        steps: list[Step] = []
-        allowed = (*_STEP_ACTIONS, _SAY)
-        for i, item in enumerate(self.sequence(node, "steps", "a list of steps") or []):
-            field = f"steps[{i}]"
-            entries = self.mapping(item, field, allowed, f"a step (a mapping with one of {', '.join(allowed)})")
-            if entries is None:
-                continue
-            actions = [(key, key_node, value) for key, key_node, value in entries if key != _SAY]
-            says = [(key, key_node, value) for key, key_node, value in entries if key == _SAY]
-            if not item.value:
-                self.add(item, field, f"empty step; give one of {', '.join(allowed)}")
-            for key, key_node, _ in actions[1:]:
-                self.add(
-                    key_node, tree.join(field, key),
-                    f"a step does one thing, this one has {', '.join(k for k, _, _ in actions)}; "
-                    "split it into separate steps",
-                )
-            # Narration comes first, then the action it explains: one Step each.
-            for key, key_node, value in says + actions[:1]:
-                steps.append(Step(key, self.plain(value, tree.join(field, key)), tree.line(key_node)))
-        return tuple(steps)
-
-    def plain(self, node: Node, field: str) -> Any:
-        try:
-            return SafeConstructor().construct_object(node, deep=True)
-        except yaml.MarkedYAMLError as err:
-            mark = err.problem_mark or err.context_mark
-            self.add(mark.line + 1 if mark else tree.line(node), field, f"cannot read this value: {err.problem or err}")
-        except (yaml.YAMLError, TypeError, ValueError) as err:
-            self.add(node, field, f"cannot read this value: {err}")
-        return None
