@@ -2,6 +2,7 @@
 
     python app.py                      # default scenario, data in ./data
     python app.py --scenario scenarios/mx-failover.yaml --fresh --step
+    python app.py --scenario scenarios/04-primary-down.yaml --run [--junit report.xml]   # headless lesson
 
 ``main`` parses the arguments, starts the mail stack on loopback, prints where everything listens
 and prints every hop as it happens.  The web UI (``simulator.web``, the only part that needs Flask)
@@ -34,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO,
                    help="scenario file (YAML) describing domains, hosts, users and MX tables")
-    p.add_argument("--data", type=Path, default=Path("data"),
-                   help="data directory: mailboxes, the queue, event logs, the TLS certificate")
+    p.add_argument("--data", type=Path, default=None,
+                   help="data directory: mailboxes, the queue, event logs, the TLS certificate "
+                        "(default: ./data; with --run a temporary directory)")
     p.add_argument("--fresh", action="store_true",
                    help="start from an empty data directory (deletes its mail, queue and logs)")
     ports = p.add_argument_group("ports (all on loopback)")
@@ -50,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("pop3s", "POP3 over implicit TLS"),
         ("web", "the web UI"),
     ]:
-        ports.add_argument(f"--{name}-port", type=int, default=DEFAULT_PORTS[name], metavar="PORT", help=help_text)
+        ports.add_argument(f"--{name}-port", type=int, default=None, metavar="PORT",
+                           help=f"{help_text} (default: {DEFAULT_PORTS[name]}; with --run a free port)")
     p.add_argument("--web-host", default="127.0.0.1",
                    help="address of the web UI; 0.0.0.0 shares the view with the classroom "
                         "(the mail stack itself stays on loopback)")
@@ -59,24 +62,43 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start paused: every hop waits; press Enter in the terminal to release one")
     p.add_argument("--hop-delay", type=float, default=0.0, metavar="SECONDS",
                    help="in play mode, wait this long before each hop (slow motion)")
-    p.add_argument("--retry", type=float, default=5.0, metavar="SECONDS",
-                   help="first retry of a deferred message (then doubling, at most 60 s)")
-    p.add_argument("--queue-lifetime", type=float, default=600.0, metavar="SECONDS",
-                   help="give up (bounce) a message still undelivered after this long")
+    p.add_argument("--retry", type=float, default=None, metavar="SECONDS",
+                   help="first retry of a deferred message, then doubling (default: 5 s, at most 60 s; "
+                        "with --run 0.2 s, at most 1 s)")
+    p.add_argument("--queue-lifetime", type=float, default=None, metavar="SECONDS",
+                   help="give up (bounce) a message still undelivered after this long (default: 600 s; with --run 20 s)")
     p.add_argument("--seed", type=int, default=None, help="seed for random choices (equal-preference MX order)")
     p.add_argument("--no-tls", action="store_true", help="no STARTTLS and no implicit-TLS ports")
+    lesson = p.add_argument_group("headless lessons (CI)")
+    lesson.add_argument("--run", action="store_true",
+                        help="run the scenario's steps to the end without the web UI, print the hop trace, "
+                             "exit 0 if every expectation is met, 1 naming the one that failed")
+    lesson.add_argument("--junit", type=Path, default=None, metavar="FILE", help="with --run: write a JUnit XML report")
     p.add_argument("-v", "--verbose", action="store_true", help="developer logging")
     return p
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    for name in ("mx", "submission", "smtps", "dns", "imap", "imaps", "pop3", "pop3s", "web"):
+# Headless lessons compress time: a greylisting or MX-down lesson ends in seconds, not minutes.
+HEADLESS_QUEUE = QueuePolicy(first_retry=0.2, backoff=2.0, max_interval=1.0, lifetime=20.0,
+                             connect_timeout=2.0, command_timeout=10.0)
+HEADLESS_TIME_SCALE = 0.1      # a lesson's wait: {seconds: n} lasts n / 10 s
+
+
+def config_from_args(args: argparse.Namespace, *, data_dir: Path | None = None) -> Config:
+    """The mail stack's Config; with --run, ports not given are free ones and the queue is compressed."""
+    for name in DEFAULT_PORTS:
         port = getattr(args, f"{name}_port")
-        if not 1 <= port <= 65535:
+        if port is not None and not 1 <= port <= 65535:
             raise SystemExit(f"app.py: --{name}-port must be 1..65535, not {port}")
-    ports = Ports(**{name: getattr(args, f"{name}_port") for name in DEFAULT_PORTS})
-    queue = QueuePolicy(first_retry=args.retry, lifetime=args.queue_lifetime)
-    return Config(data_dir=args.data.resolve(), ports=ports, web_host=args.web_host, queue=queue,
+    base = Ports.free() if args.run else Ports()
+    ports = Ports(**{name: getattr(args, f"{name}_port") or getattr(base, name) for name in DEFAULT_PORTS})
+    default_queue = HEADLESS_QUEUE if args.run else QueuePolicy()
+    queue = QueuePolicy(first_retry=args.retry if args.retry is not None else default_queue.first_retry,
+                        backoff=default_queue.backoff, max_interval=default_queue.max_interval,
+                        lifetime=args.queue_lifetime if args.queue_lifetime is not None else default_queue.lifetime,
+                        connect_timeout=default_queue.connect_timeout, command_timeout=default_queue.command_timeout)
+    data = data_dir or args.data or Path("data")
+    return Config(data_dir=data.resolve(), ports=ports, web_host=args.web_host, queue=queue,
                   step=args.step, hop_delay=args.hop_delay, seed=args.seed, tls=not args.no_tls)
 
 
@@ -86,6 +108,8 @@ def format_hop(event: Event) -> str:
     mark = {"ok": "✓", "deferred": "…", "failed": "✗", "bounced": "↩", "info": "·"}.get(event.status, "·")
     trace = event.trace or "-"
     summary = plain(event.words("en")["summary"])       # the terminal shows no code-span backticks
+    if event.protocol == "LESSON":                      # a lesson's step: not a hop between nodes
+        return f"{clock} {mark} ── {summary}"
     return f"{clock} {trace:<10} {mark} {event.src} → {event.dst} [{event.protocol}] {summary}"
 
 
@@ -121,15 +145,17 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         print(f"app.py: cannot read the scenario: {err}", file=sys.stderr)
         return 2
+    if args.run:
+        return run_headless(args, scenario)
     config = config_from_args(args)
     if args.fresh:
         fresh_data_dir(config.data_dir)
 
-    from simulator.runtime import MailStack
-    stack = MailStack(config, scenario)
-    stack.bus.subscribe(lambda e: e.kind != "gate.waiting" and print(format_hop(e), flush=True))
+    from simulator.lesson import Director
+    director = Director(config, scenario, resume=not args.fresh)
+    director.bus.subscribe(lambda e: e.kind != "gate.waiting" and print(format_hop(e), flush=True))
     try:
-        stack.start()
+        stack = director.start()
     except OSError as err:
         print(f"app.py: cannot start: {err} (is another Mailflow running? choose other ports)", file=sys.stderr)
         return 1
@@ -158,8 +184,47 @@ def main(argv: list[str] | None = None) -> int:
         print("\nStopping…")
         if web is not None:
             web.shutdown()
-        stack.stop()
+        director.stop()
     return 0
+
+
+def run_headless(args: argparse.Namespace, scenario) -> int:
+    """``--run``: the lesson's steps to the end, on free ports and a temporary data directory unless
+    given; prints the hop trace and the result; 0 if every expectation is met, 1 if one is not."""
+    import tempfile
+    import time
+
+    from simulator.lesson import Director
+    from simulator.lesson.report import summary_lines, write_junit
+
+    if not scenario.steps:
+        print(f"app.py: {scenario.path} has no steps to run", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="mailflow-run-") as tmp:
+        config = config_from_args(args, data_dir=None if args.data else Path(tmp))
+        fresh_data_dir(config.data_dir)
+        director = Director(config, scenario, interactive=False, time_scale=HEADLESS_TIME_SCALE, resume=False)
+        director.bus.subscribe(lambda e: e.kind != "gate.waiting" and print(format_hop(e), flush=True))
+        print(f"Lesson: {scenario.title.en} ({scenario.path}), {len(scenario.steps)} steps")
+        began = time.monotonic()
+        try:
+            director.start()
+        except OSError as err:
+            print(f"app.py: cannot start: {err}", file=sys.stderr)
+            return 1
+        try:
+            run = director.run
+            assert run is not None
+            if not run.join(timeout=900):
+                print("app.py: the lesson did not finish within 15 minutes", file=sys.stderr)
+            elapsed = time.monotonic() - began
+            for line in summary_lines(run):
+                print(line)
+            if args.junit is not None:
+                write_junit(run, args.junit, seconds=elapsed)
+            return 0 if run.passed else 1
+        finally:
+            director.stop()
 
 
 def _terminal_steps(stack, stop: threading.Event) -> None:

@@ -89,3 +89,41 @@ class EventBus:
             if self._log_file is not None:
                 self._log_file.close()
                 self._log_file = None
+
+    def restart(self, log_path: Path | None) -> None:
+        """A new run begins (a lesson loaded, the world reset): the history is cleared and a new log
+        file begins; the old log stays on disk.  Sequence numbers keep growing, so a page that asks
+        for "what came after n" never mistakes a new event for one it has seen."""
+        with self._lock:
+            if self._log_file is not None:
+                self._log_file.close()
+                self._log_file = None
+            self._history.clear()
+            if log_path is not None:
+                log_path.parent.mkdir(parents=True, exist_ok=True)
+                self._log_file = open(log_path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+            self.log_path = log_path
+
+    def load_log(self, path: Path) -> int:
+        """Put the events of an earlier run's log into the history (after a restart of the program
+        the page shows what happened before); they keep their words and data, not their facts.
+        Unreadable lines are skipped.  Returns how many were loaded."""
+        loaded: list[Event] = []
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                try:
+                    loaded.append(_event_from_dict(json.loads(line)))
+                except (ValueError, KeyError, TypeError):
+                    continue
+        with self._lock:
+            for event in loaded:
+                self._seq = max(self._seq, event.seq)
+                self._history.append(event)
+        return len(loaded)
+
+
+def _event_from_dict(d: dict) -> Event:
+    return Event(seq=int(d["seq"]), ts=float(d["ts"]), kind=str(d["kind"]), src=str(d["src"]), dst=str(d["dst"]),
+                 protocol=str(d["protocol"]), status=str(d["status"]), text=dict(d["text"]), trace=d.get("trace"),
+                 transcript=tuple((str(a), str(b)) for a, b in d.get("transcript") or ()),
+                 message=d.get("message"), data=d.get("data"))

@@ -4,16 +4,17 @@ One module per area; each lists its fact classes and reason enums in ``__all__``
 """
 from __future__ import annotations
 
-from . import dns, imap, pop3, queue, smtp, world
+from . import dns, imap, lesson, pop3, queue, smtp, world
 from .base import Fact, Line, Reason, Status
 from .dns import *  # noqa: F401,F403
 from .imap import *  # noqa: F401,F403
+from .lesson import *  # noqa: F401,F403
 from .pop3 import *  # noqa: F401,F403
 from .queue import *  # noqa: F401,F403
 from .smtp import *  # noqa: F401,F403
 from .world import HostStateChanged, MxTableChanged, NextHop, HopStep
 
-AREAS = (smtp, dns, queue, pop3, imap, world)
+AREAS = (smtp, dns, queue, pop3, imap, world, lesson)
 
 
 def all_facts() -> tuple[type[Fact], ...]:

@@ -655,6 +655,101 @@ _TEXTS_IMAP: dict = {
 }
 
 
+
+# -------------------- lesson --------------------------------------------------------------
+
+_LESSON_ACTIONS = {
+    "say": lambda d: "narration",
+    "send": lambda d: f"{d.get('sender', '')} sends a message to {', '.join(d.get('to', ()))}",
+    "fetch": lambda d: f"{d.get('user', '')} reads the mailbox over {str(d.get('protocol', '')).upper()}",
+    "wait": lambda d: (f"wait {d.get('seconds', 0):g} s" if not d.get("event")
+                       else f"wait until a message is {d.get('event')}"
+                       + (f" for {d['rcpt']}" if d.get("rcpt") else "")),
+    "host_down": lambda d: f"{d.get('host', '')} is switched off",
+    "host_up": lambda d: f"{d.get('host', '')} is switched on",
+    "set_mx": lambda d: f"the MX table of {d.get('domain', '')} changes",
+    "fault": lambda d: (f"the fault {code(str(d.get('kind', '')))} on {d.get('target', '')} is "
+                        + ("removed" if d.get("off") else "set")),
+    "expect": lambda d: "a check of what happened",
+}
+
+
+def _lesson_step(x: f.LessonStep) -> tuple[str, str]:
+    detail = dict(x.detail)
+    what = _LESSON_ACTIONS.get(x.action, lambda d: x.action)(detail)
+    summary = f"step {x.index + 1} of {x.total}: {x.say_en or what}"
+    return summary, (x.say_en or f"The lesson goes on: {what}.")
+
+
+_LESSON_WANTED = {
+    "delivered": lambda w: f"{w.get('rcpt')} receives the message"
+                           + (f" (exactly {plural.en(w['count'], 'copy', 'copies')})" if w.get("count") is not None else ""),
+    "bounced": lambda w: f"the message to {w.get('rcpt')} comes back as a bounce"
+                         + (f" with status {code(w['status'])}" if w.get("status") else ""),
+    "deferred": lambda w: f"the message to {w.get('rcpt')} is deferred"
+                          + (" and delivered later" if w.get("then_delivered") else ""),
+    "via": lambda w: f"{w.get('host')} accepts the message" + (f" for {w['rcpt']}" if w.get("rcpt") else ""),
+    "mailbox": lambda w: f"the mailbox {w.get('rcpt')} holds {plural.en(w.get('count') or 0, 'message', 'messages')}",
+    "reply": lambda w: f"a server answers {code(str(w.get('code')))}"
+                       + (f" to {code(w['command'])}" if w.get("command") else "")
+                       + (f" at {w['host']}" if w.get("host") else ""),
+}
+
+
+def _lesson_found(found: dict) -> str:
+    parts = []
+    if "delivered" in found:
+        parts.append(f"delivered {plural.en(found['delivered'], 'time', 'times')}")
+    if found.get("bounced"):
+        parts.append(f"bounced with {codes(found['bounced'])}")
+    elif "bounced" in found:
+        parts.append("no bounce")
+    if "deferred" in found:
+        parts.append(f"deferred {plural.en(found['deferred'], 'time', 'times')}")
+    if "via" in found:
+        parts.append(f"accepted by {', '.join(found['via'])}" if found["via"] else "accepted by no MX")
+    if "messages" in found:
+        parts.append(f"the mailbox holds {plural.en(found['messages'], 'message', 'messages')}")
+    if "replies" in found:
+        parts.append(f"replies seen: {codes(found['replies'])}" if found["replies"] else "no such reply seen")
+    return "; ".join(parts) or "nothing"
+
+
+def _lesson_expect(x: f.LessonExpectation) -> tuple[str, str]:
+    wanted = _LESSON_WANTED.get(x.expect, lambda w: x.expect)(dict(x.wanted))
+    found = _lesson_found(dict(x.found))
+    if x.passed:
+        return f"as expected: {wanted}", f"The lesson checked that {wanted}, and so it is ({found})."
+    return (f"not as expected: {wanted}",
+            f"Step {x.index + 1} ({code(x.file)}, line {x.line}) expected that {wanted}. What happened: {found}.")
+
+
+def _lesson_error(x: f.LessonStepFailed) -> tuple[str, str]:
+    return (f"step {x.index + 1} ({x.action}) could not be done: {reason('en', x.reason)}",
+            f"The lesson stopped at step {x.index + 1} ({code(x.file)}, line {x.line}): {reason('en', x.reason)}.")
+
+
+def _lesson_end(x: f.LessonEnded) -> tuple[str, str]:
+    if x.failed_index < 0:
+        return (f"the lesson {x.lesson} is over: {plural.en(x.passed, 'check', 'checks')} passed",
+                f"All {plural.en(x.total, 'step', 'steps')} of the lesson ran, and every check passed.")
+    return (f"the lesson {x.lesson} stopped at step {x.failed_index + 1}",
+            f"The lesson ran {x.done} of {plural.en(x.total, 'step', 'steps')}; step {x.failed_index + 1} failed.")
+
+
+_TEXTS_LESSON: dict = {f.LessonStep: _lesson_step, f.LessonExpectation: _lesson_expect,
+                       f.LessonStepFailed: _lesson_error, f.LessonEnded: _lesson_end}
+
+_REASONS_LESSON: dict = {
+    f.StepReason.CONNECT: lambda r: f"nothing answered at {code(r['address'])} ({code(r['error'])})",
+    f.StepReason.LOGIN: lambda r: f"the server refused the login of {r['user']} ({code(r['reply'])})",
+    f.StepReason.PROTOCOL: lambda r: f"the server answered {code(r['reply'])}",
+    f.StepReason.TIMEOUT: lambda r: f"it did not happen within {r['seconds']:g} s",
+    f.StepReason.UNSUPPORTED: lambda r: f"this world cannot do {code(r['action'])} yet",
+    f.StepReason.ERROR: lambda r: f"an error: {code(r['error'])}",
+}
+
+
 # -------------------- ui --------------------------------------------------------------------
 
 _UI_UI: dict = {
@@ -1032,6 +1127,7 @@ _UI_UI: dict = {
 }
 
 
-TEXTS: dict = {**_TEXTS_WORLD, **_TEXTS_SMTP, **_TEXTS_DNS, **_TEXTS_QUEUE, **_TEXTS_POP3, **_TEXTS_IMAP}
-REASONS: dict = {**_REASONS_SMTP, **_REASONS_DNS, **_REASONS_QUEUE}
+TEXTS: dict = {**_TEXTS_WORLD, **_TEXTS_SMTP, **_TEXTS_DNS, **_TEXTS_QUEUE, **_TEXTS_POP3, **_TEXTS_IMAP,
+                 **_TEXTS_LESSON}
+REASONS: dict = {**_REASONS_SMTP, **_REASONS_DNS, **_REASONS_QUEUE, **_REASONS_LESSON}
 UI: dict[str, str] = {**_UI_UI}

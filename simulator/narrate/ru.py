@@ -683,6 +683,109 @@ _TEXTS_IMAP: dict = {
 }
 
 
+
+# -------------------- урок ----------------------------------------------------------------
+
+_LESSON_ACTIONS = {
+    "say": lambda d: "пояснение",
+    "send": lambda d: f"{d.get('sender', '')} отправляет письмо: {', '.join(d.get('to', ()))}",
+    "fetch": lambda d: f"{d.get('user', '')} забирает почту по {str(d.get('protocol', '')).upper()}",
+    "wait": lambda d: (f"пауза {d.get('seconds', 0):g} с" if not d.get("event")
+                       else f"ждём события «{_LESSON_EVENTS.get(str(d.get('event')), d.get('event'))}»"
+                       + (f" для {d['rcpt']}" if d.get("rcpt") else "")),
+    "host_down": lambda d: f"{d.get('host', '')} выключается",
+    "host_up": lambda d: f"{d.get('host', '')} включается",
+    "set_mx": lambda d: f"меняется таблица MX домена {d.get('domain', '')}",
+    "fault": lambda d: (f"неисправность {code(str(d.get('kind', '')))} на {d.get('target', '')} "
+                        + ("снята" if d.get("off") else "включена")),
+    "expect": lambda d: "проверка того, что произошло",
+}
+
+_LESSON_EVENTS = {"delivered": "доставлено", "bounced": "возвращено", "deferred": "отложено",
+                  "retry": "повторная попытка", "relayed": "передано дальше", "quiet": "всё затихло"}
+
+
+def _lesson_step(x: f.LessonStep) -> tuple[str, str]:
+    detail = dict(x.detail)
+    what = _LESSON_ACTIONS.get(x.action, lambda d: x.action)(detail)
+    summary = f"шаг {x.index + 1} из {x.total}: {x.say_ru or what}"
+    return summary, (x.say_ru or f"Урок продолжается: {what}.")
+
+
+def _copies(n: int) -> str:
+    return plural.ru(n, "копия", "копии", "копий")
+
+
+_LESSON_WANTED = {
+    "delivered": lambda w: f"{w.get('rcpt')} получает письмо"
+                           + (f" (ровно {_copies(w['count'])})" if w.get("count") is not None else ""),
+    "bounced": lambda w: f"письмо для {w.get('rcpt')} возвращается отправителю"
+                         + (f" со статусом {code(w['status'])}" if w.get("status") else ""),
+    "deferred": lambda w: f"доставка письма для {w.get('rcpt')} откладывается"
+                          + (", а потом оно доставляется" if w.get("then_delivered") else ""),
+    "via": lambda w: f"{w.get('host')} принимает письмо" + (f" для {w['rcpt']}" if w.get("rcpt") else ""),
+    "mailbox": lambda w: f"в ящике {w.get('rcpt')} {plural.ru_form(w.get('count') or 0, 'лежит', 'лежат', 'лежат')} "
+                         f"{plural.ru(w.get('count') or 0, 'письмо', 'письма', 'писем')}",
+    "reply": lambda w: f"сервер отвечает {code(str(w.get('code')))}"
+                       + (f" на {code(w['command'])}" if w.get("command") else "")
+                       + (f" ({w['host']})" if w.get("host") else ""),
+}
+
+
+def _lesson_found(found: dict) -> str:
+    parts = []
+    if "delivered" in found:
+        parts.append(f"доставлено {plural.ru(found['delivered'], 'раз', 'раза', 'раз')}")
+    if found.get("bounced"):
+        parts.append(f"возврат со статусом {codes(found['bounced'])}")
+    elif "bounced" in found:
+        parts.append("возврата не было")
+    if "deferred" in found:
+        parts.append(f"отложено {plural.ru(found['deferred'], 'раз', 'раза', 'раз')}")
+    if "via" in found:
+        parts.append(f"приняли: {', '.join(found['via'])}" if found["via"] else "ни один MX не принял")
+    if "messages" in found:
+        parts.append(f"в ящике {plural.ru(found['messages'], 'письмо', 'письма', 'писем')}")
+    if "replies" in found:
+        parts.append(f"ответы: {codes(found['replies'])}" if found["replies"] else "такого ответа не было")
+    return "; ".join(parts) or "ничего"
+
+
+def _lesson_expect(x: f.LessonExpectation) -> tuple[str, str]:
+    wanted = _LESSON_WANTED.get(x.expect, lambda w: x.expect)(dict(x.wanted))
+    found = _lesson_found(dict(x.found))
+    if x.passed:
+        return f"как и ожидалось: {wanted}", f"Урок проверил, что {wanted}, — так и есть ({found})."
+    return (f"не так, как ожидалось: {wanted}",
+            f"Шаг {x.index + 1} ({code(x.file)}, строка {x.line}) ожидал, что {wanted}. Что произошло: {found}.")
+
+
+def _lesson_error(x: f.LessonStepFailed) -> tuple[str, str]:
+    return (f"шаг {x.index + 1} ({x.action}) выполнить не удалось: {reason('ru', x.reason)}",
+            f"Урок остановился на шаге {x.index + 1} ({code(x.file)}, строка {x.line}): {reason('ru', x.reason)}.")
+
+
+def _lesson_end(x: f.LessonEnded) -> tuple[str, str]:
+    if x.failed_index < 0:
+        return (f"урок {x.lesson} окончен: {plural.ru(x.passed, 'проверка пройдена', 'проверки пройдены', 'проверок пройдено')}",
+                f"Все шаги урока ({x.total}) выполнены, и все проверки пройдены.")
+    return (f"урок {x.lesson} остановился на шаге {x.failed_index + 1}",
+            f"Выполнено шагов: {x.done} из {x.total}; шаг {x.failed_index + 1} не прошёл.")
+
+
+_TEXTS_LESSON: dict = {f.LessonStep: _lesson_step, f.LessonExpectation: _lesson_expect,
+                       f.LessonStepFailed: _lesson_error, f.LessonEnded: _lesson_end}
+
+_REASONS_LESSON: dict = {
+    f.StepReason.CONNECT: lambda r: f"по адресу {code(r['address'])} никто не ответил ({code(r['error'])})",
+    f.StepReason.LOGIN: lambda r: f"сервер не пустил {r['user']} ({code(r['reply'])})",
+    f.StepReason.PROTOCOL: lambda r: f"сервер ответил {code(r['reply'])}",
+    f.StepReason.TIMEOUT: lambda r: f"этого не случилось за {r['seconds']:g} с",
+    f.StepReason.UNSUPPORTED: lambda r: f"этот мир пока не умеет {code(r['action'])}",
+    f.StepReason.ERROR: lambda r: f"ошибка: {code(r['error'])}",
+}
+
+
 # -------------------- ui --------------------------------------------------------------------
 
 _UI_UI: dict = {
@@ -1058,6 +1161,7 @@ _UI_UI: dict = {
 }
 
 
-TEXTS: dict = {**_TEXTS_WORLD, **_TEXTS_SMTP, **_TEXTS_DNS, **_TEXTS_QUEUE, **_TEXTS_POP3, **_TEXTS_IMAP}
-REASONS: dict = {**_REASONS_SMTP, **_REASONS_DNS, **_REASONS_QUEUE}
+TEXTS: dict = {**_TEXTS_WORLD, **_TEXTS_SMTP, **_TEXTS_DNS, **_TEXTS_QUEUE, **_TEXTS_POP3, **_TEXTS_IMAP,
+                 **_TEXTS_LESSON}
+REASONS: dict = {**_REASONS_SMTP, **_REASONS_DNS, **_REASONS_QUEUE, **_REASONS_LESSON}
 UI: dict[str, str] = {**_UI_UI}

@@ -61,7 +61,10 @@ class TranscriptSMTP(SMTP):
 
     @property
     def local_port(self) -> int:
-        sockname = self.transport.get_extra_info("sockname") if self.transport is not None else None
+        try:        # after STARTTLS a closed TLS transport has no socket to ask any more
+            sockname = self.transport.get_extra_info("sockname") if self.transport is not None else None
+        except AttributeError:
+            sockname = None
         return int(sockname[1]) if sockname else 0
 
     # -- what the client sent ------------------------------------------------------------------
