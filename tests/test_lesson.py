@@ -275,3 +275,24 @@ def test_the_cli_reports_a_broken_scenario_with_file_line_and_field(tmp_path: Pa
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert f"{bad}:{WORLD.count(chr(10)) + 1}: steps[0].expect.delivered" in done.stderr
+
+
+def test_a_wait_waits_for_its_own_message_not_an_earlier_one(lesson) -> None:
+    director = lesson(SEND + "- wait: {for: delivered, rcpt: bob@beta.test}\n" + SEND
+                      + "- wait: {for: delivered, rcpt: bob@beta.test}\n"
+                        "- expect: {mailbox: bob@beta.test, messages: 2, timeout: 1}")
+    assert director.run.passed, director.run.state()
+
+
+def test_time_stands_still_while_the_teacher_holds_the_world(lesson) -> None:
+    """Stepping hop by hop takes as long as the class needs: an expectation does not time out."""
+    director = lesson(SEND + "- expect: {delivered: bob@beta.test, timeout: 0.5}\n", interactive=True)
+    gate = director.stack.gate
+    gate.pause()
+    director.next_step()                                   # begin: the submission waits at the gate
+    wait_until(lambda: gate.state().waiting)
+    import time
+    time.sleep(1.0)                                        # twice the expectation's timeout, held
+    assert director.run.run_state is RunState.RUNNING
+    gate.play()
+    assert director.run.join(timeout=30) and director.run.passed

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .. import nodes
 from ..events import Event
+from ..gate import Mode
 from ..facts import (
     Fact, LessonEnded, LessonExpectation, LessonStep, LessonStepFailed, Reason, StepReason,
 )
@@ -84,6 +85,7 @@ class LessonRun:
         self.current = 0
         self.run_state = RunState.READY if interactive and scenario.steps else RunState.RUNNING
         self._facts: list[Fact] = []
+        self._marks: list[int] = []           # how many facts there were when each step began
         self._facts_lock = threading.Lock()
         self._last_fact = time.monotonic()
         self._release = threading.Event()
@@ -166,6 +168,8 @@ class LessonRun:
                 if self._stopped.is_set():
                     break
                 self._set(index, StepStatus.RUNNING, RunState.RUNNING)
+                with self._facts_lock:
+                    self._marks.append(len(self._facts))
                 self.results[index].event = self.stack.bus.publish(LessonStep(
                     src=nodes.FRONT, dst=nodes.FRONT, lesson=self.scenario.name, index=index, total=len(steps),
                     action=step.action, line=step.line, say_en=step.say.en if step.say else "",
@@ -217,7 +221,7 @@ class LessonRun:
                 else:
                     self.stack.set_fault(action.fault)
             elif isinstance(action, Wait):
-                if not self._wait(action):
+                if not self._wait(action, since=self._marks[max(0, index - 1)]):
                     raise mua.StepError(Reason.of(StepReason.TIMEOUT, seconds=action.timeout))
             elif isinstance(action, Expect):
                 return self._expect(index, step, action)
@@ -232,16 +236,21 @@ class LessonRun:
         """Sleep unless stopped; False if stopped."""
         return not self._stopped.wait(seconds)
 
-    def _wait(self, wait: Wait) -> bool:
+    def _wait(self, wait: Wait, *, since: int) -> bool:
+        """Wait for a fact that came after the previous step began (``send`` then ``wait`` for its
+        delivery sees it even if it landed before the wait began; a second pair waits for its own)."""
         if wait.event is None:
             self._sleep(wait.seconds * self.time_scale)
             return True
         deadline = time.monotonic() + wait.timeout
-        while time.monotonic() < deadline and not self._stopped.is_set():
+        while not self._stopped.is_set():
+            deadline = self._hold(deadline, wait.timeout)
+            if time.monotonic() >= deadline:
+                break
             if wait.event is WaitFor.QUIET:
                 if self._quiet_for(QUIET_FOR):
                     return True
-            elif any(_matches(wait, fact) for fact in self.facts()):
+            elif any(_matches(wait, fact) for fact in self.facts()[since:]):
                 return True
             self._sleep(POLL)
         return self._stopped.is_set()
@@ -258,6 +267,7 @@ class LessonRun:
                 # quiet and still not so: judge once more (a fact may have landed meanwhile)
                 passed, found = checks.evaluate(expect, self.facts(), self._mailbox_count(expect))
                 break
+            deadline = self._hold(deadline, expect.timeout)
             if time.monotonic() >= deadline:
                 break
             self._sleep(POLL)
@@ -270,6 +280,14 @@ class LessonRun:
         result.fact, result.event, result.detail = fact, event, {"found": found}
         self._set(index, StepStatus.PASSED if passed else StepStatus.FAILED)
         return passed
+
+    def _hold(self, deadline: float, timeout: float) -> float:
+        """Time stands still while the teacher holds the world (the gate paused or holding a hop):
+        a lesson stepped hop by hop never runs out of time."""
+        state = self.stack.gate.state()
+        if state.mode is Mode.PAUSE or state.waiting:
+            return max(deadline, time.monotonic() + timeout)
+        return deadline
 
     def _mailbox_count(self, expect: Expect) -> int | None:
         if expect.kind.value != "mailbox":
