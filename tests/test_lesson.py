@@ -296,3 +296,16 @@ def test_time_stands_still_while_the_teacher_holds_the_world(lesson) -> None:
     assert director.run.run_state is RunState.RUNNING
     gate.play()
     assert director.run.join(timeout=30) and director.run.passed
+
+
+def test_send_carries_attachments_cc_and_bcc_as_a_real_mua_would(lesson) -> None:
+    director = lesson("- send: {from: alice@alpha.test, to: bob@beta.test, bcc: [alice@alpha.test], subject: Photo,\n"
+                      "          attachments: [{name: photo.jpg, size: 200000}, {name: notes.txt, content: hello}]}\n"
+                      "- expect: {delivered: bob@beta.test}\n- expect: {delivered: alice@alpha.test}")
+    assert director.run.passed, director.run.state()
+    box = director.config.data_dir / "mail" / "beta.test" / "bob" / "new"
+    (path,) = list(box.iterdir())
+    data = path.read_bytes()
+    assert len(data) > 200000 and b'filename="photo.jpg"' in data and b'filename="notes.txt"' in data
+    head = data.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
+    assert b"\nBcc:" not in head             # Bcc is envelope only: no header names alice

@@ -12,7 +12,8 @@ Where each answer comes from: ``delivered`` — the MDA's ``mda.deliver`` facts;
 queue's ``queue.bounce`` (one status per recipient); ``deferred`` — ``queue.defer``; ``via`` — the
 ``queue.relay`` facts, whose ``target`` is the MTA that said 250; ``reply`` — the servers' own
 transcripts (``smtp.session``), each reply paired with the command it answers (``CONNECT`` for the
-greeting, ``DOT`` for the end of the data).
+greeting, ``DOT`` for the end of the data), and the answers faults gave (``fault.bite``: a greeting
+refused with 421 ends the connection before any session worth a fact).
 """
 from __future__ import annotations
 
@@ -75,6 +76,11 @@ def _delivery(rcpt: str, facts: list[Fact]) -> dict[str, Any]:
 def replies(facts: Iterable[Fact], *, host: str = "") -> Iterable[tuple[str, int]]:
     """(command, reply code) pairs from the servers' transcripts; ``host``: only that server's."""
     for fact in facts:
+        if fact.kind == "fault.bite":            # a fault's answer (a refused greeting has no session)
+            reply, command = getattr(fact, "reply", ""), getattr(fact, "command", "")
+            if reply[:3].isdigit() and (not host or getattr(fact, "target", "") == host):
+                yield command.upper(), int(reply[:3])
+            continue
         if not isinstance(fact, SmtpSession) or (host and fact.host != host):
             continue
         command = "CONNECT"

@@ -20,6 +20,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate, make_msgid
 
 from ..config import Config
@@ -110,7 +111,7 @@ def send(step: Send, *, scenario: Scenario, world: World, config: Config, timeou
             client.ehlo()
         if step.auth:
             client.login(step.sender, _password(scenario, step.sender, step.password))
-        refused = client.sendmail(step.sender, rcpts, msg.as_bytes())
+        refused = client.sendmail(step.sender, rcpts, msg.as_bytes(policy=SMTP_POLICY))   # CRLF lines
         return Submitted(refused={rcpt: (code, _text(text)) for rcpt, (code, text) in refused.items()})
     except smtplib.SMTPRecipientsRefused as err:
         first = next(iter(err.recipients.values()), (550, b""))
