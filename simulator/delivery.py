@@ -10,7 +10,12 @@ One entry is worked on by one task at a time.  For each pending recipient, group
 
 Deferred recipients are retried after ``QueuePolicy.delay(attempts)``; after ``lifetime`` they are
 bounced (4.4.7).  A bounce goes into this host's own queue with a null reverse-path; a bounce that
-cannot be delivered is dropped, never bounced.  Every step awaits the step gate first, and every
+cannot be delivered is dropped, never bounced.
+
+Faults (:mod:`simulator.faults`) the queue runner honours: a sending host with ``no_tls`` does not
+start TLS (the others use STARTTLS whenever the next hop offers it); the MDA defers a recipient whose
+mailbox is full (4.2.2) or fails it (5.2.2, permanent).  A connection refused by a host with a
+``refuse`` fault, a declined STARTTLS and a full mailbox publish a :class:`~simulator.facts.FaultBit`.  Every step awaits the step gate first, and every
 step publishes a fact (:mod:`simulator.facts`); the reasons are codes with parameters.
 """
 from __future__ import annotations
@@ -26,13 +31,14 @@ from typing import Any, Callable
 from . import dsn, mda, nodes
 from .config import QueuePolicy
 from .events import trim_transcript
-from .facts import (Bounced, Deferred, DeliveryReason, Fact, MdaDelivered, MxLookup, NextHop,
-                    Quarantined, Reason, Retry, SmtpAttempt, HopStep)
+from .facts import (AttemptReason, Bounced, Deferred, DeliveryReason, Fact, FaultBit, MdaDelivered, MxLookup,
+                    NextHop, Quarantined, Reason, Retry, SmtpAttempt, HopStep)
+from .faults import FaultBook, fault_node
 from .gate import StepGate
-from .protocols.smtp.client import Outcome, deliver
+from .protocols.smtp.client import Outcome, deliver, opportunistic_tls
 from .queue import Entry, QueueStore, RcptState, Recipient
 from .routing import Resolver, Route, Target
-from .scenario import Role
+from .scenario import FaultKind, Role
 from .traces import TraceBook
 from .world import Acceptance, Host, World, split_address
 
@@ -53,6 +59,7 @@ class DeliveryServices:
     mx_port: int
     data_dir: Path
     notify_mailbox: Callable[[str], None]      # tell IDLE sessions of a new message
+    faults: FaultBook | None = None            # the faults in force (None: none ever)
 
 
 class Delivery:
@@ -199,6 +206,8 @@ class Delivery:
             mailbox = nodes.mailbox(rcpt.address)
             await svc.gate.hop(NextHop(src=nodes.mda(host.domain), dst=mailbox, step=HopStep.DELIVER,
                                        host=host.name, rcpt=rcpt.address, trace=entry.trace))
+            if self._mailbox_full(entry, host, rcpt):
+                continue
             data = mda.final_headers(content, return_path=entry.sender, delivered_to=rcpt.address.lower(),
                                      trace=entry.trace)
             try:
@@ -218,6 +227,21 @@ class Delivery:
                                      message=self._message(entry), host=host.name, rcpt=rcpt.address,
                                      path=str(path.relative_to(svc.data_dir)), size=len(data)))
 
+    def _mailbox_full(self, entry: Entry, host: Host, rcpt: Recipient) -> bool:
+        """A ``mailbox_full`` fault: the MDA finds the mailbox over its quota (RFC 3463 X.2.2)."""
+        fault = self.svc.faults.mailbox_full(rcpt.address) if self.svc.faults is not None else None
+        if fault is None:
+            return False
+        status = "5.2.2" if fault.permanent else "4.2.2"
+        reply = f"{'552' if fault.permanent else '452'} {status} <{rcpt.address}>: mailbox full"
+        why = Reason.of(DeliveryReason.MAILBOX_FULL, rcpt=rcpt.address, host=host.name,
+                        permanent=fault.permanent)
+        (_fail if fault.permanent else _defer)(rcpt, status, why, reply, host.name)
+        self.svc.publish(FaultBit(src=nodes.mailbox(rcpt.address), dst=nodes.mda(host.domain),
+                                  trace=entry.trace, fault=fault.kind, target=fault.target,
+                                  node=fault_node(fault), command="DELIVER", reply=reply, client=host.name))
+        return True
+
     async def _relay(self, entry: Entry, host: Host, domain: str, rcpts: list[Recipient], content: bytes) -> None:
         route = await self._lookup(entry, host, domain)
         if not route.ok:
@@ -233,6 +257,7 @@ class Delivery:
                                                 address=address, trace=entry.trace))
                 waiting = [r for r in rcpts if r.state in (RcptState.PENDING, RcptState.DEFERRED)]
                 outcome = await self._attempt(entry, host, target.host, address, waiting, content)
+                self._fault_bites(entry, host, target.host, outcome)
                 if not outcome.connected or (outcome.try_next and outcome.reply is None):
                     last, last_host = outcome.failure, target.host
                     self._publish_attempt(entry, host, target, address, outcome)
@@ -273,10 +298,29 @@ class Delivery:
             address=address, port=self.svc.mx_port, preference=target.preference,
             reason=outcome.failure or Reason.of(DeliveryReason.CONNECTION_LOST, host=target.host, last=None)))
 
+    def _fault_bites(self, entry: Entry, host: Host, target: str, outcome: Outcome) -> None:
+        """What faults did to this attempt that no server could tell: a closed MX port, and this
+        host's own refusal to start TLS."""
+        book = self.svc.faults
+        if book is None:
+            return
+        refused = outcome.failure is not None and outcome.failure.code is AttemptReason.REFUSED
+        fault = book.get(FaultKind.REFUSE, target) if refused and not outcome.connected else None
+        if fault is not None:
+            self.svc.publish(FaultBit(src=nodes.mta(target), dst=nodes.mta(host.name), trace=entry.trace,
+                                      fault=fault.kind, target=fault.target, node=fault_node(fault),
+                                      command="CONNECT", reply="", client=host.name))
+        fault = book.get(FaultKind.NO_TLS, host.name) if outcome.tls_declined else None
+        if fault is not None:
+            self.svc.publish(FaultBit(src=nodes.mta(host.name), dst=nodes.mta(target), trace=entry.trace,
+                                      fault=fault.kind, target=fault.target, node=fault_node(fault),
+                                      command="STARTTLS", reply="", client=host.name))
+
     async def _attempt(self, entry: Entry, host: Host, target: str, address: str,
                        rcpts: list[Recipient], content: bytes) -> Outcome:
         svc = self.svc
         registered: list[tuple[str, int]] = []
+        plaintext = svc.faults is not None and svc.faults.no_tls(host.name)
 
         def connected(local: tuple[str, int]) -> None:
             registered.append(local)
@@ -286,7 +330,8 @@ class Delivery:
             return await deliver(address=address, port=svc.mx_port, local_address=host.address,
                                  helo=host.name, sender=entry.sender, recipients=[r.address for r in rcpts],
                                  content=content, connect_timeout=svc.policy.connect_timeout,
-                                 command_timeout=svc.policy.command_timeout, on_connected=connected)
+                                 command_timeout=svc.policy.command_timeout, on_connected=connected,
+                                 tls=None if plaintext else opportunistic_tls())
         finally:
             for local in registered:
                 svc.traces.forget_later(local)

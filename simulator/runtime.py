@@ -14,6 +14,15 @@ this module: it only builds and starts the world.
 
 Address plan (DESIGN.md): each sandbox host listens on its own loopback address (127.42.d.h) on the
 MX port, MSA hosts also on the submission port; the front door for real clients is on 127.0.0.1.
+
+Faults (:mod:`simulator.faults`): ``set_fault``, ``clear_fault`` and ``faults`` (thread-safe) keep
+the :class:`~simulator.faults.FaultBook` that the SMTP servers and the queue runner consult, and
+make real what only the stack can: a ``refuse`` fault closes the host's MX listener (and clearing it
+opens it again), a ``servfail`` or ``dns_timeout`` fault breaks the zone in the DNS server, a
+``no_address`` fault republishes the zone without the host's A record.  Per connection, a host's SMTP
+listener is made without STARTTLS under ``no_tls`` and with a smaller SIZE under ``size_limit``.
+Every change publishes a :class:`~simulator.facts.FaultChanged`; the scenario's ``faults`` are set
+at start.
 """
 from __future__ import annotations
 
@@ -35,20 +44,22 @@ from . import nodes, tls
 from .bus import EventBus
 from .config import Config
 from .delivery import Delivery, DeliveryServices
-from .facts import DnsServed, Fact, HostStateChanged, MxTableChanged
+from .facts import DnsServed, Fact, FaultBit, FaultChanged, HostStateChanged, MxTableChanged
+from .faults import FaultBook, check_kind, fault_node, fault_params, normal_target
 from .gate import StepGate
 from .protocols.dns.server import DnsServer, QueryRecord
-from .protocols.dns.zone import Authority
+from .protocols.dns.zone import Authority, ZoneFault
 from .protocols.imap.server import ImapServer
 from .protocols.pop3.server import Pop3Server
 from .protocols.smtp import FRONT_NAME, Authenticator, Door, SmtpHandler, SmtpServices, TranscriptSMTP
 from .protocols.throttle import LoginThrottle
 from .queue import QueueStore
 from .routing import Resolver
-from .scenario import Role, Scenario
+from .scenario import Fault, FaultKind, Role, Scenario
+from .scenario.model import MAILBOX_FAULTS, ZONE_FAULTS
 from .store import MailStore
 from .traces import TraceBook
-from .world import Host, World
+from .world import Host, World, WorldError
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +92,8 @@ class MailStack:
         self.store = MailStore(config.data_dir / "mail", clock=clock)
         self.ssl_context: ssl.SSLContext | None = None
         self._servers: dict[str, list[Any]] = {}          # host name -> running servers
+        self._mx_servers: dict[str, asyncio.AbstractServer] = {}   # host name -> its MX listener
+        self.fault_book = FaultBook(clock, on_spent=self._fault_spent)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._dns: DnsServer | None = None
@@ -149,6 +162,19 @@ class MailStack:
             return self.delivery.flush(host) if self.delivery is not None else 0
         return self.call(run)
 
+    def set_fault(self, fault: Fault) -> dict:
+        """Put a fault in force (replacing one of the same kind on the same target); ValueError for
+        a target this world does not have."""
+        return self.call(self._set_fault, fault)
+
+    def clear_fault(self, kind: str, target: str) -> dict | None:
+        """Remove a fault; the removed fault, or None if none of that kind was set there."""
+        return self.call(self._clear_fault, kind, target)
+
+    def faults(self) -> list[dict]:
+        """The faults in force: ``[{kind, target, node, ...params}]``."""
+        return self.fault_book.faults()
+
     def queue_snapshot(self) -> list[dict]:
         async def run() -> list[dict]:
             return [e.summary() for e in self.delivery.entries()] if self.delivery is not None else []
@@ -159,6 +185,11 @@ class MailStack:
         cfg = self.config
         if cfg.tls:
             self.ssl_context = await asyncio.to_thread(tls.server_context, cfg.data_dir)
+        initial = [self._checked(fault) for fault in self.world.scenario.faults]
+        for fault in initial:
+            self.fault_book.set(fault)
+            if fault.kind in ZONE_FAULTS:
+                self._break_zone(fault.target)
         self._publish_zones()
         self._dns = DnsServer(self._authority, cfg.front_host, cfg.ports.dns, on_query=self._dns_served)
         await self._dns.start()
@@ -167,7 +198,8 @@ class MailStack:
         self.delivery = self._make_delivery(self.resolver)
         self._smtp = SmtpServices(world=self.world, gate=self.gate, publish=self.bus.publish,
                                   clock=self.clock, traces=self.traces, enqueue=self.delivery.enqueue,
-                                  new_queue_id=self.queue.new_id, max_hops=cfg.max_hops)
+                                  new_queue_id=self.queue.new_id, max_hops=cfg.max_hops,
+                                  faults=self.fault_book)
         # The queue is read before anything listens: no client can be half-way through adding an
         # entry while load_all() tidies half-written files.
         queued = await asyncio.to_thread(self.queue.load_all)
@@ -178,13 +210,15 @@ class MailStack:
         self.world.on_change(self._world_changed)
         for entry in queued:
             self.delivery.schedule(entry)
+        for fault in initial:
+            self._publish_fault(fault, on=True)
 
     def _make_delivery(self, resolver: Resolver) -> Delivery:
         cfg = self.config
         return Delivery(DeliveryServices(
             queue=self.queue, resolver=resolver, world=self.world, gate=self.gate, publish=self.bus.publish,
             clock=self.clock, traces=self.traces, policy=cfg.queue, mx_port=cfg.ports.mx,
-            data_dir=cfg.data_dir, notify_mailbox=self.store.notify))
+            data_dir=cfg.data_dir, notify_mailbox=self.store.notify, faults=self.fault_book))
 
     async def _stop(self) -> None:
         if self._tasks:
@@ -203,8 +237,11 @@ class MailStack:
             await self._dns.stop()
 
     def _publish_zones(self) -> None:
+        hidden = self.fault_book.hidden_hosts()         # ``no_address``: A records left out
         for domain in self.world.domains:
-            self._authority.set_zone(domain, self.world.zone_records(domain, ns_address=self.config.front_host))
+            records = self.world.zone_records(domain, ns_address=self.config.front_host)
+            self._authority.set_zone(domain, [r for r in records
+                                              if not (r.rdtype == "A" and r.name.lower() in hidden)])
 
     def _smtp_factory(self, door: Door, host: Host | None, *, implicit_tls: bool = False):
         cfg = self.config
@@ -214,15 +251,24 @@ class MailStack:
         submission = door is Door.SUBMISSION
 
         def factory() -> SMTP:
+            # Faults that shape the EHLO reply are decided per connection, as a server's
+            # configuration is read when a session starts.
+            name = host.name if host is not None else None
+            limit = self.fault_book.size_limit(name)
+            withheld = (name is not None and self.fault_book.no_tls(name) and not implicit_tls
+                        and self.ssl_context is not None)
             protocol = TranscriptSMTP(
                 handler, hostname=hostname, ident="Mailflow ESMTP (sandbox)",
                 throttle=self.throttle if submission else None,
-                data_size_limit=cfg.max_message_size, enable_SMTPUTF8=True, decode_data=False,
-                tls_context=None if implicit_tls else self.ssl_context,
+                data_size_limit=min(cfg.max_message_size, limit) if limit else cfg.max_message_size,
+                enable_SMTPUTF8=True, decode_data=False,
+                tls_context=None if implicit_tls or withheld else self.ssl_context,
                 auth_required=submission, auth_require_tls=False,
                 authenticator=Authenticator(self.world, host, self.throttle) if submission else None,
                 auth_exclude_mechanism=None if submission else ["LOGIN", "PLAIN"],
                 loop=asyncio.get_running_loop())
+            protocol.tls_withheld = withheld
+            protocol.size_fault = limit
             self._sessions.add(protocol)
             return protocol
         return factory
@@ -232,6 +278,8 @@ class MailStack:
         loop = asyncio.get_running_loop()
         server = await loop.create_server(factory, address, port, ssl=ssl_ctx, reuse_address=True)
         self._servers.setdefault(name, []).append(server)
+        if service == "mx":
+            self._mx_servers[name] = server
         bound = server.sockets[0].getsockname()[1]
         self.listeners.append(Listener(service, name, address, bound))
         return bound
@@ -239,7 +287,8 @@ class MailStack:
     async def _start_host(self, host: Host) -> None:
         ports = self.config.ports
         try:
-            await self._serve(host.name, "mx", self._smtp_factory(Door.MX, host), host.address, ports.mx)
+            if not self.fault_book.refuses(host.name):
+                await self._serve(host.name, "mx", self._smtp_factory(Door.MX, host), host.address, ports.mx)
             if host.role is Role.MSA:
                 await self._serve(host.name, "submission", self._smtp_factory(Door.SUBMISSION, host),
                                   host.address, ports.submission)
@@ -292,6 +341,7 @@ class MailStack:
 
     async def _stop_servers(self, name: str) -> None:
         servers = self._servers.pop(name, [])
+        self._mx_servers.pop(name, None)
         for server in servers:
             if isinstance(server, asyncio.AbstractServer):
                 server.close()          # stops listening; sessions in progress finish on their own
@@ -333,9 +383,108 @@ class MailStack:
         elif not host.up:
             await self._stop_servers(host.name)
 
+    # -- faults (on the loop) --------------------------------------------------------------------
+    def _checked(self, fault: Fault) -> Fault:
+        """The fault with its kind and target normalised; ValueError for a target not in this world."""
+        kind = check_kind(fault.kind)
+        target = normal_target(kind, fault.target)
+        if kind in ZONE_FAULTS:
+            if not self.world.is_local_domain(target):
+                raise WorldError(f"no zone named {target!r} in this scenario")
+        elif kind in MAILBOX_FAULTS:
+            if not self.world.user_exists(target):
+                raise WorldError(f"no mailbox {target!r} in this scenario")
+        elif target not in self.world.hosts:
+            raise WorldError(f"no host named {target!r} in this scenario")
+        return dataclasses.replace(fault, kind=kind, target=target, command=fault.command.upper())
+
+    async def _set_fault(self, fault: Fault) -> dict:
+        fault = self._checked(fault)
+        self.fault_book.set(fault)
+        await self._apply_fault(fault)
+        self._publish_fault(fault, on=True)
+        return _fault_dict(fault)
+
+    async def _clear_fault(self, kind: str, target: str) -> dict | None:
+        probe = self._checked(Fault(check_kind(kind), target))
+        removed = self.fault_book.clear(probe.kind, probe.target)
+        if removed is None:
+            return None
+        await self._apply_fault(removed)
+        self._publish_fault(removed, on=False)
+        return _fault_dict(removed)
+
+    async def _apply_fault(self, fault: Fault) -> None:
+        """Make real what the servers cannot ask about: listeners and zones."""
+        if fault.kind in ZONE_FAULTS:
+            self._break_zone(fault.target)
+        elif fault.kind is FaultKind.NO_ADDRESS:
+            self._publish_zones()
+        elif fault.kind is FaultKind.REFUSE:
+            await self._apply_refuse(self.world.hosts[fault.target])
+
+    def _break_zone(self, zone: str) -> None:
+        kind = self.fault_book.zone_fault(zone)
+        mode = {FaultKind.SERVFAIL: ZoneFault.SERVFAIL, FaultKind.DNS_TIMEOUT: ZoneFault.TIMEOUT}.get(kind)
+        self._authority.set_fault(zone, mode)
+
+    async def _apply_refuse(self, host: Host) -> None:
+        """Close or reopen the host's MX listener; its other listeners stay as they are."""
+        server = self._mx_servers.get(host.name)
+        if self.fault_book.refuses(host.name):
+            if server is not None:
+                del self._mx_servers[host.name]
+                server.close()          # stops listening: new connections are refused
+                running = self._servers.get(host.name, [])
+                if server in running:
+                    running.remove(server)
+                self.listeners = [item for item in self.listeners
+                                  if not (item.host == host.name and item.service == "mx")]
+        elif server is None and host.up:
+            try:
+                await self._serve(host.name, "mx", self._smtp_factory(Door.MX, host), host.address,
+                                  self.config.ports.mx)
+            except OSError:
+                log.exception("could not reopen the MX port of %s", host.name)
+
+    def _publish_fault(self, fault: Fault, *, on: bool, spent: bool = False) -> None:
+        node = fault_node(fault)
+        self.bus.publish(FaultChanged(
+            src=node, dst=node, fault=fault.kind, target=fault.target, node=node, on=on, spent=spent,
+            delay=fault.delay, greeting=fault.greeting, end_of_data=fault.data, command=fault.command,
+            code=fault.code, text=fault.text, times=fault.times, size=fault.size, permanent=fault.permanent))
+
+    def _fault_spent(self, fault: Fault) -> None:
+        """A ``reply`` fault gave its last answer (called on the loop by the fault book)."""
+        self._publish_fault(fault, on=False, spent=True)
+
+    def _dns_fault_bite(self, record: QueryRecord, asker: Host | None) -> None:
+        """A zone fault answered (or dropped) a query, or a ``no_address`` host's A was asked for."""
+        qname = record.qname.lower().rstrip(".")
+        fault: Fault | None = None
+        reply = ""
+        if record.fault:
+            kind = FaultKind.DNS_TIMEOUT if record.fault == ZoneFault.TIMEOUT else FaultKind.SERVFAIL
+            zones = [d for d in self.world.domains if qname == d or qname.endswith("." + d)]
+            fault = self.fault_book.get(kind, max(zones, key=len)) if zones else None
+            reply = "" if kind is FaultKind.DNS_TIMEOUT else record.rcode
+        elif record.qtype in ("A", "ANY") and qname in self.fault_book.hidden_hosts():
+            fault = self.fault_book.get(FaultKind.NO_ADDRESS, qname)
+            reply = record.rcode
+        if fault is None:
+            return
+        peer = nodes.mta(asker.name) if asker is not None else nodes.OUTSIDE
+        self.bus.publish(FaultBit(src=nodes.DNS, dst=peer, fault=fault.kind, target=fault.target,
+                                  node=fault_node(fault), command=f"{record.qname} {record.qtype}".strip(),
+                                  reply=reply, client=asker.name if asker is not None else record.source[0]))
+
     def _dns_served(self, record: QueryRecord) -> None:
-        if self.world.host_by_address(record.source[0]) is not None:
+        asker = self.world.host_by_address(record.source[0])
+        self._dns_fault_bite(record, asker)
+        if asker is not None:
             return        # the MTAs report their own lookups, with the MX they chose
+        if not record.rcode:
+            return        # dropped by a zone fault: nothing was served
         self.bus.publish(DnsServed(src=nodes.OUTSIDE, dst=nodes.DNS, peer=record.source[0],
                                    question=f"{record.qname} {record.qtype}".strip(), rcode=record.rcode,
                                    answers=tuple(record.answer), transport=record.transport,
@@ -343,6 +492,10 @@ class MailStack:
 
     def listener_table(self) -> list[dict]:
         return [item.to_dict() for item in self.listeners]
+
+
+def _fault_dict(fault: Fault) -> dict:
+    return {"kind": fault.kind.value, "target": fault.target, "node": fault_node(fault), **fault_params(fault)}
 
 
 class RetrievalBus:

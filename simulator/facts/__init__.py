@@ -12,7 +12,7 @@ from .lesson import *  # noqa: F401,F403
 from .pop3 import *  # noqa: F401,F403
 from .queue import *  # noqa: F401,F403
 from .smtp import *  # noqa: F401,F403
-from .world import HostStateChanged, MxTableChanged, NextHop, HopStep
+from .world import FaultBit, FaultChanged, FaultKind, HostStateChanged, MxTableChanged, NextHop, HopStep
 
 AREAS = (smtp, dns, queue, pop3, imap, world, lesson)
 
@@ -41,5 +41,5 @@ def reason_enums() -> tuple[type, ...]:
     return tuple(found)
 
 
-__all__ = ["Fact", "Line", "Reason", "Status", "all_facts", "reason_enums", "HostStateChanged",
+__all__ = ["Fact", "Line", "Reason", "Status", "all_facts", "reason_enums", "FaultBit", "FaultChanged", "FaultKind", "HostStateChanged",
            "MxTableChanged", "NextHop", "HopStep"]

@@ -33,6 +33,7 @@ class DeliveryReason(StrEnum):
     REPLY = "delivery.reply"                    # host, reply: what the remote server answered
     NO_SUCH_USER = "delivery.no_such_user"      # host, rcpt: the final host has no such mailbox
     MAILBOX_WRITE = "delivery.mailbox_write"    # rcpt, error: the MDA could not write the file
+    MAILBOX_FULL = "delivery.mailbox_full"      # rcpt, host, permanent: the mailbox is over its quota
     UNREACHABLE = "delivery.unreachable"        # domain, host, last (a Reason): no MX could be reached
     CONNECTION_LOST = "delivery.connection_lost"  # host, last (a Reason, or none): lost mid-session
     EXPIRED = "delivery.expired"                # attempts, lifetime, last (a Reason or none): gave up

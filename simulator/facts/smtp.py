@@ -33,6 +33,7 @@ class AttemptReason(StrEnum):
     TIMEOUT = "attempt.timeout"            # no answer in time
     CLOSED = "attempt.closed"              # the server closed the connection
     BAD_REPLY = "attempt.bad_reply"        # detail: what was wrong with the reply line
+    TLS = "attempt.tls"                    # detail: the TLS handshake after STARTTLS failed
     ERROR = "attempt.error"                # detail: the system's error ("OSError: ...")
 
 

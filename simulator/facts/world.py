@@ -1,13 +1,21 @@
-"""Facts of the world itself: the teacher changes a host or an MX table; the gate holds a hop."""
+"""Facts of the world itself: the teacher changes a host, an MX table or a fault; the gate holds a
+hop; a fault bites.
+
+- :class:`FaultChanged` (``world.fault``): a fault was set or cleared (drawn on its node: the host
+  ``mta:<host>``, the ``dns`` server for a zone, ``mailbox:<address>``);
+- :class:`FaultBit` (``fault.bite``): a fault changed an answer: a server replied otherwise than it
+  would have (a greylisting 450, a 552 for size, a SERVFAIL), answered late, or not at all.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
 
+from ..scenario.model import FaultKind
 from .base import Fact, Status
 
-__all__ = ["HopStep", "HostStateChanged", "MxTableChanged", "NextHop"]
+__all__ = ["FaultBit", "FaultChanged", "FaultKind", "HopStep", "HostStateChanged", "MxTableChanged", "NextHop"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,3 +64,52 @@ class NextHop(Fact):
     rcpt: str = ""
     reply: str = ""
     status: Status = Status.INFO
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FaultChanged(Fact):
+    """A fault set (``on``) or cleared; ``spent``: a ``reply`` fault gave its last of ``times``
+    answers and went away by itself.  Only the parameters of its kind mean anything."""
+    kind: ClassVar[str] = "world.fault"
+    protocol: ClassVar[str] = "WORLD"
+    what: str = "fault"
+    fault: FaultKind
+    target: str                 # the host, zone or mailbox address it is set on
+    node: str                   # node id the fault is drawn on
+    on: bool
+    spent: bool = False
+    delay: float = 0.0          # greylist: seconds before a retry is accepted
+    greeting: float = 0.0       # slow: seconds before the 220 greeting
+    end_of_data: float = 0.0    # slow: seconds before the reply to the end of DATA (``data``)
+    command: str = ""           # reply: "RCPT", "MAIL", "CONNECT", "DOT" ...
+    code: int = 0               # reply: the reply code
+    text: str = ""              # reply: the reply text, e.g. "4.3.0 Try again later"
+    times: int = 0              # reply: how many times (0 = always)
+    size: int = 0               # size_limit: the largest message in bytes
+    permanent: bool = False     # mailbox_full: 552 5.2.2 rather than 452 4.2.2
+    status: Status = Status.INFO
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FaultBit(Fact):
+    """A fault changed what a server did.  ``src`` answered (the server, the DNS, the mailbox),
+    ``dst`` got the answer; ``node`` is where the fault is drawn."""
+    kind: ClassVar[str] = "fault.bite"
+    protocol: ClassVar[str] = "FAULT"
+    fault: FaultKind
+    target: str                 # the host, zone or mailbox address the fault is set on
+    node: str                   # node id the fault is drawn on
+    command: str                # what was answered: "RCPT", "CONNECT", "EHLO", "DOT", "STARTTLS", "beta.test MX"
+    reply: str = ""             # the answer given: "450 4.7.1 Greylisted", "SERVFAIL"; "" for none at all
+    delay: float = 0.0          # slow: seconds the answer was held back
+    client: str = ""            # who was answered: a host name, an address, or ""
+
+    @property
+    def status(self) -> Status:
+        if self.reply[:1] == "4":
+            return Status.DEFERRED
+        if self.reply[:1] == "5":
+            return Status.FAILED
+        if self.fault in (FaultKind.SLOW, FaultKind.NO_TLS):
+            return Status.INFO
+        return Status.DEFERRED

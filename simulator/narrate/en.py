@@ -981,7 +981,7 @@ _UI_UI: dict = {
     "legend.down": "server down",
     "legend.pop3": "POP3: download + delete",
     "legend.imap": "IMAP: stays on server",
-    "keys.help": "Keys: Space play/pause · ← → hop by hop · S step · End live",
+    "keys.help": "Keys: Space play/pause · ← → hop by hop · S step · N next step · P present · End live",
 
     # a hop's status and kind
     "status.ok": "OK",
@@ -1127,7 +1127,479 @@ _UI_UI: dict = {
 }
 
 
+# -- export (helper X): the exported page's replay bar, and the live page's save buttons ---------------
+_UI_EXPORT: dict = {
+    "offline.badge": "Saved copy",
+    "offline.saved": "Saved on {date} from the world “{title}”. No server and no network: everything is in this file.",
+    "offline.trace": "One message: {label}",
+    "offline.controls": "Replay of the saved run",
+    "offline.restart": "From the start",
+    "offline.restart.hint": "Replay the run again from its first hop",
+    "offline.play": "Play",
+    "offline.pause": "Pause",
+    "offline.all": "Show all",
+    "offline.all.hint": "Show the whole run at once, without the replay",
+    "offline.speed": "Replay speed",
+    "offline.speed.slow": "Slow",
+    "offline.speed.normal": "Normal",
+    "offline.speed.fast": "Fast",
+    "offline.progress": "{shown} of {total}",
+    "offline.readonly": "This is a saved copy: nothing can be changed in it.",
+    "offline.notsaved": "This is not in the saved copy: it keeps the hops, not the servers.",
+    "offline.nonetwork": "A saved copy uses no network.",
+    "offline.broken": "The saved run is missing from this file.",
+    "export.run": "Save run",
+    "export.run.hint": "Save this run as one HTML file that opens without a server or a network (for review after class)",
+    "export.trace": "Save this message",
+    "export.trace.hint": "Save only this message's journey as one HTML file",
+    "export.scenario": "Save world",
+    "export.scenario.hint": "Download the world as it is now (servers, MX tables, faults) as a scenario file that loads again",
+}
+
+
+# -------------------- faults (helper F: simulator/faults.py) ----------------------------------
+
+def _fault_secs(value: float) -> str:
+    return f"{round(value, 1):g} s"
+
+
+def _fault_code(text: str, fallback: str) -> str:
+    return code(text) if text else fallback
+
+
+def _fault_reply_set(x) -> str:
+    """The reply a ``reply`` fault gives, as set (code and text)."""
+    return _fault_code(f"{x.code or ''} {x.text}".strip(), "a chosen reply")
+
+
+def _fault_command(command: str) -> str:
+    named = {"CONNECT": "the greeting", "DOT": "the end of DATA (the final dot)",
+             "DELIVER": "delivery into the mailbox"}
+    return named.get(command) or _fault_code(command, "a command")
+
+
+def _fault_times(times: int) -> str:
+    if times <= 0:
+        return "every time"
+    return "once" if times == 1 else f"{times} times"
+
+
+def _fault_next(reply: str) -> str:
+    """What the sender does after this reply: the first digit decides (RFC 5321 §4.2.1)."""
+    if reply[:1] == "4":
+        return (f" A {code('4xx')} reply is temporary: the sending server keeps the message in its "
+                f"queue and tries again later.")
+    if reply[:1] == "5":
+        return (f" A {code('5xx')} reply is permanent: the sending server gives up and sends a bounce "
+                f"back to the message's author.")
+    return ""
+
+
+def _fault_slow_parts(greeting: float, data: float) -> str:
+    parts = []
+    if greeting > 0:
+        parts.append(f"its {code('220')} greeting comes {_fault_secs(greeting)} late")
+    if data > 0:
+        parts.append(f"its reply to the end of DATA comes {_fault_secs(data)} late")
+    return " and ".join(parts) or "it answers late"
+
+
+_FAULT_LABEL = {
+    f.FaultKind.GREYLIST: "greylisting", f.FaultKind.SLOW: "a slow server",
+    f.FaultKind.REPLY: "a chosen reply", f.FaultKind.SIZE_LIMIT: "a size limit",
+    f.FaultKind.REQUIRE_TLS: "required TLS", f.FaultKind.NO_TLS: "no TLS",
+    f.FaultKind.REFUSE: "refused connections", f.FaultKind.MAILBOX_FULL: "a full mailbox",
+    f.FaultKind.SERVFAIL: f"{code('SERVFAIL')} answers", f.FaultKind.DNS_TIMEOUT: "a silent DNS",
+    f.FaultKind.NO_ADDRESS: "a missing address record",
+}
+
+
+def _fault_on_greylist(x: f.FaultChanged) -> tuple[str, str]:
+    later = f"at least {_fault_secs(x.delay)} later" if x.delay > 0 else "later"
+    return (f"greylisting on {x.target}",
+            f"{x.target} now greylists: the first time it sees a triplet (client address, envelope "
+            f"sender, recipient) it answers {code('450 4.7.1')} at {code('RCPT TO')} and remembers it; "
+            f"the same triplet retried {later} is accepted. Real servers do this against spam: spam "
+            f"software seldom comes back, while a real MTA always retries a {code('4xx')} reply. The "
+            f"sender keeps the message in its queue and tries again.")
+
+
+def _fault_on_slow(x: f.FaultChanged) -> tuple[str, str]:
+    parts = _fault_slow_parts(x.greeting, x.end_of_data)
+    return (f"{x.target} is slow: {parts}",
+            f"{x.target} is now slow: {parts}. Real servers are slow when they are overloaded, when "
+            f"they check the client against blocklists before greeting it (some wait on purpose, to "
+            f"catch spam software that talks before its turn), or when a content filter scans the "
+            f"message. A sending MTA waits (RFC 5321 §4.5.3.2 allows minutes); if it gives up first, "
+            f"it keeps the message and retries.")
+
+
+def _fault_on_reply(x: f.FaultChanged) -> tuple[str, str]:
+    reply, at = _fault_reply_set(x), _fault_command(x.command)
+    greeting = (f" A greeting other than {code('220')} ends the connection at once: the sender tries "
+                f"its next MX." if x.command == "CONNECT" else "")
+    return (f"{x.target} answers {reply} at {at}, {_fault_times(x.times)}",
+            f"{x.target} now answers {reply} at {at} instead of its real reply "
+            f"({_fault_times(x.times)}), like a server with a problem of its own: a full disk, a "
+            f"policy, a bug.{greeting} The first digit tells the sender what to do: {code('4xx')}, keep "
+            f"the message and retry later; {code('5xx')}, give up and bounce it.")
+
+
+def _fault_on_size(x: f.FaultChanged) -> tuple[str, str]:
+    return (f"{x.target} takes messages up to {plural.size_en(x.size)}",
+            f"{x.target} now announces {code(f'SIZE {x.size}')} in its EHLO reply (RFC 1870). A sender "
+            f"that gives the message's size with {code('MAIL FROM')} is refused at once with "
+            f"{code('552 5.3.4')} if it is larger; a larger message sent anyway is refused with the "
+            f"same code at the end of DATA. Real servers limit the size to protect their disks and "
+            f"mailboxes. {code('552')} is permanent: the sender bounces the message.")
+
+
+def _fault_on_require_tls(x: f.FaultChanged) -> tuple[str, str]:
+    return (f"{x.target} requires TLS",
+            f"{x.target} now refuses {code('MAIL FROM')} with {code('530 5.7.0')} until the client has "
+            f"started TLS with STARTTLS (RFC 3207), so that no message crosses the network in "
+            f"plaintext. A sender that uses STARTTLS (most MTAs do, opportunistically) never notices; "
+            f"one that cannot gets a {code('5xx')} reply and bounces the message.")
+
+
+def _fault_on_no_tls(x: f.FaultChanged) -> tuple[str, str]:
+    return (f"{x.target} no longer uses TLS",
+            f"{x.target} now neither offers STARTTLS in its EHLO reply nor uses it when it sends "
+            f"mail, like an old or badly configured MTA. What it sends and receives crosses the network "
+            f"in plaintext, and a receiver that requires TLS refuses its mail.")
+
+
+def _fault_on_refuse(x: f.FaultChanged) -> tuple[str, str]:
+    return (f"{x.target} refuses connections on its MX port",
+            f"Nothing listens on the MX port of {x.target} any more (as when its MTA is stopped or a "
+            f"firewall rejects the port), while the host stays up: IMAP, POP3 and submission still "
+            f"work. A sending MTA gets 'connection refused' and tries the next MX; if none takes the "
+            f"message, it keeps it and retries later.")
+
+
+def _fault_on_mailbox_full(x: f.FaultChanged) -> tuple[str, str]:
+    if x.permanent:
+        reply, after = code("552 5.2.2"), "This is permanent: the sender bounces the message."
+    else:
+        reply, after = (code("452 4.2.2"), "This is temporary: the sender keeps the message and retries, "
+                                           "in case the user makes room.")
+    return (f"the mailbox {x.target} is full",
+            f"The mailbox {x.target} is over its quota: its server answers {reply} at "
+            f"{code('RCPT TO')}, and its MDA will not write into it. Real servers set quotas so that one "
+            f"user cannot fill the disk. {after}")
+
+
+def _fault_on_servfail(x: f.FaultChanged) -> tuple[str, str]:
+    return (f"the DNS answers {code('SERVFAIL')} for {x.target}",
+            f"The sandbox DNS now answers {code('SERVFAIL')} for every name in the zone {x.target}, as "
+            f"when the zone's name server is broken or cannot load its data. {code('SERVFAIL')} means "
+            f"'I cannot tell you now', not 'it does not exist': a sending MTA keeps the message "
+            f"({code('4.4.3')}) and retries, whereas {code('NXDOMAIN')} bounces it.")
+
+
+def _fault_on_dns_timeout(x: f.FaultChanged) -> tuple[str, str]:
+    return (f"the DNS does not answer for {x.target}",
+            f"The sandbox DNS now ignores every question about the zone {x.target}, as a dead or "
+            f"firewalled name server does: a question over UDP gets no answer, a TCP connection is "
+            f"closed without one. The asking MTA waits until its resolver gives up, then keeps the "
+            f"message and retries.")
+
+
+def _fault_on_no_address(x: f.FaultChanged) -> tuple[str, str]:
+    return (f"{x.target} has lost its address record",
+            f"The {code('A')} record of {x.target} is gone from its zone: DNS may still name the host "
+            f"(in an MX record) but no longer says at which address it is. A sending MTA that finds "
+            f"no address for an MX moves on to the next one; if no MX has an address, it keeps the "
+            f"message and retries.")
+
+
+_FAULT_ON = {
+    f.FaultKind.GREYLIST: _fault_on_greylist, f.FaultKind.SLOW: _fault_on_slow,
+    f.FaultKind.REPLY: _fault_on_reply, f.FaultKind.SIZE_LIMIT: _fault_on_size,
+    f.FaultKind.REQUIRE_TLS: _fault_on_require_tls, f.FaultKind.NO_TLS: _fault_on_no_tls,
+    f.FaultKind.REFUSE: _fault_on_refuse, f.FaultKind.MAILBOX_FULL: _fault_on_mailbox_full,
+    f.FaultKind.SERVFAIL: _fault_on_servfail, f.FaultKind.DNS_TIMEOUT: _fault_on_dns_timeout,
+    f.FaultKind.NO_ADDRESS: _fault_on_no_address,
+}
+
+_FAULT_OFF_MORE = {
+    f.FaultKind.GREYLIST: " It also forgets the triplets it remembered.",
+    f.FaultKind.REFUSE: " Its MX port listens again: the senders' next retry gets through.",
+    f.FaultKind.NO_ADDRESS: f" The {code('A')} record is back in the zone.",
+    f.FaultKind.SERVFAIL: " Waiting messages get through at their next retry.",
+    f.FaultKind.DNS_TIMEOUT: " Waiting messages get through at their next retry.",
+    f.FaultKind.MAILBOX_FULL: " Waiting messages get through at their next retry.",
+}
+
+
+def _fault_changed(x: f.FaultChanged) -> tuple[str, str]:
+    label = _FAULT_LABEL[x.fault]
+    if x.on:
+        return _FAULT_ON[x.fault](x)
+    if x.spent:
+        return (f"{x.target} answers normally again",
+                f"{x.target} gave its chosen reply {_fault_reply_set(x)} at {_fault_command(x.command)} "
+                f"{_fault_times(x.times)}, as it was set to, and answers normally again.")
+    return (f"{label} removed from {x.target}",
+            f"The fault is removed: {x.target} behaves normally again.{_FAULT_OFF_MORE.get(x.fault, '')}")
+
+
+def _fault_who(x: f.FaultBit) -> str:
+    return x.client or "the client"
+
+
+def _bite_greylist(x: f.FaultBit) -> tuple[str, str]:
+    reply = _fault_code(x.reply, "a temporary refusal")
+    return (f"{x.target} greylists {_fault_who(x)}: {reply}",
+            f"{x.target} has not seen this triplet (client address, envelope sender, recipient) "
+            f"before, or sees it again too soon, so it answers {reply}. This is greylisting: spam "
+            f"software seldom retries, a real MTA always does.{_fault_next(x.reply)}")
+
+
+def _bite_slow(x: f.FaultBit) -> tuple[str, str]:
+    what = {"CONNECT": f"its {code('220')} greeting", "DOT": "its reply to the end of DATA"}.get(
+        x.command, f"its reply to {_fault_code(x.command, 'a command')}")
+    return (f"{x.target} is slow: {what} comes in {_fault_secs(x.delay)}",
+            f"{x.target} holds back {what} for {_fault_secs(x.delay)}, and {_fault_who(x)} waits. "
+            f"RFC 5321 §4.5.3.2 asks a client to wait minutes for a greeting or for the reply to its "
+            f"final dot; a client that gives up earlier ends the session without a message, and the "
+            f"sender retries later.")
+
+
+def _bite_reply(x: f.FaultBit) -> tuple[str, str]:
+    reply = _fault_code(x.reply, "a chosen reply")
+    greeting = (f" A greeting that is not {code('220')} ends the session: the sender tries its next MX."
+                if x.command == "CONNECT" else "")
+    return (f"{x.target} answers {reply} at {_fault_command(x.command)}",
+            f"{x.target} was set to answer {reply} at {_fault_command(x.command)} instead of its real "
+            f"reply.{greeting}{_fault_next(x.reply)}")
+
+
+def _bite_size(x: f.FaultBit) -> tuple[str, str]:
+    reply = _fault_code(x.reply, "a refusal")
+    when = (f"at {code('MAIL FROM')}, where the client gave the message's size" if x.command == "MAIL"
+            else f"at {_fault_command(x.command)}")
+    return (f"{x.target} refuses a message too large: {reply}",
+            f"{x.target} takes messages only up to the size it announced with {code('SIZE')} in its "
+            f"EHLO reply, and this one is larger: {reply} {when}.{_fault_next(x.reply)}")
+
+
+def _bite_require_tls(x: f.FaultBit) -> tuple[str, str]:
+    reply = _fault_code(x.reply, "a refusal")
+    return (f"{x.target} wants TLS first: {reply}",
+            f"{x.target} accepts mail only over TLS, and {_fault_who(x)} sent {code('MAIL FROM')} "
+            f"without STARTTLS first: {reply}.{_fault_next(x.reply)}")
+
+
+def _bite_no_tls(x: f.FaultBit) -> tuple[str, str]:
+    if x.command == "STARTTLS":
+        return (f"{x.target} sends without TLS",
+                f"The receiving server offered STARTTLS, but {x.target} does not use TLS: the message "
+                f"crosses the network in plaintext, readable by anyone who listens. A receiver that "
+                f"requires TLS would refuse it with {code('530')}.")
+    return (f"{x.target} does not offer STARTTLS",
+            f"{x.target} runs without TLS: its EHLO reply leaves STARTTLS out, so {_fault_who(x)} has "
+            f"to talk to it in plaintext, and anyone who listens on the network can read the message.")
+
+
+def _bite_refuse(x: f.FaultBit) -> tuple[str, str]:
+    return (f"{x.target} refuses the connection from {_fault_who(x)}",
+            f"The MX port of {x.target} is closed, so the connection from {_fault_who(x)} was refused "
+            f"at once. The sender tries the next MX; if none takes the message, it keeps it in its "
+            f"queue and retries later.")
+
+
+def _bite_mailbox_full(x: f.FaultBit) -> tuple[str, str]:
+    reply = _fault_code(x.reply, "a refusal")
+    where = ("Its MDA cannot write into it." if x.command == "DELIVER"
+             else f"Its server says so at {_fault_command(x.command)}.")
+    return (f"the mailbox {x.target} is full: {reply}",
+            f"The mailbox {x.target} is over its quota: {reply}. {where}{_fault_next(x.reply)}")
+
+
+def _bite_servfail(x: f.FaultBit) -> tuple[str, str]:
+    question = _fault_code(x.command, "a question")
+    return (f"DNS: {question} → {code('SERVFAIL')}",
+            f"The name server of {x.target} is broken: the question {question} from {_fault_who(x)} "
+            f"got {code('SERVFAIL')}. This is temporary: the MTA keeps the message and asks again at "
+            f"its next retry.")
+
+
+def _bite_dns_timeout(x: f.FaultBit) -> tuple[str, str]:
+    question = _fault_code(x.command, "a question")
+    return (f"DNS: no answer to {question}",
+            f"The name server of {x.target} does not answer: the question {question} from "
+            f"{_fault_who(x)} got nothing back. The MTA's resolver waits, gives up, and the message "
+            f"stays in the queue for a later retry.")
+
+
+def _bite_no_address(x: f.FaultBit) -> tuple[str, str]:
+    question = _fault_code(x.command, "a question")
+    answer = _fault_code(x.reply, "no address")
+    return (f"DNS: {x.target} has no address ({answer})",
+            f"{x.target} has no {code('A')} record: the question {question} got {answer}. Without "
+            f"an address an MTA cannot connect to this MX: it tries the next one, or keeps the message "
+            f"for a later retry.")
+
+
+_FAULT_BITES = {
+    f.FaultKind.GREYLIST: _bite_greylist, f.FaultKind.SLOW: _bite_slow, f.FaultKind.REPLY: _bite_reply,
+    f.FaultKind.SIZE_LIMIT: _bite_size, f.FaultKind.REQUIRE_TLS: _bite_require_tls,
+    f.FaultKind.NO_TLS: _bite_no_tls, f.FaultKind.REFUSE: _bite_refuse,
+    f.FaultKind.MAILBOX_FULL: _bite_mailbox_full, f.FaultKind.SERVFAIL: _bite_servfail,
+    f.FaultKind.DNS_TIMEOUT: _bite_dns_timeout, f.FaultKind.NO_ADDRESS: _bite_no_address,
+}
+
+
+def _fault_bit(x: f.FaultBit) -> tuple[str, str]:
+    return _FAULT_BITES[x.fault](x)
+
+
+def _fault_mailbox_full_reason(r: f.Reason) -> str:
+    if r.get("permanent"):
+        return f"the mailbox {r['rcpt']} on {r['host']} is full, for good ({code('5.2.2')})"
+    return f"the mailbox {r['rcpt']} on {r['host']} is full for now ({code('4.2.2')})"
+
+
+_TEXTS_FAULTS: dict = {f.FaultChanged: _fault_changed, f.FaultBit: _fault_bit}
+_REASONS_FAULTS: dict = {
+    f.AttemptReason.TLS: lambda r: f"the TLS handshake after STARTTLS failed ({code(r['detail'])})",
+    f.DeliveryReason.MAILBOX_FULL: _fault_mailbox_full_reason,
+}
+
+
 TEXTS: dict = {**_TEXTS_WORLD, **_TEXTS_SMTP, **_TEXTS_DNS, **_TEXTS_QUEUE, **_TEXTS_POP3, **_TEXTS_IMAP,
-                 **_TEXTS_LESSON}
-REASONS: dict = {**_REASONS_SMTP, **_REASONS_DNS, **_REASONS_QUEUE, **_REASONS_LESSON}
-UI: dict[str, str] = {**_UI_UI}
+                 **_TEXTS_LESSON, **_TEXTS_FAULTS}
+REASONS: dict = {**_REASONS_SMTP, **_REASONS_DNS, **_REASONS_QUEUE, **_REASONS_LESSON, **_REASONS_FAULTS}
+
+
+# -------------------- ui: lessons on the page (issue 8, helper W) ---------------------------
+
+_UI_LESSONS_PAGE: dict = {
+    "lessons.button": "Lessons",
+    "lessons.button.hint": "Choose a lesson, reset the world, open a scenario file, export the run",
+    "lessons.title": "Lessons",
+    "lessons.now": "Now running",
+    "lessons.reset": "Reset the world",
+    "lessons.reset.hint": "Start this scenario again with empty mailboxes and queues (the run so far stays in its log)",
+    "lessons.export": "Export run",
+    "lessons.export.hint": "Download this run as one HTML file that replays offline (for students after class)",
+    "lessons.save": "Save world as scenario",
+    "lessons.save.hint": "Download the world as it is now (with your MX and server changes) as a scenario file",
+    "lessons.file": "Your own scenario file",
+    "lessons.file.hint": "A `.yaml` file in the library's format. If it has mistakes, they are listed here and the running world stays as it is.",
+    "lessons.file.open": "Open a scenario file…",
+    "lessons.library": "The library",
+    "lesson.library.empty": "No lessons found.",
+    "lesson.level.intro": "intro",
+    "lesson.level.core": "core",
+    "lesson.level.advanced": "advanced",
+    "lesson.level.other": "other scenarios",
+    "lesson.steps": "{n} {n#step|steps}",
+    "lesson.load": "Load",
+    "lesson.reload": "Start again",
+    "lesson.loaded": "Loaded: {title}",
+    "lesson.resetDone": "The world was reset.",
+    "lesson.goals": "Goals",
+    "lesson.file.problems": "{file}: {n} {n#problem|problems}",
+    "lesson.file.untouched": "Nothing was loaded: the running world is unchanged.",
+    "lesson.narration": "The lesson's narration",
+    "lesson.steps.label": "The lesson's steps",
+    "lesson.position": "Step {k} of {n}",
+    "lesson.viewing": "Reading step {k} of {n}",
+    "lesson.next": "Next step",
+    "lesson.next.hint": "Go on with the lesson: the world does its next step (N)",
+    "lesson.nextHop": "Next hop",
+    "lesson.state.idle": "not started",
+    "lesson.state.running": "running",
+    "lesson.state.waiting": "waiting for the next step",
+    "lesson.state.finished": "finished",
+    "lesson.state.failed": "a check failed",
+    "lesson.state.ready": "press Next step to begin",
+    "lesson.state.none": "free play",
+    "lesson.state.stopped": "stopped",
+    "lesson.status.skipped": "skipped",
+    "lesson.detail.found": "What happened",
+    "lesson.status.pending": "to come",
+    "lesson.status.running": "running",
+    "lesson.status.waiting": "waiting",
+    "lesson.status.passed": "passed",
+    "lesson.status.failed": "failed",
+    "lesson.status.done": "done",
+    "lesson.action.say": "narration",
+    "lesson.action.send": "send a letter",
+    "lesson.action.fetch": "read a mailbox",
+    "lesson.action.wait": "wait",
+    "lesson.action.host_down": "switch a server off",
+    "lesson.action.host_up": "switch a server on",
+    "lesson.action.set_mx": "change MX records",
+    "lesson.action.fault": "set a fault",
+    "lesson.action.expect": "check",
+    "lesson.line": "line {line}",
+    "lesson.failedAt": "Step {k} ({action}, line {line}) failed.",
+    "lesson.passed": "Check passed",
+    "lesson.finished": "The lesson is over: {passed} of {n} {n#check|checks} passed.",
+    "lesson.finished.plain": "The lesson is over.",
+    "lesson.detail.expected": "Expected",
+    "lesson.detail.happened": "What happened",
+    "follow.button": "Follow teacher",
+    "follow.on.hint": "Your screen follows the teacher's; click to explore on your own",
+    "follow.off.hint": "You are exploring on your own; click to follow the teacher again",
+    "present.button": "Present",
+    "present.hint": "Presentation mode for a projector: larger type (P)",
+    "fault.title": "Faults",
+    "fault.intro": "Make something go wrong on purpose. Each fault is drawn on its server and explained when it bites.",
+    "fault.kind": "Fault",
+    "fault.on.host": "Server",
+    "fault.on.zone": "Zone",
+    "fault.on.mailbox": "Mailbox",
+    "fault.param.delay": "Retry accepted after (s)",
+    "fault.param.greeting": "Greeting delay (s)",
+    "fault.param.data": "Delay after `DATA` (s)",
+    "fault.param.at": "At command",
+    "fault.param.code": "Reply code",
+    "fault.param.text": "Reply text",
+    "fault.param.times": "Times (0 = always)",
+    "fault.param.size": "Largest message (bytes)",
+    "fault.param.permanent": "Permanent (552 rather than 452)",
+    "fault.set": "Set fault",
+    "fault.clear": "Clear",
+    "fault.none": "No faults: everything works.",
+    "fault.done": "Fault set: {fault}.",
+    "fault.refuse": "Refuses connections",
+    "fault.greylist": "Greylisting",
+    "fault.slow": "Slow server",
+    "fault.reply": "Chosen reply at a command",
+    "fault.size_limit": "Size limit",
+    "fault.require_tls": "Requires TLS",
+    "fault.no_tls": "No TLS",
+    "fault.no_address": "Missing A record",
+    "fault.mailbox_full": "Mailbox full",
+    "fault.servfail": "DNS answers `SERVFAIL`",
+    "fault.dns_timeout": "DNS does not answer",
+    "fault.refuse.hint": "The server's SMTP port refuses every connection; the server itself stays up.",
+    "fault.greylist.hint": "The first attempt from a sender gets `450 4.7.1`; a retry is accepted.",
+    "fault.slow.hint": "The greeting and/or the reply to `DATA` come late.",
+    "fault.reply.hint": "At the chosen command the server gives your reply instead of the real one.",
+    "fault.size_limit.hint": "`EHLO` announces `SIZE`; a larger message is refused with `552 5.3.4`.",
+    "fault.require_tls.hint": "`MAIL` before `STARTTLS` is refused with `530 5.7.0`.",
+    "fault.no_tls.hint": "An old MTA: it neither offers `STARTTLS` nor uses it when sending.",
+    "fault.no_address.hint": "The server's A record is missing from its zone: nobody finds its address.",
+    "fault.mailbox_full.hint": "Delivery to this mailbox gets `452 4.2.2` (or `552 5.2.2` when permanent).",
+    "fault.servfail.hint": "The DNS server answers `SERVFAIL` for every name in the zone.",
+    "fault.dns_timeout.hint": "The DNS server does not answer at all for names in the zone.",
+    "fault.refuse.short": "refuses",
+    "fault.greylist.short": "greylisting",
+    "fault.slow.short": "slow",
+    "fault.reply.short": "{code} at {at}",
+    "fault.size_limit.short": "max {size} bytes",
+    "fault.require_tls.short": "TLS required",
+    "fault.no_tls.short": "no TLS",
+    "fault.no_address.short": "no A record",
+    "fault.mailbox_full.short": "mailbox full",
+    "fault.servfail.short": "`SERVFAIL`",
+    "fault.dns_timeout.short": "DNS silent",
+}
+
+
+UI: dict[str, str] = {**_UI_UI, **_UI_EXPORT, **_UI_LESSONS_PAGE}

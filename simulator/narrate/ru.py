@@ -1015,7 +1015,7 @@ _UI_UI: dict = {
     "legend.down": "сервер выключен",
     "legend.pop3": "POP3: скачать и удалить",
     "legend.imap": "IMAP: остаётся на сервере",
-    "keys.help": "Клавиши: Пробел — пуск и пауза · ← → по шагам · `S` — шаг · `End` — сейчас",
+    "keys.help": "Клавиши: Пробел — пуск и пауза · ← → по шагам · `S` — шаг · `N` — следующий этап · `P` — показ · `End` — сейчас",
 
     # a hop's status and kind
     "status.ok": "Успех",
@@ -1161,7 +1161,485 @@ _UI_UI: dict = {
 }
 
 
+# -- export (helper X): the exported page's replay bar, and the live page's save buttons ---------------
+_UI_EXPORT: dict = {
+    "offline.badge": "Сохранённая копия",
+    "offline.saved": "Сохранено {date} из мира «{title}». Без сервера и без сети: всё в этом файле.",
+    "offline.trace": "Одно письмо: {label}",
+    "offline.controls": "Повтор сохранённого прогона",
+    "offline.restart": "С начала",
+    "offline.restart.hint": "Показать прогон заново с первого шага",
+    "offline.play": "Пуск",
+    "offline.pause": "Пауза",
+    "offline.all": "Показать всё",
+    "offline.all.hint": "Показать весь прогон сразу, без повтора",
+    "offline.speed": "Скорость повтора",
+    "offline.speed.slow": "Медленно",
+    "offline.speed.normal": "Обычно",
+    "offline.speed.fast": "Быстро",
+    "offline.progress": "{shown} из {total}",
+    "offline.readonly": "Это сохранённая копия: в ней ничего нельзя изменить.",
+    "offline.notsaved": "Этого нет в сохранённой копии: в ней только шаги, без серверов.",
+    "offline.nonetwork": "Сохранённая копия не пользуется сетью.",
+    "offline.broken": "В этом файле нет сохранённого прогона.",
+    "export.run": "Сохранить прогон",
+    "export.run.hint": "Сохранить прогон одной веб-страницей, которая открывается без сервера и без сети (чтобы разобрать после занятия)",
+    "export.trace": "Сохранить это письмо",
+    "export.trace.hint": "Сохранить путь только этого письма одной веб-страницей",
+    "export.scenario": "Сохранить мир",
+    "export.scenario.hint": "Скачать мир в нынешнем виде (серверы, таблицы MX, сбои) как файл сценария, который снова загружается",
+}
+
+
+# -------------------- faults (helper F: simulator/faults.py) ----------------------------------
+
+def _fault_secs(value: float) -> str:
+    return f"{round(value, 1):g}".replace(".", ",") + " с"
+
+
+def _fault_code(text: str, fallback: str) -> str:
+    return code(text) if text else fallback
+
+
+def _fault_reply_set(x) -> str:
+    """The reply a ``reply`` fault gives, as set (code and text)."""
+    return _fault_code(f"{x.code or ''} {x.text}".strip(), "заданный ответ")
+
+
+def _fault_command(command: str) -> str:
+    named = {"CONNECT": "приветствие", "DELIVER": "запись в почтовый ящик"}
+    if command == "DOT":
+        return f"конец {code('DATA')} (завершающую точку)"
+    return named.get(command) or _fault_code(command, "команду")
+
+
+def _fault_times(times: int) -> str:
+    if times <= 0:
+        return "каждый раз"
+    return "один раз" if times == 1 else plural.ru(times, "раз", "раза", "раз")
+
+
+def _fault_next(reply: str) -> str:
+    """What the sender does after this reply: the first digit decides (RFC 5321 §4.2.1)."""
+    if reply[:1] == "4":
+        return (f" Ответ {code('4xx')} временный: отправляющий сервер оставит письмо в своей очереди "
+                f"и повторит попытку позже.")
+    if reply[:1] == "5":
+        return (f" Ответ {code('5xx')} окончательный: отправляющий сервер прекратит попытки и "
+                f"отправит автору письма уведомление о недоставке.")
+    return ""
+
+
+def _fault_slow_parts(greeting: float, data: float) -> str:
+    parts = []
+    if greeting > 0:
+        parts.append(f"приветствие {code('220')} приходит с задержкой {_fault_secs(greeting)}")
+    if data > 0:
+        parts.append(f"ответ на конец {code('DATA')} приходит с задержкой {_fault_secs(data)}")
+    return " и ".join(parts) or "он отвечает с задержкой"
+
+
+_FAULT_LABEL = {
+    f.FaultKind.GREYLIST: "грейлистинг", f.FaultKind.SLOW: "медленный сервер",
+    f.FaultKind.REPLY: "заданный ответ", f.FaultKind.SIZE_LIMIT: "ограничение размера",
+    f.FaultKind.REQUIRE_TLS: "обязательный TLS", f.FaultKind.NO_TLS: "работа без TLS",
+    f.FaultKind.REFUSE: "отказ в соединении", f.FaultKind.MAILBOX_FULL: "переполненный ящик",
+    f.FaultKind.SERVFAIL: f"ответы {code('SERVFAIL')}", f.FaultKind.DNS_TIMEOUT: "молчащий DNS",
+    f.FaultKind.NO_ADDRESS: f"пропавшая запись {code('A')}",
+}
+
+
+def _fault_on_greylist(x: f.FaultChanged) -> tuple[str, str]:
+    later = f"не раньше чем через {_fault_secs(x.delay)}" if x.delay > 0 else "позже"
+    return (f"грейлистинг на {x.target}",
+            f"{x.target} теперь применяет грейлистинг (серый список): увидев тройку «адрес клиента, "
+            f"отправитель в конверте, получатель» впервые, он отвечает {code('450 4.7.1')} на "
+            f"{code('RCPT TO')} и запоминает её; ту же тройку, повторённую {later}, он примет. "
+            f"Настоящие серверы так борются со спамом: спамерские программы редко возвращаются, а "
+            f"настоящий агент передачи почты (MTA) всегда повторяет попытку после ответа "
+            f"{code('4xx')}. Отправитель оставит письмо в очереди и попробует ещё раз.")
+
+
+def _fault_on_slow(x: f.FaultChanged) -> tuple[str, str]:
+    parts = _fault_slow_parts(x.greeting, x.end_of_data)
+    return (f"{x.target} медлит: {parts}",
+            f"{x.target} теперь медленный: {parts}. Настоящие серверы медлят, когда перегружены, когда "
+            f"перед приветствием проверяют клиента по чёрным спискам (некоторые ждут нарочно, чтобы "
+            f"поймать спамерские программы, которые говорят не в свою очередь) или когда фильтр "
+            f"проверяет содержимое письма. Отправляющий MTA ждёт (RFC 5321 §4.5.3.2 разрешает "
+            f"минуты); если он сдастся раньше, то оставит письмо в очереди и повторит попытку.")
+
+
+def _fault_on_reply(x: f.FaultChanged) -> tuple[str, str]:
+    reply, at = _fault_reply_set(x), _fault_command(x.command)
+    greeting = (f" Приветствие с кодом, отличным от {code('220')}, сразу завершает соединение: "
+                f"отправитель пробует следующий MX." if x.command == "CONNECT" else "")
+    return (f"{x.target} отвечает {reply} на {at}: {_fault_times(x.times)}",
+            f"{x.target} теперь отвечает {reply} на {at} вместо настоящего ответа "
+            f"({_fault_times(x.times)}), как сервер со своей бедой: переполненным диском, строгой "
+            f"политикой, ошибкой в программе.{greeting} Первая цифра говорит отправителю, что делать: "
+            f"{code('4xx')} — оставить письмо и повторить позже, {code('5xx')} — сдаться и вернуть "
+            f"письмо отправителю.")
+
+
+def _fault_on_size(x: f.FaultChanged) -> tuple[str, str]:
+    return (f"{x.target} принимает письма не больше {plural.size_ru(x.size)}",
+            f"{x.target} теперь объявляет {code(f'SIZE {x.size}')} в ответе на {code('EHLO')} "
+            f"(RFC 1870). Отправитель, который указывает размер письма в {code('MAIL FROM')}, сразу "
+            f"получает {code('552 5.3.4')}, если письмо больше; письмо, отправленное всё равно, "
+            f"отклоняется с тем же кодом в конце {code('DATA')}. Настоящие серверы ограничивают размер, "
+            f"чтобы беречь диски и ящики. Код {code('552')} окончательный: отправитель вернёт письмо.")
+
+
+def _fault_on_require_tls(x: f.FaultChanged) -> tuple[str, str]:
+    return (f"{x.target} требует TLS",
+            f"{x.target} теперь отвечает на {code('MAIL FROM')} кодом {code('530 5.7.0')}, пока клиент "
+            f"не включит TLS командой STARTTLS (RFC 3207): ни одно письмо не должно идти по сети "
+            f"открытым текстом. Отправитель, который умеет STARTTLS (большинство MTA включают его "
+            f"при первой возможности), ничего не заметит; тот, кто не умеет, получит ответ "
+            f"{code('5xx')} и вернёт письмо.")
+
+
+def _fault_on_no_tls(x: f.FaultChanged) -> tuple[str, str]:
+    return (f"{x.target} больше не использует TLS",
+            f"{x.target} теперь не предлагает STARTTLS в ответе на {code('EHLO')} и сам не включает "
+            f"его, когда отправляет почту, как старый или плохо настроенный MTA. Всё, что он "
+            f"отправляет и принимает, идёт по сети открытым текстом, а получатель, который требует "
+            f"TLS, его почту не примет.")
+
+
+def _fault_on_refuse(x: f.FaultChanged) -> tuple[str, str]:
+    return (f"{x.target} отклоняет соединения на порт MX",
+            f"На порту MX сервера {x.target} больше никто не слушает (как бывает, когда MTA остановлен "
+            f"или порт закрыт межсетевым экраном), а сам сервер работает: IMAP, POP3 и отправка "
+            f"почты доступны. Отправляющий MTA получит «соединение отклонено» и попробует следующий MX; "
+            f"если письмо не примет никто, он оставит его в очереди и повторит попытку позже.")
+
+
+def _fault_on_mailbox_full(x: f.FaultChanged) -> tuple[str, str]:
+    if x.permanent:
+        reply, after = code("552 5.2.2"), "Это окончательно: отправитель вернёт письмо."
+    else:
+        reply, after = (code("452 4.2.2"), "Это временно: отправитель оставит письмо в очереди и "
+                                           "повторит попытку — вдруг пользователь освободит место.")
+    return (f"ящик {x.target} переполнен",
+            f"Почтовый ящик {x.target} превысил квоту: его сервер отвечает {reply} на "
+            f"{code('RCPT TO')}, а агент доставки (MDA) не станет в него писать. Настоящие серверы "
+            f"ставят квоты, чтобы один пользователь не занял весь диск. {after}")
+
+
+def _fault_on_servfail(x: f.FaultChanged) -> tuple[str, str]:
+    return (f"DNS отвечает {code('SERVFAIL')} для {x.target}",
+            f"DNS песочницы теперь отвечает {code('SERVFAIL')} на любое имя в зоне {x.target}, как "
+            f"бывает, когда DNS-сервер зоны сломан или не может загрузить данные. {code('SERVFAIL')} "
+            f"значит «сейчас не могу ответить», а не «такого нет»: отправляющий MTA оставит письмо в "
+            f"очереди ({code('4.4.3')}) и повторит попытку, тогда как после {code('NXDOMAIN')} письмо "
+            f"возвращается отправителю.")
+
+
+def _fault_on_dns_timeout(x: f.FaultChanged) -> tuple[str, str]:
+    return (f"DNS молчит о {x.target}",
+            f"DNS песочницы теперь не отвечает на вопросы о зоне {x.target}, как мёртвый или закрытый "
+            f"межсетевым экраном DNS-сервер: вопрос по {code('UDP')} остаётся без ответа, соединение по "
+            f"{code('TCP')} закрывается без него. Спрашивающий MTA ждёт, пока его резолвер не сдастся, "
+            f"затем оставляет письмо в очереди и повторяет попытку позже.")
+
+
+def _fault_on_no_address(x: f.FaultChanged) -> tuple[str, str]:
+    return (f"у {x.target} пропала запись {code('A')}",
+            f"Запись {code('A')} сервера {x.target} удалена из зоны: DNS ещё может назвать сервер (в "
+            f"записи MX), но больше не говорит, по какому адресу он находится. Отправляющий MTA, не "
+            f"найдя адреса у MX, переходит к следующему; если адреса нет ни у одного MX, он оставляет "
+            f"письмо в очереди и повторяет попытку позже.")
+
+
+_FAULT_ON = {
+    f.FaultKind.GREYLIST: _fault_on_greylist, f.FaultKind.SLOW: _fault_on_slow,
+    f.FaultKind.REPLY: _fault_on_reply, f.FaultKind.SIZE_LIMIT: _fault_on_size,
+    f.FaultKind.REQUIRE_TLS: _fault_on_require_tls, f.FaultKind.NO_TLS: _fault_on_no_tls,
+    f.FaultKind.REFUSE: _fault_on_refuse, f.FaultKind.MAILBOX_FULL: _fault_on_mailbox_full,
+    f.FaultKind.SERVFAIL: _fault_on_servfail, f.FaultKind.DNS_TIMEOUT: _fault_on_dns_timeout,
+    f.FaultKind.NO_ADDRESS: _fault_on_no_address,
+}
+
+_FAULT_OFF_MORE = {
+    f.FaultKind.GREYLIST: " Запомненные тройки он тоже забывает.",
+    f.FaultKind.REFUSE: " Порт MX снова слушает: следующая попытка отправителей пройдёт.",
+    f.FaultKind.NO_ADDRESS: f" Запись {code('A')} вернулась в зону.",
+    f.FaultKind.SERVFAIL: " Ждущие письма пройдут при следующей попытке.",
+    f.FaultKind.DNS_TIMEOUT: " Ждущие письма пройдут при следующей попытке.",
+    f.FaultKind.MAILBOX_FULL: " Ждущие письма пройдут при следующей попытке.",
+}
+
+
+def _fault_changed(x: f.FaultChanged) -> tuple[str, str]:
+    label = _FAULT_LABEL[x.fault]
+    if x.on:
+        return _FAULT_ON[x.fault](x)
+    if x.spent:
+        return (f"{x.target} снова отвечает как обычно",
+                f"{x.target} дал заданный ответ {_fault_reply_set(x)} на {_fault_command(x.command)} "
+                f"{_fault_times(x.times)}, как было задано, и снова отвечает как обычно.")
+    return (f"неисправность снята с {x.target}: {label}",
+            f"Неисправность снята: {x.target} снова работает как обычно.{_FAULT_OFF_MORE.get(x.fault, '')}")
+
+
+def _fault_who(x: f.FaultBit) -> str:
+    return x.client or "клиент"
+
+
+def _bite_greylist(x: f.FaultBit) -> tuple[str, str]:
+    reply = _fault_code(x.reply, "временный отказ")
+    return (f"{x.target} применяет грейлистинг к {_fault_who(x)}: {reply}",
+            f"{x.target} ещё не видел эту тройку (адрес клиента, отправитель в конверте, получатель) "
+            f"или видит её снова слишком рано, поэтому отвечает {reply}. Это грейлистинг: спамерские "
+            f"программы редко повторяют попытку, настоящий MTA — всегда.{_fault_next(x.reply)}")
+
+
+def _bite_slow(x: f.FaultBit) -> tuple[str, str]:
+    what = {"CONNECT": f"приветствие {code('220')}", "DOT": f"ответ на конец {code('DATA')}"}.get(
+        x.command, f"ответ на {_fault_code(x.command, 'команду')}")
+    return (f"{x.target} медлит: {what} — через {_fault_secs(x.delay)}",
+            f"{x.target} задерживает {what} на {_fault_secs(x.delay)}, и {_fault_who(x)} ждёт. "
+            f"RFC 5321 §4.5.3.2 просит клиента ждать приветствия и ответа на завершающую точку "
+            f"минутами; клиент, который сдастся раньше, закончит сеанс без письма, и отправитель "
+            f"повторит попытку позже.")
+
+
+def _bite_reply(x: f.FaultBit) -> tuple[str, str]:
+    reply = _fault_code(x.reply, "заданный ответ")
+    greeting = (f" Приветствие не с кодом {code('220')} завершает сеанс: отправитель пробует следующий "
+                f"MX." if x.command == "CONNECT" else "")
+    return (f"{x.target} отвечает {reply} на {_fault_command(x.command)}",
+            f"{x.target} настроен отвечать {reply} на {_fault_command(x.command)} вместо настоящего "
+            f"ответа.{greeting}{_fault_next(x.reply)}")
+
+
+def _bite_size(x: f.FaultBit) -> tuple[str, str]:
+    reply = _fault_code(x.reply, "отказ")
+    when = (f"на {code('MAIL FROM')}, где клиент указал размер письма" if x.command == "MAIL"
+            else f"на {_fault_command(x.command)}")
+    return (f"{x.target} отклоняет слишком большое письмо: {reply}",
+            f"{x.target} принимает письма не больше размера, объявленного словом {code('SIZE')} в ответе "
+            f"на {code('EHLO')}, а это письмо больше: {reply} {when}.{_fault_next(x.reply)}")
+
+
+def _bite_require_tls(x: f.FaultBit) -> tuple[str, str]:
+    reply = _fault_code(x.reply, "отказ")
+    return (f"{x.target} сначала требует TLS: {reply}",
+            f"{x.target} принимает почту только через TLS, а {_fault_who(x)} отправил "
+            f"{code('MAIL FROM')}, не включив STARTTLS: {reply}.{_fault_next(x.reply)}")
+
+
+def _bite_no_tls(x: f.FaultBit) -> tuple[str, str]:
+    if x.command == "STARTTLS":
+        return (f"{x.target} отправляет без TLS",
+                f"Принимающий сервер предложил STARTTLS, но {x.target} не использует TLS: письмо идёт "
+                f"по сети открытым текстом, и его может прочитать любой, кто слушает. Получатель, "
+                f"который требует TLS, отклонил бы его с кодом {code('530')}.")
+    return (f"{x.target} не предлагает STARTTLS",
+            f"{x.target} работает без TLS: в его ответе на {code('EHLO')} нет STARTTLS, поэтому "
+            f"{_fault_who(x)} приходится говорить с ним открытым текстом, и любой, кто слушает сеть, "
+            f"может прочитать письмо.")
+
+
+def _bite_refuse(x: f.FaultBit) -> tuple[str, str]:
+    return (f"{x.target} отклоняет соединение от {_fault_who(x)}",
+            f"Порт MX сервера {x.target} закрыт, поэтому соединение от {_fault_who(x)} сразу "
+            f"отклонено. Отправитель пробует следующий MX; если письмо не примет никто, он оставит его "
+            f"в очереди и повторит попытку позже.")
+
+
+def _bite_mailbox_full(x: f.FaultBit) -> tuple[str, str]:
+    reply = _fault_code(x.reply, "отказ")
+    where = ("Агент доставки (MDA) не может в него писать." if x.command == "DELIVER"
+             else f"Его сервер сообщает об этом на {_fault_command(x.command)}.")
+    return (f"ящик {x.target} переполнен: {reply}",
+            f"Почтовый ящик {x.target} превысил квоту: {reply}. {where}{_fault_next(x.reply)}")
+
+
+def _bite_servfail(x: f.FaultBit) -> tuple[str, str]:
+    question = _fault_code(x.command, "вопрос")
+    return (f"DNS: {question} → {code('SERVFAIL')}",
+            f"DNS-сервер зоны {x.target} сломан: вопрос {question} от {_fault_who(x)} получил "
+            f"{code('SERVFAIL')}. Это временно: MTA оставит письмо в очереди и спросит снова при "
+            f"следующей попытке.")
+
+
+def _bite_dns_timeout(x: f.FaultBit) -> tuple[str, str]:
+    question = _fault_code(x.command, "вопрос")
+    return (f"DNS: нет ответа на {question}",
+            f"DNS-сервер зоны {x.target} не отвечает: вопрос {question} от {_fault_who(x)} остался без "
+            f"ответа. Резолвер MTA ждёт, сдаётся, и письмо остаётся в очереди до следующей попытки.")
+
+
+def _bite_no_address(x: f.FaultBit) -> tuple[str, str]:
+    question = _fault_code(x.command, "вопрос")
+    answer = _fault_code(x.reply, "нет адреса")
+    return (f"DNS: у {x.target} нет адреса ({answer})",
+            f"У {x.target} нет записи {code('A')}: вопрос {question} получил {answer}. Без адреса MTA не "
+            f"может подключиться к этому MX: он пробует следующий или оставляет письмо в очереди до "
+            f"следующей попытки.")
+
+
+_FAULT_BITES = {
+    f.FaultKind.GREYLIST: _bite_greylist, f.FaultKind.SLOW: _bite_slow, f.FaultKind.REPLY: _bite_reply,
+    f.FaultKind.SIZE_LIMIT: _bite_size, f.FaultKind.REQUIRE_TLS: _bite_require_tls,
+    f.FaultKind.NO_TLS: _bite_no_tls, f.FaultKind.REFUSE: _bite_refuse,
+    f.FaultKind.MAILBOX_FULL: _bite_mailbox_full, f.FaultKind.SERVFAIL: _bite_servfail,
+    f.FaultKind.DNS_TIMEOUT: _bite_dns_timeout, f.FaultKind.NO_ADDRESS: _bite_no_address,
+}
+
+
+def _fault_bit(x: f.FaultBit) -> tuple[str, str]:
+    return _FAULT_BITES[x.fault](x)
+
+
+def _fault_mailbox_full_reason(r: f.Reason) -> str:
+    if r.get("permanent"):
+        return f"ящик {r['rcpt']} на {r['host']} переполнен окончательно ({code('5.2.2')})"
+    return f"ящик {r['rcpt']} на {r['host']} пока переполнен ({code('4.2.2')})"
+
+
+_TEXTS_FAULTS: dict = {f.FaultChanged: _fault_changed, f.FaultBit: _fault_bit}
+_REASONS_FAULTS: dict = {
+    f.AttemptReason.TLS: lambda r: f"не удалось установить TLS после STARTTLS ({code(r['detail'])})",
+    f.DeliveryReason.MAILBOX_FULL: _fault_mailbox_full_reason,
+}
+
+
 TEXTS: dict = {**_TEXTS_WORLD, **_TEXTS_SMTP, **_TEXTS_DNS, **_TEXTS_QUEUE, **_TEXTS_POP3, **_TEXTS_IMAP,
-                 **_TEXTS_LESSON}
-REASONS: dict = {**_REASONS_SMTP, **_REASONS_DNS, **_REASONS_QUEUE, **_REASONS_LESSON}
-UI: dict[str, str] = {**_UI_UI}
+                 **_TEXTS_LESSON, **_TEXTS_FAULTS}
+REASONS: dict = {**_REASONS_SMTP, **_REASONS_DNS, **_REASONS_QUEUE, **_REASONS_LESSON, **_REASONS_FAULTS}
+
+
+# -------------------- ui: lessons on the page (issue 8, helper W) ---------------------------
+
+_UI_LESSONS_PAGE: dict = {
+    "lessons.button": "Уроки",
+    "lessons.button.hint": "Выбрать урок, сбросить мир, открыть файл сценария, сохранить прогон",
+    "lessons.title": "Уроки",
+    "lessons.now": "Сейчас идёт",
+    "lessons.reset": "Сбросить мир",
+    "lessons.reset.hint": "Начать этот сценарий заново с пустыми ящиками и очередями (всё, что было, остаётся в журнале)",
+    "lessons.export": "Сохранить прогон",
+    "lessons.export.hint": "Скачать этот прогон одним файлом `HTML`, который воспроизводится без сети (студентам после занятия)",
+    "lessons.save": "Сохранить мир как сценарий",
+    "lessons.save.hint": "Скачать мир в нынешнем виде (с вашими правками MX и серверов) как файл сценария",
+    "lessons.file": "Свой файл сценария",
+    "lessons.file.hint": "Файл `.yaml` в формате библиотеки. Если в нём есть ошибки, они будут перечислены здесь, а работающий мир останется как есть.",
+    "lessons.file.open": "Открыть файл сценария…",
+    "lessons.library": "Библиотека",
+    "lesson.library.empty": "Уроков не нашлось.",
+    "lesson.level.intro": "начальный",
+    "lesson.level.core": "основной",
+    "lesson.level.advanced": "продвинутый",
+    "lesson.level.other": "другие сценарии",
+    "lesson.steps": "{n} {n#этап|этапа|этапов}",
+    "lesson.load": "Загрузить",
+    "lesson.reload": "Начать заново",
+    "lesson.loaded": "Загружено: {title}",
+    "lesson.resetDone": "Мир сброшен.",
+    "lesson.goals": "Цели",
+    "lesson.file.problems": "{file}: {n} {n#ошибка|ошибки|ошибок}",
+    "lesson.file.untouched": "Ничего не загружено: работающий мир не изменился.",
+    "lesson.narration": "Рассказ урока",
+    "lesson.steps.label": "Этапы урока",
+    "lesson.position": "Этап {k} из {n}",
+    "lesson.viewing": "Читаем этап {k} из {n}",
+    "lesson.next": "Следующий этап",
+    "lesson.next.hint": "Продолжить урок: мир выполнит следующий этап (`N`)",
+    "lesson.nextHop": "Следующий шаг",
+    "lesson.state.idle": "не начат",
+    "lesson.state.running": "идёт",
+    "lesson.state.waiting": "ждёт следующего этапа",
+    "lesson.state.finished": "окончен",
+    "lesson.state.failed": "проверка не прошла",
+    "lesson.state.ready": "нажмите «Следующий этап», чтобы начать",
+    "lesson.state.none": "свободная игра",
+    "lesson.state.stopped": "остановлен",
+    "lesson.status.skipped": "пропущен",
+    "lesson.detail.found": "Что произошло",
+    "lesson.status.pending": "впереди",
+    "lesson.status.running": "выполняется",
+    "lesson.status.waiting": "ждёт",
+    "lesson.status.passed": "пройден",
+    "lesson.status.failed": "не пройден",
+    "lesson.status.done": "выполнен",
+    "lesson.action.say": "рассказ",
+    "lesson.action.send": "отправить письмо",
+    "lesson.action.fetch": "прочитать ящик",
+    "lesson.action.wait": "подождать",
+    "lesson.action.host_down": "выключить сервер",
+    "lesson.action.host_up": "включить сервер",
+    "lesson.action.set_mx": "изменить записи MX",
+    "lesson.action.fault": "включить неисправность",
+    "lesson.action.expect": "проверка",
+    "lesson.line": "строка {line}",
+    "lesson.failedAt": "Этап {k} ({action}, строка {line}) не пройден.",
+    "lesson.passed": "Проверка пройдена",
+    "lesson.finished": "Урок окончен: пройдено {passed} из {n} {n#проверки|проверок|проверок}.",
+    "lesson.finished.plain": "Урок окончен.",
+    "lesson.detail.expected": "Ожидалось",
+    "lesson.detail.happened": "Что произошло",
+    "follow.button": "За преподавателем",
+    "follow.on.hint": "Ваш экран следует за экраном преподавателя; нажмите, чтобы смотреть самостоятельно",
+    "follow.off.hint": "Вы смотрите самостоятельно; нажмите, чтобы снова следовать за преподавателем",
+    "present.button": "Показ",
+    "present.hint": "Режим показа для проектора: крупный шрифт (`P`)",
+    "fault.title": "Неисправности",
+    "fault.intro": "Нарочно сломать что-нибудь. Каждая неисправность отмечена на своём сервере и объясняется, когда срабатывает.",
+    "fault.kind": "Неисправность",
+    "fault.on.host": "Сервер",
+    "fault.on.zone": "Зона",
+    "fault.on.mailbox": "Ящик",
+    "fault.param.delay": "Повтор принимается через (с)",
+    "fault.param.greeting": "Задержка приветствия (с)",
+    "fault.param.data": "Задержка после `DATA` (с)",
+    "fault.param.at": "На команде",
+    "fault.param.code": "Код ответа",
+    "fault.param.text": "Текст ответа",
+    "fault.param.times": "Сколько раз (0 — всегда)",
+    "fault.param.size": "Наибольшее письмо (байт)",
+    "fault.param.permanent": "Окончательно (552 вместо 452)",
+    "fault.set": "Включить",
+    "fault.clear": "Убрать",
+    "fault.none": "Неисправностей нет: всё работает.",
+    "fault.done": "Неисправность включена: {fault}.",
+    "fault.refuse": "Отказывает в соединении",
+    "fault.greylist": "Грейлистинг",
+    "fault.slow": "Медленный сервер",
+    "fault.reply": "Заданный ответ на команду",
+    "fault.size_limit": "Предел размера",
+    "fault.require_tls": "Требует TLS",
+    "fault.no_tls": "Без TLS",
+    "fault.no_address": "Нет записи `A`",
+    "fault.mailbox_full": "Ящик переполнен",
+    "fault.servfail": "DNS отвечает `SERVFAIL`",
+    "fault.dns_timeout": "DNS не отвечает",
+    "fault.refuse.hint": "SMTP-порт сервера отвергает каждое соединение; сам сервер при этом работает.",
+    "fault.greylist.hint": "Первая попытка от отправителя получает `450 4.7.1`; повтор принимается.",
+    "fault.slow.hint": "Приветствие и/или ответ на `DATA` приходят с задержкой.",
+    "fault.reply.hint": "На выбранную команду сервер отвечает заданным ответом вместо настоящего.",
+    "fault.size_limit.hint": "`EHLO` объявляет `SIZE`; письмо больше предела отвергается с `552 5.3.4`.",
+    "fault.require_tls.hint": "`MAIL` до `STARTTLS` отвергается с `530 5.7.0`.",
+    "fault.no_tls.hint": "Старый MTA: не предлагает `STARTTLS` и сам не пользуется им при отправке.",
+    "fault.no_address.hint": "Из зоны пропала запись `A` сервера: никто не найдёт его адрес.",
+    "fault.mailbox_full.hint": "Доставка в этот ящик получает `452 4.2.2` (или `552 5.2.2`, если окончательно).",
+    "fault.servfail.hint": "DNS-сервер отвечает `SERVFAIL` на любое имя в зоне.",
+    "fault.dns_timeout.hint": "DNS-сервер вовсе не отвечает на имена в зоне.",
+    "fault.refuse.short": "отказывает",
+    "fault.greylist.short": "грейлистинг",
+    "fault.slow.short": "медленный",
+    "fault.reply.short": "{code} на {at}",
+    "fault.size_limit.short": "не больше {size} байт",
+    "fault.require_tls.short": "нужен TLS",
+    "fault.no_tls.short": "без TLS",
+    "fault.no_address.short": "нет записи `A`",
+    "fault.mailbox_full.short": "ящик полон",
+    "fault.servfail.short": "`SERVFAIL`",
+    "fault.dns_timeout.short": "DNS молчит",
+}
+
+
+UI: dict[str, str] = {**_UI_UI, **_UI_EXPORT, **_UI_LESSONS_PAGE}

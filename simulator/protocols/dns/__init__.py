@@ -2,7 +2,7 @@
 
 * ``build``  — ``Record`` rows into a zone (what is refused, and why);
 * ``zone``   — ``Authority`` (the served zones), ``answer(query, zones)`` and the wire entry points
-  ``handle_wire``/``respond`` (sans-IO);
+  ``handle_wire``/``respond`` (sans-IO), and the zone faults (``ZoneFault``: SERVFAIL, no answer);
 * ``server`` — ``DnsServer``, asyncio UDP + TCP on one loopback port, reporting each answered query
   as a ``QueryRecord``.
 """
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from .build import Record
 from .server import DnsServer, QueryRecord
-from .zone import EDNS_PAYLOAD, MAX_CNAME_CHAIN, TCP_MAX_SIZE, Authority, Reply, answer, handle_wire, respond
+from .zone import (EDNS_PAYLOAD, MAX_CNAME_CHAIN, TCP_MAX_SIZE, Authority, Reply, ZoneFault, answer, handle_wire,
+                   respond)
 
 __all__ = [
     "Authority",
@@ -21,6 +22,7 @@ __all__ = [
     "Record",
     "Reply",
     "TCP_MAX_SIZE",
+    "ZoneFault",
     "answer",
     "handle_wire",
     "respond",

@@ -6,7 +6,9 @@
   (RFC 7766 §6.2.3), over-long frames and malformed messages close that connection only.
 
 Every listener binds the one loopback address it is given (DESIGN.md sandbox rule). Each reply is
-reported to ``on_query`` as a ``QueryRecord``; the caller turns those into ``dns.served`` facts.
+reported to ``on_query`` as a ``QueryRecord``; the caller turns those into ``dns.served`` facts.  A
+query that a zone fault (``zone.ZoneFault.TIMEOUT``) leaves unanswered is reported too, with
+``fault`` set and no rcode: over UDP nothing is sent, over TCP the connection is closed.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class QueryRecord:
     rcode: str  # "NOERROR", "NXDOMAIN", "REFUSED", "FORMERR", ...
     answer: tuple[str, ...]  # the answer RRs actually sent, one zone-file line each
     truncated: bool
+    fault: str = ""  # "servfail" / "timeout": a zone fault made this answer ("timeout": none was sent)
 
 
 class DnsServer:
@@ -138,7 +141,7 @@ class DnsServer:
         self, data: bytes, addr: tuple[str, int], transport: asyncio.DatagramTransport
     ) -> None:
         reply = self._answer(data, addr, "udp", self._max_udp)
-        if reply is not None:
+        if reply is not None and reply.wire:
             transport.sendto(reply.wire, addr)
 
     # -- TCP ------------------------------------------------------------------------------------
@@ -185,6 +188,8 @@ class DnsServer:
             reply = self._answer(data, peer, "tcp", None)
             if reply is None:
                 return  # not even a header: the stream can no longer be trusted
+            if not reply.wire:
+                return  # a zone fault: close without an answer
             writer.write(len(reply.wire).to_bytes(2, "big") + reply.wire)  # RFC 1035 §4.2.2
             async with asyncio.timeout(self._idle):
                 await writer.drain()
@@ -255,6 +260,9 @@ def _query_record(reply: Reply, source: tuple[str, int], transport: str) -> Quer
         question = query.question[0]
         qname = question.name.to_text(omit_final_dot=True)
         qtype = dns.rdatatype.to_text(question.rdtype)
+    fault = reply.fault.value if reply.fault is not None else ""
+    if not reply.wire:  # dropped by a zone fault: nothing was sent
+        return QueryRecord(source, transport, qname, qtype, "", (), False, fault)
     # What was sent: after truncation the answer may be shorter than the one built.
     sent = dns.message.from_wire(reply.wire) if reply.truncated else reply.response
     return QueryRecord(
@@ -265,6 +273,7 @@ def _query_record(reply: Reply, source: tuple[str, int], transport: str) -> Quer
         rcode=dns.rcode.to_text(reply.response.rcode()),
         answer=tuple(_lines(sent.answer)),
         truncated=reply.truncated,
+        fault=fault,
     )
 
 

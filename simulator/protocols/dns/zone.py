@@ -19,6 +19,12 @@ dnspython owns the wire format; this module owns the policy. Implemented:
   retry over TCP (RFC 7766). RFC 6891 §6.1.3 — EDNS version > 0 gets BADVERS.
 * RFC 7505 — a null MX (``MX 0 .``) is an ordinary record here and is served as such.
 
+Faults (a lesson's, or the teacher's): ``Authority.set_fault(zone, ZoneFault.SERVFAIL)`` makes every
+name in the zone answer SERVFAIL (RFC 1035 §4.1.1: "the name server was unable to process this
+query", as a broken or unreachable primary does); ``ZoneFault.TIMEOUT`` makes the server drop those
+queries without a word (``handle_wire`` returns a ``Reply`` with empty ``wire``: UDP sends nothing,
+TCP closes the connection), as a dead or firewalled name server does.  ``Reply.fault`` says which.
+
 Left out, on purpose:
 
 * Names outside every zone get REFUSED (the sandbox never forwards; reverse zones, ``localhost`` and
@@ -42,6 +48,7 @@ import struct
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 import dns.flags
 import dns.message
@@ -63,6 +70,7 @@ __all__ = [
     "Record",
     "Reply",
     "TCP_MAX_SIZE",
+    "ZoneFault",
     "answer",
     "handle_wire",
     "respond",
@@ -81,14 +89,22 @@ _ADDRESS_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA)
 _TRANSFER_TYPES = {dns.rdatatype.AXFR, dns.rdatatype.IXFR}
 
 
+class ZoneFault(StrEnum):
+    """What a broken zone does (see the module docstring)."""
+
+    SERVFAIL = "servfail"
+    TIMEOUT = "timeout"
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """The outcome of one incoming message, for adapters that need more than the bytes."""
 
-    wire: bytes  # what to send
+    wire: bytes  # what to send; b"" only for a query dropped by ``ZoneFault.TIMEOUT``
     response: dns.message.Message  # the response as built, before any truncation
     query: dns.message.Message | None  # None: the message could not be parsed (FORMERR)
     truncated: bool  # TC is set in ``wire``
+    fault: ZoneFault | None = None  # the zone fault that made this answer (or the silence)
 
 
 
@@ -103,6 +119,7 @@ class Authority:
     def __init__(self) -> None:
         self._zones: Mapping[dns.name.Name, Zone] = {}
         self._serials: dict[dns.name.Name, int] = {}  # kept across remove_zone: serials only grow
+        self._faults: Mapping[dns.name.Name, ZoneFault] = {}
         self._lock = threading.Lock()
 
     # -- zone editing ---------------------------------------------------------------------------
@@ -129,6 +146,28 @@ class Authority:
         apex = origin_name(origin)
         with self._lock:
             self._zones = {name: zone for name, zone in self._zones.items() if name != apex}
+
+    def set_fault(self, origin: str, fault: ZoneFault | None) -> None:
+        """Break a zone (SERVFAIL, or no answer at all) or mend it (``None``)."""
+        apex = origin_name(origin)
+        with self._lock:
+            faults = {name: f for name, f in self._faults.items() if name != apex}
+            if fault is not None:
+                faults[apex] = ZoneFault(fault)
+            self._faults = faults
+
+    def fault_for(self, query: dns.message.Message) -> ZoneFault | None:
+        """The fault of the zone that holds the query's name (closest enclosing faulty origin)."""
+        faults = self._faults
+        if not faults or len(query.question) != 1:
+            return None
+        name = query.question[0].name
+        while True:
+            if name in faults:
+                return faults[name]
+            if name == dns.name.root or not name.labels:
+                return None
+            name = name.parent()
 
     def zones(self) -> list[str]:
         """The served origins, sorted, without the trailing dot."""
@@ -199,6 +238,9 @@ def handle_wire(authority: Authority, wire: bytes, *, max_udp: int | None) -> Re
     query = _parse(wire)
     if query is None:
         return _header_reply(wire, dns.rcode.FORMERR, None)  # RFC 1035 §4.1.1 format error
+    fault = authority.fault_for(query)
+    if fault is not None:
+        return _fault_reply(query, fault)
     try:
         response = authority.answer(query)
         out = response.to_wire(max_size=_size_limit(query, max_udp), prefer_truncation=True)
@@ -207,6 +249,15 @@ def handle_wire(authority: Authority, wire: bytes, *, max_udp: int | None) -> Re
         logger.exception("answering %s failed", query.question)
         return _header_reply(wire, dns.rcode.SERVFAIL, query)
     return Reply(out, response, query, bool(out[2] & 0x02))
+
+
+def _fault_reply(query: dns.message.Message, fault: ZoneFault) -> Reply:
+    """A broken zone's answer: SERVFAIL with the question and no AA, or nothing (TIMEOUT)."""
+    response = dns.message.make_response(query, our_payload=EDNS_PAYLOAD)
+    response.set_rcode(dns.rcode.SERVFAIL)
+    if fault is ZoneFault.TIMEOUT:
+        return Reply(b"", response, query, False, fault)
+    return Reply(response.to_wire(), response, query, False, fault)
 
 
 def _parse(wire: bytes) -> dns.message.Message | None:

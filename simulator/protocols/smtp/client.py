@@ -1,13 +1,19 @@
 """The SMTP client of the sandbox MTAs: delivery of one message to one next-hop address.
 
 RFC 5321 §3 (the transaction), §4.2 (replies, multi-line), §4.5.2 (transparency), §4.5.3.2
-(timeouts, compressed here), RFC 1869/5321 EHLO with a HELO fallback (§3.2).
+(timeouts, compressed here), RFC 1869/5321 EHLO with a HELO fallback (§3.2), RFC 1870 SIZE (the
+message's size on MAIL when the server announces SIZE), RFC 3207 STARTTLS, opportunistic as Postfix's
+``smtp_tls_security_level = may``: when the server offers it and the sending host may use TLS, the
+client starts TLS (without checking the certificate: the sandbox's is self-signed, and opportunistic
+TLS does not authenticate anyway), then says EHLO again (§4.2); a refused STARTTLS goes on in
+plaintext.
 
 Theory of operation: two sans-IO pieces and a thin driver.
 
 - :class:`ReplyParser`: bytes in, complete :class:`Reply` records out.
 - :class:`RelayDialogue`: replies in, one effect out per reply -- :class:`Command` (write this
-  line), :class:`Payload` (write the dot-stuffed message) or :class:`Close` (the dialogue is over).
+  line), :class:`Payload` (write the dot-stuffed message), :class:`StartTls` (start TLS on the
+  connection, then call ``tls_started()`` for the next effect) or :class:`Close` (the dialogue is over).
   Which reply is expected next is a :class:`Stage`; the table ``_ON_REPLY`` maps each stage to the
   function that handles its reply.  The dialogue records the transcript and builds the
   :class:`Outcome`: where it stopped and which reply decided each recipient's fate.
@@ -16,12 +22,14 @@ Theory of operation: two sans-IO pieces and a thin driver.
 
 MX selection lives in :mod:`simulator.routing`; this module talks to one address.
 
-Left out: STARTTLS between sandbox hosts (their traffic stays on loopback), PIPELINING on the
-client side (one command, one reply, which is easier to read in a transcript), BDAT, DSN options.
+Left out: PIPELINING on the client side (one command, one reply, which is easier to read in a
+transcript), BDAT, DSN options, DANE and verified TLS.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
+import ssl
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Callable
@@ -30,7 +38,7 @@ from ...facts import AttemptReason, Reason
 from ..lines import dot_stuff
 
 __all__ = ["Reply", "ReplyError", "ReplyParser", "Stage", "Outcome", "Command", "Payload", "Close",
-           "RelayDialogue", "deliver"]
+           "StartTls", "RelayDialogue", "deliver", "opportunistic_tls"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +104,7 @@ class Stage(StrEnum):
     CONNECT = "connect"
     GREETING = "greeting"
     EHLO = "ehlo"
+    STARTTLS = "starttls"
     MAIL = "mail"
     RCPT = "rcpt"
     DATA = "data"
@@ -115,6 +124,8 @@ class Outcome:
     rcpt_replies: dict[str, Reply] = field(default_factory=dict)
     transcript: list[tuple[str, str]] = field(default_factory=list)
     local: tuple[str, int] | None = None
+    tls: bool = False              # the dialogue went on under TLS (after STARTTLS)
+    tls_declined: bool = False     # the server offered STARTTLS; this client was told not to use it
 
     @property
     def connected(self) -> bool:
@@ -126,7 +137,7 @@ class Outcome:
         address; 5xx or a per-recipient 4xx does not."""
         if not self.connected:
             return True
-        return (self.stage in (Stage.GREETING, Stage.EHLO, Stage.MAIL)
+        return (self.stage in (Stage.GREETING, Stage.EHLO, Stage.STARTTLS, Stage.MAIL)
                 and (self.reply is None or self.reply.kind == 4))
 
 
@@ -142,11 +153,16 @@ class Payload:
 
 
 @dataclass(frozen=True, slots=True)
+class StartTls:
+    """The server said 220 to STARTTLS: start TLS now, then ask ``tls_started()`` what next."""
+
+
+@dataclass(frozen=True, slots=True)
 class Close:
     pass
 
 
-Effect = Command | Payload | Close
+Effect = Command | Payload | StartTls | Close
 
 
 class RelayDialogue:
@@ -157,10 +173,13 @@ class RelayDialogue:
     changes nothing.
     """
 
-    def __init__(self, *, helo: str, sender: str, recipients: list[str], content: bytes) -> None:
+    def __init__(self, *, helo: str, sender: str, recipients: list[str], content: bytes,
+                 starttls: bool = False) -> None:
         self.helo, self.sender, self.recipients, self.content = helo, sender, list(recipients), content
+        self.starttls = starttls            # may this client start TLS when the server offers it?
         self.outcome = Outcome(Stage.GREETING)
         self.quitting = False
+        self.extensions: dict[str, str] = {}   # the last EHLO reply's keywords and their parameters
         self._tried_helo = False
         self._next_rcpt = 0
         self._accepted: list[str] = []
@@ -201,6 +220,17 @@ class RelayDialogue:
         rcpt = self.recipients[self._next_rcpt]
         return self.send(f"RCPT TO:<{rcpt}>", Stage.RCPT)
 
+    def mail(self) -> Command:
+        """MAIL FROM, with the message's size when the server announced SIZE (RFC 1870 §6)."""
+        size = f" SIZE={len(self.content)}" if "SIZE" in self.extensions else ""
+        return self.send(f"MAIL FROM:<{self.sender}>{size}", Stage.MAIL)
+
+    def tls_started(self) -> Command:
+        """TLS is up: everything the server said before is forgotten; EHLO again (RFC 3207 §4.2)."""
+        self.outcome.tls = True
+        self.extensions = {}
+        return self.send(f"EHLO {self.helo}", Stage.EHLO)
+
 
 def _on_greeting(d: RelayDialogue, reply: Reply) -> Effect:
     if reply.code != 220:
@@ -214,7 +244,28 @@ def _on_ehlo(d: RelayDialogue, reply: Reply) -> Effect:
         return d.send(f"HELO {d.helo}")
     if reply.kind != 2:
         return d.stop(reply)
-    return d.send(f"MAIL FROM:<{d.sender}>", Stage.MAIL)
+    d.extensions = _extensions(reply) if not d._tried_helo else {}
+    if "STARTTLS" in d.extensions and not d.outcome.tls:
+        if d.starttls:
+            return d.send("STARTTLS", Stage.STARTTLS)
+        d.outcome.tls_declined = True
+    return d.mail()
+
+
+def _on_starttls(d: RelayDialogue, reply: Reply) -> Effect:
+    if reply.code == 220:
+        return StartTls()
+    return d.mail()         # opportunistic: TLS refused, go on in plaintext (RFC 3207 §4.1)
+
+
+def _extensions(reply: Reply) -> dict[str, str]:
+    """EHLO keywords (RFC 5321 §4.1.1.1): every line but the first names one, with parameters."""
+    out: dict[str, str] = {}
+    for line in reply.lines[1:]:
+        keyword, _, params = line.strip().partition(" ")
+        if keyword:
+            out[keyword.upper()] = params
+    return out
 
 
 def _on_mail(d: RelayDialogue, reply: Reply) -> Effect:
@@ -257,20 +308,37 @@ def _on_dot(d: RelayDialogue, reply: Reply) -> Effect:
 
 
 _ON_REPLY: dict[Stage, Callable[[RelayDialogue, Reply], Effect]] = {
-    Stage.GREETING: _on_greeting, Stage.EHLO: _on_ehlo, Stage.MAIL: _on_mail, Stage.RCPT: _on_rcpt,
+    Stage.GREETING: _on_greeting, Stage.EHLO: _on_ehlo, Stage.STARTTLS: _on_starttls, Stage.MAIL: _on_mail,
+    Stage.RCPT: _on_rcpt,
     Stage.DATA: _on_data, Stage.DOT: _on_dot,
 }
 
 
 # -- the asyncio driver --------------------------------------------------------------------------
-_TROUBLE = (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ReplyError, ConnectionError)
+class TlsFailed(Exception):
+    """The TLS handshake after the server's 220 to STARTTLS failed."""
+
+
+_TROUBLE = (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ReplyError, ConnectionError, TlsFailed)
+
+
+@functools.cache
+def opportunistic_tls() -> ssl.SSLContext:
+    """The client side of opportunistic TLS: encrypt, but check no certificate (RFC 7435)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
 
 
 async def deliver(*, address: str, port: int, local_address: str | None, helo: str,
                   sender: str, recipients: list[str], content: bytes,
                   connect_timeout: float, command_timeout: float,
-                  on_connected: Callable[[tuple[str, int]], None] | None = None) -> Outcome:
-    """Connect to ``address:port`` (from ``local_address``) and run one transaction."""
+                  on_connected: Callable[[tuple[str, int]], None] | None = None,
+                  tls: ssl.SSLContext | None = None) -> Outcome:
+    """Connect to ``address:port`` (from ``local_address``) and run one transaction; with ``tls``,
+    start TLS when the server offers STARTTLS."""
     try:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(address, port,
@@ -278,12 +346,13 @@ async def deliver(*, address: str, port: int, local_address: str | None, helo: s
             connect_timeout)
     except (OSError, asyncio.TimeoutError) as exc:
         return Outcome(Stage.CONNECT, failure=_failure(exc))
-    dialogue = RelayDialogue(helo=helo, sender=sender, recipients=recipients, content=content)
+    dialogue = RelayDialogue(helo=helo, sender=sender, recipients=recipients, content=content,
+                             starttls=tls is not None)
     dialogue.outcome.local = writer.get_extra_info("sockname")[:2]
     if on_connected is not None:
         on_connected(dialogue.outcome.local)
     try:
-        await _converse(dialogue, reader, writer, command_timeout)
+        await _converse(dialogue, reader, writer, command_timeout, tls)
     except _TROUBLE as exc:
         if not dialogue.finished:
             dialogue.outcome.failure = _failure(exc)
@@ -297,7 +366,7 @@ async def deliver(*, address: str, port: int, local_address: str | None, helo: s
 
 
 async def _converse(dialogue: RelayDialogue, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    timeout: float) -> None:
+                    timeout: float, tls: ssl.SSLContext | None = None) -> None:
     parser = ReplyParser()
     pending: list[Reply] = []
     while True:
@@ -309,11 +378,22 @@ async def _converse(dialogue: RelayDialogue, reader: asyncio.StreamReader, write
         effect = dialogue.receive(pending.pop(0))
         if isinstance(effect, Close):
             return
+        if isinstance(effect, StartTls):
+            assert tls is not None
+            pending.clear()                 # nothing the server sent before TLS counts (RFC 3207 §4.2)
+            parser = ReplyParser()
+            try:
+                await asyncio.wait_for(writer.start_tls(tls), timeout)
+            except (ssl.SSLError, ConnectionError, asyncio.TimeoutError) as exc:
+                raise TlsFailed(f"{type(exc).__name__}: {exc}") from exc
+            effect = dialogue.tls_started()
         writer.write(effect.line.encode("utf-8") + b"\r\n" if isinstance(effect, Command) else effect.data)
         await writer.drain()
 
 
 def _failure(exc: BaseException) -> Reason:
+    if isinstance(exc, TlsFailed):
+        return Reason.of(AttemptReason.TLS, detail=str(exc)[:200])
     if isinstance(exc, ConnectionRefusedError):
         return Reason.of(AttemptReason.REFUSED)
     if isinstance(exc, asyncio.TimeoutError):

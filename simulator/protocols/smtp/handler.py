@@ -17,6 +17,13 @@ handler publishes one :class:`~simulator.facts.SmtpSession` fact (and a
   (554 5.4.6, §6.3); bare CR/LF in DATA are normalised to CRLF (§2.3.8; aiosmtpd ≥ 1.4.5 ends DATA
   only at CRLF.CRLF); 250 is sent only after the message is fsynced in the host's queue.
 
+Faults (:mod:`simulator.faults`, set by a lesson or the teacher) change a host's answers as a real
+server configured so would: at RCPT of the MX door, greylisting (450 4.7.1 for a new triplet,
+accepted on retry) and a full mailbox (452 4.2.2, or 552 5.2.2 when permanent) on the final MX; at
+the end of DATA, a slow reply and a chosen reply.  The session (:mod:`.session`) handles the faults
+of the other commands.  Every time a fault changes an answer a :class:`~simulator.facts.FaultBit`
+is published.
+
 Not here: DSN parameters (not advertised), CHUNKING/BDAT (not advertised).
 """
 from __future__ import annotations
@@ -33,7 +40,9 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
 from ... import nodes
 from ...events import trim_transcript
-from ...facts import Door, Fact, NextHop, Relayed, SmtpLine, SmtpOutcome, SmtpSession, HopStep
+from ...facts import Door, Fact, FaultBit, NextHop, Relayed, SmtpLine, SmtpOutcome, SmtpSession, HopStep
+from ...faults import FaultBook, fault_node, reply_line
+from ...scenario.model import Fault, FaultKind
 from ...gate import StepGate
 from ...traces import TraceBook
 from ...world import Acceptance, Account, Host, World, split_address
@@ -61,6 +70,7 @@ class SmtpServices:
     enqueue: Callable[..., Awaitable[Any]]           # Delivery.enqueue
     new_queue_id: Callable[[], str]
     max_hops: int
+    faults: FaultBook | None = None                  # the faults in force (None: none ever)
 
 
 @dataclass(slots=True)
@@ -91,6 +101,10 @@ class SmtpHandler:
         session.host_name = hostname
         # RFC 5321 §4.1.4: any EHLO argument is accepted, including [127.0.0.1] and bare names.
         extra = ["250-PIPELINING", "250-ENHANCEDSTATUSCODES"]
+        if getattr(server, "tls_withheld", False) and session.ssl is None:
+            fault = self.fault(FaultKind.NO_TLS)
+            if fault is not None:        # the listener was made without STARTTLS for this fault
+                self.bite(server, fault, "EHLO", "")
         return responses[:-1] + extra + responses[-1:]
 
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
@@ -123,13 +137,68 @@ class SmtpHandler:
                 return f"550 5.7.1 <{address}>: relay access denied ({self.host.name} is not an MX for {domain})"
             if not self.world.user_exists(address):
                 return f"550 5.1.1 <{address}>: recipient address rejected: user unknown in {domain}"
+            refusal = self._rcpt_faults(server, session, envelope, address, acceptance)
+            if refusal:
+                return refusal
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 Recipient OK"
 
     async def handle_DATA(self, server: TranscriptSMTP, session: Session, envelope: Envelope) -> str:
-        result = await self._accept(server, session, envelope)
+        slow = self.fault(FaultKind.SLOW)
+        if slow is not None and slow.data > 0:
+            # A slow content filter or disk: the client waits for the reply to its final dot.
+            self.bite(server, slow, "DOT", "", delay=slow.data)
+            await server.sleep(slow.data)
+        fault = self.fault_reply("DOT")
+        if fault is not None:
+            reply = server.enhance(reply_line(fault))
+            self.bite(server, fault, "DOT", reply)
+            result = DataResult(False, reply, trace=self._trace(server))
+        else:
+            result = await self._accept(server, session, envelope)
         server.data_result = result
         return result.reply
+
+    # -- faults ----------------------------------------------------------------------------------
+    def fault(self, kind: FaultKind) -> Fault | None:
+        """The fault of ``kind`` set on this listener's host (the front door has none)."""
+        book = self.services.faults
+        return book.get(kind, self.host.name) if book is not None and self.host is not None else None
+
+    def fault_reply(self, command: str) -> Fault | None:
+        """A ``reply`` fault at ``command`` on this host, counted as used."""
+        book = self.services.faults
+        return book.reply_for(self.host.name, command) if book is not None and self.host is not None else None
+
+    def bite(self, server: TranscriptSMTP, fault: Fault, command: str, reply: str, *,
+             delay: float = 0.0) -> None:
+        """Tell the learners that ``fault`` changed this server's answer to ``command``."""
+        client_node, server_node = self.session_nodes(server)
+        client = nodes.name_of(client_node) if client_node != nodes.OUTSIDE else server.peer_ip
+        self.services.publish(FaultBit(src=server_node, dst=client_node, trace=self._trace(server),
+                                       fault=fault.kind, target=fault.target, node=fault_node(fault),
+                                       command=command, reply=reply, delay=delay, client=client))
+
+    def _rcpt_faults(self, server: TranscriptSMTP, session: Session, envelope: Envelope, address: str,
+                     acceptance: str) -> str:
+        """A full mailbox on the final MX, then greylisting: the refusal, or "" to go on."""
+        book = self.services.faults
+        if book is None:
+            return ""
+        full = book.mailbox_full(address) if acceptance == Acceptance.FINAL else None
+        if full is not None:
+            # RFC 3463 §3.3: X.2.2 mailbox full; temporary unless the quota is known to stay.
+            reply = (f"552 5.2.2 <{address}>: mailbox full, quota exceeded" if full.permanent
+                     else f"452 4.2.2 <{address}>: mailbox full, try again later")
+            self.bite(server, full, "RCPT", reply)
+            return reply
+        grey = book.greylisted(self.host.name, server.peer_ip, _reverse_path(envelope), address)
+        if grey is not None:
+            wait = f" in {grey.delay:g} seconds" if grey.delay > 0 else ""
+            reply = f"450 4.7.1 <{address}>: recipient address rejected: greylisted, try again{wait}"
+            self.bite(server, grey, "RCPT", reply)
+            return reply
+        return ""
 
     # -- the work --------------------------------------------------------------------------------
     async def _accept(self, server: TranscriptSMTP, session: Session, envelope: Envelope) -> DataResult:

@@ -8,6 +8,15 @@ line-by-line stepping waits at the gate before each reply.  The handler
 Submission's login throttle (RFC 4954 §9: make password guessing expensive) is applied here: an
 ``AUTH`` from a peer with failures on record waits before it is checked, as the shared
 :class:`~simulator.protocols.throttle.LoginThrottle` prescribes.
+
+Faults of the host (:mod:`simulator.faults`) that concern the whole dialogue are applied here too:
+a ``slow`` greeting waits before the 220; a ``reply`` fault answers its command (CONNECT, EHLO,
+HELO, STARTTLS, AUTH, MAIL, RCPT, DATA, QUIT) in place of the real reply, and a faulty greeting
+closes the connection (RFC 5321 §3.1, 421/554); ``require_tls`` answers MAIL before STARTTLS with
+530 5.7.0 (RFC 3207 §4); a ``size_limit`` is the listener's SIZE (RFC 1870: 552 5.3.4 at MAIL or at
+the end of DATA); ``no_tls`` makes the listener without STARTTLS.  The last two are decided when the
+connection is made (``size_fault``, ``tls_withheld``).  The handler (:mod:`.handler`) does RCPT's
+greylisting and full mailboxes and the end of DATA.
 """
 from __future__ import annotations
 
@@ -18,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import SMTP
 
+from ...faults import reply_line
+from ...scenario.model import FaultKind
 from ..throttle import LoginThrottle
 
 if TYPE_CHECKING:
@@ -53,6 +64,11 @@ class TranscriptSMTP(SMTP):
         self.data_result: DataResult | None = None
         self.published_upto = 0
         self.streamed_upto = 0
+        self._sockname: Any = None
+        self.tls_withheld = False             # no STARTTLS on this connection: a ``no_tls`` fault
+        self.size_fault: int | None = None    # this connection's SIZE comes from a ``size_limit`` fault
+        self._greeted = False
+        self._close_after_push = False
 
     @property
     def peer_ip(self) -> str:
@@ -61,11 +77,12 @@ class TranscriptSMTP(SMTP):
 
     @property
     def local_port(self) -> int:
-        try:        # after STARTTLS a closed TLS transport has no socket to ask any more
-            sockname = self.transport.get_extra_info("sockname") if self.transport is not None else None
-        except AttributeError:
-            sockname = None
-        return int(sockname[1]) if sockname else 0
+        return int(self._sockname[1]) if self._sockname else 0
+
+    def connection_made(self, transport: Any) -> None:
+        if self._sockname is None:      # the plain socket's; after STARTTLS the TLS transport's is gone
+            self._sockname = transport.get_extra_info("sockname")   # once the connection is lost
+        super().connection_made(transport)
 
     # -- what the client sent ------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
@@ -95,7 +112,10 @@ class TranscriptSMTP(SMTP):
     # -- what the server answered: push() is the one place every reply passes -----------------
     async def push(self, status: Any) -> None:
         text = status.decode("utf-8", "replace") if isinstance(status, bytes) else str(status)
-        text = self._enhance(text)
+        if not self._greeted:                   # the first reply of a connection is the greeting
+            self._greeted = True
+            text = await self._greeting(text)
+        text = self.enhance(text)
         if self.handler.line_mode and text[3:4] != "-":      # one step per reply (its last line)
             # Line-by-line stepping: each server reply waits for the teacher; the client lines that
             # led to it stream as they arrive.
@@ -107,8 +127,60 @@ class TranscriptSMTP(SMTP):
         if text.startswith("354"):
             self._in_data = True
         await super().push(text)
+        if self._close_after_push:
+            self._close()
 
-    def _enhance(self, text: str) -> str:
+    def _close(self) -> None:
+        """End the session from the server's side (after a faulty greeting or QUIT reply)."""
+        if self._handler_coroutine is not None:
+            self._handler_coroutine.cancel()
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- faults ------------------------------------------------------------------------------------
+    async def _greeting(self, text: str) -> str:
+        """A slow greeting waits; a ``reply`` fault at CONNECT replaces it and ends the session."""
+        slow = self.handler.fault(FaultKind.SLOW)
+        if slow is not None and slow.greeting > 0:
+            self.handler.bite(self, slow, "CONNECT", "", delay=slow.greeting)
+            await self.sleep(slow.greeting)
+        fault = self.handler.fault_reply("CONNECT")
+        if fault is None:
+            return text
+        text = self.enhance(reply_line(fault))
+        self.handler.bite(self, fault, "CONNECT", text)
+        self._close_after_push = True          # RFC 5321 §3.1: no service here (421/554)
+        return text
+
+    async def _answered_by_fault(self, command: str) -> bool:
+        """A ``reply`` fault at ``command``: give its reply instead of doing the command."""
+        fault = self.handler.fault_reply(command)
+        if fault is None:
+            return False
+        text = self.enhance(reply_line(fault))
+        self.handler.bite(self, fault, command, text)
+        if command == "QUIT":
+            self._close_after_push = True
+        await self.push(text)
+        return True
+
+    @property
+    def encrypted(self) -> bool:
+        return self._tls_protocol is not None or (
+            self.transport is not None and self.transport.get_extra_info("sslcontext") is not None)
+
+    def _last_reply(self) -> str:
+        return next((line for side, line in reversed(self.transcript) if side == "S"), "")
+
+    def _size_bite(self, command: str) -> None:
+        """A 552 from this connection's SIZE limit, when a ``size_limit`` fault set it."""
+        reply = self._last_reply()
+        if self.size_fault is not None and reply.startswith("552"):
+            fault = self.handler.fault(FaultKind.SIZE_LIMIT)
+            if fault is not None:
+                self.handler.bite(self, fault, command, reply)
+
+    def enhance(self, text: str) -> str:
         """RFC 2034: once ENHANCEDSTATUSCODES is advertised, replies carry a status code."""
         if self._in_ehlo or len(text) < 4 or not text[:3].isdigit():
             return text
@@ -120,6 +192,8 @@ class TranscriptSMTP(SMTP):
         return f"{text[:3]}{text[3]}{enhanced} {rest}".rstrip()
 
     async def smtp_EHLO(self, hostname: str) -> None:
+        if await self._answered_by_fault("EHLO"):
+            return
         self._in_ehlo = True
         try:
             await super().smtp_EHLO(hostname)
@@ -127,6 +201,8 @@ class TranscriptSMTP(SMTP):
             self._in_ehlo = False
 
     async def smtp_HELO(self, hostname: str) -> None:
+        if await self._answered_by_fault("HELO"):
+            return
         self._in_ehlo = True
         try:
             await super().smtp_HELO(hostname)
@@ -135,17 +211,51 @@ class TranscriptSMTP(SMTP):
 
     async def smtp_AUTH(self, arg: str) -> None:
         """RFC 4954 §9: a peer with failed logins on record waits before its next one is checked."""
+        if await self._answered_by_fault("AUTH"):
+            return
         if self.throttle is not None:
             wait = self.throttle.delay(self.peer_ip)
             if wait > 0:
                 await self.sleep(wait)
         await super().smtp_AUTH(arg)
 
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        if await self._answered_by_fault("STARTTLS"):
+            return
+        await super().smtp_STARTTLS(arg)
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        if await self._answered_by_fault("MAIL"):
+            return
+        require = self.handler.fault(FaultKind.REQUIRE_TLS)
+        if require is not None and not self.encrypted:
+            # RFC 3207 §4: a server may refuse mail until the client has started TLS.
+            text = "530 5.7.0 Must issue a STARTTLS command first"
+            self.handler.bite(self, require, "MAIL", text)
+            await self.push(text)
+            return
+        await super().smtp_MAIL(arg)
+        self._size_bite("MAIL")
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        if await self._answered_by_fault("RCPT"):
+            return
+        await super().smtp_RCPT(arg)
+
+    async def smtp_QUIT(self, arg: str) -> None:
+        if await self._answered_by_fault("QUIT"):
+            return
+        await super().smtp_QUIT(arg)
+
     async def smtp_DATA(self, arg: str) -> None:
+        if await self._answered_by_fault("DATA"):
+            return
         self.data_result = None
         await super().smtp_DATA(arg)
         self._in_data = False
         result, self.data_result = self.data_result, None
+        if result is None:                      # aiosmtpd itself refused: too much data?
+            self._size_bite("DOT")
         if result is not None:
             self.handler.publish_session(self, result)
         elif any(side == "D" for side, _ in self.transcript[self.published_upto:]):
@@ -163,3 +273,9 @@ class TranscriptSMTP(SMTP):
         rest = self.transcript[self.published_upto:]
         return any(side == "C" and line.strip() and line.split(" ", 1)[0].upper() not in _TRIVIAL
                    for side, line in rest)
+
+
+# The overrides keep aiosmtpd's HELP texts (``@syntax`` marks the method it decorates).
+for _name in ("smtp_EHLO", "smtp_HELO", "smtp_AUTH", "smtp_STARTTLS", "smtp_MAIL", "smtp_RCPT", "smtp_QUIT",
+              "smtp_DATA"):
+    getattr(TranscriptSMTP, _name).__dict__.update(getattr(SMTP, _name).__dict__)
