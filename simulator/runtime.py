@@ -350,7 +350,11 @@ class MailStack:
         self.listeners = [item for item in self.listeners if item.host != name]
 
     async def _set_host_state(self, name: str, up: bool) -> dict:
+        """Returns once the change is real: a host taken down no longer listens (a lesson's next
+        step, or the teacher's next click, must not find it still answering)."""
         host = self.world.set_host_state(name, up)
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
         return host.to_dict()
 
     async def _set_mx(self, domain: str, records: list[tuple[int, str]]) -> list[dict]:
