@@ -469,7 +469,7 @@ class MailStack:
         reply = ""
         if record.fault:
             kind = FaultKind.DNS_TIMEOUT if record.fault == ZoneFault.TIMEOUT else FaultKind.SERVFAIL
-            zones = [d for d in self.world.domains if qname == d or qname.endswith("." + d)]
+            zones = [d for d in self.world.domains if qname == d or qname.endswith("." + d)]   # closest: longest
             fault = self.fault_book.get(kind, max(zones, key=len)) if zones else None
             reply = "" if kind is FaultKind.DNS_TIMEOUT else record.rcode
         elif record.qtype in ("A", "ANY") and qname in self.fault_book.hidden_hosts():

@@ -309,3 +309,53 @@ def test_send_carries_attachments_cc_and_bcc_as_a_real_mua_would(lesson) -> None
     assert len(data) > 200000 and b'filename="photo.jpg"' in data and b'filename="notes.txt"' in data
     head = data.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
     assert b"\nBcc:" not in head             # Bcc is envelope only: no header names alice
+
+
+# --- what a real MTA does with a refusing greeting, a 421, a broken parent zone --------------------
+
+def test_a_554_greeting_sends_the_mail_to_the_next_mx(lesson) -> None:
+    director = lesson("- fault: {reply: mx1.beta.test, at: CONNECT, code: 554, text: \"5.3.2 no SMTP service here\"}\n"
+                      + SEND + "- expect: {via: mx2.beta.test, rcpt: bob@beta.test}")
+    assert director.run.passed, director.run.state()
+
+
+def test_a_421_at_rcpt_closes_the_session_and_the_message_waits(lesson) -> None:
+    director = lesson("- fault: {reply: mx1.beta.test, at: RCPT, code: 421, text: \"4.3.2 shutting down\", times: 1}\n"
+                      + SEND + "- expect: {deferred: bob@beta.test, then: delivered}")
+    assert director.run.passed, director.run.state()
+
+
+def test_a_zone_fault_leaves_a_zone_of_its_own_below_it_answering(tmp_path: Path) -> None:
+    text = WORLD.replace("steps:\n", """\
+  sub.beta.test:
+    users: {carol: carol}
+    hosts:
+      mx.sub.beta.test: {role: mx}
+faults:
+  - {servfail: beta.test}
+steps:
+  - send: {from: alice@alpha.test, to: [carol@sub.beta.test, bob@beta.test]}
+  - expect: {delivered: carol@sub.beta.test}
+  - expect: {deferred: bob@beta.test}
+""")
+    director = Director(make_config(tmp_path / "data"), parse_scenario(text, "nested.yaml"), interactive=False,
+                        resume=False)
+    director.start()
+    try:
+        assert director.run.join(timeout=60) and director.run.passed, director.run.state()
+    finally:
+        director.stop()
+
+
+def test_a_reset_in_the_middle_of_a_step_says_nothing_in_the_old_or_new_log(lesson) -> None:
+    director = lesson(SEND + "- expect: {delivered: bob@beta.test}\n", interactive=True)
+    director.stack.gate.pause()
+    director.next_step()                                   # the submission now waits at the gate
+    wait_until(lambda: director.stack.gate.state().waiting)
+    old_log = director.bus.log_path
+    director.reset()
+    new_kinds = [e.kind for e in director.bus.since(0)]
+    assert "lesson.error" not in new_kinds and "lesson.end" not in new_kinds
+    old_kinds = old_log.read_text(encoding="utf-8")
+    assert "lesson.error" not in old_kinds and "lesson.end" not in old_kinds
+    assert director.lesson_state()["state"] == "ready"

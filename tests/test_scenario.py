@@ -568,3 +568,29 @@ def test_a_domain_whose_mail_cannot_arrive_still_loads(table: str) -> None:
     world saved from the page must load again."""
     s = parse(HOSTS + "      b.alpha.test: {role: backup-mx}\n" + f"    mx: {table}\n")
     assert s.domain("alpha.test").mx is not None and s.domain("alpha.test").users
+
+
+@pytest.mark.parametrize(("text", "field", "words"), [
+    ("steps:\n  - &s {host_down: mx.alpha.test}\n  - *s\n", "steps[0]", "aliases"),
+    ("steps:\n  - fault: {reply: mx.alpha.test, at: RCPT, code: 451, text: \"later\\r\\n250 2.1.0 fake\"}\n",
+     "steps[0].fault.text", "one line"),
+    ("steps:\n  - fault: {reply: mx.alpha.test, at: RCPT, code: 451, text: \"5.7.1 no\"}\n",
+     "steps[0].fault.text", "does not match the reply code 451"),
+    ("steps:\n  - send: {from: alice@alpha.test, to: b@beta.test, port: mx, auth: false}\n",
+     "steps[0].send.port", "front door has no MX port"),
+    ("steps:\n  - send: {from: alice@alpha.test, to: b@beta.test, subject: \"two\\nlines\"}\n",
+     "steps[0].send.subject", "one line"),
+    ("steps:\n  - set_mx: {domain: alpha.test, mx: [{preference: 5, host: .}]}\n",
+     "steps[0].set_mx.mx[0].preference", "null MX"),
+    ("steps:\n  - set_mx: {domain: alpha.test, mx: [{preference: 5, host: mx.alpha.test}, {preference: 6, host: mx.alpha.test}]}\n",
+     "steps[0].set_mx.mx[1].host", "already in this MX table"),
+], ids=["alias", "reply-text-injection", "enhanced-class", "mx-port-at-front-door", "subject-newline",
+        "set-mx-null-preference", "set-mx-duplicate"])
+def test_a_script_the_runner_could_not_use_is_refused_at_load(text: str, field: str, words: str) -> None:
+    found = problems(HOSTS + text)
+    assert any(p.field == field and words in p.message for p in found), found
+
+
+def test_a_host_may_not_take_the_front_doors_address() -> None:
+    found = problems(HOSTS.replace("{role: mx}", "{role: mx, address: 127.0.0.1}"))
+    assert any("front door" in p.message for p in found), found

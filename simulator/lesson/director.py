@@ -130,9 +130,19 @@ class Director:
                 old.stop()
             fresh_world(self.config.data_dir)
             self.bus.restart(self._new_log())
-            self.scenario = scenario
+            previous, self.scenario = self.scenario, scenario
             self.stack = self._new_stack(old)
-            self.stack.start()
+            try:
+                self.stack.start()
+            except Exception:
+                # the new world cannot start (a port taken meanwhile ...): bring the old one back
+                log.exception("the world of %s did not start; starting %s again", scenario.name, previous.name)
+                self.scenario = previous
+                self.stack = self._new_stack(old)
+                self.stack.start()
+                self._start_run()
+                self._emit("world", self.stack)
+                raise
             stack = self.stack
         self._emit("world", stack)            # pages reload the new world before its lesson moves
         with self._lock:
@@ -176,8 +186,12 @@ class Director:
             self.run = None
             return
         self.run = LessonRun(self.stack, self.scenario, interactive=self.interactive, time_scale=self.time_scale,
-                             on_change=lambda run: self._emit("lesson", run.state()))
+                             on_change=self._run_changed)
         self.run.start()
+
+    def _run_changed(self, run: LessonRun) -> None:
+        if run is self.run:                   # a run being stopped by a swap says nothing more
+            self._emit("lesson", run.state())
 
     def _emit(self, kind: str, payload: Any) -> None:
         for listener in list(self._listeners):

@@ -14,6 +14,7 @@ its EHLO name (it would otherwise look up this machine's FQDN).
 """
 from __future__ import annotations
 
+import base64
 import imaplib
 import poplib
 import smtplib
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate, make_msgid
+from typing import Any, Callable
 
 from ..config import Config
 from ..facts import Reason, StepReason
@@ -91,8 +93,19 @@ def _password(scenario: Scenario, address: str, given: str | None) -> str:
     return next((u.password for u in scenario.users if u.address == address), "")
 
 
-def send(step: Send, *, scenario: Scenario, world: World, config: Config, timeout: float) -> Submitted:
-    """Submit one message; a refusal comes back as data, a dead server as :class:`StepError`."""
+Track = Callable[[Any, bool], None]
+
+
+def _no_track(sock: Any, live: bool) -> None:
+    pass
+
+
+def send(step: Send, *, scenario: Scenario, world: World, config: Config, timeout: float,
+         track: Track = _no_track) -> Submitted:
+    """Submit one message; a refusal comes back as data, a dead server as :class:`StepError`.
+
+    ``tls`` (the default) means what it means in a real MUA set to STARTTLS: no STARTTLS offered,
+    no login and no message (Thunderbird shows an error rather than send the password in clear)."""
     address, port = _where(step, world, config)
     msg = message(step)
     rcpts = list(dict.fromkeys([*step.to, *step.cc, *step.bcc]))
@@ -104,13 +117,16 @@ def send(step: Send, *, scenario: Scenario, world: World, config: Config, timeou
             client = smtplib.SMTP(address, port, local_hostname=EHLO_NAME, timeout=timeout)
     except OSError as err:
         raise StepError(Reason.of(StepReason.CONNECT, address=f"{address}:{port}", error=_os_error(err))) from None
+    track(client, True)
     try:
         client.ehlo()
-        if step.tls and step.port is not SendPort.SMTPS and client.has_extn("starttls"):
+        if step.tls and step.port is not SendPort.SMTPS:
+            if not client.has_extn("starttls"):
+                raise StepError(Reason.of(StepReason.PROTOCOL, reply="no STARTTLS offered: the client sends nothing in clear"))
             client.starttls(context=sandbox_tls())
             client.ehlo()
         if step.auth:
-            client.login(step.sender, _password(scenario, step.sender, step.password))
+            _auth_plain(client, step.sender, _password(scenario, step.sender, step.password))
         refused = client.sendmail(step.sender, rcpts, msg.as_bytes(policy=SMTP_POLICY))   # CRLF lines
         return Submitted(refused={rcpt: (code, _text(text)) for rcpt, (code, text) in refused.items()})
     except smtplib.SMTPRecipientsRefused as err:
@@ -124,30 +140,43 @@ def send(step: Send, *, scenario: Scenario, world: World, config: Config, timeou
     except (smtplib.SMTPServerDisconnected, OSError) as err:
         raise StepError(Reason.of(StepReason.ERROR, error=_os_error(err))) from None
     finally:
+        track(client, False)
         try:
             client.quit()
         except (smtplib.SMTPException, OSError):
             client.close()
 
 
-def fetch(step: Fetch, *, scenario: Scenario, world: World, config: Config, timeout: float) -> int:
+def _auth_plain(client: smtplib.SMTP, user: str, password: str) -> None:
+    """AUTH PLAIN in UTF-8 (RFC 4616; smtplib's own login() encodes ASCII only)."""
+    token = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
+    code, text = client.docmd("AUTH", f"PLAIN {token}")
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, text)
+
+
+def fetch(step: Fetch, *, scenario: Scenario, world: World, config: Config, timeout: float,
+          track: Track = _no_track) -> int:
     """Read every message of the INBOX (and delete them if ``keep`` is false); how many were read."""
     domain = step.user.rpartition("@")[2]
     host = world.retrieval_host(domain)
     address = host.address if host is not None else config.front_host
     password = _password(scenario, step.user, None)
     if step.protocol is FetchProtocol.POP3:
-        return _pop3(step, address, config.ports.pop3, password, timeout)
-    return _imap(step, address, config.ports.imap, password, timeout)
+        return _pop3(step, address, config.ports.pop3, password, timeout, track)
+    return _imap(step, address, config.ports.imap, password, timeout, track)
 
 
-def _pop3(step: Fetch, address: str, port: int, password: str, timeout: float) -> int:
+def _pop3(step: Fetch, address: str, port: int, password: str, timeout: float, track: Track) -> int:
     try:
         client = poplib.POP3(address, port, timeout=timeout)
     except OSError as err:
         raise StepError(Reason.of(StepReason.CONNECT, address=f"{address}:{port}", error=_os_error(err))) from None
+    track(client, True)
     try:
-        if step.tls and "STLS" in client.capa():
+        if step.tls:
+            if "STLS" not in client.capa():
+                raise StepError(Reason.of(StepReason.PROTOCOL, reply="no STLS offered: the client sends nothing in clear"))
             client.stls(context=sandbox_tls())
         try:
             client.user(step.user)
@@ -166,19 +195,24 @@ def _pop3(step: Fetch, address: str, port: int, password: str, timeout: float) -
     except OSError as err:
         raise StepError(Reason.of(StepReason.ERROR, error=_os_error(err))) from None
     finally:
+        track(client, False)
         client.close()
 
 
-def _imap(step: Fetch, address: str, port: int, password: str, timeout: float) -> int:
+def _imap(step: Fetch, address: str, port: int, password: str, timeout: float, track: Track) -> int:
     try:
         client = imaplib.IMAP4(address, port, timeout=timeout)
     except OSError as err:
         raise StepError(Reason.of(StepReason.CONNECT, address=f"{address}:{port}", error=_os_error(err))) from None
+    track(client, True)
     try:
-        if step.tls and "STARTTLS" in client.capabilities:
+        if step.tls:
+            if "STARTTLS" not in client.capabilities:
+                raise StepError(Reason.of(StepReason.PROTOCOL, reply="no STARTTLS offered: the client sends nothing in clear"))
             client.starttls(ssl_context=sandbox_tls())
         try:
-            client.login(step.user, password)
+            credentials = b"\0" + step.user.encode() + b"\0" + password.encode()
+            client.authenticate("PLAIN", lambda _challenge: credentials)      # UTF-8 (RFC 4616)
         except imaplib.IMAP4.error as err:
             raise StepError(Reason.of(StepReason.LOGIN, user=step.user, reply=_text(err.args[0]))) from None
         _, data = client.select("INBOX")
@@ -195,6 +229,7 @@ def _imap(step: Fetch, address: str, port: int, password: str, timeout: float) -
     except OSError as err:
         raise StepError(Reason.of(StepReason.ERROR, error=_os_error(err))) from None
     finally:
+        track(client, False)
         try:
             client.shutdown()
         except OSError:

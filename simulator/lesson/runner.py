@@ -85,7 +85,8 @@ class LessonRun:
         self.current = 0
         self.run_state = RunState.READY if interactive and scenario.steps else RunState.RUNNING
         self._facts: list[Fact] = []
-        self._marks: list[int] = []           # how many facts there were when each step began
+        self._since_action = 0                # how many facts there were when the last action began
+        self._clients: set[Any] = set()       # the live clients of a send or fetch (cut by stop)
         self._facts_lock = threading.Lock()
         self._last_fact = time.monotonic()
         self._release = threading.Event()
@@ -107,11 +108,23 @@ class LessonRun:
         return True
 
     def stop(self, timeout: float = 5.0) -> None:
+        """End the run: a pause is released, a send or fetch in progress has its socket closed, and
+        nothing more is published."""
         self._stopped.set()
         self._release.set()
+        for client in list(self._clients):
+            try:
+                client.sock.shutdown(2)          # the TLS socket after STARTTLS: ask each time
+            except (AttributeError, OSError):
+                pass
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         self._unsubscribe()
+
+    def _track(self, client: Any, live: bool) -> None:
+        """The mail clients (smtplib, poplib, imaplib objects) register while connected, so stop()
+        can end a step blocked at a paused gate."""
+        (self._clients.add if live else self._clients.discard)(client)
 
     def join(self, timeout: float | None = None) -> bool:
         assert self._thread is not None
@@ -169,7 +182,8 @@ class LessonRun:
                     break
                 self._set(index, StepStatus.RUNNING, RunState.RUNNING)
                 with self._facts_lock:
-                    self._marks.append(len(self._facts))
+                    if step.action not in _PASSIVE:
+                        self._since_action = len(self._facts)
                 self.results[index].event = self.stack.bus.publish(LessonStep(
                     src=nodes.FRONT, dst=nodes.FRONT, lesson=self.scenario.name, index=index, total=len(steps),
                     action=step.action, line=step.line, say_en=step.say.en if step.say else "",
@@ -178,20 +192,24 @@ class LessonRun:
                     failed = index
                     break
         except Exception as err:       # a bug must end the run visibly, not hang the page
-            log.exception("lesson %s crashed", self.scenario.name)
-            failed = self.current
-            self._fail(self.current, steps[self.current], Reason.of(StepReason.ERROR, error=repr(err)[:200]))
-        if self._stopped.is_set() and failed < 0:
+            if not self._stopped.is_set():
+                log.exception("lesson %s crashed", self.scenario.name)
+                failed = self.current
+                self._fail(self.current, steps[self.current], Reason.of(StepReason.ERROR, error=repr(err)[:200]))
+        self._unsubscribe()            # a finished run keeps no more facts
+        if self._stopped.is_set():
+            # swapped or shut down: the run ends without a word (its world is gone; a failure
+            # caused by the stop itself is no failure of the lesson)
             self.run_state = RunState.STOPPED
-        else:
-            for result in self.results:
-                if result.status in (StepStatus.PENDING, StepStatus.WAITING):
-                    result.status = StepStatus.SKIPPED
-            passed = sum(1 for r in self.results if r.status is StepStatus.PASSED)
-            done = sum(1 for r in self.results if r.status in (StepStatus.DONE, StepStatus.PASSED))
-            self.stack.bus.publish(LessonEnded(src=nodes.FRONT, dst=nodes.FRONT, lesson=self.scenario.name,
-                                               total=len(steps), done=done, passed=passed, failed_index=failed))
-            self.run_state = RunState.FINISHED if failed < 0 else RunState.FAILED
+            return
+        for result in self.results:
+            if result.status in (StepStatus.PENDING, StepStatus.WAITING):
+                result.status = StepStatus.SKIPPED
+        passed = sum(1 for r in self.results if r.status is StepStatus.PASSED)
+        done = sum(1 for r in self.results if r.status in (StepStatus.DONE, StepStatus.PASSED))
+        self.stack.bus.publish(LessonEnded(src=nodes.FRONT, dst=nodes.FRONT, lesson=self.scenario.name,
+                                           total=len(steps), done=done, passed=passed, failed_index=failed))
+        self.run_state = RunState.FINISHED if failed < 0 else RunState.FAILED
         self._changed()
 
     def _do(self, index: int, step: Step) -> bool:
@@ -202,12 +220,12 @@ class LessonRun:
                 pass
             elif isinstance(action, Send):
                 sent = mua.send(action, scenario=self.scenario, world=self.stack.world, config=self.stack.config,
-                                timeout=timeout)
+                                timeout=timeout, track=self._track)
                 self.results[index].detail = {"code": sent.code, "reply": sent.reply,
                                               "refused": {r: list(v) for r, v in sent.refused.items()}}
             elif isinstance(action, Fetch):
                 count = mua.fetch(action, scenario=self.scenario, world=self.stack.world, config=self.stack.config,
-                                  timeout=timeout)
+                                  timeout=timeout, track=self._track)
                 self.results[index].detail = {"messages": count}
             elif isinstance(action, HostState):
                 self.stack.set_host_state(action.host, action.up)
@@ -221,11 +239,13 @@ class LessonRun:
                 else:
                     self.stack.set_fault(action.fault)
             elif isinstance(action, Wait):
-                if not self._wait(action, since=self._marks[max(0, index - 1)]):
+                if not self._wait(action, since=self._since_action):
                     raise mua.StepError(Reason.of(StepReason.TIMEOUT, seconds=action.timeout))
             elif isinstance(action, Expect):
                 return self._expect(index, step, action)
         except mua.StepError as err:
+            if self._stopped.is_set():
+                return False
             self._fail(index, step, err.reason)
             return False
         self._set(index, StepStatus.DONE)
@@ -237,8 +257,8 @@ class LessonRun:
         return not self._stopped.wait(seconds)
 
     def _wait(self, wait: Wait, *, since: int) -> bool:
-        """Wait for a fact that came after the previous step began (``send`` then ``wait`` for its
-        delivery sees it even if it landed before the wait began; a second pair waits for its own)."""
+        """Wait for a fact that came after the last action began (``send``, a pause, then ``wait``
+        for its delivery sees it even if it landed during the pause; a second pair waits for its own)."""
         if wait.event is None:
             self._sleep(wait.seconds * self.time_scale)
             return True
@@ -269,8 +289,12 @@ class LessonRun:
                 break
             deadline = self._hold(deadline, expect.timeout)
             if time.monotonic() >= deadline:
+                if passed and not quiet:        # a count judged while mail still moves proves nothing
+                    passed, found = False, {**found, "moving": True}
                 break
             self._sleep(POLL)
+        if self._stopped.is_set():
+            return False
         fact = LessonExpectation(
             src=nodes.FRONT, dst=nodes.FRONT, lesson=self.scenario.name, index=index, line=step.line,
             file=str(self.scenario.path), expect=expect.kind.value, wanted=_wanted(expect),
@@ -330,6 +354,9 @@ class LessonRun:
                 self.on_change(self)
             except Exception:
                 log.exception("lesson state listener failed")
+
+
+_PASSIVE = frozenset({"say", "wait", "expect"})     # steps that change nothing in the world
 
 
 def _matches(wait: Wait, fact: Fact) -> bool:

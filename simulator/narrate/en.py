@@ -712,6 +712,8 @@ def _lesson_found(found: dict) -> str:
         parts.append(f"the mailbox holds {plural.en(found['messages'], 'message', 'messages')}")
     if "replies" in found:
         parts.append(f"replies seen: {codes(found['replies'])}" if found["replies"] else "no such reply seen")
+    if found.get("moving"):
+        parts.append("mail was still moving when the time ran out, so the count proves nothing yet")
     return "; ".join(parts) or "nothing"
 
 
@@ -1127,7 +1129,7 @@ _UI_UI: dict = {
 }
 
 
-# -- export (helper X): the exported page's replay bar, and the live page's save buttons ---------------
+# -- export (helper X): the replay bar of an exported run (static/js/offline/bar.js) ------------------
 _UI_EXPORT: dict = {
     "offline.badge": "Saved copy",
     "offline.saved": "Saved on {date} from the world “{title}”. No server and no network: everything is in this file.",
@@ -1148,12 +1150,6 @@ _UI_EXPORT: dict = {
     "offline.notsaved": "This is not in the saved copy: it keeps the hops, not the servers.",
     "offline.nonetwork": "A saved copy uses no network.",
     "offline.broken": "The saved run is missing from this file.",
-    "export.run": "Save run",
-    "export.run.hint": "Save this run as one HTML file that opens without a server or a network (for review after class)",
-    "export.trace": "Save this message",
-    "export.trace.hint": "Save only this message's journey as one HTML file",
-    "export.scenario": "Save world",
-    "export.scenario.hint": "Download the world as it is now (servers, MX tables, faults) as a scenario file that loads again",
 }
 
 

@@ -748,6 +748,8 @@ def _lesson_found(found: dict) -> str:
         parts.append(f"в ящике {plural.ru(found['messages'], 'письмо', 'письма', 'писем')}")
     if "replies" in found:
         parts.append(f"ответы: {codes(found['replies'])}" if found["replies"] else "такого ответа не было")
+    if found.get("moving"):
+        parts.append("когда время вышло, почта ещё была в пути, так что счёт пока ничего не доказывает")
     return "; ".join(parts) or "ничего"
 
 
@@ -1161,7 +1163,7 @@ _UI_UI: dict = {
 }
 
 
-# -- export (helper X): the exported page's replay bar, and the live page's save buttons ---------------
+# -- export (helper X): the replay bar of an exported run (static/js/offline/bar.js) ------------------
 _UI_EXPORT: dict = {
     "offline.badge": "Сохранённая копия",
     "offline.saved": "Сохранено {date} из мира «{title}». Без сервера и без сети: всё в этом файле.",
@@ -1182,12 +1184,6 @@ _UI_EXPORT: dict = {
     "offline.notsaved": "Этого нет в сохранённой копии: в ней только шаги, без серверов.",
     "offline.nonetwork": "Сохранённая копия не пользуется сетью.",
     "offline.broken": "В этом файле нет сохранённого прогона.",
-    "export.run": "Сохранить прогон",
-    "export.run.hint": "Сохранить прогон одной веб-страницей, которая открывается без сервера и без сети (чтобы разобрать после занятия)",
-    "export.trace": "Сохранить это письмо",
-    "export.trace.hint": "Сохранить путь только этого письма одной веб-страницей",
-    "export.scenario": "Сохранить мир",
-    "export.scenario.hint": "Скачать мир в нынешнем виде (серверы, таблицы MX, сбои) как файл сценария, который снова загружается",
 }
 
 

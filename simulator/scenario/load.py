@@ -225,6 +225,9 @@ class _Builder(ScriptReader):
             got = "an empty file" if root is None else tree.kind(root)
             line = 1 if root is None else tree.line(root)
             self.fail([Problem(self.file, line, "<document>", f"expected a mapping with {', '.join(_TOP_KEYS)}, got {got}")])
+        aliases = tree.find_aliases(root, self.file)
+        if aliases:
+            self.fail(aliases[:20])           # nothing else is read: the tree may be huge
         self.problems.extend(tree.find_duplicate_keys(root, self.file))
         top = {key: value for key, _, value in self.mapping(root, "", _TOP_KEYS) or []}
 

@@ -40,7 +40,12 @@ SAY, PAUSE = "say", "pause"
 COMMANDS = ("CONNECT", "EHLO", "HELO", "MAIL", "RCPT", "DATA", "DOT", "QUIT")
 REPLY_COMMANDS = ("CONNECT", "EHLO", "HELO", "MAIL", "RCPT", "DATA", "DOT", "QUIT", "STARTTLS", "AUTH")
 MAX_WAIT = 600.0
-MAX_ATTACHMENT = 20_000_000
+MAX_STEPS = 500
+MAX_ATTACHMENTS = 20
+MAX_ATTACHMENT_BYTES = 10_000_000          # all of one message's attachments together
+MAX_REPLY_TEXT = 200
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_ENHANCED_RE = re.compile(r"([245])\.\d{1,3}\.\d{1,3}\b")
 
 _ADDRESS_RE = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\.?")
 _STATUS_RE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
@@ -135,7 +140,11 @@ class ScriptReader:
             return ()
         steps: list[Step] = []
         allowed = (*ACTIONS, SAY, PAUSE)
-        for i, item in enumerate(self.sequence(node, "steps", "a list of steps") or []):
+        items = self.sequence(node, "steps", "a list of steps") or []
+        if len(items) > MAX_STEPS:
+            self.add(node, "steps", f"{len(items)} steps; a lesson has at most {MAX_STEPS}")
+            items = items[:MAX_STEPS]
+        for i, item in enumerate(items):
             step = self.step(item, f"steps[{i}]", allowed)
             if step is not None:
                 steps.append(step)
@@ -210,6 +219,9 @@ class ScriptReader:
         port = SendPort.SUBMISSION
         if "port" in body:
             port = self.choice(body["port"], tree.join(field, "port"), SendPort) or port
+        if port is SendPort.MX and via == "front":
+            self.add(body.get("port", node), tree.join(field, "port"),
+                     "the front door has no MX port: say which host's MX to talk to (via: mx.beta.test)")
         if port is SendPort.SMTPS and via != "front":
             self.add(body["port"], tree.join(field, "port"), "smtps (implicit TLS) is offered by the front door only: use via: front")
         if port is SendPort.SUBMISSION and via != "front" and self.names.hosts.get(via) is not Role.MSA:
@@ -230,14 +242,22 @@ class ScriptReader:
             header_from = self.address(body["header_from"], tree.join(field, "header_from")) or ""
         if sender is None:
             return None
-        return Send(sender=sender, to=to, subject=self.plain_text(body, "subject", field, "Hello"),
+        subject = self.plain_text(body, "subject", field, "Hello")
+        if _CONTROL_RE.search(subject):
+            self.add(body["subject"], tree.join(field, "subject"), "a subject is one line: no line breaks or control characters")
+            subject = "Hello"
+        return Send(sender=sender, to=to, subject=subject,
                     body=self.plain_text(body, "body", field, ""), attachments=attachments, via=via,
                     port=port, tls=bool(tls), auth=bool(auth), password=password, cc=cc, bcc=bcc,
                     header_from=header_from)
 
     def attachments(self, node: Node, field: str) -> tuple[Attachment, ...]:
         out = []
-        for i, item in enumerate(self.sequence(node, field, "a list of {name: ..., content: ... or size: ...}") or []):
+        items = self.sequence(node, field, "a list of {name: ..., content: ... or size: ...}") or []
+        if len(items) > MAX_ATTACHMENTS:
+            self.add(node, field, f"{len(items)} attachments; at most {MAX_ATTACHMENTS}")
+            items = items[:MAX_ATTACHMENTS]
+        for i, item in enumerate(items):
             item_field = f"{field}[{i}]"
             body = self.body(item, item_field, _ATTACHMENT_KEYS, "a mapping {name: ..., content: ... or size: ...}")
             if body is None:
@@ -248,9 +268,15 @@ class ScriptReader:
             if ("content" in body) == ("size" in body):
                 self.add(item, item_field, "give either content (the text of the file) or size (bytes of filler)")
             content = self.text(body["content"], tree.join(item_field, "content"), "text") if "content" in body else ""
-            size = self.integer(body["size"], tree.join(item_field, "size"), 1, MAX_ATTACHMENT) if "size" in body else 0
+            size = self.integer(body["size"], tree.join(item_field, "size"), 1, MAX_ATTACHMENT_BYTES) if "size" in body else 0
+            if name and (_CONTROL_RE.search(name) or "/" in name or len(name) > 200):
+                self.add(body["name"], tree.join(item_field, "name"), "a file name is one line of at most 200 characters, without '/'")
+                name = None
             if name:
                 out.append(Attachment(name, content or "", size or 0))
+        total = sum(a.size or len(a.content.encode()) for a in out)
+        if total > MAX_ATTACHMENT_BYTES:
+            self.add(node, field, f"{total} bytes of attachments; at most {MAX_ATTACHMENT_BYTES} in one message")
         return tuple(out)
 
     def _fetch(self, node: Node, field: str) -> Fetch | None:
@@ -305,8 +331,14 @@ class ScriptReader:
         drafts = self.mx_table(node, field)                 # the builder's: preference, host, lines
         if drafts is None:
             return None
+        seen: dict[str, int] = {}
         for draft in drafts:
             host = draft.spec.host
+            if host in seen:
+                self.add(draft.host_line, tree.join(draft.field, "host"), f"host {host} is already in this MX table (line {seen[host]})")
+            seen.setdefault(host, draft.host_line)
+            if host == "." and draft.spec.preference != 0:
+                self.add(draft.preference_line, tree.join(draft.field, "preference"), "a null MX ('.') must have preference 0 (RFC 7505 §3)")
             if host and host != "." and host not in self.names.hosts:
                 self.add(draft.host_line, tree.join(draft.field, "host"), f"host {host} is not defined in this scenario")
             elif host == "." and len(drafts) > 1:
@@ -382,7 +414,17 @@ class ScriptReader:
             else:
                 values["code"] = self.integer(get("code"), tree.join(field, "code"), 400, 599) or 0
             if "text" in body:
-                values["text"] = self.text(get("text"), tree.join(field, "text"), "the reply text") or ""
+                text = self.text(get("text"), tree.join(field, "text"), "the reply text") or ""
+                enhanced = _ENHANCED_RE.match(text)
+                if _CONTROL_RE.search(text) or len(text) > MAX_REPLY_TEXT or not text.isascii():
+                    self.add(get("text"), tree.join(field, "text"),
+                             f"a reply text is one line of at most {MAX_REPLY_TEXT} ASCII characters, without control characters")
+                elif enhanced and values.get("code") and enhanced.group(1) != str(values["code"])[0]:
+                    self.add(get("text"), tree.join(field, "text"),
+                             f"the enhanced status {enhanced.group(0)} does not match the reply code {values['code']} "
+                             "(their first digits agree, RFC 3463)")
+                else:
+                    values["text"] = text
             if "times" in body:
                 values["times"] = self.integer(get("times"), tree.join(field, "times"), 0, 1000) or 0
         if kind is FaultKind.SIZE_LIMIT and not off:

@@ -86,6 +86,9 @@ def dns_problem(name: str) -> str | None:
     return None
 
 
+FRONT_DOOR = ipaddress.IPv4Address("127.0.0.1")
+
+
 def loopback_problem(raw: str) -> str | None:
     try:
         address = ipaddress.IPv4Address(raw)
@@ -93,7 +96,31 @@ def loopback_problem(raw: str) -> str | None:
         return f"{raw!r} is not a dotted IPv4 address"
     if address not in LOOPBACK:
         return f"{raw} is not in 127.0.0.0/8 (the sandbox uses loopback addresses only)"
+    if address == FRONT_DOOR:
+        return "127.0.0.1 is the front door's address, where real mail clients connect; give another one in 127.0.0.0/8"
     return None
+
+
+def find_aliases(root: Node, file: str) -> list[Problem]:
+    """YAML aliases (``*name``) are refused: a scenario is read by hand, and an alias of an alias
+    can make a small file expand into millions of nodes."""
+    problems: list[Problem] = []
+    seen: set[int] = set()
+    stack: list[tuple[Node, str]] = [(root, "")]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            problems.append(Problem(file, line(node), path or "<document>",
+                                    "YAML aliases (*name) are not supported in scenario files: write the value out"))
+            continue
+        seen.add(id(node))
+        if isinstance(node, MappingNode):
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, ScalarNode) else "?"
+                stack.append((value_node, join(path, str(key))))
+        elif isinstance(node, SequenceNode):
+            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(node.value))
+    return problems
 
 
 def plan_address(domain_index: int, host_index: int) -> str:

@@ -157,17 +157,13 @@ class Authority:
             self._faults = faults
 
     def fault_for(self, query: dns.message.Message) -> ZoneFault | None:
-        """The fault of the zone that holds the query's name (closest enclosing faulty origin)."""
+        """The fault of the zone that holds the query's name: its closest enclosing zone, so a fault
+        on ``beta.test`` leaves a zone of its own below it (``sub.beta.test``) answering."""
         faults = self._faults
         if not faults or len(query.question) != 1:
             return None
-        name = query.question[0].name
-        while True:
-            if name in faults:
-                return faults[name]
-            if name == dns.name.root or not name.labels:
-                return None
-            name = name.parent()
+        zone = _find_zone(self._zones, query.question[0].name)
+        return faults.get(zone.origin) if zone is not None else None
 
     def zones(self) -> list[str]:
         """The served origins, sorted, without the trailing dot."""

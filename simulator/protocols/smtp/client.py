@@ -134,8 +134,10 @@ class Outcome:
     @property
     def try_next(self) -> bool:
         """RFC 5321 §5.1: a connection failure, or a 4xx before any recipient, means try the next
-        address; 5xx or a per-recipient 4xx does not."""
-        if not self.connected:
+        address; 5xx or a per-recipient 4xx does not.  A server that refuses in its greeting (554
+        "no SMTP service here") is skipped like one that cannot be reached, as Postfix does by
+        default (``smtp_skip_5xx_greeting``): the next MX may well take the message."""
+        if not self.connected or self.stage is Stage.GREETING:
             return True
         return (self.stage in (Stage.GREETING, Stage.EHLO, Stage.STARTTLS, Stage.MAIL)
                 and (self.reply is None or self.reply.kind == 4))
@@ -279,6 +281,8 @@ def _on_mail(d: RelayDialogue, reply: Reply) -> Effect:
 
 def _on_rcpt(d: RelayDialogue, reply: Reply) -> Effect:
     rcpt = d.recipients[d._next_rcpt]
+    if reply.code == 421:              # RFC 5321 §3.8: the server is closing: every recipient waits
+        return d.stop(reply)
     if reply.kind == 2:
         d._accepted.append(rcpt)
     else:

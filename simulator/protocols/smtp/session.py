@@ -127,7 +127,8 @@ class TranscriptSMTP(SMTP):
         if text.startswith("354"):
             self._in_data = True
         await super().push(text)
-        if self._close_after_push:
+        if self._close_after_push or text.startswith("421 "):
+            # RFC 5321 §3.8: 421 says "closing transmission channel" — and then does it
             self._close()
 
     def _close(self) -> None:
