@@ -416,6 +416,10 @@ class MailStack:
             return None
         await self._apply_fault(removed)
         self._publish_fault(removed, on=False)
+        if self.delivery is not None:
+            # like a host coming back: what waits because of the fault is retried now, not after
+            # a back-off that may have grown to a minute while the class talked it over
+            self.delivery.flush()
         return _fault_dict(removed)
 
     async def _apply_fault(self, fault: Fault) -> None:
