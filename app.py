@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     web = None
     try:
         if not args.no_web:
-            web = _start_web(stack, config)
+            web = _start_web(director, config)
         while not stop.is_set():
             stop.wait(0.5)
     except KeyboardInterrupt:
@@ -240,9 +240,9 @@ def _terminal_steps(stack, stop: threading.Event) -> None:
             return
 
 
-def _start_web(stack, config: Config):
+def _start_web(director, config: Config):
     from simulator import web
-    return web.serve(stack, config)
+    return web.serve(director, config)
 
 
 def create_app(*args, **kwargs):

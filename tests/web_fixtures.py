@@ -120,3 +120,17 @@ def publish_noise(bus, count: int) -> None:
 
 def serve(stack, **test_config: Any) -> web.WebServer:
     return web.serve(stack, stack.config, test_config=test_config or None, quiet=True)
+
+
+def start_director(config, scenario, *, interactive: bool = True, **kwargs: Any):
+    """A lesson director (simulator.lesson.Director) with its world started; ``director.stop()`` ends it."""
+    from simulator.lesson import Director
+    director = Director(config, scenario, interactive=interactive, resume=kwargs.pop("resume", False), **kwargs)
+    director.start()
+    return director
+
+
+def socket_messages(received: list[dict], name: str) -> list[Any]:
+    """The payloads of every Socket.IO message ``name`` a test client received."""
+    return [args[0] if args else None for message in received if message["name"] == name
+            for args in [message["args"]]]

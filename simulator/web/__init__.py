@@ -1,12 +1,18 @@
 """The classroom view: the only package of the simulator that imports Flask and Socket.IO.
 
-    app = create_app(stack)              # stack: a started simulator.runtime.MailStack (None: no world)
-    server = serve(stack, config)        # app.py: background thread, prints the URL, .shutdown()
+    app = create_app(director)           # a simulator.lesson.Director: lessons, and the world it runs
+    app = create_app(stack)              # or a started MailStack (no lessons: those routes answer 503)
+    server = serve(director, config)     # app.py: background thread, prints the URL, .shutdown()
+
+When the director swaps the world (a lesson loaded, the world reset), ``_on_director`` points the
+Context at the new stack and rebinds the bridge, which tells every page to reload; a change of the
+lesson's state goes to every page as it happens.
 
 Modules
     context.py     the app's Context (stack, bridge, Socket.IO, socket guard) and ApiError
     guard.py       who may do what: teacher token and cookie, CSRF, Origin, Host, headers, socket caps
     api.py         the JSON API, a Blueprint under /api (README, "JSON API")
+    lessons.py     the lesson API (library, load, reset, scenario files, next step, faults)
     mailview.py    mailbox views (read only; hostile content stays data)
     sockets.py     Socket.IO handlers: connect ("hello"), disconnect, "sync"
     bridge.py      event bus and step gate -> Socket.IO, in batches
@@ -29,9 +35,10 @@ from flask import Flask, Response, current_app, render_template, request
 from flask_socketio import SocketIO
 from werkzeug.serving import make_server
 
-from . import autoconfig, guard, sockets
+from . import autoconfig, export, guard, sockets
 from .api import api
 from .bridge import Bridge
+from .lessons import lessons
 from .context import EXTENSION, Context, current
 from .guard import SocketGuard
 
@@ -39,11 +46,20 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..runtime import MailStack
 
+    World = Any      # a MailStack, a simulator.lesson.Director, or None
+
 __all__ = ["WebServer", "create_app", "serve"]
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def _autoconfig_hosts(stack: "MailStack | None") -> tuple[str, ...]:
+    if stack is None:
+        return ()
+    return tuple(f"autoconfig.{d}" for d in stack.world.domains
+                 if d.endswith((".test", ".example", ".invalid", ".localhost")))
 
 
 def _defaults(stack: "MailStack | None") -> dict[str, Any]:
@@ -55,9 +71,7 @@ def _defaults(stack: "MailStack | None") -> dict[str, Any]:
         TRUST_LOOPBACK=True,            # a browser on this computer is the teacher's
         # host names besides IP literals and "localhost": autoconfig.<domain>, for Thunderbird's
         # account wizard when a teacher maps those names to this machine (README)
-        ALLOWED_HOSTS=tuple(f"autoconfig.{d}" for d in stack.world.domains
-                            if d.endswith((".test", ".example", ".invalid", ".localhost")))
-        if stack is not None else (),
+        ALLOWED_HOSTS=_autoconfig_hosts(stack),
         BRIDGE_WINDOW=0.03,
         SEND_WAIT=2.0,                  # seconds /api/send waits for the MSA's 250 before answering 202
         SESSION_COOKIE_SAMESITE="Strict",
@@ -71,8 +85,16 @@ def _defaults(stack: "MailStack | None") -> dict[str, Any]:
     )
 
 
-def create_app(stack: "MailStack | None" = None, test_config: dict[str, Any] | None = None) -> Flask:
-    """The Flask app of the classroom view for a running ``stack`` (None: a page with no world)."""
+def _split(world: Any) -> tuple[Any, "MailStack | None"]:
+    """(director or None, stack or None) from what create_app/serve were given."""
+    if world is not None and callable(getattr(world, "load_named", None)):
+        return world, world.stack
+    return None, world
+
+
+def create_app(world: "World" = None, test_config: dict[str, Any] | None = None) -> Flask:
+    """The Flask app of the classroom view for a lesson director or a running stack (None: no world)."""
+    director, stack = _split(world)
     app = Flask(__name__, root_path=str(ROOT), template_folder="templates", static_folder="static")
     app.config.from_mapping(_defaults(stack))
     if test_config:
@@ -86,15 +108,35 @@ def create_app(stack: "MailStack | None" = None, test_config: dict[str, Any] | N
     socket_guard = SocketGuard(max_total=int(app.config["SOCKET_MAX_CONNECTIONS"]),
                                max_per_address=int(app.config["SOCKET_MAX_PER_ADDRESS"]),
                                sync_interval=float(app.config["SYNC_INTERVAL"]))
-    app.extensions[EXTENSION] = Context(stack, bridge, socketio, socket_guard)
+    ctx = Context(stack, bridge, socketio, socket_guard, director=director)
+    app.extensions[EXTENSION] = ctx
 
     guard.register(app)
     app.add_url_rule("/", "index", _index)
     app.register_blueprint(api)
+    app.register_blueprint(lessons)
+    app.register_blueprint(export.blueprint)
     sockets.register(socketio)
     if stack is not None:
-        app.register_blueprint(autoconfig.blueprint(stack))
+        app.register_blueprint(autoconfig.blueprint())
+    if director is not None:
+        ctx.unsubscribe = director.subscribe(lambda kind, payload: _on_director(app, kind, payload))
     return app
+
+
+def _on_director(app: Flask, kind: str, payload: Any) -> None:
+    """The director's news (called in its thread): a new world, or a change of the lesson."""
+    ctx: Context = app.extensions[EXTENSION]
+    if ctx.bridge is None or ctx.bridge.stopped:
+        return
+    if kind == "world":
+        ctx.stack = payload
+        ctx.fingerprint.clear()
+        ctx.follow = None                     # the teacher's hop belonged to the old world
+        app.config["ALLOWED_HOSTS"] = tuple(sorted(set(app.config["ALLOWED_HOSTS"]) | set(_autoconfig_hosts(payload))))
+        ctx.bridge.rebind(payload)
+    elif kind == "lesson":
+        ctx.bridge.push_lesson(payload)
 
 
 def _index() -> Response:
@@ -102,10 +144,12 @@ def _index() -> Response:
     given = request.args.get("teacher")
     if given is not None:
         return guard.teacher_link(given)
-    stack = current().stack
+    ctx = current()
+    stack = ctx.stack
     response = Response(render_template(
         "index.html", csrf=guard.csrf_token(), role=guard.role(), shared=current_app.config["SHARED"],
-        title=stack.world.scenario.title.en if stack is not None else "", has_world=stack is not None))
+        title=stack.world.scenario.title.en if stack is not None else "", has_world=stack is not None,
+        lessons=ctx.director is not None))
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -121,6 +165,8 @@ class WebServer:
 
     def shutdown(self) -> None:
         ctx: Context = self.app.extensions[EXTENSION]
+        if callable(ctx.unsubscribe):
+            ctx.unsubscribe()
         if ctx.bridge is not None:
             ctx.bridge.stop()
         self._server.shutdown()
@@ -128,11 +174,11 @@ class WebServer:
         self._server.server_close()
 
 
-def serve(stack: "MailStack", config: "Config", *, test_config: dict[str, Any] | None = None,
+def serve(world: "World", config: "Config", *, test_config: dict[str, Any] | None = None,
           quiet: bool = False, out: Any = None) -> WebServer:
-    """Start the web UI for ``stack`` on ``config.web_host``:``config.ports.web`` in a thread."""
+    """Start the web UI for a director or a stack on ``config.web_host``:``config.ports.web`` in a thread."""
     out = out or sys.stdout
-    app = create_app(stack, test_config)
+    app = create_app(world, test_config)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)      # no line per request in the terminal
     server = make_server(config.web_host, config.ports.web, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)

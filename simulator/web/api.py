@@ -1,12 +1,14 @@
 """The JSON API (a Blueprint under ``/api``): state, layout, events, words, control, send, mailboxes.
 
-    GET  /api/state                      the world, the gate, the queue, the listeners, the languages
+    GET  /api/state                      the world, the gate, the queue, the listeners, the languages,
+                                         the faults, the scenario and where its lesson stands
     GET  /api/layout?width=&height=      the diagram (layout.py)
     GET  /api/events?since=&limit=       events after a sequence number
     GET  /api/i18n/<lang>                the page's interface strings in one language (the narrator's)
     GET  /api/clients                    settings for real mail clients (passwords: see below)
     GET  /api/mailbox/<address>[/<key>[/html]]     mailbox views (mailview.py)
     POST /api/gate, /api/hosts/<name>, /api/flush, /api/send; PUT /api/mx/<domain>   (the teacher's)
+    (lessons, reset, scenario files and faults: lessons.py)
 
 Every request passed guard.py first (Host; CSRF, JSON and teacher for the control verbs).  An error
 is ``{"error": message}`` with its status (context.ApiError).  /api/clients shows the sandbox's
@@ -31,6 +33,7 @@ from . import mailview
 from .context import ApiError, current, running_stack
 from .guard import MAIL_CSP, is_teacher, role
 from .layout import layout
+from .lessons import faults_of, lesson_state, scenario_info
 
 if TYPE_CHECKING:
     from ..runtime import MailStack
@@ -90,6 +93,7 @@ def state():
     return jsonify(
         world=world.to_dict(),
         baseline=bridge.baseline if bridge else None,
+        generation=bridge.swaps if bridge else 0,       # how many times the world was swapped
         world_changes=bridge.world_change_list() if bridge else [],
         gate=stack.gate.state().to_dict(),
         role=role(),
@@ -100,6 +104,10 @@ def state():
         mailboxes={a: len(mailview.maildir_files(stack, a)) for a in world.users()},
         listeners=stack.listener_table(),
         queue=_queue(stack),
+        faults=faults_of(stack),
+        scenario=scenario_info(world.scenario),
+        lessons=current().director is not None,
+        lesson=lesson_state(),
     )
 
 

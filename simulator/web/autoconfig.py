@@ -9,11 +9,13 @@ with the front-door ports, and the login is the full address.
 """
 from __future__ import annotations
 
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from flask import Blueprint, Response, abort, request
 
 from ..config import Ports
+from .context import running_stack
 
 
 def config_xml(domain: str, ports: Ports, *, display_name: str = "") -> str:
@@ -44,11 +46,18 @@ def config_xml(domain: str, ports: Ports, *, display_name: str = "") -> str:
         + "  </emailProvider>\n</clientConfig>\n")
 
 
-def blueprint(stack) -> Blueprint:
-    """Routes: /autoconfig/v1.1/<domain> (ISPDB style) and /mail/config-v1.1.xml?emailaddress=..."""
+def blueprint(fixed=None) -> Blueprint:
+    """Routes: /autoconfig/v1.1/<domain> (ISPDB style) and /mail/config-v1.1.xml?emailaddress=...
+
+    Without ``fixed`` (a MailStack) the stack is looked up on every request in the app's context:
+    the lesson director may have swapped the world."""
     bp = Blueprint("autoconfig", __name__)
 
+    def running() -> Any:
+        return fixed if fixed is not None else running_stack()
+
     def answer(domain: str) -> Response:
+        stack = running()
         domain = domain.lower().strip().rstrip(".")
         if not stack.world.is_local_domain(domain):
             abort(404, description=f"{domain} is not a domain of this sandbox")
@@ -65,7 +74,7 @@ def blueprint(stack) -> Blueprint:
         if "@" not in address:
             host = (request.host or "").split(":")[0].lower()
             domain = host.removeprefix("autoconfig.")
-            if not domain or domain == host and not stack.world.is_local_domain(domain):
+            if not domain or domain == host and not running().world.is_local_domain(domain):
                 abort(400, description="emailaddress=user@domain is required")
             return answer(domain)
         return answer(address.rpartition("@")[2])

@@ -11,10 +11,18 @@ The bridge also remembers every world change (kinds ``world.host`` and ``world.m
 and the world as it was when the bridge started, so a browser can rebuild the world at any point of
 the history even after the bus has dropped old events from its bounded buffer.
 
+When the lesson director swaps the world (a lesson loaded, the world reset), :meth:`rebind` moves
+the bridge to the new stack: its gate, a new baseline, an empty list of changes, and a "world"
+message queued *after* the old world's last events, so every page drops what it drew and reloads.
+The bus is one object for the life of the program, but a new one is followed too.
+
 Messages sent to the browser (Mailpit-style ``{type, data}`` is carried by the Socket.IO event name):
     "events"  {"events": [event dict, ...], "last_seq": n}
     "gate"    {"mode": "play"|"pause", "delay": s, "granularity": "hop"|"line",
                "waiting": [{"src", "dst", "step", "text": {lang: {"summary", "explain"}}}, ...]}
+    "world"   {"seq": n, "name": scenario name}: the world was swapped; reload the state
+    "lesson"  the director's lesson_state(): where the lesson stands
+    "follow"  the teacher's view (sockets.py sends it, not the bridge)
 """
 from __future__ import annotations
 
@@ -44,28 +52,62 @@ class Bridge:
         self.socketio = socketio
         self.stack = stack
         self.window = window
-        self._pending: collections.deque[Event] = collections.deque()
+        # events, and ("world" | "lesson", payload) messages, in the order they must reach the pages
+        self._pending: collections.deque[Event | tuple[str, Any]] = collections.deque()
         self._wake = threading.Event()
         self._stopped = threading.Event()
         self._gate_state: GateState | None = None
         self._lock = threading.Lock()
         self.world_changes: list[dict[str, Any]] = []
         self.batches_sent = 0
+        self.swaps = 0
+        self._bus = stack.bus
         self._unsubscribe = stack.bus.subscribe(self._on_event)
         # Snapshot after subscribing: a change racing with us is both in the snapshot and in the
         # list, and applying a change twice is harmless (both kinds set, never toggle).
         self.baseline = {"seq": stack.bus.last_seq, "world": stack.world.to_dict()}
-        stack.gate.on_change(self._on_gate)
+        self._follow_gate(stack)
         self._task = socketio.start_background_task(self._run)
+
+    def _follow_gate(self, stack: "MailStack") -> None:
+        gate = stack.gate
+        # a gate has no way to unsubscribe: the old world's gate is simply not listened to any more
+        gate.on_change(lambda state: self._on_gate(state) if self.stack.gate is gate else None)
+
+    def rebind(self, stack: "MailStack") -> None:
+        """The director swapped the world: follow ``stack`` and tell every page to reload."""
+        if self._bus is not stack.bus:
+            self._unsubscribe()
+            self._bus = stack.bus
+            self._unsubscribe = stack.bus.subscribe(self._on_event)
+        with self._lock:
+            self.stack = stack
+            self.world_changes = []
+            self.baseline = {"seq": stack.bus.last_seq, "world": stack.world.to_dict()}
+            self._gate_state = stack.gate.state()
+            self.swaps += 1
+            self._pending.append(("world", {"seq": self.baseline["seq"], "name": stack.world.scenario.name}))
+        self._follow_gate(stack)
+        self._wake.set()
+
+    def push_lesson(self, state: dict[str, Any]) -> None:
+        """Where the lesson stands, to every page (a newer state replaces one not sent yet)."""
+        if self._stopped.is_set():
+            return
+        with self._lock:
+            if self._pending and isinstance(self._pending[-1], tuple) and self._pending[-1][0] == "lesson":
+                self._pending.pop()
+            self._pending.append(("lesson", state))
+        self._wake.set()
 
     # -- called from other threads: quick -----------------------------------------------------
     def _on_event(self, event: Event) -> None:
         if self._stopped.is_set():
             return
-        if event.kind.startswith("world."):
-            with self._lock:
+        with self._lock:
+            if event.kind.startswith("world."):
                 self.world_changes.append(event.to_dict())
-        self._pending.append(event)
+            self._pending.append(event)
         self._wake.set()
 
     def _on_gate(self, state: "GateState") -> None:
@@ -95,14 +137,22 @@ class Bridge:
             self.socketio.emit("gate", gate.to_dict())
         while self._pending:
             batch: list[dict[str, Any]] = []
-            while self._pending and len(batch) < MAX_BATCH:
+            while self._pending and len(batch) < MAX_BATCH and not isinstance(self._pending[0], tuple):
                 batch.append(self._pending.popleft().to_dict())
-            self.socketio.emit("events", {"events": batch, "last_seq": batch[-1]["seq"]})
-            self.batches_sent += 1
+            if batch:
+                self.socketio.emit("events", {"events": batch, "last_seq": batch[-1]["seq"]})
+                self.batches_sent += 1
+            if self._pending and isinstance(self._pending[0], tuple):
+                name, payload = self._pending.popleft()
+                self.socketio.emit(name, payload)
 
     def world_change_list(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self.world_changes)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
 
     def stop(self) -> None:
         self._stopped.set()

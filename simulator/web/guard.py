@@ -201,7 +201,7 @@ def _security_headers(response: Response) -> Response:
 
 
 def _api_error(err: ApiError):
-    return jsonify(error=err.message), err.status
+    return jsonify(error=err.message, **err.extra), err.status
 
 
 def _http_error(err: HTTPException):

@@ -1,7 +1,11 @@
-"""Socket.IO handlers: who may connect, the greeting, and "sync" for a browser that (re)connects.
+"""Socket.IO handlers: who may connect, the greeting, "sync" for a browser that (re)connects, and
+"follow": the teacher's view, which every viewer's page follows.
 
-Server -> browser: "hello" on connect, then "events" and "gate" from the bridge (bridge.py).
-Browser -> server: "sync" ``{"since": seq}``, answered (as the ack) with the events it missed.
+Server -> browser: "hello" on connect (role, gate, the lesson's state, the teacher's last view), then
+"events", "gate", "world" and "lesson" from the bridge (bridge.py), and "follow" from here.
+Browser -> server: "sync" ``{"since": seq}``, answered (as the ack) with the events it missed;
+"follow" ``{"cursor": seq|null, "selected": seq|null, "step": n|null, "trace": str}`` from the
+teacher's page only (a viewer's is ignored), passed on to every other page and kept for latecomers.
 """
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from flask_socketio import SocketIO, emit
 
 from .api import SYNC_LIMIT, events_since
 from .context import current
-from .guard import host_allowed, role
+from .guard import host_allowed, is_teacher, role
+from .lessons import lesson_state
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +35,8 @@ def _connect(_auth: Any = None) -> bool | None:
     stack = ctx.stack
     try:
         emit("hello", {"role": role(), "last_seq": stack.bus.last_seq if stack else 0,
-                       "gate": stack.gate.state().to_dict() if stack else None})
+                       "gate": stack.gate.state().to_dict() if stack else None,
+                       "lesson": lesson_state(), "follow": ctx.follow})
     except Exception:
         ctx.sockets.release(request.sid)     # a failed connect gets no disconnect event
         raise
@@ -62,7 +68,38 @@ def _sync(data: Any = None) -> dict[str, Any]:
     return events_since(stack, since, SYNC_LIMIT)
 
 
+def _seq_or_none(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2 ** 62:
+        return None
+    return value
+
+
+def follow_view(data: Any) -> dict[str, Any] | None:
+    """The teacher's view, checked field by field (anything else in the message is dropped)."""
+    if not isinstance(data, dict):
+        return None
+    trace = data.get("trace")
+    return {"cursor": _seq_or_none(data.get("cursor")), "selected": _seq_or_none(data.get("selected")),
+            "step": _seq_or_none(data.get("step")),
+            "trace": trace if isinstance(trace, str) and len(trace) <= 80 else ""}
+
+
+def _follow(data: Any = None) -> dict[str, Any]:
+    """The teacher moved (a hop selected, back or forward, a step of the narration): every other
+    page follows.  A viewer's message is refused: viewers follow, they do not lead."""
+    if not is_teacher():
+        return {"ok": False, "error": "only the teacher leads the class"}
+    view = follow_view(data)
+    if view is None:
+        return {"ok": False, "error": "follow takes an object"}
+    ctx = current()
+    ctx.follow = view
+    emit("follow", view, broadcast=True, include_self=False)
+    return {"ok": True}
+
+
 def register(socketio: SocketIO) -> None:
     socketio.on("connect")(_connect)
     socketio.on("disconnect")(_disconnect)
     socketio.on("sync")(_sync)
+    socketio.on("follow")(_follow)

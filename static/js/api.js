@@ -3,14 +3,15 @@ const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.getAttrib
 const CSRF = meta("csrf-token");
 
 export class ApiError extends Error {
-  constructor(status, message) { super(message); this.status = status; }
+  // data: the whole answer (a broken scenario's {"error", "problems": [...]})
+  constructor(status, message, data = null) { super(message); this.status = status; this.data = data; }
 }
 
 async function parse(response) {
   let data = null;
   try { data = await response.json(); } catch (_) { data = null; }
   if (!response.ok) {
-    throw new ApiError(response.status, (data && typeof data.error === "string") ? data.error : `HTTP ${response.status}`);
+    throw new ApiError(response.status, (data && typeof data.error === "string") ? data.error : `HTTP ${response.status}`, data);
   }
   return data;
 }

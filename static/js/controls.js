@@ -32,8 +32,15 @@ export class WorldControls {
   setWorld(world, users) {
     this.world = world;
     this.users = users || [];
+    const to = this.form.querySelector("#send-to");
+    if (to.value && !this.users.some((u) => u.address === to.value.trim())) to.value = "";   // from the old world
     this.fillSendForm();
     this.render();
+  }
+
+  // A new world: drafts of the old one's MX tables go.
+  reset() {
+    this.drafts.clear();
   }
 
   setState(state) {

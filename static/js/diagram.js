@@ -12,6 +12,7 @@ import {t} from "./i18n.js";
 import {STATUS_ICON, statusOf, retrievalStyle, queueCounts, isWorldChange} from "./model.js";
 import {rcodeMeaning} from "./codes.js";
 import {plain} from "./labels.js";
+import {faultLabel} from "./faults.js";
 
 const STATUS_COLOUR = {ok: "#0f7a34", deferred: "#b45309", bounced: "#7c3aed", failed: "#c21f1f", info: "#5b6778"};
 const MAX_GHOSTS = 3;
@@ -111,7 +112,8 @@ export class Diagram {
     this.gFlash = s("g", {class: "flashes"});
     this.gTokens = s("g", {class: "tokens"});
     this.gCallout = s("g", {class: "callouts"});
-    this.svg.append(defs, this.gBands, this.gHeads, this.gEdges, this.gGhost, this.gNodes, this.gFlash,
+    this.gFaults = s("g", {class: "faults"});
+    this.svg.append(defs, this.gBands, this.gHeads, this.gEdges, this.gGhost, this.gNodes, this.gFaults, this.gFlash,
       this.gTokens, this.gCallout);
   }
 
@@ -161,6 +163,67 @@ export class Diagram {
     this.applyText();
     if (this.state) this.render(this.state);
     if (this.current) this.highlight(this.current.event);
+    this.drawFaults();
+  }
+
+  // A new world: nothing of the old one stays on the screen (tokens, marks, the DNS callout).
+  reset() {
+    this.finishAll();
+    this.highlight(null);
+    this.selectNode(null);
+    clear(this.gFlash);
+    clear(this.gGhost);
+    clear(this.gCallout);
+    this.faults = [];
+    this.drawFaults();
+    this.missing = null;
+  }
+
+  // -- faults: a tag on the node each one is set on -------------------------------------------------
+  setFaults(faults) {
+    this.faults = Array.isArray(faults) ? faults : [];
+    this.drawFaults();
+  }
+
+  faultNode(fault) {
+    const target = String(fault.target || "");
+    for (const id of [fault.node, `mta:${target}`, `mailbox:${target}`]) if (id && this.nodes.has(id)) return id;
+    return this.nodes.has("dns") && !target.includes("@") ? "dns" : null;
+  }
+
+  drawFaults() {
+    clear(this.gFaults);
+    for (const rec of this.nodes.values()) rec.g.classList.remove("faulty");
+    if (!this.layout || !this.faults?.length) return;
+    const byNode = new Map();
+    for (const fault of this.faults) {
+      const id = this.faultNode(fault);
+      if (!id) continue;
+      if (!byNode.has(id)) byNode.set(id, []);
+      byNode.get(id).push(fault);
+    }
+    const small = this.layout.small;
+    const size = small * 0.92, tagH = small * 1.45;
+    for (const [id, faults] of byNode) {
+      const rec = this.nodes.get(id);
+      const n = rec.data;
+      rec.g.classList.add("faulty");
+      faults.forEach((fault, i) => {
+        const own = id === `mta:${fault.target}` || id === `mailbox:${fault.target}`;
+        const text = `⚠ ${faultLabel(fault)}${own ? "" : ` · ${fault.target}`}`;
+        const g = s("g", {class: `fault-tag kind-${fault.kind}`, "data-node": id, "data-kind": fault.kind,
+          "data-target": fault.target, transform: `translate(${n.x + 4},${n.y + n.h - tagH * 0.45 + i * (tagH + 2)})`});
+        const rect = s("rect", {rx: 4, height: tagH, width: 10});
+        const label = s("text", {x: 6, y: tagH / 2, "font-size": size, text});
+        const title = s("title", {text: `${faultLabel(fault)} — ${fault.target}`});
+        g.append(title, rect, label);
+        this.gFaults.append(g);
+        const width = label.isConnected ? label.getComputedTextLength() : text.length * size * 0.6;
+        const room = Math.max(n.w * 1.6, 120);
+        if (width > room - 12) label.setAttribute("font-size", Math.max(6, size * (room - 12) / width).toFixed(1));
+        rect.setAttribute("width", Math.min(width, room - 12) + 12);
+      });
+    }
   }
 
   createNode(n) {
@@ -309,6 +372,9 @@ export class Diagram {
       if (WORDED.has(rec.data.kind)) this.labelNode(rec);
     }
     if (this.state) this.render(this.state);
+    if (this.current?.event?.kind === "dns.query") this.callout(this.current.event, true);   // in the new language
+    else if (this.gCallout.childNodes.length) clear(this.gCallout);
+    this.drawFaults();
   }
 
   selectNode(id) {

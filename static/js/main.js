@@ -1,15 +1,21 @@
 // main.js — wires model, views and wire together.
 //
 // Start: GET /api/i18n/<lang> (the interface strings, see i18n.js), GET /api/state (world, baseline,
-// gate, role), GET /api/layout for the diagram's size, GET /api/events page by page (the bus's
-// history: a reload or a late student sees everything that happened), then Socket.IO for what comes
-// next.  On every (re)connect the page asks for what it missed since its last sequence number, so
-// nothing is lost across a network blip.
+// gate, role, faults, lesson), GET /api/layout for the diagram's size, GET /api/events page by page
+// (the bus's history: a reload or a late student sees everything that happened, and after a restart
+// the last run's log), then Socket.IO for what comes next.  On every (re)connect the page asks for
+// what it missed since its last sequence number, so nothing is lost across a network blip.
+//
+// A lesson loaded or the world reset ("world" on the socket): the page drops what it drew and loads
+// the new world the same way, without a reload of the page.  The timeline lists a hop only once the
+// diagram has drawn it (arrived()), so a burst at full speed does not spoil the ending.  Viewers
+// follow the teacher's view ("follow": the hop looked at, the review position, the narration's step)
+// until they explore on their own; the Follow button brings them back.
 
 import * as i18n from "./i18n.js";
 import {t, pick} from "./i18n.js";
 import * as api from "./api.js";
-import {rich as richText} from "./dom.js";
+import {h, rich as richText} from "./dom.js";
 import {connect} from "./socket.js";
 import {EventLog, Traces, fold, stateAt, mailboxBase, queueCounts, isHop, isWorldChange} from "./model.js";
 import {Diagram} from "./diagram.js";
@@ -20,9 +26,15 @@ import {WorldControls} from "./controls.js";
 import {ClientsPanel} from "./clients.js";
 import {Glossary} from "./glossary.js";
 import {words} from "./labels.js";
+import {LessonPanel, LessonDrawer} from "./lesson.js";
+import {FaultControls} from "./faults.js";
+
+const PRESENT_KEY = "mailflow.present";
+const PRESENT_ZOOM = 1.3;        // presentation mode: the diagram is laid out this much smaller, drawn larger
 
 const $ = (id) => document.getElementById(id);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const readPresent = () => { try { return localStorage.getItem(PRESENT_KEY) === "1"; } catch (_) { return false; } };
 
 class App {
   constructor() {
@@ -42,6 +54,14 @@ class App {
     this.renderQueued = false;
     this.disconnected = false;
     this.visibleCount = 0;       // hops that pass the timeline's filter (live mode counter)
+    this.drawnIndex = -1;        // log.events up to this index are drawn, and listed in the timeline
+    this.landed = new Set();     // seqs drawn ahead of an earlier hop still on its way
+    this.reloading = false;
+    this.held = [];              // socket batches that came during a reload
+    this.leading = true;         // a viewer follows the teacher (until they explore on their own)
+    this.leader = null;          // the teacher's last view
+    this.applying = false;       // moving because the teacher moved (not the viewer's own action)
+    this.present = readPresent();
 
     this.diagram = new Diagram($("diagram"), {onNode: (id) => this.nodeClicked(id)});
     this.player = new Player(this.diagram, {
@@ -51,10 +71,14 @@ class App {
     this.timeline = new Timeline({
       list: $("timeline-list"), empty: $("timeline-empty"), count: $("timeline-count"),
       traceSelect: $("filter-trace"), protocolSelect: $("filter-protocol"),
-    }, {onSelect: (seq) => this.review(seq), traces: this.traces});
+    }, {onSelect: (seq) => { this.userMoved(); this.review(seq); }, onFilter: () => { this.userMoved(); this.moved(); },
+      traces: this.traces});
     this.details = new Details({root: $("details"), empty: $("details-empty"), body: $("details-body")}, {
       teacher: this.teacher,
-      onFollow: (trace) => { this.timeline.setFilter({trace}); this.details.rerender(); this.updatePosition(); },
+      onFollow: (trace) => {
+        this.userMoved();
+        this.timeline.setFilter({trace}); this.details.rerender(); this.updatePosition(); this.moved();
+      },
       onHost: (name, up) => this.setHost(name, up),
       notify: (m, bad) => this.notify(m, bad),
     });
@@ -69,6 +93,22 @@ class App {
     this.glossary = new Glossary({
       drawer: $("glossary-drawer"), toggle: $("btn-glossary"), close: $("glossary-close"), body: $("glossary-body"),
     }, {onOpen: () => this.onlyDrawer("glossary"), senders: () => this.senders()});
+    this.faults = new FaultControls({form: $("fault-form"), list: $("fault-list")},
+      {notify: (m, bad) => this.notify(m, bad)});
+    this.lessonPanel = new LessonPanel({
+      root: $("narration"), pos: $("narration-pos"), chips: $("narration-steps"), state: $("narration-state"),
+      text: $("narration-text"), result: $("narration-result"), nextStep: $("btn-next-step"), nextHop: $("btn-next-hop"),
+    }, {
+      teacher: this.teacher,
+      onNextStep: () => this.nextStep(),
+      onNextHop: () => this.gateAction("step"),
+      onView: () => { this.userMoved(); this.moved(); },
+    });
+    this.lessons = new LessonDrawer({
+      drawer: $("lessons-drawer"), toggle: $("btn-lessons"), close: $("lessons-close"), body: $("lessons-body"),
+      current: $("lesson-current"), library: $("lesson-library"), file: $("scenario-file"),
+      fileButton: $("btn-open-scenario"), problems: $("scenario-problems"), reset: $("btn-reset"),
+    }, {teacher: this.teacher, notify: (m, bad) => this.notify(m, bad), onOpen: () => this.onlyDrawer("lessons")});
     $("btn-world").addEventListener("click", () => { if (!$("drawer").hidden) this.onlyDrawer("world"); });
     // A term in an explanation ("MTA") opens the glossary at its entry.
     document.addEventListener("click", (ev) => {
@@ -85,35 +125,10 @@ class App {
   // -- start ----------------------------------------------------------------------------------
   async start() {
     await i18n.load();
+    this.applyPresent();
     this.languageChanged();
     if (!api.hasWorld()) { this.notify(t("noworld"), true); return; }
-    const state = await api.get("/api/state");
-    this.world = state.world;
-    this.baseline = state.baseline || {seq: 0, world: state.world};
-    this.worldChanges = state.world_changes || [];
-    this.users = state.users;
-    this.onGate(state.gate);
-    this.controls.setWorld(this.world, state.users);
-    this.showTitle();
-    await this.loadLayout();
-    let since = 0;
-    for (let page = 0; page < 100; page++) {
-      const chunk = await api.get(`/api/events?since=${since}&limit=1000`);
-      this.log.add(chunk.events, chunk.first_seq);
-      since = this.log.lastSeq;
-      if (!chunk.more) break;
-    }
-    const atState = this.log.events.filter((e) => e.seq <= state.last_seq);
-    this.base = mailboxBase(state.mailboxes, atState);
-    for (const e of this.log.events) this.traces.note(e);
-    this.live = stateAt(this.baseline.world, this.base, this.log.events, this.log.events.length - 1, this.worldChanges);
-    this.diagram.render(this.live);
-    this.controls.setState(this.live);
-    this.timeline.append(this.log.events);
-    this.visibleCount = this.visibleHops().length;
-    const last = this.lastHop();
-    if (last) this.showHop(last);
-    this.updatePosition();
+    await this.loadWorld();
     // The drawing area changes with the window, the notice bar, the review banner: follow it.
     let seen = "";
     new ResizeObserver(() => {
@@ -127,18 +142,109 @@ class App {
     this.socket = connect({
       onConnect: () => this.connected(),
       onDisconnect: () => { this.disconnected = true; this.notify(t("notice.disconnected"), true, true); },
-      onHello: (hello) => this.onGate(hello.gate),
+      onHello: (hello) => {
+        this.onGate(hello.gate);
+        if (hello.lesson) this.onLesson(hello.lesson, true);
+        if (hello.follow) this.onFollow(hello.follow);
+      },
       onEvents: (batch) => this.ingest(batch.events || []),
       onGate: (gate) => this.onGate(gate),
+      onWorld: () => this.reloadWorld(),
+      onLesson: (lesson) => this.onLesson(lesson),
+      onFollow: (view) => this.onFollow(view),
       onRefused: (message) => this.notify(t("notice.refused", {message}), true, true),
     });
     document.body.dataset.ready = "yes";
   }
 
+  // The world, its history and the lesson, from the server (at start, and after a swap).
+  async loadWorld() {
+    const state = await api.get("/api/state");
+    this.world = state.world;
+    this.baseline = state.baseline || {seq: 0, world: state.world};
+    this.worldChanges = state.world_changes || [];
+    this.users = state.users;
+    this.scenario = state.scenario || null;
+    this.onGate(state.gate);
+    this.controls.setWorld(this.world, state.users);
+    this.faults.setWorld(this.world, state.users);
+    this.setFaults(state.faults);
+    this.pendingLesson = null;
+    this.lessonPanel.set(state.lesson, this.scenario);
+    this.lessons.setScenario(this.scenario);
+    $("btn-lessons").hidden = !state.lessons;
+    this.showTitle();
+    await this.loadLayout();
+    let since = 0;
+    for (let page = 0; page < 100; page++) {
+      const chunk = await api.get(`/api/events?since=${since}&limit=1000`);
+      this.log.add(chunk.events, chunk.first_seq);
+      since = this.log.lastSeq;
+      if (!chunk.more) break;
+    }
+    const atState = this.log.events.filter((e) => e.seq <= state.last_seq);
+    this.base = mailboxBase(state.mailboxes, atState);
+    for (const e of this.log.events) this.traces.note(e);
+    this.live = this.stateAt(this.log.events.length - 1);
+    this.diagram.render(this.live);
+    this.controls.setState(this.live);
+    this.timeline.append(this.log.events);          // history: drawn already
+    this.drawnIndex = this.log.events.length - 1;
+    this.visibleCount = this.visibleHops().length;
+    const last = this.lastHop();
+    if (last) this.showHop(last);
+    this.updatePosition();
+    document.body.dataset.lastSeq = String(this.log.lastSeq);
+    document.body.dataset.world = String(state.generation ?? 0);
+  }
+
+  stateAt(index) {
+    return stateAt(this.baseline.world, this.base, this.log.events, index, this.worldChanges, this.baseline.seq);
+  }
+
+  // "world" on the socket: a lesson was loaded or the world reset.  Everything drawn goes.
+  async reloadWorld() {
+    if (this.reloading) { this.reloadAgain = true; return; }
+    this.reloading = true;
+    document.body.dataset.ready = "reloading";
+    try {
+      do {
+        this.reloadAgain = false;
+        this.player.clear();
+        this.diagram.reset();
+        this.log = new EventLog();
+        this.traces.reset();
+        this.timeline.reset();
+        this.details.reset();
+        this.controls.reset?.();
+        this.cursor = null;
+        this.reviewState = null;
+        this.player.paused = false;
+        this.landed.clear();
+        this.drawnIndex = -1;
+        this.follow = null;
+        this.leader = null;
+        this.lessonPanel.view(null);
+        await this.loadWorld();
+      } while (this.reloadAgain);
+      if (this.clients.open) this.clients.setOpen(true);
+      if (this.lessons.open) this.lessons.refresh();
+    } catch (err) {
+      this.notify(t("notice.error", {message: err.message || String(err)}), true, true);
+    } finally {
+      this.reloading = false;
+      const held = this.held;
+      this.held = [];
+      for (const events of held) this.ingest(events);
+      document.body.dataset.ready = "yes";
+    }
+  }
+
   async loadLayout() {
     const wrap = $("diagram-wrap");
-    const width = Math.max(480, Math.round(wrap.clientWidth - 8));
-    const height = Math.max(320, Math.round(wrap.clientHeight - 6));
+    const zoom = this.present ? PRESENT_ZOOM : 1;
+    const width = Math.max(480, Math.round((wrap.clientWidth - 8) / zoom));
+    const height = Math.max(320, Math.round((wrap.clientHeight - 6) / zoom));
     const layout = await api.get(`/api/layout?width=${width}&height=${height}`);
     this.diagram.setLayout(layout);
     this.diagram.setWaiting(this.gate?.waiting || []);
@@ -173,33 +279,52 @@ class App {
 
   // -- events in ------------------------------------------------------------------------------
   ingest(events, firstSeq = 0, fromSync = false) {
+    if (this.reloading) { this.held.push(events); return; }
     const added = this.log.add(events, firstSeq);
     if (added.length) {
-      for (const e of added) {
-        this.traces.note(e);
-        if (isHop(e) && this.timeline.matches(e)) this.visibleCount++;
-      }
-      this.timeline.append(added);
+      for (const e of added) this.traces.note(e);
       for (const e of added) {
         this.player.push(e);                       // world changes land at once (no token)
         if (isWorldChange(e)) this.worldChanged(e);
       }
-      this.queuePosition();
       document.body.dataset.lastSeq = String(this.log.lastSeq);
       window.dispatchEvent(new CustomEvent("mailflow:batch",
         {detail: {seqs: added.map((e) => e.seq), ts: added.map((e) => e.ts), at: Date.now()}}));
+      if (this.pendingLeader) this.applyLeader();
     }
     if (this.log.hasGap && !fromSync) this.sync();
   }
 
   arrived(e) {
     fold(this.live, e);
+    this.drawn(e);
     if (this.cursor !== null) return;
     this.queueRender();
     if (isHop(e) && (!this.timeline.filter.trace || e.trace === this.timeline.filter.trace) &&
         (!this.details.view || this.details.view.type === "hop")) {
       this.follow = e;                 // the newest landed hop; drawn at most a few times a second
     }
+  }
+
+  // The timeline lists a hop once the diagram has drawn it, in order: a hop that lands before an
+  // earlier one (another message's) waits for it.
+  drawn(e) {
+    const events = this.log.events;
+    if (e.seq <= (events[this.drawnIndex]?.seq ?? 0)) return;
+    this.landed.add(e.seq);
+    const fresh = [];
+    while (this.drawnIndex + 1 < events.length && this.landed.has(events[this.drawnIndex + 1].seq)) {
+      const next = events[++this.drawnIndex];
+      this.landed.delete(next.seq);
+      fresh.push(next);
+    }
+    if (!fresh.length) return;
+    for (const x of fresh) if (isHop(x) && this.timeline.matches(x)) this.visibleCount++;
+    this.timeline.append(fresh);
+    this.queuePosition();
+    document.body.dataset.drawnSeq = String(fresh[fresh.length - 1].seq);
+    if (this.pendingLeader) this.applyLeader();
+    if (this.pendingLesson) this.showLesson();
   }
 
   queueRender() {
@@ -224,6 +349,7 @@ class App {
 
   worldChanged(e) {
     const data = e.data || {};
+    if (e.kind === "world.fault") this.refreshFaults();
     if (e.kind === "world.mx") {
       clearTimeout(this.layoutTimer);
       this.layoutTimer = setTimeout(() => this.loadLayout(), 120);   // SMTP edges follow the MX table
@@ -271,13 +397,25 @@ class App {
     this.cursor = seq;
     this.player.paused = true;
     this.player.flush();
-    this.reviewState = stateAt(this.baseline.world, this.base, this.log.events, index, this.worldChanges);
+    this.reviewState = this.stateAt(index);
     this.diagram.render(this.reviewState);
     this.diagram.highlight(event);
     this.diagram.animate(event, 800);
     this.timeline.select(seq, seq);
     this.showHop(event);
+    const step = this.stepAt(index);
+    if (step !== null) this.lessonPanel.view(step);
     this.updatePosition();
+    this.moved();
+  }
+
+  // The lesson's step that was running at the event log.events[index] (null: none began before it).
+  stepAt(index) {
+    for (let i = index; i >= 0; i--) {
+      const e = this.log.events[i];
+      if (e.kind === "lesson.step" && Number.isInteger(e.data?.index)) return e.data.index;
+    }
+    return null;
   }
 
   goLive() {
@@ -290,7 +428,9 @@ class App {
     this.timeline.select(null, null);
     const last = this.lastHop();
     if (last) this.showHop(last);
+    this.lessonPanel.view(null);
     this.updatePosition();
+    this.moved();
   }
 
   back() {
@@ -348,6 +488,7 @@ class App {
 
   // -- clicks on the diagram --------------------------------------------------------------------
   nodeClicked(id) {
+    this.userMoved();
     const state = this.cursor !== null ? this.reviewState : this.live;
     this.diagram.selectNode(id);
     if (id.startsWith("mta:")) {
@@ -359,6 +500,118 @@ class App {
     }
   }
 
+  // -- the lesson ------------------------------------------------------------------------------
+  // The lesson's state is shown once the diagram has drawn what happened before it (the ending is
+  // not told before it is seen): it waits for the hops that came before it on the socket.
+  onLesson(lesson, now = false) {
+    this.pendingLesson = {lesson, seq: now ? 0 : this.log.lastSeq};
+    this.showLesson();
+  }
+
+  showLesson() {
+    const pending = this.pendingLesson;
+    if (!pending) return;
+    const drawnSeq = this.log.events[this.drawnIndex]?.seq ?? 0;
+    if (pending.seq > drawnSeq && this.drawnIndex < this.log.events.length - 1) return;
+    this.pendingLesson = null;
+    this.lessonPanel.set(pending.lesson, this.scenario);
+    if (this.leader && this.leading && !this.teacher) this.applyLeader();
+  }
+
+  async nextStep() {
+    try {
+      const state = await api.call("POST", "/api/lesson/next", {});
+      if (state && Array.isArray(state.steps)) this.onLesson(state);
+    } catch (err) {
+      this.notify(err.message, true);
+    }
+  }
+
+  setFaults(faults) {
+    this.faults.setFaults(faults);
+    this.diagram.setFaults(faults);
+  }
+
+  refreshFaults() {
+    clearTimeout(this.faultTimer);
+    this.faultTimer = setTimeout(async () => {
+      try {
+        const state = await api.get("/api/state");
+        this.setFaults(state.faults);
+      } catch (_) { /* the next change tries again */ }
+    }, 80);
+  }
+
+  // -- following the teacher ---------------------------------------------------------------------
+  // The teacher's page says where it is after every move; the server passes it on to the others.
+  moved() {
+    if (!this.teacher || this.applying || !this.socket) return;
+    clearTimeout(this.movedTimer);
+    this.movedTimer = setTimeout(() => this.socket.follow({
+      cursor: this.cursor, selected: this.details.view?.type === "hop" ? this.details.view.args[0].seq : null,
+      step: this.lessonPanel.viewed, trace: this.timeline.filter.trace || "",
+    }), 40);
+  }
+
+  onFollow(view) {
+    if (this.teacher || !view) return;
+    this.leader = view;
+    if (this.leading) this.applyLeader();
+  }
+
+  // Move to where the teacher is (a hop not arrived yet is waited for: ingest() comes back here).
+  applyLeader() {
+    const view = this.leader;
+    this.pendingLeader = false;
+    if (!view || !this.leading || this.teacher || this.reloading) return;
+    this.applying = true;
+    try {
+      if ((view.trace || "") !== (this.timeline.filter.trace || "")) {
+        this.timeline.setFilter({trace: view.trace || ""});
+        this.details.rerender();
+        this.updatePosition();
+      }
+      if (view.cursor === null || view.cursor === undefined) {
+        this.goLive();
+      } else if (this.log.indexOf(view.cursor) >= 0) {
+        if (this.cursor !== view.cursor) this.review(view.cursor);
+      } else {
+        this.pendingLeader = true;
+      }
+      if ((view.step ?? null) !== this.lessonPanel.viewed) this.lessonPanel.view(view.step ?? null);
+    } finally {
+      this.applying = false;
+    }
+  }
+
+  // A viewer who moves on their own stops following (the Follow button brings them back).
+  userMoved() {
+    if (this.teacher || this.applying || !this.leading) return;
+    this.setLeading(false);
+  }
+
+  setLeading(on) {
+    this.leading = on;
+    const button = $("btn-follow");
+    button.setAttribute("aria-pressed", String(on));
+    button.title = t(on ? "follow.on.hint" : "follow.off.hint");
+    document.body.dataset.following = on ? "yes" : "no";
+    if (on) this.applyLeader();
+  }
+
+  // -- presentation mode (a projector): larger type, remembered in this browser -----------------
+  togglePresent() {
+    this.present = !this.present;
+    try { localStorage.setItem(PRESENT_KEY, this.present ? "1" : "0"); } catch (_) { /* storage may be off */ }
+    this.applyPresent();
+    if (this.world) this.loadLayout();
+  }
+
+  applyPresent() {
+    document.body.classList.toggle("present", this.present);
+    $("btn-present").setAttribute("aria-pressed", String(this.present));
+  }
+
   // -- controls ---------------------------------------------------------------------------------
   bindToolbar() {
     $("btn-play").addEventListener("click", (ev) => { ev.currentTarget.blur(); this.gateAction("play"); });
@@ -366,10 +619,12 @@ class App {
     $("btn-step").addEventListener("click", (ev) => { ev.currentTarget.blur(); this.gateAction("step"); });
     $("speed").addEventListener("change", (ev) => this.gateCall({delay: Number(ev.target.value)}));
     $("granularity").addEventListener("change", (ev) => this.gateCall({granularity: ev.target.value}));
-    $("btn-back").addEventListener("click", (ev) => { ev.currentTarget.blur(); this.back(); });
-    $("btn-forward").addEventListener("click", (ev) => { ev.currentTarget.blur(); this.forward(); });
-    $("btn-live").addEventListener("click", (ev) => { ev.currentTarget.blur(); this.goLive(); });
-    $("review-exit").addEventListener("click", () => this.goLive());
+    $("btn-back").addEventListener("click", (ev) => { ev.currentTarget.blur(); this.userMoved(); this.back(); });
+    $("btn-forward").addEventListener("click", (ev) => { ev.currentTarget.blur(); this.userMoved(); this.forward(); });
+    $("btn-live").addEventListener("click", (ev) => { ev.currentTarget.blur(); this.userMoved(); this.goLive(); });
+    $("review-exit").addEventListener("click", () => { this.userMoved(); this.goLive(); });
+    $("btn-follow").addEventListener("click", (ev) => { ev.currentTarget.blur(); this.setLeading(!this.leading); });
+    $("btn-present").addEventListener("click", (ev) => { ev.currentTarget.blur(); this.togglePresent(); });
     $("notice-close").addEventListener("click", () => { $("notice").hidden = true; });
     for (const b of document.querySelectorAll(".btn-lang")) {
       b.addEventListener("click", () => i18n.setLang(b.dataset.lang).catch((err) => this.notify(err.message, true)));
@@ -384,11 +639,13 @@ class App {
       if (key === " " || key === "Spacebar") {
         ev.preventDefault();
         if (this.teacher) this.gateAction(this.gate?.mode === "pause" ? "play" : "pause");
-      } else if (key === "ArrowLeft") { ev.preventDefault(); this.back(); }
-      else if (key === "ArrowRight") { ev.preventDefault(); this.forward(); }
+      } else if (key === "ArrowLeft") { ev.preventDefault(); this.userMoved(); this.back(); }
+      else if (key === "ArrowRight") { ev.preventDefault(); this.userMoved(); this.forward(); }
       else if (key === "s" || key === "S") { if (this.teacher) this.gateAction("step"); }
-      else if (key === "End" || key === "Escape") { this.goLive(); }
-      else if (key === "Home") { ev.preventDefault(); this.first(); }
+      else if (key === "n" || key === "N") { if (this.teacher) this.nextStep(); }
+      else if (key === "p" || key === "P") { this.togglePresent(); }
+      else if (key === "End" || key === "Escape") { this.userMoved(); this.goLive(); }
+      else if (key === "Home") { ev.preventDefault(); this.userMoved(); this.first(); }
     });
   }
 
@@ -422,6 +679,7 @@ class App {
   }
 
   onlyDrawer(keep) {
+    if (keep !== "lessons") this.lessons.setOpen(false);
     if (keep !== "world") this.controls.setOpen(false);
     if (keep !== "clients") this.clients.setOpen(false);
     if (keep !== "glossary") this.glossary.setOpen(false);
@@ -436,6 +694,15 @@ class App {
     const title = this.world ? pick(this.world.scenario.title) : "";
     $("scenario-title").textContent = title;
     $("scenario-summary").textContent = this.world ? pick(this.world.scenario.summary) : "";
+    const level = this.scenario?.level;
+    $("scenario-level").hidden = !level;
+    $("scenario-level").textContent = level ? t(`lesson.level.${level}`) : "";
+    $("scenario-level").className = `level-badge level-${level || "none"}`;
+    const goals = this.scenario?.goals ? (this.scenario.goals[i18n.lang()] || this.scenario.goals.en || []) : [];
+    const box = $("scenario-goals");
+    box.replaceChildren(...(goals.length ? [h("span", {class: "goals-head"}, t("lesson.goals")),
+      h("ul", {}, ...goals.map((g) => h("li", {}, ...richText(g))))] : []));
+    box.hidden = !goals.length;
     if (title) document.title = `Mailflow — ${title}`;
   }
 
@@ -451,6 +718,10 @@ class App {
     this.controls.render();
     this.clients.render();
     this.glossary.render();
+    this.faults.render();
+    this.lessonPanel.render();
+    this.lessons.render();
+    this.setLeading(this.leading);
     if (this.gate) this.onGate(this.gate);
     this.updatePosition();
   }

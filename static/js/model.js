@@ -20,15 +20,18 @@ export function protocolOf(event) {
   return String(event.kind || "other").split(".")[0].toUpperCase();
 }
 
-// A teacher's change of the world: a host switched on or off, an MX table edited.
+// A change of the world: a host switched on or off, an MX table edited, a fault set or cleared.
 export function isWorldChange(event) {
-  return event.kind === "world.host" || event.kind === "world.mx";
+  return event.kind === "world.host" || event.kind === "world.mx" || event.kind === "world.fault";
 }
 
-// Hops the timeline lists; "gate.waiting" is a state change shown by the gate display instead.
+// Hops the timeline lists; "gate.waiting" is a state change shown by the gate display instead, and
+// a lesson's facts ("lesson.step", "lesson.expect" ...) are shown by the narration panel.
 export function isHop(event) {
-  return event.kind !== "gate.waiting";
+  return event.kind !== "gate.waiting" && !String(event.kind).startsWith("lesson.");
 }
+
+export const isLessonFact = (event) => String(event.kind).startsWith("lesson.");
 
 // POP3 downloads and deletes; IMAP leaves the original on the server.
 export function retrievalStyle(event) {
@@ -190,12 +193,24 @@ export function mailboxBase(countsNow, events) {
 
 // The world as it was before history started, from the bridge's baseline and its list of changes:
 // every world change after the baseline is replayed by fold() anyway, so only the baseline matters.
-export function stateAt(baselineWorld, base, events, index, worldChanges = []) {
+//
+// baselineSeq: the bus's last sequence number when the baseline world was taken.  Events up to it
+// may belong to an earlier run (the program restarted and the bus read the last run's log): their
+// world changes are replayed over the baseline while reviewing them, and once the history passes
+// baselineSeq the hosts and MX tables are the baseline's again (the world as it is now).
+export function stateAt(baselineWorld, base, events, index, worldChanges = [], baselineSeq = 0) {
   const state = initialState(baselineWorld, base);
   // World changes that fell out of the bus's bounded history still count.
   const firstSeq = events.length ? events[0].seq : Infinity;
   for (const change of worldChanges) if (change.seq < firstSeq) fold(state, change);
-  for (let i = 0; i <= index && i < events.length; i++) fold(state, events[i]);
+  for (let i = 0; i <= index && i < events.length; i++) {
+    fold(state, events[i]);
+    if (baselineSeq && events[i].seq <= baselineSeq && (i === events.length - 1 || events[i + 1].seq > baselineSeq)) {
+      const now = initialState(baselineWorld, {});
+      state.hosts = now.hosts;
+      state.mx = now.mx;
+    }
+  }
   return state;
 }
 
@@ -203,6 +218,8 @@ export function stateAt(baselineWorld, base, events, index, worldChanges = []) {
 
 export class Traces {
   constructor() { this.info = new Map(); }
+
+  reset() { this.info.clear(); }
 
   note(e) {
     if (!e.trace) return false;

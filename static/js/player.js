@@ -19,6 +19,16 @@ export class Player {
     this.backlog = 0;
     this.base = 900;           // ms per hop; follows the gate's speed
     this.paused = false;       // review mode: nothing new is drawn
+    this.generation = 0;       // a new world: tokens of the old one land nowhere
+  }
+
+  // A new world: drop everything queued or on the way, without arriving.
+  clear() {
+    this.generation++;
+    this.queues.clear();
+    this.playing.clear();
+    this.backlog = 0;
+    this.diagram.finishAll();
   }
 
   setSpeed(delaySeconds) {
@@ -50,7 +60,9 @@ export class Player {
     this.playing.add(key);
     const waiting = queue.length;
     const duration = Math.max(220, this.base / (1 + waiting / 3 + this.backlog / 40));
+    const generation = this.generation;
     this.diagram.animate(event, duration).then(() => {
+      if (generation !== this.generation) return;
       this.arrive(event);
       this.playing.delete(key);
       this.next(key);

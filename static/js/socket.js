@@ -10,6 +10,9 @@ export function connect(handlers) {
   socket.on("hello", (data) => handlers.onHello?.(data));
   socket.on("events", (batch) => handlers.onEvents?.(batch));
   socket.on("gate", (state) => handlers.onGate?.(state));
+  socket.on("world", (data) => handlers.onWorld?.(data));       // the world was swapped: reload
+  socket.on("lesson", (state) => handlers.onLesson?.(state));
+  socket.on("follow", (view) => handlers.onFollow?.(view));     // the teacher moved
   return {
     // Resolves with {events, last_seq, first_seq, more}, {throttled: true, retry_after} when asked
     // again within a second, or null on timeout.
@@ -18,6 +21,8 @@ export function connect(handlers) {
         socket.timeout(15000).emit("sync", {since}, (err, reply) => resolve(err ? null : reply));
       });
     },
+    // The teacher's page tells the others where it is (the server ignores a viewer's).
+    follow(view) { if (socket.connected) socket.emit("follow", view); },
     get connected() { return socket.connected; },
   };
 }

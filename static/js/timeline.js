@@ -12,13 +12,14 @@ import {kindLabel, nodeName, protocolName, words, plain} from "./labels.js";
 const WINDOW = 300;
 
 export class Timeline {
-  constructor({list, empty, count, traceSelect, protocolSelect}, {onSelect, traces}) {
+  constructor({list, empty, count, traceSelect, protocolSelect}, {onSelect, onFilter, traces}) {
     this.list = list;
     this.empty = empty;
     this.count = count;
     this.traceSelect = traceSelect;
     this.protocolSelect = protocolSelect;
     this.onSelect = onSelect;
+    this.onFilter = onFilter;       // the user changed a filter (not called for setFilter from code)
     this.traces = traces;
     this.rows = new Map();        // seq -> li, the rows in the window
     this.events = [];             // all hops, in order
@@ -41,8 +42,29 @@ export class Timeline {
       const row = ev.target.closest?.(".row");
       if (row) this.onSelect(Number(row.dataset.seq));
     });
-    traceSelect.addEventListener("change", () => this.setFilter({trace: traceSelect.value}));
-    protocolSelect.addEventListener("change", () => this.setFilter({protocol: protocolSelect.value}));
+    traceSelect.addEventListener("change", () => { this.setFilter({trace: traceSelect.value}); this.onFilter?.(); });
+    protocolSelect.addEventListener("change", () => { this.setFilter({protocol: protocolSelect.value}); this.onFilter?.(); });
+  }
+
+  // A new world: no rows, no filters, no options of the old one.
+  reset() {
+    this.events = [];
+    this.shown = [];
+    this.queue = [];
+    this.rows.clear();
+    this.protocols.clear();
+    this.traceOptions.clear();
+    this.filter = {trace: "", protocol: ""};
+    for (const select of [this.traceSelect, this.protocolSelect]) {
+      while (select.options.length > 1) select.remove(1);
+      select.value = "";
+    }
+    this.selected = null;
+    this.cursorSeq = null;
+    this.atEnd = true;
+    this.stick = true;
+    clear(this.list);
+    this.updateCount();
   }
 
   matches(e) {
