@@ -42,7 +42,8 @@ def test_reply_parser_rejects_garbage(bad):
 def test_try_next_follows_rfc5321_section_5_1():
     assert Outcome(Stage.CONNECT).try_next                                  # refused: next MX
     assert Outcome(Stage.GREETING, Reply(421, ("busy",))).try_next          # 4xx greeting: next MX
-    assert not Outcome(Stage.GREETING, Reply(554, ("no",))).try_next        # 5xx: permanent
+    assert Outcome(Stage.GREETING, Reply(554, ("no",))).try_next            # 5xx greeting: next MX too (Postfix)
+    assert not Outcome(Stage.MAIL, Reply(550, ("no",))).try_next            # 5xx to MAIL: permanent
     assert not Outcome(Stage.RCPT, Reply(450, ("later",))).try_next         # per-recipient 4xx: defer
 
 
