@@ -560,6 +560,11 @@ def test_a_fault_from_the_page_is_checked_like_a_step() -> None:
     assert caught.value.problems[0].field == "fault.mailbox_full"
     with pytest.raises(ScenarioError):
         parse_fault(["greylist"], s)
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(ScenarioError):
+        parse_fault({"greylist": deep}, s)
 
 
 @pytest.mark.parametrize("table", ["[{preference: 10, host: b.alpha.test}]", "[]"], ids=["only-backup", "empty"])

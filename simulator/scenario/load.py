@@ -94,7 +94,7 @@ def parse_fault(data: Any, scenario: Scenario, *, field: str = "fault") -> tuple
                           users={u.address: u.password for u in scenario.users})
     try:
         node = yaml.compose(json.dumps(data), Loader=yaml.SafeLoader)
-    except (TypeError, ValueError, yaml.YAMLError):
+    except (TypeError, ValueError, yaml.YAMLError, RecursionError):
         raise ScenarioError([Problem("<request>", 1, field, "expected a JSON object")]) from None
     found = builder.fault(node, field, allow_off=True) if node is not None else None
     if builder.problems or found is None:
