@@ -359,3 +359,23 @@ def test_a_reset_in_the_middle_of_a_step_says_nothing_in_the_old_or_new_log(less
     old_kinds = old_log.read_text(encoding="utf-8")
     assert "lesson.error" not in old_kinds and "lesson.end" not in old_kinds
     assert director.lesson_state()["state"] == "ready"
+
+
+def test_a_double_click_on_next_step_does_not_skip_the_next_pause(lesson) -> None:
+    director = lesson("- say: {en: One, ru: Один}\n- say: {en: Two, ru: Два}\n  pause: true\n"
+                      "- say: {en: Three, ru: Три}\n", interactive=True)
+    run = director.run
+    wait_until(lambda: run.run_state is RunState.READY)
+    released = run._set
+
+    def second_click_in_the_window(index, status, run_state=None):
+        if index == 0 and status is StepStatus.RUNNING:
+            run.next_step()                   # the run has left its pause but still reads "ready"
+        released(index, status, run_state)
+
+    run._set = second_click_in_the_window
+    director.next_step()
+    wait_until(lambda: run.run_state is RunState.WAITING and run.current == 1)
+    assert run.state()["steps"][1]["status"] == "waiting"
+    director.next_step()
+    assert run.join(timeout=10) and run.passed

@@ -90,6 +90,7 @@ class LessonRun:
         self._facts_lock = threading.Lock()
         self._last_fact = time.monotonic()
         self._release = threading.Event()
+        self._go = -1                         # the step "next step" released (a second click is no skip)
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self._unsubscribe = stack.bus.subscribe(self._on_event)
@@ -104,6 +105,7 @@ class LessonRun:
         """Release the pause the run is waiting at; False if it is not waiting."""
         if self.run_state not in (RunState.READY, RunState.WAITING):
             return False
+        self._go = self.current
         self._release.set()
         return True
 
@@ -176,8 +178,9 @@ class LessonRun:
                 self.current = index
                 if self.interactive and (index == 0 or step.pause):
                     self._set(index, StepStatus.WAITING, RunState.READY if index == 0 else RunState.WAITING)
-                    self._release.wait()
-                    self._release.clear()
+                    while self._go != index and not self._stopped.is_set():
+                        self._release.wait()
+                        self._release.clear()
                 if self._stopped.is_set():
                     break
                 self._set(index, StepStatus.RUNNING, RunState.RUNNING)
