@@ -16,7 +16,11 @@ Faults (:mod:`simulator.faults`) the queue runner honours: a sending host with `
 start TLS (the others use STARTTLS whenever the next hop offers it); the MDA defers a recipient whose
 mailbox is full (4.2.2) or fails it (5.2.2, permanent).  A connection refused by a host with a
 ``refuse`` fault, a declined STARTTLS and a full mailbox publish a :class:`~simulator.facts.FaultBit`.  Every step awaits the step gate first, and every
-step publishes a fact (:mod:`simulator.facts`); the reasons are codes with parameters.
+step publishes a fact (:mod:`simulator.facts`); the reasons are codes with parameters.  A fact of a
+connection carries its layers (:class:`~simulator.facts.Wire`): an attempt's as the sending side saw
+it (its own address, and its port once connected), an MX lookup's as the DNS server saw the question
+(``DeliveryServices.dns_wire``).  ``entries()`` and ``is_running()`` are what the queue's snapshot
+reads (each entry's next attempt and attempts, :meth:`simulator.queue.Entry.summary`).
 """
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ from . import dsn, mda, nodes
 from .config import QueuePolicy
 from .events import trim_transcript
 from .facts import (AttemptReason, Bounced, Deferred, DeliveryReason, Fact, FaultBit, MdaDelivered, MxLookup,
-                    NextHop, Quarantined, Reason, Retry, SmtpAttempt, HopStep)
+                    NextHop, Quarantined, Reason, Retry, SmtpAttempt, HopStep, TlsMode, Wire)
 from .faults import FaultBook, fault_node
 from .gate import StepGate
 from .protocols.smtp.client import Outcome, deliver, opportunistic_tls
@@ -60,6 +64,8 @@ class DeliveryServices:
     data_dir: Path
     notify_mailbox: Callable[[str], None]      # tell IDLE sessions of a new message
     faults: FaultBook | None = None            # the faults in force (None: none ever)
+    # The Wire of the last DNS question the server saw from (source address, name, type), if any
+    dns_wire: Callable[[str, str, str], Wire | None] | None = None
 
 
 class Delivery:
@@ -119,6 +125,10 @@ class Delivery:
 
     def entries(self) -> list[Entry]:
         return list(self._entries.values())
+
+    def is_running(self, entry_id: str) -> bool:
+        """An attempt at this entry is under way now."""
+        return entry_id in self._running
 
     async def stop(self) -> None:
         if self._commits:
@@ -257,7 +267,7 @@ class Delivery:
                                                 address=address, trace=entry.trace))
                 waiting = [r for r in rcpts if r.state in (RcptState.PENDING, RcptState.DEFERRED)]
                 outcome = await self._attempt(entry, host, target.host, address, waiting, content)
-                self._fault_bites(entry, host, target.host, outcome)
+                self._fault_bites(entry, host, target.host, address, outcome)
                 if not outcome.connected or (outcome.try_next and outcome.reply is None):
                     last, last_host = outcome.failure, target.host
                     self._publish_attempt(entry, host, target, address, outcome)
@@ -287,7 +297,8 @@ class Delivery:
             implicit=route.implicit, chosen=route.targets[0].host if route.targets else "",
             order=tuple({"preference": t.preference, "host": t.host, "addresses": list(t.addresses)}
                         for t in route.targets),
-            reason=route.reason, error=route.error, permanent=route.permanent))
+            reason=route.reason, error=route.error, permanent=route.permanent,
+            wire=svc.dns_wire(host.address, domain, "MX") if svc.dns_wire is not None else None))
         return route
 
     def _publish_attempt(self, entry: Entry, host: Host, target: Target, address: str,
@@ -296,9 +307,16 @@ class Delivery:
             src=nodes.mta(host.name), dst=nodes.mta(target.host), trace=entry.trace,
             transcript=tuple(trim_transcript(outcome.transcript)), host=host.name, target=target.host,
             address=address, port=self.svc.mx_port, preference=target.preference,
-            reason=outcome.failure or Reason.of(DeliveryReason.CONNECTION_LOST, host=target.host, last=None)))
+            reason=outcome.failure or Reason.of(DeliveryReason.CONNECTION_LOST, host=target.host, last=None),
+            wire=self._wire(host, address, outcome)))
 
-    def _fault_bites(self, entry: Entry, host: Host, target: str, outcome: Outcome) -> None:
+    def _wire(self, host: Host, address: str, outcome: Outcome) -> Wire:
+        """The sending side's view of one attempt: its own address (and port, once connected)."""
+        local = outcome.local or (host.address, 0)
+        return Wire(client=str(local[0]), client_port=int(local[1]), server=address,
+                    server_port=self.svc.mx_port, tls=TlsMode.STARTTLS if outcome.tls else TlsMode.NONE)
+
+    def _fault_bites(self, entry: Entry, host: Host, target: str, address: str, outcome: Outcome) -> None:
         """What faults did to this attempt that no server could tell: a closed MX port, and this
         host's own refusal to start TLS."""
         book = self.svc.faults
@@ -309,12 +327,14 @@ class Delivery:
         if fault is not None:
             self.svc.publish(FaultBit(src=nodes.mta(target), dst=nodes.mta(host.name), trace=entry.trace,
                                       fault=fault.kind, target=fault.target, node=fault_node(fault),
-                                      command="CONNECT", reply="", client=host.name))
+                                      command="CONNECT", reply="", client=host.name,
+                                      wire=self._wire(host, address, outcome)))
         fault = book.get(FaultKind.NO_TLS, host.name) if outcome.tls_declined else None
         if fault is not None:
             self.svc.publish(FaultBit(src=nodes.mta(host.name), dst=nodes.mta(target), trace=entry.trace,
                                       fault=fault.kind, target=fault.target, node=fault_node(fault),
-                                      command="STARTTLS", reply="", client=host.name))
+                                      command="STARTTLS", reply="", client=host.name,
+                                      wire=self._wire(host, address, outcome)))
 
     async def _attempt(self, entry: Entry, host: Host, target: str, address: str,
                        rcpts: list[Recipient], content: bytes) -> Outcome:
@@ -377,7 +397,7 @@ class Delivery:
         reasons = {r.reason: None for r in entry.pending if r.reason is not None}
         node = nodes.mta(host.name)
         svc.publish(Deferred(src=node, dst=node, trace=entry.trace, host=host.name, queue_id=entry.id,
-                             retry_in=delay, attempts=entry.attempts,
+                             retry_in=delay, attempts=entry.attempts, next_attempt=entry.next_attempt,
                              rcpts=tuple(r.address for r in entry.pending), reasons=tuple(reasons)))
 
     async def _bounce(self, entry: Entry, host: Host, failed: list[Recipient], content: bytes) -> None:

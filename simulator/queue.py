@@ -90,14 +90,22 @@ class Entry:
         d["recipients"] = [Recipient.from_dict(r) for r in d["recipients"]]
         return cls(**d)
 
-    def summary(self) -> dict:
-        return {"id": self.id, "host": self.host, "from": self.sender,
-                "rcpt": [r.address for r in self.recipients], "trace": self.trace,
-                "subject": self.subject, "attempts": self.attempts,
-                "next_attempt": self.next_attempt,
-                "recipients": [{"address": r.address, "state": str(r.state), "status": r.status,
-                                "reply": r.reply, "reason": reason_to_json(r.reason)}
-                               for r in self.recipients]}
+    def summary(self, *, now: float | None = None, running: bool = False) -> dict:
+        """What the page shows of this entry.  ``next_attempt`` is the time (epoch seconds) of its
+        next attempt and ``attempts`` how many were made; with ``now``, ``retry_in`` is the seconds
+        from ``now`` to the next attempt (0 when it is due or ``running``: an attempt under way), so a
+        countdown needs no clock shared with the server."""
+        out = {"id": self.id, "host": self.host, "from": self.sender,
+               "rcpt": [r.address for r in self.recipients], "trace": self.trace,
+               "subject": self.subject, "attempts": self.attempts,
+               "next_attempt": self.next_attempt, "created": self.created, "running": running,
+               "pending": len(self.pending),
+               "recipients": [{"address": r.address, "state": str(r.state), "status": r.status,
+                               "reply": r.reply, "reason": reason_to_json(r.reason)}
+                              for r in self.recipients]}
+        if now is not None:
+            out["retry_in"] = 0.0 if running else round(max(0.0, self.next_attempt - now), 3)
+        return out
 
 
 def reason_to_json(reason: Reason | None) -> dict[str, Any] | None:

@@ -23,6 +23,12 @@ opens it again), a ``servfail`` or ``dns_timeout`` fault breaks the zone in the 
 listener is made without STARTTLS under ``no_tls`` and with a smaller SIZE under ``size_limit``.
 Every change publishes a :class:`~simulator.facts.FaultChanged`; the scenario's ``faults`` are set
 at start.
+
+Layers under the hops: the DNS server reports each question with both ends of its exchange; the
+stack keeps the latest per (asker, name, type) so an MTA's MX lookup fact carries the Wire of its
+question (``_dns_wire``), and a question from outside gets it in its ``dns.served`` fact.  Every
+listener speaks with its own name: a host's SMTP, IMAP and POP3 greet with the host's name, the front
+door with :data:`~simulator.protocols.smtp.FRONT_NAME`.
 """
 from __future__ import annotations
 
@@ -44,7 +50,7 @@ from . import nodes, tls
 from .bus import EventBus
 from .config import Config
 from .delivery import Delivery, DeliveryServices
-from .facts import DnsServed, Fact, FaultBit, FaultChanged, HostStateChanged, MxTableChanged
+from .facts import DnsServed, Fact, FaultBit, FaultChanged, HostStateChanged, MxTableChanged, Wire
 from .faults import FaultBook, check_kind, fault_node, fault_params, normal_target
 from .gate import StepGate
 from .protocols.dns.server import DnsServer, QueryRecord
@@ -104,6 +110,7 @@ class MailStack:
         self._retrieval_bus = RetrievalBus(self.bus, self.store)
         self._tasks: set[asyncio.Task] = set()       # world changes being applied
         self._sessions: weakref.WeakSet = weakref.WeakSet()   # open SMTP sessions, closed at stop
+        self._dns_wires: dict[tuple[str, str, str], Wire] = {}  # (source address, name, type) -> last
 
     # -- life cycle (any thread) -----------------------------------------------------------------
     def start(self, timeout: float = 15.0) -> None:
@@ -176,8 +183,13 @@ class MailStack:
         return self.fault_book.faults()
 
     def queue_snapshot(self) -> list[dict]:
+        """Every queue entry's summary (:meth:`simulator.queue.Entry.summary`), with ``retry_in``
+        (seconds to its next attempt, from now) and ``running`` (an attempt is under way)."""
         async def run() -> list[dict]:
-            return [e.summary() for e in self.delivery.entries()] if self.delivery is not None else []
+            if self.delivery is None:
+                return []
+            now = self.clock()
+            return [e.summary(now=now, running=self.delivery.is_running(e.id)) for e in self.delivery.entries()]
         return self.call(run)
 
     # -- on the loop -----------------------------------------------------------------------------
@@ -218,7 +230,8 @@ class MailStack:
         return Delivery(DeliveryServices(
             queue=self.queue, resolver=resolver, world=self.world, gate=self.gate, publish=self.bus.publish,
             clock=self.clock, traces=self.traces, policy=cfg.queue, mx_port=cfg.ports.mx,
-            data_dir=cfg.data_dir, notify_mailbox=self.store.notify, faults=self.fault_book))
+            data_dir=cfg.data_dir, notify_mailbox=self.store.notify, faults=self.fault_book,
+            dns_wire=self._dns_wire))
 
     async def _stop(self) -> None:
         if self._tasks:
@@ -247,7 +260,8 @@ class MailStack:
         cfg = self.config
         assert self._smtp is not None
         handler = SmtpHandler(door, host, self._smtp)
-        hostname = host.name if host else FRONT_NAME
+        hostname = host.name if host else FRONT_NAME     # every host greets with its own name
+        ident = "Mailflow ESMTP (sandbox)" if host else "Mailflow ESMTP (sandbox front door)"
         submission = door is Door.SUBMISSION
 
         def factory() -> SMTP:
@@ -258,7 +272,7 @@ class MailStack:
             withheld = (name is not None and self.fault_book.no_tls(name) and not implicit_tls
                         and self.ssl_context is not None)
             protocol = TranscriptSMTP(
-                handler, hostname=hostname, ident="Mailflow ESMTP (sandbox)",
+                handler, hostname=hostname, ident=ident,
                 throttle=self.throttle if submission else None,
                 data_size_limit=min(cfg.max_message_size, limit) if limit else cfg.max_message_size,
                 enable_SMTPUTF8=True, decode_data=False,
@@ -312,7 +326,7 @@ class MailStack:
         server = cls(self.store, self._authenticator(domain), host=address, port=port,
                      ssl_context=self.ssl_context, implicit_tls=implicit_tls, publish=self._retrieval_bus.publish,
                      default_domain=domain, node=node_of(domain) if domain else nodes.FRONT,
-                     throttle=self.throttle)
+                     throttle=self.throttle, server_name=name if domain else FRONT_NAME)
         await server.start()
         self._servers.setdefault(name, []).append(server)
         self.listeners.append(Listener(service, name, address, server.port))
@@ -484,9 +498,19 @@ class MailStack:
         peer = nodes.mta(asker.name) if asker is not None else nodes.OUTSIDE
         self.bus.publish(FaultBit(src=nodes.DNS, dst=peer, fault=fault.kind, target=fault.target,
                                   node=fault_node(fault), command=f"{record.qname} {record.qtype}".strip(),
-                                  reply=reply, client=asker.name if asker is not None else record.source[0]))
+                                  reply=reply, client=asker.name if asker is not None else record.source[0],
+                                  wire=_dns_wire(record)))
+
+    def _dns_wire(self, source: str, name: str, rdtype: str) -> Wire | None:
+        """The Wire of the last question DNS answered from ``source`` about ``name`` (on the loop)."""
+        return self._dns_wires.get((source, name.lower().rstrip("."), rdtype.upper()))
 
     def _dns_served(self, record: QueryRecord) -> None:
+        key = (record.source[0], record.qname.lower().rstrip("."), record.qtype.upper())
+        self._dns_wires.pop(key, None)
+        self._dns_wires[key] = _dns_wire(record)
+        while len(self._dns_wires) > 256:             # only the latest questions are asked about
+            del self._dns_wires[next(iter(self._dns_wires))]
         asker = self.world.host_by_address(record.source[0])
         self._dns_fault_bite(record, asker)
         if asker is not None:
@@ -496,10 +520,16 @@ class MailStack:
         self.bus.publish(DnsServed(src=nodes.OUTSIDE, dst=nodes.DNS, peer=record.source[0],
                                    question=f"{record.qname} {record.qtype}".strip(), rcode=record.rcode,
                                    answers=tuple(record.answer), transport=record.transport,
-                                   truncated=record.truncated))
+                                   truncated=record.truncated, wire=_dns_wire(record)))
 
     def listener_table(self) -> list[dict]:
         return [item.to_dict() for item in self.listeners]
+
+
+def _dns_wire(record: QueryRecord) -> Wire:
+    """The layers under one DNS question: UDP or TCP, from the asker's socket to the server's."""
+    return Wire(transport=record.transport, client=record.source[0], client_port=record.source[1],
+                server=record.server[0], server_port=record.server[1])
 
 
 def _fault_dict(fault: Fault) -> dict:

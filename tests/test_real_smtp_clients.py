@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from simulator import nodes
-from simulator.facts import DnsServed, SmtpOutcome
+from simulator.facts import DnsServed, SmtpOutcome, SmtpSession
 
 pytestmark = pytest.mark.clients
 
@@ -104,3 +104,36 @@ def test_dig_reads_the_mx_table(world):
     [served] = world.events.facts(DnsServed, lambda x: x.question == "example.com A")
     assert served.rcode == "REFUSED" and served.peer == "127.0.0.1"
     assert (served.src, served.dst) == (nodes.OUTSIDE, nodes.DNS)
+
+
+def test_swaks_finds_no_empty_auth_on_any_mx(world):
+    """Defect 10 (issue 9): an MX offers no AUTH, so it announces none; RFC 4954 §3 forbids an
+    ``AUTH`` keyword without a mechanism.  Every host greets with its own name."""
+    port = world.stack.config.ports.mx
+    for name in world.stack.world.hosts:
+        result = subprocess.run(
+            [need("swaks"), "--server", f"{world.address(name)}:{port}", "--ehlo", "student.test",
+             "--quit-after", "EHLO", "--timeout", "15"],
+            capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+        said = [line[3:].strip() for line in result.stdout.splitlines() if line.startswith("<-")]
+        assert said[0].startswith(f"220 {name} "), said
+        assert f"250-{name}" in said, said
+        assert not any(line.upper().startswith(("250-AUTH", "250 AUTH")) for line in said), said
+
+
+def test_swaks_through_the_front_door_never_reads_localhost(world):
+    """The front door names itself, and its 235 names the MSA that takes the message; nothing says
+    ``localhost`` (defect 10: the submission hop's transcript greeted as localhost)."""
+    result = subprocess.run(
+        [need("swaks"), "--server", f"127.0.0.1:{world.port('submission')}", "--ehlo", "student.test",
+         "--auth", "LOGIN", "--auth-user", "alice@alpha.test", "--auth-password", "alice",
+         "--from", "alice@alpha.test", "--to", "bob@beta.test", "--timeout", "15"],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    said = [line[3:].strip() for line in result.stdout.splitlines() if line.startswith("<-")]
+    assert not any("localhost" in line for line in said), said
+    assert any(line.startswith("235 ") and "smtp.alpha.test" in line for line in said), said
+    [session] = world.events.facts(SmtpSession, lambda f: f.outcome is SmtpOutcome.SUBMITTED)
+    assert session.via == nodes.FRONT and session.host == "smtp.alpha.test"
+    assert not any("localhost" in text for side, text in session.transcript if side == "S")

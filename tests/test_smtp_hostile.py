@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import smtplib
 import socket
 import time
@@ -209,3 +210,77 @@ def test_a_host_that_is_down_holds_its_queue_without_busy_waiting(start_world):
     world.stack.set_host_state("mx2.beta.test", True)       # coming back up flushes its queue
     [raw] = world.wait_messages("bob@beta.test")
     assert b"Subject: held" in raw
+
+
+def test_a_door_without_auth_announces_no_auth_and_refuses_it(world):
+    """RFC 4954 §3: ``AUTH`` is followed by at least one mechanism; an MX offers none, so its EHLO
+    says nothing of AUTH, and an AUTH command there is not implemented (502)."""
+    port = world.stack.config.ports.mx
+    for name in world.stack.world.hosts:
+        with smtplib.SMTP(world.address(name), port, local_hostname="student.test", timeout=5) as client:
+            code, reply = client.ehlo()
+            assert code == 250
+            assert not any(line.upper().startswith(b"AUTH") for line in reply.splitlines()), reply
+            assert "auth" not in client.esmtp_features
+            code, reply = client.docmd("AUTH", "PLAIN " + auth_plain("alice@alpha.test", "alice").decode())
+            assert (code, reply[:5]) == (502, b"5.5.1"), reply
+    with smtplib.SMTP("127.0.0.1", world.port("submission"), local_hostname="student.test", timeout=5) as client:
+        client.ehlo()
+        assert client.esmtp_features["auth"].split() == ["LOGIN", "PLAIN"]
+
+
+def test_every_host_greets_with_its_own_name(world):
+    """The MSA and every MTA say their own host name in the greeting and the EHLO reply, as the
+    diagram and the Received: header name them; their IMAP and POP3 greet with it too."""
+    listeners = [item for item in world.stack.listeners if item.host != "front"]
+    assert {item.service for item in listeners} >= {"mx", "submission", "imap", "pop3"}
+    for item in listeners:
+        if item.service in ("mx", "submission"):
+            with smtplib.SMTP(local_hostname="student.test", timeout=5) as client:
+                code, greeting = client.connect(item.address, item.port)
+                assert (code, greeting.split()[0].decode()) == (220, item.host), item
+                assert client.ehlo()[1].splitlines()[0].decode() == item.host, item
+        elif item.service in ("imap", "pop3"):
+            with socket.create_connection((item.address, item.port), timeout=5) as sock:
+                greeting = sock.recv(1024).decode()
+            assert f" {item.host} " in greeting, (item, greeting)
+
+
+def test_msa_greeting_names_the_msa(world):
+    address = world.address("smtp.alpha.test")
+    with socket.create_connection((address, world.stack.config.ports.submission), timeout=5) as sock:
+        greeting = sock.recv(1024).decode()
+    assert greeting.startswith("220 smtp.alpha.test "), greeting
+
+
+def test_the_front_door_is_never_localhost_and_hands_over_to_the_msa(world):
+    with socket.create_connection(("127.0.0.1", world.port("submission")), timeout=5) as sock:
+        greeting = sock.recv(1024).decode()
+    assert greeting.startswith("220 ") and "localhost" not in greeting, greeting
+    with smtplib.SMTP("127.0.0.1", world.port("submission"), local_hostname="student.test", timeout=5) as client:
+        assert b"localhost" not in client.ehlo()[1]
+        code, reply = client.login("alice@alpha.test", "alice")
+        assert code == 235 and b"smtp.alpha.test" in reply
+        assert client.ehlo()[1].splitlines()[0] == b"smtp.alpha.test"     # the MSA answers from now on
+        client.sendmail("alice@alpha.test", ["bob@beta.test"], b"Subject: named\r\n\r\nx\r\n")
+    [session] = world.events.facts(SmtpSession, lambda f: f.outcome is SmtpOutcome.SUBMITTED)
+    assert (session.host, session.via, session.dst) == ("smtp.alpha.test", "front", "mta:smtp.alpha.test")
+    assert not any("localhost" in text for side, text in session.transcript if side == "S")
+
+
+def test_the_front_door_is_named_as_such_not_by_its_node_id(world):
+    """Defect 10: an explanation read "talked SMTP to front".  A session that ends at the front door
+    (no login) and one it hands to the MSA both word the front door, never the node id."""
+    with smtplib.SMTP("127.0.0.1", world.port("submission"), local_hostname="student.test", timeout=5) as client:
+        client.ehlo()
+        client.docmd("MAIL", "FROM:<alice@alpha.test>")          # 530: log in first
+    with smtplib.SMTP("127.0.0.1", world.port("submission"), local_hostname="student.test", timeout=5) as client:
+        client.login("alice@alpha.test", "alice")
+        client.sendmail("alice@alpha.test", ["bob@beta.test"], b"Subject: words\r\n\r\nx\r\n")
+    events = world.events.wait_for(lambda e: isinstance(e.fact, SmtpSession)
+                                   and (e.dst == "front" or e.fact.via == "front"), count=2)
+    for event in events:
+        for lang in ("en", "ru"):
+            words = event.words(lang)
+            text = words["summary"] + " " + words["explain"]
+            assert not re.search(r"\bfront\b(?! door)", text), (lang, text)

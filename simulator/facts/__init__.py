@@ -5,7 +5,7 @@ One module per area; each lists its fact classes and reason enums in ``__all__``
 from __future__ import annotations
 
 from . import dns, imap, lesson, pop3, queue, smtp, world
-from .base import Fact, Line, Reason, Status
+from .base import Credential, Fact, Line, Reason, Status, TlsMode, Wire
 from .dns import *  # noqa: F401,F403
 from .imap import *  # noqa: F401,F403
 from .lesson import *  # noqa: F401,F403
@@ -41,5 +41,5 @@ def reason_enums() -> tuple[type, ...]:
     return tuple(found)
 
 
-__all__ = ["Fact", "Line", "Reason", "Status", "all_facts", "reason_enums", "FaultBit", "FaultChanged", "FaultKind", "HostStateChanged",
+__all__ = ["Credential", "Fact", "Line", "Reason", "Status", "TlsMode", "Wire", "all_facts", "reason_enums", "FaultBit", "FaultChanged", "FaultKind", "HostStateChanged",
            "MxTableChanged", "NextHop", "HopStep"]

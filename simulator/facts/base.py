@@ -9,6 +9,15 @@ Each concrete fact class names its ``kind`` (dotted, ``smtp.session``) and ``pro
 variables and has a ``status`` (a field or a property).  Each area module lists its classes in
 ``__all__``; :func:`simulator.facts.all_facts` collects them, so the set is closed and the narrator's
 tests walk it.
+
+Two small records describe the layers under a hop, for the page to show beside the dialogue:
+
+- :class:`Wire`: the transport and network layers of the connection a hop really used (TCP or UDP,
+  the client's and the server's IP address and port, read from the socket when the connection was
+  made, and whether TLS was on: since STARTTLS or from the first byte);
+- :class:`Credential`: a client line of the transcript that carries a login secret (AUTH PLAIN,
+  AUTH LOGIN and their continuation lines, POP3 USER/PASS, IMAP LOGIN and AUTHENTICATE), with what
+  someone listening on the wire reads from it -- or, when TLS was on, which TLS hid it.
 """
 from __future__ import annotations
 
@@ -28,7 +37,49 @@ class Status(StrEnum):
 
 Line = tuple[str, str]          # ("C" | "S" | "…", text): client line, server line, or a cut marker
 
+
+class TlsMode(StrEnum):
+    """Whether a connection was encrypted, and since when."""
+    NONE = ""                  # plaintext: a listener on the wire reads every line
+    STARTTLS = "starttls"      # upgraded in the dialogue: STARTTLS (SMTP, IMAP) or STLS (POP3), RFC 3207/2595
+    IMPLICIT = "implicit"      # TLS from the first byte: the TLS ports (smtps, imaps, pop3s), RFC 8314
+
+
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """The layers under a hop: the socket pair a connection really used (RFC 793, RFC 768, RFC 791).
+
+    Read from the socket when the connection was made (after STARTTLS the TLS transport may no
+    longer tell).  A connection that was never made (refused, timed out) has ``client_port`` 0.
+    """
+    transport: str = "tcp"             # "tcp" or "udp"
+    client: str = ""                   # the client's IP address ("127.42.1.1")
+    client_port: int = 0               # the client's port (an ephemeral one); 0: no connection was made
+    server: str = ""                   # the server's IP address
+    server_port: int = 0               # the server's port
+    tls: TlsMode = TlsMode.NONE        # TLS on this connection, and since when
+    tls_version: str = ""              # "TLSv1.3" once TLS is on
+    tls_from: int | None = None        # index in this hop's transcript of the first line sent under TLS (0: all; None: none)
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """A client line of this hop's transcript that carries a login secret, as a listener reads it.
+
+    ``decoded`` is the line's base64 decoded (a NUL shown as "␀": AUTH PLAIN sends
+    authzid␀user␀password); for a line in clear text (POP3 PASS, IMAP LOGIN) it is "".  When the line
+    crossed the wire under TLS, ``hidden_by`` says which TLS and the other fields stay empty.
+    """
+    line: int                          # index of the line in this hop's transcript
+    mechanism: str                     # "PLAIN", "LOGIN", "USER", "PASS" or "IMAP LOGIN"
+    carries: str                       # "user", "password" or "both"
+    decoded: str = ""                  # what the base64 says ("␀alice@alpha.test␀alice")
+    user: str = ""
+    password: str = ""
+    hidden_by: TlsMode = TlsMode.NONE  # not NONE: TLS hid this line from a listener
+
 _BASE_FIELDS = frozenset({"src", "dst", "trace", "transcript", "message", "status"})
+_LAYER_FIELDS = frozenset({"wire", "credentials"})     # in ``data`` only when the hop has them
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,9 +97,11 @@ class Fact:
     message: Mapping[str, Any] | None = None
 
     def data(self) -> dict[str, Any]:
-        """The fact's own fields, JSON-ready: what the page and the log see as ``data``."""
+        """The fact's own fields, JSON-ready: what the page and the log see as ``data``.  The layers
+        (``wire``, ``credentials``) are left out when the hop has none."""
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)
-                if f.name not in _BASE_FIELDS}
+                if f.name not in _BASE_FIELDS
+                and not (f.name in _LAYER_FIELDS and getattr(self, f.name) in (None, ()))}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +138,8 @@ class Reason:
 def _plain(value: Any) -> Any:
     if isinstance(value, Reason):
         return value.to_dict()
+    if isinstance(value, (Wire, Credential)):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, (list, tuple)):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, Mapping
 
-from .base import Fact, Reason, Status
+from .base import Fact, Reason, Status, Wire
 
 __all__ = ["RouteReason", "MxLookup", "DnsServed"]
 
@@ -53,6 +53,7 @@ class MxLookup(Fact):
     reason: tuple[Reason, ...] = ()             # why this order (RouteReason)
     error: Reason | None = None                 # why there is no route (RouteReason)
     permanent: bool = False                     # with error: the message bounces now
+    wire: Wire | None = None                    # the MX question's datagram (or TCP connection)
 
     @property
     def status(self) -> Status:
@@ -71,6 +72,7 @@ class DnsServed(Fact):
     answers: tuple[str, ...] = ()
     transport: str = "udp"
     truncated: bool = False
+    wire: Wire | None = None
 
     @property
     def status(self) -> Status:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .base import Fact, Status
+from .base import Credential, Fact, Status, Wire
 
 __all__ = ["ImapLogin", "ImapLogout", "ImapSelect", "ImapCreate", "ImapList", "ImapAppend",
            "ImapExpunge", "ImapFetch", "ImapStore", "ImapCopy", "ImapMove", "ImapIdle", "ImapError"]
@@ -25,6 +25,8 @@ class _ImapHop(Fact):
     user: str = ""                 # the address logged in on this session ("" before login)
     folder: str | None = None      # the selected folder, None when none is selected
     status: Status = Status.OK
+    wire: Wire | None = None
+    credentials: tuple[Credential, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

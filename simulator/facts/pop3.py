@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
 
-from .base import Fact, Status
+from .base import Credential, Fact, Status, Wire
 
 __all__ = ["LoginCode", "Pop3Deleted", "Pop3Error", "Pop3Listed", "Pop3Login", "Pop3Retrieved",
            "Pop3SessionEnded", "SessionEnd"]
@@ -45,6 +45,8 @@ class _Pop3Hop(Fact):
     address: str             # the logged-in user's address ("" for a refused login or an error)
     tls: bool                # the session was encrypted when this happened
     via: str | None = None   # the node the client connected to, when it is not ``server`` (front)
+    wire: Wire | None = None
+    credentials: tuple[Credential, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

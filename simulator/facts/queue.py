@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
 
-from .base import Fact, Reason, Status
+from .base import Fact, Reason, Status, Wire
 
 __all__ = ["DeliveryReason", "Relayed", "Retry", "Deferred", "Bounced", "Quarantined", "MdaDelivered",
            "DsnNotice"]
@@ -49,6 +49,7 @@ class Relayed(Fact):
     queue_id: str = ""              # the receiver's queue id
     rcpts: tuple[str, ...] = ()
     status: Status = Status.OK
+    wire: Wire | None = None        # the SMTP connection that carried the message
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,6 +74,7 @@ class Deferred(Fact):
     rcpts: tuple[str, ...] = ()
     reasons: tuple[Reason, ...] = ()            # the distinct reasons of the waiting recipients
     status: Status = Status.DEFERRED
+    next_attempt: float = 0.0                   # when (epoch seconds, the world's clock) it is tried again
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

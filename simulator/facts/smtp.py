@@ -5,7 +5,9 @@
 - :class:`SmtpLine`: in line-by-line stepping, the dialogue lines so far of a session.
 - :class:`SmtpAttempt`: a sending MTA's connection to one address of an MX failed before any reply.
 
-A remote server's reply (``550 5.1.1 ...``) is protocol text, kept as a string field.
+A remote server's reply (``550 5.1.1 ...``) is protocol text, kept as a string field.  ``wire`` is the
+connection's TCP/IP layer (:class:`~.base.Wire`); ``credentials`` marks the AUTH lines of the
+transcript with what a listener on the wire reads (:class:`~.base.Credential`).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
 
-from .base import Fact, Reason, Status
+from .base import Credential, Fact, Reason, Status, Wire
 
 __all__ = ["Door", "SmtpOutcome", "SmtpSession", "SmtpLine", "SmtpAttempt", "AttemptReason"]
 
@@ -57,6 +59,9 @@ class SmtpSession(Fact):
     rcpts: tuple[str, ...] = ()
     final: bool = True              # RELAYED: this host delivers itself (False: a backup MX forwards)
     reply: str = ""                 # REFUSED: the reply line that refused
+    via: str | None = None          # node the client connected to when it is not the server's own (the front door)
+    wire: Wire | None = None
+    credentials: tuple[Credential, ...] = ()
 
     @property
     def status(self) -> Status:
@@ -74,6 +79,8 @@ class SmtpLine(Fact):
     protocol: ClassVar[str] = "SMTP"
     peer: str = ""
     status: Status = Status.INFO
+    wire: Wire | None = None
+    credentials: tuple[Credential, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,3 +94,4 @@ class SmtpAttempt(Fact):
     preference: int
     reason: Reason                  # an AttemptReason
     status: Status = Status.FAILED
+    wire: Wire | None = None        # from the sending side: client_port 0 when no connection was made

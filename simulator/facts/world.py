@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 from ..scenario.model import FaultKind
-from .base import Fact, Status
+from .base import Fact, Status, Wire
 
 __all__ = ["FaultBit", "FaultChanged", "FaultKind", "HopStep", "HostStateChanged", "MxTableChanged", "NextHop"]
 
@@ -103,6 +103,7 @@ class FaultBit(Fact):
     reply: str = ""             # the answer given: "450 4.7.1 Greylisted", "SERVFAIL"; "" for none at all
     delay: float = 0.0          # slow: seconds the answer was held back
     client: str = ""            # who was answered: a host name, an address, or ""
+    wire: Wire | None = None    # the connection (or DNS question) the fault changed the answer on
 
     @property
     def status(self) -> Status:

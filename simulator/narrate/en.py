@@ -72,7 +72,18 @@ _SMTP_CUT = "…"
 
 
 def _smtp_server(x: f.SmtpSession) -> str:
-    return x.host or "the front door"
+    """The server by its host name; the front door (no host of its own) as such, never by its node id."""
+    return x.host if x.host and x.host != "front" else "the front door"
+
+
+def _smtp_secret(x: f.SmtpSession) -> str:
+    """One sentence on what a listener on the wire read of the AUTH lines ("" when there were none)."""
+    if not x.credentials:
+        return ""
+    if any(c.hidden_by is f.TlsMode.NONE for c in x.credentials):
+        return (f" The {code('AUTH')} lines carried the login only base64-encoded: anyone listening on the "
+                f"wire can decode the password. {code('STARTTLS')} or a TLS port would hide it.")
+    return " The login crossed the wire under TLS: a listener sees only ciphertext, not the password."
 
 
 def _smtp_port(x: f.SmtpSession) -> str:
@@ -101,6 +112,13 @@ def _smtp_cap(text: str) -> str:
 def _smtp_submitted(x: f.SmtpSession) -> tuple[str, str]:
     who, server = _smtp_client(x), _smtp_server(x)
     queued = f" (queue id {x.queue_id})" if x.queue_id else ""
+    if x.via:
+        return (f"{who} submits a message to {server} (MSA) through the front door",
+                f"{who} connected to the front door{_smtp_port(x)} (the one address for mail clients), "
+                f"logged in with {code('AUTH')}, and the front door handed the session to {server}, the MSA "
+                f"of the user's domain, which took the message{_smtp_for(x.rcpts)}. The MSA wrote it to its "
+                f"queue on disk and only then answered {code('250')}: from now on {server} is responsible "
+                f"for the message{queued}.")
     return (f"{who} submits a message to {server} (MSA)",
             f"{who} connected to the submission server {server} (the MSA){_smtp_port(x)}, logged in "
             f"with {code('AUTH')} and handed over a message{_smtp_for(x.rcpts)}. The MSA wrote it to its "
@@ -157,7 +175,7 @@ _SMTP_OUTCOMES = {
 
 def _smtp_session(x: f.SmtpSession) -> tuple[str, str]:
     summary, explain = _SMTP_OUTCOMES[x.outcome](x)
-    return summary, _smtp_cap(explain)
+    return summary, _smtp_cap(explain) + _smtp_secret(x)
 
 
 def _smtp_line_text(side: str, text: str) -> str:
@@ -171,8 +189,9 @@ def _smtp_line(x: f.SmtpLine) -> tuple[str, str]:
     shown = [_smtp_line_text(side, text) for side, text in x.transcript[-4:]]
     summary = " / ".join(shown) if shown else "SMTP dialogue"
     return (summary,
-            "Line-by-line stepping: these are the dialogue's newest lines. Each server reply waits "
-            "until the teacher presses HopStep, so the conversation can be read one line at a time.")
+            "Stepping by line: the SMTP dialogue is going on, and each server reply waits until the "
+            "teacher presses Step, so the conversation can be read one line at a time. The lines so far "
+            "are in the dialogue below; the hop is complete with the server's last reply.")
 
 
 def _smtp_attempt(x: f.SmtpAttempt) -> tuple[str, str]:
@@ -907,6 +926,33 @@ _UI_UI: dict = {
     "dns.then": "next",
     "dns.noAnswer": "no records",
     "dns.rcode": "Result code",
+    # -- B (diagram, issue 9): the DNS answer, the queue countdown, zoom, the fold, the edge legend
+    "answer.answered": "DNS answered",
+    "answer.kept": "{host} keeps",
+    "answer.noRoute": "no route for the mail",
+    "answer.why": "why: {why}",
+    "answer.why.lowest_first": "lowest preference first",
+    "answer.why.own_preference": "it is itself MX {own}: only better (lower) preferences count",
+    "answer.why.equal_random": "equal preference {preference}: tried in random order",
+    "answer.why.implicit_mx": "no MX records: the domain's own `A` record stands in",
+    "answer.why.null_mx": "the domain publishes a null MX: it takes no mail",
+    "answer.why.nxdomain": "the domain does not exist",
+    "answer.why.outside": "outside the sandbox: DNS refuses to answer",
+    "answer.why.loop": "it is the best MX itself: the mail would loop",
+    "answer.why.no_address": "no MX host has an address",
+    "answer.why.no_mail_server": "neither MX nor `A` records",
+    "answer.why.dns_rcode": "DNS answered {rcode}",
+    "answer.why.dns_no_answer": "DNS did not answer",
+    "node.retry": "↻ {s} s",
+    "node.retryNow": "↻ now",
+    "zoom.in": "Zoom in (+)",
+    "zoom.out": "Zoom out (−)",
+    "zoom.reset": "Show the whole world (0)",
+    "diagram.unfold": "click to show its servers",
+    "legend.edge.smtp": "SMTP: mail between servers",
+    "legend.edge.dns": "DNS question",
+    "legend.edge.retrieve": "IMAP / POP3: reading mail",
+    "legend.edge.local": "delivery on the server (MDA)",
 
     # the message as it was at a hop
     "message.envelope": "Envelope (what the servers use)",
@@ -996,7 +1042,7 @@ _UI_UI: dict = {
     "protocol.GATE": "Gate",
     "kind.smtp.session": "SMTP dialogue",
     "kind.smtp.attempt": "connection attempt",
-    "kind.smtp.line": "SMTP line by line",
+    "kind.smtp.line": "SMTP dialogue in progress",
     "kind.dns.query": "DNS lookup",
     "kind.dns.served": "DNS question from outside",
     "kind.queue.defer": "kept in the queue",
@@ -1598,4 +1644,134 @@ _UI_LESSONS_PAGE: dict = {
 }
 
 
-UI: dict[str, str] = {**_UI_UI, **_UI_EXPORT, **_UI_LESSONS_PAGE}
+# -- helper C, issue 9: the page's chrome, timeline and details --------------------------------------
+_UI_PAGE: dict = {
+    "end.mailbox": "mailbox {address}",
+    "end.mua": "mail client {address}",
+    "details.going": "going on",
+    "details.layers": "Layers",
+    "details.more": "More…",
+    "details.less": "Less",
+    "dns.kept": "Kept, in the order tried",
+    "gate.next": "Next hop",
+    "gate.nothing": "Paused",
+    "keys.button": "Keys",
+    "wire.clear": "This dialogue is not encrypted: whoever listens on the wire reads every line. `base64` is "
+                  "an encoding, not encryption. `STARTTLS`, or the TLS ports (465, 993, 995), would hide the "
+                  "password.",
+    "wire.hidden": "The login crossed the wire inside TLS: a listener sees only encrypted bytes, and the "
+                   "server's transcript shows `********` in its place.",
+    "wire.hiddenBy.starttls": "hidden by `STARTTLS`",
+    "wire.hiddenBy.implicit": "hidden by TLS (a TLS port)",
+    "wire.inClear": "login in clear",
+    "wire.show": "What a listener reads",
+    "wire.hide": "Hide",
+    "wire.reads": "A listener on the wire reads:",
+    "wire.decoded": "`base64` decodes to",
+    "wire.user": "user",
+    "wire.password": "password",
+    "layers.app": "Application:",
+    "layers.app.lines": "The dialogue: {n} {n#line|lines} of {protocol}.",
+    "layers.app.none": "No dialogue at this hop.",
+    "layers.tcp": "Transport: `TCP`",
+    "layers.udp": "Transport: `UDP`",
+    "layers.ports": "client port {client} → server port {server}",
+    "layers.notMade": "No connection was made: nobody answered at that address.",
+    "layers.tls.off.short": "no TLS",
+    "layers.tls.starttls.short": "TLS after `STARTTLS`",
+    "layers.tls.implicit.short": "TLS from the start",
+    "layers.tls.off": "Plain text: every line crossed the wire as it is shown here.",
+    "layers.tls.starttls": "The dialogue began in plain text and switched to {version} after `STARTTLS`: "
+                           "the lines after it were encrypted on the wire.",
+    "layers.tls.implicit": "{version} from the first byte (a TLS port): every line was encrypted on the wire.",
+    "layers.ip": "Network: `IP`",
+    "layers.ip.sandbox": "In the sandbox every host has its own loopback address `127.42.d.h` (d: its domain, "
+                         "h: the host), so the real sockets show who talks to whom. `127.0.0.1` is this "
+                         "computer: the front door.",
+    "layers.thisComputer": "this computer",
+    "layers.unknown": "This hop used no network connection of its own.",
+    "layers.partial": "This hop's record carries no socket details (an older log): shown is what it names.",
+    "service.dns": "DNS",
+    "service.mx": "SMTP, the MX door (port 25's role)",
+    "service.submission": "submission, MSA (port 587's role)",
+    "service.smtps": "submission over TLS (port 465's role)",
+    "service.imap": "IMAP (port 143's role)",
+    "service.imaps": "IMAP over TLS (port 993's role)",
+    "service.pop3": "POP3 (port 110's role)",
+    "service.pop3s": "POP3 over TLS (port 995's role)",
+    "node.listeners": "Listens on",
+    "node.listeners.none": "No listening ports.",
+    "node.listeners.service": "Service",
+    "node.listeners.address": "Address",
+    "node.listeners.port": "Port",
+    "node.hops": "Recent hops",
+    "node.hops.none": "No hops here yet.",
+    "node.hops.more": "and {n} earlier {n#hop|hops}",
+    "node.faults": "Faults set here",
+    "node.client.title": "Mail client of {address} (MUA)",
+    "node.client.what": "The program the user writes and reads mail with (Thunderbird, a phone's mail app). "
+                        "It hands new mail to its MSA and reads the mailbox over IMAP or POP3: the mailbox "
+                        "itself lives on the server.",
+    "node.client.user": "User",
+    "node.client.sends": "Sends through",
+    "node.client.sendsVia": "{host} (MSA)",
+    "node.client.reads": "Reads",
+    "node.queue.title": "Queue: {n} {n#message|messages}",
+    "node.queue.empty": "The queue is empty.",
+    "node.queue.running": "being tried now",
+    "node.queue.retryIn": "next attempt in {s} s",
+    "node.queue.attempts": "{n} {n#attempt|attempts}",
+    "node.dns.title": "DNS: the sandbox's name server",
+    "node.dns.what": "It answers for every domain of the sandbox: which hosts take mail for a domain (`MX`) "
+                     "and each host's address (`A`). A sending MTA asks it before every delivery.",
+    "node.dns.zones": "Zones",
+    "node.dns.nullMx": "null MX: the domain accepts no mail (RFC 7505)",
+    "node.dns.noMx": "no MX record: mail goes to the domain's own address, if it has one",
+    "node.front.title": "The front door (127.0.0.1)",
+    "node.front.what": "One address for real mail clients on this computer: after the login it hands the "
+                       "session to the user's own servers (the MSA for sending, the mailbox server for reading).",
+    "node.outside.title": "Programs outside the sandbox",
+    "node.outside.what": "Programs on this computer that are not sandbox hosts (dig, swaks, nc, a student's "
+                         "script), talking to a sandbox server directly.",
+    "node.outside.peers": "Seen at",
+    "node.mda.title": "Delivery agent of {domain} (MDA)",
+    "node.mda.what": "It takes a message the MX accepted and writes it into the recipient's mailbox (a "
+                     "Maildir on disk).",
+    "node.imap.title": "IMAP server of {domain}",
+    "node.imap.what": "Mail clients read this domain's mailboxes through it; the messages stay on the server.",
+    "node.pop3.title": "POP3 server of {domain}",
+    "node.pop3.what": "Mail clients download this domain's messages through it; after `DELE` and `QUIT` they "
+                      "are gone from the server.",
+    "node.mailboxes": "Mailboxes",
+    "node.mailbox.messages": "{n} {n#message|messages}",
+    "mailbox.what": "The mailbox lives on the server; a mail client reads it over IMAP or POP3.",
+    "mailbox.report": "delivery report",
+    "dsn.text": "The notice, in words",
+    "dsn.title": "Delivery report (`message/delivery-status`, RFC 3464)",
+    "dsn.what": "This letter is a bounce: the server that gave up reports, for each recipient, what happened.",
+    "dsn.noRecipients": "The report names no recipient.",
+    "dsn.action.failed": "could not be delivered",
+    "dsn.action.delayed": "delayed: still being tried",
+    "dsn.action.delivered": "delivered",
+    "dsn.action.relayed": "handed on to a server that sends no reports",
+    "dsn.action.expanded": "delivered and forwarded to more addresses",
+    "dsn.action.other": "`{action}`",
+    "dsn.status": "`Status:`",
+    "dsn.class.permanent": "permanent failure",
+    "dsn.class.transient": "temporary failure",
+    "dsn.class.success": "success",
+    "dsn.diagnostic": "`Diagnostic-Code:` what the remote server said",
+    "dsn.remote": "`Remote-MTA:` the server that said it",
+    "dsn.reason": "Why (no server answered)",
+    "dsn.lastAttempt": "`Last-Attempt-Date:`",
+    "dsn.retryUntil": "`Will-Retry-Until:`",
+    "dsn.original": "`Original-Recipient:`",
+    "dsn.reporting": "`Reporting-MTA:` who reports it",
+    "dsn.arrival": "`Arrival-Date:`",
+    "dsn.gateway": "`DSN-Gateway:`",
+    "dsn.returned.headers": "The returned message's header",
+    "dsn.returned.whole": "The returned message",
+}
+
+
+UI: dict[str, str] = {**_UI_UI, **_UI_EXPORT, **_UI_LESSONS_PAGE, **_UI_PAGE}

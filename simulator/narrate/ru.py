@@ -93,7 +93,7 @@ def _smtp_who(x: f.SmtpSession) -> tuple[str, str]:
 
 def _smtp_server(x: f.SmtpSession) -> dict[str, str]:
     """The server in the cases the texts need; the front door has no host name of its own."""
-    if x.host:
+    if x.host and x.host != "front":
         return {"nom": x.host, "dat": f"серверу {x.host}", "ins": f"сервером {x.host}", "g": "m"}
     return {"nom": "общая точка входа", "dat": "общей точке входа", "ins": "общей точкой входа", "g": "f"}
 
@@ -110,6 +110,14 @@ def _smtp_submitted(x: f.SmtpSession) -> tuple[str, str]:
     who, g = _smtp_who(x)
     server = _smtp_server(x)
     queued = f" (номер в очереди {code(x.queue_id)})" if x.queue_id else ""
+    if x.via:
+        return (f"{who} передаёт письмо {server['dat']} (MSA) через общую точку входа",
+                f"{_smtp_cap(who)} {_smtp_v(g, 'подключился', 'подключилась')} к общей точке входа"
+                f"{_smtp_port(x)} (единый адрес для почтовых клиентов), {_smtp_v(g, 'вошёл', 'вошла')} "
+                f"командой {code('AUTH')}, и общая точка входа передала сеанс {server['dat']}, MSA домена "
+                f"пользователя; он принял письмо{_smtp_for(x.rcpts)}. MSA записал письмо в свою очередь на "
+                f"диск и только после этого ответил {code('250')}: теперь за письмо отвечает "
+                f"{server['nom']}{queued}.")
     return (f"{who} передаёт письмо {server['dat']} (MSA)",
             f"{_smtp_cap(who)} {_smtp_v(g, 'подключился', 'подключилась')} к {server['dat']} "
             f"(MSA, сервер отправки){_smtp_port(x)}, {_smtp_v(g, 'вошёл', 'вошла')} командой "
@@ -172,8 +180,19 @@ _SMTP_OUTCOMES = {
 }
 
 
+def _smtp_secret(x: f.SmtpSession) -> str:
+    """One sentence on what a listener on the wire read of the AUTH lines ("" when there were none)."""
+    if not x.credentials:
+        return ""
+    if any(c.hidden_by is f.TlsMode.NONE for c in x.credentials):
+        return (f" Строки {code('AUTH')} несли логин и пароль, лишь закодированные в {code('base64')}: любой, "
+                f"кто слушает сеть, их раскодирует. {code('STARTTLS')} или порт с TLS скрыли бы пароль.")
+    return " Вход прошёл по сети под защитой TLS: подслушивающий видит только шифр, а не пароль."
+
+
 def _smtp_session(x: f.SmtpSession) -> tuple[str, str]:
-    return _SMTP_OUTCOMES[x.outcome](x)
+    summary, explain = _SMTP_OUTCOMES[x.outcome](x)
+    return summary, explain + _smtp_secret(x)
 
 
 def _smtp_line_text(side: str, text: str) -> str:
@@ -187,8 +206,9 @@ def _smtp_line(x: f.SmtpLine) -> tuple[str, str]:
     shown = [_smtp_line_text(side, text) for side, text in x.transcript[-4:]]
     summary = " / ".join(shown) if shown else "диалог SMTP"
     return (summary,
-            "Пошаговый режим по строкам: это новые строки диалога. Каждый ответ сервера ждёт, пока "
-            "преподаватель нажмёт «Шаг», поэтому разговор можно прочитать по одной строке.")
+            "Пошаговый режим по строкам: SMTP-диалог идёт, и каждый ответ сервера ждёт, пока "
+            "преподаватель нажмёт «Шаг», поэтому разговор можно прочитать по одной строке. Строки, "
+            "сказанные до сих пор, — в диалоге ниже; шаг завершится последним ответом сервера.")
 
 
 def _smtp_attempt(x: f.SmtpAttempt) -> tuple[str, str]:
@@ -941,6 +961,33 @@ _UI_UI: dict = {
     "dns.then": "следующий",
     "dns.noAnswer": "записей нет",
     "dns.rcode": "Код результата",
+    # -- B (диаграмма, задача 9): ответ DNS, отсчёт до повтора, масштаб, свёрнутые домены, линии
+    "answer.answered": "DNS ответил",
+    "answer.kept": "{host} оставляет",
+    "answer.noRoute": "пути для письма нет",
+    "answer.why": "почему: {why}",
+    "answer.why.lowest_first": "сначала наименьший приоритет",
+    "answer.why.own_preference": "он сам MX {own}: в счёт идут только лучшие (меньшие) приоритеты",
+    "answer.why.equal_random": "равный приоритет {preference}: порядок случайный",
+    "answer.why.implicit_mx": "MX-записей нет: вместо них запись `A` самого домена",
+    "answer.why.null_mx": "домен публикует нулевой MX: почту он не принимает",
+    "answer.why.nxdomain": "такого домена нет",
+    "answer.why.outside": "вне песочницы: DNS отказывается отвечать",
+    "answer.why.loop": "он сам лучший MX: письмо пошло бы по кругу",
+    "answer.why.no_address": "ни у одного MX нет адреса",
+    "answer.why.no_mail_server": "нет ни записей MX, ни записи `A`",
+    "answer.why.dns_rcode": "DNS ответил {rcode}",
+    "answer.why.dns_no_answer": "DNS не ответил",
+    "node.retry": "↻ {s} с",
+    "node.retryNow": "↻ сейчас",
+    "zoom.in": "Крупнее (+)",
+    "zoom.out": "Мельче (−)",
+    "zoom.reset": "Показать весь мир (0)",
+    "diagram.unfold": "нажмите, чтобы показать его серверы",
+    "legend.edge.smtp": "SMTP: почта между серверами",
+    "legend.edge.dns": "вопрос к DNS",
+    "legend.edge.retrieve": "IMAP / POP3: чтение почты",
+    "legend.edge.local": "доставка на сервере (MDA)",
 
     # the message as it was at a hop
     "message.envelope": "Конверт (его читают серверы)",
@@ -1030,7 +1077,7 @@ _UI_UI: dict = {
     "protocol.GATE": "Шаги",
     "kind.smtp.session": "диалог SMTP",
     "kind.smtp.attempt": "попытка соединения",
-    "kind.smtp.line": "SMTP построчно",
+    "kind.smtp.line": "SMTP-диалог идёт",
     "kind.dns.query": "запрос DNS",
     "kind.dns.served": "вопрос к DNS извне",
     "kind.queue.defer": "остаётся в очереди",
@@ -1638,4 +1685,133 @@ _UI_LESSONS_PAGE: dict = {
 }
 
 
-UI: dict[str, str] = {**_UI_UI, **_UI_EXPORT, **_UI_LESSONS_PAGE}
+# -- helper C, issue 9: the page's chrome, timeline and details --------------------------------------
+_UI_PAGE: dict = {
+    "end.mailbox": "ящик {address}",
+    "end.mua": "почтовый клиент {address}",
+    "details.going": "идёт",
+    "details.layers": "Уровни",
+    "details.more": "Дальше…",
+    "details.less": "Свернуть",
+    "dns.kept": "Оставлено, в порядке попыток",
+    "gate.next": "Следующий шаг",
+    "gate.nothing": "Пауза",
+    "keys.button": "Клавиши",
+    "wire.clear": "Этот диалог не зашифрован: любой, кто слушает сеть, читает каждую строку. `base64` — "
+                  "это кодировка, а не шифр. `STARTTLS` или порты с TLS (465, 993, 995) скрыли бы пароль.",
+    "wire.hidden": "Вход прошёл по сети внутри TLS: подслушивающий видит только зашифрованные байты, а в "
+                   "записи сервера на их месте `********`.",
+    "wire.hiddenBy.starttls": "скрыто `STARTTLS`",
+    "wire.hiddenBy.implicit": "скрыто TLS (порт с TLS)",
+    "wire.inClear": "вход открытым текстом",
+    "wire.show": "Что прочтёт подслушивающий",
+    "wire.hide": "Скрыть",
+    "wire.reads": "Подслушивающий в сети прочтёт:",
+    "wire.decoded": "`base64` раскодируется в",
+    "wire.user": "пользователь",
+    "wire.password": "пароль",
+    "layers.app": "Прикладной уровень:",
+    "layers.app.lines": "Диалог: {n} {n#строка|строки|строк} {protocol}.",
+    "layers.app.none": "На этом шаге диалога нет.",
+    "layers.tcp": "Транспортный уровень: `TCP`",
+    "layers.udp": "Транспортный уровень: `UDP`",
+    "layers.ports": "порт клиента {client} → порт сервера {server}",
+    "layers.notMade": "Соединение не установлено: по этому адресу никто не ответил.",
+    "layers.tls.off.short": "без TLS",
+    "layers.tls.starttls.short": "TLS после `STARTTLS`",
+    "layers.tls.implicit.short": "TLS с самого начала",
+    "layers.tls.off": "Открытый текст: каждая строка прошла по сети такой, как она показана здесь.",
+    "layers.tls.starttls": "Диалог начался открытым текстом и после `STARTTLS` перешёл на {version}: "
+                           "строки после этого шли по сети зашифрованными.",
+    "layers.tls.implicit": "{version} с первого байта (порт с TLS): каждая строка шла по сети зашифрованной.",
+    "layers.ip": "Сетевой уровень: `IP`",
+    "layers.ip.sandbox": "В песочнице у каждого узла свой адрес на петлевом интерфейсе `127.42.d.h` (`d` — его "
+                         "домен, `h` — сам узел), поэтому настоящие сокеты показывают, кто с кем говорит. "
+                         "`127.0.0.1` — этот компьютер, общая точка входа.",
+    "layers.thisComputer": "этот компьютер",
+    "layers.unknown": "На этом шаге не было своего сетевого соединения.",
+    "layers.partial": "В записи этого шага нет данных о сокетах (старый журнал): показано то, что в ней названо.",
+    "service.dns": "DNS",
+    "service.mx": "SMTP, вход MX (роль порта 25)",
+    "service.submission": "отправка, MSA (роль порта 587)",
+    "service.smtps": "отправка через TLS (роль порта 465)",
+    "service.imap": "IMAP (роль порта 143)",
+    "service.imaps": "IMAP через TLS (роль порта 993)",
+    "service.pop3": "POP3 (роль порта 110)",
+    "service.pop3s": "POP3 через TLS (роль порта 995)",
+    "node.listeners": "Слушает",
+    "node.listeners.none": "Открытых портов нет.",
+    "node.listeners.service": "Служба",
+    "node.listeners.address": "Адрес",
+    "node.listeners.port": "Порт",
+    "node.hops": "Последние шаги",
+    "node.hops.none": "Здесь пока ничего не происходило.",
+    "node.hops.more": "и ещё {n} {n#шаг|шага|шагов} раньше",
+    "node.faults": "Неисправности здесь",
+    "node.client.title": "Почтовый клиент {address} (MUA)",
+    "node.client.what": "Программа, в которой пользователь пишет и читает письма (`Thunderbird`, почта в "
+                        "телефоне). Новые письма она передаёт своему MSA, а ящик читает по IMAP или POP3: "
+                        "сам ящик живёт на сервере.",
+    "node.client.user": "Пользователь",
+    "node.client.sends": "Отправляет через",
+    "node.client.sendsVia": "{host} (MSA)",
+    "node.client.reads": "Читает",
+    "node.queue.title": "Очередь: {n} {n#письмо|письма|писем}",
+    "node.queue.empty": "Очередь пуста.",
+    "node.queue.running": "попытка идёт сейчас",
+    "node.queue.retryIn": "следующая попытка через {s} с",
+    "node.queue.attempts": "{n} {n#попытка|попытки|попыток}",
+    "node.dns.title": "DNS: сервер имён песочницы",
+    "node.dns.what": "Он отвечает за все домены песочницы: какие узлы принимают почту домена (`MX`) и какой "
+                     "адрес у каждого узла (`A`). Отправляющий MTA спрашивает его перед каждой доставкой.",
+    "node.dns.zones": "Зоны",
+    "node.dns.nullMx": "нулевой MX: домен не принимает почту (RFC 7505)",
+    "node.dns.noMx": "записи MX нет: почта идёт на собственный адрес домена, если он есть",
+    "node.front.title": "Общая точка входа (127.0.0.1)",
+    "node.front.what": "Один адрес для настоящих почтовых клиентов на этом компьютере: после входа она "
+                       "передаёт сеанс серверам самого пользователя (MSA для отправки, серверу ящиков для "
+                       "чтения).",
+    "node.outside.title": "Программы вне песочницы",
+    "node.outside.what": "Программы на этом компьютере, которые не являются узлами песочницы (`dig`, `swaks`, "
+                         "`nc`, скрипт ученика) и говорят с сервером песочницы напрямую.",
+    "node.outside.peers": "Адреса",
+    "node.mda.title": "Агент доставки {domain} (MDA)",
+    "node.mda.what": "Он берёт письмо, принятое MX, и записывает его в ящик получателя (каталог Maildir на диске).",
+    "node.imap.title": "IMAP-сервер {domain}",
+    "node.imap.what": "Через него почтовые клиенты читают ящики этого домена; письма остаются на сервере.",
+    "node.pop3.title": "POP3-сервер {domain}",
+    "node.pop3.what": "Через него почтовые клиенты скачивают письма этого домена; после `DELE` и `QUIT` их "
+                      "на сервере больше нет.",
+    "node.mailboxes": "Почтовые ящики",
+    "node.mailbox.messages": "{n} {n#письмо|письма|писем}",
+    "mailbox.what": "Ящик живёт на сервере; почтовый клиент читает его по IMAP или POP3.",
+    "mailbox.report": "отчёт о доставке",
+    "dsn.text": "Уведомление словами",
+    "dsn.title": "Отчёт о доставке (`message/delivery-status`, RFC 3464)",
+    "dsn.what": "Это письмо — возврат: сервер, который сдался, сообщает, что случилось с каждым получателем.",
+    "dsn.noRecipients": "В отчёте не назван ни один получатель.",
+    "dsn.action.failed": "доставить не удалось",
+    "dsn.action.delayed": "задержано: попытки продолжаются",
+    "dsn.action.delivered": "доставлено",
+    "dsn.action.relayed": "передано серверу, который не присылает отчётов",
+    "dsn.action.expanded": "доставлено и переслано на другие адреса",
+    "dsn.action.other": "`{action}`",
+    "dsn.status": "`Status:`",
+    "dsn.class.permanent": "постоянная ошибка",
+    "dsn.class.transient": "временная ошибка",
+    "dsn.class.success": "успех",
+    "dsn.diagnostic": "`Diagnostic-Code:` что ответил удалённый сервер",
+    "dsn.remote": "`Remote-MTA:` какой сервер это сказал",
+    "dsn.reason": "Почему (ни один сервер не ответил)",
+    "dsn.lastAttempt": "`Last-Attempt-Date:`",
+    "dsn.retryUntil": "`Will-Retry-Until:`",
+    "dsn.original": "`Original-Recipient:`",
+    "dsn.reporting": "`Reporting-MTA:` кто сообщает",
+    "dsn.arrival": "`Arrival-Date:`",
+    "dsn.gateway": "`DSN-Gateway:`",
+    "dsn.returned.headers": "Заголовок возвращённого письма",
+    "dsn.returned.whole": "Возвращённое письмо",
+}
+
+
+UI: dict[str, str] = {**_UI_UI, **_UI_EXPORT, **_UI_LESSONS_PAGE, **_UI_PAGE}

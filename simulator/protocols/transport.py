@@ -21,7 +21,10 @@ the sockets around it, the same way for every protocol:
     - ``await start_tls(ctx)``: the STARTTLS / STLS upgrade. Every byte received before the
       handshake is discarded, never executed (RFC 2595 §4, RFC 3207 §4.2, CVE-2011-0411): nothing
       can slip in between, because ``loop.start_tls`` pauses reading before its first await;
-    - ``close()``, ``abort()``, ``peer`` (the client's IP), ``is_tls``, ``closing``, ``at_eof``.
+    - ``close()``, ``abort()``, ``peer`` (the client's IP), ``is_tls``, ``closing``, ``at_eof``;
+    - the layers under the dialogue: ``peername`` and ``sockname`` (the socket's two ends, read
+      when the connection is made: a TLS transport may not tell them later), ``tls_mode``
+      ("" plaintext, "starttls" or "implicit") and ``tls_version`` ("TLSv1.3").
 
 A half-closed plain connection stays open to answer what the client sent before its FIN.
 Nothing here knows a protocol: no verbs, no replies, no events.
@@ -59,7 +62,11 @@ class Connection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
         self.peer = "unknown"
+        self.peername: tuple | None = None
+        self.sockname: tuple | None = None
         self.is_tls = False
+        self.tls_mode = ""            # "", "starttls" or "implicit"
+        self.tls_version = ""
         self._buffer = bytearray()
         self._skip_line = False       # inside an over-long line already reported
         self._eof = False
@@ -76,6 +83,9 @@ class Connection(asyncio.Protocol):
         self.transport = transport
         peername = transport.get_extra_info("peername")
         self.peer = str(peername[0]) if peername else "unknown"
+        self.peername = tuple(peername) if peername else None
+        sockname = transport.get_extra_info("sockname")
+        self.sockname = tuple(sockname) if sockname else None
         if self._pause_at_start:
             # Leave the ClientHello unread until the handler hands the socket to start_tls.
             transport.pause_reading()
@@ -158,11 +168,12 @@ class Connection(asyncio.Protocol):
             finally:
                 self._drain_waiter = None
 
-    async def start_tls(self, context: ssl.SSLContext, *,
+    async def start_tls(self, context: ssl.SSLContext, *, implicit: bool = False,
                         handshake_timeout: float = TLS_HANDSHAKE_TIMEOUT) -> None:
         """Upgrade to TLS (server side); nothing received before the handshake survives it.
 
-        Used for STARTTLS/STLS and, right after accept (reading still paused), for implicit TLS.
+        Used for STARTTLS/STLS and, right after accept (reading still paused), for implicit TLS
+        (``implicit=True``: recorded as such in ``tls_mode``).
         Raises ConnectionResetError if the client went away during the handshake.
         """
         self._buffer.clear()
@@ -177,6 +188,9 @@ class Connection(asyncio.Protocol):
             raise ConnectionResetError("connection closed during the TLS handshake")
         self.transport = new  # type: ignore[assignment]
         self.is_tls = True
+        self.tls_mode = "implicit" if implicit else "starttls"
+        ssl_object = new.get_extra_info("ssl_object")
+        self.tls_version = str(ssl_object.version() or "") if ssl_object is not None else ""
 
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():

@@ -6,7 +6,8 @@
   (RFC 7766 §6.2.3), over-long frames and malformed messages close that connection only.
 
 Every listener binds the one loopback address it is given (DESIGN.md sandbox rule). Each reply is
-reported to ``on_query`` as a ``QueryRecord``; the caller turns those into ``dns.served`` facts.  A
+reported to ``on_query`` as a ``QueryRecord`` (with both ends of the exchange: the layers under the
+hop); the caller turns those into ``dns.served`` facts.  A
 query that a zone fault (``zone.ZoneFault.TIMEOUT``) leaves unanswered is reported too, with
 ``fault`` set and no rcode: over UDP nothing is sent, over TCP the connection is closed.
 """
@@ -14,6 +15,7 @@ query that a zone fault (``zone.ZoneFault.TIMEOUT``) leaves unanswered is report
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import ipaddress
 import logging
@@ -51,6 +53,7 @@ class QueryRecord:
     answer: tuple[str, ...]  # the answer RRs actually sent, one zone-file line each
     truncated: bool
     fault: str = ""  # "servfail" / "timeout": a zone fault made this answer ("timeout": none was sent)
+    server: tuple[str, int] = ("", 0)  # the address and port the question came to (this server's)
 
 
 class DnsServer:
@@ -216,7 +219,8 @@ class DnsServer:
 
     def _report(self, reply: Reply, source: tuple[str, int], transport: str) -> None:
         try:
-            record = _query_record(reply, source, transport)
+            record = dataclasses.replace(_query_record(reply, source, transport),
+                                         server=(self._host, self._port or 0))
             logger.debug("DNS %s %s %s %s -> %s", transport, source, record.qname, record.qtype, record.rcode)
             if self._on_query is not None:
                 self._on_query(record)

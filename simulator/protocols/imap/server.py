@@ -7,12 +7,15 @@ by ``authenticate`` behind the shared login throttle, :mod:`simulator.protocols.
 user's Maildir opened as the session's mailbox), the TLS upgrade (discarding anything buffered
 before the handshake, PROTOCOLS X4), closing, and facts for the learners' bus.  IDLE pushes arrive
 through the session's ``wakeup``.  An unexpected exception ends only its own session: it is logged,
-published as an ``ImapError`` fact, and the server keeps serving.
+published as an ``ImapError`` fact, and the server keeps serving.  Every fact leaves with the layers
+under it: ``wire`` (the socket's two ends and its TLS) and ``credentials`` (the LOGIN and AUTHENTICATE
+lines of its transcript, as a listener on the wire reads them; :mod:`simulator.protocols.layers`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import ssl
 import time
@@ -24,6 +27,7 @@ from simulator.facts import Fact
 from simulator.facts import imap as facts
 from simulator.store import MailStore
 
+from ..layers import connection_layers
 from ..throttle import LoginThrottle
 from ..transport import Connection, Listener
 from .effects import Authenticate, Close, Effect, Publish, Send, StartTls
@@ -97,7 +101,7 @@ class ImapServer:
         try:
             if self.implicit_tls:
                 assert self.ssl_context is not None
-                await conn.start_tls(self.ssl_context)
+                await conn.start_tls(self.ssl_context, implicit=True)
             session = ImapSession(
                 peer=conn.peer, node=self.node, tls_available=self.ssl_context is not None,
                 tls_active=self.implicit_tls, default_domain=self.default_domain,
@@ -110,7 +114,7 @@ class ImapServer:
             log.exception("IMAP session from %s failed", conn.peer)
             self._publish(facts.ImapError(src=self.node, dst=nodes.OUTSIDE, server=self.node, peer=conn.peer,
                                           folder=(session.folder or None) if session else None,
-                                          error=repr(exc)[:300]))
+                                          error=repr(exc)[:300]), conn)
             conn.write(b"* BYE Internal server error; closing this session\r\n")
             try:
                 await asyncio.wait_for(conn.drain(), 5)
@@ -153,7 +157,7 @@ class ImapServer:
                 await conn.drain()
                 conn.close()
             elif isinstance(effect, Publish):
-                self._publish(effect.fact)
+                self._publish(effect.fact, conn)
 
     async def _login(self, session: ImapSession, request: Authenticate, conn: Connection) -> list[Effect]:
         """Throttle, check the credentials, open the user's mailbox (see :mod:`..throttle`)."""
@@ -173,10 +177,12 @@ class ImapServer:
         self.throttle.succeeded(session.peer)
         return session.login_result(MaildirMailbox(self.store, account.address))
 
-    def _publish(self, fact: Fact) -> None:
+    def _publish(self, fact: Fact, conn: Connection | None = None) -> None:
         if self.publish is None:
             return
         try:
+            if conn is not None and hasattr(fact, "wire"):
+                fact = dataclasses.replace(fact, **connection_layers(conn, fact.transcript, "IMAP"))
             self.publish(fact)
         except Exception:  # the diagram must never take the mail server down
             log.exception("publishing %s failed", fact.kind)

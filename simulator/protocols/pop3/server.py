@@ -11,7 +11,10 @@ What this module adds to the sans-IO core
   * The maildrop (``maildrop.StoreMaildrop``): the user's INBOX, numbered once at login.
   * An idle timeout of 10 minutes (RFC 1939 §3 asks for at least that).
   * Facts for the learners (``simulator.facts.pop3``: login, list, retr, dele, quit, error), published
-    with the ``publish(fact)`` it is given; the narrator words them.
+    with the ``publish(fact)`` it is given; the narrator words them.  Each carries the layers under
+    it (``wire``: the socket's ends and TLS) and marks the USER/PASS/AUTH lines of its transcript
+    with what a listener reads (``credentials``, :mod:`simulator.protocols.layers`).
+  * The greeting names the server (``server_name``: the host, or the front door).
   * An unexpected exception ends only its own session (``-ERR [SYS/TEMP]``, nothing deleted).
 
 Leaves out: APOP, a limit on concurrent connections, the LOGIN-DELAY capability.
@@ -30,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from ... import facts, nodes
 from ...store import MailStore, StoreError
 from ...store.headers import summarize
+from ..layers import connection_layers
 from ..throttle import LoginThrottle
 from ..transport import Connection, Listener
 from .core import Pop3Session
@@ -66,6 +70,7 @@ class _Context:
 
     peer: str
     tls: bool
+    conn: Connection | None = None   # the connection: its ends and TLS are the hop's layers
     account: Any = None          # the Account once logged in
     locked: str | None = None    # the address whose maildrop this session holds
 
@@ -80,7 +85,8 @@ class Pop3Server:
     def __init__(self, store: MailStore, authenticate: Callable[[str, str], Account | None], *, host: str,
                  port: int, ssl_context: ssl.SSLContext | None = None, implicit_tls: bool = False,
                  publish: Callable[[facts.Fact], object] | None = None, default_domain: str | None = None, node: str = nodes.FRONT,
-                 clock: Callable[[], float] = time.monotonic, throttle: LoginThrottle | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, throttle: LoginThrottle | None = None,
+                 server_name: str | None = None) -> None:
         if implicit_tls and ssl_context is None:
             raise ValueError("implicit_tls needs an ssl_context")
         self.store = store
@@ -94,6 +100,7 @@ class Pop3Server:
         self.clock = clock
         self.idle_timeout = IDLE_TIMEOUT
         self.throttle = throttle if throttle is not None else LoginThrottle(clock=clock)
+        self.server_name = server_name      # named in the greeting ("" or None: no name)
         self._locks = locks_for(store)
         self._listener = Listener(self._serve, host=host, port=port, implicit_tls=implicit_tls)
 
@@ -114,20 +121,21 @@ class Pop3Server:
     # ----------------------------------------------------------------- one session
 
     async def _serve(self, conn: Connection) -> None:
-        ctx = _Context(peer=conn.peer, tls=False)
+        ctx = _Context(peer=conn.peer, tls=False, conn=conn)
         session: Pop3Session | None = None
         try:
             if self.implicit_tls and not await self._start_tls(conn, ctx):   # RFC 8314 §3.3
                 return
+            greeting = {"greeting": f"{self.server_name} Mailflow POP3 server ready"} if self.server_name else {}
             session = Pop3Session(tls_available=self.ssl_context is not None and not self.implicit_tls,
-                                  tls_active=conn.is_tls)
+                                  tls_active=conn.is_tls, **greeting)
             if not await self._perform(conn, ctx, session, session.start()):
                 await self._read_loop(conn, ctx, session)
         except Exception as exc:   # the session boundary: a bug ends this session only
             log.exception("POP3 session from %s failed", ctx.peer)
             self._publish(facts.Pop3Error(src=nodes.OUTSIDE, dst=self.node, server=self.node, address="",
                                           peer=ctx.peer, tls=ctx.tls, error=type(exc).__name__,
-                                          detail=repr(exc)[:300]))
+                                          detail=repr(exc)[:300], **self._layers(ctx, ())))
             self._report_internal_error(conn, ctx, session)
         finally:
             if ctx.locked is not None:
@@ -188,7 +196,7 @@ class Pop3Server:
         if conn.closing or conn.at_eof:   # a half-closed client cannot finish a handshake
             return False
         try:
-            await conn.start_tls(self.ssl_context)
+            await conn.start_tls(self.ssl_context, implicit=self.implicit_tls)
         except (ssl.SSLError, OSError, TimeoutError, ConnectionError) as exc:
             log.info("TLS handshake with %s failed: %s", ctx.peer, exc)
             return False
@@ -242,7 +250,8 @@ class Pop3Server:
         server = nodes.pop3(ctx.account.domain)
         common = dict(src=nodes.mailbox(address), dst=nodes.mua(address), server=server, address=address,
                       peer=ctx.peer, tls=ctx.tls, via=self.node if self.node != server else None,
-                      transcript=out.transcript)  # type: ignore[union-attr]
+                      transcript=out.transcript,  # type: ignore[union-attr]
+                      **self._layers(ctx, out.transcript))  # type: ignore[union-attr]
         self._publish(build(out, common))
 
     def _refusal(self, ctx: _Context, out: LoginRefused) -> facts.Pop3Login:
@@ -250,7 +259,14 @@ class Pop3Server:
             src=nodes.OUTSIDE, dst=self.node, server=self.node, address="", peer=ctx.peer, tls=ctx.tls,
             transcript=out.transcript, login=out.login, mechanism=out.mechanism,
             code=facts.LoginCode(out.refusal.value), next_delay=self.throttle.delay(ctx.peer),
-            free_failures=self.throttle.free)
+            free_failures=self.throttle.free, **self._layers(ctx, out.transcript))
+
+    @staticmethod
+    def _layers(ctx: _Context, transcript: tuple[tuple[str, str], ...]) -> dict[str, Any]:
+        """The hop's ``wire`` and the ``credentials`` marks of its transcript."""
+        if ctx.conn is None:
+            return {}
+        return connection_layers(ctx.conn, transcript, "POP3")
 
     def _publish(self, fact: facts.Fact) -> None:
         if self.publish is None:

@@ -11,8 +11,11 @@ handler publishes one :class:`~simulator.facts.SmtpSession` fact (and a
   are added when missing (§8.2, §8.3).
 - MX: no AUTH; accepts only recipients of domains this host serves or backs up (550 5.7.1: no
   open relay) and only users that exist (550 5.1.1).
+- The front door (no host of its own): greets as :data:`FRONT_NAME`; its 235 to a good AUTH names
+  the submission host of the user's domain, which takes the message (and answers any later EHLO).
+- Every host greets and answers EHLO with its own name (RFC 5321 §4.1.1.1, §4.3.1).
 - Both: EHLO offers PIPELINING (RFC 2920) and ENHANCEDSTATUSCODES (RFC 2034) besides aiosmtpd's
-  SIZE, 8BITMIME, SMTPUTF8, STARTTLS, AUTH; every accepted message gets a Received: header
+  SIZE, 8BITMIME, SMTPUTF8, STARTTLS, AUTH (only with a mechanism, RFC 4954 §3); every accepted message gets a Received: header
   (RFC 5321 §4.4, RFC 3848 protocol names); more than ``max_hops`` Received: headers is a mail loop
   (554 5.4.6, §6.3); bare CR/LF in DATA are normalised to CRLF (§2.3.8; aiosmtpd ≥ 1.4.5 ends DATA
   only at CRLF.CRLF); 250 is sent only after the message is fsynced in the host's queue.
@@ -56,7 +59,9 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS", category=UserWarning)
 
 MAX_RECIPIENTS = 100          # RFC 5321 §4.5.3.1.8: at least 100 must be accepted
-FRONT_NAME = "localhost"      # the front door's name in its greeting (it is no sandbox host)
+# The front door's name in its greeting: it is no sandbox host, and it must not pass for one (nor
+# for "localhost"); after AUTH it names the MSA that takes the message (``front_handover``).
+FRONT_NAME = "front-door.mailflow.test"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +106,8 @@ class SmtpHandler:
         session.host_name = hostname
         # RFC 5321 §4.1.4: any EHLO argument is accepted, including [127.0.0.1] and bare names.
         extra = ["250-PIPELINING", "250-ENHANCEDSTATUSCODES"]
+        # RFC 4954 §3: AUTH is followed by at least one mechanism; a door with none (an MX) says nothing.
+        responses = [line for line in responses if line.rstrip() != "250-AUTH"]
         if getattr(server, "tls_withheld", False) and session.ssl is None:
             fault = self.fault(FaultKind.NO_TLS)
             if fault is not None:        # the listener was made without STARTTLS for this fault
@@ -177,7 +184,8 @@ class SmtpHandler:
         client = nodes.name_of(client_node) if client_node != nodes.OUTSIDE else server.peer_ip
         self.services.publish(FaultBit(src=server_node, dst=client_node, trace=self._trace(server),
                                        fault=fault.kind, target=fault.target, node=fault_node(fault),
-                                       command=command, reply=reply, delay=delay, client=client))
+                                       command=command, reply=reply, delay=delay, client=client,
+                                       wire=server.wire_now()))
 
     def _rcpt_faults(self, server: TranscriptSMTP, session: Session, envelope: Envelope, address: str,
                      acceptance: str) -> str:
@@ -276,6 +284,21 @@ class SmtpHandler:
         queue_host = self._queue_host(session) if session.authenticated else None
         return src, nodes.mta(queue_host.name) if queue_host else nodes.FRONT
 
+    def via(self, server: TranscriptSMTP) -> str | None:
+        """The front door, when the client connected there and the hop is drawn to the MSA."""
+        if self.host is not None:
+            return None
+        return nodes.FRONT if self.session_nodes(server)[1] != nodes.FRONT else None
+
+    def front_handover(self, server: TranscriptSMTP, reply: str) -> str:
+        """The front door's 235: the user's submission host takes it from here, by its own name."""
+        session = server.session
+        queue_host = self._queue_host(session) if session is not None and session.authenticated else None
+        if queue_host is None:
+            return reply
+        server.hostname = queue_host.name         # a later EHLO is answered by the MSA's name
+        return f"{reply.rstrip()}; {queue_host.name} takes your mail from here"
+
     def _trace(self, server: TranscriptSMTP) -> str | None:
         return self.services.traces.for_peer(server.session.peer if server.session else None)
 
@@ -293,19 +316,23 @@ class SmtpHandler:
         server.streamed_upto = len(server.transcript)
         if not lines:
             return
+        layer, credentials = server.layers(len(server.transcript) - len(lines), keep=3)
         src, dst = self.session_nodes(server)
         self.services.publish(SmtpLine(src=src, dst=dst, trace=self._trace(server), peer=server.peer_ip,
-                                       transcript=tuple(trim_transcript(lines, keep=3))))
+                                       transcript=tuple(trim_transcript(lines, keep=3)), wire=layer,
+                                       credentials=credentials))
 
     @staticmethod
     def refusal(reply: str) -> DataResult:
         return DataResult(False, reply)
 
     def publish_session(self, server: TranscriptSMTP, result: DataResult | None) -> None:
-        lines = server.transcript[server.published_upto:]
+        start = server.published_upto
+        lines = server.transcript[start:]
         server.published_upto = len(server.transcript)
         if not lines:
             return
+        layer, credentials = server.layers(start)
         src, dst = self.session_nodes(server)
         outcome, reply = _outcome(self.door, src, result, lines)
         trace = (result.trace if result else None) or self._trace(server)
@@ -316,14 +343,15 @@ class SmtpHandler:
             src=src, dst=dst, trace=trace, transcript=tuple(trim_transcript(lines)), message=message,
             outcome=outcome, door=self.door, host=nodes.host_of(dst) or "", port=server.local_port,
             peer=server.peer_ip, client=client, queue_id=result.queue_id if result else "",
-            rcpts=rcpts, final=result.final if result else True, reply=reply))
+            rcpts=rcpts, final=result.final if result else True, reply=reply, via=self.via(server),
+            wire=layer, credentials=credentials))
         if outcome is SmtpOutcome.RELAYED:
             # The 250 moves responsibility (RFC 5321 §6.1): the sending MTA drops the message from
             # its queue.  Published here, at the 250, so the timeline reads "handed on" before the
             # receiving host's next hop, whatever the scheduling.
             self.services.publish(Relayed(src=src, dst=dst, trace=trace, host=client,
                                           target=nodes.host_of(dst) or "", queue_id=result.queue_id,
-                                          rcpts=rcpts))
+                                          rcpts=rcpts, wire=layer))
 
 
 class Authenticator:

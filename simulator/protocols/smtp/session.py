@@ -9,6 +9,11 @@ Submission's login throttle (RFC 4954 §9: make password guessing expensive) is 
 ``AUTH`` from a peer with failures on record waits before it is checked, as the shared
 :class:`~simulator.protocols.throttle.LoginThrottle` prescribes.
 
+The layers under the dialogue are recorded here as well: the two ends of the socket when the
+connection is made (after STARTTLS the TLS transport may no longer tell), whether TLS is on and from
+which line of the transcript (:meth:`TranscriptSMTP.layers` gives a published slice its
+:class:`~simulator.facts.Wire` and the :class:`~simulator.facts.Credential` marks of its AUTH lines).
+
 Faults of the host (:mod:`simulator.faults`) that concern the whole dialogue are applied here too:
 a ``slow`` greeting waits before the 220; a ``reply`` fault answers its command (CONNECT, EHLO,
 HELO, STARTTLS, AUTH, MAIL, RCPT, DATA, QUIT) in place of the real reply, and a faulty greeting
@@ -21,14 +26,17 @@ greylisting and full mailboxes and the end of DATA.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import SMTP
 
+from ...facts import Credential, TlsMode, Wire
 from ...faults import reply_line
 from ...scenario.model import FaultKind
+from ..layers import find_credentials, tls_version_of, trimmed_positions, wire
 from ..throttle import LoginThrottle
 
 if TYPE_CHECKING:
@@ -65,6 +73,10 @@ class TranscriptSMTP(SMTP):
         self.published_upto = 0
         self.streamed_upto = 0
         self._sockname: Any = None
+        self._peername: Any = None
+        self.tls_mode = TlsMode.NONE          # TLS on this connection, and since when
+        self.tls_version = ""
+        self.tls_from: int | None = None      # index in ``transcript`` of the first line under TLS
         self.tls_withheld = False             # no STARTTLS on this connection: a ``no_tls`` fault
         self.size_fault: int | None = None    # this connection's SIZE comes from a ``size_limit`` fault
         self._greeted = False
@@ -82,7 +94,39 @@ class TranscriptSMTP(SMTP):
     def connection_made(self, transport: Any) -> None:
         if self._sockname is None:      # the plain socket's; after STARTTLS the TLS transport's is gone
             self._sockname = transport.get_extra_info("sockname")   # once the connection is lost
+            self._peername = transport.get_extra_info("peername")
+            if transport.get_extra_info("sslcontext") is not None:  # a TLS port (smtps): TLS from byte one
+                self.tls_mode, self.tls_from = TlsMode.IMPLICIT, 0
+                self.tls_version = tls_version_of(transport)
+        elif self.tls_mode is TlsMode.NONE:     # called again: the STARTTLS handshake is done
+            self.tls_mode, self.tls_from = TlsMode.STARTTLS, len(self.transcript)
+            self.tls_version = tls_version_of(transport)
         super().connection_made(transport)
+
+    def wire_now(self) -> Wire:
+        """The connection's Wire as it is now (for a fact with no lines of its own)."""
+        return wire(self._peername, self._sockname, tls=self.tls_mode, tls_version=self.tls_version, tls_from=0)
+
+    def layers(self, start: int, *, keep: int = 20) -> tuple[Wire, tuple[Credential, ...]]:
+        """The Wire and the credential marks of ``transcript[start:]`` once trimmed with ``keep``
+        (as :func:`~simulator.events.trim_transcript` trims it for a fact)."""
+        end = len(self.transcript)
+        positions = trimmed_positions(self.transcript[start:end], keep)
+        tls, since = self.tls_mode, self.tls_from
+        if since is None or since >= end:          # TLS came after these lines (or never)
+            tls, tls_from = TlsMode.NONE, None
+        elif since <= start:
+            tls_from = 0
+        else:
+            tls_from = positions[since - start]
+        marks = []
+        for mark in find_credentials(self.transcript[:end], "SMTP", tls=self.tls_mode, tls_from=since):
+            where = positions[mark.line - start] if mark.line >= start else None
+            if where is not None:
+                marks.append(dataclasses.replace(mark, line=where))
+        layer = wire(self._peername, self._sockname, tls=tls, tls_version=self.tls_version if tls else "",
+                     tls_from=tls_from)
+        return layer, tuple(marks)
 
     # -- what the client sent ------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
@@ -116,6 +160,8 @@ class TranscriptSMTP(SMTP):
             self._greeted = True
             text = await self._greeting(text)
         text = self.enhance(text)
+        if text.startswith("235 ") and self.handler.host is None:
+            text = self.handler.front_handover(self, text)
         if self.handler.line_mode and text[3:4] != "-":      # one step per reply (its last line)
             # Line-by-line stepping: each server reply waits for the teacher; the client lines that
             # led to it stream as they arrive.
@@ -211,8 +257,13 @@ class TranscriptSMTP(SMTP):
             self._in_ehlo = False
 
     async def smtp_AUTH(self, arg: str) -> None:
-        """RFC 4954 §9: a peer with failed logins on record waits before its next one is checked."""
+        """RFC 4954 §9: a peer with failed logins on record waits before its next one is checked.
+
+        A door that offers no mechanism (an MX) does not know AUTH at all (RFC 4954 §3)."""
         if await self._answered_by_fault("AUTH"):
+            return
+        if not self._auth_methods:
+            await self.push("502 5.5.1 AUTH is not offered on this port")
             return
         if self.throttle is not None:
             wait = self.throttle.delay(self.peer_ip)
