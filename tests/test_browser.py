@@ -147,7 +147,7 @@ def test_selecting_the_mx_hop_shows_the_dialogue_and_the_message(site, browser):
     assert details.locator(".dns-answers li.chosen").inner_text().startswith("MX 10 mx1.beta.test")
     query = world.events.wait_for(lambda e: e.kind == "dns.query")[0]
     assert details.locator(".explain").first.inner_text() == plain(query.text["en"]["explain"])
-    assert page.locator("#diagram .callout >> text=MX 10 mx1.beta.test").count() == 1
+    assert page.locator("#diagram .callout >> text=MX 10 mx1.beta.test").count() >= 1   # the answer (and what was kept)
     # a term in the explanation leads to the glossary
     term = details.locator(".explain a.term").first
     name = term.get_attribute("data-term")

@@ -1029,7 +1029,7 @@ _UI_UI: dict = {
     "legend.down": "server down",
     "legend.pop3": "POP3: download + delete",
     "legend.imap": "IMAP: stays on server",
-    "keys.help": "Keys: Space play/pause · ← → hop by hop · S step · N next step · P present · End live",
+    "keys.help": "Keys: Space play/pause · ← → hop by hop · S step · N next step · P present · End live · + − 0 zoom · Shift+arrows pan",
 
     # a hop's status and kind
     "status.ok": "OK",
@@ -1648,6 +1648,7 @@ _UI_LESSONS_PAGE: dict = {
 _UI_PAGE: dict = {
     "end.mailbox": "mailbox {address}",
     "end.mua": "mail client {address}",
+    "details.label": "The selected hop, node or message",
     "details.going": "going on",
     "details.layers": "Layers",
     "details.more": "More…",
@@ -1655,6 +1656,7 @@ _UI_PAGE: dict = {
     "dns.kept": "Kept, in the order tried",
     "gate.next": "Next hop",
     "gate.nothing": "Paused",
+    "review.banner.short": "Looking back: hop {pos} of {total}",
     "keys.button": "Keys",
     "wire.clear": "This dialogue is not encrypted: whoever listens on the wire reads every line. `base64` is "
                   "an encoding, not encryption. `STARTTLS`, or the TLS ports (465, 993, 995), would hide the "
@@ -1664,6 +1666,7 @@ _UI_PAGE: dict = {
     "wire.hiddenBy.starttls": "hidden by `STARTTLS`",
     "wire.hiddenBy.implicit": "hidden by TLS (a TLS port)",
     "wire.inClear": "login in clear",
+    "wire.tlsFrom": "From here on the dialogue is inside TLS: a listener sees only encrypted bytes.",
     "wire.show": "What a listener reads",
     "wire.hide": "Hide",
     "wire.reads": "A listener on the wire reads:",
@@ -1742,6 +1745,9 @@ _UI_PAGE: dict = {
     "node.pop3.title": "POP3 server of {domain}",
     "node.pop3.what": "Mail clients download this domain's messages through it; after `DELE` and `QUIT` they "
                       "are gone from the server.",
+    "node.domain.title": "Domain {domain}",
+    "node.domain.hosts": "Its servers",
+    "node.domain.mx": "Its MX table",
     "node.mailboxes": "Mailboxes",
     "node.mailbox.messages": "{n} {n#message|messages}",
     "mailbox.what": "The mailbox lives on the server; a mail client reads it over IMAP or POP3.",

@@ -1064,7 +1064,7 @@ _UI_UI: dict = {
     "legend.down": "сервер выключен",
     "legend.pop3": "POP3: скачать и удалить",
     "legend.imap": "IMAP: остаётся на сервере",
-    "keys.help": "Клавиши: Пробел — пуск и пауза · ← → по шагам · `S` — шаг · `N` — следующий этап · `P` — показ · `End` — сейчас",
+    "keys.help": "Клавиши: Пробел — пуск и пауза · ← → по шагам · `S` — шаг · `N` — следующий этап · `P` — показ · `End` — сейчас · `+` `−` `0` — масштаб · `Shift`+стрелки — сдвиг",
 
     # a hop's status and kind
     "status.ok": "Успех",
@@ -1689,6 +1689,7 @@ _UI_LESSONS_PAGE: dict = {
 _UI_PAGE: dict = {
     "end.mailbox": "ящик {address}",
     "end.mua": "почтовый клиент {address}",
+    "details.label": "Выбранный шаг, узел или письмо",
     "details.going": "идёт",
     "details.layers": "Уровни",
     "details.more": "Дальше…",
@@ -1696,6 +1697,7 @@ _UI_PAGE: dict = {
     "dns.kept": "Оставлено, в порядке попыток",
     "gate.next": "Следующий шаг",
     "gate.nothing": "Пауза",
+    "review.banner.short": "Просмотр прошлого: шаг {pos} из {total}",
     "keys.button": "Клавиши",
     "wire.clear": "Этот диалог не зашифрован: любой, кто слушает сеть, читает каждую строку. `base64` — "
                   "это кодировка, а не шифр. `STARTTLS` или порты с TLS (465, 993, 995) скрыли бы пароль.",
@@ -1704,6 +1706,7 @@ _UI_PAGE: dict = {
     "wire.hiddenBy.starttls": "скрыто `STARTTLS`",
     "wire.hiddenBy.implicit": "скрыто TLS (порт с TLS)",
     "wire.inClear": "вход открытым текстом",
+    "wire.tlsFrom": "Дальше диалог идёт внутри TLS: подслушивающий видит только зашифрованные байты.",
     "wire.show": "Что прочтёт подслушивающий",
     "wire.hide": "Скрыть",
     "wire.reads": "Подслушивающий в сети прочтёт:",
@@ -1782,6 +1785,9 @@ _UI_PAGE: dict = {
     "node.pop3.title": "POP3-сервер {domain}",
     "node.pop3.what": "Через него почтовые клиенты скачивают письма этого домена; после `DELE` и `QUIT` их "
                       "на сервере больше нет.",
+    "node.domain.title": "Домен {domain}",
+    "node.domain.hosts": "Его серверы",
+    "node.domain.mx": "Его таблица MX",
     "node.mailboxes": "Почтовые ящики",
     "node.mailbox.messages": "{n} {n#письмо|письма|писем}",
     "mailbox.what": "Ящик живёт на сервере; почтовый клиент читает его по IMAP или POP3.",

@@ -1,440 +1,467 @@
 """Server-side layout of the topology graph (``World.graph()``) for the browser's SVG diagram.
 
-Theory of operation: one column per role, one horizontal band per domain, so that every role lines
-up vertically across domains and a message travels left to right::
-
-     front | outside | DNS                    (the strip: what is not a host of a domain)
-    -------+---------+-----------------------------------------------------------
-     MUA   | MSA     | (DNS corridor) | MX, backup MX | MDA | mailboxes
-      ^                                                         |
-      +------- IMAP / POP3 lanes along the band's bottom -------+
-
-The strip above the bands holds the three nodes that belong to no domain, side by side at the
-height of the DNS server's middle: the front door above the MUA column (real clients come in
-there), the outside programs above the MSA column (next to the DNS server, which they may ask
-directly), and the DNS server at the top of the corridor between the sending and the receiving
-servers; every SMTP hop between domains and every DNS question runs up or across that corridor.
-Retrieval (mailbox -> MUA) is a ring road around the band: out of the mailbox to the right, along
-one lane per retrieval server (IMAP, POP3) under the band, up into the MUA.
-
-Edges of the strip: the front door hands submissions down a lane just left of the MSA column into
-each submission host; retrieval through the front door leaves each mailbox to the right, rises
-outside the ring road to a channel between the strip and the first band and runs left along it
-up into the front door; the outside programs reach the DNS server and the front door straight
-across, and every host and retrieval server down a lane at the corridor's left edge.
-
+Theory of operation
+-------------------
 The layout is a pure function of (graph, width, height): the same world gives the same picture in
-every browser.  Node and font sizes are fixed in CSS pixels (legible on a projector) and grow a
-little on large screens; when the world does not fit the requested size, the returned view box is
-larger than it and the browser scales the drawing down.  Node ids are the graph's ids
-(:mod:`simulator.nodes`); labels are short (the domain is written on the band).
+every browser.  It picks the first of three arrangements that keeps the 15 px label font at least
+``LEGIBLE`` times its size on the screen (12 px):
+
+``columns`` (a lesson's two or three domains): one column per role, one band per domain, so every
+role lines up across domains and a letter travels left to right::
+
+     front | outside | DNS                 | the DNS answer area
+    -------+---------+---------------------+------------------------------------
+     MUA   | MSA     | corridor (lanes)    | MX, backup MX | MDA | mailboxes     one band per domain
+      ^                                                          |
+      +------- IMAP / POP3 lanes under the band (ring roads) ----+
+
+``grid`` (more domains): every domain a *card* with the same five columns, the cards in a grid
+that uses the width (as many card columns as give the largest scale).
+
+``fold`` (too many domains for a legible grid): every domain a *chip* (its name) in a chip grid,
+and a few *slots* the size of a card.  The page unfolds into the slots the domains a letter in
+flight crosses (``cards`` are given as templates relative to their slot: the page only translates
+them), so the sender's and the recipient's hosts keep legible labels in a world of fifty domains.
+
+Edges are followable.  Where several edges leave or enter one side of a node they use their own
+*ports*, spread along the side; every edge that crosses a *channel* (the gap between two columns,
+or the corridor between the sending and the receiving servers) has its own vertical *lane* there.
+Lanes are ordered so that edges cross as little as they can: of two edges going down, the one that
+starts lower takes the lane further left (mirrored for edges going up); DNS questions use the
+corridor's outer lanes, the host nearest the DNS server the innermost.  Retrieval (mailbox -> MUA)
+is a ring road per user and retrieval server: out of the mailbox to the right, along its own lane
+under the band (through the IMAP or POP3 pill), up into the MUA; the top user's ring is the
+outermost, so rings nest instead of crossing.
+
+*Demand* edges are listed for routing but drawn only while a hop uses them (``"demand": true``):
+the front door's and the outside programs' edges (real clients, dig, swaks), and in ``grid`` and
+``fold`` every edge between two cards or to the DNS server (there are n x m of them); the page
+routes those along the gutters between the cards.
+
+The DNS answer area (``answer``) is a rectangle of the strip, right of the DNS server, that no node
+overlaps: the page writes the DNS answer there, never over a node.
+
+Sizes: everything is placed at metric scale 1 in a virtual canvas of the screen's shape; ``e`` =
+screen / canvas.  When ``e`` >= 1 the metrics grow with it (to ``MAX_SCALE``) and the canvas is the
+screen; otherwise the view box is larger than the screen and the browser scales the drawing down by
+``e`` (``scale`` is the metric scale, ``fit`` the on-screen factor).  Names are in natural order
+(d2 before d10).  Node ids are the graph's ids (:mod:`simulator.nodes`); labels are short (the
+domain is written on the band).  The pieces: layout_parts.py (metrics, bands, one band's nodes)
+and layout_edges.py (ports, lanes, routes).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
 
 import networkx as nx
 
 from .. import nodes as ids
+from .layout_edges import _channel_counts, _Edges, _mid
+from .layout_parts import (CARD_COLUMNS, COLUMNS, FEW, LEGIBLE, MAX_SCALE, MAX_SLOTS, _SMALL_CHAR,
+                           _STRIP_COLUMN, Box, _Band, _band_height, _BandPlace, _bands, _channel_w,
+                           _label_w, _Metrics, _node, _place_band, _rounded, _scaled, _side, _widths,
+                           natural_key, short_label)
 
-COLUMNS = ("mua", "msa", "net", "mx", "mda", "mailbox")
-_HOST_COLUMN = {"msa": "msa", "mx": "mx", "backup-mx": "mx"}
-_MIN_WIDTH = {"mua": 96, "msa": 120, "net": 88, "mx": 120, "mda": 84, "mailbox": 96}
-_MAX_LABEL = 24                    # characters before a label is shortened with "…"
-_CHAR = 8.6                        # average glyph width of the 15 px UI font, in px
-_RETRIEVAL = ("imap", "pop3")      # lane order under a band, top to bottom
-_STRIP_COLUMN = {ids.FRONT: "mua", ids.OUTSIDE: "msa"}    # the strip's own nodes, above a column
-
-Point = tuple[float, float]
-Route = tuple[list[Point], dict[str, Any]]       # the points of one drawn edge, and its extra fields
+__all__ = ["layout", "unfold", "label_px", "natural_key", "short_label", "COLUMNS", "LEGIBLE"]
 
 
-@dataclass(slots=True)
-class _Metrics:
-    s: float
+# -- columns ---------------------------------------------------------------------------------------
+class _Columns:
+    """The ``columns`` arrangement: shared role columns, bands stacked, the corridor between."""
 
-    @property
-    def font(self) -> float: return 15 * self.s
-    @property
-    def small(self) -> float: return 12 * self.s
-    @property
-    def node_h(self) -> float: return 48 * self.s
-    @property
-    def row_gap(self) -> float: return 10 * self.s
-    @property
-    def gap(self) -> float: return 26 * self.s          # between columns
-    @property
-    def band_top(self) -> float: return 28 * self.s     # room for the domain's name
-    @property
-    def band_pad(self) -> float: return 8 * self.s
-    @property
-    def band_gap(self) -> float: return 14 * self.s
-    @property
-    def lane(self) -> float: return 20 * self.s
-    @property
-    def pill_w(self) -> float: return 64 * self.s
-    @property
-    def pill_h(self) -> float: return 17 * self.s
-    @property
-    def ring(self) -> float: return 12 * self.s         # first ring-road offset from a column
-    @property
-    def ring_step(self) -> float: return 7 * self.s
-    @property
-    def header_h(self) -> float: return 26 * self.s     # column titles
-    @property
-    def strip_h(self) -> float: return 64 * self.s      # the strip: front door, outside, DNS
-    @property
-    def dns_h(self) -> float: return 52 * self.s        # the DNS box, at the top of the strip
-    @property
-    def strip_box_h(self) -> float: return 44 * self.s  # front door and outside, centred on DNS
-    @property
-    def margin(self) -> float: return 12 * self.s
+    def __init__(self, graph: nx.DiGraph, bands: list[_Band], loose: list[str]) -> None:
+        self.graph, self.bands, self.loose = graph, bands, loose
+        self.counts = _channel_counts(graph, bands, cross=True)
 
+    def gaps(self, m: _Metrics) -> dict[str, float]:
+        dns_room = 96 * m.s + 2 * m.pitch
+        return {"sub": _channel_w(self.counts["sub"], m),
+                "corr": max(dns_room, (self.counts["corr"] + 1) * m.pitch + 2 * m.pitch),
+                "local": _channel_w(self.counts["local"], m),
+                "deliver": _channel_w(self.counts["deliver"], m)}
 
-@dataclass(slots=True)
-class _Band:
-    domain: str
-    columns: dict[str, list[str]] = field(default_factory=dict)
-    retrieval: list[str] = field(default_factory=list)   # imap:/pop3: node ids, lane order
-    users: list[str] = field(default_factory=list)       # addresses, row order
+    def natural(self, m: _Metrics) -> tuple[float, float]:
+        widths = _widths(self.graph, self.bands, m, strip=True)
+        gaps = self.gaps(m)
+        width = 2 * m.margin + 2 * _side(self.bands, m) + sum(widths[c] for c in CARD_COLUMNS) + sum(gaps.values())
+        height = (m.margin + m.header_h + m.strip_h + sum(_band_height(b, m) for b in self.bands)
+                  + max(0, len(self.bands) - 1) * m.band_gap + (m.node_h + m.band_gap if self.loose else 0))
+        return width, height
 
-    @property
-    def rows(self) -> int:
-        return max([len(v) for v in self.columns.values()] + [1])
-
-
-@dataclass(slots=True)
-class _Frame:
-    """Where things go once the scale and the spare room are known."""
-    m: _Metrics
-    view_w: float
-    view_h: float
-    cols: dict[str, dict[str, float]]
-    top: float              # top of the column titles
-    strip_y: float          # top of the strip (front door, outside, DNS)
-    side: float             # room beside the columns for the ring roads
-    row_extra: float        # spare height added to each row
-    band_gap: float
-
-    @property
-    def pitch(self) -> float:
-        return self.m.node_h + self.m.row_gap + self.row_extra
-
-    @property
-    def channel_y(self) -> float:
-        """The channel between the strip's boxes and the first band (retrieval to the front door)."""
-        return self.strip_y + (self.m.dns_h + self.m.strip_h) / 2
-
-    @property
-    def box_x(self) -> tuple[float, float]:
-        """Left and right edges of the domain boxes."""
-        left = self.cols["mua"]["x"] - self.side + 2 * self.m.s
-        right = self.cols["mailbox"]["x"] + self.cols["mailbox"]["w"] + self.side - 2 * self.m.s
-        return left, right
-
-
-def short_label(node: str, attrs: dict[str, Any]) -> str:
-    """What the box says: a user's local part, a host's name, the role for MDA / IMAP / POP3."""
-    kind = attrs.get("kind", "")
-    if kind in ("mua", "mailbox"):
-        text = ids.name_of(node).rsplit("@", 1)[0]
-    elif kind == "mda":
-        text = "MDA"
-    elif kind in _RETRIEVAL:
-        text = kind.upper()
-    else:
-        text = str(attrs.get("label") or node)
-    return text if len(text) <= _MAX_LABEL else text[:_MAX_LABEL - 1] + "…"
+    def place(self, m: _Metrics, view_w: float, view_h: float) -> dict[str, Any]:
+        graph, bands = self.graph, self.bands
+        widths = _widths(graph, bands, m, strip=True)
+        gaps = self.gaps(m)
+        nat_w, nat_h = self.natural(m)
+        spare_w = max(0.0, view_w - nat_w)
+        grow = min(spare_w / 4, 90 * m.s)
+        gaps = {k: v + grow for k, v in gaps.items()}
+        side = _side(bands, m)
+        used_w = 2 * side + sum(widths[c] for c in CARD_COLUMNS) + sum(gaps.values())
+        x = (view_w - used_w) / 2 + side
+        cols: dict[str, dict[str, float]] = {}
+        after = {"mua": "sub", "msa": "corr", "mx": "local", "mda": "deliver", "mailbox": ""}
+        for c in CARD_COLUMNS:
+            cols[c] = {"x": x, "w": widths[c]}
+            x += widths[c] + (gaps[after[c]] if after[c] else 0)
+        corr_l, corr_r = cols["msa"]["x"] + widths["msa"], cols["mx"]["x"]
+        cols["net"] = {"x": corr_l + m.pitch, "w": corr_r - corr_l - 2 * m.pitch}
+        rows_total = sum(b.rows for b in bands) or 1
+        spare_h = max(0.0, view_h - nat_h)
+        row_extra = min(spare_h * 0.5 / rows_total, 18 * m.s)
+        band_gap = m.band_gap + min(max(0.0, spare_h - row_extra * rows_total) / max(1, len(bands)), 30 * m.s)
+        used_h = (m.header_h + m.strip_h + sum(_band_height(b, m, row_extra) for b in bands)
+                  + max(0, len(bands) - 1) * band_gap)
+        top = max(m.margin * 0.5, (view_h - used_h) / 2)
+        strip_y = top + m.header_h
+        placed: dict[str, Box] = {}
+        box_left = cols["mua"]["x"] - side + 2 * m.s
+        box_right = cols["mailbox"]["x"] + widths["mailbox"] + side - 2 * m.s
+        # the strip: front door and outside above their columns, DNS atop the corridor, the answer area
+        box_y = strip_y + (m.dns_h - m.strip_box_h) / 2
+        for node, column in _STRIP_COLUMN.items():
+            if node in graph:
+                placed[node] = _node(graph, node, cols[column]["x"], box_y, cols[column]["w"], m.strip_box_h)
+        dns_box = None
+        if ids.DNS in graph:
+            placed[ids.DNS] = _node(graph, ids.DNS, cols["net"]["x"], strip_y, cols["net"]["w"], m.dns_h)
+            dns_box = placed[ids.DNS]
+        answer_x = (dns_box["x"] + dns_box["w"] if dns_box else cols["msa"]["x"] + widths["msa"]) + 10 * m.s
+        # beside the strip and the column titles, down to the first band's first row (its name is
+        # written at its left, under the front door)
+        answer = {"x": answer_x, "y": top + 2 * m.s, "w": box_right - answer_x,
+                  "h": m.answer_h + (m.band_top - 6 * m.s if bands else 0)}
+        lanes: dict[tuple[str, str], float] = {}
+        rings: dict[tuple[str, str], int] = {}
+        boxes = []
+        y = strip_y + m.strip_h
+        for band in bands:
+            at = _BandPlace(cols, y, box_left, box_right, row_extra)
+            boxes.append(_place_band(graph, band, at, m, placed, lanes, rings))
+            y += _band_height(band, m, row_extra) + band_gap
+        for i, node in enumerate(self.loose):             # nodes of an unknown kind: a row under the bands
+            placed[node] = _node(graph, node, box_left + i * 112 * m.s, y, 104 * m.s, m.node_h)
+        channel_y = strip_y + (m.dns_h + m.strip_h) / 2
+        router = _Edges(graph, placed, bands, m, lambda n: cols, lanes, rings, lambda n: side, cross=True,
+                        channel_y=channel_y)
+        outside = {"x": cols["mua"]["x"], "y": strip_y,
+                   "w": cols["msa"]["x"] + widths["msa"] - cols["mua"]["x"], "h": m.strip_h - 14 * m.s}
+        return {
+            "mode": "columns",
+            "columns": [{"key": c, "x": cols[c]["x"], "w": cols[c]["w"], "cx": cols[c]["x"] + cols[c]["w"] / 2,
+                         "y": top + m.header_h * 0.62} for c in COLUMNS],
+            "domains": boxes, "outside": outside, "answer": answer,
+            "nodes": list(placed.values()), "edges": router.routes(),
+            "strip_bottom": strip_y + m.strip_h, "gutter": band_gap,
+        }
 
 
-# -- grouping ---------------------------------------------------------------------------------------
-def _bands(graph: nx.DiGraph) -> tuple[list[_Band], list[str]]:
-    """Group nodes by domain (in the graph's, that is the scenario's, order) and by column; the
-    rest (the strip's nodes aside) is loose."""
-    bands: dict[str, _Band] = {}
-    loose: list[str] = []
-    for node, attrs in graph.nodes(data=True):
-        if attrs.get("kind") == "domain":
-            name = attrs.get("label") or ids.name_of(node)
-            bands.setdefault(name, _Band(name, {c: [] for c in COLUMNS}))
-    for node, attrs in graph.nodes(data=True):
-        kind, domain = attrs.get("kind"), attrs.get("domain")
-        if kind == "domain" or node == ids.DNS or node in _STRIP_COLUMN:
-            continue
-        band = bands.get(domain) if domain else None
-        if band is None or not _file(band, node, kind):
-            loose.append(node)
-    for band in bands.values():
-        # primary MX above backup MX; otherwise the scenario's order (sorted is stable)
-        band.columns["mx"].sort(key=lambda n: graph.nodes[n].get("kind") != "mx")
-        band.retrieval.sort(key=lambda n: _RETRIEVAL.index(graph.nodes[n]["kind"]))
-        by_user = {a: i for i, a in enumerate(band.users)}
-        band.columns["mailbox"].sort(key=lambda n: by_user.get(ids.name_of(n), len(by_user)))
-    return list(bands.values()), loose
+# -- cards: grid and fold --------------------------------------------------------------------------
+class _Cards:
+    """Every domain a card with its own five columns (the same widths for all cards)."""
+
+    def __init__(self, graph: nx.DiGraph, bands: list[_Band]) -> None:
+        self.graph, self.bands = graph, bands
+        self.counts = _channel_counts(graph, bands, cross=False)
+        self._widths: dict[float, dict[str, float]] = {}
+        self._sizes: dict[float, tuple[float, float]] = {}
+
+    def cols(self, m: _Metrics, left: float) -> dict[str, dict[str, float]]:
+        if m.s not in self._widths:
+            self._widths[m.s] = _widths(self.graph, self.bands, m, strip=False)
+        widths = self._widths[m.s]
+        gaps = {"mua": _channel_w(self.counts["sub"], m), "msa": _channel_w(self.counts["corr"], m),
+                "mx": _channel_w(self.counts["local"], m), "mda": _channel_w(self.counts["deliver"], m), "mailbox": 0}
+        x = left + _side(self.bands, m)
+        cols = {}
+        for c in CARD_COLUMNS:
+            cols[c] = {"x": x, "w": widths[c]}
+            x += widths[c] + gaps[c]
+        return cols
+
+    def size(self, m: _Metrics) -> tuple[float, float]:
+        if m.s not in self._sizes:
+            cols = self.cols(m, 0.0)
+            w = cols["mailbox"]["x"] + cols["mailbox"]["w"] + _side(self.bands, m)
+            h = max([_band_height(b, m) for b in self.bands] + [m.node_h])
+            self._sizes[m.s] = (w, h)
+        return self._sizes[m.s]
+
+    def card(self, band: _Band, m: _Metrics, x: float, y: float) -> tuple[Box, dict[str, Box], list[dict[str, Any]]]:
+        """One card at (x, y): its box, its nodes, its own edges (routed inside it)."""
+        cols = self.cols(m, x)
+        w, _ = self.size(m)
+        side = _side(self.bands, m)
+        placed: dict[str, Box] = {}
+        lanes: dict[tuple[str, str], float] = {}
+        rings: dict[tuple[str, str], int] = {}
+        box = _place_band(self.graph, band, _BandPlace(cols, y, x + 2 * m.s, x + w - 2 * m.s), m, placed, lanes, rings)
+        sub = self.graph.subgraph(list(placed))
+        router = _Edges(sub, placed, [band], m, lambda n: cols, lanes, rings, lambda n: side, cross=False)
+        edges = [e for e in router.routes() if not e.get("demand")]
+        return box, placed, edges
 
 
-def _file(band: _Band, node: str, kind: str | None) -> bool:
-    """Put a node of a domain in its column (or lane); False for a kind that has none."""
-    if kind in _HOST_COLUMN:
-        band.columns[_HOST_COLUMN[kind]].append(node)
-    elif kind == "mua":
-        band.columns["mua"].append(node)
-        band.users.append(ids.name_of(node))
-    elif kind in ("mda", "mailbox"):
-        band.columns[kind].append(node)
-    elif kind in _RETRIEVAL:
-        band.retrieval.append(node)
-    else:
-        return False
-    return True
-
-
-# -- sizes ------------------------------------------------------------------------------------------
-def _side(bands: list[_Band], m: _Metrics) -> float:
-    """Room beside the columns: one ring road per user of the largest band; just beyond the last
-    one, right of the mailboxes, the way up for retrieval through the front door."""
-    users = max([len(b.users) for b in bands] + [0])
-    return m.ring + users * m.ring_step + 4 * m.s
-
-
-def _widths(graph: nx.DiGraph, bands: list[_Band], m: _Metrics) -> dict[str, float]:
-    widths = {c: _MIN_WIDTH[c] * m.s for c in COLUMNS}
-    for band in bands:
-        for column, members in band.columns.items():
-            for node in members:
-                label = short_label(node, graph.nodes[node])
-                widths[column] = max(widths[column], (len(label) * _CHAR + 26) * m.s)
-    for node, column in _STRIP_COLUMN.items():
+def _strip_row(graph: nx.DiGraph, m: _Metrics, left: float, right: float, y: float) -> tuple[dict[str, Box], Box]:
+    """The strip of ``grid`` and ``fold``: front door, outside, DNS and the answer area in a row."""
+    placed: dict[str, Box] = {}
+    x = left
+    answer_y = y
+    y += (m.top_h - m.dns_h) / 2
+    box_y = y + (m.dns_h - m.strip_box_h) / 2
+    for node in (ids.FRONT, ids.OUTSIDE):
         if node in graph:
-            label = short_label(node, graph.nodes[node])
-            widths[column] = max(widths[column], (len(label) * _CHAR + 26) * m.s)
-    return widths
-
-
-def _natural(graph: nx.DiGraph, bands: list[_Band], m: _Metrics) -> tuple[dict[str, float], float, float]:
-    widths = _widths(graph, bands, m)
-    width = 2 * m.margin + 2 * _side(bands, m) + sum(widths.values()) + (len(COLUMNS) - 1) * m.gap
-    height = m.header_h + m.strip_h + m.margin + sum(_band_height(b, m) for b in bands) \
-        + max(0, len(bands) - 1) * m.band_gap
-    return widths, width, height
-
-
-def _band_height(band: _Band, m: _Metrics, row_extra: float = 0.0) -> float:
-    lanes = len(band.retrieval) * m.lane + (m.band_pad if band.retrieval else 0)
-    return m.band_top + band.rows * (m.node_h + m.row_gap + row_extra) - m.row_gap + lanes + m.band_pad
-
-
-def _frame(graph: nx.DiGraph, bands: list[_Band], width: float, height: float) -> _Frame:
-    """Choose the scale, then spread the spare room: wider gaps between columns, taller rows and
-    band gaps; centre the result."""
-    _, w1, h1 = _natural(graph, bands, _Metrics(1.0))
-    m = _Metrics(round(min(max(min(width / w1, height / h1), 1.0), 1.4), 3))
-    widths, nat_w, nat_h = _natural(graph, bands, m)
-    view_w, view_h = max(width, nat_w), max(height, nat_h)
-    gap = m.gap + min((view_w - nat_w) / (len(COLUMNS) - 1), 90 * m.s)
-    rows_total = sum(b.rows for b in bands) or 1
-    spare_h = view_h - nat_h
-    row_extra = min(spare_h * 0.5 / rows_total, 18 * m.s)
-    band_gap = m.band_gap + min(max(0.0, spare_h - row_extra * rows_total) / max(1, len(bands)), 30 * m.s)
-    side = _side(bands, m)
-    used_w = 2 * side + sum(widths.values()) + (len(COLUMNS) - 1) * gap
-    x = (view_w - used_w) / 2 + side
-    cols: dict[str, dict[str, float]] = {}
-    for c in COLUMNS:
-        cols[c] = {"x": x, "w": widths[c], "cx": x + widths[c] / 2}
-        x += widths[c] + gap
-    used_h = (m.header_h + m.strip_h + sum(_band_height(b, m, row_extra) for b in bands)
-              + max(0, len(bands) - 1) * band_gap)
-    top = max(m.margin * 0.5, (view_h - used_h) / 2)
-    return _Frame(m, view_w, view_h, cols, top, top + m.header_h, side, row_extra, band_gap)
-
-
-# -- placing ----------------------------------------------------------------------------------------
-def _node(graph: nx.DiGraph, node: str, x: float, y: float, w: float, h: float, **extra: Any) -> dict[str, Any]:
-    attrs = graph.nodes[node] if node in graph else {}
-    return {"id": node, "kind": attrs.get("kind", "other"), "label": short_label(node, attrs),
-            "full": str(attrs.get("label") or node), "domain": attrs.get("domain"),
-            "up": attrs.get("up", True), "address": attrs.get("address"),
-            "x": round(x, 1), "y": round(y, 1), "w": round(w, 1), "h": round(h, 1), **extra}
-
-
-def _place_strip(graph: nx.DiGraph, f: _Frame, loose: list[str], placed: dict[str, dict[str, Any]]) -> None:
-    """DNS atop the corridor; the front door and the outside beside it; loose nodes to the right."""
-    m, cols = f.m, f.cols
+            w = max(_label_w(graph, node, m), 120 * m.s)
+            placed[node] = _node(graph, node, x, box_y, w, m.strip_box_h)
+            x += w + m.gap
     if ids.DNS in graph:
-        dns_w = max(cols["net"]["w"], 96 * m.s)
-        placed[ids.DNS] = _node(graph, ids.DNS, cols["net"]["cx"] - dns_w / 2, f.strip_y, dns_w, m.dns_h)
-    box_y = f.strip_y + (m.dns_h - m.strip_box_h) / 2
-    for node, column in _STRIP_COLUMN.items():
-        if node in graph:
-            placed[node] = _node(graph, node, cols[column]["x"], box_y, cols[column]["w"], m.strip_box_h)
-    for i, node in enumerate(loose):       # nodes of an unknown kind: right of the DNS server
-        placed[node] = _node(graph, node, cols["mx"]["x"] + i * (112 * m.s), box_y, 104 * m.s, m.strip_box_h)
+        placed[ids.DNS] = _node(graph, ids.DNS, x, y, 120 * m.s, m.dns_h)
+        x += 120 * m.s
+    answer = {"x": x + 10 * m.s, "y": answer_y, "w": right - x - 10 * m.s, "h": m.answer_h + m.gutter - 4 * m.s}
+    return placed, answer
 
 
-def _place_bands(graph: nx.DiGraph, bands: list[_Band], f: _Frame,
-                 placed: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """Every domain's nodes in its band; returns the domain boxes and the y of each retrieval lane."""
-    m, cols = f.m, f.cols
-    boxes: list[dict[str, Any]] = []
-    lanes: dict[str, float] = {}
-    box_left, box_right = f.box_x
-    y = f.strip_y + m.strip_h
-    for band in bands:
-        bh = _band_height(band, m, f.row_extra)
-        boxes.append({"name": band.domain, "x": round(box_left, 1), "y": round(y, 1),
-                      "w": round(box_right - box_left, 1), "h": round(bh, 1)})
-        row_y = y + m.band_top
-        for column, members in band.columns.items():
-            for i, node in enumerate(members):
-                placed[node] = _node(graph, node, cols[column]["x"], row_y + i * f.pitch, cols[column]["w"], m.node_h)
-        lane_top = row_y + band.rows * f.pitch - m.row_gap - f.row_extra + m.band_pad
-        cx = (cols["mx"]["cx"] + cols["mda"]["cx"]) / 2
-        for k, node in enumerate(band.retrieval):
-            lanes[node] = lane_top + (k + 0.5) * m.lane
-            placed[node] = _node(graph, node, cx - m.pill_w / 2, lanes[node] - m.pill_h / 2, m.pill_w, m.pill_h,
-                                 pill=True)
-        y += bh + f.band_gap
-    return boxes, lanes
+def _strip_min_w(graph: nx.DiGraph, m: _Metrics) -> float:
+    w = sum(max(_label_w(graph, n, m), 120 * m.s) + m.gap for n in (ids.FRONT, ids.OUTSIDE) if n in graph)
+    return w + 120 * m.s + 10 * m.s + m.answer_min_w
+
+
+def _chip_w(bands: list[_Band], m: _Metrics) -> float:
+    return max([len(b.domain) * _SMALL_CHAR + 30 for b in bands] + [70]) * m.s
+
+
+def _search(fits: Callable[[float], bool], lo: float = 0.15, hi: float = MAX_SCALE) -> float:
+    """The largest on-screen factor e in [lo, hi] for which ``fits(e)`` holds (monotone)."""
+    if fits(hi):
+        return hi
+    if not fits(lo):
+        return lo
+    for _ in range(28):
+        mid = (lo + hi) / 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+@dataclass(slots=True)
+class _FoldPlan:
+    e: float
+    slots: int
+    slot_cols: int
+    chips_right: bool
+
+
+class _Arranger:
+    """Choose among columns, grid and fold, and place."""
+
+    def __init__(self, graph: nx.DiGraph, width: float, height: float) -> None:
+        self.graph, self.width, self.height = graph, width, height
+        self.bands, self.loose = _bands(graph)
+        self.cards = _Cards(graph, self.bands)
+        self.m1 = _Metrics(1.0)
+
+    # -- how large each arrangement can be ------------------------------------------------------
+    def columns_e(self) -> float:
+        w1, h1 = _Columns(self.graph, self.bands, self.loose).natural(self.m1)
+        return min(self.width / w1, self.height / h1, MAX_SCALE)
+
+    def grid_shape(self, n: int, cw: float, ch: float, e: float) -> int | None:
+        """Card columns that fit n cards into the virtual canvas at e (None: none fit)."""
+        m = self.m1
+        vw, vh = self.width / e, self.height / e
+        avail = vw - 2 * m.margin
+        nc = int((avail + m.gutter) // (cw + m.gutter))
+        if nc < 1:
+            return None
+        for c in range(1, min(nc, n) + 1):
+            rows = math.ceil(n / c)
+            if 2 * m.margin + m.top_h + m.gutter + rows * ch + (rows - 1) * m.gutter <= vh:
+                return c
+        return None
+
+    def grid_e(self) -> tuple[float, int]:
+        m, n = self.m1, len(self.bands)
+        cw, ch = self.cards.size(m)
+        strip_w = _strip_min_w(self.graph, m)
+
+        def fits(e: float) -> bool:
+            return self.width / e - 2 * m.margin >= strip_w and self.grid_shape(n, cw, ch, e) is not None
+        e = _search(fits)
+        return e, self.grid_shape(n, cw, ch, e) or 1
+
+    def fold_fits(self, e: float, k: int, chips_right: bool) -> int | None:
+        """Slot columns for k slots and a chip for every domain at e (None: it does not fit)."""
+        m, n = self.m1, len(self.bands)
+        cw, ch = self.cards.size(m)
+        vw, vh = self.width / e, self.height / e
+        avail_w = vw - 2 * m.margin
+        avail_h = vh - 2 * m.margin - m.top_h - m.gutter
+        if avail_w < _strip_min_w(self.graph, m) or avail_w < cw:
+            return None
+        chip_w, chip_step = _chip_w(self.bands, m), m.chip_h + m.chip_gap
+        for c in range(min(k, int((avail_w + m.gutter) // (cw + m.gutter))), 0, -1):
+            rows = math.ceil(k / c)
+            slots_h = rows * ch + (rows - 1) * m.gutter
+            if chips_right:
+                chips_w = avail_w - c * cw - c * m.gutter
+                per_row = int((chips_w + m.chip_gap) // (chip_w + m.chip_gap))
+                if per_row < 1:
+                    continue
+                chips_h = math.ceil(n / per_row) * chip_step
+                if max(slots_h, chips_h) <= avail_h:
+                    return c
+            else:
+                per_row = max(1, int((avail_w + m.chip_gap) // (chip_w + m.chip_gap)))
+                chips_h = math.ceil(n / per_row) * chip_step
+                if slots_h + m.gutter + chips_h <= avail_h:
+                    return c
+        return None
+
+    def fold_plan(self) -> _FoldPlan:
+        """The most slots (up to MAX_SLOTS) that keep the cards legible; two (a sender and a
+        recipient) even when they do not: the teacher may zoom."""
+        n = len(self.bands)
+        least = min(2, n)
+        for k in range(min(n, MAX_SLOTS), least - 1, -1):
+            plan = self.fold_best(k)
+            if plan is not None and (plan.e >= LEGIBLE or k == least):
+                return plan
+        return self.fold_best(1) or _FoldPlan(0.15, 1, 1, False)
+
+    def fold_best(self, k: int) -> _FoldPlan | None:
+        plan = None
+        for right in (False, True):
+            e = _search(lambda e: self.fold_fits(e, k, right) is not None)
+            c = self.fold_fits(e, k, right)
+            if c is not None and (plan is None or e > plan.e):
+                plan = _FoldPlan(e, k, c, right)
+        return plan
+
+    # -- placing ------------------------------------------------------------------------------
+    def layout(self) -> dict[str, Any]:
+        e_col = self.columns_e()
+        if e_col >= LEGIBLE or len(self.bands) <= FEW:
+            return self.finish(self.columns(e_col), e_col)
+        e_grid, nc = self.grid_e()
+        if e_grid >= LEGIBLE:
+            return self.finish(self.grid(e_grid, nc), e_grid)
+        plan = self.fold_plan()
+        return self.finish(self.fold(plan), plan.e)
+
+    def canvas(self, e: float) -> tuple[float, float]:
+        """The virtual canvas, at metric scale 1, of the screen's shape for the on-screen factor e."""
+        return self.width / e, self.height / e
+
+    def finish(self, data: dict[str, Any], e: float) -> dict[str, Any]:
+        """Scale a roomy layout up to the screen (metric scale e), or keep the larger view box."""
+        view_w, view_h = self.canvas(e)
+        s = 1.0
+        if e > 1.0:
+            s = e
+            data = _scaled(data, s)
+            view_w, view_h = self.width, self.height
+        m = _Metrics(s)
+        data.update({"width": view_w, "height": view_h, "scale": round(s, 3),
+                     "fit": round(min(1.0, self.width / view_w, self.height / view_h), 4),
+                     "font": m.font, "small": m.small,
+                     "request": {"width": self.width, "height": self.height}})
+        return _rounded(data)
+
+    def columns(self, e: float) -> dict[str, Any]:
+        vw, vh = self.canvas(e)
+        return _Columns(self.graph, self.bands, self.loose).place(self.m1, vw, vh)
+
+    def grid(self, e: float, nc: int) -> dict[str, Any]:
+        m = self.m1
+        vw, vh = self.canvas(e)
+        cw, ch = self.cards.size(m)
+        rows = math.ceil(len(self.bands) / nc)
+        used_w = nc * cw + (nc - 1) * m.gutter
+        spare_h = vh - (2 * m.margin + m.top_h + m.gutter + rows * ch + (rows - 1) * m.gutter)
+        gut_y = m.gutter + min(max(0.0, spare_h) / (rows + 1), 40 * m.s)
+        left = max(m.margin, (vw - used_w) / 2)
+        placed, answer = _strip_row(self.graph, m, left, left + used_w, m.margin)
+        strip_bottom = m.margin + m.top_h
+        boxes, edges = [], []
+        for i, band in enumerate(self.bands):
+            r, c = divmod(i, nc)
+            box, nodes, own = self.cards.card(band, m, left + c * (cw + m.gutter), strip_bottom + gut_y + r * (ch + gut_y))
+            boxes.append(box)
+            placed.update(nodes)
+            edges.extend(own)
+        edges.extend(self.strip_edges(placed))
+        return {"mode": "grid", "columns": [], "domains": boxes, "answer": answer, "nodes": list(placed.values()),
+                "edges": edges, "strip_bottom": strip_bottom, "gutter": min(m.gutter, gut_y)}
+
+    def fold(self, plan: _FoldPlan) -> dict[str, Any]:
+        m = self.m1
+        vw, vh = self.canvas(plan.e)
+        cw, ch = self.cards.size(m)
+        rows = math.ceil(plan.slots / plan.slot_cols)
+        chip_w, chip_step = _chip_w(self.bands, m), m.chip_h + m.chip_gap
+        avail_w = vw - 2 * m.margin
+        placed, answer = _strip_row(self.graph, m, m.margin, vw - m.margin, m.margin)
+        strip_bottom = m.margin + m.top_h
+        slots_w = plan.slot_cols * cw + (plan.slot_cols - 1) * m.gutter
+        slots_left = m.margin if plan.chips_right else m.margin + (avail_w - slots_w) / 2
+        top = strip_bottom + m.gutter
+        slots = [{"x": slots_left + (i % plan.slot_cols) * (cw + m.gutter), "y": top + (i // plan.slot_cols) * (ch + m.gutter),
+                  "w": cw, "h": ch} for i in range(plan.slots)]
+        if plan.chips_right:
+            chips_left, chips_top = slots_left + slots_w + m.gutter, top
+            per_row = max(1, int((vw - m.margin - chips_left + m.chip_gap) // (chip_w + m.chip_gap)))
+        else:
+            chips_left, chips_top = m.margin, top + rows * ch + (rows - 1) * m.gutter + m.gutter
+            per_row = max(1, int((avail_w + m.chip_gap) // (chip_w + m.chip_gap)))
+        chips = []
+        for i, band in enumerate(self.bands):
+            r, c = divmod(i, per_row)
+            chips.append({"name": band.domain, "id": ids.domain(band.domain), "chip": True,
+                          "x": chips_left + c * (chip_w + m.chip_gap), "y": chips_top + r * chip_step,
+                          "w": chip_w, "h": m.chip_h})
+        cards = {}
+        for band in self.bands:
+            box, nodes, own = self.cards.card(band, m, 0.0, 0.0)
+            cards[band.domain] = {"box": box, "nodes": list(nodes.values()), "edges": own}
+        return {"mode": "fold", "columns": [], "domains": chips, "answer": answer, "nodes": list(placed.values()),
+                "edges": self.strip_edges(placed), "slots": slots, "cards": cards,
+                "strip_bottom": strip_bottom, "gutter": m.gutter}
+
+    def strip_edges(self, placed: dict[str, Box]) -> list[dict[str, Any]]:
+        out = []
+        for src, dst in ((ids.OUTSIDE, ids.DNS), (ids.OUTSIDE, ids.FRONT)):
+            if src in placed and dst in placed and self.graph.has_edge(src, dst):
+                a, b = placed[src], placed[dst]
+                points = [_mid(a, "left"), _mid(b, "right")] if dst == ids.FRONT else [_mid(a, "right"), _mid(b, "left")]
+                out.append({"src": src, "dst": dst, "kind": self.graph.edges[src, dst].get("kind", ""),
+                            "points": [list(p) for p in points]})
+        return out
+
+
 
 
 def layout(graph: nx.DiGraph, width: float = 1200, height: float = 640) -> dict[str, Any]:
     """Place every node of ``graph`` for a drawing area of ``width`` x ``height`` CSS pixels."""
     width = min(max(float(width), 480.0), 4096.0)
     height = min(max(float(height), 320.0), 4096.0)
-    bands, loose = _bands(graph)
-    f = _frame(graph, bands, width, height)
-    m, cols = f.m, f.cols
-    placed: dict[str, dict[str, Any]] = {}
-    _place_strip(graph, f, loose, placed)
-    boxes, lanes = _place_bands(graph, bands, f, placed)
-    # The strip left of the DNS server (kept for pages that still draw boxes of their own there).
-    outside = {"x": round(cols["mua"]["x"], 1), "y": round(f.strip_y, 1),
-               "w": round(cols["msa"]["x"] + cols["msa"]["w"] - cols["mua"]["x"], 1),
-               "h": round(m.strip_h - 14 * m.s, 1)}
-    return {
-        "width": round(f.view_w, 1), "height": round(f.view_h, 1), "scale": m.s,
-        "font": round(m.font, 1), "small": round(m.small, 1),
-        "columns": [{"key": c, "x": round(cols[c]["x"], 1), "w": round(cols[c]["w"], 1),
-                     "cx": round(cols[c]["cx"], 1), "y": round(f.top + m.header_h * 0.62, 1)} for c in COLUMNS],
-        "domains": boxes, "outside": outside,
-        "nodes": list(placed.values()), "edges": _Router(graph, placed, bands, lanes, f).edges(),
-    }
+    return _Arranger(graph, width, height).layout()
 
 
-# -- edges ------------------------------------------------------------------------------------------
-def _mid(n: dict[str, Any], side: str) -> Point:
-    x = n["x"] + (n["w"] if side == "right" else 0 if side == "left" else n["w"] / 2)
-    y = n["y"] + (0 if side == "top" else n["h"] if side == "bottom" else n["h"] / 2)
-    return x, y
+def unfold(data: dict[str, Any], focus: Iterable[str]) -> list[Box]:
+    """The nodes of a ``fold`` layout with the ``focus`` domains in its slots, in order (what the
+    page draws; the page does the same translation in diagram.js)."""
+    out = [dict(n) for n in data["nodes"]]
+    for slot, domain in zip(data.get("slots", []), focus):
+        card = data["cards"][domain]
+        for n in card["nodes"]:
+            out.append({**n, "x": round(n["x"] + slot["x"], 1), "y": round(n["y"] + slot["y"], 1)})
+    return out
 
 
-def _elbow(a: Point, b: Point, x_turn: float) -> list[Point]:
-    if abs(a[1] - b[1]) < 0.5:
-        return [a, b]
-    return [a, (x_turn, a[1]), (x_turn, b[1]), b]
-
-
-class _Router:
-    """The path of every edge of the graph, by what it joins: each route returns (points, extra)."""
-
-    def __init__(self, graph: nx.DiGraph, placed: dict[str, dict[str, Any]], bands: list[_Band],
-                 lanes: dict[str, float], f: _Frame) -> None:
-        self.graph, self.placed, self.lanes, self.f, self.m = graph, placed, lanes, f, f.m
-        self.corridor_l = f.cols["msa"]["x"] + f.cols["msa"]["w"]
-        self.corridor_r = f.cols["mx"]["x"]
-        self.corridor_w = self.corridor_r - self.corridor_l
-        self.mx_targets = sorted({d for _, d, k in graph.edges(data="kind") if k == "smtp"},
-                                 key=lambda n: (placed[n]["y"], n) if n in placed else (0, n))
-        self.user_index = {u: (i, band) for band in bands for i, u in enumerate(band.users)}
-
-    def edges(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        for src, dst, attrs in self.graph.edges(data=True):
-            if src not in self.placed or dst not in self.placed:
-                continue
-            for points, extra in self.route(src, dst, attrs):
-                out.append({"src": src, "dst": dst, "kind": attrs.get("kind", ""),
-                            "points": [[round(px, 1), round(py, 1)] for px, py in points], **extra})
-        return out
-
-    def route(self, src: str, dst: str, attrs: dict[str, Any]) -> list[Route]:
-        a, b, kind = self.placed[src], self.placed[dst], attrs.get("kind", "")
-        if src == ids.OUTSIDE:
-            return [(self._from_outside(a, b), {})]
-        if src == ids.FRONT:
-            return [(self._from_front(a, b), {})]
-        if dst == ids.FRONT:
-            return [(self._to_front(a, b), {})]
-        if kind == "dns" and ids.DNS in self.placed:
-            return [(self._dns(a), {})]
-        if kind == "smtp":
-            return [(self._smtp(a, b, dst), {"preference": attrs.get("preference"), "domain": attrs.get("domain")})]
-        if kind == "retrieve":
-            return self._retrieve(a, b, dst)
-        start, end = _mid(a, "right"), _mid(b, "left")
-        if end[0] <= start[0]:
-            return [([_mid(a, "bottom"), _mid(b, "top")], {})]
-        return [(_elbow(start, end, (start[0] + end[0]) / 2), {})]
-
-    def _dns(self, a: dict[str, Any]) -> list[Point]:
-        m, dns = self.m, self.placed[ids.DNS]
-        end = _mid(dns, "bottom")
-        if a["x"] < dns["x"]:            # a sending server: right side, up the corridor's left half
-            start, x_turn, x_end = _mid(a, "right"), self.corridor_l + self.corridor_w * 0.22, end[0] - 10 * m.s
-        else:                            # a receiving server: left side, up the right half
-            start, x_turn, x_end = _mid(a, "left"), self.corridor_r - self.corridor_w * 0.22, end[0] + 10 * m.s
-        return [start, (x_turn, start[1]), (x_turn, end[1] + 8 * m.s), (x_end, end[1])]
-
-    def _smtp(self, a: dict[str, Any], b: dict[str, Any], dst: str) -> list[Point]:
-        start = _mid(a, "right")
-        if a["x"] >= self.corridor_r:         # backup MX -> primary MX: a hook right of the MX column
-            end = _mid(b, "right")
-            x_turn = max(start[0], end[0]) + 10 * self.m.s
-            return [start, (x_turn, start[1]), (x_turn, end[1]), end]
-        k = self.mx_targets.index(dst) if dst in self.mx_targets else 0
-        x_turn = self.corridor_l + self.corridor_w * (0.42 + 0.36 * k / max(1, len(self.mx_targets) - 1))
-        return _elbow(start, _mid(b, "left"), x_turn)
-
-    def _retrieve(self, a: dict[str, Any], b: dict[str, Any], dst: str) -> list[Route]:
-        """Mailbox -> MUA: a ring road, one per retrieval server of the band (``via`` names it)."""
-        m = self.m
-        i, band = self.user_index.get(ids.name_of(dst), (0, None))
-        start, end = _mid(a, "right"), _mid(b, "left")
-        x_out = a["x"] + a["w"] + m.ring + i * m.ring_step
-        x_back = b["x"] - m.ring - i * m.ring_step
-        routes: list[Route] = []
-        for server in (band.retrieval if band else []) or [""]:
-            lane_y = self.lanes[server] if server else start[1] + m.node_h
-            routes.append(([start, (x_out, start[1]), (x_out, lane_y), (x_back, lane_y), (x_back, end[1]), end],
-                           {"via": server or None}))
-        return routes
-
-    def _from_front(self, front: dict[str, Any], b: dict[str, Any]) -> list[Point]:
-        """Front door -> a submission host: down a lane just left of the MSA column."""
-        cols = self.f.cols
-        gap = cols["msa"]["x"] - (cols["mua"]["x"] + cols["mua"]["w"])
-        x_lane = cols["msa"]["x"] - gap * 0.3
-        start, end = _mid(front, "right"), _mid(b, "left")
-        return [start, (x_lane, start[1]), (x_lane, end[1]), end]
-
-    def _to_front(self, a: dict[str, Any], front: dict[str, Any]) -> list[Point]:
-        """A mailbox -> the front door: outside the ring roads, up to the channel under the strip,
-        left along it and up into the front door."""
-        m, f = self.m, self.f
-        start, end = _mid(a, "right"), _mid(front, "bottom")
-        x_out = a["x"] + a["w"] + f.side - 4 * m.s       # one ring road beyond the band's own
-        return [start, (x_out, start[1]), (x_out, f.channel_y), (end[0], f.channel_y), end]
-
-    def _from_outside(self, outside: dict[str, Any], b: dict[str, Any]) -> list[Point]:
-        """Outside -> the DNS server or the front door straight across; -> a host or a retrieval
-        server down a lane at the corridor's left edge, then into its near side."""
-        if b["id"] == ids.FRONT:
-            return [_mid(outside, "left"), _mid(b, "right")]
-        start = _mid(outside, "right")
-        if b["id"] == ids.DNS:
-            return [start, _mid(b, "left")]
-        x_lane = self.corridor_l + min(self.corridor_w * 0.12, (self.f.cols["net"]["x"] - self.corridor_l) * 0.5)
-        end = _mid(b, "right") if b["x"] + b["w"] <= x_lane else _mid(b, "left")
-        return [start, (x_lane, start[1]), (x_lane, end[1]), end]
+def label_px(data: dict[str, Any]) -> float:
+    """How high the label font is on the screen, in CSS pixels."""
+    return data["font"] * data["fit"]

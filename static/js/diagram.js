@@ -4,44 +4,68 @@
 //
 // Geometry comes from the server's layout (simulator/web/layout.py): every node an event can name,
 // the front door ("front") and programs outside the sandbox ("outside") included, is a node of the
-// world's graph and is drawn where the layout puts it.  A hop whose two ends have no edge in the
-// layout still gets a path (the reverse edge, or a straight line).
+// world's graph and is drawn where the layout puts it, from the start.  Three arrangements:
+//   columns  every node and edge placed by the server;
+//   grid     domains as cards; edges between cards and to DNS are routed here, along the gutters,
+//            while a hop uses them (demand edges, diagram_geo.gutterRoute);
+//   fold     domains as chips, plus a few slots: the domains a hop (or the hop under review, or the
+//            hop the gate holds) crosses are unfolded into the slots from the layout's card
+//            templates, least recently needed first out; a click on a chip unfolds it too.
+// A hop whose two ends have no edge gets one drawn for the time it is used.
+//
+// Selecting a node (the interface for the details panel).  Every node, a domain's band or chip
+// included, is a button: a click, or Enter / Space when it has the keyboard focus, selects it.
+// The diagram then marks it (.selected) and tells the page in three ways, use one:
+//   diagram.onSelectNode = (id, node) => …   a property, set by the page;
+//   new Diagram(svg, {onNode: (id) => …})    the constructor's option (kept for main.js);
+//   svg.addEventListener("mailflow:node", (ev) => ev.detail)   a DOM CustomEvent (bubbles).
+// id is the graph's node id ("mua:alice@alpha.test", "mailbox:bob@beta.test", "mta:mx1.beta.test",
+// "mda:beta.test", "imap:beta.test", "pop3:beta.test", "dns", "front", "outside", "domain:beta.test");
+// node / detail = {id, kind, domain, label, full, address}.
+//
+// Other marks: the DNS answer in the layout's answer area (dnsanswer.js: what DNS answered, then
+// what the asking server kept and why); on a host with queued mail, the count and the countdown to
+// its next retry (queueclock.js); in line-by-line stepping a token waits on its hop's edge, moving a
+// little toward whoever speaks next, until the hop's own fact arrives.  In review (highlight(event))
+// the diagram shows exactly that moment: no token, ring or callout of another hop stays, the gate's
+// waiting ghosts are hidden until live again.  Zoom and pan: viewport.js.
 
-import {s, safeId, clear} from "./dom.js";
+import {s, h, safeId, clear} from "./dom.js";
 import {t} from "./i18n.js";
 import {STATUS_ICON, statusOf, retrievalStyle, queueCounts, isWorldChange} from "./model.js";
-import {rcodeMeaning} from "./codes.js";
-import {plain} from "./labels.js";
 import {faultLabel} from "./faults.js";
+import * as api from "./api.js";
+import {geometry, pointAt, pathD, center, gutterRoute} from "./diagram_geo.js";
+import {Viewport} from "./viewport.js";
+import {drawAnswer} from "./dnsanswer.js";
+import {RetryClock} from "./queueclock.js";
 
-const STATUS_COLOUR = {ok: "#0f7a34", deferred: "#b45309", bounced: "#7c3aed", failed: "#c21f1f", info: "#5b6778"};
+const STATUSES = ["ok", "deferred", "bounced", "failed", "info"];
+const LOOKS = ["smtp", "dns", "retrieve", "local", "other"];
 const MAX_GHOSTS = 3;
+const WORDED = new Set(["front", "outside"]);     // nodes named in the page's language
 
 const edgeKey = (src, dst, via) => `${src}|${dst}|${via || ""}`;
+const ease = (p) => (p < 0.5 ? 2 * p * p : 1 - ((-2 * p + 2) ** 2) / 2);
+const domainOfAddress = (a) => (String(a || "").includes("@") ? String(a).split("@").pop().toLowerCase() : "");
 
-function geometry(points) {
-  const segs = [];
-  let total = 0;
-  for (let i = 1; i < points.length; i++) {
-    const len = Math.hypot(points[i][0] - points[i - 1][0], points[i][1] - points[i - 1][1]);
-    segs.push(len);
-    total += len;
+// How an edge looks: the kind of conversation (colour and dash, explained in the legend).
+export function lookOf(kind) {
+  switch (kind) {
+    case "smtp": case "submission": return "smtp";
+    case "dns": return "dns";
+    case "retrieve": return "retrieve";
+    case "local": case "deliver": return "local";
+    default: return "other";
   }
-  return {points, segs, total};
 }
 
-function pointAt(geo, f) {
-  const pts = geo.points;
-  if (pts.length === 1 || geo.total === 0) return pts[0];
-  let d = Math.max(0, Math.min(1, f)) * geo.total;
-  for (let i = 0; i < geo.segs.length; i++) {
-    if (d <= geo.segs[i] || i === geo.segs.length - 1) {
-      const r = geo.segs[i] ? Math.min(1, d / geo.segs[i]) : 0;
-      return [pts[i][0] + (pts[i + 1][0] - pts[i][0]) * r, pts[i][1] + (pts[i + 1][1] - pts[i][1]) * r];
-    }
-    d -= geo.segs[i];
-  }
-  return pts[pts.length - 1];
+function lookOfEvent(event) {
+  const kind = String(event.kind || "");
+  if (kind.startsWith("dns.")) return "dns";
+  if (kind.startsWith("imap.") || kind.startsWith("pop3.")) return "retrieve";
+  if (kind.startsWith("mda.")) return "local";
+  return "smtp";
 }
 
 // Shrink a text until it is at most `room` px wide.  Measured, not estimated: glyphs differ between
@@ -52,12 +76,6 @@ function fit(el, room, size) {
   const len = el.getComputedTextLength();
   if (len > room) el.setAttribute("font-size", Math.max(6, size * room / len).toFixed(1));
 }
-
-const WORDED = new Set(["front", "outside"]);     // nodes named in the page's language
-
-const ease = (p) => (p < 0.5 ? 2 * p * p : 1 - ((-2 * p + 2) ** 2) / 2);
-const pathD = (points) => points.map((p, i) => `${i ? "L" : "M"}${p[0]},${p[1]}`).join(" ");
-const center = (n) => [n.x + n.w / 2, n.y + n.h / 2];
 
 function glyphs(event) {
   const kind = String(event.kind || "");
@@ -75,65 +93,113 @@ function glyphs(event) {
   return {go: "✉"};
 }
 
+// Icons drawn in the box (no font needed): a screen for a mail client, an inbox tray for a mailbox.
+const ICONS = {
+  mua: "M1,1 h14 v10 h-14 z M5,15 h6 M8,11 v4",
+  mailbox: "M1,7 l3,-6 h8 l3,6 v7 h-14 z M1,7 h4 l1,2 h4 l1,-2 h4",
+};
+
 export class Diagram {
   constructor(svg, {onNode} = {}) {
     this.svg = svg;
     this.onNode = onNode;
+    this.onSelectNode = null;
     this.layout = null;
     this.state = null;
-    this.nodes = new Map();     // node id -> {g, box, label, caption, badge, badgeText, tag, data}
-    this.edges = new Map();     // edgeKey -> {path, geo, data, hot}
+    this.nodes = new Map();     // node id -> {g, box, label, caption, badge, ..., data}
+    this.shown = new Set();     // node ids drawn now (fold: only those of unfolded domains)
+    this.edges = new Map();     // edgeKey -> {path, geo, data, hot, status, owner, dyn}
     this.pairs = new Map();     // "src|dst" -> first edge record
     this.tokens = new Set();
+    this.parked = new Map();    // line-by-line stepping: key -> token waiting on its edge
+    this.closed = new Set();    // dialogues whose hop has happened (their last lines wait for nothing)
     this.pool = [];
     this.current = null;        // review highlight
     this.selected = null;
+    this.waiting = [];
     this.calloutTimer = null;
     this.running = false;
+    this.clock = new RetryClock();
+    this.slots = [];            // fold: the domain in each slot (or null)
+    this.usedAt = new Map();    // fold: domain -> when it was last needed
+    this.cardBox = new Map();   // grid and fold: domain -> its card's box, as drawn
+    this.chips = new Map();     // fold: domain -> {g, rect, text, badge, data}
+    this.nodeDomain = new Map();  // fold: node id -> domain
     this.frame = this.frame.bind(this);
+    this.viewport = new Viewport(svg);
     this.build();
+    this.tick = setInterval(() => this.tickQueue(), 250);
   }
 
   build() {
-    const markers = Object.entries({"": "#aab4c3", ...STATUS_COLOUR}).map(([name, colour]) =>
-      s("marker", {id: name ? `arrow-${name}` : "arrow", viewBox: "0 0 10 10", refX: 8.5, refY: 5,
-        markerWidth: 5.5, markerHeight: 5.5, orient: "auto-start-reverse"},
-      s("path", {d: "M0,0 L10,5 L0,10 z", fill: colour})));
+    const markers = [...LOOKS.map((look) => [`arrow-k-${look}`, `arrow-head look-${look}`]),
+      ...STATUSES.map((st) => [`arrow-${st}`, `arrow-head status-${st}`]), ["arrow", "arrow-head look-other"]]
+      .map(([id, cls]) => s("marker", {id, viewBox: "0 0 10 10", refX: 8.5, refY: 5, markerWidth: 5.5, markerHeight: 5.5,
+        orient: "auto-start-reverse"}, s("path", {d: "M0,0 L10,5 L0,10 z", class: cls})));
     const defs = s("defs", {},
       s("pattern", {id: "hatch", width: 9, height: 9, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)"},
         s("rect", {width: 9, height: 9, fill: "#eef1f5"}),
         s("line", {x1: 0, y1: 0, x2: 0, y2: 9, stroke: "#cbd2dc", "stroke-width": 5})),
       ...markers);
+    this.title = s("title", {text: ""});
     this.gBands = s("g", {class: "bands"});
     this.gHeads = s("g", {class: "heads"});
     this.gEdges = s("g", {class: "edges"});
     this.gGhost = s("g", {class: "ghosts"});
     this.gNodes = s("g", {class: "nodes"});
+    this.gBadges = s("g", {class: "badges"});
     this.gFlash = s("g", {class: "flashes"});
     this.gTokens = s("g", {class: "tokens"});
     this.gCallout = s("g", {class: "callouts"});
     this.gFaults = s("g", {class: "faults"});
-    this.svg.append(defs, this.gBands, this.gHeads, this.gEdges, this.gGhost, this.gNodes, this.gFaults, this.gFlash,
-      this.gTokens, this.gCallout);
+    this.svg.setAttribute("role", "group");
+    this.svg.append(this.title, defs, this.gBands, this.gHeads, this.gEdges, this.gGhost, this.gNodes, this.gFaults,
+      this.gBadges, this.gFlash, this.gTokens, this.gCallout);
+    const wrap = this.svg.parentElement;
+    if (wrap) {
+      const button = (cls, text, fn) => {
+        const b = h("button", {type: "button", class: `btn btn-small ${cls}`}, text);
+        b.addEventListener("click", (ev) => { ev.currentTarget.blur(); fn(); });
+        return b;
+      };
+      this.zoomButtons = {
+        in: button("zoom-in", "+", () => this.viewport.zoomIn()),
+        out: button("zoom-out", "−", () => this.viewport.zoomOut()),
+        reset: button("zoom-reset", "⤢", () => this.viewport.reset()),
+      };
+      this.controls = h("div", {class: "zoom-controls"}, this.zoomButtons.in, this.zoomButtons.out, this.zoomButtons.reset);
+      wrap.append(this.controls);
+    }
   }
 
   // -- layout -------------------------------------------------------------------------------------
   setLayout(layout) {
     this.finishAll();
+    const waiting = [...this.parked.values()].map((rec) => rec.event);
+    this.unparkAll();
     this.layout = layout;
-    this.svg.setAttribute("viewBox", `0 0 ${layout.width} ${layout.height}`);
-    const font = layout.font, small = layout.small;
+    this.mode = layout.mode || "columns";
+    this.viewport.setSize(layout.width, layout.height);
+    this.svg.dataset.mode = this.mode;
+    const font = layout.font;
 
     clear(this.gBands);
-    for (const d of layout.domains) {
-      this.gBands.append(
-        s("rect", {class: "band", x: d.x, y: d.y, width: d.w, height: d.h, rx: 12}),
-        s("text", {class: "band-label", x: d.x + 12, y: d.y + font * 1.2, "font-size": font * 1.05, text: d.name}));
+    for (const chip of this.chips.values()) chip.badge.remove();
+    this.chips.clear();
+    this.cardBox.clear();
+    this.bandEls = new Map();
+    if (this.mode === "fold") {
+      for (const d of layout.domains) this.createChip(d);
+    } else {
+      for (const d of layout.domains) {
+        this.drawBand(d, font);
+        this.cardBox.set(d.name, d);
+      }
     }
 
     clear(this.gHeads);
-    this.heads = layout.columns.map((c) => {
-      const el = s("text", {class: "col-head", x: c.cx, y: c.y, "font-size": small * 1.08, "data-col": c.key});
+    this.heads = (layout.columns || []).map((c) => {
+      const el = s("text", {class: "col-head", x: c.cx, y: c.y, "font-size": layout.small * 1.08, "data-col": c.key});
       this.gHeads.append(el);
       return el;
     });
@@ -141,42 +207,218 @@ export class Diagram {
     clear(this.gEdges);
     this.edges.clear();
     this.pairs.clear();
-    for (const e of layout.edges) {
-      const path = s("path", {class: `edge kind-${e.kind}`, d: pathD(e.points), "marker-end": "url(#arrow)"});
-      this.gEdges.append(path);
-      const rec = {path, geo: geometry(e.points), data: e, hot: 0, status: ""};
-      this.edges.set(edgeKey(e.src, e.dst, e.via), rec);
-      const pair = `${e.src}|${e.dst}`;
-      if (!this.pairs.has(pair) || !e.via || e.via.startsWith("imap:")) this.pairs.set(pair, rec);
-    }
+    for (const e of layout.edges) this.addEdge(e, null);
 
     const seen = new Set();
+    this.shown.clear();
     for (const n of layout.nodes) {
       seen.add(n.id);
-      this.placeNode(this.nodes.get(n.id) || this.createNode(n), n);
+      this.showNode(n);
+    }
+    this.nodeDomain.clear();
+    if (this.mode === "fold") {
+      for (const [domain, card] of Object.entries(layout.cards || {})) {
+        for (const n of card.nodes) { this.nodeDomain.set(n.id, domain); seen.add(n.id); }
+      }
+      const keep = this.slots.filter(Boolean);
+      this.slots = (layout.slots || []).map(() => null);
+      // nothing to show yet: the first domains, so the world is never an empty frame
+      this.ensureFocus(keep.length ? keep : layout.domains.slice(0, this.slots.length).map((d) => d.name));
+    } else {
+      this.slots = [];
     }
     for (const [id, rec] of [...this.nodes]) {
-      if (seen.has(id)) continue;
+      if (seen.has(id)) {
+        if (!this.shown.has(id)) { rec.g.setAttribute("display", "none"); rec.badge.setAttribute("display", "none"); }
+        continue;
+      }
       rec.g.remove();
+      rec.badge.remove();
       this.nodes.delete(id);
     }
     this.applyText();
     if (this.state) this.render(this.state);
     if (this.current) this.highlight(this.current.event);
+    else this.setWaiting(this.waiting);
     this.drawFaults();
+    for (const event of waiting) this.park(event);          // a dialogue's waiting token stays
   }
 
-  // A new world: nothing of the old one stays on the screen (tokens, marks, the DNS callout).
+  drawBand(d, font) {
+    const g = s("g", {class: "band-group", "data-domain": d.name});
+    const label = s("text", {class: "band-label", x: d.x + 12 * (this.layout.scale || 1), y: d.y + font * 1.2,
+      "font-size": font * 1.05, text: d.name});
+    const hit = s("g", {class: "band-name", "data-node": d.id || `domain:${d.name}`, role: "button", tabindex: 0,
+      "aria-label": d.name}, label);
+    this.bindActivate(hit, d.id || `domain:${d.name}`);
+    g.append(s("rect", {class: "band", x: d.x, y: d.y, width: d.w, height: d.h, rx: 12}), hit);
+    this.gBands.append(g);
+    this.bandEls.set(d.name, g);
+    return g;
+  }
+
+  createChip(d) {
+    const g = s("g", {class: "chip", "data-node": d.id, "data-domain": d.name, role: "button", tabindex: 0,
+      transform: `translate(${d.x},${d.y})`});
+    const rect = s("rect", {class: "chip-box", width: d.w, height: d.h, rx: 6});
+    const text = s("text", {class: "chip-label", x: d.w / 2, y: d.h / 2, text: d.name});
+    const badge = s("g", {class: "chip-badge", "data-for": d.id, "aria-hidden": "true"});
+    const badgeRect = s("rect", {rx: 5});
+    const badgeText = s("text", {});
+    badge.append(badgeRect, badgeText);
+    g.append(rect, text);
+    this.bindActivate(g, d.id);
+    this.gBands.append(g);
+    this.gBadges.append(badge);
+    this.chips.set(d.name, {g, rect, text, badge, badgeRect, badgeText, data: d});
+  }
+
+  addEdge(e, owner, dyn = false) {
+    const look = lookOf(e.kind);
+    const cls = `edge kind-${e.kind} look-${look}${e.demand ? " demand" : ""}${dyn ? " dyn" : ""}`;
+    const path = s("path", {class: cls, d: pathD(e.points), "marker-end": `url(#arrow-k-${look})`,
+      "data-src": e.src, "data-dst": e.dst});
+    this.gEdges.append(path);
+    const rec = {path, geo: geometry(e.points), data: e, hot: 0, status: "", owner, dyn, look};
+    this.edges.set(dyn ? `dyn|${e.src}|${e.dst}` : edgeKey(e.src, e.dst, e.via), rec);
+    const pair = `${e.src}|${e.dst}`;
+    if (!dyn && (!this.pairs.has(pair) || !e.via || String(e.via).startsWith("imap:"))) this.pairs.set(pair, rec);
+    return rec;
+  }
+
+  dropEdges(owner) {
+    for (const [key, rec] of [...this.edges]) {
+      if (rec.owner !== owner && !(rec.dyn && owner === "*dyn")) continue;
+      rec.path.remove();
+      this.edges.delete(key);
+      const pair = `${rec.data.src}|${rec.data.dst}`;
+      if (this.pairs.get(pair) === rec) this.pairs.delete(pair);
+    }
+  }
+
+  // A new world: nothing of the old one stays on the screen (tokens, marks, the DNS answer).
   reset() {
     this.finishAll();
+    this.unparkAll();
     this.highlight(null);
     this.selectNode(null);
     clear(this.gFlash);
     clear(this.gGhost);
     clear(this.gCallout);
+    this.clock.reset();
+    this.forgetDialogues();
+    this.slots = this.slots.map(() => null);
+    this.usedAt.clear();
     this.faults = [];
     this.drawFaults();
     this.missing = null;
+  }
+
+  // -- fold: which domains are unfolded into the slots ---------------------------------------------
+  domainOfNode(id) {
+    const known = this.nodeDomain.get(id) || this.nodes.get(id)?.data?.domain;
+    if (known) return known;
+    const text = String(id || "");
+    return text.startsWith("mua:") || text.startsWith("mailbox:") ? domainOfAddress(text) : "";
+  }
+
+  domainsOf(event) {
+    const out = [];
+    const add = (d) => {
+      const name = String(d || "").toLowerCase();
+      if (name && this.layout?.cards?.[name] && !out.includes(name)) out.push(name);
+    };
+    add(this.domainOfNode(event?.src));
+    add(this.domainOfNode(event?.dst));
+    const m = event?.message;
+    if (m && typeof m === "object") {
+      add(domainOfAddress(m.from));
+      for (const r of Array.isArray(m.rcpt) ? m.rcpt : []) add(domainOfAddress(r));
+    }
+    add(event?.data?.domain);
+    return out;
+  }
+
+  busyDomains() {
+    const busy = new Set();
+    for (const rec of [...this.tokens, ...this.parked.values()]) {
+      for (const d of this.domainsOf(rec.event).slice(0, 2)) busy.add(d);
+    }
+    return busy;
+  }
+
+  // Unfold `domains` (in order of need) into the slots; returns true if anything moved.
+  ensureFocus(domains) {
+    if (this.mode !== "fold" || !this.slots.length) return false;
+    const want = (domains || []).filter((d) => this.layout.cards?.[d]).slice(0, this.slots.length);
+    const now = performance.now();
+    want.forEach((d, i) => this.usedAt.set(d, now - i * 1e-3));
+    let moved = false;
+    for (const d of want) {
+      if (this.slots.includes(d)) continue;
+      let slot = this.slots.indexOf(null);
+      if (slot < 0) {
+        const busy = this.busyDomains();
+        let oldest = Infinity;
+        this.slots.forEach((held, i) => {
+          if (want.includes(held) || busy.has(held)) return;
+          const at = this.usedAt.get(held) ?? -Infinity;
+          if (at < oldest) { oldest = at; slot = i; }
+        });
+      }
+      if (slot < 0) continue;
+      this.unplaceCard(slot);
+      this.placeCard(d, slot);
+      moved = true;
+    }
+    if (moved) {
+      if (this.state) this.render(this.state);
+      this.drawFaults();
+      for (const [name, chip] of this.chips) chip.g.classList.toggle("open", this.slots.includes(name));
+    }
+    return moved;
+  }
+
+  placeCard(domain, slot) {
+    const card = this.layout.cards[domain];
+    const at = this.layout.slots[slot];
+    const move = (n) => ({...n, x: n.x + at.x, y: n.y + at.y});
+    const box = move(card.box);
+    this.drawBand(box, this.layout.font);
+    this.cardBox.set(domain, box);
+    for (const e of card.edges) this.addEdge({...e, points: e.points.map(([x, y]) => [x + at.x, y + at.y])}, domain);
+    for (const n of card.nodes) this.showNode(move(n));
+    this.slots[slot] = domain;
+    this.svg.dataset.unfolded = this.slots.filter(Boolean).join(" ");
+  }
+
+  unplaceCard(slot) {
+    const domain = this.slots[slot];
+    if (!domain) return;
+    this.slots[slot] = null;
+    this.bandEls.get(domain)?.remove();
+    this.bandEls.delete(domain);
+    this.cardBox.delete(domain);
+    this.dropEdges(domain);
+    this.dropEdges("*dyn");
+    for (const n of this.layout.cards[domain]?.nodes || []) {
+      const rec = this.nodes.get(n.id);
+      if (!rec) continue;
+      rec.g.setAttribute("display", "none");
+      rec.badge.setAttribute("display", "none");
+      this.shown.delete(n.id);
+    }
+  }
+
+  showNode(n) {
+    const rec = this.nodes.get(n.id) || this.createNode(n);
+    rec.g.removeAttribute("display");
+    rec.badge.removeAttribute("display");
+    this.shown.add(n.id);
+    this.placeNode(rec, n);
+    if (WORDED.has(n.kind)) this.labelNode(rec);
+    rec.captionText = null;
+    return rec;
   }
 
   // -- faults: a tag on the node each one is set on -------------------------------------------------
@@ -187,8 +429,8 @@ export class Diagram {
 
   faultNode(fault) {
     const target = String(fault.target || "");
-    for (const id of [fault.node, `mta:${target}`, `mailbox:${target}`]) if (id && this.nodes.has(id)) return id;
-    return this.nodes.has("dns") && !target.includes("@") ? "dns" : null;
+    for (const id of [fault.node, `mta:${target}`, `mailbox:${target}`]) if (id && this.shown.has(id)) return id;
+    return this.shown.has("dns") && !target.includes("@") && !this.nodeDomain.has(`mta:${target}`) ? "dns" : null;
   }
 
   drawFaults() {
@@ -217,6 +459,7 @@ export class Diagram {
         const label = s("text", {x: 6, y: tagH / 2, "font-size": size, text});
         const title = s("title", {text: `${faultLabel(fault)} — ${fault.target}`});
         g.append(title, rect, label);
+        g.addEventListener("click", () => this.activate(id));
         this.gFaults.append(g);
         const width = label.isConnected ? label.getComputedTextLength() : text.length * size * 0.6;
         const room = Math.max(n.w * 1.6, 120);
@@ -226,44 +469,86 @@ export class Diagram {
     }
   }
 
+  // -- nodes ----------------------------------------------------------------------------------
+  bindActivate(el, id) {
+    el.addEventListener("click", () => this.activate(id));
+    el.addEventListener("keydown", (ev) => {
+      if (ev.key !== "Enter" && ev.key !== " ") return;
+      ev.preventDefault();
+      ev.stopPropagation();
+      this.activate(id);
+    });
+  }
+
+  nodeInfo(id) {
+    const n = this.nodes.get(id)?.data;
+    if (n) return {id, kind: n.kind, domain: n.domain ?? null, label: n.label, full: n.full, address: n.address ?? null};
+    const name = String(id).startsWith("domain:") ? String(id).slice(7) : "";
+    return {id, kind: name ? "domain" : "other", domain: name || null, label: name || id, full: name || id, address: null};
+  }
+
+  // A node chosen (click, Enter, Space): mark it and tell the page (see the header).
+  activate(id) {
+    if (String(id).startsWith("domain:") && this.mode === "fold") this.ensureFocus([String(id).slice(7)]);
+    this.selectNode(id);
+    const info = this.nodeInfo(id);
+    try { this.onSelectNode?.(id, info); } catch (err) { console.error(err); }
+    try { this.onNode?.(id); } catch (err) { console.error(err); }
+    this.svg.dispatchEvent(new CustomEvent("mailflow:node", {bubbles: true, detail: info}));
+  }
+
   createNode(n) {
-    const g = s("g", {class: `node kind-${n.kind}`, id: safeId("node", n.id), "data-node": n.id});
+    const g = s("g", {class: `node kind-${n.kind}`, id: safeId("node", n.id), "data-node": n.id, role: "button", tabindex: 0});
     const title = s("title");
     const box = s("rect", {class: "box"});
+    const icon = s("path", {class: "icon", d: ICONS[n.kind] || ""});
     const label = s("text", {class: "label"});
     const caption = s("text", {class: "caption"});
-    const badge = s("g", {class: "badge"});
-    const badgeCircle = s("circle", {r: 11});
-    const badgeText = s("text", {});
-    badge.append(badgeCircle, badgeText);
     const tag = s("g", {class: "down-tag"});
     const tagRect = s("rect", {rx: 4});
     const tagText = s("text", {});
     tag.append(tagRect, tagText);
-    g.append(title, box, label, caption, badge, tag);
-    g.addEventListener("click", () => this.onNode?.(n.id));
+    // no <title> in the button: its name is its aria-label, which is what it shows, then more
+    g.append(box, icon, tag, label, caption);
+    if (n.kind === "mua") g.dataset.shape = "client";
+    if (n.kind === "mailbox") g.dataset.shape = "mailbox";
+    // the queue badge lies above every node (its layer), so a neighbour never hides it
+    const badge = s("g", {class: "badge", "data-for": n.id, "aria-hidden": "true"});
+    const badgeRect = s("rect", {});
+    const badgeText = s("text", {});
+    badge.append(badgeRect, badgeText);
+    this.bindActivate(g, n.id);
     this.gNodes.append(g);
-    const rec = {g, title, box, label, caption, badge, badgeCircle, badgeText, tag, tagRect, tagText, data: n};
+    this.gBadges.append(badge);
+    const rec = {g, title, box, icon, label, caption, badge, badgeRect, badgeText, tag, tagRect, tagText, data: n};
     this.nodes.set(n.id, rec);
     return rec;
   }
 
   placeNode(rec, n) {
     rec.data = n;
-    const font = this.layout.font, small = this.layout.small;
-    rec.g.setAttribute("class", `node kind-${n.kind}`);
+    const small = this.layout.small;
+    rec.g.setAttribute("class", `node kind-${n.kind}${this.selected === n.id ? " selected" : ""}`);
     rec.g.setAttribute("transform", `translate(${n.x},${n.y})`);
     const pill = !!n.pill;
     rec.box.setAttribute("width", n.w);
     rec.box.setAttribute("height", n.h);
-    rec.box.setAttribute("rx", pill ? n.h / 2 : 8);
-    rec.label.setAttribute("x", n.w / 2);
+    rec.box.setAttribute("rx", pill ? n.h / 2 : n.kind === "mailbox" ? 3 : n.kind === "mua" ? 12 : 8);
+    const iconSize = ICONS[n.kind] ? Math.min(small * 1.3, n.h * 0.4) : 0;
+    rec.iconW = iconSize ? iconSize + 6 : 0;
+    if (iconSize) {
+      const k = iconSize / 16;
+      rec.icon.setAttribute("transform", `translate(${6},${n.h * 0.36 - iconSize / 2}) scale(${k.toFixed(3)})`);
+      rec.icon.setAttribute("stroke-width", (1.6 / k).toFixed(2));
+    }
+    rec.label.setAttribute("x", n.w / 2 + rec.iconW / 2);
     rec.caption.setAttribute("x", n.w / 2);
     rec.caption.setAttribute("y", n.h * 0.74);
     this.labelNode(rec);
     rec.title.textContent = n.full || n.id;
-    rec.badge.setAttribute("transform", `translate(${n.w - 4},${2})`);
-    rec.badgeText.setAttribute("font-size", small * 0.95);
+    rec.badge.setAttribute("transform", `translate(${n.x + n.w},${n.y})`);
+    rec.badgeText.setAttribute("font-size", (small * 0.92).toFixed(1));
+    rec.badgeShown = null;
     const tw = small * 3.6;
     rec.tag.setAttribute("transform", `translate(${6},${-small * 0.75})`);
     rec.tagRect.setAttribute("width", tw);
@@ -280,54 +565,180 @@ export class Diagram {
     const n = rec.data, pill = !!n.pill;
     const size = pill ? this.layout.small : this.layout.font;
     const text = WORDED.has(n.kind) ? t(`node.${n.kind}`) : String(n.label || n.id);
-    rec.label.textContent = text;
+    rec.label.textContent = `${text} `;      // the space (not drawn) keeps label and caption two words
     rec.label.setAttribute("y", pill ? n.h / 2 : n.h * 0.36);
-    fit(rec.label, n.w - 12, size);
+    fit(rec.label, n.w - 12 - (rec.iconW || 0), size);
     rec.caption.setAttribute("display", pill ? "none" : "inline");
     rec.captionText = null;               // measured again by render()
     if (WORDED.has(n.kind)) rec.title.textContent = `${text} · ${t(`node.${n.kind}.caption`)}`;
+    rec.g.setAttribute("aria-label", this.ariaLabel(rec));
     const cut = text.lastIndexOf(" ", Math.ceil(text.length / 2));
     if (!WORDED.has(n.kind) || Number(rec.label.getAttribute("font-size")) >= size * 0.8 || cut < 0) return;
-    const lines = [text.slice(0, cut), text.slice(cut + 1)].map((line, i) =>
+    rec.caption.setAttribute("display", "none");
+    const lines = [`${text.slice(0, cut)} `, text.slice(cut + 1)].map((line, i) =>
       s("tspan", {x: n.w / 2, y: n.h * (i ? 0.7 : 0.32), text: line}));
     rec.label.replaceChildren(...lines);
-    rec.label.setAttribute("font-size", (size * 0.85).toFixed(1));
+    rec.label.setAttribute("font-size", size.toFixed(1));
     const widest = Math.max(...lines.map((l) => l.getComputedTextLength()));
-    if (widest > n.w - 10) rec.label.setAttribute("font-size", (size * 0.85 * (n.w - 10) / widest).toFixed(1));
-    rec.caption.setAttribute("display", "none");
+    if (widest > n.w - 10) rec.label.setAttribute("font-size", Math.max(size * 0.7, size * (n.w - 10) / widest).toFixed(1));
+    rec.g.setAttribute("aria-label", this.ariaLabel(rec));
   }
 
-  // Where a node is drawn; an id the layout does not have is a bug of the publisher or the layout:
-  // the hop is listed in the timeline but not drawn (the page never invents a node).
+  // The accessible name: the visible words first (label, caption), then what they abbreviate.
+  ariaLabel(rec) {
+    const n = rec.data;
+    const caption = rec.caption.getAttribute("display") === "none" ? "" : rec.captionText || "";
+    const down = rec.g.classList.contains("down") ? rec.tagText.textContent : "";
+    const visible = [down, rec.label.textContent, caption].filter(Boolean).join(" ").replace(/\s+/g, " ").trim();
+    const role = {mua: "node.mua", mailbox: "node.mailbox", msa: "node.msa", mx: "node.mx", "backup-mx": "node.backup-mx",
+      mda: "node.mda", dns: "node.dns"}[n.kind];
+    const extra = [n.full && n.full !== n.label && !WORDED.has(n.kind) ? n.full : "", role ? t(role) : ""]
+      .filter((x) => x && !visible.includes(x));
+    return extra.length ? `${visible} — ${extra.join(", ")}` : visible;
+  }
+
+  // Where a node is drawn (a folded node: its domain's chip); an id the layout does not have is a bug
+  // of the publisher or the layout: the hop is listed in the timeline but not drawn (the page never
+  // invents a node).
+  geom(id) {
+    if (this.shown.has(id)) return this.nodes.get(id).data;
+    const domain = this.nodeDomain.get(id);
+    if (domain && this.chips.has(domain)) return {...this.chips.get(domain).data, id, folded: true};
+    return null;
+  }
+
   node(id) {
-    const known = this.nodes.get(id);
+    const known = this.geom(id);
     if (!known && this.layout && !this.missing?.has(id)) {
       (this.missing ||= new Set()).add(id);
       console.warn(`an event names ${id}, which is not a node of the layout`);
     }
-    return known?.data || null;
+    return known;
   }
 
   // -- state ------------------------------------------------------------------------------------
   render(state) {
     this.state = state;
-    const queues = queueCounts(state);
     for (const [id, rec] of this.nodes) {
+      if (!this.shown.has(id)) continue;
       const n = rec.data;
       if (id.startsWith("mta:")) {
         const name = id.slice(4);
         const up = state.hosts.has(name) ? state.hosts.get(name) : n.up !== false;
-        rec.g.classList.toggle("down", !up);
-        const count = queues.get(id) || 0;
-        rec.badge.classList.toggle("shown", count > 0);
-        rec.badgeText.textContent = count > 99 ? "99+" : String(count);
+        if (rec.g.classList.contains("down") === up) {
+          rec.g.classList.toggle("down", !up);
+          rec.captionText = null;                 // the name changes too
+        }
       }
       const caption = this.caption(n, state);
       if (caption !== rec.captionText) {
         rec.caption.textContent = caption;
         rec.captionText = caption;
         fit(rec.caption, n.w - 8, this.layout.small);
+        rec.g.setAttribute("aria-label", this.ariaLabel(rec));
       }
+    }
+    this.renderQueue();
+    this.renderChips(state);
+  }
+
+  // Queued mail on each host: the count and the time to the next retry.  Live, it counts down; in
+  // review it is the time left at the moment looked at.
+  renderQueue() {
+    const state = this.state;
+    if (!state || !this.layout) return;
+    const queues = queueCounts(state);
+    const reviewTs = this.current?.event ? Number(this.current.event.ts) : null;
+    const now = reviewTs ?? this.clock.now();
+    this.counting = false;
+    let unknown = false;
+    const next = new Map();
+    for (const [trace, where] of state.traces) {
+      if (where.done || !String(where.node).startsWith("mta:") || where.status !== "deferred") continue;
+      const at = this.clock.at(trace, where.node, where.seq ?? null, reviewTs === null);
+      if (at === null) { unknown = true; continue; }
+      next.set(where.node, Math.min(next.get(where.node) ?? Infinity, at));
+    }
+    for (const [id, rec] of this.nodes) {
+      if (!id.startsWith("mta:")) continue;
+      const count = this.shown.has(id) ? queues.get(id) || 0 : 0;
+      let text = "";
+      if (count > 0) {
+        text = count > 99 ? "99+" : String(count);
+        const at = next.get(id);
+        if (at !== undefined) {
+          const left = at - now;
+          text += ` · ${left > 0.05 ? t("node.retry", {s: this.seconds(left)}) : t("node.retryNow")}`;
+          if (reviewTs === null && left > -1) this.counting = true;
+        }
+      }
+      if (text === rec.badgeShown) continue;
+      rec.badgeShown = text;
+      rec.badge.classList.toggle("shown", count > 0);
+      rec.badge.dataset.count = String(count);
+      rec.badgeText.textContent = text;
+      if (!count) continue;
+      const small = this.layout.small, hgt = small * 1.45;
+      const w = (rec.badgeText.isConnected ? rec.badgeText.getComputedTextLength() : text.length * small * 0.6) + small;
+      rec.badgeRect.setAttribute("x", -w);
+      rec.badgeRect.setAttribute("y", -hgt / 2);
+      rec.badgeRect.setAttribute("width", w);
+      rec.badgeRect.setAttribute("height", hgt);
+      rec.badgeRect.setAttribute("rx", hgt / 2);
+      rec.badgeText.setAttribute("x", -w / 2);
+      rec.badgeText.setAttribute("y", 0);
+      rec.badge.setAttribute("aria-label", t("node.queue", {n: count}));
+    }
+    if (unknown && reviewTs === null) this.fetchQueue();
+  }
+
+  seconds(value) {
+    const text = value >= 10 ? String(Math.ceil(value)) : value.toFixed(1);
+    return text.replace(".", t("size.point"));
+  }
+
+  tickQueue() {
+    if (this.counting && !this.current) this.renderQueue();
+  }
+
+  // What the page has not shown us one by one (history, a burst): the queue as the server has it.
+  fetchQueue() {
+    const now = performance.now();
+    if (this.fetching || now - (this.fetchedAt || 0) < 3000) return;
+    this.fetching = true;
+    this.fetchedAt = now;
+    api.get("/api/state").then((state) => {
+      this.clock.load(state?.queue || []);
+      this.renderQueue();
+    }).catch(() => { /* the next render asks again */ }).finally(() => { this.fetching = false; });
+  }
+
+  renderChips(state) {
+    if (!this.chips.size) return;
+    const queues = queueCounts(state);
+    const perDomain = new Map(), down = new Set();
+    for (const [id, count] of queues) {
+      const d = this.domainOfNode(id);
+      if (d) perDomain.set(d, (perDomain.get(d) || 0) + count);
+    }
+    for (const [name, up] of state.hosts) {
+      const d = this.nodeDomain.get(`mta:${name}`);
+      if (d && !up) down.add(d);
+    }
+    const small = this.layout.small;
+    for (const [name, chip] of this.chips) {
+      const count = perDomain.get(name) || 0;
+      chip.g.classList.toggle("has-queue", count > 0);
+      chip.badge.classList.toggle("shown", count > 0);
+      chip.g.classList.toggle("down", down.has(name));
+      chip.badgeText.textContent = count ? String(count) : "";
+      const w = small * (count > 9 ? 2 : 1.5), hgt = small * 1.3;
+      chip.badge.setAttribute("transform", `translate(${chip.data.x + chip.data.w},${chip.data.y})`);
+      chip.badgeRect.setAttribute("x", -w / 2);
+      chip.badgeRect.setAttribute("y", -hgt / 2);
+      chip.badgeRect.setAttribute("width", w);
+      chip.badgeRect.setAttribute("height", hgt);
+      chip.badgeText.setAttribute("font-size", (small * 0.85).toFixed(1));
     }
   }
 
@@ -357,6 +768,7 @@ export class Diagram {
   }
 
   applyText() {
+    this.title.textContent = t("diagram.label");
     const cols = this.layout?.columns || [];
     (this.heads || []).forEach((el, i) => {
       const text = t(`col.${el.getAttribute("data-col")}`);
@@ -368,26 +780,47 @@ export class Diagram {
       fit(el, 2 * Math.min(c.cx - left, right - c.cx) - 10, this.layout.small * 1.08);
     });
     for (const rec of this.nodes.values()) {
-      rec.tagText.textContent = t("node.down");
+      rec.tagText.textContent = `${t("node.down")} `;
       if (WORDED.has(rec.data.kind)) this.labelNode(rec);
+      else rec.g.setAttribute("aria-label", this.ariaLabel(rec));
+      rec.captionText = null;
+      rec.badgeShown = null;
+    }
+    for (const [name, chip] of this.chips) {
+      fit(chip.text, chip.data.w - 10, this.layout?.small || 12);
+      chip.g.setAttribute("aria-label", `${name} — ${t("diagram.unfold")}`);
+    }
+    if (this.zoomButtons) {
+      for (const [key, b] of Object.entries(this.zoomButtons)) {
+        b.title = t(`zoom.${key}`);
+        b.setAttribute("aria-label", t(`zoom.${key}`));
+      }
     }
     if (this.state) this.render(this.state);
-    if (this.current?.event?.kind === "dns.query") this.callout(this.current.event, true);   // in the new language
+    const shown = this.current?.event;
+    if (shown && (shown.kind === "dns.query" || shown.kind === "dns.served")) this.callout(shown, true);   // in the new language
     else if (this.gCallout.childNodes.length) clear(this.gCallout);
     this.drawFaults();
   }
 
   selectNode(id) {
-    if (this.selected) this.nodes.get(this.selected)?.g.classList.remove("selected");
+    if (this.selected) {
+      this.nodes.get(this.selected)?.g.classList.remove("selected");
+      this.svg.querySelector(`.chip.selected, .band-name.selected`)?.classList.remove("selected");
+    }
     this.selected = id;
-    if (id) this.nodes.get(id)?.g.classList.add("selected");
+    if (!id) return;
+    this.nodes.get(id)?.g.classList.add("selected");
+    for (const el of this.svg.querySelectorAll(".chip, .band-name")) {
+      if (el.getAttribute("data-node") === id) el.classList.add("selected");
+    }
   }
 
   // -- where a hop travels ------------------------------------------------------------------------
-  route(event) {
+  route(event, {reverse = true} = {}) {
     let src = event.src, dst = event.dst;
     const lines = Array.isArray(event.transcript) ? event.transcript : [];
-    if (event.kind === "smtp.line" && lines.length && lines[lines.length - 1][0] === "S") [src, dst] = [dst, src];
+    if (reverse && event.kind === "smtp.line" && lines.length && lines[lines.length - 1][0] === "S") [src, dst] = [dst, src];
     if (!this.layout || !src || !dst) return null;
     if (src === dst) {
       const n = this.node(src);
@@ -402,7 +835,19 @@ export class Diagram {
     if (back) return {geo: geometry([...back.geo.points].reverse()), edge: back};
     const a = this.node(src), b = this.node(dst);
     if (!a || !b) return null;
-    return {geo: geometry([center(a), center(b)])};
+    const known = this.edges.get(`dyn|${src}|${dst}`);
+    if (known) return {geo: known.geo, edge: known};
+    const points = this.mode === "columns" || a.folded || b.folded ? [center(a), center(b)]
+      : gutterRoute(a, b, this.boxOf(src), this.boxOf(dst),
+        {gutter: this.layout.gutter || 20, stripBottom: this.layout.strip_bottom || 0, inset: 9 * (this.layout.scale || 1)},
+        `${src}|${dst}`);
+    const rec = this.addEdge({src, dst, kind: lookOfEvent(event), points, demand: true}, null, true);
+    return {geo: rec.geo, edge: rec};
+  }
+
+  boxOf(id) {
+    const d = this.domainOfNode(id);
+    return d ? this.cardBox.get(d) || null : null;
   }
 
   // -- tokens -----------------------------------------------------------------------------------
@@ -418,8 +863,18 @@ export class Diagram {
     return {g, circle, text};
   }
 
+  // Remember what a hop says about the world the diagram shows (retry times); the page may call it
+  // for every event it folds, drawn or not.
+  note(event) {
+    this.clock.note(event);
+  }
+
   // Animate one hop; resolves when the token arrives.
   animate(event, duration = 900) {
+    this.note(event);
+    if (this.mode === "fold") this.ensureFocus(this.domainsOf(event));
+    if (event.kind === "smtp.line") return this.park(event);
+    this.unpark(event);
     return new Promise((resolve) => {
       const way = this.route(event);
       if (!way) { resolve(); return; }
@@ -432,13 +887,102 @@ export class Diagram {
       tok.g.setAttribute("class", `token status-${st} ${style}`.trim());
       tok.text.textContent = marks.go;
       const rec = {tok, geo, start: performance.now(), duration: roundTrip ? duration * 1.4 : duration,
-        resolve, event, back: marks.back, switched: false, edge: way.edge};
+        resolve, event, back: marks.back, switched: false, edge: way.edge, from: 0, to: 1};
       if (way.edge) this.heat(way.edge, st, +1);
-      if (roundTrip && event.kind === "dns.query") this.callout(event, false);
+      if (roundTrip) this.callout(event, !!this.current);
       this.tokens.add(rec);
+      const at = pointAt(geo, 0);
+      tok.g.setAttribute("transform", `translate(${at[0].toFixed(1)},${at[1].toFixed(1)})`);
       this.kick();
     });
   }
+
+  // -- line-by-line stepping: the token waits on its hop's edge -------------------------------------
+  // One waiting token per dialogue: the same message (trace), or the same client on the same door
+  // (before the login names the sender, the front door holds the dialogue).
+  sameDialogue(a, b) {
+    if (a.trace && b.trace) return a.trace === b.trace;
+    const peer = a.data?.peer;
+    const near = a.src === b.src || a.dst === b.dst || a.dst === "front" || b.dst === "front";
+    return (peer && peer === b.data?.peer && near) || (a.src === b.src && a.dst === b.dst);
+  }
+
+  parkedFor(event) {
+    for (const [key, rec] of this.parked) if (this.sameDialogue(rec.event, event)) return [key, rec];
+    return [null, null];
+  }
+
+  // The dialogue a line belongs to, for telling its last lines (QUIT, 221) after the hop's own fact.
+  dialogueKeys(event) {
+    const peer = event.data?.peer || "";
+    return [event.trace ? `t:${event.trace}|${event.src}|${event.dst}` : "", peer ? `p:${peer}|${event.src}|${event.dst}` : ""]
+      .filter(Boolean);
+  }
+
+  park(event) {
+    return new Promise((resolve) => {
+      const keys = this.dialogueKeys(event);
+      const lines = Array.isArray(event.transcript) ? event.transcript : [];
+      const fresh = lines.some(([side, text]) => side === "C" && /^(EHLO|HELO|LHLO|MAIL FROM)/i.test(String(text)));
+      if (keys.some((k) => this.closed.has(k))) {
+        if (!fresh) { resolve(); return; }          // the hop is over: its last lines need no token
+        for (const k of keys) this.closed.delete(k);
+      }
+      const way = this.route(event, {reverse: false});
+      if (!way) { resolve(); return; }
+      let [key, rec] = this.parkedFor(event);
+      if (!rec) {
+        const tok = this.token();
+        tok.g.setAttribute("class", "token parked status-info");
+        tok.text.textContent = "✉";
+        rec = {tok, f: 0.5, edge: null, event};
+        key = `${event.trace || ""}|${event.src}|${event.seq}`;
+        this.parked.set(key, rec);
+      }
+      if (rec.edge !== way.edge) {
+        if (rec.edge) this.heat(rec.edge, "info", -1);
+        if (way.edge) this.heat(way.edge, "info", +1);
+        rec.edge = way.edge;
+      }
+      rec.event = event;
+      rec.geo = way.geo;
+      rec.tok.g.setAttribute("display", "inline");
+      rec.tok.g.dataset.src = event.src;
+      rec.tok.g.dataset.dst = event.dst;
+      const last = lines.length ? lines[lines.length - 1][0] : "C";
+      const to = last === "S" ? 0.3 : 0.7;         // whoever must answer: the token waits nearer them
+      for (const move of [...this.tokens]) if (move.park === rec) { this.tokens.delete(move); move.resolve(); }
+      this.tokens.add({tok: rec.tok, geo: way.geo, start: performance.now(), duration: 320, resolve, event,
+        park: rec, from: rec.f, to, edge: null});
+      rec.f = to;
+      this.kick();
+    });
+  }
+
+  // The hop's own fact has come: its waiting token goes (the hop's token takes over).
+  unpark(event) {
+    if (event && String(event.kind).startsWith("smtp.")) {
+      for (const k of this.dialogueKeys(event)) this.closed.add(k);
+      if (this.closed.size > 200) this.closed.clear();
+    }
+    for (const [key, rec] of [...this.parked]) {
+      if (event && !this.sameDialogue(rec.event, event)) continue;
+      this.parked.delete(key);
+      for (const move of [...this.tokens]) if (move.park === rec) { this.tokens.delete(move); move.resolve(); }
+      rec.tok.g.setAttribute("display", "none");
+      rec.tok.g.removeAttribute("data-src");
+      rec.tok.g.removeAttribute("data-dst");
+      this.pool.push(rec.tok);
+      if (rec.edge) this.heat(rec.edge, "info", -1);
+    }
+  }
+
+  unparkAll() {
+    this.unpark(null);
+  }
+
+  // -- a new world: nothing of the old dialogues --
+  forgetDialogues() { this.closed.clear(); }
 
   heat(edge, status, delta) {
     edge.hot = Math.max(0, edge.hot + delta);
@@ -451,7 +995,7 @@ export class Diagram {
     } else if (!cls.contains("current")) {
       cls.remove("hot", `status-${edge.status}`);
       edge.status = "";
-      edge.path.setAttribute("marker-end", "url(#arrow)");
+      edge.path.setAttribute("marker-end", `url(#arrow-k-${edge.look})`);
     } else {
       cls.remove("hot");
     }
@@ -467,7 +1011,7 @@ export class Diagram {
   frame(now) {
     for (const rec of [...this.tokens]) {
       const p = Math.min(1, Math.max(0, (now - rec.start) / rec.duration));
-      const [x, y] = pointAt(rec.geo, ease(p));
+      const [x, y] = pointAt(rec.geo, rec.from + (rec.to - rec.from) * ease(p));
       rec.tok.g.setAttribute("transform", `translate(${x.toFixed(1)},${y.toFixed(1)})`);
       if (rec.back && !rec.switched && p >= 0.5) { rec.tok.text.textContent = rec.back; rec.switched = true; }
       if (p >= 1) this.finish(rec);
@@ -476,41 +1020,55 @@ export class Diagram {
     else this.running = false;
   }
 
-  finish(rec) {
+  // A token arrives (silent: no arrival mark, as when review jumps to another moment).
+  finish(rec, silent = false) {
     if (!this.tokens.delete(rec)) return;
+    if (rec.park) {                            // a waiting token stays where it is
+      const [x, y] = pointAt(rec.geo, rec.to);
+      rec.tok.g.setAttribute("transform", `translate(${x.toFixed(1)},${y.toFixed(1)})`);
+      rec.resolve();
+      return;
+    }
     rec.tok.g.setAttribute("display", "none");
     this.pool.push(rec.tok);
     if (rec.edge) this.heat(rec.edge, statusOf(rec.event), -1);
-    this.flash(rec.event);
+    if (!silent) this.flash(rec.event);
     rec.resolve();
   }
 
-  finishAll() {
-    for (const rec of [...this.tokens]) this.finish(rec);
+  finishAll(silent = false) {
+    for (const rec of [...this.tokens]) this.finish(rec, silent);
   }
 
-  get busy() { return this.tokens.size; }
+  get busy() { return [...this.tokens].filter((r) => !r.park).length; }
 
-  // The arrival mark: the status at the receiving end, "−1" at a mailbox POP3 empties.
+  // The arrival mark: the status at the receiving end; "−1" in the corner of a mailbox POP3
+  // empties, "❐" on one IMAP reads (inside the box: never cut at a panel's edge).
   flash(event) {
     if (this.gFlash.childNodes.length > 40) return;          // a burst: marks would only be noise
     const st = statusOf(event);
     const style = retrievalStyle(event);
     const target = event.kind === "dns.query" ? event.src : event.dst;
-    const n = this.nodes.get(target)?.data;
+    const n = this.geom(target);
     if (!n) return;
     const small = this.layout.small;
     const r = small * 1.25;
-    const g = s("g", {class: `flash status-${st}`, transform: `translate(${n.x + n.w + r * 0.4},${n.y + n.h / 2})`});
+    const g = s("g", {class: `flash status-${st}`, "data-for": target,
+      transform: `translate(${n.x + n.w + r * 0.4},${n.y + n.h / 2})`});
     g.append(s("circle", {r}), s("text", {"font-size": small * 1.3, text: STATUS_ICON[st]}));
     this.gFlash.append(g);
     requestAnimationFrame(() => g.classList.add("go"));
     setTimeout(() => g.remove(), 1500);
     if (style === "pop3-delete" || style === "imap") {
-      const box = this.nodes.get(event.src)?.data;
+      const box = this.geom(event.src);
       if (box) {
-        const mark = s("text", {class: `mailbox-minus flash`, x: box.x + box.w + 6, y: box.y + 4,
-          "font-size": small * 1.2, text: style === "imap" ? "❐" : "−1"});
+        const size = small * 1.15, hgt = size * 1.3;
+        const text = style === "imap" ? "❐" : "−1";
+        const mark = s("g", {class: `mailbox-mark flash ${style === "imap" ? "imap" : "pop3"}`, "data-for": event.src,
+          transform: `translate(${box.x + box.w - 2},${box.y - hgt * 0.55})`});   // on the top edge, off the name
+        const label = s("text", {class: "mailbox-minus", x: -hgt / 2 - 2, y: hgt / 2, "font-size": size.toFixed(1), text});
+        const rect = s("rect", {x: -hgt * 1.6, y: 0, width: hgt * 1.6, height: hgt, rx: hgt / 2});
+        mark.append(rect, label);
         this.gFlash.append(mark);
         requestAnimationFrame(() => mark.classList.add("go"));
         setTimeout(() => mark.remove(), 1500);
@@ -518,45 +1076,24 @@ export class Diagram {
     }
   }
 
-  // -- DNS: the question and the answer beside the DNS server ----------------------------------
+  // -- DNS: the question, the answer, what the asker kept ----------------------------------------
   callout(event, persist) {
     clearTimeout(this.calloutTimer);
     clear(this.gCallout);
-    const dns = this.nodes.get("dns")?.data;
-    const data = event?.data;
-    if (!dns || !data) return;
-    const small = this.layout.small, font = this.layout.font;
-    const lines = [];
-    lines.push({cls: "q", text: `${data.question || "?"} ?`});
-    const order = Array.isArray(data.order) ? data.order : [];
-    if (order.length) {
-      order.forEach((o, i) => lines.push({cls: i === 0 ? "chosen" : "", text:
-        `MX ${o.preference}  ${o.host}${i === 0 ? `   ← ${t("dns.chosen")}` : ""}`}));
-    } else if (Array.isArray(data.answers) && data.answers.length) {
-      for (const a of data.answers) lines.push({cls: "", text: String(a)});
-    } else {
-      const failed = data.rcode && data.rcode !== "NOERROR" ? plain(rcodeMeaning(data.rcode)) : "";
-      lines.push({cls: failed ? "err" : "", text: failed || t("dns.noAnswer")});
-    }
-    const lh = small * 1.45;
-    const width = Math.min(this.layout.width * 0.5,
-      Math.max(...lines.map((l) => l.text.length)) * small * 0.62 + 24);
-    const height = lines.length * lh + 14;
-    let x = dns.x + dns.w + 18;
-    if (x + width > this.layout.width - 4) x = Math.max(4, dns.x - width - 18);
-    const y = Math.max(4, dns.y - 2);
-    const g = s("g", {class: "callout"});
-    g.append(s("rect", {x, y, width, height, rx: 8}));
-    lines.forEach((l, i) => g.append(s("text", {class: l.cls, x: x + 12, y: y + 10 + lh * (i + 0.75),
-      "font-size": i === 0 ? Math.min(font, small * 1.15) : small, text: l.text})));
-    this.gCallout.append(g);
-    if (!persist) this.calloutTimer = setTimeout(() => clear(this.gCallout), 4500);
+    const area = this.layout?.answer;
+    if (!area || !event?.data) return;
+    drawAnswer(this.gCallout, area, event, Math.min(this.layout.font, this.layout.small * 1.15));
+    if (!persist) this.calloutTimer = setTimeout(() => { if (!this.current) clear(this.gCallout); }, 4500);
   }
 
   // -- step mode: the hop the gate holds ------------------------------------------------------
   setWaiting(waiting) {
+    this.waiting = waiting || [];
     clear(this.gGhost);
-    for (const w of (waiting || []).slice(0, MAX_GHOSTS)) {
+    if (this.current) return;                 // review: the present is not drawn over the past
+    const list = this.waiting.slice(0, MAX_GHOSTS);
+    if (this.mode === "fold" && list.length) this.ensureFocus(this.domainsOf(list[0]));
+    for (const w of list) {
       const way = this.route({src: w.src, dst: w.dst, kind: "gate.waiting", data: {}});
       if (!way) continue;
       const start = way.geo.points[0];
@@ -566,18 +1103,32 @@ export class Diagram {
     }
   }
 
-  // -- review: one hop marked on the diagram ----------------------------------------------------
+  // -- review: one hop marked on the diagram, and nothing of any other moment ----------------------
   highlight(event) {
     if (this.current) {
       const {edge, nodes} = this.current;
       if (edge) {
         edge.path.classList.remove("current", `status-${this.current.status}`);
-        if (!edge.hot) edge.path.setAttribute("marker-end", "url(#arrow)");
+        if (!edge.hot) edge.path.setAttribute("marker-end", `url(#arrow-k-${edge.look})`);
       }
       for (const id of nodes) this.nodes.get(id)?.g.classList.remove("current");
     }
     this.current = null;
-    if (!event) { clear(this.gCallout); return; }
+    if (event) {
+      this.finishAll(true);                   // a token of another hop does not land now
+      clear(this.gFlash);                     // nor does its ring stay
+    }
+    for (const rec of this.parked.values()) rec.tok.g.setAttribute("display", event ? "none" : "inline");
+    if (!event) {
+      clear(this.gCallout);
+      this.svg.classList.remove("reviewing");
+      this.setWaiting(this.waiting);
+      this.renderQueue();
+      return;
+    }
+    this.svg.classList.add("reviewing");
+    clear(this.gGhost);
+    if (this.mode === "fold") this.ensureFocus(this.domainsOf(event));
     const way = this.route(event);
     const status = statusOf(event);
     const edge = way?.edge || null;
@@ -585,10 +1136,17 @@ export class Diagram {
       edge.path.classList.add("current", `status-${status}`);
       edge.path.setAttribute("marker-end", `url(#arrow-${status})`);
     }
-    const nodes = [event.src, event.dst].filter((id) => this.nodes.has(id));
+    const nodes = [event.src, event.dst].filter((id) => this.shown.has(id));
     for (const id of nodes) this.nodes.get(id).g.classList.add("current");
     this.current = {event, edge, nodes, status};
-    if (event.kind === "dns.query") this.callout(event, true);
+    this.note(event);
+    if (event.kind === "dns.query" || event.kind === "dns.served") this.callout(event, true);
     else clear(this.gCallout);
+    this.renderQueue();
+    const boxes = nodes.map((id) => this.geom(id)).filter(Boolean);
+    if (boxes.length) {
+      const x = Math.min(...boxes.map((b) => b.x)), y = Math.min(...boxes.map((b) => b.y));
+      this.viewport.show({x, y, w: Math.max(...boxes.map((b) => b.x + b.w)) - x, h: Math.max(...boxes.map((b) => b.y + b.h)) - y});
+    }
   }
 }

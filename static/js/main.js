@@ -17,7 +17,7 @@ import {t, pick} from "./i18n.js";
 import * as api from "./api.js";
 import {h, rich as richText} from "./dom.js";
 import {connect} from "./socket.js";
-import {EventLog, Traces, fold, stateAt, mailboxBase, queueCounts, isHop, isWorldChange} from "./model.js";
+import {EventLog, Traces, fold, stateAt, mailboxBase, isHop, isWorldChange} from "./model.js";
 import {Diagram} from "./diagram.js";
 import {Player} from "./player.js";
 import {Timeline} from "./timeline.js";
@@ -72,7 +72,7 @@ class App {
       list: $("timeline-list"), empty: $("timeline-empty"), count: $("timeline-count"),
       traceSelect: $("filter-trace"), protocolSelect: $("filter-protocol"),
     }, {onSelect: (seq) => { this.userMoved(); this.review(seq); }, onFilter: () => { this.userMoved(); this.moved(); },
-      traces: this.traces});
+      onGrow: (group) => this.dialogueGrew(group), traces: this.traces});
     this.details = new Details({root: $("details"), empty: $("details-empty"), body: $("details-body")}, {
       teacher: this.teacher,
       onFollow: (trace) => {
@@ -80,7 +80,10 @@ class App {
         this.timeline.setFilter({trace}); this.details.rerender(); this.updatePosition(); this.moved();
       },
       onHost: (name, up) => this.setHost(name, up),
+      onHop: (seq) => { this.userMoved(); this.review(seq); },
+      onNode: (id) => this.nodeClicked(id),
       notify: (m, bad) => this.notify(m, bad),
+      context: () => ({world: this.world, listeners: this.listeners || []}),
     });
     this.controls = new WorldControls({
       drawer: $("drawer"), toggle: $("btn-world"), close: $("drawer-close"), hostList: $("host-list"),
@@ -119,6 +122,13 @@ class App {
     });
     this.bindToolbar();
     this.bindKeys();
+    // A server's card counts its queue down, and asks the server again now and then.
+    setInterval(() => {
+      const view = this.details.view;
+      if (view?.type !== "node" || !String(view.args[0]).startsWith("mta:")) return;
+      if (Date.now() - (this.queueAt || 0) > 5000) this.refreshNode(view.args[0]);
+      else if ((this.queue || []).length) this.details.rerender();
+    }, 1000);
     i18n.onLangChange(() => this.languageChanged());
   }
 
@@ -164,6 +174,9 @@ class App {
     this.baseline = state.baseline || {seq: 0, world: state.world};
     this.worldChanges = state.world_changes || [];
     this.users = state.users;
+    this.listeners = state.listeners || [];
+    this.queue = state.queue || [];
+    this.queueAt = Date.now();
     this.scenario = state.scenario || null;
     this.onGate(state.gate);
     this.controls.setWorld(this.world, state.users);
@@ -195,6 +208,7 @@ class App {
     if (last) this.showHop(last);
     this.updatePosition();
     document.body.dataset.lastSeq = String(this.log.lastSeq);
+    document.body.dataset.drawnSeq = String(this.log.lastSeq);       // the history is drawn at once
     document.body.dataset.world = String(state.generation ?? 0);
   }
 
@@ -302,8 +316,21 @@ class App {
     this.queueRender();
     if (isHop(e) && (!this.timeline.filter.trace || e.trace === this.timeline.filter.trace) &&
         (!this.details.view || this.details.view.type === "hop")) {
-      this.follow = e;                 // the newest landed hop; drawn at most a few times a second
+      const entry = this.timeline.entryOf(e);
+      // a line after its session (QUIT, 221) grows that hop (dialogueGrew) but is not a hop to follow
+      if (entry === e || e.kind !== "smtp.line") this.follow = entry;   // drawn at most a few times a second
     }
+  }
+
+  // A dialogue stepped line by line got a line: the details panel showing it shows the line too.
+  dialogueGrew(group) {
+    const view = this.details.view;
+    if (view?.type !== "hop") return;
+    const shown = view.args[0];
+    if (this.timeline.dialogues.groupOf(shown) !== group) return;
+    if (this.cursor !== null && shown.seq === this.cursor) return;       // reviewing: that moment stays
+    const entry = group.session || group.rep;
+    if (entry) this.showHop(entry);
   }
 
   // The timeline lists a hop once the diagram has drawn it, in order: a hop that lands before an
@@ -319,8 +346,8 @@ class App {
       fresh.push(next);
     }
     if (!fresh.length) return;
-    for (const x of fresh) if (isHop(x) && this.timeline.matches(x)) this.visibleCount++;
     this.timeline.append(fresh);
+    this.visibleCount = this.timeline.shown.length;
     this.queuePosition();
     document.body.dataset.drawnSeq = String(fresh[fresh.length - 1].seq);
     if (this.pendingLeader) this.applyLeader();
@@ -334,7 +361,7 @@ class App {
       this.renderQueued = false;
       if (this.cursor === null) this.diagram.render(this.live);
       this.controls.setState(this.live);
-      if (this.details.view?.type === "host") this.details.rerender();
+      if (this.details.view?.type === "node") this.details.rerender();
       const now = performance.now();
       if (this.follow && this.cursor === null && now - (this.followedAt || 0) > 300) {
         this.followedAt = now;
@@ -371,10 +398,15 @@ class App {
     $("gate-state").classList.toggle("paused", paused);
     $("gate-mode").textContent = paused ? t("gate.paused") : t("gate.running");
     const waiting = gate.waiting || [];
-    $("waiting").hidden = !paused || (!waiting.length && !this.teacher);
+    // The hop held next, whole (it wraps rather than being cut); after the last hop, only that the
+    // world is paused and the next hop will stop.
+    const box = $("waiting");
+    box.hidden = !paused || (!waiting.length && !this.teacher);
+    box.classList.toggle("none", !waiting.length);
     $("waiting-text").replaceChildren(...(waiting.length
       ? [...richText(words(waiting[0]).summary), waiting.length > 1 ? " " + t("gate.waiting.more", {n: waiting.length - 1}) : ""]
       : [t("gate.waiting.none")]));
+    this.fitChrome();
     document.body.dataset.waiting = String(waiting.length);
     document.body.dataset.gate = gate.mode;
     this.diagram.setWaiting(waiting);
@@ -401,8 +433,9 @@ class App {
     this.diagram.render(this.reviewState);
     this.diagram.highlight(event);
     this.diagram.animate(event, 800);
-    this.timeline.select(seq, seq);
-    this.showHop(event);
+    const entry = this.timeline.entryOf(event);
+    this.timeline.select(entry.seq, seq);
+    this.showHop(entry.seq <= seq ? entry : event);
     const step = this.stepAt(index);
     if (step !== null) this.lessonPanel.view(step);
     this.updatePosition();
@@ -471,7 +504,10 @@ class App {
     if (reviewing) {
       const pos = hops.findIndex((e) => e.seq === this.cursor) + 1;
       $("review-pos").textContent = t("review.position", {pos: pos || "–", total});
-      $("review-text").textContent = t("review.banner", {pos: pos || "–", total});
+      // the whole sentence where there is room; "Looking back: hop 2 of 7" on a projector
+      $("review-text").replaceChildren(h("span", {class: "review-long"}, t("review.banner", {pos: pos || "–", total})),
+        h("span", {class: "review-short"}, t("review.banner.short", {pos: pos || "–", total})));
+      $("review-banner").title = t("review.banner", {pos: pos || "–", total});
     } else {
       $("review-pos").textContent = t("review.livepos", {total});
     }
@@ -482,22 +518,52 @@ class App {
   showHop(event) {
     this.details.showHop(event, {
       events: this.log.events, index: this.log.indexOf(event.seq), traces: this.traces,
-      following: this.timeline.filter.trace,
+      following: this.timeline.filter.trace, dialogues: this.timeline.dialogues,
     });
   }
 
   // -- clicks on the diagram --------------------------------------------------------------------
+  // Every node shows what it is in the details panel (nodeinfo.js): at once with what the page knows,
+  // then again with the server's listeners, queue and faults as they are now.
   nodeClicked(id) {
+    if (!id) return;
     this.userMoved();
-    const state = this.cursor !== null ? this.reviewState : this.live;
-    this.diagram.selectNode(id);
-    if (id.startsWith("mta:")) {
-      const name = id.slice(4);
-      const host = this.world.domains.flatMap((d) => d.hosts).find((x) => x.name === name);
-      this.details.showHost(id, host, state, queueCounts(state).get(id) || 0);
-    } else if (id.startsWith("mailbox:")) {
-      this.details.showMailbox(id.slice(8));
+    this.diagram.selectNode?.(id);
+    this.details.showNode(id, () => this.nodeInfo(id));
+    if (!id.startsWith("mailbox:")) this.refreshNode(id);
+  }
+
+  nodeInfo(id) {
+    const gone = (Date.now() - (this.queueAt || Date.now())) / 1000;      // the queue's retry times count down
+    const queue = (this.queue || []).map((q) => (Number.isFinite(Number(q.retry_in)) ? {...q, retry_in: Number(q.retry_in) - gone} : q));
+    return {world: this.world, users: this.users || [], listeners: this.listeners || [], queue,
+      faults: this.faults.faults || [], state: this.cursor !== null ? this.reviewState : this.live,
+      hops: this.hopsOf(id), teacher: this.teacher};
+  }
+
+  // The hops that touch a node, newest first (up to the hop looked at, while reviewing).
+  hopsOf(id) {
+    const host = id.startsWith("mta:") ? id.slice(4) : null;
+    const out = [];
+    const events = this.timeline.events;
+    for (let i = events.length - 1; i >= 0 && out.length < 50; i--) {
+      const e = events[i];
+      if (this.cursor !== null && e.seq > this.cursor) continue;
+      const d = e.data || {};
+      if (e.src === id || e.dst === id || d.via === id || d.server === id || (host && d.host === host && e.kind !== "mda.deliver")) out.push(e);
     }
+    return out;
+  }
+
+  async refreshNode(id) {
+    try {
+      const state = await api.get("/api/state");
+      this.listeners = state.listeners || this.listeners;
+      this.queue = state.queue || [];
+      this.queueAt = Date.now();
+      this.faults.setFaults(state.faults);
+      if (this.details.view?.type === "node" && this.details.view.args[0] === id) this.details.rerender();
+    } catch (_) { /* the card shows what the page knew */ }
   }
 
   // -- the lesson ------------------------------------------------------------------------------
@@ -626,6 +692,13 @@ class App {
     $("btn-follow").addEventListener("click", (ev) => { ev.currentTarget.blur(); this.setLeading(!this.leading); });
     $("btn-present").addEventListener("click", (ev) => { ev.currentTarget.blur(); this.togglePresent(); });
     $("notice-close").addEventListener("click", () => { $("notice").hidden = true; });
+    // The keyboard help: in the legend on wide screens, one click away ("Keys") on narrow ones.
+    const keys = $("keys-toggle");
+    keys.addEventListener("click", () => keys.setAttribute("aria-expanded", String(keys.getAttribute("aria-expanded") !== "true")));
+    document.addEventListener("click", (ev) => {
+      if (!ev.target.closest?.(".keys")) keys.setAttribute("aria-expanded", "false");
+    });
+    new ResizeObserver(() => this.fitChrome()).observe(document.querySelector(".topbar"));
     for (const b of document.querySelectorAll(".btn-lang")) {
       b.addEventListener("click", () => i18n.setLang(b.dataset.lang).catch((err) => this.notify(err.message, true)));
     }
@@ -678,6 +751,25 @@ class App {
     if (!bad && !sticky) this.noticeTimer = setTimeout(() => { box.hidden = true; }, 5000);
   }
 
+  // The top bar never runs off the screen (a 1280 projector at 125 % is 1024 CSS px wide; Russian
+  // labels are longer): while it overflows, it drops words in steps (body[data-fit="1".."5"]: the
+  // brand's name, then the labels of Terms/Clients/World, then the other labels, then narrower
+  // selects), keeping the language switch and the role badge.  As a last resort it wraps.
+  fitChrome() {
+    if (this.fitting) return;
+    this.fitting = true;
+    requestAnimationFrame(() => {
+      this.fitting = false;
+      const bar = document.querySelector(".topbar");
+      const body = document.body;
+      let level = 0;
+      body.dataset.measuring = "yes";                  // one row while measuring (the bar wraps otherwise)
+      body.dataset.fit = "0";
+      while (bar.scrollWidth > bar.clientWidth + 1 && level < 5) body.dataset.fit = String(++level);
+      delete body.dataset.measuring;
+    });
+  }
+
   onlyDrawer(keep) {
     if (keep !== "lessons") this.lessons.setOpen(false);
     if (keep !== "world") this.controls.setOpen(false);
@@ -724,6 +816,7 @@ class App {
     this.setLeading(this.leading);
     if (this.gate) this.onGate(this.gate);
     this.updatePosition();
+    this.fitChrome();
   }
 }
 

@@ -245,6 +245,148 @@ export class Traces {
   }
 }
 
+// -- SMTP dialogues stepped line by line -----------------------------------------------------------
+//
+// In line-by-line stepping the SMTP server publishes "smtp.line" facts (the lines since the last
+// one) while the dialogue goes on, and its "smtp.session" hop only at the end (after the final 250),
+// with the QUIT and the 221 as two more lines after it.  They are one hop: Dialogues groups the
+// lines of one connection with their session, so the timeline lists one entry that grows line by
+// line (a dialogue still going on is an entry of its own until its session lands), and the details
+// panel shows the grown transcript.
+//
+// Which connection a line belongs to: the fact's TCP layer when it has one (client address and
+// port), else its peer address and ends.  Before the login the front door does not yet know who the
+// client is (outside -> front); after AUTH the same connection reads mua:<user> -> mta:<msa>: those
+// lines join the dialogue the connection began.  A 220 greeting begins a new dialogue; a 221 ends one.
+
+export const FRONT = "front";
+export const OUTSIDE = "outside";
+
+const isLine = (e) => e.kind === "smtp.line";
+const isSession = (e) => e.kind === "smtp.session";
+
+// The connection's identity from the fact's TCP layer (data.wire: the socket pair), "" without one.
+export function connectionOf(event) {
+  const wire = wireOf(event);
+  if (!wire || !wire.client || !wire.client_port) return "";
+  return `${wire.client}:${wire.client_port}>${wire.server || ""}:${wire.server_port || ""}`;
+}
+
+// The TCP/IP layer of a hop (facts.base.Wire: transport, client, client_port, server, server_port,
+// tls "" | "starttls" | "implicit", tls_version, tls_from), or null when the fact has none.
+export function wireOf(event) {
+  const wire = event?.data?.wire;
+  return wire && typeof wire === "object" && !Array.isArray(wire) ? wire : null;
+}
+
+const firstLine = (e) => (Array.isArray(e.transcript) && e.transcript.length ? e.transcript[0] : null);
+const greets = (e) => { const l = firstLine(e); return !!l && l[0] === "S" && /^220[ -]/.test(String(l[1])); };
+const asksTls = (g) => {
+  const last = g.lines[g.lines.length - 1];
+  const lines = last?.transcript || [];
+  const pair = lines[lines.length - 1];
+  return Array.isArray(pair) && pair[0] === "C" && /^(?:\S+ )?(STARTTLS|STLS)\s*$/i.test(String(pair[1]));
+};
+const ends = (e) => (e.transcript || []).some((l) => Array.isArray(l) && l[0] === "S" && /^221[ -]/.test(String(l[1])));
+
+export class Dialogues {
+  constructor() { this.reset(); }
+
+  reset() {
+    this.groups = [];             // every dialogue seen, oldest first
+    this.bySeq = new Map();       // seq of a line or a session -> its group
+  }
+
+  // Fold one event in; returns its group (null: not part of an SMTP dialogue stepped by line).
+  note(e) {
+    if (this.bySeq.has(e.seq)) return this.bySeq.get(e.seq);
+    if (isLine(e)) return this.noteLine(e);
+    if (isSession(e)) return this.noteSession(e);
+    return null;
+  }
+
+  noteLine(e) {
+    let group = this.find(e, false);
+    // A 220 greeting begins a new connection, unless the connection is known by its socket pair (the
+    // fact's TCP layer) or the 220 answers the dialogue's STARTTLS.
+    if (group && greets(e) && !connectionOf(e) && !asksTls(group)) {
+      for (const g of this.groups) if (!g.closed && this.same(g, e, false)) g.closed = true;
+      group = null;
+    }
+    if (!group) {
+      group = {id: e.seq, lines: [], session: null, closed: false, conn: connectionOf(e),
+        peer: peerOf(e), src: e.src, dst: e.dst, trace: e.trace || null};
+      this.groups.push(group);
+      if (this.groups.length > 400) this.forget();
+    }
+    group.lines.push(e);
+    if (!group.session) { group.src = e.src; group.dst = e.dst; }
+    if (e.trace && !group.trace) group.trace = e.trace;
+    if (ends(e)) group.closed = true;
+    this.bySeq.set(e.seq, group);
+    return group;
+  }
+
+  noteSession(e) {
+    const group = this.find(e, true);
+    if (!group) return null;
+    group.session = e;
+    group.src = e.src;
+    group.dst = e.dst;
+    if (e.trace) group.trace = e.trace;
+    this.bySeq.set(e.seq, group);
+    return group;
+  }
+
+  // The newest open dialogue this event continues.
+  find(e, session) {
+    for (let i = this.groups.length - 1; i >= 0; i--) {
+      const g = this.groups[i];
+      if (!g.closed && !(session && g.session) && this.same(g, e, session)) return g;
+    }
+    return null;
+  }
+
+  same(g, e, session) {
+    const conn = connectionOf(e);
+    if (conn && g.conn) return conn === g.conn;
+    if (peerOf(e) !== g.peer) return false;
+    if (g.src === e.src && g.dst === e.dst) return true;
+    // the login names the client and its MSA: the front door's dialogue goes on under their names
+    return g.dst === FRONT && !g.session;
+  }
+
+  groupOf(e) { return e ? this.bySeq.get(e.seq) || null : null; }
+
+  // The lines of a dialogue up to `seq` (inclusive): [side, text] pairs as the transcript shows them.
+  linesUpTo(group, seq = Infinity) {
+    const out = [];
+    for (const line of group.lines) if (line.seq <= seq) out.push(...(line.transcript || []));
+    return out;
+  }
+
+  // The lines a session's own transcript does not have: those streamed after it (QUIT, 221).
+  trailing(group) {
+    if (!group.session) return [];
+    const out = [];
+    for (const line of group.lines) if (line.seq > group.session.seq) out.push(...(line.transcript || []));
+    return out;
+  }
+
+  forget() {
+    const drop = this.groups.splice(0, this.groups.length - 300);
+    for (const g of drop) {
+      for (const line of g.lines) this.bySeq.delete(line.seq);
+      if (g.session) this.bySeq.delete(g.session.seq);
+    }
+  }
+}
+
+function peerOf(e) {
+  const data = e.data || {};
+  return typeof data.peer === "string" ? data.peer : "";
+}
+
 // The message as it was at hop `index`: the event's own, or the latest earlier one of its trace.
 export function messageAt(events, index) {
   const e = events[index];

@@ -3,16 +3,22 @@
 // The list is a window: at most WINDOW rows are in the page at once (the newest ones while live,
 // the ones around the selected hop while reviewing), so a burst of thousands of hops costs the same
 // as a lesson of twenty.  New rows are appended once per animation frame.
+//
+// An SMTP dialogue stepped line by line is one entry (model.js, Dialogues): while it goes on, the
+// entry stands for its newest "smtp.line" (kind "smtp.line", the newest line shown in the row); when
+// its "smtp.session" hop lands, that hop takes the entry's place, and the lines after it (QUIT, 221)
+// join it without a row of their own.  onGrow(group) tells the page a dialogue got a line.
 
 import {h, clear, clockTime} from "./dom.js";
 import {t} from "./i18n.js";
-import {STATUS_ICON, statusOf, protocolOf, isHop} from "./model.js";
-import {kindLabel, nodeName, protocolName, words, plain} from "./labels.js";
+import {STATUS_ICON, statusOf, protocolOf, isHop, Dialogues} from "./model.js";
+import {kindLabel, protocolName, words, plain} from "./labels.js";
+import {pathText} from "./ends.js";
 
 const WINDOW = 300;
 
 export class Timeline {
-  constructor({list, empty, count, traceSelect, protocolSelect}, {onSelect, onFilter, traces}) {
+  constructor({list, empty, count, traceSelect, protocolSelect}, {onSelect, onFilter, onGrow, traces}) {
     this.list = list;
     this.empty = empty;
     this.count = count;
@@ -21,6 +27,8 @@ export class Timeline {
     this.onSelect = onSelect;
     this.onFilter = onFilter;       // the user changed a filter (not called for setFilter from code)
     this.traces = traces;
+    this.onGrow = onGrow;
+    this.dialogues = new Dialogues();
     this.rows = new Map();        // seq -> li, the rows in the window
     this.events = [];             // all hops, in order
     this.shown = [];              // the hops passing the filter, in order
@@ -48,6 +56,7 @@ export class Timeline {
 
   // A new world: no rows, no filters, no options of the old one.
   reset() {
+    this.dialogues.reset();
     this.events = [];
     this.shown = [];
     this.queue = [];
@@ -75,18 +84,79 @@ export class Timeline {
   append(events) {
     for (const e of events) {
       if (!isHop(e)) continue;
-      this.events.push(e);
-      this.noteOptions(e);
-      if (this.matches(e)) {
-        this.shown.push(e);
-        if (this.atEnd) this.queue.push(e);
-      }
+      const group = this.dialogues.note(e);
+      if (group && e.kind === "smtp.line") { this.line(e, group); continue; }
+      if (group && group.rep) this.drop(group.rep);       // the session takes its dialogue's place
+      if (group) group.rep = null;
+      this.add(e);
     }
     if (!this.scheduled && this.queue.length) {
       this.scheduled = true;
       requestAnimationFrame(() => this.flush());
     }
     this.updateCount();
+  }
+
+  add(e) {
+    this.events.push(e);
+    this.noteOptions(e);
+    if (this.matches(e)) {
+      this.shown.push(e);
+      if (this.atEnd) this.queue.push(e);
+    }
+  }
+
+  // A line of a dialogue: the first makes its entry, the next ones move the entry to the newest line,
+  // the ones after its session (QUIT, 221) only grow that session's transcript.
+  line(e, group) {
+    if (group.session) { this.onGrow?.(group); return; }
+    const old = group.rep;
+    group.rep = e;
+    if (!old) { this.add(e); this.onGrow?.(group); return; }
+    const swap = (list) => { const i = list.indexOf(old); if (i >= 0) list[i] = e; return i >= 0; };
+    swap(this.events);
+    const shown = swap(this.shown);
+    if (!shown && this.matches(e)) this.shown.push(e);      // the login gave it the trace followed
+    if (!swap(this.queue) && this.rows.has(old.seq)) {
+      const li = this.rows.get(old.seq);
+      const fresh = this.row(e);
+      if (this.selected === old.seq) { this.selected = e.seq; fresh.classList.add("selected"); }
+      li.replaceWith(fresh);
+      this.rows.delete(old.seq);
+      this.reorder(e.seq, fresh);
+    }
+    this.onGrow?.(group);
+  }
+
+  // Keep the rows map in document order after a row changed its key.
+  reorder(seq, li) {
+    const entries = [...this.rows.entries()];
+    this.rows.clear();
+    const next = li.nextElementSibling ? Number(li.nextElementSibling.dataset.seq) : null;
+    let put = false;
+    for (const [k, v] of entries) {
+      if (!put && k === next) { this.rows.set(seq, li); put = true; }
+      this.rows.set(k, v);
+    }
+    if (!put) this.rows.set(seq, li);
+  }
+
+  // An entry leaves the list (a dialogue whose session landed).
+  drop(e) {
+    for (const list of [this.events, this.shown, this.queue]) {
+      const i = list.indexOf(e);
+      if (i >= 0) list.splice(i, 1);
+    }
+    const li = this.rows.get(e.seq);
+    if (li) { li.remove(); this.rows.delete(e.seq); }
+    if (this.selected === e.seq) this.selected = null;
+  }
+
+  // The entry an event belongs to: a dialogue's line or session -> the entry standing for it now.
+  entryOf(e) {
+    const group = this.dialogues.groupOf(e);
+    if (!group) return e;
+    return group.session || group.rep || e;
   }
 
   flush() {
@@ -137,13 +207,16 @@ export class Timeline {
   row(e) {
     const st = statusOf(e);
     const trace = e.trace ? this.traces.info.get(e.trace) : null;
-    const li = h("li", {class: `row status-${st}`, "data-seq": e.seq, "data-kind": e.kind, tabindex: -1,
-      title: plain(words(e).summary)},
-    h("span", {class: "icon", "aria-label": t(`status.${st}`)}, STATUS_ICON[st]),
+    const live = e.kind === "smtp.line";
+    const newest = live ? lastLine(e) : null;
+    const li = h("li", {class: `row status-${st}${live ? " dialogue" : ""}`, "data-seq": e.seq, "data-kind": e.kind,
+      tabindex: -1, title: live ? `${t("kind.smtp.line")}: ${pathText(e)}` : plain(words(e).summary)},
+    h("span", {class: "icon", "aria-label": t(`status.${st}`)}, live ? "…" : STATUS_ICON[st]),
     h("div", {class: "what"}, h("span", {class: "proto", "data-protocol": protocolOf(e)}, protocolName(protocolOf(e))), kindLabel(e)),
     h("div", {class: "path"},
-      `${clockTime(e.ts)}  ${nodeName(e.src)} → ${nodeName(e.dst)}`,
-      trace && trace.subject ? [" ", h("code", {class: "subject"}, trace.subject)] : null));
+      `${clockTime(e.ts)}  ${pathText(e)}`,
+      newest ? [" ", h("code", {class: "newest"}, `${newest[0] === "C" ? "→" : "←"} ${newest[1]}`)] : null,
+      !newest && trace && trace.subject ? [" ", h("code", {class: "subject"}, trace.subject)] : null));
     if (this.selected === e.seq) li.classList.add("selected");
     if (this.cursorSeq !== null && e.seq > this.cursorSeq) li.classList.add("future");
     this.rows.set(e.seq, li);
@@ -233,4 +306,11 @@ export class Timeline {
     }
     this.rebuild(this.selected);
   }
+}
+
+// The newest client or server line of an "smtp.line" event (a cut marker is skipped).
+function lastLine(e) {
+  const lines = Array.isArray(e.transcript) ? e.transcript : [];
+  for (let i = lines.length - 1; i >= 0; i--) if (Array.isArray(lines[i]) && (lines[i][0] === "C" || lines[i][0] === "S")) return lines[i];
+  return null;
 }

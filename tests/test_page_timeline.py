@@ -1,0 +1,128 @@
+"""The timeline and the hop's words (issue 9, defects 2 and 6), in Chromium.
+
+Defect 2: stepping by SMTP line made one message 31 timeline entries, all titled "SMTP line by line",
+the lines before the login reading "127.0.0.1 → front door".  Now the lines of a dialogue fold into
+their hop: one entry per hop, whose transcript grows line by line in the details panel.
+
+Defect 6: a POP3 or IMAP hop runs from a mailbox to the mail client of the same user, and both ends
+read "bob@beta.test → bob@beta.test".  Now each end says what it is, in both languages.
+"""
+from __future__ import annotations
+
+import imaplib
+import poplib
+
+import pytest
+
+from page_helpers import EN, RU, UI, browser, drawn, open_page, shot, site  # noqa: F401  (fixtures)
+from web_fixtures import join_send, send_in_background, send_mail, wait_until
+
+pytestmark = pytest.mark.browser
+
+HOPS = ["smtp.session", "dns.query", "smtp.session", "queue.relay", "mda.deliver"]
+
+
+def kinds(page) -> list[str]:
+    return page.eval_on_selector_all("#timeline-list li.row", "els => els.map(e => e.dataset.kind)")
+
+
+def transcript_lines(page) -> int:
+    return page.locator("#details-body .transcript li").count()
+
+
+# ---------------------------------------------------------------------------------------------------
+def test_stepping_by_smtp_line_leaves_one_timeline_entry_per_hop(site, browser):
+    world, server = site()
+    stack = world.stack
+    page = open_page(browser, server.url)
+    page.select_option("#granularity", "line")
+    wait_until(lambda: stack.gate.state().granularity == "line", what="line mode")
+    page.click("#btn-pause")
+    wait_until(lambda: stack.gate.state().mode == "pause", what="pause")
+    sender = send_in_background(stack, subject="Line by line")
+    grown: dict[int, list[int]] = {}       # dialogue (its place in the timeline) -> its lines, step by step
+    most = 0
+
+    def done() -> bool:
+        return not sender.is_alive() and not stack.queue_snapshot() and not stack.gate.state().waiting
+    for _ in range(300):
+        if done():
+            break
+        held = wait_until(lambda: next(iter(stack.gate.state().waiting), None) or done(), timeout=15,
+                          what="the next held hop")
+        if held is True:
+            break
+        drawn(page, world)
+        dialogues = page.locator('#timeline-list li.row[data-kind="smtp.line"]')
+        most = max(most, dialogues.count())
+        # a dialogue going on is one entry: it never reads "outside program → front door" as a hop of its own
+        assert dialogues.count() <= 1, kinds(page)
+        if dialogues.count():
+            dialogues.first.click()
+            page.wait_for_selector("#details[data-kind='smtp.line'] #details-body .transcript li")
+            place = page.evaluate("[...document.querySelectorAll('#timeline-list li.row')]"
+                                  ".findIndex((li) => li.dataset.kind === 'smtp.line')")
+            grown.setdefault(place, []).append(transcript_lines(page))
+            assert page.inner_text("#details-body .hop-kind") == EN["kind.smtp.line"]
+        page.click("#btn-step")
+        wait_until(lambda: next(iter(stack.gate.state().waiting), None) is not held, timeout=15, what="the step")
+    join_send(sender)
+    world.wait_messages("bob@beta.test")
+    page.click("#btn-play")
+    wait_until(lambda: not stack.queue_snapshot(), what="empty queues")
+    drawn(page, world)
+    lines = [e for e in world.events.events if e.kind == "smtp.line"]
+    assert len(lines) > 10, "the dialogue was not stepped line by line"
+    assert most == 1                                  # the dialogue was listed while it went on ...
+    assert len(grown) == 2, grown                     # the submission and the relay to the MX
+    for counts in grown.values():                     # ... and each one's transcript grew line by line
+        assert counts == sorted(counts) and counts[-1] > counts[0], grown
+    page.wait_for_function("n => document.querySelectorAll('#timeline-list li.row').length === n", arg=len(HOPS))
+    assert kinds(page) == HOPS                        # exactly one entry per hop
+    # the MSA's hop holds the whole dialogue, from the front door's greeting to its QUIT and 221
+    page.locator('#timeline-list li.row[data-kind="smtp.session"]').first.click()
+    text = page.inner_text("#details-body .transcript")
+    assert "220 " in text and "QUIT" in text and "221 " in text
+    path = page.inner_text("#details-body .hop-path")
+    assert "alice@alpha.test" in path and "smtp.alpha.test" in path
+    assert page.locator("#timeline-list li.row >> text=127.0.0.1").count() == 0
+    shot(page, "line-stepping-one-entry-per-hop")
+    assert page.errors == []
+    page.context.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_pop3_and_imap_hops_tell_the_mailbox_from_the_mail_client(site, browser, lang):
+    world, server = site()
+    send_mail(world.stack, subject="Read me")
+    world.wait_messages("bob@beta.test")
+    pop = poplib.POP3("127.0.0.1", world.port("pop3"), timeout=20)
+    pop.user("bob@beta.test")
+    pop.pass_("bob")
+    pop.retr(1)
+    pop.quit()
+    imap = imaplib.IMAP4("127.0.0.1", world.port("imap"), timeout=20)
+    imap.login("bob@beta.test", "bob")
+    imap.select("INBOX")
+    imap.fetch("1", "(RFC822)")
+    imap.logout()
+    world.events.wait_for(lambda e: e.kind == "imap.logout")
+    page = open_page(browser, server.url, lang=lang)
+    words = UI[lang]
+    mailbox = words["end.mailbox"].format(address="bob@beta.test")
+    client = words["end.mua"].format(address="bob@beta.test")
+    rows = page.locator('#timeline-list li.row:is([data-kind^="pop3."], [data-kind^="imap."])')
+    wait_until(lambda: rows.count() >= 4, what="the retrieval hops in the timeline")
+    for i in range(rows.count()):
+        row = rows.nth(i)
+        path = row.locator(".path").inner_text()
+        assert "bob@beta.test → bob@beta.test" not in path, path
+        if row.get_attribute("data-kind") in ("pop3.retr", "imap.fetch"):
+            assert mailbox in path and client in path, path
+            row.click()
+            head = page.inner_text("#details-body .hop-path")
+            assert mailbox in head and client in head, head
+    shot(page, f"retrieval-words-{lang}")
+    assert page.errors == []
+    page.context.close()
