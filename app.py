@@ -115,10 +115,10 @@ def format_hop(event: Event) -> str:
 
 def fresh_data_dir(data: Path) -> None:
     """Remove what the simulator writes (mail, queue, logs), keep the TLS certificate."""
-    for sub in ("mail", "queue", "logs"):
-        target = data / sub
-        if target.exists():
-            shutil.rmtree(target)
+    from simulator.lesson.director import fresh_world
+    fresh_world(data)
+    if (data / "logs").exists():
+        shutil.rmtree(data / "logs")
 
 
 def print_listeners(stack, out=sys.stdout) -> None:

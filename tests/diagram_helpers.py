@@ -4,31 +4,17 @@ place on its edge, colour contrast).  Screenshots go to artifacts/ (gitignored).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from simulator.config import QueuePolicy
-from test_browser import ARGS, ARTIFACTS, CHROMIUM
-from web_fixtures import serve
+from web_fixtures import ARTIFACTS, browser, serve  # noqa: F401  (browser: a fixture, for the diagram tests)
 
 ROOT = Path(__file__).resolve().parent.parent
 # 1280x720, 1280x720 at 125 % browser zoom (a 1024x576 CSS viewport), 1920x1080
 SCREENS = [((1280, 720), 1.0), ((1280, 720), 1.25), ((1920, 1080), 1.0)]
 SLOW_QUEUE = QueuePolicy(first_retry=6.0, backoff=1.0, max_interval=6.0, lifetime=120.0,
                          connect_timeout=2.0, command_timeout=5.0)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -7,47 +7,16 @@ never for time.
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Iterator
 
-import pytest
 
 from simulator import narrate
-from test_browser import ARGS, ARTIFACTS, CHROMIUM
-from web_fixtures import serve
+from web_fixtures import ARTIFACTS, browser, site  # noqa: F401  (fixtures, for the page tests)
 
 EN = narrate.ui("en")
 RU = narrate.ui("ru")
 UI = {"en": EN, "ru": RU}
 # name -> (CSS viewport, device scale factor)
 SCREENS = {"1280x720": ((1280, 720), 1.0), "1920x1080": ((1920, 1080), 1.0), "1280x720@125%": ((1024, 576), 1.25)}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def site(start_world):
-    """A world and its web UI: ``start(scenario=None, **test_config) -> (world, server)``."""
-    servers = []
-
-    def start(scenario=None, **test_config):
-        world = start_world(scenario)
-        server = serve(world.stack, **test_config)
-        servers.append(server)
-        return world, server
-    yield start
-    for server in servers:
-        server.shutdown()
 
 
 def open_page(browser, url: str, screen: str = "1280x720", lang: str = "en", present: bool = False):

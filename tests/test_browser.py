@@ -11,52 +11,21 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from simulator import narrate
 from simulator.facts import HopStep
 from simulator.narrate.markup import plain
-from web_fixtures import join_send, send_in_background, send_mail, serve, wait_until
+from web_fixtures import (  # noqa: F401  (browser and site: fixtures; ARGS … for other modules)
+    ARGS, ARTIFACTS, CHROMIUM, ROOT, browser, join_send, send_in_background, send_mail, site, wait_until,
+)
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync"]
 HOPS = ["smtp.session", "dns.query", "smtp.session", "queue.relay", "mda.deliver"]
 EN = narrate.ui("en")          # the page's words: tests look them up, they do not copy sentences
 RU = narrate.ui("ru")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def site(start_world):
-    """A world and its web UI; yields (world, server)."""
-    servers = []
-
-    def start(scenario=None, **test_config):
-        world = start_world(scenario)
-        server = serve(world.stack, **test_config)
-        servers.append(server)
-        return world, server
-    yield start
-    for server in servers:
-        server.shutdown()
 
 
 def open_page(browser, url: str, size=(1280, 720), locale="en-US"):

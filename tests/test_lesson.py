@@ -16,10 +16,11 @@ from typing import Callable, Iterator
 
 import pytest
 
-from conftest import FAST_QUEUE, make_config
-from simulator.facts import LessonExpectation, LessonStep
+from conftest import make_config
+from simulator.facts import LessonExpectation
 from simulator.lesson import Director, RunState, StepStatus
 from simulator.scenario import ScenarioError, load_scenario, parse_scenario
+from web_fixtures import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -153,14 +154,6 @@ def test_interactive_run_waits_before_the_first_step_and_at_each_pause(lesson) -
     steps = director.lesson_state()["steps"]
     assert steps[0]["say"] == {"en": "Look", "ru": "Смотрите"}
     assert steps[2]["text"]["ru"]["summary"]          # the expectation is worded in both languages
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    import time
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 # --- the director: swap, reset, logs ---------------------------------------------------------------

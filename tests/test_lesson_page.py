@@ -9,7 +9,6 @@ Screenshots go to artifacts/ (gitignored).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -17,8 +16,8 @@ from conftest import make_config
 from simulator import narrate, web
 from simulator.narrate.markup import plain
 from simulator.scenario import DEFAULT_SCENARIO, load_scenario
-from test_browser import ARGS, ARTIFACTS, CHROMIUM, shot
-from web_fixtures import send_mail, start_director, wait_until
+from test_browser import shot
+from web_fixtures import BROKEN, browser, send_mail, start_director, wait_until  # noqa: F401  (browser: a fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -28,33 +27,6 @@ LESSON_FILE = ROOT / "scenarios" / f"{LESSON}.yaml"
 EN = narrate.ui("en")
 RU = narrate.ui("ru")
 
-BROKEN = """\
-name: broken
-title: {en: Broken, ru: Сломанный}
-domains:
-  alpha.test:
-    users: {alice: alice}
-    hosts:
-      smtp.alpha.test: {role: msa}
-steps:
-  - jump: {over: the moon}
-  - send: {from: alice@alpha.test, to: not-an-address}
-  - fault: {melt: smtp.alpha.test}
-  - expect: {delivered: nobody@nowhere.test}
-  - say: {en: "Only English"}
-"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -32,33 +32,19 @@ from simulator.bus import EventBus
 from simulator.facts import HopStep
 from simulator.runtime import MailStack
 from simulator.scenario import DEFAULT_SCENARIO, load_scenario
-from web_fixtures import join_send, send_in_background, serve, wait_until
+from web_fixtures import browser, join_send, send_in_background, serve, wait_until  # noqa: F401  (browser: a fixture)
 
 pytestmark = pytest.mark.browser
 
 HERE = Path(__file__).resolve().parent
 CHECKS_JS = (HERE / "projector_checks.js").read_text(encoding="utf-8")
 AXE_JS = HERE / "vendor" / "axe-core" / "axe.min.js"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync"]
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 # name -> (CSS viewport, device scale factor)
 SCREENS = {"1280x720": ((1280, 720), 1.0), "1920x1080": ((1920, 1080), 1.0), "1280x720@125%": ((1024, 576), 1.25)}
 LANGS = ("en", "ru")
 STATES = ("idle", "mid-flow", "paused", "review")
 CONCERNS = ("overflow", "legend", "edges", "axe")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -15,26 +15,11 @@ import pytest
 from conftest import make_config
 from simulator import web
 from simulator.scenario import DEFAULT_SCENARIO, load_scenario
-from web_fixtures import Browserish, send_mail, socket_messages, start_director, wait_until
+from web_fixtures import BROKEN, Browserish, send_mail, socket_messages, start_director, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSON = "04-primary-mx-down"
 
-BROKEN = """\
-name: broken
-title: {en: Broken, ru: Сломанный}
-domains:
-  alpha.test:
-    users: {alice: alice}
-    hosts:
-      smtp.alpha.test: {role: msa}
-steps:
-  - jump: {over: the moon}
-  - send: {from: alice@alpha.test, to: not-an-address}
-  - fault: {melt: smtp.alpha.test}
-  - expect: {delivered: nobody@nowhere.test}
-  - say: {en: "Only English"}
-"""
 
 SMALL = """\
 name: small-world

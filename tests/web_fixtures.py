@@ -1,5 +1,6 @@
-"""Helpers shared by the web tests (test_web_api.py, test_browser.py): clients with a CSRF token,
-a web server in a thread, sending through the front door."""
+"""Helpers shared by the web tests (test_web_api.py, the browser tests): clients with a CSRF token,
+a web server in a thread, sending through the front door, headless Chromium (the ``browser`` and
+``site`` fixtures: import them into a test module to use them) and a broken scenario."""
 from __future__ import annotations
 
 import re
@@ -7,7 +8,10 @@ import smtplib
 import threading
 import time
 from email.message import EmailMessage
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -134,3 +138,56 @@ def socket_messages(received: list[dict], name: str) -> list[Any]:
     """The payloads of every Socket.IO message ``name`` a test client received."""
     return [args[0] if args else None for message in received if message["name"] == name
             for args in [message["args"]]]
+
+
+# -- headless Chromium --------------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def site(start_world):
+    """A world and its web UI; yields (world, server)."""
+    servers = []
+
+    def start(scenario=None, **test_config):
+        world = start_world(scenario)
+        server = serve(world.stack, **test_config)
+        servers.append(server)
+        return world, server
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+# A scenario with a mistake of every kind a teacher's upload can have (the world must stay untouched).
+BROKEN = """\
+name: broken
+title: {en: Broken, ru: Сломанный}
+domains:
+  alpha.test:
+    users: {alice: alice}
+    hosts:
+      smtp.alpha.test: {role: msa}
+steps:
+  - jump: {over: the moon}
+  - send: {from: alice@alpha.test, to: not-an-address}
+  - fault: {melt: smtp.alpha.test}
+  - expect: {delivered: nobody@nowhere.test}
+  - say: {en: "Only English"}
+"""

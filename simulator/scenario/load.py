@@ -29,6 +29,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -569,31 +570,26 @@ class _Builder(ScriptReader):
         none (``mx: []``), is accepted although the domain has users: the page's MX editor can make
         such a world (mail then waits on the backup MX, or bounces: both are lessons), and a world
         saved from the page must load again."""
-        hosts = {h.spec.name: h.spec for d in drafts for h in d.hosts}
+        roles = {h.spec.name: h.spec.role for d in drafts for h in d.hosts}
         for draft in drafts:
             if draft.mx is not None:
-                self.check_mx_table(draft, hosts)
+                self.check_mx_table(draft.mx, roles)
 
-    def check_mx_table(self, draft: _DomainDraft, hosts: dict[str, HostSpec]) -> bool:
-        """Check each record of one MX table; False if a record names no usable host."""
-        assert draft.mx is not None
-        ok = True
+    def check_mx_table(self, records: list[_MxDraft], roles: Mapping[str, Role]) -> None:
+        """Check each record of one MX table (a domain's, or a ``set_mx`` step's) against the hosts."""
         seen: dict[str, int] = {}
-        for record in draft.mx:
+        for record in records:
             host, host_field = record.spec.host, tree.join(record.field, "host")
             if not host:
-                ok = False
                 continue  # already reported
             if host == NULL_MX:
-                if len(draft.mx) > 1:
+                if len(records) > 1:
                     self.add(record.host_line, host_field, "a null MX ('.') must be the only MX record of its domain (RFC 7505 §3)")
                 if record.spec.preference != 0:
                     self.add(record.preference_line, tree.join(record.field, "preference"), "a null MX ('.') must have preference 0 (RFC 7505 §3)")
-            elif host not in hosts:
-                ok = False
+            elif host not in roles:
                 self.add(record.host_line, host_field, f"host {host} is not defined in this scenario")
-            elif hosts[host].role is Role.MSA:
-                ok = False
+            elif roles[host] is Role.MSA:
                 self.add(
                     record.host_line, host_field,
                     f"host {host} has role msa; an MX record must name a host of role mx or backup-mx",
@@ -601,4 +597,3 @@ class _Builder(ScriptReader):
             if host in seen:
                 self.add(record.host_line, host_field, f"host {host} is already in this MX table (line {seen[host]})")
             seen.setdefault(host, record.host_line)
-        return ok

@@ -27,7 +27,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from . import tree
 from .model import (
-    HOST_FAULTS, MAILBOX_FAULTS, ZONE_FAULTS, Attachment, Expect, ExpectKind, Fault, FaultKind, Fetch,
+    MAILBOX_FAULTS, ZONE_FAULTS, Attachment, Expect, ExpectKind, Fault, FaultKind, Fetch,
     FetchProtocol, Goals, HostState, Level, Role, Say, Send, SendPort, SetFault, SetMx, Step, Text, Wait,
     WaitFor,
 )
@@ -103,6 +103,8 @@ class ScriptReader:
     mapping: Callable[..., Any]
     sequence: Callable[..., Any]
     text: Callable[..., Any]
+    mx_table: Callable[..., Any]
+    check_mx_table: Callable[..., None]
     names: Names
 
     # -- lesson metadata -----------------------------------------------------------------------
@@ -331,21 +333,7 @@ class ScriptReader:
         drafts = self.mx_table(node, field)                 # the builder's: preference, host, lines
         if drafts is None:
             return None
-        seen: dict[str, int] = {}
-        for draft in drafts:
-            host = draft.spec.host
-            if host in seen:
-                self.add(draft.host_line, tree.join(draft.field, "host"), f"host {host} is already in this MX table (line {seen[host]})")
-            seen.setdefault(host, draft.host_line)
-            if host == "." and draft.spec.preference != 0:
-                self.add(draft.preference_line, tree.join(draft.field, "preference"), "a null MX ('.') must have preference 0 (RFC 7505 §3)")
-            if host and host != "." and host not in self.names.hosts:
-                self.add(draft.host_line, tree.join(draft.field, "host"), f"host {host} is not defined in this scenario")
-            elif host == "." and len(drafts) > 1:
-                self.add(draft.host_line, tree.join(draft.field, "host"), "a null MX ('.') must be the only MX record (RFC 7505 §3)")
-            elif host in self.names.hosts and self.names.hosts[host] is Role.MSA:
-                self.add(draft.host_line, tree.join(draft.field, "host"),
-                         f"host {host} has role msa; an MX record must name a host of role mx or backup-mx")
+        self.check_mx_table(drafts, self.names.hosts)       # the same rules as a domain's own table
         return tuple(d.spec for d in drafts)
 
     # -- faults --------------------------------------------------------------------------------
@@ -363,25 +351,37 @@ class ScriptReader:
     def _fault(self, node: Node, field: str) -> SetFault | None:
         return self.fault(node, field, allow_off=True)
 
-    def fault(self, node: Node, field: str, *, allow_off: bool) -> SetFault | None:
-        kinds = [kind.value for kind in FaultKind]
-        params = sorted({p for names in _FAULT_PARAMS.values() for p in names} | ({"off"} if allow_off else set()))
-        entries = self.mapping(node, field, (*kinds, *params), f"a fault (a mapping with one of {', '.join(kinds)})")
+    def keyed(self, node: Node, field: str, enum: Any, params: dict[Any, tuple[str, ...]], extra: tuple[str, ...],
+              *, what: str, which: str, per: str) -> tuple[Any, dict[str, tuple[Node, Node]]] | None:
+        """A mapping whose kind is its one key out of ``enum`` (``{greylist: mx.beta.test, delay: 0}``),
+        with the parameters that kind takes (and ``extra``, taken by every kind); (kind, body)."""
+        kinds = [kind.value for kind in enum]
+        allowed = sorted({p for names in params.values() for p in names} | set(extra))
+        entries = self.mapping(node, field, (*kinds, *allowed), f"{what} (a mapping with one of {', '.join(kinds)})")
         if entries is None:
             return None
         body = {key: (key_node, value) for key, key_node, value in entries}
         found = [key for key in body if key in kinds]
         if not found:
-            if len(entries) == len(node.value):
-                    self.add(node, field, f"which fault? give one of {', '.join(kinds)} with its host, zone or mailbox")
+            if len(entries) == len(node.value):     # else an unknown key was reported already
+                self.add(node, field, which.format(kinds=", ".join(kinds)))
             return None
         if len(found) > 1:
-            self.add(body[found[1]][0], tree.join(field, found[1]), f"one fault per entry, this one has {', '.join(found)}")
-        kind = FaultKind(found[0])
+            self.add(body[found[1]][0], tree.join(field, found[1]), f"one {per}, this one has {', '.join(found)}")
+        kind = enum(found[0])
         for key in body:
-            if key not in kinds and key != "off" and key not in _FAULT_PARAMS[kind]:
-                allowed = ", ".join(_FAULT_PARAMS[kind]) or "no parameters"
-                self.add(body[key][0], tree.join(field, key), f"{kind} takes {allowed}, not {key}")
+            if key not in kinds and key not in extra and key not in params[kind]:
+                takes = ", ".join(params[kind]) or "no parameters"
+                self.add(body[key][0], tree.join(field, key), f"{kind} takes {takes}, not {key}")
+        return kind, body
+
+    def fault(self, node: Node, field: str, *, allow_off: bool) -> SetFault | None:
+        got = self.keyed(node, field, FaultKind, _FAULT_PARAMS, ("off",) if allow_off else (), what="a fault",
+                         which="which fault? give one of {kinds} with its host, zone or mailbox",
+                         per="fault per entry")
+        if got is None:
+            return None
+        kind, body = got
         kind_field = tree.join(field, kind.value)
         target_node = body[kind.value][1]
         if kind in ZONE_FAULTS:
@@ -441,23 +441,11 @@ class ScriptReader:
     # -- expectations --------------------------------------------------------------------------
 
     def _expect(self, node: Node, field: str) -> Expect | None:
-        kinds = [kind.value for kind in ExpectKind]
-        params = sorted({p for names in _EXPECT_PARAMS.values() for p in names})
-        entries = self.mapping(node, field, (*kinds, *params), f"an expectation (a mapping with one of {', '.join(kinds)})")
-        if entries is None:
+        got = self.keyed(node, field, ExpectKind, _EXPECT_PARAMS, (), what="an expectation",
+                         which="what to expect? give one of {kinds}", per="expectation per step")
+        if got is None:
             return None
-        body = {key: (key_node, value) for key, key_node, value in entries}
-        found = [key for key in body if key in kinds]
-        if not found:
-            if len(entries) == len(node.value):
-                    self.add(node, field, f"what to expect? give one of {', '.join(kinds)}")
-            return None
-        if len(found) > 1:
-            self.add(body[found[1]][0], tree.join(field, found[1]), f"one expectation per step, this one has {', '.join(found)}")
-        kind = ExpectKind(found[0])
-        for key in body:
-            if key not in kinds and key not in _EXPECT_PARAMS[kind]:
-                self.add(body[key][0], tree.join(field, key), f"{kind} takes {', '.join(_EXPECT_PARAMS[kind])}, not {key}")
+        kind, body = got
         get = lambda key: body[key][1] if key in body else None  # noqa: E731
         kind_field = tree.join(field, kind.value)
         value = get(kind.value)
