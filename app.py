@@ -11,6 +11,7 @@ is imported only when it is on: ``--no-web`` runs without Flask and Socket.IO lo
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import shutil
 import signal
@@ -57,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--web-host", default="127.0.0.1",
                    help="address of the web UI; 0.0.0.0 shares the view with the classroom "
                         "(the mail stack itself stays on loopback)")
+    p.add_argument("--classroom-address", default=None, metavar="ADDRESS",
+                   help="also serve the front door's submission, IMAP and POP3 ports (and their TLS ports) "
+                        "on this address of this computer, so students can point Thunderbird or a phone "
+                        "at it (README: 'Real clients from the class'); off by default")
     p.add_argument("--no-web", action="store_true", help="run without the web UI (terminal only)")
     p.add_argument("--step", action="store_true",
                    help="start paused: every hop waits; press Enter in the terminal to release one")
@@ -99,7 +104,22 @@ def config_from_args(args: argparse.Namespace, *, data_dir: Path | None = None) 
                         connect_timeout=default_queue.connect_timeout, command_timeout=default_queue.command_timeout)
     data = data_dir or args.data or Path("data")
     return Config(data_dir=data.resolve(), ports=ports, web_host=args.web_host, queue=queue,
-                  step=args.step, hop_delay=args.hop_delay, seed=args.seed, tls=not args.no_tls)
+                  step=args.step, hop_delay=args.hop_delay, seed=args.seed, tls=not args.no_tls,
+                  classroom_address=classroom_address(args.classroom_address))
+
+
+def classroom_address(raw: str | None) -> str | None:
+    """--classroom-address: an IP address of this computer (a name would ask the machine's resolver)."""
+    if raw is None:
+        return None
+    try:
+        address = ipaddress.ip_address(raw.strip("[]"))
+    except ValueError:
+        raise SystemExit(f"app.py: --classroom-address must be an IP address of this computer, not {raw!r}") from None
+    if address.is_unspecified:
+        raise SystemExit("app.py: --classroom-address must be one address, not 0.0.0.0 or :: "
+                         "(that would open every port on every network)")
+    return str(address)
 
 
 def format_hop(event: Event) -> str:
@@ -126,6 +146,8 @@ def print_listeners(stack, out=sys.stdout) -> None:
     rows = sorted(stack.listener_table(), key=lambda r: (r["host"] != "front", r["host"], r["service"]))
     for row in rows:
         where = "front door" if row["host"] == "front" else row["host"]
+        if row["host"] == "front" and row["address"] == stack.config.classroom_address:
+            where = "front door, for the classroom network"
         print(f"  {row['service']:<11} {row['address']}:{row['port']:<6} {where}", file=out)
     print("Users: " + ", ".join(f"{u} (password: {stack.world.user(u).password})"
                                 for u in stack.world.users()), file=out)

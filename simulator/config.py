@@ -94,3 +94,9 @@ class Config:
     hop_delay: float = 0.0               # seconds each hop waits in play mode
     seed: int | None = None              # for the random order of equal-preference MX hosts
     tls: bool = True                     # STARTTLS and implicit-TLS ports (certificate in data_dir/tls)
+    # Real clients from the classroom network (off by default): the front door's submission, smtps,
+    # IMAP(S) and POP3(S) are also served on this address, and the certificate covers it.
+    classroom_address: str | None = None
+    # The webmail's own source address: its connections to the front door come from here, so the
+    # servers and the page tell its hops from other clients' (simulator/webmail).
+    webmail_source: str = "127.0.0.80"

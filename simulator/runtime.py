@@ -50,7 +50,7 @@ from . import nodes, tls
 from .bus import EventBus
 from .config import Config
 from .delivery import Delivery, DeliveryServices
-from .facts import DnsServed, Fact, FaultBit, FaultChanged, HostStateChanged, MxTableChanged, Wire
+from .facts import DnsServed, Fact, FaultBit, FaultChanged, HostStateChanged, MxTableChanged, UserChanged, Wire
 from .faults import FaultBook, check_kind, fault_node, fault_params, normal_target
 from .gate import StepGate
 from .protocols.dns.server import DnsServer, QueryRecord
@@ -94,6 +94,7 @@ class MailStack:
         self.rng = random.Random(config.seed)
         self.traces = TraceBook(self.rng)
         self.throttle = LoginThrottle()                   # one for submission, IMAP and POP3
+        self.throttle.exempt = frozenset({config.webmail_source})   # the webmail throttles each browser
         self.listeners: list[Listener] = []
         self.store = MailStore(config.data_dir / "mail", clock=clock)
         self.ssl_context: ssl.SSLContext | None = None
@@ -196,7 +197,8 @@ class MailStack:
     async def _start(self) -> None:
         cfg = self.config
         if cfg.tls:
-            self.ssl_context = await asyncio.to_thread(tls.server_context, cfg.data_dir)
+            extra = (cfg.classroom_address,) if cfg.classroom_address else ()
+            self.ssl_context = await asyncio.to_thread(tls.server_context, cfg.data_dir, extra)
         initial = [self._checked(fault) for fault in self.world.scenario.faults]
         for fault in initial:
             self.fault_book.set(fault)
@@ -341,7 +343,16 @@ class MailStack:
         return authenticate
 
     async def _start_front_door(self) -> None:
-        ports, front = self.config.ports, self.config.front_host
+        """The front door on ``front_host``, and again on the classroom address when one is given:
+        submission, IMAP and POP3 with their TLS ports -- nothing else listens there (no MX, no
+        DNS), and the hosts behind it stay on loopback, so mail still only moves inside the sandbox."""
+        cfg = self.config
+        for front in (cfg.front_host, cfg.classroom_address):
+            if front:
+                await self._serve_front(front)
+
+    async def _serve_front(self, front: str) -> None:
+        ports = self.config.ports
         await self._serve("front", "submission", self._smtp_factory(Door.SUBMISSION, None), front,
                           ports.submission)
         if self.ssl_context is not None:
@@ -376,7 +387,13 @@ class MailStack:
         return [{"preference": m.preference, "host": m.host} for m in table]
 
     def _world_changed(self, what: str, detail: dict) -> None:
-        """World listener (called on the loop): make the change real, then tell the learners."""
+        """World listener (called on the loop, or in any thread for a user): make the change real,
+        then tell the learners."""
+        if what == "user":              # nothing to start or stop: logins and deliveries ask the world
+            node = nodes.mua(detail["address"])
+            self.bus.publish(UserChanged(src=node, dst=node, address=detail["address"], name=detail["name"],
+                                         joined=detail["joined"]))
+            return
         loop = asyncio.get_running_loop()
         if what == "host":
             host = self.world.hosts[detail["host"]]

@@ -2,7 +2,8 @@
 
 What it implements
   * A self-signed end-entity certificate (PROTOCOLS.md X3): ``basicConstraints`` critical
-    ``CA:FALSE``, ``subjectAltName`` DNS:localhost and IP:127.0.0.1, EKU serverAuth, keyUsage
+    ``CA:FALSE``, ``subjectAltName`` DNS:localhost and IP:127.0.0.1 (and a classroom address, when
+    the front door is also served on one: the pair is made again to cover it), EKU serverAuth, keyUsage
     digitalSignature + keyEncipherment (RFC 5280 §4.2.1.3, §4.2.1.6, §4.2.1.9, §4.2.1.12),
     CN=localhost, RSA 2048, SHA-256, valid for ten years.
     Why a leaf and not a CA: mbsync pins a ``CertificateFile`` by exact match only when it is not a
@@ -54,21 +55,23 @@ def tls_dir(data_dir: Path) -> Path:
     return Path(data_dir) / "tls"
 
 
-def ensure_certificate(data_dir: Path) -> tuple[Path, Path]:
+def ensure_certificate(data_dir: Path, extra_ips: tuple[str, ...] = ()) -> tuple[Path, Path]:
     """Return ``(cert.pem, key.pem)`` in ``data_dir/tls``; generate them on the first call.
 
-    An existing pair is reused as long as both files load and belong together; otherwise (a file
-    missing, damaged, or from another pair) a new pair replaces both.
+    An existing pair is reused as long as both files load, belong together and the certificate
+    names every address of ``extra_ips`` (a classroom address the front door is also served on);
+    otherwise (a file missing, damaged, from another pair, or not covering a new classroom address)
+    a new pair replaces both.
     """
     directory = tls_dir(data_dir)
     directory.mkdir(parents=True, exist_ok=True)
     cert_path, key_path = directory / CERT_NAME, directory / KEY_NAME
     with _lock(directory):
-        if _usable_pair(cert_path, key_path):
+        if _usable_pair(cert_path, key_path) and _covers(cert_path, extra_ips):
             if key_path.stat().st_mode & 0o077:
                 os.chmod(key_path, 0o600)
             return cert_path, key_path
-        key_pem, cert_pem = _generate()
+        key_pem, cert_pem = _generate(extra_ips)
         # The key first: a crash in between leaves a key without its certificate, which the next
         # call detects (the pair does not match) and regenerates.
         write_atomic(key_path, key_pem, mode=0o600, sync_dir=True)
@@ -78,9 +81,9 @@ def ensure_certificate(data_dir: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def server_context(data_dir: Path) -> ssl.SSLContext:
+def server_context(data_dir: Path, extra_ips: tuple[str, ...] = ()) -> ssl.SSLContext:
     """A server-side context (TLS 1.2 or later) loaded with the sandbox's certificate and key."""
-    cert_path, key_path = ensure_certificate(data_dir)
+    cert_path, key_path = ensure_certificate(data_dir, extra_ips)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert_path, key_path)
@@ -115,8 +118,10 @@ def fingerprint(cert_path: Path, algorithm: str = "sha256") -> str:
 # --------------------------------------------------------------------------- helpers
 
 
-def _generate() -> tuple[bytes, bytes]:
-    """A fresh RSA key and the leaf certificate for it, both PEM."""
+def _generate(extra_ips: tuple[str, ...] = ()) -> tuple[bytes, bytes]:
+    """A fresh RSA key and the leaf certificate for it, both PEM (its IP SANs: 127.0.0.1 and ``extra_ips``)."""
+    addresses = [ipaddress.ip_address("127.0.0.1")]
+    addresses += [a for a in map(ipaddress.ip_address, extra_ips) if a not in addresses]
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOSTNAME)])
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
@@ -131,8 +136,7 @@ def _generate() -> tuple[bytes, bytes]:
         .not_valid_after(now + VALIDITY)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.SubjectAlternativeName([
-            x509.DNSName(HOSTNAME),
-            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+            x509.DNSName(HOSTNAME), *(x509.IPAddress(a) for a in addresses),
         ]), critical=False)
         .add_extension(x509.KeyUsage(
             digital_signature=True, content_commitment=False, key_encipherment=True,
@@ -162,6 +166,19 @@ def _usable_pair(cert_path: Path, key_path: Path) -> bool:
     if not same_key:
         log.warning("%s does not belong to %s; generating a new pair", cert_path, key_path)
     return same_key
+
+
+def _covers(cert_path: Path, ips: tuple[str, ...]) -> bool:
+    """Does the certificate name every address of ``ips`` in its subjectAltName?"""
+    if not ips:
+        return True
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    try:
+        named = set(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+                    .get_values_for_type(x509.IPAddress))
+    except x509.ExtensionNotFound:
+        return False
+    return all(ipaddress.ip_address(ip) in named for ip in ips)
 
 
 @contextmanager

@@ -7,6 +7,7 @@ is read from the web thread and changed on the mail loop, so it guards itself wi
 """
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import threading
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import networkx as nx
 from . import nodes
 from .protocols.dns.zone import Record
 from .scenario import DomainSpec, Role, Scenario
+from .scenario.model import UserSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,8 @@ class World:
             for d in scenario.domains}
         self._passwords = {u.address.lower(): u.password for u in scenario.users}
         self._users = {u.address.lower(): u for u in scenario.users}
+        self._sent: dict[str, int] = {}                  # messages each user submitted
+        self._send_limits: dict[str, int] = {}           # address -> most messages it may submit
         self._listeners: list[Callable[[str, dict], None]] = []
 
     # -- reading ---------------------------------------------------------------------------------
@@ -87,10 +91,15 @@ class World:
         return self._domains[name.lower()]
 
     def users(self, domain: str | None = None) -> list[str]:
-        return [a for a, u in self._users.items() if domain is None or u.domain == domain]
+        with self._lock:
+            return [a for a, u in self._users.items() if domain is None or u.domain == domain]
 
-    def user(self, address: str):
+    def user(self, address: str) -> UserSpec | None:
         return self._users.get(address.lower())
+
+    def _user_specs(self, domain: str) -> list[UserSpec]:
+        with self._lock:
+            return [u for u in self._users.values() if u.domain == domain]
 
     def is_local_domain(self, domain: str) -> bool:
         return domain.lower().rstrip(".") in self._domains
@@ -147,7 +156,7 @@ class World:
                 return None
             login = f"{login}@{default_domain}"
         expected = self._passwords.get(login.lower())
-        if expected is None or expected != password:
+        if expected is None or not hmac.compare_digest(expected.encode(), password.encode()):
             return None
         local, domain = split_address(login.lower())
         return Account(local, domain)
@@ -188,6 +197,65 @@ class World:
         self._notify("mx", {"domain": domain, "mx": [[m.preference, m.host] for m in table]})
         return table
 
+    def add_user(self, domain: str, name: str, password: str, display_name: str) -> UserSpec:
+        """A user who joins while the world runs (a student): a mailbox of ``domain`` from now on.
+
+        The domain must be one where mail is final (it has a host of role mx), so the user's mail
+        is delivered and can be read; the address must be new.  Nothing is written: the store makes
+        the Maildir on the first delivery or login."""
+        domain = domain.lower().rstrip(".")
+        if domain not in self._domains:
+            raise WorldError(f"no domain named {domain!r} in this scenario")
+        if self.retrieval_host(domain) is None:
+            raise WorldError(f"{domain} has no mailbox server (no host of role mx)")
+        spec = UserSpec(name=name.lower(), domain=domain, password=password, display_name=display_name, line=0)
+        with self._lock:
+            if spec.address in self._users:
+                raise WorldError(f"{spec.address} already exists")
+            self._users[spec.address] = spec
+            self._passwords[spec.address] = password
+        self._notify("user", {"address": spec.address, "name": display_name, "joined": True})
+        return spec
+
+    def remove_user(self, address: str) -> UserSpec:
+        """The user leaves: no more logins or deliveries (mail already on disk stays there)."""
+        with self._lock:
+            spec = self._users.pop(address.lower(), None)
+            if spec is None:
+                raise WorldError(f"no user {address!r} in this world")
+            self._passwords.pop(spec.address, None)
+            self._send_limits.pop(spec.address, None)
+        self._notify("user", {"address": spec.address, "name": spec.display_name, "joined": False})
+        return spec
+
+    # -- sending limits (a classroom's per-student limit; the MSA enforces it) -----------------
+    def set_send_limit(self, address: str, limit: int | None) -> None:
+        with self._lock:
+            if limit is None:
+                self._send_limits.pop(address.lower(), None)
+            else:
+                self._send_limits[address.lower()] = max(0, int(limit))
+
+    def send_limit(self, address: str) -> int | None:
+        with self._lock:
+            return self._send_limits.get(address.lower())
+
+    def sent(self, address: str) -> int:
+        with self._lock:
+            return self._sent.get(address.lower(), 0)
+
+    def may_send(self, address: str) -> bool:
+        """Has this user messages left under its sending limit (True when it has none)?"""
+        with self._lock:
+            limit = self._send_limits.get(address.lower())
+            return limit is None or self._sent.get(address.lower(), 0) < limit
+
+    def count_sent(self, address: str) -> int:
+        """One more message submitted by ``address`` (the MSA calls it when it says 250)."""
+        with self._lock:
+            self._sent[address.lower()] = self._sent.get(address.lower(), 0) + 1
+            return self._sent[address.lower()]
+
     def _notify(self, what: str, detail: dict) -> None:
         for listener in list(self._listeners):
             listener(what, detail)
@@ -218,7 +286,7 @@ class World:
                              "summary": {"en": self.scenario.summary.en, "ru": self.scenario.summary.ru}},
                 "domains": [{
                     "name": d.name,
-                    "users": [{"address": u.address, "name": u.display_name} for u in d.users],
+                    "users": [{"address": u.address, "name": u.display_name} for u in self._user_specs(d.name)],
                     "hosts": [self.hosts[h.name].to_dict() for h in d.hosts],
                     "mx": None if self._mx[d.name] is None
                     else [{"preference": m.preference, "host": m.host} for m in self._mx[d.name]],
@@ -269,7 +337,7 @@ class World:
         submit = self.submission_host(d.name)
         if submit is not None:
             g.add_edge(nodes.FRONT, nodes.mta(submit.name), kind="submission")
-        for user in d.users:
+        for user in self._user_specs(d.name):
             mua, box = nodes.mua(user.address), nodes.mailbox(user.address)
             g.add_node(mua, kind="mua", label=user.address, domain=d.name)
             g.add_node(box, kind="mailbox", label=user.name, domain=d.name)

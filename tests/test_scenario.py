@@ -268,7 +268,8 @@ MISTAKES = [
     ("scalar-document", "hello\n", 1, "<document>", "expected a mapping"),
     ("empty-file", "# nothing\n", 1, "<document>", "empty file"),
     ("top-level-list", "- name\n- domains\n", 1, "<document>", "expected a mapping"),
-    ("unknown-top-key", HOSTS + "colour: red\n", 8, "colour", "allowed here: name, title, summary, level, goals, domains, faults, steps"),
+    ("unknown-top-key", HOSTS + "colour: red\n", 8, "colour", "allowed here: name, title, summary, level, goals, class_domain, domains, faults, steps"),
+    ("class-domain-unknown", HOSTS + "class_domain: gamma.test\n", 8, "class_domain", "domain 'gamma.test' is not defined"),
     ("missing-domains", "name: x\n", 1, "domains", "missing"),
     ("no-domains", "domains: {}\n", 1, "domains", "at least one domain"),
     ("domains-not-mapping", "domains: [alpha.test]\n", 1, "domains", "expected a mapping of domain names"),
@@ -599,3 +600,11 @@ def test_a_script_the_runner_could_not_use_is_refused_at_load(text: str, field: 
 def test_a_host_may_not_take_the_front_doors_address() -> None:
     found = problems(HOSTS.replace("{role: mx}", "{role: mx, address: 127.0.0.1}"))
     assert any("front door" in p.message for p in found), found
+
+
+def test_class_domain_names_a_domain_with_a_mailbox_server() -> None:
+    base = HOSTS + "  beta.test:\n    hosts:\n      smtp.beta.test: {role: msa}\n"
+    assert parse_scenario(base + "class_domain: alpha.test\n", "lesson.yaml").class_domain == "alpha.test"
+    assert parse_scenario(base, "lesson.yaml").class_domain is None
+    found = problems(base + "class_domain: beta.test\n")
+    assert [(p.field, "no host of role mx" in p.message) for p in found] == [("class_domain", True)]

@@ -12,7 +12,7 @@ from .lesson import *  # noqa: F401,F403
 from .pop3 import *  # noqa: F401,F403
 from .queue import *  # noqa: F401,F403
 from .smtp import *  # noqa: F401,F403
-from .world import FaultBit, FaultChanged, FaultKind, HostStateChanged, MxTableChanged, NextHop, HopStep
+from .world import FaultBit, FaultChanged, FaultKind, HostStateChanged, MxTableChanged, NextHop, HopStep, UserChanged
 
 AREAS = (smtp, dns, queue, pop3, imap, world, lesson)
 
@@ -42,4 +42,4 @@ def reason_enums() -> tuple[type, ...]:
 
 
 __all__ = ["Credential", "Fact", "Line", "Reason", "Status", "TlsMode", "Wire", "all_facts", "reason_enums", "FaultBit", "FaultChanged", "FaultKind", "HostStateChanged",
-           "MxTableChanged", "NextHop", "HopStep"]
+           "MxTableChanged", "NextHop", "HopStep", "UserChanged"]

@@ -15,7 +15,8 @@ from typing import ClassVar
 from ..scenario.model import FaultKind
 from .base import Fact, Status, Wire
 
-__all__ = ["FaultBit", "FaultChanged", "FaultKind", "HopStep", "HostStateChanged", "MxTableChanged", "NextHop"]
+__all__ = ["FaultBit", "FaultChanged", "FaultKind", "HopStep", "HostStateChanged", "MxTableChanged", "NextHop",
+           "UserChanged"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -25,6 +26,18 @@ class HostStateChanged(Fact):
     what: str = "host"          # the page tells the two world changes apart by this
     host: str
     up: bool
+    status: Status = Status.INFO
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserChanged(Fact):
+    """A user joined the world while it runs (a student of the class) or left it."""
+    kind: ClassVar[str] = "world.user"
+    protocol: ClassVar[str] = "WORLD"
+    what: str = "user"
+    address: str
+    name: str                    # the display name the student gave
+    joined: bool
     status: Status = Status.INFO
 
 

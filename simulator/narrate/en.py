@@ -42,6 +42,18 @@ def _world_mx_changed(x: f.MxTableChanged) -> tuple[str, str]:
             f"new table from now on, so the next lookup of a sending MTA sees the change.")
 
 
+def _world_user(x: f.UserChanged) -> tuple[str, str]:
+    if x.joined:
+        return (f"{x.name} joined the class as {x.address}",
+                f"{x.name} joined the class: the world now has a user {x.address}, with a mailbox on the "
+                f"domain's mail server and a mail client of their own. Mail to this address is accepted "
+                f"and delivered like everyone else's, and only {x.name} can log in to read it.")
+    return (f"{x.address} left the class",
+            f"The teacher removed {x.address}. Logins with it fail from now on, and mail sent to it is "
+            f"refused with {code('550 5.1.1')} (user unknown), like mail to any address that does not "
+            f"exist.")
+
+
 def _world_who(host: str) -> str:
     """A host by name; "" is the front door, which has none."""
     return host or "the front door"
@@ -63,7 +75,8 @@ def _world_next_hop(x: f.NextHop) -> tuple[str, str]:
             "Real servers and clients really wait meanwhile: to them the server is just slow.")
 
 
-_TEXTS_WORLD: dict = {f.HostStateChanged: _world_host_state, f.MxTableChanged: _world_mx_changed, f.NextHop: _world_next_hop}
+_TEXTS_WORLD: dict = {f.HostStateChanged: _world_host_state, f.MxTableChanged: _world_mx_changed, f.NextHop: _world_next_hop,
+                      f.UserChanged: _world_user}
 
 
 # -------------------- smtp ------------------------------------------------------------------
@@ -1780,4 +1793,200 @@ _UI_PAGE: dict = {
 }
 
 
-UI: dict[str, str] = {**_UI_UI, **_UI_EXPORT, **_UI_LESSONS_PAGE, **_UI_PAGE}
+# -- helper C, issue 10: a class that takes part (static/js/classroom.js, details.js, diagram.js) ------
+_UI_CLASS_PAGE: dict = {
+    "class.button": "Class",
+    "class.button.hint": "The class: joining, the students, the sending limit",
+    "class.button.join": "Join the class",
+    "class.button.join.hint": "Get your own address and mailbox in the sandbox",
+    "class.button.me": "My mailbox",
+    "class.button.me.hint": "Your address, your password and the way to your mailbox",
+    "class.title": "The class",
+    "class.title.join": "Join the class",
+    "class.title.me": "You in the class",
+    "class.state.open": "joining is open",
+    "class.state.closed": "joining is closed",
+    "class.count": "{n} {n#student|students}",
+    "class.closed": "Joining the class is closed.",
+    "class.closed.hint": "The teacher opens it when the class is to take part.",
+    "class.join.intro": "Join with your name: you get your own address and mailbox in the sandbox. Write to "
+                        "your classmates and to the lesson's users, and watch your mail travel on the diagram.",
+    "class.join.name": "Your name",
+    "class.join.nameHint": "It becomes your address at {domain}.",
+    "class.join.submit": "Join",
+    "class.join.tooMany": "Too many people are joining right now: wait a moment and try again.",
+    "class.privacy": "Only you (and the teacher) can read your mailbox. But every hop shows on the diagram, "
+                     "and what crosses the wire without TLS can be read in its transcript: that is the lesson.",
+    "class.me.welcome": "Welcome, {name}! This is your account:",
+    "class.me.name": "Name",
+    "class.me.address": "Address",
+    "class.me.password": "Password",
+    "class.me.keep": "Write the password down: this page shows it only until you close it.",
+    "class.me.noPassword": "Your password was shown when you joined.",
+    "class.me.open": "Open my mailbox",
+    "class.me.thunderbird": "A mail client works too (`Thunderbird`, a phone's mail app): log in with this "
+                            "address and password. The servers and ports are under “Connect a mail client”.",
+    "class.me.clients": "Connect a mail client",
+    "class.me.limit": "You may send up to {n} {n#message|messages}.",
+    "class.joining": "Joining",
+    "class.joining.hint": "A student who joins gets an address at {domain}, a mailbox, and a mail client on "
+                          "the diagram.",
+    "class.open": "Open joining",
+    "class.close": "Close joining",
+    "class.limit.title": "Sending limit",
+    "class.limit": "Messages per student",
+    "class.limit.none": "no limit",
+    "class.limit.save": "Save",
+    "class.limit.bad": "The limit is a whole number of messages, from 0 to 10000.",
+    "class.limit.hint": "When a student reaches it, the MSA refuses their next message (its reply says why).",
+    "class.limit.saved": "Each student may now send {n} {n#message|messages}.",
+    "class.limit.savedNone": "Students may now send without a limit.",
+    "class.students": "Students",
+    "class.students.noneYet": "Nobody has joined yet.",
+    "class.students.none": "Nobody has joined. Open joining to let the students in.",
+    "class.student.name": "Name",
+    "class.student.address": "Address",
+    "class.student.sent": "Sent",
+    "class.student.actions": "Actions",
+    "class.remove": "Remove",
+    "class.remove.label": "Remove {address}",
+    "class.remove.ask": "Remove {address} from the class?",
+    "class.remove.yes": "Yes, remove",
+    "class.remove.no": "Cancel",
+    "class.removed": "{address} was removed from the class.",
+    "class.mailbox.locked": "This mailbox is private: only its owner, logged in to the webmail, and the "
+                            "teacher can read it.",
+    "class.mailbox.login": "Log in to the webmail to read this mailbox",
+    "class.mailbox.wire": "The hops stay visible to everybody: what a mail client sends without TLS can be "
+                          "read in the transcript.",
+    "class.webmail.tag": "webmail",
+    "class.webmail.hint": "The webmail made this hop: the web server is the mail client here.",
+    "node.mua.webmail": "webmail",
+    "node.mua.webmailOf": "webmail of {name}",
+}
+
+
+# -- helper B, issue 10: the webmail page (templates/webmail.html, static/js/webmail*.js) ------------
+_UI_WEBMAIL: dict = {
+    "webmail.title": "Webmail",
+    "webmail.diagram": "Diagram",
+    "webmail.diagram.hint": "Back to the diagram of the mail world",
+    "webmail.logout": "Log out",
+    "webmail.login.title": "Log in to your mailbox",
+    "webmail.login.intro": "This webmail is a real mail client (MUA): the web server logs in to the mail servers "
+                           "for you, and every click is a session drawn on the diagram.",
+    "webmail.login.address": "Address",
+    "webmail.login.password": "Password",
+    "webmail.login.submit": "Log in",
+    "webmail.login.missing": "Enter your address and your password.",
+    "webmail.retrieval": "Reading mail",
+    "webmail.retrieval.imap.hint": "your mail stays on the server; the folders live there, and every device sees "
+                                   "the same.",
+    "webmail.retrieval.pop3.hint": "the webmail downloads new mail and deletes it from the server; the folders "
+                                   "live only in this webmail.",
+    "webmail.keep": "Keep a copy on the server",
+    "webmail.keep.short": "copy kept on the server",
+    "webmail.tls": "Connection",
+    "webmail.tls.plain": "Plain",
+    "webmail.tls.starttls.hint": "after the greeting the dialogue is encrypted: a listener on the network sees "
+                                 "only TLS.",
+    "webmail.tls.plain.hint": "no encryption: your password crosses the wire readable — watch the hop's "
+                              "dialogue on the diagram.",
+    "webmail.student": "joined the class",
+    "webmail.compose": "Write",
+    "webmail.check": "Check mail",
+    "webmail.check.hint": "Ask the server for new mail now",
+    "webmail.folders": "Folders",
+    "webmail.folder.inbox": "Inbox",
+    "webmail.folder.sent": "Sent",
+    "webmail.folder.drafts": "Drafts",
+    "webmail.folder.trash": "Trash",
+    "webmail.folder.junk": "Junk",
+    "webmail.settings": "How this webmail connects",
+    "webmail.set.imap": "IMAP: the list is read from the server every time; the webmail keeps nothing.",
+    "webmail.set.pop3": "POP3: checking mail downloads it into the webmail and deletes it from the server.",
+    "webmail.set.pop3.keep": "POP3: checking mail downloads it into the webmail; a copy stays on the server.",
+    "webmail.list": "Messages",
+    "webmail.list.empty": "No messages here.",
+    "webmail.count": "{n} {n#message|messages}",
+    "webmail.unseen": "{n} unread",
+    "webmail.row": "{from}: {subject}, {date}",
+    "webmail.toWhom": "to {to}",
+    "webmail.noSubject": "(no subject)",
+    "webmail.mark.unseen": "unread",
+    "webmail.mark.flagged": "Flagged",
+    "webmail.mark.answered": "Answered",
+    "webmail.mark.attachment": "Has attachments",
+    "webmail.mark.report": "A delivery report (DSN): a server tells what became of a message",
+    "webmail.mark.dsn": "DSN",
+    "webmail.read.empty": "Choose a message to read it.",
+    "webmail.loading": "Loading…",
+    "webmail.actions": "What to do with this message",
+    "webmail.reply": "Reply",
+    "webmail.replyAll": "Reply all",
+    "webmail.forward": "Forward",
+    "webmail.flag": "Flag",
+    "webmail.unflag": "Unflag",
+    "webmail.unread": "Mark unread",
+    "webmail.move.to": "Move to folder",
+    "webmail.move": "Move",
+    "webmail.delete": "Delete",
+    "webmail.views": "Ways to look at this message",
+    "webmail.tab.text": "Text",
+    "webmail.tab.headers": "Headers",
+    "webmail.tab.source": "Source",
+    "webmail.tab.attachments": "Attachments",
+    "webmail.head.cc": "`Cc:`",
+    "webmail.text.none": "This message has no text.",
+    "webmail.text.onlyHtml": "This message has only an `HTML` part: open the `HTML` tab.",
+    "webmail.text.cut": "The text is cut here; the Source tab has the whole message.",
+    "webmail.headers.hint": "Every header field, in the order the message carries them: each server puts its "
+                            "`Received:` line on top.",
+    "webmail.html.frame": "The message's HTML part",
+    "webmail.html.sealed": "Shown in a sealed frame: no script runs, and remote images stay blocked — loading "
+                           "them would tell the sender that you opened the message.",
+    "webmail.html.images": "Remote images are shown: the servers that hold them now know the message was opened.",
+    "webmail.images": "Show remote images",
+    "webmail.download": "Download",
+    "webmail.download.name": "Download {name}",
+    "webmail.att.unnamed": "(no name)",
+    "webmail.compose.title.new": "New message",
+    "webmail.compose.title.reply": "Reply",
+    "webmail.compose.title.reply_all": "Reply to all",
+    "webmail.compose.title.forward": "Forward",
+    "webmail.compose.discard": "Discard",
+    "webmail.c.from": "From",
+    "webmail.c.to": "To",
+    "webmail.c.cc": "Cc",
+    "webmail.c.bcc": "Bcc",
+    "webmail.c.subject": "Subject",
+    "webmail.c.body": "Text",
+    "webmail.c.files": "Attachments",
+    "webmail.c.addr.hint": "Several addresses: separate them with commas.",
+    "webmail.c.bcc.hint": "Bcc: those recipients get the message, but no header names them.",
+    "webmail.c.files.remove": "Remove {name}",
+    "webmail.c.files.unread": "The file {name} could not be read.",
+    "webmail.c.files.wait": "The attachments are still being read; send again in a moment.",
+    "webmail.c.noRecipient": "Write at least one address in To, Cc or Bcc.",
+    "webmail.c.tooBig": "The message is too big for the web server: attach smaller files.",
+    "webmail.wire.plain": "Plain connection: your message and your password cross the wire in the clear. "
+                          "Anyone listening on the network could read them, and the hop's dialogue on the "
+                          "projected diagram shows them to the class.",
+    "webmail.wire.starttls": "STARTTLS: a listener on the network would see only TLS. The sandbox still records "
+                             "the dialogue, so the hop's dialogue on the teacher's screen shows it — that is the "
+                             "lesson.",
+    "webmail.send": "Send",
+    "webmail.sent.ok": "Sent. The MSA answered: `{reply}`",
+    "webmail.sent.pending": "Your message waits at the teacher's step gate: it goes on when the teacher "
+                            "releases the hop.",
+    "webmail.done.flagged": "Flagged.",
+    "webmail.done.unflagged": "Flag removed.",
+    "webmail.done.unread": "Marked as unread.",
+    "webmail.done.moved": "Moved to {folder}.",
+    "webmail.done.trashed": "Moved to the trash.",
+    "webmail.done.deleted": "Deleted for good.",
+    "webmail.world": "The world changed: log in again if the page asks.",
+}
+
+
+UI: dict[str, str] = {**_UI_UI, **_UI_EXPORT, **_UI_LESSONS_PAGE, **_UI_PAGE, **_UI_CLASS_PAGE, **_UI_WEBMAIL}

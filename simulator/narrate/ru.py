@@ -41,6 +41,18 @@ def _world_mx_changed(x: f.MxTableChanged) -> tuple[str, str]:
             f"отвечает новой таблицей, и следующий запрос отправляющего MTA увидит изменение.")
 
 
+def _world_user(x: f.UserChanged) -> tuple[str, str]:
+    if x.joined:
+        return (f"{x.name} присоединяется к классу как {x.address}",
+                f"{x.name} присоединяется к классу: в мире появился пользователь {x.address} с ящиком на "
+                f"почтовом сервере домена и собственным почтовым клиентом. Почта на этот адрес "
+                f"принимается и доставляется как всем, а прочитать её может только {x.name}.")
+    return (f"{x.address} больше не в классе",
+            f"Преподаватель удалил {x.address}. С этого момента вход с этим адресом не удаётся, а почта "
+            f"на него отклоняется с кодом {code('550 5.1.1')} (нет такого пользователя), как почта на "
+            f"любой несуществующий адрес.")
+
+
 def _world_who(host: str) -> str:
     """A host by name; "" is the front door, which has none."""
     return host or "общая точка входа"
@@ -63,7 +75,8 @@ def _world_next_hop(x: f.NextHop) -> tuple[str, str]:
             "медленный.")
 
 
-_TEXTS_WORLD: dict = {f.HostStateChanged: _world_host_state, f.MxTableChanged: _world_mx_changed, f.NextHop: _world_next_hop}
+_TEXTS_WORLD: dict = {f.HostStateChanged: _world_host_state, f.MxTableChanged: _world_mx_changed, f.NextHop: _world_next_hop,
+                      f.UserChanged: _world_user}
 
 
 # -------------------- smtp ------------------------------------------------------------------
@@ -1820,4 +1833,200 @@ _UI_PAGE: dict = {
 }
 
 
-UI: dict[str, str] = {**_UI_UI, **_UI_EXPORT, **_UI_LESSONS_PAGE, **_UI_PAGE}
+# -- helper C, issue 10: a class that takes part (static/js/classroom.js, details.js, diagram.js) ------
+_UI_CLASS_PAGE: dict = {
+    "class.button": "Класс",
+    "class.button.hint": "Класс: вход учеников, их список, лимит отправки",
+    "class.button.join": "Войти в класс",
+    "class.button.join.hint": "Получить свой адрес и почтовый ящик в песочнице",
+    "class.button.me": "Моя почта",
+    "class.button.me.hint": "Ваш адрес, пароль и путь к вашему почтовому ящику",
+    "class.title": "Класс",
+    "class.title.join": "Войти в класс",
+    "class.title.me": "Вы в классе",
+    "class.state.open": "вход открыт",
+    "class.state.closed": "вход закрыт",
+    "class.count": "{n} {n#ученик|ученика|учеников}",
+    "class.closed": "Вход в класс закрыт.",
+    "class.closed.hint": "Преподаватель откроет его, когда класс будет участвовать.",
+    "class.join.intro": "Войдите под своим именем: вы получите свой адрес и почтовый ящик в песочнице. "
+                        "Пишите одноклассникам и пользователям урока и смотрите, как ваши письма идут по схеме.",
+    "class.join.name": "Ваше имя",
+    "class.join.nameHint": "Из него получится ваш адрес в домене {domain}.",
+    "class.join.submit": "Войти",
+    "class.join.tooMany": "Сейчас входят слишком многие: подождите немного и попробуйте ещё раз.",
+    "class.privacy": "Ваш ящик читаете только вы (и преподаватель). Но каждый шаг письма виден на схеме, а то, "
+                     "что идёт по сети без TLS, можно прочитать в диалоге серверов: в этом и урок.",
+    "class.me.welcome": "Добро пожаловать, {name}! Ваша учётная запись:",
+    "class.me.name": "Имя",
+    "class.me.address": "Адрес",
+    "class.me.password": "Пароль",
+    "class.me.keep": "Запишите пароль: страница показывает его, только пока вы её не закроете.",
+    "class.me.noPassword": "Пароль был показан, когда вы вошли в класс.",
+    "class.me.open": "Открыть мою почту",
+    "class.me.thunderbird": "Подойдёт и почтовый клиент (`Thunderbird`, почта на телефоне): войдите с этим "
+                            "адресом и паролем. Серверы и порты — в разделе «Подключить почтовый клиент».",
+    "class.me.clients": "Подключить почтовый клиент",
+    "class.me.limit": "Вы можете отправить не больше {n} {n#письма|писем|писем}.",
+    "class.joining": "Вход в класс",
+    "class.joining.hint": "Вошедший ученик получает адрес в домене {domain}, почтовый ящик и почтовый клиент "
+                          "на схеме.",
+    "class.open": "Открыть вход",
+    "class.close": "Закрыть вход",
+    "class.limit.title": "Лимит отправки",
+    "class.limit": "Писем на ученика",
+    "class.limit.none": "без лимита",
+    "class.limit.save": "Сохранить",
+    "class.limit.bad": "Лимит — целое число писем, от 0 до 10000.",
+    "class.limit.hint": "Когда ученик его исчерпал, MSA отказывает в следующем письме (и объясняет почему).",
+    "class.limit.saved": "Теперь каждый ученик может отправить {n} {n#письмо|письма|писем}.",
+    "class.limit.savedNone": "Теперь ученики отправляют письма без лимита.",
+    "class.students": "Ученики",
+    "class.students.noneYet": "Пока никто не вошёл.",
+    "class.students.none": "Никто не вошёл. Откройте вход, чтобы ученики могли войти.",
+    "class.student.name": "Имя",
+    "class.student.address": "Адрес",
+    "class.student.sent": "Отправлено",
+    "class.student.actions": "Действия",
+    "class.remove": "Удалить",
+    "class.remove.label": "Удалить {address}",
+    "class.remove.ask": "Удалить {address} из класса?",
+    "class.remove.yes": "Да, удалить",
+    "class.remove.no": "Отмена",
+    "class.removed": "{address} удалён из класса.",
+    "class.mailbox.locked": "Этот почтовый ящик закрыт: читать его может только владелец, вошедший в "
+                            "веб-почту, и преподаватель.",
+    "class.mailbox.login": "Войдите в веб-почту, чтобы прочитать этот ящик",
+    "class.mailbox.wire": "Шаги писем видны всем: то, что почтовый клиент отправляет без TLS, можно прочитать "
+                          "в диалоге.",
+    "class.webmail.tag": "веб-почта",
+    "class.webmail.hint": "Этот шаг сделала веб-почта: здесь почтовый клиент — веб-сервер.",
+    "node.mua.webmail": "веб-почта",
+    "node.mua.webmailOf": "веб-почта {name}",
+}
+
+
+# -- helper B, issue 10: the webmail page (templates/webmail.html, static/js/webmail*.js) ------------
+_UI_WEBMAIL: dict = {
+    "webmail.title": "Веб-почта",
+    "webmail.diagram": "Схема",
+    "webmail.diagram.hint": "Назад к схеме почтового мира",
+    "webmail.logout": "Выйти",
+    "webmail.login.title": "Вход в почтовый ящик",
+    "webmail.login.intro": "Эта веб-почта — настоящий почтовый клиент (MUA): веб-сервер входит на почтовые "
+                           "серверы за вас, и каждый щелчок — это сеанс, который видно на схеме.",
+    "webmail.login.address": "Адрес",
+    "webmail.login.password": "Пароль",
+    "webmail.login.submit": "Войти",
+    "webmail.login.missing": "Введите адрес и пароль.",
+    "webmail.retrieval": "Чтение почты",
+    "webmail.retrieval.imap.hint": "почта остаётся на сервере; папки хранятся там, и любое устройство видит "
+                                   "одно и то же.",
+    "webmail.retrieval.pop3.hint": "веб-почта скачивает новые письма и удаляет их с сервера; папки есть только "
+                                   "в этой веб-почте.",
+    "webmail.keep": "Оставлять копию на сервере",
+    "webmail.keep.short": "копия остаётся на сервере",
+    "webmail.tls": "Соединение",
+    "webmail.tls.plain": "Без шифрования",
+    "webmail.tls.starttls.hint": "после приветствия диалог шифруется: подслушивающий в сети видит только TLS.",
+    "webmail.tls.plain.hint": "шифрования нет: пароль идёт по сети в открытом виде — посмотрите диалог этого "
+                              "шага на схеме.",
+    "webmail.student": "участник класса",
+    "webmail.compose": "Написать",
+    "webmail.check": "Проверить почту",
+    "webmail.check.hint": "Спросить сервер о новых письмах прямо сейчас",
+    "webmail.folders": "Папки",
+    "webmail.folder.inbox": "Входящие",
+    "webmail.folder.sent": "Отправленные",
+    "webmail.folder.drafts": "Черновики",
+    "webmail.folder.trash": "Корзина",
+    "webmail.folder.junk": "Спам",
+    "webmail.settings": "Как подключается эта веб-почта",
+    "webmail.set.imap": "IMAP: список каждый раз читается с сервера; веб-почта ничего не хранит у себя.",
+    "webmail.set.pop3": "POP3: при проверке почты письма скачиваются в веб-почту и удаляются с сервера.",
+    "webmail.set.pop3.keep": "POP3: при проверке почты письма скачиваются в веб-почту, а копия остаётся на "
+                             "сервере.",
+    "webmail.list": "Письма",
+    "webmail.list.empty": "Здесь нет писем.",
+    "webmail.count": "{n} {n#письмо|письма|писем}",
+    "webmail.unseen": "{n} {n#непрочитанное|непрочитанных|непрочитанных}",
+    "webmail.row": "{from}: {subject}, {date}",
+    "webmail.toWhom": "кому: {to}",
+    "webmail.noSubject": "(без темы)",
+    "webmail.mark.unseen": "не прочитано",
+    "webmail.mark.flagged": "Помечено",
+    "webmail.mark.answered": "Есть ответ",
+    "webmail.mark.attachment": "Есть вложения",
+    "webmail.mark.report": "Отчёт о доставке (DSN): сервер сообщает, что стало с письмом",
+    "webmail.mark.dsn": "DSN",
+    "webmail.read.empty": "Выберите письмо, чтобы прочитать его.",
+    "webmail.loading": "Загрузка…",
+    "webmail.actions": "Что сделать с этим письмом",
+    "webmail.reply": "Ответить",
+    "webmail.replyAll": "Ответить всем",
+    "webmail.forward": "Переслать",
+    "webmail.flag": "Пометить",
+    "webmail.unflag": "Снять пометку",
+    "webmail.unread": "Сделать непрочитанным",
+    "webmail.move.to": "Переместить в папку",
+    "webmail.move": "Переместить",
+    "webmail.delete": "Удалить",
+    "webmail.views": "Как смотреть это письмо",
+    "webmail.tab.text": "Текст",
+    "webmail.tab.headers": "Заголовки",
+    "webmail.tab.source": "Исходник",
+    "webmail.tab.attachments": "Вложения",
+    "webmail.head.cc": "`Cc:`",
+    "webmail.text.none": "В этом письме нет текста.",
+    "webmail.text.onlyHtml": "В этом письме есть только часть `HTML`: откройте вкладку `HTML`.",
+    "webmail.text.cut": "Текст здесь обрезан; письмо целиком — на вкладке «Исходник».",
+    "webmail.headers.hint": "Все поля заголовка в том порядке, в каком они записаны в письме: каждый сервер "
+                            "добавляет свою строку `Received:` сверху.",
+    "webmail.html.frame": "Часть письма в формате `HTML`",
+    "webmail.html.sealed": "Показано в закрытой рамке: скрипты не выполняются, а внешние картинки заблокированы "
+                           "— их загрузка сообщила бы отправителю, что вы открыли письмо.",
+    "webmail.html.images": "Внешние картинки показаны: серверы, где они лежат, теперь знают, что письмо открыли.",
+    "webmail.images": "Показать внешние картинки",
+    "webmail.download": "Скачать",
+    "webmail.download.name": "Скачать {name}",
+    "webmail.att.unnamed": "(без имени)",
+    "webmail.compose.title.new": "Новое письмо",
+    "webmail.compose.title.reply": "Ответ",
+    "webmail.compose.title.reply_all": "Ответ всем",
+    "webmail.compose.title.forward": "Пересылка",
+    "webmail.compose.discard": "Отменить",
+    "webmail.c.from": "От",
+    "webmail.c.to": "Кому",
+    "webmail.c.cc": "Копия",
+    "webmail.c.bcc": "Скрытая копия",
+    "webmail.c.addr.hint": "Несколько адресов разделяйте запятыми.",
+    "webmail.c.bcc.hint": "Скрытая копия: эти получатели получат письмо, но ни один заголовок их не назовёт.",
+    "webmail.c.subject": "Тема",
+    "webmail.c.body": "Текст",
+    "webmail.c.files": "Вложения",
+    "webmail.c.files.remove": "Убрать {name}",
+    "webmail.c.files.unread": "Не удалось прочитать файл {name}.",
+    "webmail.c.files.wait": "Вложения ещё читаются; отправьте чуть позже.",
+    "webmail.c.noRecipient": "Укажите хотя бы один адрес: «Кому», «Копия» или «Скрытая копия».",
+    "webmail.c.tooBig": "Письмо слишком велико для веб-сервера: приложите файлы поменьше.",
+    "webmail.wire.plain": "Соединение без шифрования: письмо и пароль идут по сети в открытом виде. Любой, кто "
+                          "слушает сеть, может их прочитать, а диалог шага на общей схеме показывает их всему "
+                          "классу.",
+    "webmail.wire.starttls": "STARTTLS: подслушивающий в сети увидел бы только TLS. Но песочница всё равно "
+                             "записывает диалог, поэтому на экране преподавателя он виден в диалоге шага — в "
+                             "этом и урок.",
+    "webmail.send": "Отправить",
+    "webmail.sent.ok": "Отправлено. MSA ответил: `{reply}`",
+    "webmail.sent.pending": "Письмо ждёт разрешения преподавателя: оно пойдёт дальше, когда преподаватель "
+                            "выпустит шаг.",
+    "webmail.done.flagged": "Помечено.",
+    "webmail.done.unflagged": "Пометка снята.",
+    "webmail.done.unread": "Отмечено как непрочитанное.",
+    "webmail.done.moved": "Перемещено в папку «{folder}».",
+    "webmail.done.trashed": "Перемещено в корзину.",
+    "webmail.done.deleted": "Удалено навсегда.",
+    "webmail.world": "Мир изменился: войдите снова, если страница попросит.",
+}
+
+
+UI: dict[str, str] = {**_UI_UI, **_UI_EXPORT, **_UI_LESSONS_PAGE, **_UI_PAGE, **_UI_CLASS_PAGE, **_UI_WEBMAIL}

@@ -27,6 +27,11 @@ How a server uses it (a sans-IO core emits the wait as an effect instead of slee
         throttle.succeeded(peer)
 
 Share one instance between all servers (and sessions) that should count together.
+
+**Trusted front ends.** Peers in ``exempt`` (the webmail's source address) are never delayed nor
+counted by the servers: the webmail throttles each browser itself, with this same instance keyed by
+``"web:" + the browser's address`` (as Dovecot trusts ``login_trusted_networks``), so one student's
+wrong passwords never slow another student's logins.
 """
 from __future__ import annotations
 
@@ -57,13 +62,18 @@ class LoginThrottle:
         self.forget_after = forget_after
         self.max_peers = max_peers
         self._records: dict[str, _Record] = {}   # oldest failure first (re-inserted on each failure)
+        self.exempt: frozenset[str] = frozenset()  # trusted front ends (see the module's docstring)
 
     def delay(self, peer: str) -> float:
         """Seconds to wait before checking this peer's next login attempt (0.0 if none)."""
+        if peer in self.exempt:
+            return 0.0
         return self._delay_for(self.failures(peer))
 
     def failed(self, peer: str) -> float:
         """Record a failed login from ``peer``; return the delay its next attempt will get."""
+        if peer in self.exempt:
+            return 0.0
         now = self._clock()
         count = self._live_count(peer, now) + 1
         self._records.pop(peer, None)

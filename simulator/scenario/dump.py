@@ -126,6 +126,7 @@ def dump_world(world: "World", faults: Iterable[Fault | dict[str, Any]] = (), *,
         f"name: {scenario.name}",
         *_text_block("title", scenario.title.en, scenario.title.ru),
         *_text_block("summary", scenario.summary.en, scenario.summary.ru),
+        *([f"class_domain: {scenario.class_domain}"] if scenario.class_domain else []),
         "domains:",
     ]
     for domain in scenario.domains:

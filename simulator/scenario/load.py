@@ -50,7 +50,7 @@ MAX_DOMAINS = 250  # address plan 127.42.<domain>.<host>: one octet each
 MAX_HOSTS_PER_DOMAIN = 250
 NULL_MX = "."
 
-_TOP_KEYS = ("name", "title", "summary", "level", "goals", "domains", "faults", "steps")
+_TOP_KEYS = ("name", "title", "summary", "level", "goals", "class_domain", "domains", "faults", "steps")
 _DOMAIN_KEYS = ("users", "hosts", "mx", "address", "txt")
 _USER_KEYS = ("password", "name")
 _HOST_KEYS = ("role", "state", "address")
@@ -248,11 +248,23 @@ class _Builder(ScriptReader):
         goals = self.goals(top["goals"]) if "goals" in top else Goals()
         faults = self.faults(top["faults"]) if "faults" in top else ()
         steps = self.steps(top["steps"]) if "steps" in top else ()
+        class_domain = self.class_domain(top["class_domain"], drafts) if "class_domain" in top else None
 
         if self.problems:
             self.fail(self.problems)
         return Scenario(name, title, summary, tuple(d.spec for d in drafts), steps, self.path,
-                        level=level, goals=goals, faults=faults)
+                        level=level, goals=goals, faults=faults, class_domain=class_domain)
+
+    def class_domain(self, node: Node, drafts: list[_DomainDraft]) -> str | None:
+        """Where students who join get their mailboxes: a domain of the scenario with an mx host."""
+        name = self.domain_name(node, "class_domain")
+        if name is None:
+            return None
+        spec = next(d.spec for d in drafts if d.spec.name == name)
+        if not any(h.role is Role.MX for h in spec.hosts):
+            self.add(node, "class_domain", f"{name} has no host of role mx: students' mailboxes need one")
+            return None
+        return name
 
     def fail(self, problems: list[Problem]) -> None:
         unique = list(dict.fromkeys(problems))

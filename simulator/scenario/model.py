@@ -280,6 +280,7 @@ class Scenario:
     level: Level | None = None      # None: not a lesson of the library (free play)
     goals: Goals = Goals()
     faults: tuple[Fault, ...] = ()  # set when the world starts
+    class_domain: str | None = None  # where students who join get mailboxes (None: the first with an mx host)
 
     def domain(self, name: str) -> DomainSpec:
         wanted = name.lower()

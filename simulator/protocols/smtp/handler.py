@@ -125,6 +125,10 @@ class SmtpHandler:
                 # RFC 6409 §6.1: the MSA checks that the user may use this envelope sender.
                 return (f"553 5.7.1 <{address}>: sender address rejected: not owned by user "
                         f"{account.address}")
+            if not self.world.may_send(account.address):
+                # A classroom's per-student limit (as providers' sending quotas, e.g. 550 5.4.5).
+                return (f"550 5.4.5 <{account.address}>: sending limit reached "
+                        f"({self.world.send_limit(account.address)} messages); ask your teacher")
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 Sender OK"
@@ -241,6 +245,8 @@ class SmtpHandler:
         except OSError:
             log.exception("could not queue a message on %s", queue_host.name)
             return DataResult(False, "451 4.3.0 Could not store the message; try again later", trace=trace)
+        if self.door is Door.SUBMISSION:
+            self.world.count_sent(session.auth_data.address)
         return DataResult(True, f"250 2.0.0 Ok: queued as {queue_id}", queue_id, trace, message,
                           queue_host.name, final)
 
