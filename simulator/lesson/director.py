@@ -212,8 +212,9 @@ def latest_log(data_dir: Path) -> Path | None:
 
 
 def fresh_world(data_dir: Path) -> None:
-    """Empty mailboxes and queues (a new world); the logs and the TLS certificate stay."""
-    for sub in ("mail", "queue"):
+    """Empty mailboxes, queues and what the webmail downloaded by POP3 (a new world); the logs and
+    the TLS certificate stay."""
+    for sub in ("mail", "queue", "webmail"):
         target = data_dir / sub
         if target.exists():
             shutil.rmtree(target)

@@ -13,7 +13,9 @@ Modules
     guard.py       who may do what: teacher token and cookie, CSRF, Origin, Host, headers, socket caps
     api.py         the JSON API, a Blueprint under /api (README, "JSON API")
     lessons.py     the lesson API (library, load, reset, scenario files, next step, faults)
-    mailview.py    mailbox views (read only; hostile content stays data)
+    mailview.py    mailbox views for the teacher and the mailbox's owner (read only; hostile content stays data)
+    webmail.py     the webmail's API and its logins (the mail client itself: simulator.webmail)
+    classroom.py   the class API: students join, the teacher opens, limits and removes
     sockets.py     Socket.IO handlers: connect ("hello"), disconnect, "sync"
     bridge.py      event bus and step gate -> Socket.IO, in batches
     layout.py      the topology graph -> positions for the SVG diagram
@@ -35,7 +37,8 @@ from flask import Flask, Response, current_app, render_template, request
 from flask_socketio import SocketIO
 from werkzeug.serving import make_server
 
-from . import autoconfig, export, guard, sockets
+from ..classroom import Classroom
+from . import autoconfig, classroom, export, guard, sockets, webmail
 from .api import api
 from .bridge import Bridge
 from .lessons import lessons
@@ -82,6 +85,9 @@ def _defaults(stack: "MailStack | None") -> dict[str, Any]:
         SOCKET_MAX_CONNECTIONS=200,     # live Socket.IO connections in all
         SOCKET_MAX_PER_ADDRESS=50,      # ... and from one remote address
         SYNC_INTERVAL=1.0,              # seconds between two "sync" answers on one connection
+        CLASS_MAX_STUDENTS=60,          # students who may join
+        CLASS_JOINS_PER_ADDRESS=5,      # joins from one remote address ...
+        CLASS_JOIN_WINDOW=600.0,        # ... in this many seconds
     )
 
 
@@ -109,11 +115,18 @@ def create_app(world: "World" = None, test_config: dict[str, Any] | None = None)
                                max_per_address=int(app.config["SOCKET_MAX_PER_ADDRESS"]),
                                sync_interval=float(app.config["SYNC_INTERVAL"]))
     ctx = Context(stack, bridge, socketio, socket_guard, director=director)
+    ctx.logins = webmail.Logins()
+    ctx.classroom = Classroom(max_students=int(app.config["CLASS_MAX_STUDENTS"]),
+                              joins_per_address=int(app.config["CLASS_JOINS_PER_ADDRESS"]),
+                              window=float(app.config["CLASS_JOIN_WINDOW"]))
     app.extensions[EXTENSION] = ctx
 
     guard.register(app)
     app.add_url_rule("/", "index", _index)
+    app.add_url_rule("/webmail", "webmail_page", _webmail_page)
     app.register_blueprint(api)
+    app.register_blueprint(webmail.blueprint)
+    app.register_blueprint(classroom.blueprint)
     app.register_blueprint(lessons)
     app.register_blueprint(export.blueprint)
     sockets.register(socketio)
@@ -135,6 +148,8 @@ def _on_director(app: Flask, kind: str, payload: Any) -> None:
         ctx.follow = None                     # the teacher's hop belonged to the old world
         app.config["ALLOWED_HOSTS"] = tuple(sorted(set(app.config["ALLOWED_HOSTS"]) | set(_autoconfig_hosts(payload))))
         ctx.bridge.rebind(payload)
+        with app.app_context():
+            classroom.rebind(payload.world)         # the students are users of the new world too
     elif kind == "lesson":
         ctx.bridge.push_lesson(payload)
 
@@ -150,6 +165,16 @@ def _index() -> Response:
         "index.html", csrf=guard.csrf_token(), role=guard.role(), shared=current_app.config["SHARED"],
         title=stack.world.scenario.title.en if stack is not None else "", has_world=stack is not None,
         lessons=ctx.director is not None))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _webmail_page() -> Response:
+    """The webmail: a mail client in the browser (its API: webmail.py)."""
+    stack = current().stack
+    response = Response(render_template(
+        "webmail.html", csrf=guard.csrf_token(), role=guard.role(), shared=current_app.config["SHARED"],
+        has_world=stack is not None))
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -6,7 +6,8 @@
     GET  /api/events?since=&limit=       events after a sequence number
     GET  /api/i18n/<lang>                the page's interface strings in one language (the narrator's)
     GET  /api/clients                    settings for real mail clients (passwords: see below)
-    GET  /api/mailbox/<address>[/<key>[/html]]     mailbox views (mailview.py)
+    GET  /api/mailbox/<address>[/<key>[/html]]     mailbox views (mailview.py): the teacher's, or the
+                                         owner's logged in to the webmail (webmail.py)
     POST /api/gate, /api/hosts/<name>, /api/flush, /api/send; PUT /api/mx/<domain>   (the teacher's)
     (lessons, reset, scenario files and faults: lessons.py)
 
@@ -34,6 +35,8 @@ from .context import ApiError, current, running_stack
 from .guard import MAIL_CSP, is_teacher, role
 from .layout import layout
 from .lessons import faults_of, lesson_state, scenario_info
+from .classroom import class_info
+from .webmail import owner_of
 
 if TYPE_CHECKING:
     from ..runtime import MailStack
@@ -100,7 +103,7 @@ def state():
         shared=current_app.config["SHARED"],
         languages=list(narrate.LANGUAGES),
         last_seq=stack.bus.last_seq,
-        users=[{"address": a, "name": world.user(a).display_name} for a in world.users()],
+        users=[{"address": a, "name": u.display_name} for a in world.users() if (u := world.user(a)) is not None],
         mailboxes={a: len(mailview.maildir_files(stack, a)) for a in world.users()},
         listeners=stack.listener_table(),
         queue=_queue(stack),
@@ -108,6 +111,8 @@ def state():
         scenario=scenario_info(world.scenario),
         lessons=current().director is not None,
         lesson=lesson_state(),
+        webmail_source=stack.config.webmail_source,     # hops from this address are the webmail's
+        classroom=class_info(),
     )
 
 
@@ -228,19 +233,30 @@ def send():
     return jsonify(body), status
 
 
-# -- mailboxes ------------------------------------------------------------------------------------------
+# -- mailboxes (the teacher's, and each owner's) --------------------------------------------------------
+def _may_read(address: str) -> None:
+    """A mailbox is read by the teacher or by its owner logged in to the webmail; anyone else gets
+    the same 403 whether the mailbox exists or not."""
+    if not (is_teacher() or owner_of(address)):
+        raise ApiError(403, "only the owner of this mailbox (logged in to the webmail) or the teacher "
+                            "can read it")
+
+
 @api.get("/mailbox/<address>")
 def mailbox(address: str):
+    _may_read(address)
     return jsonify(mailview.listing(running_stack(), address))
 
 
 @api.get("/mailbox/<address>/<key>")
 def mailbox_message(address: str, key: str):
+    _may_read(address)
     return jsonify(mailview.read_message(mailview.find_message(running_stack(), address, key)))
 
 
 @api.get("/mailbox/<address>/<key>/html")
 def mailbox_html(address: str, key: str):
+    _may_read(address)
     html = mailview.html_body(mailview.find_message(running_stack(), address, key))
     if html is None:
         raise ApiError(404, "this message has no HTML part")

@@ -37,6 +37,8 @@ class Context:
     director: Any = None                                           # simulator.lesson.Director or None
     follow: dict[str, Any] | None = None                           # the teacher's view, for latecomers
     unsubscribe: Any = None                                        # from the director's news (shutdown)
+    logins: Any = None                                             # webmail.Logins: browsers' webmail logins
+    classroom: Any = None                                          # simulator.classroom.Classroom: the students
 
 
 class ApiError(Exception):

@@ -1,12 +1,15 @@
 """Who may do what: the teacher's token, CSRF, Origin and Host checks, security headers, socket caps.
 
-Everybody who can open the page sees everything, live.  Control (play/pause/step/speed, hosts up
-and down, MX tables, flushing queues, sending) belongs to the teacher: a browser that opened the
+Everybody who can open the page sees everything, live, except what is in the mailboxes: a mailbox
+is read by its owner (logged in to the webmail) or the teacher.  Control (play/pause/step/speed,
+hosts up and down, MX tables, flushing queues, sending as any user) belongs to the teacher: a browser that opened the
 secret link printed at start (the token moves into an HttpOnly SameSite=Strict cookie and the
 address bar is cleaned, so projecting the screen does not reveal it), a browser on this computer
 (loopback), or a script presenting ``Authorization: Bearer <token>``.
 
 Defences
+    - Views marked :func:`open_to_viewers` (the webmail, joining the class) pass the same CSRF,
+      Origin and JSON checks; only the teacher's check is left to them.
     - CSRF: every control request from a browser carries ``X-CSRF-Token`` (from a meta tag) equal
       to the token in its signed session cookie (SameSite=Strict), has a JSON body (no HTML form can
       send one cross-site without a CORS preflight, which we never grant) and, when the browser
@@ -148,8 +151,16 @@ def host_allowed(host_header: str) -> bool:
         return False
 
 
+def open_to_viewers(view: Callable) -> Callable:
+    """Mark a state-changing view any viewer may call (the webmail, joining the class): it keeps
+    the CSRF, Origin and JSON checks but not the teacher's; it checks who may do what itself."""
+    view.open_to_viewers = True          # type: ignore[attr-defined]
+    return view
+
+
 def check_control() -> None:
-    """CSRF and teacher checks for every state-changing request."""
+    """CSRF and teacher checks for every state-changing request (the teacher's check is left out
+    for views marked :func:`open_to_viewers`)."""
     if not token_ok(_bearer()):                    # a bearer token is not ambient: no CSRF risk
         expected = session.get("csrf", "")
         given = request.headers.get("X-CSRF-Token", "")
@@ -160,6 +171,9 @@ def check_control() -> None:
             raise ApiError(403, "cross-origin request refused")
     if not request.is_json:
         raise ApiError(415, "send JSON (Content-Type: application/json)")
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, "open_to_viewers", False):
+        return
     if not is_teacher():
         raise ApiError(403, "only the teacher can control the simulation (viewers can watch)")
 
@@ -206,6 +220,10 @@ def _api_error(err: ApiError):
 
 def _http_error(err: HTTPException):
     if request.path.startswith("/api/"):
+        if err.code == 413:
+            limit = request.max_content_length or 0
+            return jsonify(error=f"the request is too large: at most {limit / 1048576:.3g} MB "
+                                 f"(attachments count a third more, in base64)"), 413
         return jsonify(error=err.description or err.name), err.code
     return err
 

@@ -12,19 +12,18 @@ view holds the per-message fields (Reporting-MTA, Arrival-Date) and one entry pe
 (Final-Recipient, Action, Status, Remote-MTA, Diagnostic-Code, Last-Attempt-Date, and our own
 X-Mailflow-Reason when no server said anything), plus a summary of the returned message's header
 (``text/rfc822-headers`` or ``message/rfc822``).  Those parts are the report, not attachments: they
-are never listed as files.  What it leaves out: RFC 6533 (``message/global-delivery-status``) is read
-the same way; MDNs (RFC 8098, ``report-type=disposition-notification``) are shown as plain messages.
+are never listed as files.  The report is read by the webmail's reader
+(:func:`simulator.webmail.read.delivery_report`), the one reading both views share.
 """
 from __future__ import annotations
 
 import re
-from email import policy as email_policy
 from email.message import EmailMessage
-from email.parser import BytesParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..store.headers import HeaderSummary, header_block, summarize
+from ..webmail.read import REPORT_PARTS, delivery_report, is_delivery_report, parse
 from .context import ApiError
 
 if TYPE_CHECKING:
@@ -112,7 +111,7 @@ def html_body(path: Path) -> str | None:
 
 
 def _parse(data: bytes) -> EmailMessage:
-    return BytesParser(policy=email_policy.default).parsebytes(data)  # type: ignore[return-value]
+    return parse(data)
 
 
 def _text_body(message: EmailMessage) -> tuple[str, bool]:
@@ -127,7 +126,7 @@ def _text_body(message: EmailMessage) -> tuple[str, bool]:
 
 def _attachments(message: EmailMessage) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
-    report = _is_delivery_report(message)
+    report = is_delivery_report(message)
     try:
         for part in message.iter_attachments():
             if report and part.get_content_type() in REPORT_PARTS:
@@ -148,110 +147,3 @@ def _header(message: EmailMessage, name: str) -> str:
     except Exception:          # malformed header: show nothing rather than fail
         return ""
     return str(value)[:500] if value is not None else ""
-
-
-# -- delivery status notifications (RFC 3464, RFC 6522) ---------------------------------------------
-STATUS_TYPES = ("message/delivery-status", "message/global-delivery-status")      # RFC 3464, RFC 6533
-RETURNED_TYPES = ("text/rfc822-headers", "message/rfc822", "message/global", "message/global-headers")
-REPORT_PARTS = STATUS_TYPES + RETURNED_TYPES
-REPORT_RECIPIENTS = 100          # recipients read from one report
-FIELD_CHARS = 1000               # characters kept of one field (a Diagnostic-Code may be long)
-# RFC 3464 §2.2 (per message) and §2.3 (per recipient): the fields shown, by their JSON names
-_PER_MESSAGE = {"reporting-mta": "reporting_mta", "dsn-gateway": "dsn_gateway",
-                "received-from-mta": "received_from_mta", "arrival-date": "arrival_date",
-                "original-envelope-id": "envelope_id"}
-_PER_RECIPIENT = {"final-recipient": "final_recipient", "original-recipient": "original_recipient",
-                  "action": "action", "status": "status", "remote-mta": "remote_mta",
-                  "diagnostic-code": "diagnostic_code", "last-attempt-date": "last_attempt_date",
-                  "will-retry-until": "will_retry_until", "x-mailflow-reason": "reason"}
-
-
-def _is_delivery_report(message: EmailMessage) -> bool:
-    return (message.get_content_type() == "multipart/report"
-            and str(message.get_param("report-type", "")).lower() == "delivery-status")
-
-
-def delivery_report(message: EmailMessage) -> dict[str, Any] | None:
-    """A DSN's report as data (None for any other message): who could not be reached, which status,
-    what the remote server said, who reports it, and the returned message's header summary."""
-    try:
-        if not _is_delivery_report(message):
-            return None
-        status = returned = None
-        for part in message.iter_parts():
-            kind = part.get_content_type()
-            if kind in STATUS_TYPES and status is None:
-                status = part
-            elif kind in RETURNED_TYPES and returned is None:
-                returned = part
-        blocks = _status_blocks(status) if status is not None else []
-        head = blocks[0] if blocks else {}
-        report: dict[str, Any] = {"type": "delivery-status"}
-        report.update({name: _field(head, key) for key, name in _PER_MESSAGE.items()})
-        for name in ("reporting_mta", "dsn_gateway", "received_from_mta"):
-            report[name] = _typed(report[name])[1]           # "dns; smtp.alpha.test" -> the name
-        report["recipients"] = [_recipient(block) for block in blocks[1:REPORT_RECIPIENTS + 1]]
-        report["returned"] = _returned(returned) if returned is not None else None
-        return report
-    except Exception:                  # a broken report is shown as a plain message
-        return None
-
-
-def _status_blocks(part: EmailMessage) -> list[dict[str, str]]:
-    """The field blocks of a delivery-status part (RFC 3464 §2.1: blank-line separated groups)."""
-    payload = part.get_payload()
-    if isinstance(payload, list):       # the parser already split the blocks into messages
-        return [{k.lower(): str(v) for k, v in block.items()} for block in payload]
-    raw = part.get_payload(decode=True) or str(payload or "").encode("utf-8", "replace")
-    text = raw.decode("utf-8", "replace").replace("\r\n", "\n")
-    blocks: list[dict[str, str]] = []
-    for chunk in text.split("\n\n"):
-        fields: dict[str, str] = {}
-        last = ""
-        for line in chunk.split("\n"):
-            if line[:1] in (" ", "\t") and last:
-                fields[last] += " " + line.strip()
-            elif ":" in line:
-                name, _, value = line.partition(":")
-                last = name.strip().lower()
-                fields[last] = value.strip()
-        if fields:
-            blocks.append(fields)
-    return blocks
-
-
-def _field(block: dict[str, str], name: str) -> str:
-    return " ".join(str(block.get(name, "")).split())[:FIELD_CHARS]
-
-
-def _typed(value: str) -> tuple[str, str]:
-    """``"smtp; 550 5.1.1 ..."`` -> ("smtp", "550 5.1.1 ..."): RFC 3464's type ";" value fields."""
-    kind, sep, rest = value.partition(";")
-    return (kind.strip().lower(), rest.strip()) if sep and kind.strip().isalnum() else ("", value.strip())
-
-
-def _recipient(block: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {name: _field(block, key) for key, name in _PER_RECIPIENT.items()}
-    for name in ("final_recipient", "original_recipient", "remote_mta", "diagnostic_code"):
-        kind, value = _typed(out[name])
-        out[name] = value
-        out[f"{name}_type"] = kind
-    status = out["status"].split(" ", 1)[0]
-    out["status"] = status
-    out["class"] = {"2": "success", "4": "transient", "5": "permanent"}.get(status[:1], "")   # RFC 3463 §3.1
-    return out
-
-
-def _returned(part: EmailMessage) -> dict[str, Any]:
-    """The returned message (its header section only, RFC 6522 §4, or the whole message)."""
-    if part.get_content_type() in ("message/rfc822", "message/global"):
-        inner = part.get_payload()
-        inner = inner[0] if isinstance(inner, list) and inner else inner
-        data = inner.as_bytes() if hasattr(inner, "as_bytes") else b""
-        whole = True
-    else:
-        data = part.get_payload(decode=True) or b""
-        whole = False
-    fields = summarize(data[:HEAD_LIMIT])
-    return {"whole": whole, "from": fields.from_, "to": fields.to, "subject": fields.subject,
-            "date": fields.date, "message_id": fields.message_id}
