@@ -105,6 +105,7 @@ class Classroom:
         self.limit: int | None = None
         self._students: dict[str, Student] = {}           # id -> student
         self._joins: dict[str, deque[float]] = {}         # remote address -> times of its joins
+        self._retired: set[str] = set()                   # addresses of removed students: never given again
 
     # -- reading -----------------------------------------------------------------------------------
     @staticmethod
@@ -145,6 +146,8 @@ class Classroom:
             student = self._students.pop(student_id, None)
         if student is None:
             raise ClassroomError(404, "no such student")
+        with self._lock:
+            self._retired.add(student.address)
         try:
             world.remove_user(student.address)
         except WorldError:
@@ -152,8 +155,12 @@ class Classroom:
         return student
 
     # -- a student's -----------------------------------------------------------------------------
-    def join(self, world: World, raw_name: Any, remote: str) -> Student:
-        """Make a student of ``raw_name`` (raises ClassroomError: 400 bad name, 403 closed, 429 caps)."""
+    def join(self, world: World, raw_name: Any, remote: str,
+             taken: Callable[[str], bool] | None = None) -> Student:
+        """Make a student of ``raw_name`` (raises ClassroomError: 400 bad name, 403 closed, 429 caps).
+
+        ``taken(address)`` says an address is not free although no user has it (mail of an earlier
+        student or an earlier run is on disk under it): a new student never inherits mail."""
         name = clean_name(raw_name)
         with self._lock:
             if not self.open:
@@ -169,7 +176,7 @@ class Classroom:
             domain = self.domain(world)
             if domain is None:
                 raise ClassroomError(409, "this world has no domain with a mailbox server for students")
-            local = self._free_local(world, local_part(name) or "student", domain)
+            local = self._free_local(world, local_part(name) or "student", domain, taken)
             password = "".join(secrets.choice(_PASSWORD_ALPHABET) for _ in range(10))
             try:
                 spec = world.add_user(domain, local, password, name)
@@ -184,29 +191,37 @@ class Classroom:
             world.set_send_limit(student.address, self.limit)
             return student
 
-    def rebind(self, world: World) -> list[tuple[Student, str]]:
-        """Make every student a user of a new world; returns (student, old address) for each moved."""
-        moved = []
+    def rebind(self, world: World, old_world: World | None = None,
+               taken: Callable[[str], bool] | None = None) -> list[Student]:
+        """Make every student a user of a new world (what they sent so far counts against the limit
+        there too); returns the students kept (their ``address`` may be new)."""
+        kept = []
         with self._lock:
             domain = self.domain(world)
             for student in list(self._students.values()):
                 if domain is None:
                     del self._students[student.id]
                     continue
-                old = student.address
-                local = self._free_local(world, old.rpartition("@")[0], domain)
+                sent = old_world.sent(student.address) if old_world is not None else 0
+                local = self._free_local(world, student.address.rpartition("@")[0], domain, taken,
+                                         mine=student.address)
                 spec = world.add_user(domain, local, student.password, student.name)
                 student.address = spec.address
                 world.set_send_limit(student.address, self.limit)
-                moved.append((student, old))
-        return moved
+                world.set_sent(student.address, sent)
+                kept.append(student)
+        return kept
 
-    @staticmethod
-    def _free_local(world: World, wanted: str, domain: str) -> str:
+    def _free_local(self, world: World, wanted: str, domain: str, taken: Callable[[str], bool] | None,
+                    *, mine: str | None = None) -> str:
+        """``wanted``, or ``wanted2``, ``wanted3`` ...: the first address nobody has or had (``mine``,
+        a student's own address, is free for that student)."""
+        def free(address: str) -> bool:
+            if address == mine:
+                return not world.user_exists(address)
+            return not (world.user_exists(address) or address in self._retired or (taken and taken(address)))
         wanted = wanted or "student"
-        if not world.user_exists(f"{wanted}@{domain}"):
-            return wanted
-        for n in range(2, 10_000):
-            if not world.user_exists(f"{wanted}{n}@{domain}"):
-                return f"{wanted}{n}"
+        for candidate in [wanted] + [f"{wanted}{n}" for n in range(2, 10_000)]:
+            if free(f"{candidate}@{domain}"):
+                return candidate
         raise ClassroomError(409, "no free address left for this name")

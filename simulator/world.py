@@ -225,6 +225,7 @@ class World:
                 raise WorldError(f"no user {address!r} in this world")
             self._passwords.pop(spec.address, None)
             self._send_limits.pop(spec.address, None)
+            self._sent.pop(spec.address, None)
         self._notify("user", {"address": spec.address, "name": spec.display_name, "joined": False})
         return spec
 
@@ -250,11 +251,27 @@ class World:
             limit = self._send_limits.get(address.lower())
             return limit is None or self._sent.get(address.lower(), 0) < limit
 
-    def count_sent(self, address: str) -> int:
-        """One more message submitted by ``address`` (the MSA calls it when it says 250)."""
+    def reserve_send(self, address: str) -> bool:
+        """Count one more message of ``address`` if its limit allows (check and count are one step,
+        so parallel sessions cannot all slip under the limit); False: over the limit."""
+        key = address.lower()
         with self._lock:
-            self._sent[address.lower()] = self._sent.get(address.lower(), 0) + 1
-            return self._sent[address.lower()]
+            limit = self._send_limits.get(key)
+            if limit is not None and self._sent.get(key, 0) >= limit:
+                return False
+            self._sent[key] = self._sent.get(key, 0) + 1
+            return True
+
+    def release_send(self, address: str) -> None:
+        """A reserved message that was not queued after all (the queue could not store it)."""
+        key = address.lower()
+        with self._lock:
+            if self._sent.get(key, 0) > 0:
+                self._sent[key] -= 1
+
+    def set_sent(self, address: str, count: int) -> None:
+        with self._lock:
+            self._sent[address.lower()] = max(0, int(count))
 
     def _notify(self, what: str, detail: dict) -> None:
         for listener in list(self._listeners):

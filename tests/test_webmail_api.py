@@ -216,3 +216,153 @@ def test_the_sending_limit_is_kept_by_the_msa(app, world):
     teach.post("/api/class", {"limit": None})
     assert student.post("/api/webmail/send", {**message, "subject": "three"}).status_code == 200
     wait_until(lambda: len(world.messages("bob@beta.test")) == 2, what="two messages for bob")
+
+
+def test_students_stay_in_the_class_when_the_teacher_loads_another_lesson(tmp_path):
+    """The director swaps the world: every student becomes a user of the new world's class domain,
+    and their browser's webmail login follows them."""
+    from conftest import make_config
+    from simulator.scenario import DEFAULT_SCENARIO, load_scenario
+    from web_fixtures import start_director
+    director = start_director(make_config(tmp_path / "data"), load_scenario(DEFAULT_SCENARIO))
+    app = web.create_app(director, {"TRUST_LOOPBACK": False, "SEND_WAIT": 20.0})
+    try:
+        teach = teacher(app)
+        teach.post("/api/class", {"open": True})
+        student = Browserish(app, remote_addr="10.7.7.7")
+        me = student.post("/api/class/join", {"name": "Stayer"}).get_json()
+        assert teach.post("/api/lesson", {"name": "04-primary-mx-down"}).status_code == 200
+        world = wait_until(lambda: director.stack.world if director.stack.world.scenario.name != "default" else None,
+                           what="the new lesson's world")
+        domain = app.extensions["mailflow"].classroom.domain(world)
+        address = f"stayer@{domain}"
+        assert world.user_exists(address)
+        session = student.get("/api/webmail/session").get_json()
+        assert session["address"] == address and session["student"] is True
+        assert student.get("/api/class").get_json()["me"]["address"] == address
+        assert me["address"].rpartition("@")[0] == "stayer"
+    finally:
+        app.extensions["mailflow"].bridge.stop()
+        director.stop()
+
+
+# -- what reaches a viewer's page (privacy.py) ----------------------------------------------------------
+def _events(client: Browserish) -> list[dict]:
+    return client.get("/api/events?since=0").get_json()["events"]
+
+
+def test_a_viewer_sees_what_crossed_the_wire_in_the_clear_and_nothing_tls_hid(app, world):
+    alice = login(app, "alice@alpha.test", "alice")                    # STARTTLS (the default)
+    alice.post("/api/webmail/send", {"to": "bob@beta.test", "subject": "SECRET-SUBJECT", "body": "SECRET-BODY"})
+    plain = login(app, "bob@beta.test", "bob", remote="10.1.1.3", tls="plain")
+    plain.post("/api/webmail/send", {"to": "alice@alpha.test", "subject": "OPEN-SUBJECT", "body": "OPEN-BODY"})
+    wait_until(lambda: world.messages("alice@alpha.test") and world.messages("bob@beta.test"), what="both delivered")
+    viewer = Browserish(app, remote_addr="10.1.1.9")
+    seen = repr(_events(viewer))
+    assert "SECRET-BODY" not in seen and "SECRET-SUBJECT" not in seen
+    assert "AGFsaWNlQGFscGhhLnRlc3QAYWxpY2U=" not in seen                  # alice's AUTH PLAIN under TLS
+    assert "OPEN-BODY" in seen                                             # the plaintext session: the lesson
+    assert "AGJvYkBiZXRhLnRlc3QAYm9i" in seen                              # bob's AUTH PLAIN in the clear
+    submitted = [e for e in _events(viewer) if e["kind"] == "smtp.session" and e["src"] == "mua:alice@alpha.test"]
+    lines = submitted[0]["transcript"]
+    assert lines[-1][0] == "🔒" and int(lines[-1][1]) > 10                  # how many lines TLS hid
+    assert any(line[1] == "STARTTLS" for line in lines)                    # what came before it stays
+    assert submitted[0]["message"]["rcpt"] == ["bob@beta.test"] and "subject" not in submitted[0]["message"]
+    whole = repr(_events(teacher(app)))                                     # the projector shows it all
+    assert "SECRET-BODY" in whole and "SECRET-SUBJECT" in whole
+    # the same over Socket.IO: a viewer's connection gets the viewer's copy
+    socket = app.extensions["mailflow"].socketio.test_client(app, flask_test_client=viewer.client)
+    socket.emit("sync", {"since": 0}, callback=True)
+    alice.post("/api/webmail/send", {"to": "bob@beta.test", "subject": "SECRET-TWO", "body": "SECRET-BODY-2"})
+    got = wait_until(lambda: [m for m in socket.get_received() if m["name"] == "events"], what="live events")
+    assert "SECRET-BODY-2" not in repr(got) and "SECRET-TWO" not in repr(got)
+
+
+# -- review findings: addresses, sessions, limits --------------------------------------------------------
+def test_a_new_student_never_inherits_the_mail_of_a_removed_one(app, world):
+    teach = teacher(app)
+    teach.post("/api/class", {"open": True})
+    first = Browserish(app, remote_addr="10.8.0.1")
+    gone = first.post("/api/class/join", {"name": "Ivan"}).get_json()
+    send_mail(world.stack, to=gone["address"], subject="private to the first ivan")
+    world.wait_messages(gone["address"])
+    teach.client.delete(f"/api/class/students/{gone['id']}", json={}, headers={"X-CSRF-Token": teach.token})
+    second = Browserish(app, remote_addr="10.8.0.2").post("/api/class/join", {"name": "Ivan"}).get_json()
+    assert second["address"] != gone["address"] and second["sent"] == 0
+    assert world.stack.world.sent(gone["address"]) == 0
+
+
+def test_mail_of_an_earlier_run_on_disk_keeps_its_address_taken(app, world):
+    domain = app.extensions["mailflow"].classroom.domain(world.stack.world)
+    (world.stack.config.data_dir / "mail" / domain / "olga" / "cur").mkdir(parents=True)
+    teacher(app).post("/api/class", {"open": True})
+    me = Browserish(app, remote_addr="10.8.1.1").post("/api/class/join", {"name": "Olga"}).get_json()
+    assert me["address"] == f"olga2@{domain}"
+
+
+def test_logging_out_forgets_the_student_on_that_computer(app):
+    teacher(app).post("/api/class", {"open": True})
+    shared = Browserish(app, remote_addr="10.8.2.2")
+    shared.post("/api/class/join", {"name": "Olga"})
+    shared.post("/api/webmail/logout", {})
+    assert shared.get("/api/class").get_json()["me"] is None
+    assert shared.get("/api/webmail/session").get_json()["address"] is None
+
+
+def test_a_password_with_a_line_break_is_refused_before_any_server_sees_it(app, world):
+    client = Browserish(app, remote_addr=VIEWER)
+    answer = client.post("/api/webmail/login", {"address": "bob@beta.test",
+                                                "password": "x\r\nUSER bob@beta.test\r\nPASS bob", "retrieval": "pop3"})
+    assert answer.status_code == 400
+    assert not [e for e in world.events.events if e.kind.startswith("pop3.")]
+
+
+def test_parallel_logins_from_one_browser_address_are_refused_while_one_is_checked(app, world):
+    import concurrent.futures
+    world.stack.throttle.failed("web:10.8.3.3")
+    for _ in range(4):
+        world.stack.throttle.failed("web:10.8.3.3")                    # the next check waits 2 s
+    def attempt(_n):
+        return Browserish(app, remote_addr="10.8.3.3").post(
+            "/api/webmail/login", {"address": "bob@beta.test", "password": "guess"}).status_code
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        codes = sorted(pool.map(attempt, range(4)))
+    assert codes.count(401) >= 1 and codes.count(429) >= 1 and set(codes) <= {401, 429}
+
+
+def test_the_sending_limit_holds_for_parallel_sessions(app, world):
+    import concurrent.futures
+    import smtplib
+    teach = teacher(app)
+    teach.post("/api/class", {"open": True, "limit": 1})
+    me = Browserish(app, remote_addr="10.8.4.4").post("/api/class/join", {"name": "Racer"}).get_json()
+    port = world.port("submission")
+
+    def session(n):
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="racer.test", timeout=20) as smtp:
+            smtp.login(me["address"], me["password"])
+            try:
+                smtp.sendmail(me["address"], ["bob@beta.test"], f"Subject: race {n}\r\n\r\nhi\r\n".encode())
+                return 250
+            except smtplib.SMTPException as err:
+                return getattr(err, "smtp_code", None) or 550
+    with concurrent.futures.ThreadPoolExecutor(5) as pool:
+        codes = list(pool.map(session, range(5)))
+    assert codes.count(250) == 1 and world.stack.world.sent(me["address"]) == 1
+
+
+def test_a_send_held_by_the_step_gate_can_be_followed_in_the_outbox(start_world):
+    world = start_world()
+    app = web.create_app(world.stack, {"TRUST_LOOPBACK": False, "SEND_WAIT": 0.3})
+    world.stack.gate.pause()
+    alice = login(app, "alice@alpha.test", "alice")
+    answer = alice.post("/api/webmail/send", {"to": "bob@beta.test", "subject": "held", "body": "hi"})
+    assert answer.status_code == 202
+    item = answer.get_json()["outbox"]
+    assert alice.get(f"/api/webmail/outbox/{item}").get_json()["state"] == "pending"
+    assert Browserish(app, remote_addr="10.8.5.5").get(f"/api/webmail/outbox/{item}").status_code == 401
+    world.stack.gate.play()
+    done = wait_until(lambda: alice.get(f"/api/webmail/outbox/{item}").get_json()["state"] != "pending", timeout=20,
+                      what="the held send finished")
+    assert done is True
+    assert alice.get(f"/api/webmail/outbox/{item}").get_json()["reply"].startswith("250")

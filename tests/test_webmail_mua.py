@@ -407,3 +407,20 @@ def test_the_local_store_survives_a_lost_sidecar(tmp_path):
         with pytest.raises(WebmailError) as caught:
             store.read(folder, key)
         assert caught.value.status == 404
+
+
+def test_a_reply_to_a_parent_without_message_id_keeps_its_references():
+    parent = b"From: bob@beta.test\r\nTo: alice@alpha.test\r\nSubject: x\r\nReferences: <a@beta.test> <b@beta.test>\r\n\r\nhi\r\n"
+    message, _ = compose.build("alice@alpha.test", "Alice", {"body": "re"}, original=parent, mode="reply",
+                               max_message=1 << 20)
+    assert message["References"] == "<a@beta.test> <b@beta.test>" and message["In-Reply-To"] is None
+
+
+@pytest.mark.parametrize("char", ["\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\u2029"])
+def test_every_line_break_character_in_a_header_field_is_refused_with_its_field(char):
+    for field, form in (("subject", {"to": "bob@beta.test", "subject": f"a{char}b"}),
+                        ("to", {"to": f"Bob{char}X <bob@beta.test>"}),
+                        ("attachments", {"to": "bob@beta.test", "attachments": [{"name": f"a{char}.txt", "data": ""}]})):
+        with pytest.raises(WebmailError) as caught:
+            compose.build("alice@alpha.test", "Alice", form, max_message=1 << 20)
+        assert caught.value.status == 400 and caught.value.field == field, (field, caught.value)

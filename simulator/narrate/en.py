@@ -489,9 +489,8 @@ def _pop3_listed(x: f.Pop3Listed) -> tuple[str, str]:
 
 def _pop3_retrieved(x: f.Pop3Retrieved) -> tuple[str, str]:
     what = f"TOP {x.number} {x.lines or 0}" if x.command == "TOP" else f"RETR {x.number}"
-    subject = (x.message or {}).get("subject")
-    summary = (f"{_pop3_user(x)} downloads message {x.number} ({code(what)}, {plural.size_en(x.size)})"
-               + (f": {code(subject)}" if subject else ""))
+    # no subject here: the narration reaches every page, the message's contents only its owner's
+    summary = f"{_pop3_user(x)} downloads message {x.number} ({code(what)}, {plural.size_en(x.size)})"
     if x.command == "TOP":
         return summary, (
             f"{code(what)}: the server sent only the headers of message {x.number}"
@@ -1854,8 +1853,7 @@ _UI_CLASS_PAGE: dict = {
     "class.remove.yes": "Yes, remove",
     "class.remove.no": "Cancel",
     "class.removed": "{address} was removed from the class.",
-    "class.mailbox.locked": "This mailbox is private: only its owner, logged in to the webmail, and the "
-                            "teacher can read it.",
+    "class.mailbox.locked": "This mailbox is private: only its owner and the teacher can read it.",
     "class.mailbox.login": "Log in to the webmail to read this mailbox",
     "class.mailbox.wire": "The hops stay visible to everybody: what a mail client sends without TLS can be "
                           "read in the transcript.",
@@ -1910,7 +1908,6 @@ _UI_WEBMAIL: dict = {
     "webmail.list.empty": "No messages here.",
     "webmail.count": "{n} {n#message|messages}",
     "webmail.unseen": "{n} unread",
-    "webmail.row": "{from}: {subject}, {date}",
     "webmail.toWhom": "to {to}",
     "webmail.noSubject": "(no subject)",
     "webmail.mark.unseen": "unread",
@@ -1964,6 +1961,7 @@ _UI_WEBMAIL: dict = {
     "webmail.c.files": "Attachments",
     "webmail.c.addr.hint": "Several addresses: separate them with commas.",
     "webmail.c.bcc.hint": "Bcc: those recipients get the message, but no header names them.",
+    "webmail.c.files.add": "Add files…",
     "webmail.c.files.remove": "Remove {name}",
     "webmail.c.files.unread": "The file {name} could not be read.",
     "webmail.c.files.wait": "The attachments are still being read; send again in a moment.",
@@ -1985,6 +1983,18 @@ _UI_WEBMAIL: dict = {
     "webmail.done.moved": "Moved to {folder}.",
     "webmail.done.trashed": "Moved to the trash.",
     "webmail.done.deleted": "Deleted for good.",
+    "webmail.error.login_failed": "Login failed: wrong address or password.",
+    "webmail.error.session": "You are no longer logged in (the world may have been reset): log in again.",
+    "webmail.error.bad_field": "“{field}” cannot be sent like this: check the addresses (name@domain, separated "
+                               "by commas); a header field may not hold a line break.",
+    "webmail.error.too_large": "The message is bigger than the MSA accepts (its `SIZE`): attach smaller files.",
+    "webmail.error.refused": "The server refused: `{reply}`",
+    "webmail.error.unreachable": "The mail server cannot be reached: is it switched off on the diagram?",
+    "webmail.error.no_starttls": "The server offers no STARTTLS, so nothing was sent in the clear. Choose a plain "
+                                 "connection to go on.",
+    "webmail.error.no_folder": "There is no such folder.",
+    "webmail.error.no_message": "This message is no longer there: it was moved, deleted, or downloaded by POP3.",
+    "webmail.error.no_attachment": "This message has no such attachment.",
     "webmail.world": "The world changed: log in again if the page asks.",
 }
 

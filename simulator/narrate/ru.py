@@ -508,9 +508,8 @@ def _pop3_listed(x: f.Pop3Listed) -> tuple[str, str]:
 
 def _pop3_retrieved(x: f.Pop3Retrieved) -> tuple[str, str]:
     what = f"TOP {x.number} {x.lines or 0}" if x.command == "TOP" else f"RETR {x.number}"
-    subject = (x.message or {}).get("subject")
-    summary = (f"{_pop3_user(x)} скачивает письмо {x.number} ({code(what)}, {plural.size_ru(x.size)})"
-               + (f": {code(subject)}" if subject else ""))
+    # no subject here: the narration reaches every page, the message's contents only its owner's
+    summary = f"{_pop3_user(x)} скачивает письмо {x.number} ({code(what)}, {plural.size_ru(x.size)})"
     if x.command == "TOP":
         return summary, (
             f"{code(what)}: сервер отправил только заголовки письма {x.number}{_pop3_first_lines(x.lines or 0)}. "
@@ -1894,8 +1893,7 @@ _UI_CLASS_PAGE: dict = {
     "class.remove.yes": "Да, удалить",
     "class.remove.no": "Отмена",
     "class.removed": "{address} удалён из класса.",
-    "class.mailbox.locked": "Этот почтовый ящик закрыт: читать его может только владелец, вошедший в "
-                            "веб-почту, и преподаватель.",
+    "class.mailbox.locked": "Этот почтовый ящик личный: читать его могут только владелец и преподаватель.",
     "class.mailbox.login": "Войдите в веб-почту, чтобы прочитать этот ящик",
     "class.mailbox.wire": "Шаги писем видны всем: то, что почтовый клиент отправляет без TLS, можно прочитать "
                           "в диалоге.",
@@ -1950,7 +1948,6 @@ _UI_WEBMAIL: dict = {
     "webmail.list.empty": "Здесь нет писем.",
     "webmail.count": "{n} {n#письмо|письма|писем}",
     "webmail.unseen": "{n} {n#непрочитанное|непрочитанных|непрочитанных}",
-    "webmail.row": "{from}: {subject}, {date}",
     "webmail.toWhom": "кому: {to}",
     "webmail.noSubject": "(без темы)",
     "webmail.mark.unseen": "не прочитано",
@@ -2004,6 +2001,7 @@ _UI_WEBMAIL: dict = {
     "webmail.c.subject": "Тема",
     "webmail.c.body": "Текст",
     "webmail.c.files": "Вложения",
+    "webmail.c.files.add": "Добавить файлы…",
     "webmail.c.files.remove": "Убрать {name}",
     "webmail.c.files.unread": "Не удалось прочитать файл {name}.",
     "webmail.c.files.wait": "Вложения ещё читаются; отправьте чуть позже.",
@@ -2025,6 +2023,18 @@ _UI_WEBMAIL: dict = {
     "webmail.done.moved": "Перемещено в папку «{folder}».",
     "webmail.done.trashed": "Перемещено в корзину.",
     "webmail.done.deleted": "Удалено навсегда.",
+    "webmail.error.login_failed": "Вход не удался: неверный адрес или пароль.",
+    "webmail.error.session": "Вы больше не вошли в почту (возможно, мир перезапустили): войдите снова.",
+    "webmail.error.bad_field": "Поле «{field}» нельзя отправить в таком виде: проверьте адреса (имя@домен, через "
+                               "запятую); в поле заголовка не может быть перевода строки.",
+    "webmail.error.too_large": "Письмо больше, чем принимает MSA (его `SIZE`): приложите файлы поменьше.",
+    "webmail.error.refused": "Сервер отказал: `{reply}`",
+    "webmail.error.unreachable": "Почтовый сервер недоступен: может быть, он выключен на схеме?",
+    "webmail.error.no_starttls": "Сервер не предлагает STARTTLS, поэтому ничего не отправлено в открытом виде. "
+                                 "Чтобы продолжить, выберите соединение без шифрования.",
+    "webmail.error.no_folder": "Такой папки нет.",
+    "webmail.error.no_message": "Этого письма больше нет: его переместили, удалили или скачали по POP3.",
+    "webmail.error.no_attachment": "В этом письме нет такого вложения.",
     "webmail.world": "Мир изменился: войдите снова, если страница попросит.",
 }
 

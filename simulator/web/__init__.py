@@ -116,6 +116,8 @@ def create_app(world: "World" = None, test_config: dict[str, Any] | None = None)
                                sync_interval=float(app.config["SYNC_INTERVAL"]))
     ctx = Context(stack, bridge, socketio, socket_guard, director=director)
     ctx.logins = webmail.Logins()
+    ctx.login_checks = webmail.InFlight()
+    ctx.outbox = webmail.Outbox()
     ctx.classroom = Classroom(max_students=int(app.config["CLASS_MAX_STUDENTS"]),
                               joins_per_address=int(app.config["CLASS_JOINS_PER_ADDRESS"]),
                               window=float(app.config["CLASS_JOIN_WINDOW"]))
@@ -143,13 +145,13 @@ def _on_director(app: Flask, kind: str, payload: Any) -> None:
     if ctx.bridge is None or ctx.bridge.stopped:
         return
     if kind == "world":
-        ctx.stack = payload
+        old_stack, ctx.stack = ctx.stack, payload
         ctx.fingerprint.clear()
         ctx.follow = None                     # the teacher's hop belonged to the old world
         app.config["ALLOWED_HOSTS"] = tuple(sorted(set(app.config["ALLOWED_HOSTS"]) | set(_autoconfig_hosts(payload))))
         ctx.bridge.rebind(payload)
         with app.app_context():
-            classroom.rebind(payload.world)         # the students are users of the new world too
+            classroom.rebind(payload, old_stack)    # the students are users of the new world too
     elif kind == "lesson":
         ctx.bridge.push_lesson(payload)
 

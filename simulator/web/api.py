@@ -30,7 +30,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from .. import narrate, tls
 from ..world import WorldError
-from . import mailview
+from . import mailview, privacy
 from .context import ApiError, current, running_stack
 from .guard import MAIL_CSP, is_teacher, role
 from .layout import layout
@@ -129,7 +129,9 @@ def events():
     stack = running_stack()
     since = _int_arg("since", 0, 0, 2 ** 62)
     limit = _int_arg("limit", SYNC_LIMIT, 1, SYNC_LIMIT)
-    return jsonify(events_since(stack, since, limit))
+    answer = events_since(stack, since, limit)
+    answer["events"] = privacy.for_asker(answer["events"])      # a viewer's copy: privacy.py
+    return jsonify(answer)
 
 
 @api.get("/i18n/<lang>")

@@ -17,7 +17,8 @@ message queued *after* the old world's last events, so every page drops what it 
 The bus is one object for the life of the program, but a new one is followed too.
 
 Messages sent to the browser (Mailpit-style ``{type, data}`` is carried by the Socket.IO event name):
-    "events"  {"events": [event dict, ...], "last_seq": n}
+    "events"  {"events": [event dict, ...], "last_seq": n}: whole to the teacher's pages, a viewer's
+              copy (privacy.py: what TLS hid and the messages' contents left out) to the others
     "gate"    {"mode": "play"|"pause", "delay": s, "granularity": "hop"|"line",
                "waiting": [{"src", "dst", "step", "text": {lang: {"summary", "explain"}}}, ...]}
     "world"   {"seq": n, "name": scenario name}: the world was swapped; reload the state
@@ -33,6 +34,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..events import Event
+from . import privacy
 
 if TYPE_CHECKING:
     from flask_socketio import SocketIO
@@ -140,7 +142,11 @@ class Bridge:
             while self._pending and len(batch) < MAX_BATCH and not isinstance(self._pending[0], tuple):
                 batch.append(self._pending.popleft().to_dict())
             if batch:
-                self.socketio.emit("events", {"events": batch, "last_seq": batch[-1]["seq"]})
+                # whole to the teacher's pages, a viewer's copy to the others (privacy.py)
+                last = batch[-1]["seq"]
+                self.socketio.emit("events", {"events": batch, "last_seq": last}, to=privacy.FULL)
+                self.socketio.emit("events", {"events": [privacy.redact(e) for e in batch], "last_seq": last},
+                                   to=privacy.REDACTED)
                 self.batches_sent += 1
             if self._pending and isinstance(self._pending[0], tuple):
                 name, payload = self._pending.popleft()

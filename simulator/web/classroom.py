@@ -13,6 +13,7 @@ student sees only themself (with their password, so they can also set up Thunder
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, jsonify, request, session
@@ -64,9 +65,12 @@ def join():
         raise ApiError(400, "the request body must be a JSON object")
     mine = _me()
     if mine is not None:                      # this browser joined already: the same student
+        if this_login() is None or this_login().address != mine["address"]:
+            start_session(WebLogin(mine["address"], mine["password"], student=mine["id"]))
         return jsonify({**mine, "again": True})
     try:
-        student = classroom().join(stack.world, body.get("name"), request.remote_addr or "?")
+        student = classroom().join(stack.world, body.get("name"), request.remote_addr or "?",
+                                   taken=lambda address: has_mail(stack, address))
     except ClassroomError as err:
         raise ApiError(err.status, err.message) from None
     session[STUDENT_KEY] = student.id
@@ -104,11 +108,19 @@ def remove(student_id: str):
     return jsonify(removed=student.to_dict())
 
 
-def rebind(world: Any) -> None:
-    """The director swapped the world: students become users of the new one (called by __init__)."""
-    for student, old in classroom().rebind(world):
-        if student.address != old:
-            logins().readdress(old, student.address)
+def has_mail(stack: Any, address: str) -> bool:
+    """Is there mail on disk under ``address`` (a Maildir, or what the webmail downloaded by POP3)?"""
+    local, _, domain = address.rpartition("@")
+    data = Path(stack.config.data_dir)
+    return (data / "mail" / domain / local).exists() or (data / "webmail" / domain / local).exists()
+
+
+def rebind(stack: Any, old_stack: Any = None) -> None:
+    """The director swapped the world: students become users of the new one (called by __init__),
+    and each browser's webmail login follows its own student (by id, never by address)."""
+    for student in classroom().rebind(stack.world, old_stack.world if old_stack is not None else None,
+                                      taken=lambda address: has_mail(stack, address)):
+        logins().readdress(student.id, student.address)
 
 
 __all__ = ["blueprint", "class_info", "rebind", "STUDENT_KEY", "SESSION_KEY", "this_login"]

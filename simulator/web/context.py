@@ -39,6 +39,8 @@ class Context:
     unsubscribe: Any = None                                        # from the director's news (shutdown)
     logins: Any = None                                             # webmail.Logins: browsers' webmail logins
     classroom: Any = None                                          # simulator.classroom.Classroom: the students
+    login_checks: Any = None                                       # webmail.InFlight: one login check per browser
+    outbox: Any = None                                             # webmail.Outbox: sends answered 202
 
 
 class ApiError(Exception):

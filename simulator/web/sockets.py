@@ -13,8 +13,9 @@ import logging
 from typing import Any
 
 from flask import request
-from flask_socketio import SocketIO, emit
+from flask_socketio import SocketIO, emit, join_room
 
+from . import privacy
 from .api import SYNC_LIMIT, events_since
 from .context import current
 from .guard import host_allowed, is_teacher, role
@@ -33,6 +34,7 @@ def _connect(_auth: Any = None) -> bool | None:
         log.info("Socket.IO connection from %s refused: %s", request.remote_addr, refused)
         raise ConnectionRefusedError(refused)      # the page gets it as a connect_error
     stack = ctx.stack
+    join_room(privacy.room())              # whole events, or a viewer's copy (privacy.py)
     try:
         emit("hello", {"role": role(), "last_seq": stack.bus.last_seq if stack else 0,
                        "gate": stack.gate.state().to_dict() if stack else None,
@@ -65,7 +67,9 @@ def _sync(data: Any = None) -> dict[str, Any]:
     since = data.get("since", 0) if isinstance(data, dict) else 0
     if isinstance(since, bool) or not isinstance(since, int) or since < 0:
         since = 0
-    return events_since(stack, since, SYNC_LIMIT)
+    answer = events_since(stack, since, SYNC_LIMIT)
+    answer["events"] = privacy.for_asker(answer["events"])
+    return answer
 
 
 def _seq_or_none(value: Any) -> int | None:

@@ -8,6 +8,7 @@ the webmail page (``/webmail``).  The mail client itself is :mod:`simulator.webm
     GET  /api/webmail/message?folder=&id=           .../message/html[&images=1], .../raw, .../part&index=
     GET  /api/webmail/draft?mode=reply|reply_all|forward&folder=&id=
     POST /api/webmail/send {to, cc, bcc, subject, body, attachments, reply?: {folder, id, mode}}
+    GET  /api/webmail/outbox/<id>                   what became of a send that answered 202
     POST /api/webmail/flags {folder, id, seen?, flagged?}; /move {folder, id, to}; /delete {folder, id}
 
 Theory of operation.  The web server is the MUA's host: every request builds a
@@ -26,12 +27,13 @@ answers 202 after ``SEND_WAIT`` seconds; the hop finishes when the teacher relea
 """
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from flask import Blueprint, Response, current_app, jsonify, request, session
 
@@ -112,11 +114,67 @@ class Logins:
             for sid in [k for k, v in self._by_id.items() if v.address == address.lower()]:
                 del self._by_id[sid]
 
-    def readdress(self, old: str, new: str) -> None:
+    def readdress(self, student: str, new: str) -> None:
+        """A student's address changed (a new world): the logins of that student follow it."""
         with self._lock:
             for login in self._by_id.values():
-                if login.address == old:
+                if login.student == student:
                     login.address = new
+
+
+class InFlight:
+    """At most one login check at a time per browser address: parallel guesses would each wait
+    the throttle's delay side by side and so gain nothing from waiting; a second one is refused
+    at once (429) instead of holding a server thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._busy: set[str] = set()
+
+    @contextlib.contextmanager
+    def one(self, key: str) -> Iterator[None]:
+        with self._lock:
+            if key in self._busy:
+                raise ApiError(429, "a login from your computer is being checked; wait for its answer")
+            self._busy.add(key)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy.discard(key)
+
+
+class Outbox:
+    """Sends that answered 202 (the teacher's step gate holds their hop): what became of each, for
+    the page to ask later (``GET /api/webmail/outbox/<id>``).  At most ``per_login`` in flight per
+    address, and the newest ``keep`` outcomes."""
+
+    def __init__(self, *, per_login: int = 5, keep: int = 500) -> None:
+        self.per_login, self.keep = per_login, keep
+        self._lock = threading.Lock()
+        self._items: dict[str, dict[str, Any]] = {}
+
+    def add(self, address: str) -> str:
+        with self._lock:
+            pending = sum(1 for v in self._items.values() if v["address"] == address and v["state"] == "pending")
+            if pending >= self.per_login:
+                raise ApiError(429, f"{pending} messages are still waiting for the teacher's step gate; "
+                                    f"wait until they are sent")
+            while len(self._items) >= self.keep:
+                del self._items[next(iter(self._items))]
+            item_id = secrets.token_urlsafe(9)
+            self._items[item_id] = {"address": address, "state": "pending"}
+            return item_id
+
+    def finish(self, item_id: str, **outcome: Any) -> None:
+        with self._lock:
+            if item_id in self._items:
+                self._items[item_id].update(outcome)
+
+    def get(self, item_id: str, address: str) -> dict[str, Any] | None:
+        with self._lock:
+            item = self._items.get(item_id)
+            return {k: v for k, v in item.items() if k != "address"} if item and item["address"] == address else None
 
 
 # -- who is asking ------------------------------------------------------------------------------------
@@ -132,7 +190,9 @@ def this_login() -> WebLogin | None:
 def owner_of(address: str) -> bool:
     """Is this browser logged in to the webmail as ``address``?"""
     login = this_login()
-    return login is not None and login.address == address.lower()
+    stack = current().stack
+    return (login is not None and login.address == address.lower() and stack is not None
+            and stack.world.user_exists(login.address))
 
 
 def start_session(login: WebLogin) -> None:
@@ -250,23 +310,26 @@ def login_view():
     password = body.get("password")
     if not isinstance(password, str) or not password or len(password) > 1024:
         raise ApiError(400, "give a password")
+    if any(c in password for c in "\r\n\0"):         # it would be a second command on the wire
+        raise ApiError(400, "a password may not contain line breaks")
     login = WebLogin(address, password, retrieval=_choice(body, "retrieval", RETRIEVALS, "imap"),
                      tls=_choice(body, "tls", TLS_MODES, "starttls"))
     if login.tls == "starttls" and stack.ssl_context is None:
         raise ApiError(400, "this sandbox runs without TLS: choose a plain connection")
     key = "web:" + (request.remote_addr or "?")
-    throttle = stack.throttle
-    wait = throttle.delay(key)
-    if wait:
-        time.sleep(wait)                 # before the check, as the servers do (throttle.py)
-    try:
-        mua(login).check_login()
-    except lib.WebmailError as err:
-        if err.status != 401:
-            raise ApiError(err.status, err.message) from None
-        next_wait = throttle.failed(key)
-        raise ApiError(401, "login failed: wrong address or password", wait=next_wait) from None
-    throttle.succeeded(key)
+    with current().login_checks.one(key):
+        throttle = stack.throttle
+        wait = throttle.delay(key)
+        if wait:
+            time.sleep(wait)             # before the check, as the servers do (throttle.py)
+        try:
+            mua(login).check_login()
+        except lib.WebmailError as err:
+            if err.status != 401:
+                raise ApiError(err.status, err.message) from None
+            next_wait = throttle.failed(key)
+            raise ApiError(401, "login failed: wrong address or password", wait=next_wait) from None
+        throttle.succeeded(key)
     student = current().classroom.by_address(address)
     login.student = student.id if student is not None else None
     start_session(login)
@@ -277,6 +340,7 @@ def login_view():
 @open_to_viewers
 def logout_view():
     logins().drop(session.pop(SESSION_KEY, None))
+    session.pop("student", None)         # the next person at this computer is not that student
     return jsonify(ok=True)
 
 
@@ -369,6 +433,15 @@ def _disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
+@blueprint.get("/outbox/<item_id>")
+def outbox_view(item_id: str):
+    """What became of a send that answered 202: pending, sent (with the MSA's reply) or refused."""
+    item = current().outbox.get(item_id, _login().address)
+    if item is None:
+        raise ApiError(404, "no such send")
+    return jsonify(item)
+
+
 @blueprint.get("/draft")
 def draft_view():
     mode = request.args.get("mode", "")
@@ -445,10 +518,13 @@ def send_view():
         max_message=stack.config.max_message_size))
     outcome: dict[str, Any] = {}
     done = threading.Event()
+    outbox: Outbox = current().outbox
+    item = outbox.add(login.address)
 
     def dialogue() -> None:
         try:
             outcome["reply"] = client.send(message, recipients)
+            outbox.finish(item, state="sent", reply=outcome["reply"])
             if reply is not None and mode != "forward":
                 try:
                     client.set_flags(reply["folder"], reply["id"], answered=True)
@@ -456,12 +532,18 @@ def send_view():
                     pass                  # the original was moved meanwhile: the reply went anyway
         except lib.WebmailError as err:
             outcome["error"] = err
+            outbox.finish(item, state="refused" if err.status == 422 else "failed", error=err.message,
+                          status=err.status)
+        except Exception as err:          # noqa: BLE001 - reported to the page, not lost in a thread
+            outcome["error"] = lib.WebmailError(500, f"sending failed: {err}")
+            outbox.finish(item, state="failed", error=str(err), status=500)
+            raise
         finally:
             done.set()
 
     threading.Thread(target=dialogue, name="webmail-send", daemon=True).start()
     if not done.wait(current_app.config["SEND_WAIT"]):
-        return jsonify(ok=True, pending=True), 202
+        return jsonify(ok=True, pending=True, outbox=item), 202
     if "error" in outcome:
         err = outcome["error"]
         raise ApiError(err.status, err.message)

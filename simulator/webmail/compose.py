@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import unicodedata
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -60,8 +61,9 @@ def _line(value: Any, field: str, limit: int = SUBJECT_CHARS) -> str:
         return ""
     if not isinstance(value, str):
         raise _bad(field, "not text")
-    if any(c in value for c in _BAD):
-        raise _bad(field, "CR, LF or NUL is not allowed in a header field")
+    if any(c in value for c in _BAD) or any(
+            c != "\t" and unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
+        raise _bad(field, "CR, LF, NUL or another control or line-break character is not allowed in a header field")
     if len(value) > limit:
         raise _bad(field, f"longer than {limit} characters")
     return value
@@ -196,12 +198,15 @@ def build(sender: str, display_name: str, form: dict, *, original: bytes | None 
         raise _bad("to", f"more than {MAX_RECIPIENTS} recipients")
 
     message = EmailMessage()
-    message["From"] = _header_addresses([(name, sender)], "from")
-    if to:
-        message["To"] = _header_addresses(to, "to")
-    if cc:
-        message["Cc"] = _header_addresses(cc, "cc")
-    message["Subject"] = subject
+    try:
+        message["From"] = _header_addresses([(name, sender)], "from")
+        if to:
+            message["To"] = _header_addresses(to, "to")
+        if cc:
+            message["Cc"] = _header_addresses(cc, "cc")
+        message["Subject"] = subject
+    except (ValueError, TypeError) as err:      # the email package refused a header: say which
+        raise _bad("header", f"cannot be written: {err}") from None
     message["Date"] = formatdate(localtime=True)
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])   # never asks for this host's name
     if parent is not None and mode in ("reply", "reply_all"):
@@ -233,7 +238,9 @@ def references(parent: EmailMessage) -> tuple[str, str]:
     chain = list(dict.fromkeys([*earlier, *own]))
     if len(chain) > REFERENCES_KEPT:
         chain = chain[:1] + chain[-(REFERENCES_KEPT - 1):]
-    return (own[0] if own else ""), " ".join(chain) if own else ""
+    # "the contents of the parent's References: field (if any) followed by the contents of the
+    # parent's Message-ID: field (if any)" -- a parent without a Message-ID still passes its chain on
+    return (own[0] if own else ""), " ".join(chain)
 
 
 def _ids(message: EmailMessage, name: str) -> list[str]:

@@ -238,15 +238,19 @@ class SmtpHandler:
         final = self.door is Door.MX and all(
             self.world.acceptance(queue_host, split_address(r)[1]) == Acceptance.FINAL
             for r in envelope.rcpt_tos)
+        sender = session.auth_data.address if self.door is Door.SUBMISSION else None
+        if sender is not None and not self.world.reserve_send(sender):
+            return DataResult(False, f"550 5.4.5 <{sender}>: sending limit reached "
+                                     f"({self.world.send_limit(sender)} messages); ask your teacher", trace=trace)
         try:
             await svc.enqueue(queue_host, _reverse_path(envelope), list(envelope.rcpt_tos), content,
                               trace=trace, queue_id=queue_id, message=message,
                               received_from=self._source_node(session))
         except OSError:
             log.exception("could not queue a message on %s", queue_host.name)
+            if sender is not None:
+                self.world.release_send(sender)
             return DataResult(False, "451 4.3.0 Could not store the message; try again later", trace=trace)
-        if self.door is Door.SUBMISSION:
-            self.world.count_sent(session.auth_data.address)
         return DataResult(True, f"250 2.0.0 Ok: queued as {queue_id}", queue_id, trace, message,
                           queue_host.name, final)
 
