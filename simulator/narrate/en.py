@@ -1970,9 +1970,9 @@ _UI_WEBMAIL: dict = {
     "webmail.wire.plain": "Plain connection: your message and your password cross the wire in the clear. "
                           "Anyone listening on the network could read them, and the hop's dialogue on the "
                           "projected diagram shows them to the class.",
-    "webmail.wire.starttls": "STARTTLS: a listener on the network would see only TLS. The sandbox still records "
-                             "the dialogue, so the hop's dialogue on the teacher's screen shows it — that is the "
-                             "lesson.",
+    "webmail.wire.starttls": "STARTTLS: a listener on the network would see only TLS, and so do your "
+                             "classmates' pages: after STARTTLS they show only how many lines were encrypted. "
+                             "The teacher's screen shows the whole dialogue, which the sandbox records.",
     "webmail.send": "Send",
     "webmail.sent.ok": "Sent. The MSA answered: `{reply}`",
     "webmail.sent.pending": "Your message waits at the teacher's step gate: it goes on when the teacher "

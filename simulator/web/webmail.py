@@ -2,7 +2,7 @@
 the webmail page (``/webmail``).  The mail client itself is :mod:`simulator.webmail` (no Flask).
 
     GET  /api/webmail/session                       who this browser is logged in as (or null)
-    POST /api/webmail/login {address, password, retrieval, tls}     POST /api/webmail/logout {}
+    POST /api/webmail/login {address, password, retrieval, tls, keep_on_server}   POST /api/webmail/logout {}
     POST /api/webmail/settings {retrieval?, tls?, keep_on_server?}
     GET  /api/webmail/folders                       GET /api/webmail/messages?folder=
     GET  /api/webmail/message?folder=&id=           .../message/html[&images=1], .../raw, .../part&index=
@@ -249,7 +249,14 @@ def _call(fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except lib.WebmailError as err:
-        raise ApiError(err.status, err.message) from None
+        raise api_error(err) from None
+
+
+def api_error(err: "lib.WebmailError") -> ApiError:
+    """The API's answer for a WebmailError: its words, and its code, field and server reply, so
+    the page can word it in the learner's language."""
+    extra = {k: v for k, v in (("code", err.code), ("field", err.field), ("reply", err.reply)) if v}
+    return ApiError(err.status, err.message, **extra)
 
 
 # -- reading a request --------------------------------------------------------------------------------
@@ -312,8 +319,11 @@ def login_view():
         raise ApiError(400, "give a password")
     if any(c in password for c in "\r\n\0"):         # it would be a second command on the wire
         raise ApiError(400, "a password may not contain line breaks")
+    keep = body.get("keep_on_server", False)
+    if not isinstance(keep, bool):
+        raise ApiError(400, "keep_on_server must be true or false")
     login = WebLogin(address, password, retrieval=_choice(body, "retrieval", RETRIEVALS, "imap"),
-                     tls=_choice(body, "tls", TLS_MODES, "starttls"))
+                     tls=_choice(body, "tls", TLS_MODES, "starttls"), keep_on_server=keep)
     if login.tls == "starttls" and stack.ssl_context is None:
         raise ApiError(400, "this sandbox runs without TLS: choose a plain connection")
     key = "web:" + (request.remote_addr or "?")
@@ -326,9 +336,10 @@ def login_view():
             mua(login).check_login()
         except lib.WebmailError as err:
             if err.status != 401:
-                raise ApiError(err.status, err.message) from None
+                raise api_error(err) from None
             next_wait = throttle.failed(key)
-            raise ApiError(401, "login failed: wrong address or password", wait=next_wait) from None
+            raise ApiError(401, "login failed: wrong address or password", wait=next_wait,
+                           code="login_failed") from None
         throttle.succeeded(key)
     student = current().classroom.by_address(address)
     login.student = student.id if student is not None else None
@@ -545,6 +556,5 @@ def send_view():
     if not done.wait(current_app.config["SEND_WAIT"]):
         return jsonify(ok=True, pending=True, outbox=item), 202
     if "error" in outcome:
-        err = outcome["error"]
-        raise ApiError(err.status, err.message)
+        raise api_error(outcome["error"])
     return jsonify(ok=True, reply=outcome["reply"])
