@@ -198,3 +198,20 @@ def test_the_layers_and_the_password_a_listener_reads(site, browser, lang):
     shot(page, f"layers-and-credentials-{lang}")
     assert page.errors == []
     page.context.close()
+
+
+def test_a_viewers_page_shows_what_a_listener_sees_of_a_starttls_hop(site, browser):
+    """A student's page (not the teacher's) gets a viewer's copy: the dialogue up to STARTTLS, then
+    how many lines TLS hid -- not the AUTH line, not the message (simulator/web/privacy.py)."""
+    world, server = site(TRUST_LOOPBACK=False)
+    submit(world.stack, starttls=True, subject="Private subject")
+    world.wait_messages("bob@beta.test")
+    page = open_page(browser, server.url, "1920x1080", "en")
+    drawn(page, world)
+    page.locator('#timeline-list li.row[data-kind="smtp.session"]').first.click()
+    page.get_by_role("tab", name=UI["en"]["details.transcript"]).click()
+    hidden = page.locator("#details-body .transcript li.tls-hidden")
+    assert hidden.count() == 1
+    transcript = page.inner_text("#details-body .transcript")
+    assert "STARTTLS" in transcript and "AUTH PLAIN" not in transcript and "Private subject" not in transcript
+    assert "Private subject" not in page.inner_text("body")

@@ -932,6 +932,8 @@ _UI_UI: dict = {
     "details.unfollow": "Show all messages",
     "details.trace": "message",
     "transcript.cut": "[{n} more {n#line|lines} of the message]",
+    "transcript.tlsHidden": "{n} {n#line|lines} encrypted by TLS: a listener on the network — and this page — "
+                            "sees only that they were sent. The teacher's screen shows them.",
     "dns.question": "Question",
     "dns.answer": "Answer",
     "dns.chosen": "tried first",
@@ -1794,8 +1796,6 @@ _UI_PAGE: dict = {
 
 # -- helper C, issue 10: a class that takes part (static/js/classroom.js, details.js, diagram.js) ------
 _UI_CLASS_PAGE: dict = {
-    "class.button": "Class",
-    "class.button.hint": "The class: joining, the students, the sending limit",
     "class.button.join": "Join the class",
     "class.button.join.hint": "Get your own address and mailbox in the sandbox",
     "class.button.me": "My mailbox",

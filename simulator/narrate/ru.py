@@ -967,6 +967,9 @@ _UI_UI: dict = {
     "details.unfollow": "Показать все письма",
     "details.trace": "письмо",
     "transcript.cut": "[ещё {n} {n#строка|строки|строк} письма]",
+    "transcript.tlsHidden": "{n} {n#строка зашифрована|строки зашифрованы|строк зашифровано} TLS: "
+                            "подслушивающий в сети — и эта страница — видит лишь, что они были отправлены. "
+                            "На экране преподавателя они видны.",
     "dns.question": "Вопрос",
     "dns.answer": "Ответ",
     "dns.chosen": "пробуется первым",
@@ -1834,8 +1837,6 @@ _UI_PAGE: dict = {
 
 # -- helper C, issue 10: a class that takes part (static/js/classroom.js, details.js, diagram.js) ------
 _UI_CLASS_PAGE: dict = {
-    "class.button": "Класс",
-    "class.button.hint": "Класс: вход учеников, их список, лимит отправки",
     "class.button.join": "Войти в класс",
     "class.button.join.hint": "Получить свой адрес и почтовый ящик в песочнице",
     "class.button.me": "Моя почта",

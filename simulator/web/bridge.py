@@ -24,6 +24,7 @@ Messages sent to the browser (Mailpit-style ``{type, data}`` is carried by the S
     "world"   {"seq": n, "name": scenario name}: the world was swapped; reload the state
     "lesson"  the director's lesson_state(): where the lesson stands
     "follow"  the teacher's view (sockets.py sends it, not the bridge)
+    "class"   {"open", "domain", "limit", "students"}: the teacher opened or closed joining (classroom.py)
 """
 from __future__ import annotations
 

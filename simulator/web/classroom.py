@@ -94,7 +94,9 @@ def change():
             room.set_limit(stack.world, body["limit"])
         except ClassroomError as err:
             raise ApiError(err.status, err.message) from None
-    return jsonify(class_info())
+    info = class_info()
+    current().socketio.emit("class", info)        # every page: the join button appears or goes at once
+    return jsonify(info)
 
 
 @blueprint.delete("/students/<student_id>")

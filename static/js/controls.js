@@ -1,5 +1,6 @@
 // controls.js — the teacher's tools: the World drawer (servers up/down, MX tables, sending a test
-// message, retrying queues).  Every change goes through the JSON API; an error comes back as
+// message, retrying queues).  The send form's address book follows the world's users: a student who
+// joins or leaves the class (main.js, "world.user") calls setWorld again, and the choices made stay.  Every change goes through the JSON API; an error comes back as
 // HTTP 4xx with a message, which is shown to the teacher as it is.
 
 import {h, clear} from "./dom.js";
@@ -154,11 +155,12 @@ export class WorldControls {
     const from = this.form.querySelector("#send-from");
     const list = this.form.querySelector("#send-to-list");
     const to = this.form.querySelector("#send-to");
+    const chosen = from.value;
     clear(from);
     clear(list);
     for (const u of this.users) {
-      from.append(h("option", {value: u.address}, u.address));
-      list.append(h("option", {value: u.address}));
+      from.append(h("option", {value: u.address, selected: u.address === chosen}, u.address));
+      list.append(h("option", {value: u.address}, u.name && u.name !== u.address ? u.name : null));
     }
     const first = this.users[0];
     const other = this.users.find((u) => first && u.address.split("@")[1] !== first.address.split("@")[1]);

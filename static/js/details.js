@@ -5,13 +5,18 @@
 // its text and, for a bounce, its delivery report (letter.js).  Every string that comes from mail
 // is inserted as text (dom.h).
 //
+// Privacy: a mailbox is read only by the teacher or by its owner logged in to the webmail (the API
+// answers 403 to anybody else); the panel then says so calmly and links to the webmail.  The hops'
+// transcripts stay visible to all: what crosses the wire in the clear is the lesson.  A hop the
+// webmail made (its TCP client is the webmail's source address) says "webmail" beside its ends.
+//
 // At projector size the selected hop's dialogue must be on screen with its explanation: the
 // explanation is held to a few lines (a "more" button opens the rest) and the dialogue follows it.
 // A dialogue stepped line by line (model.js, Dialogues) shows its lines so far, the newest marked.
 
 import {h, clear, clockTime, rich as richText} from "./dom.js";
 import {t, rich, lang} from "./i18n.js";
-import {STATUS_ICON, CUT, statusOf, protocolOf, messageAt, retrievalStyle} from "./model.js";
+import {STATUS_ICON, CUT, TLS_HIDDEN, statusOf, protocolOf, messageAt, retrievalStyle, byWebmail} from "./model.js";
 import {kindLabel, protocolName, words} from "./labels.js";
 import {meaning, rcodeMeaning} from "./codes.js";
 import {endName} from "./ends.js";
@@ -22,6 +27,7 @@ import * as api from "./api.js";
 
 const mailboxPath = (address, key) => `/api/mailbox/${encodeURIComponent(address)}/${encodeURIComponent(key)}`;
 const TABS = {transcript: "details.transcript", message: "details.message", layers: "details.layers"};
+const WEBMAIL_PAGE = "/webmail";
 
 export class Details {
   constructor({root, empty, body}, {teacher, onFollow, onHost, onHop, onNode, notify, context}) {
@@ -34,7 +40,7 @@ export class Details {
     this.onHop = onHop;               // a hop picked in a node's card: (seq)
     this.onNode = onNode;             // a node named in a card: (id)
     this.notify = notify;
-    this.context = context || (() => ({}));   // {world, listeners}: what the layers name addresses with
+    this.context = context || (() => ({}));   // {world, listeners, webmail}: what the layers name addresses with
     this.view = null;
     this.tab = "transcript";
     this.revealed = new Set();        // credential lines shown decoded ("seq:index")
@@ -86,7 +92,8 @@ export class Details {
       h("div", {class: "hop-title"},
         h("span", {class: `chip status-${st}`}, live ? `… ${t("details.going")}` : `${STATUS_ICON[st]} ${t(`status.${st}`)}`),
         h("span", {class: "hop-kind"}, kindLabel(event))),
-      h("div", {class: "hop-path"}, `${endName(event, event.src)}  →  ${endName(event, event.dst)}`),
+      h("div", {class: "hop-path"}, `${endName(event, event.src)}  →  ${endName(event, event.dst)}`,
+        byWebmail(event, this.context().webmail) ? h("span", {class: "webmail-tag", title: t("class.webmail.hint")}, t("class.webmail.tag")) : null),
       h("div", {class: "hop-meta"},
         h("span", {}, `#${event.seq}`), h("span", {}, clockTime(event.ts)), h("span", {}, protocolName(protocolOf(event))),
         traceInfo ? h("span", {class: "hop-trace", title: traceTitle(traceInfo)}, ...traceLabel(traceInfo)) : null,
@@ -206,6 +213,11 @@ export class Details {
       if (side === CUT) {            // the simulator cut a long body here: how many lines it left out
         list.append(h("li", {class: "note cut"}, h("span", {class: "side-label"}, t("details.note")),
           h("span", {class: "line"}, t("transcript.cut", {n: Number(line) || 0}))));
+        return;
+      }
+      if (side === TLS_HIDDEN) {     // a viewer's page: what TLS hid from the network, hidden here too
+        list.append(h("li", {class: "note tls-hidden"}, h("span", {class: "side-label"}, "🔒"),
+          h("span", {class: "line"}, t("transcript.tlsHidden", {n: Number(line) || 0}))));
         return;
       }
       if (inside[i] && !inside[i - 1] && i > 0) {      // where STARTTLS took effect: a listener reads no more
@@ -376,8 +388,10 @@ export class Details {
         list.append(li);
       }
     } catch (err) {
+      if (this.view?.type !== "mailbox" || this.view.args[0] !== address) return;
       clear(list);
-      list.append(h("li", {class: "state-down"}, err.message));
+      if (err.status === 403) list.replaceWith(locked(address));
+      else list.append(h("li", {class: "state-down"}, err.message));
     }
   }
 
@@ -390,7 +404,8 @@ export class Details {
       m = await api.get(mailboxPath(address, key));
     } catch (err) {
       clear(card);
-      card.append(h("p", {class: "state-down"}, err.status === 404 ? t("message.gone") : err.message));
+      if (err.status === 403) card.replaceWith(locked(address));
+      else card.append(h("p", {class: "state-down"}, err.status === 404 ? t("message.gone") : err.message));
       return;
     }
     if (this.view?.type !== "mail" || this.view.args[1] !== key) return;
@@ -398,6 +413,14 @@ export class Details {
     back.addEventListener("click", () => this.showMailbox(address));
     card.replaceWith(h("div", {class: "card-back"}, back), letter(m, {htmlSrc: m.has_html ? `${mailboxPath(address, key)}/html` : null}));
   }
+}
+
+// A mailbox this browser may not read: only its owner, logged in to the webmail, and the teacher may.
+function locked(address) {
+  return h("div", {class: "mailbox-locked", role: "note", "data-locked": address},
+    h("p", {}, t("class.mailbox.locked")),
+    h("a", {class: "btn btn-primary", href: WEBMAIL_PAGE}, t("class.mailbox.login")),
+    h("p", {class: "hint"}, rich("class.mailbox.wire")));
 }
 
 // A message by its subject (a header's value: protocol text); the sender and recipients in its title.

@@ -584,6 +584,13 @@ export class Diagram {
     rec.g.setAttribute("aria-label", this.ariaLabel(rec));
   }
 
+  // A mail client last used through the webmail (model.js: state.clients) reads "webmail of alice":
+  // the box keeps the name and says "webmail" under it (caption); its accessible name says it whole.
+  markWebmail(rec, state) {
+    const webmail = state?.clients?.get(rec.data.id) === "webmail";
+    if (webmail) rec.g.dataset.client = "webmail"; else delete rec.g.dataset.client;
+  }
+
   // The accessible name: the visible words first (label, caption), then what they abbreviate.
   ariaLabel(rec) {
     const n = rec.data;
@@ -592,7 +599,8 @@ export class Diagram {
     const visible = [down, rec.label.textContent, caption].filter(Boolean).join(" ").replace(/\s+/g, " ").trim();
     const role = {mua: "node.mua", mailbox: "node.mailbox", msa: "node.msa", mx: "node.mx", "backup-mx": "node.backup-mx",
       mda: "node.mda", dns: "node.dns"}[n.kind];
-    const extra = [n.full && n.full !== n.label && !WORDED.has(n.kind) ? n.full : "", role ? t(role) : ""]
+    const webmail = rec.g.dataset.client === "webmail" ? t("node.mua.webmailOf", {name: n.label || n.id}) : "";
+    const extra = [webmail, n.full && n.full !== n.label && !WORDED.has(n.kind) ? n.full : "", role ? t(role) : ""]
       .filter((x) => x && !visible.includes(x));
     return extra.length ? `${visible} — ${extra.join(", ")}` : visible;
   }
@@ -631,6 +639,7 @@ export class Diagram {
         }
       }
       const caption = this.caption(n, state);
+      if (n.kind === "mua") this.markWebmail(rec, state);
       if (caption !== rec.captionText) {
         rec.caption.textContent = caption;
         rec.captionText = caption;
@@ -744,7 +753,7 @@ export class Diagram {
 
   caption(n, state) {
     switch (n.kind) {
-      case "mua": return t("node.mua.short");
+      case "mua": return state?.clients?.get(n.id) === "webmail" ? t("node.mua.webmail") : t("node.mua.short");
       case "msa": return t("node.msa.short");
       case "mx": case "backup-mx": {
         const name = n.id.slice(4);

@@ -11,6 +11,12 @@
 // diagram has drawn it (arrived()), so a burst at full speed does not spoil the ending.  Viewers
 // follow the teacher's view ("follow": the hop looked at, the review position, the narration's step)
 // until they explore on their own; the Follow button brings them back.
+//
+// A class that takes part (classroom.js): a student joining or leaving is a "world.user" fact; the
+// page then asks the server for the world's users and its layout again, so the student's mail
+// client and mailbox appear on (or leave) the diagram and the send form's address book follows.
+// Hops the webmail made (GET /api/state "webmail_source" is its TCP source address) label that
+// user's mail client "webmail" (model.js folds which client spoke last).
 
 import * as i18n from "./i18n.js";
 import {t, pick} from "./i18n.js";
@@ -28,6 +34,7 @@ import {Glossary} from "./glossary.js";
 import {words} from "./labels.js";
 import {LessonPanel, LessonDrawer} from "./lesson.js";
 import {FaultControls} from "./faults.js";
+import {ClassPanel} from "./classroom.js";
 
 const PRESENT_KEY = "mailflow.present";
 const PRESENT_ZOOM = 1.3;        // presentation mode: the diagram is laid out this much smaller, drawn larger
@@ -83,7 +90,7 @@ class App {
       onHop: (seq) => { this.userMoved(); this.review(seq); },
       onNode: (id) => this.nodeClicked(id),
       notify: (m, bad) => this.notify(m, bad),
-      context: () => ({world: this.world, listeners: this.listeners || []}),
+      context: () => ({world: this.world, listeners: this.listeners || [], webmail: this.webmailSource}),
     });
     this.controls = new WorldControls({
       drawer: $("drawer"), toggle: $("btn-world"), close: $("drawer-close"), hostList: $("host-list"),
@@ -107,12 +114,21 @@ class App {
       onNextHop: () => this.gateAction("step"),
       onView: () => { this.userMoved(); this.moved(); },
     });
+    this.classroom = new ClassPanel({
+      drawer: $("class-drawer"), toggle: $("btn-class"), close: $("class-close"), body: $("class-body"), title: $("class-title"),
+      worldDrawer: $("drawer"), section: $("class-section"), sectionBody: $("class-section-body"),
+    }, {teacher: this.teacher, notify: (m, bad) => this.notify(m, bad), onOpen: () => this.onlyDrawer("class"),
+      openClients: () => this.clients.setOpen(true)});
     this.lessons = new LessonDrawer({
       drawer: $("lessons-drawer"), toggle: $("btn-lessons"), close: $("lessons-close"), body: $("lessons-body"),
       current: $("lesson-current"), library: $("lesson-library"), file: $("scenario-file"),
       fileButton: $("btn-open-scenario"), problems: $("scenario-problems"), reset: $("btn-reset"),
     }, {teacher: this.teacher, notify: (m, bad) => this.notify(m, bad), onOpen: () => this.onlyDrawer("lessons")});
-    $("btn-world").addEventListener("click", () => { if (!$("drawer").hidden) this.onlyDrawer("world"); });
+    $("btn-world").addEventListener("click", () => {
+      if ($("drawer").hidden) return;
+      this.onlyDrawer("world");
+      this.classroom.shown();
+    });
     // A term in an explanation ("MTA") opens the glossary at its entry.
     document.addEventListener("click", (ev) => {
       const link = ev.target.closest?.("a.term");
@@ -161,6 +177,7 @@ class App {
       onGate: (gate) => this.onGate(gate),
       onWorld: () => this.reloadWorld(),
       onLesson: (lesson) => this.onLesson(lesson),
+      onClass: () => this.classroom.changed(),
       onFollow: (view) => this.onFollow(view),
       onRefused: (message) => this.notify(t("notice.refused", {message}), true, true),
     });
@@ -174,6 +191,7 @@ class App {
     this.baseline = state.baseline || {seq: 0, world: state.world};
     this.worldChanges = state.world_changes || [];
     this.users = state.users;
+    this.webmailSource = state.webmail_source || null;
     this.listeners = state.listeners || [];
     this.queue = state.queue || [];
     this.queueAt = Date.now();
@@ -210,10 +228,32 @@ class App {
     document.body.dataset.lastSeq = String(this.log.lastSeq);
     document.body.dataset.drawnSeq = String(this.log.lastSeq);       // the history is drawn at once
     document.body.dataset.world = String(state.generation ?? 0);
+    this.classroom.changed();
   }
 
   stateAt(index) {
-    return stateAt(this.baseline.world, this.base, this.log.events, index, this.worldChanges, this.baseline.seq);
+    return stateAt(this.baseline.world, this.base, this.log.events, index, this.worldChanges, this.baseline.seq,
+      {webmail: this.webmailSource});
+  }
+
+  // A student joined or left: the world's users, the layout (their nodes) and the class, again.
+  usersChanged() {
+    clearTimeout(this.usersTimer);
+    this.usersTimer = setTimeout(async () => {
+      try {
+        const state = await api.get("/api/state");
+        if (this.reloading) return;
+        this.world = state.world;
+        this.users = state.users;
+        this.listeners = state.listeners || this.listeners;
+        this.controls.setWorld(this.world, this.users);
+        this.faults.setWorld(this.world, this.users);
+        await this.loadLayout();
+        if (this.clients.open) this.clients.setOpen(true);
+        document.body.dataset.users = String(this.users.length);
+      } catch (_) { /* the next change asks again */ }
+    }, 120);
+    this.classroom.changed();
   }
 
   // "world" on the socket: a lesson was loaded or the world reset.  Everything drawn goes.
@@ -363,6 +403,8 @@ class App {
       this.controls.setState(this.live);
       if (this.details.view?.type === "node") this.details.rerender();
       const now = performance.now();
+      // a node or a mailbox opened meanwhile stays: only a hop shown gives way to the newest hop
+      if (this.follow && this.details.view && this.details.view.type !== "hop") this.follow = null;
       if (this.follow && this.cursor === null && now - (this.followedAt || 0) > 300) {
         this.followedAt = now;
         const e = this.follow;
@@ -382,6 +424,7 @@ class App {
       this.layoutTimer = setTimeout(() => this.loadLayout(), 120);   // SMTP edges follow the MX table
       this.controls.mxChanged(data.domain);
     }
+    if (e.kind === "world.user") this.usersChanged();
   }
 
   onGate(gate) {
@@ -775,6 +818,7 @@ class App {
     if (keep !== "world") this.controls.setOpen(false);
     if (keep !== "clients") this.clients.setOpen(false);
     if (keep !== "glossary") this.glossary.setOpen(false);
+    if (keep !== "class") this.classroom.setOpen(false);
   }
 
   // The sending servers (MSA and MTA at once), for the glossary.
@@ -813,6 +857,7 @@ class App {
     this.faults.render();
     this.lessonPanel.render();
     this.lessons.render();
+    this.classroom.render();
     this.setLeading(this.leading);
     if (this.gate) this.onGate(this.gate);
     this.updatePosition();

@@ -2,11 +2,13 @@
 //
 // EventLog keeps every event once, in sequence order, and notices gaps (a batch that skipped
 // something: the socket then asks the server to sync).  WorldState is what the diagram shows at
-// one point of the history: which hosts are up, the MX tables, how many messages each mailbox
-// holds, where each message (trace) is.  fold(state, event) advances it by one event; the same
-// function serves the live view and the review (back / forward) view.
+// one point of the history: which hosts are up, the MX tables, which users exist (students join and
+// leave: "world.user"), how many messages each mailbox holds, where each message (trace) is, and
+// which mail clients were last used through the webmail.  fold(state, event) advances it by one
+// event; the same function serves the live view and the review (back / forward) view.
 
 export const CUT = "…";      // the transcript side of a marker: how many body lines were cut (events.py)
+export const TLS_HIDDEN = "🔒"; // ... and how many lines TLS hid from this page (simulator/web/privacy.py)
 export const STATUSES = ["ok", "deferred", "bounced", "failed", "info"];
 export const STATUS_ICON = {ok: "✓", deferred: "↻", bounced: "↩", failed: "✗", info: "•"};
 
@@ -20,9 +22,11 @@ export function protocolOf(event) {
   return String(event.kind || "other").split(".")[0].toUpperCase();
 }
 
-// A change of the world: a host switched on or off, an MX table edited, a fault set or cleared.
+// A change of the world: a host switched on or off, an MX table edited, a fault set or cleared, a
+// user (a student of the class) joined or left.
+const WORLD_CHANGES = new Set(["world.host", "world.mx", "world.fault", "world.user"]);
 export function isWorldChange(event) {
-  return event.kind === "world.host" || event.kind === "world.mx" || event.kind === "world.fault";
+  return WORLD_CHANGES.has(event.kind);
 }
 
 // Hops the timeline lists; "gate.waiting" is a state change shown by the gate display instead, and
@@ -110,26 +114,45 @@ export class EventLog {
 
 // -- the world at one point -----------------------------------------------------------------------
 
-export function initialState(baselineWorld, mailboxBase) {
+// webmail: the webmail's own loopback source address (GET /api/state "webmail_source"): a hop whose
+// TCP client is that address was made by the webmail, not by a desktop client.
+export function initialState(baselineWorld, mailboxBase, {webmail = null} = {}) {
   const hosts = new Map();
   const mx = new Map();
+  const users = new Map();
   for (const d of baselineWorld?.domains || []) {
     for (const host of d.hosts) hosts.set(host.name, host.up);
     mx.set(d.name, d.mx ? d.mx.map((r) => ({preference: r.preference, host: r.host})) : null);
+    for (const u of d.users || []) users.set(u.address, u.name || "");
   }
   return {
-    hosts, mx,
+    hosts, mx, users,      // users: address -> display name
     mailboxes: new Map(Object.entries(mailboxBase || {})),
     traces: new Map(),     // trace -> {node, status, done}
+    clients: new Map(),    // "mua:<address>" -> "webmail" | "other": who spoke for it last
+    webmail,
     last: null,            // the last event folded in
   };
 }
 
 export function cloneState(state) {
   return {
-    hosts: new Map(state.hosts), mx: new Map(state.mx), mailboxes: new Map(state.mailboxes),
-    traces: new Map([...state.traces].map(([k, v]) => [k, {...v}])), last: state.last,
+    hosts: new Map(state.hosts), mx: new Map(state.mx), users: new Map(state.users), mailboxes: new Map(state.mailboxes),
+    traces: new Map([...state.traces].map(([k, v]) => [k, {...v}])), clients: new Map(state.clients),
+    webmail: state.webmail, last: state.last,
   };
+}
+
+// Was this hop made by the webmail (its TCP client is the webmail's source address)?
+export function byWebmail(event, webmail) {
+  const wire = wireOf(event);
+  return !!webmail && !!wire && wire.client === webmail;
+}
+
+// The mail client a hop speaks for ("mua:<address>" at either end), or "".
+export function clientOf(event) {
+  for (const id of [event.src, event.dst]) if (String(id || "").startsWith("mua:")) return id;
+  return "";
 }
 
 // Where a message is after this hop (its trace's location), or null when the hop does not move it.
@@ -144,7 +167,7 @@ function locate(e) {
     case "queue.bounce":
       return e.src === e.dst ? {node: e.src, status: "bounced", done: true} : {node: e.src, status: "bounced"};
     case "mda.deliver": return {node: e.dst, status, done: true};
-    case "world.host": case "world.mx": case "dns.served": case "gate.waiting": return null;
+    case "world.host": case "world.mx": case "world.user": case "dns.served": case "gate.waiting": return null;
     default: return null;
   }
 }
@@ -156,7 +179,13 @@ export function fold(state, e) {
     if (e.kind === "world.mx" && typeof data.domain === "string" && Array.isArray(data.mx)) {
       state.mx.set(data.domain, data.mx.map(([p, h]) => ({preference: p, host: h})));
     }
+    if (e.kind === "world.user" && typeof data.address === "string") {
+      if (data.joined) state.users.set(data.address, typeof data.name === "string" ? data.name : "");
+      else state.users.delete(data.address);
+    }
   }
+  const client = wireOf(e) ? clientOf(e) : "";
+  if (client) state.clients.set(client, byWebmail(e, state.webmail) ? "webmail" : "other");
   const delta = mailboxDelta(e);
   if (delta) state.mailboxes.set(delta[0], Math.max(0, (state.mailboxes.get(delta[0]) || 0) + delta[1]));
   if (e.trace) {
@@ -198,8 +227,8 @@ export function mailboxBase(countsNow, events) {
 // may belong to an earlier run (the program restarted and the bus read the last run's log): their
 // world changes are replayed over the baseline while reviewing them, and once the history passes
 // baselineSeq the hosts and MX tables are the baseline's again (the world as it is now).
-export function stateAt(baselineWorld, base, events, index, worldChanges = [], baselineSeq = 0) {
-  const state = initialState(baselineWorld, base);
+export function stateAt(baselineWorld, base, events, index, worldChanges = [], baselineSeq = 0, options = {}) {
+  const state = initialState(baselineWorld, base, options);
   // World changes that fell out of the bus's bounded history still count.
   const firstSeq = events.length ? events[0].seq : Infinity;
   for (const change of worldChanges) if (change.seq < firstSeq) fold(state, change);
@@ -209,6 +238,7 @@ export function stateAt(baselineWorld, base, events, index, worldChanges = [], b
       const now = initialState(baselineWorld, {});
       state.hosts = now.hosts;
       state.mx = now.mx;
+      state.users = now.users;
     }
   }
   return state;

@@ -12,6 +12,7 @@ export function connect(handlers) {
   socket.on("gate", (state) => handlers.onGate?.(state));
   socket.on("world", (data) => handlers.onWorld?.(data));       // the world was swapped: reload
   socket.on("lesson", (state) => handlers.onLesson?.(state));
+  socket.on("class", (info) => handlers.onClass?.(info));     // the teacher opened or closed joining
   socket.on("follow", (view) => handlers.onFollow?.(view));     // the teacher moved
   return {
     // Resolves with {events, last_seq, first_seq, more}, {throttled: true, retry_after} when asked
