@@ -862,6 +862,7 @@ _UI_UI: dict = {
     # the clients drawer
     "clients.button": "Clients",
     "clients.button.hint": "Settings for Thunderbird, mutt, mbsync, fetchmail, curl",
+    "clients.webmail": "Or open the webmail: a mail client in the browser, for any user of the world",
     "clients.title": "Connect a mail client",
     "clients.intro": "Point Thunderbird, mutt, mbsync, fetchmail or curl at the sandbox. The login is always "
                      "the full address; the password is the sandbox's own.",

@@ -899,6 +899,7 @@ _UI_UI: dict = {
     # the clients drawer
     "clients.button": "Клиенты",
     "clients.button.hint": "Настройки для `Thunderbird`, `mutt`, `mbsync`, `fetchmail`, `curl`",
+    "clients.webmail": "Или откройте веб-почту: почтовый клиент прямо в браузере, для любого пользователя мира",
     "clients.title": "Подключить почтовый клиент",
     "clients.intro": "Направьте `Thunderbird`, `mutt`, `mbsync`, `fetchmail` или `curl` на песочницу. "
                      "Логин — всегда полный адрес, пароль — из песочницы.",

@@ -54,6 +54,7 @@ export class ClientsPanel {
     const d = this.data;
     this.body.append(
       h("p", {class: "hint clients-intro"}, rich("clients.intro")),
+      h("p", {class: "clients-webmail"}, h("a", {href: "/webmail", id: "clients-webmail"}, t("clients.webmail"))),
       this.accounts(d),
       this.servers(d),
       this.commands(d),
