@@ -3,6 +3,7 @@
     python app.py                      # default scenario, data in ./data
     python app.py --scenario scenarios/mx-failover.yaml --fresh --step
     python app.py --scenario scenarios/04-primary-down.yaml --run [--junit report.xml]   # headless lesson
+    python app.py --api-only --fresh --data /tmp/mf --ports-file /tmp/mf.json --mx-port 0 ...  # a test suite's
 
 ``main`` parses the arguments, starts the mail stack on loopback, prints where everything listens
 and prints every hop as it happens.  The web UI (``simulator.web``, the only part that needs Flask)
@@ -11,8 +12,12 @@ is imported only when it is on: ``--no-web`` runs without Flask and Socket.IO lo
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import ipaddress
+import json
 import logging
+import os
+import random
 import shutil
 import signal
 import sys
@@ -20,7 +25,8 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
-from simulator.config import DEFAULT_PORTS, Config, Ports, QueuePolicy
+from simulator import apitoken
+from simulator.config import DEFAULT_PORTS, Config, Ports, QueuePolicy, free_port
 from simulator.events import Event
 from simulator.narrate.markup import plain
 from simulator.scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario
@@ -52,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("pop3", "POP3 (STLS) on the front door and each domain's mailbox host"),
         ("pop3s", "POP3 over implicit TLS"),
         ("web", "the web UI"),
+        ("app", "the app port on 127.0.0.1: an application's mailer (Django, smtplib, Nodemailer) sends here "
+                "without AUTH, from any sender; 0 picks a free port"),
     ]:
         ports.add_argument(f"--{name}-port", type=int, default=None, metavar="PORT",
                            help=f"{help_text} (default: {DEFAULT_PORTS[name]}; with --run a free port)")
@@ -74,12 +82,47 @@ def build_parser() -> argparse.ArgumentParser:
                    help="give up (bounce) a message still undelivered after this long (default: 600 s; with --run 20 s)")
     p.add_argument("--seed", type=int, default=None, help="seed for random choices (equal-preference MX order)")
     p.add_argument("--no-tls", action="store_true", help="no STARTTLS and no implicit-TLS ports")
+    p.add_argument("--tls-cert", type=Path, default=None, metavar="FILE",
+                   help="serve your own certificate (PEM, leaf first, then any intermediates) instead of the "
+                        "generated self-signed one in <data>/tls; needs --tls-key")
+    p.add_argument("--tls-key", type=Path, default=None, metavar="FILE",
+                   help="the unencrypted private key (PEM) of --tls-cert; checked at start: they must match")
+    p.add_argument("--no-app-port", action="store_true", help="no app port (see --app-port)")
+    p.add_argument("--app-auth", choices=("any", "check", "off"), default="any",
+                   help="AUTH on the app port (never required there): offered and any credentials accepted, "
+                        "offered and checked against the scenario's users, or not offered")
+    p.add_argument("--max-message-size", type=int, default=10 * 1024 * 1024, metavar="BYTES",
+                   help="the largest message every SMTP port accepts (SIZE; above it 552 5.3.4)")
+    p.add_argument("--max-recipients", type=int, default=100, metavar="N",
+                   help="recipients per message at every SMTP port (beyond them 452 4.5.3)")
+    p.add_argument("--outside", choices=("bounce", "catch"), default=None,
+                   help="mail for domains outside the sandbox: bounce it (with the whole original), or catch "
+                        "it whole in the outside world's mailbox outside@mailflow.invalid (IMAP/POP3 through "
+                        "the front door, the webmail, the page); default: the scenario's outside: key, else "
+                        "bounce. Nothing ever leaves this computer")
+    dev = p.add_argument_group("testing applications (README: Test API)")
+    dev.add_argument("--api-only", action="store_true",
+                     help="the mail world and the test API (/api/v1) only: no teaching page, no Socket.IO, "
+                          "no lessons; nothing printed per hop and no event log file unless -v")
+    dev.add_argument("--api-token", default=None, metavar="TOKEN",
+                     help=f"the test API's token (also the teacher's); else ${apitoken.ENV}, else the one in "
+                          f"<data>/{apitoken.TOKEN_FILE}, else a new one; written to <data>/{apitoken.TOKEN_FILE} (0600)")
+    dev.add_argument("--ports-file", type=Path, default=None, metavar="FILE",
+                     help="once everything listens, write every port (and the API's address and token file) "
+                          "to FILE as JSON; give port 0 to any --*-port to have a free one chosen")
+    dev.add_argument("--keep-messages", type=int, default=None, metavar="N",
+                     help="retention: after a delivery, a mailbox keeps its newest N messages (None: all)")
+    dev.add_argument("--keep-for", type=float, default=None, metavar="SECONDS",
+                     help="retention: after a delivery, a mailbox drops messages delivered more than SECONDS "
+                          "ago (None: none for their age)")
     lesson = p.add_argument_group("headless lessons (CI)")
     lesson.add_argument("--run", action="store_true",
                         help="run the scenario's steps to the end without the web UI, print the hop trace, "
                              "exit 0 if every expectation is met, 1 naming the one that failed")
     lesson.add_argument("--junit", type=Path, default=None, metavar="FILE", help="with --run: write a JUnit XML report")
-    p.add_argument("-v", "--verbose", action="store_true", help="developer logging")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="with --api-only: print every hop (printed anyway without it); -vv, or -v without "
+                        "--api-only: developer logging too")
     return p
 
 
@@ -93,10 +136,19 @@ def config_from_args(args: argparse.Namespace, *, data_dir: Path | None = None) 
     """The mail stack's Config; with --run, ports not given are free ones and the queue is compressed."""
     for name in DEFAULT_PORTS:
         port = getattr(args, f"{name}_port")
-        if port is not None and not 1 <= port <= 65535:
-            raise SystemExit(f"app.py: --{name}-port must be 1..65535, not {port}")
+        if port is not None and not 0 <= port <= 65535:
+            raise SystemExit(f"app.py: --{name}-port must be 0..65535 (0: a free port), not {port}")
     base = Ports.free() if args.run else Ports()
-    ports = Ports(**{name: getattr(args, f"{name}_port") or getattr(base, name) for name in DEFAULT_PORTS})
+    ports = Ports(**{name: chosen_port(name, getattr(args, f"{name}_port"), getattr(base, name))
+                     for name in DEFAULT_PORTS})
+    if args.app_port == 0:
+        ports = dataclasses.replace(ports, app=0)
+    if args.keep_messages is not None and args.keep_messages < 1:
+        raise SystemExit("app.py: --keep-messages must be at least 1 (leave it out to keep every message)")
+    if args.keep_for is not None and not args.keep_for > 0:
+        raise SystemExit("app.py: --keep-for must be a positive number of seconds")
+    if args.max_message_size < 1024 or args.max_recipients < 1:
+        raise SystemExit("app.py: --max-message-size must be at least 1024 and --max-recipients at least 1")
     default_queue = HEADLESS_QUEUE if args.run else QueuePolicy()
     queue = QueuePolicy(first_retry=args.retry if args.retry is not None else default_queue.first_retry,
                         backoff=default_queue.backoff, max_interval=default_queue.max_interval,
@@ -105,7 +157,57 @@ def config_from_args(args: argparse.Namespace, *, data_dir: Path | None = None) 
     data = data_dir or args.data or Path("data")
     return Config(data_dir=data.resolve(), ports=ports, web_host=args.web_host, queue=queue,
                   step=args.step, hop_delay=args.hop_delay, seed=args.seed, tls=not args.no_tls,
-                  classroom_address=classroom_address(args.classroom_address))
+                  classroom_address=classroom_address(args.classroom_address),
+                  app_port=not args.no_app_port, app_auth=args.app_auth,
+                  max_message_size=args.max_message_size, max_recipients=args.max_recipients,
+                  keep_messages=args.keep_messages, keep_for=args.keep_for, outside=args.outside)
+
+
+# Bound once, on one address: the system picks.  The others are shared by every host of the world
+# (each MTA's MX port on its own 127.42.d.h), so a free number is chosen first.
+SYSTEM_PICKS = ("web", "app")
+
+
+def chosen_port(name: str, given: int | None, default: int) -> int:
+    """``--<name>-port``: as given, the default when not given, a free one for 0."""
+    if given is None:
+        return default
+    if given == 0 and name not in SYSTEM_PICKS:
+        return free_port(random.Random())
+    return given
+
+
+def developer_logging(args: argparse.Namespace) -> bool:
+    return args.verbose >= (2 if args.api_only else 1)
+
+
+def retention_of(config: Config):
+    from simulator.store import Retention
+    return Retention(config.keep_messages, config.keep_for)
+
+
+def keep_retention(director, config: Config) -> None:
+    """Every world the director starts (a lesson loaded, a reset) keeps the retention policy."""
+    def apply(kind, payload) -> None:
+        if kind == "world":
+            payload.store.retention = retention_of(config)
+    if director.stack is not None:
+        director.stack.store.retention = retention_of(config)
+    director.subscribe(apply)
+
+
+def write_ports_file(path: Path, stack, config: Config, web=None) -> None:
+    """``--ports-file``: every port chosen, as JSON, written atomically once everything listens."""
+    from simulator.fsutil import write_atomic
+    front = {row["service"]: row["port"] for row in stack.listener_table()
+             if row["host"] == "front" and row["address"] == config.front_host}
+    ports = {"pid": os.getpid(), "host": config.front_host, **front, "mx": config.ports.mx,
+             "web": web.port if web is not None else None,
+             "api": f"{web.url}api/v1/" if web is not None else None,
+             "data": str(config.data_dir), "token_file": str(config.data_dir / apitoken.TOKEN_FILE)}
+    path = path.resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, (json.dumps(ports, indent=2) + "\n").encode(), mode=0o644)
 
 
 def classroom_address(raw: str | None) -> str | None:
@@ -148,17 +250,62 @@ def print_listeners(stack, out=sys.stdout) -> None:
         where = "front door" if row["host"] == "front" else row["host"]
         if row["host"] == "front" and row["address"] == stack.config.classroom_address:
             where = "front door, for the classroom network"
+        if row["service"] == "app":
+            where = f"app port: applications send here without AUTH (AUTH: {stack.config.app_auth})"
         print(f"  {row['service']:<11} {row['address']}:{row['port']:<6} {where}", file=out)
+    catch = stack.world.catch
     print("Users: " + ", ".join(f"{u} (password: {stack.world.user(u).password})"
-                                for u in stack.world.users()), file=out)
+                                for u in stack.world.users() if u != catch.address), file=out)
+    what = ("catches mail for every domain outside the sandbox" if stack.world.outside.value == "catch"
+            else "keeps bounces nobody could take (mail for the outside world bounces: --outside catch)")
+    print(f"Outside world: {catch.address} (password: {catch.password}) {what}", file=out)
+
+
+def own_certificate(args: argparse.Namespace, config: Config, err=None) -> int:
+    """--tls-cert/--tls-key: check the user's pair and serve it (simulator.tls); 0, or 2 with why not."""
+    err = err or sys.stderr
+    if args.tls_cert is None and args.tls_key is None:
+        return 0
+    if args.tls_cert is None or args.tls_key is None:
+        print("app.py: --tls-cert and --tls-key go together: give both files", file=err)
+        return 2
+    if args.no_tls:
+        print("app.py: --tls-cert with --no-tls: TLS is off, the certificate would not be used", file=err)
+        return 2
+    from simulator import tls
+    try:
+        pair = tls.use_own_pair(config.data_dir, args.tls_cert, args.tls_key)
+    except tls.CertificateError as problem:
+        print(f"app.py: --tls-cert/--tls-key: {problem}", file=err)
+        return 2
+    for warning in pair.warnings:
+        print(f"app.py: warning: {warning}", file=err)
+    return 0
+
+
+def print_certificate(stack, out=sys.stdout) -> None:
+    """Where the served certificate is, and the one setting that makes Python (and Django) trust it."""
+    if stack.ssl_context is None:
+        return
+    from simulator import tls
+    path = tls.certificate_path(stack.config.data_dir)
+    own = tls.own_pair(stack.config.data_dir) is not None
+    print(f"TLS certificate: {path} ({'yours' if own else 'self-signed, for localhost and 127.0.0.1'}); "
+          f"trust it: SSL_CERT_FILE={path} (Python, Django), NODE_EXTRA_CA_CERTS={path} (Node), "
+          f"curl --cacert {path}", file=out)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+    logging.basicConfig(level=logging.DEBUG if developer_logging(args) else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if not args.verbose:
+    if not developer_logging(args):
         logging.getLogger("mail.log").setLevel(logging.ERROR)   # aiosmtpd's chatter
+    if args.api_only and (args.no_web or args.run):
+        print("app.py: --api-only serves the test API: leave out --no-web and --run", file=sys.stderr)
+        return 2
+    if args.ports_file is not None:
+        args.ports_file.unlink(missing_ok=True)     # a reader waits for the new one, never an old one
     try:
         scenario = load_scenario(args.scenario)
     except ScenarioError as err:
@@ -170,8 +317,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.run:
         return run_headless(args, scenario)
     config = config_from_args(args)
+    if own_certificate(args, config):
+        return 2
     if args.fresh:
         fresh_data_dir(config.data_dir)
+    token = None
+    if not args.no_web:
+        try:
+            token = apitoken.resolve(config.data_dir, args.api_token)
+        except apitoken.TokenError as err:
+            print(f"app.py: {err}", file=sys.stderr)
+            return 2
+    if args.api_only:
+        return run_api_only(args, scenario, config, token)
 
     from simulator.lesson import Director
     director = Director(config, scenario, resume=not args.fresh)
@@ -181,8 +339,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         print(f"app.py: cannot start: {err} (is another Mailflow running? choose other ports)", file=sys.stderr)
         return 1
+    keep_retention(director, config)
     print(f"Scenario: {scenario.title.en} ({scenario.path})")
     print_listeners(stack)
+    print_certificate(stack)
     print(f"Data directory: {config.data_dir}   Event log: {stack.bus.log_path}")
 
     stop = threading.Event()
@@ -194,7 +354,10 @@ def main(argv: list[str] | None = None) -> int:
     web = None
     try:
         if not args.no_web:
-            web = _start_web(director, config)
+            web = _start_web(director, config, token)
+            print(f"Test API: {web.url}api/v1/  (token: {config.data_dir / apitoken.TOKEN_FILE})", flush=True)
+        if args.ports_file is not None:
+            write_ports_file(args.ports_file, stack, config, web)
         while not stop.is_set():
             stop.wait(0.5)
     except KeyboardInterrupt:
@@ -207,7 +370,62 @@ def main(argv: list[str] | None = None) -> int:
         if web is not None:
             web.shutdown()
         director.stop()
+        if args.ports_file is not None:
+            args.ports_file.unlink(missing_ok=True)
     return 0
+
+
+def run_api_only(args: argparse.Namespace, scenario, config: Config, token: str) -> int:
+    """``--api-only``: the mail world and the test API, for a test suite.  No lessons, no page; one
+    line when ready, every hop only with -v (and only then an event log file)."""
+    from simulator import web
+    from simulator.bus import EventBus
+    from simulator.runtime import MailStack
+
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    bus = EventBus(log_path=config.data_dir / "logs" / f"events-{stamp}.jsonl" if args.verbose else None)
+    if args.verbose:
+        bus.subscribe(lambda e: e.kind != "gate.waiting" and print(format_hop(e), flush=True))
+    for attempt in range(3):        # port 0: a free port chosen, then taken by another run meanwhile
+        stack = MailStack(config, scenario, bus=bus)
+        stack.store.retention = retention_of(config)
+        try:
+            stack.start()
+            break
+        except OSError as err:
+            if attempt == 2 or not _free_ports_asked(args):
+                print(f"app.py: cannot start: {err} (is another Mailflow running? choose other ports)",
+                      file=sys.stderr)
+                return 1
+            config = config_from_args(args)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    server = None
+    try:
+        server = web.serve(stack, config, api_only=True, quiet=True, test_config={"TEACHER_TOKEN": token})
+        app_port = next((r["port"] for r in stack.listener_table() if r["service"] == "app"), None)
+        print(f"Mailflow ready (API only): {server.url}api/v1/  token: {config.data_dir / apitoken.TOKEN_FILE}"
+              f"  SMTP app port: {app_port if app_port is not None else 'off'}", flush=True)
+        if args.ports_file is not None:
+            write_ports_file(args.ports_file, stack, config, server)
+        while not stop.is_set():
+            stop.wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    except OSError as err:
+        print(f"app.py: cannot start the test API: {err} (choose another --web-port)", file=sys.stderr)
+        return 1
+    finally:
+        if server is not None:
+            server.shutdown()
+        stack.stop()
+        if args.ports_file is not None:
+            args.ports_file.unlink(missing_ok=True)
+    return 0
+
+
+def _free_ports_asked(args: argparse.Namespace) -> bool:
+    return any(getattr(args, f"{name}_port") == 0 for name in DEFAULT_PORTS if name not in SYSTEM_PICKS)
 
 
 def run_headless(args: argparse.Namespace, scenario) -> int:
@@ -224,6 +442,8 @@ def run_headless(args: argparse.Namespace, scenario) -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="mailflow-run-") as tmp:
         config = config_from_args(args, data_dir=None if args.data else Path(tmp))
+        if own_certificate(args, config):
+            return 2
         fresh_data_dir(config.data_dir)
         director = Director(config, scenario, interactive=False, time_scale=HEADLESS_TIME_SCALE, resume=False)
         director.bus.subscribe(lambda e: e.kind != "gate.waiting" and print(format_hop(e), flush=True))
@@ -262,9 +482,9 @@ def _terminal_steps(stack, stop: threading.Event) -> None:
             return
 
 
-def _start_web(director, config: Config):
+def _start_web(director, config: Config, token: str | None = None):
     from simulator import web
-    return web.serve(director, config)
+    return web.serve(director, config, test_config={"TEACHER_TOKEN": token} if token else None)
 
 
 def create_app(*args, **kwargs):

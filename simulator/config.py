@@ -20,6 +20,7 @@ DEFAULT_PORTS = {
     "pop3": 1110,
     "pop3s": 1995,
     "web": 8580,
+    "app": 1025,         # the app port: an application's mailer, no AUTH (where a local sandbox is expected)
 }
 
 
@@ -34,6 +35,7 @@ class Ports:
     pop3: int = DEFAULT_PORTS["pop3"]
     pop3s: int = DEFAULT_PORTS["pop3s"]
     web: int = DEFAULT_PORTS["web"]
+    app: int = DEFAULT_PORTS["app"]     # 0: the OS picks a free one
 
     @classmethod
     def free(cls, rng: random.Random | None = None) -> "Ports":
@@ -88,7 +90,8 @@ class Config:
     front_host: str = "127.0.0.1"        # the front door for real clients (and the DNS server)
     web_host: str = "127.0.0.1"
     queue: QueuePolicy = field(default_factory=QueuePolicy)
-    max_message_size: int = 10 * 1024 * 1024
+    max_message_size: int = 10 * 1024 * 1024     # every SMTP door's SIZE (RFC 1870): 552 5.3.4 above it
+    max_recipients: int = 100            # RCPTs per message at every SMTP door: 452 4.5.3 beyond (RFC 5321 §4.5.3.1.8)
     max_hops: int = 30                   # Received: headers before a message is a mail loop (RFC 5321 §6.3)
     step: bool = False                   # start with the step gate paused
     hop_delay: float = 0.0               # seconds each hop waits in play mode
@@ -100,3 +103,14 @@ class Config:
     # The webmail's own source address: its connections to the front door come from here, so the
     # servers and the page tell its hops from other clients' (simulator/webmail).
     webmail_source: str = "127.0.0.80"
+    # The app port (front_host:ports.app): an application's mailer sends there without AUTH, from any
+    # sender; ``app_auth`` is "any" (AUTH offered, any credentials accepted), "check" (checked
+    # against the world's users) or "off" (not offered).
+    app_port: bool = True
+    app_auth: str = "any"
+    # Mail for domains outside the sandbox: "bounce" or "catch"; None: the scenario's choice.
+    outside: str | None = None
+    # Retention per mailbox (simulator.store.retention): after a delivery, the INBOX keeps the newest
+    # ``keep_messages`` and those younger than ``keep_for`` seconds; None: no limit.
+    keep_messages: int | None = None
+    keep_for: float | None = None

@@ -3,14 +3,22 @@ with backoff, and bounces.
 
 One entry is worked on by one task at a time.  For each pending recipient, grouped by domain:
 
-- this host is the domain's final destination (role mx): the MDA writes into the Maildir;
+- this host is the domain's final destination (role mx): the MDA writes into the Maildir of the
+  recipient, or of its domain's catch-all user (``World.mailbox_of``);
+- the domain is outside the sandbox and the world catches such mail (``outside: catch``): the host
+  hands the message to the outside world (``internet``), which keeps one copy, whole, in its mailbox
+  (:data:`~simulator.nodes.CATCH_ADDRESS`): no DNS lookup, no connection;
 - otherwise: look up the domain's MX in the sandbox DNS (:mod:`simulator.routing`), then try the
   targets in order; a refused connection or a 4xx before RCPT moves on to the next target
-  (RFC 5321 §5.1); a 5xx fails the recipient for good; anything else temporary defers it.
+  (RFC 5321 §5.1); a 5xx fails the recipient for good; anything else temporary defers it.  An MX
+  address that is not a loopback address is never connected to (the sandbox DNS only knows 127/8;
+  this guard makes "nothing leaves the machine" hold whatever a DNS answer says): 5.4.4.
 
 Deferred recipients are retried after ``QueuePolicy.delay(attempts)``; after ``lifetime`` they are
-bounced (4.4.7).  A bounce goes into this host's own queue with a null reverse-path; a bounce that
-cannot be delivered is dropped, never bounced.
+bounced (4.4.7).  A bounce goes into this host's own queue with a null reverse-path and carries the
+original whole (:mod:`simulator.dsn`); a bounce that cannot be delivered is never bounced (RFC 5321
+§4.5.5) but kept whole in the outside world's mailbox, as a real MTA gives a "double bounce" to its
+postmaster: nothing ends only in the log.
 
 Faults (:mod:`simulator.faults`) the queue runner honours: a sending host with ``no_tls`` does not
 start TLS (the others use STARTTLS whenever the next hop offers it); the MDA defers a recipient whose
@@ -25,6 +33,7 @@ reads (each entry's next attempt and attempts, :meth:`simulator.queue.Entry.summ
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -35,8 +44,8 @@ from typing import Any, Callable
 from . import dsn, mda, nodes
 from .config import QueuePolicy
 from .events import trim_transcript
-from .facts import (AttemptReason, Bounced, Deferred, DeliveryReason, Fact, FaultBit, MdaDelivered, MxLookup,
-                    NextHop, Quarantined, Reason, Retry, SmtpAttempt, HopStep, TlsMode, Wire)
+from .facts import (AttemptReason, Bounced, Caught, Deferred, DeliveryReason, Fact, FaultBit, MdaDelivered,
+                    MxLookup, NextHop, Quarantined, Reason, Retry, SmtpAttempt, HopStep, TlsMode, Wire)
 from .faults import FaultBook, fault_node
 from .gate import StepGate
 from .protocols.smtp.client import Outcome, deliver, opportunistic_tls
@@ -44,7 +53,7 @@ from .queue import Entry, QueueStore, RcptState, Recipient
 from .routing import Resolver, Route, Target
 from .scenario import FaultKind, Role
 from .traces import TraceBook
-from .world import Acceptance, Host, World, split_address
+from .world import Acceptance, Host, World, is_loopback, split_address
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +208,12 @@ class Delivery:
         by_domain: dict[str, list[Recipient]] = {}
         for rcpt in entry.pending:
             by_domain.setdefault(split_address(rcpt.address)[1], []).append(rcpt)
+        caught = [r for domain, rcpts in by_domain.items() if svc.world.catches(domain) for r in rcpts]
+        if caught:
+            await self._catch(entry, host, caught, content)
         for domain, rcpts in by_domain.items():
+            if svc.world.catches(domain):
+                continue
             if svc.world.acceptance(host, domain) == Acceptance.FINAL and host.role is Role.MX:
                 await self._local(entry, host, rcpts, content)
             else:
@@ -209,19 +223,21 @@ class Delivery:
     async def _local(self, entry: Entry, host: Host, rcpts: list[Recipient], content: bytes) -> None:
         svc = self.svc
         for rcpt in rcpts:
-            if not svc.world.user_exists(rcpt.address):
+            target = svc.world.mailbox_of(rcpt.address)
+            if target is None:
                 _fail(rcpt, "5.1.1", Reason.of(DeliveryReason.NO_SUCH_USER, rcpt=rcpt.address, host=host.name),
                       f"550 5.1.1 <{rcpt.address}>: no such user here", host.name)
                 continue
-            mailbox = nodes.mailbox(rcpt.address)
+            mailbox = nodes.mailbox(target)
+            other = target != rcpt.address.lower()          # a catch-all takes it
             await svc.gate.hop(NextHop(src=nodes.mda(host.domain), dst=mailbox, step=HopStep.DELIVER,
                                        host=host.name, rcpt=rcpt.address, trace=entry.trace))
-            if self._mailbox_full(entry, host, rcpt):
+            if self._mailbox_full(entry, host, rcpt, target):
                 continue
-            data = mda.final_headers(content, return_path=entry.sender, delivered_to=rcpt.address.lower(),
-                                     trace=entry.trace)
+            data = mda.final_headers(content, return_path=entry.sender, delivered_to=target, trace=entry.trace,
+                                     original_to=(rcpt.address,) if other else ())
             try:
-                path = await asyncio.to_thread(mda.deliver, mda.maildir_for(svc.data_dir, rcpt.address), data)
+                path = await asyncio.to_thread(mda.deliver, mda.maildir_for(svc.data_dir, target), data)
             except OSError as exc:
                 _defer(rcpt, "4.2.0", Reason.of(DeliveryReason.MAILBOX_WRITE, rcpt=rcpt.address, error=str(exc)))
                 continue
@@ -229,17 +245,68 @@ class Delivery:
             rcpt.reason = None
             if entry.pending:       # others still wait: a crash now must not deliver this one twice
                 await asyncio.to_thread(svc.queue.save, entry)
-            try:
-                svc.notify_mailbox(rcpt.address.lower())
-            except Exception:       # telling IDLE sessions must never undo a delivery
-                log.exception("store notification for %s failed", rcpt.address)
+            self._notify(target)
             svc.publish(MdaDelivered(src=nodes.mda(host.domain), dst=mailbox, trace=entry.trace,
                                      message=self._message(entry), host=host.name, rcpt=rcpt.address,
-                                     path=str(path.relative_to(svc.data_dir)), size=len(data)))
+                                     path=str(path.relative_to(svc.data_dir)), size=len(data),
+                                     mailbox=target if other else ""))
 
-    def _mailbox_full(self, entry: Entry, host: Host, rcpt: Recipient) -> bool:
+    def _notify(self, address: str) -> None:
+        try:
+            self.svc.notify_mailbox(address)
+        except Exception:       # telling IDLE sessions must never undo a delivery
+            log.exception("store notification for %s failed", address)
+
+    # -- the outside world -----------------------------------------------------------------------
+    async def _catch(self, entry: Entry, host: Host, rcpts: list[Recipient], content: bytes) -> None:
+        """Mail for domains outside the sandbox, in ``catch`` mode: one copy, whole, into the outside
+        world's mailbox; the recipients are done (or wait, if the copy could not be written)."""
+        svc = self.svc
+        addresses = tuple(r.address for r in rcpts)
+        if await self._keep(entry, host, addresses, content, bounce=False):
+            for rcpt in rcpts:
+                rcpt.state, rcpt.status, rcpt.reply, rcpt.remote = RcptState.DONE, "2.0.0", "", nodes.INTERNET
+                rcpt.reason = None
+            if entry.pending:
+                await asyncio.to_thread(svc.queue.save, entry)
+            return
+        for rcpt in rcpts:
+            _defer(rcpt, "4.2.0", Reason.of(DeliveryReason.MAILBOX_WRITE, rcpt=nodes.CATCH_ADDRESS,
+                                            error="the outside world's mailbox could not be written"))
+
+    async def _keep(self, entry: Entry, host: Host, rcpts: tuple[str, ...], content: bytes, *,
+                    bounce: bool, publish_first: Fact | None = None) -> bool:
+        """Write ``content`` into the outside world's mailbox for ``rcpts`` (the gate first); publish
+        ``publish_first`` (if any), then the hop to the outside world and the delivery.  False if the
+        file could not be written (nothing is published about the outside world then)."""
+        svc = self.svc
+        node = nodes.mta(host.name)
+        await svc.gate.hop(NextHop(src=node, dst=nodes.INTERNET, step=HopStep.CATCH, host=host.name,
+                                   rcpt=", ".join(rcpts), trace=entry.trace))
+        data = mda.final_headers(content, return_path=entry.sender, delivered_to=nodes.CATCH_ADDRESS,
+                                 trace=entry.trace, original_to=rcpts)
+        try:
+            path = await asyncio.to_thread(mda.deliver, mda.maildir_for(svc.data_dir, nodes.CATCH_ADDRESS), data)
+        except OSError:
+            log.exception("the outside world's mailbox could not be written (entry %s)", entry.id)
+            if publish_first is not None:
+                svc.publish(publish_first)
+            return False
+        self._notify(nodes.CATCH_ADDRESS)
+        if publish_first is not None:
+            svc.publish(dataclasses.replace(publish_first, kept=nodes.CATCH_ADDRESS))
+        svc.publish(Caught(src=node, dst=nodes.INTERNET, trace=entry.trace, message=self._message(entry),
+                           host=host.name, queue_id=entry.id, rcpts=rcpts, mailbox=nodes.CATCH_ADDRESS,
+                           bounce=bounce, size=len(data)))
+        svc.publish(MdaDelivered(src=nodes.INTERNET, dst=nodes.mailbox(nodes.CATCH_ADDRESS), trace=entry.trace,
+                                 message=self._message(entry), host=host.name, rcpt=rcpts[0] if rcpts else "",
+                                 path=str(path.relative_to(svc.data_dir)), size=len(data),
+                                 mailbox=nodes.CATCH_ADDRESS))
+        return True
+
+    def _mailbox_full(self, entry: Entry, host: Host, rcpt: Recipient, target: str) -> bool:
         """A ``mailbox_full`` fault: the MDA finds the mailbox over its quota (RFC 3463 X.2.2)."""
-        fault = self.svc.faults.mailbox_full(rcpt.address) if self.svc.faults is not None else None
+        fault = self.svc.faults.mailbox_full(target) if self.svc.faults is not None else None
         if fault is None:
             return False
         status = "5.2.2" if fault.permanent else "4.2.2"
@@ -247,7 +314,7 @@ class Delivery:
         why = Reason.of(DeliveryReason.MAILBOX_FULL, rcpt=rcpt.address, host=host.name,
                         permanent=fault.permanent)
         (_fail if fault.permanent else _defer)(rcpt, status, why, reply, host.name)
-        self.svc.publish(FaultBit(src=nodes.mailbox(rcpt.address), dst=nodes.mda(host.domain),
+        self.svc.publish(FaultBit(src=nodes.mailbox(target), dst=nodes.mda(host.domain),
                                   trace=entry.trace, fault=fault.kind, target=fault.target,
                                   node=fault_node(fault), command="DELIVER", reply=reply, client=host.name))
         return True
@@ -260,8 +327,17 @@ class Delivery:
             return
         last: Reason | None = None
         last_host = ""
+        inside = 0
         for target in route.targets:
             for address in target.addresses:
+                if not is_loopback(address):
+                    # Nothing leaves the machine: an address off loopback is never connected to.
+                    log.warning("%s: MX %s of %s has the address %s, outside the sandbox: not tried",
+                                host.name, target.host, domain, address)
+                    last, last_host = Reason.of(DeliveryReason.OFF_SANDBOX, host=target.host,
+                                                address=address), target.host
+                    continue
+                inside += 1
                 await self.svc.gate.hop(NextHop(src=nodes.mta(host.name), dst=nodes.mta(target.host),
                                                 step=HopStep.CONNECT, host=host.name, target=target.host,
                                                 address=address, trace=entry.trace))
@@ -282,7 +358,10 @@ class Delivery:
         why = Reason.of(DeliveryReason.UNREACHABLE, domain=domain, host=last_host, last=last)
         for rcpt in rcpts:
             if rcpt.state in (RcptState.PENDING, RcptState.DEFERRED):
-                _defer(rcpt, "4.4.1", why)
+                if inside == 0 and last is not None:     # every address off the sandbox: no retry helps
+                    _fail(rcpt, "5.4.4", last, "", last_host)
+                else:
+                    _defer(rcpt, "4.4.1", why)
 
     async def _lookup(self, entry: Entry, host: Host, domain: str) -> Route:
         """Ask the sandbox DNS for the MX of ``domain`` and publish what it said and what was chosen."""
@@ -402,13 +481,17 @@ class Delivery:
 
     async def _bounce(self, entry: Entry, host: Host, failed: list[Recipient], content: bytes) -> None:
         svc = self.svc
-        svc.publish(Bounced(
+        fact = Bounced(
             src=nodes.mta(host.name), dst=nodes.mua(entry.sender) if entry.sender else nodes.mta(host.name),
             trace=entry.trace, host=host.name, queue_id=entry.id, sender=entry.sender,
             rcpts=tuple(r.address for r in failed), codes=tuple(r.status for r in failed),
-            reasons=tuple(r.reason or _reply_reason(r.remote, r.reply) for r in failed)))
+            reasons=tuple(r.reason or _reply_reason(r.remote, r.reply) for r in failed))
         if not entry.sender:
-            return          # RFC 5321 §4.5.5 / §6.1: never bounce a message with a null reverse-path
+            # RFC 5321 §4.5.5 / §6.1: never bounce a message with a null reverse-path; keep it whole in
+            # the outside world's mailbox instead (a real MTA hands a double bounce to its postmaster).
+            await self._keep(entry, host, fact.rcpts, content, bounce=True, publish_first=fact)
+            return
+        svc.publish(fact)
         failures = [dsn.Failure(r.address, r.status or "5.0.0", r.reply, r.remote, r.reason) for r in failed]
         queue_id = svc.queue.new_id()
         now = svc.clock()

@@ -4,7 +4,11 @@ Three parts: a human-readable text/plain explanation (every language of the narr
 first: its words come from the catalogues, as the narration of a :class:`~simulator.facts.DsnNotice`), the
 message/delivery-status fields (per message: Reporting-MTA, Arrival-Date; per recipient:
 Final-Recipient, Action, Status, Remote-MTA, Diagnostic-Code, Last-Attempt-Date), and the original
-message's header section as text/rfc822-headers (RFC 6522 §4: headers only keeps the bounce small).
+message itself: whole, as message/rfc822 (RFC 3462 §2, RFC 6522 §3: "the returned original"), so
+the sender gets back what it sent, attachments and all; above :data:`WHOLE_LIMIT` octets only its
+header section, as text/rfc822-headers (RFC 6522 §4), so a huge message does not come back huge.
+The parts are bytes: the original is carried byte for byte, 8-bit or not (its transfer encoding is
+declared ``8bit`` when it has 8-bit octets, else ``7bit``; RFC 2046 §5.2.1 forbids any other).
 The DSN is sent with a null reverse-path (RFC 5321 §4.5.5), so it can never be bounced itself.
 """
 from __future__ import annotations
@@ -20,6 +24,8 @@ from .narrate import narrate
 from .narrate.markup import plain
 from .narrate.why import reason as word_reason
 from .store.headers import header_block
+
+WHOLE_LIMIT = 1024 * 1024       # octets: a larger original comes back as its header section only
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +43,11 @@ class Failure:
         return Reason.of(DeliveryReason.REPLY, host=self.remote, reply=self.diagnostic)
 
 
-def notice_text(reporting_host: str, failures: list[Failure]) -> str:
+def notice_text(reporting_host: str, failures: list[Failure], *, whole: bool = True) -> str:
     """The human-readable part: the narration of the notice in every language, CRLF lines."""
     node = nodes.mta(reporting_host)
     fact = DsnNotice(src=node, dst=node, host=reporting_host,
-                     failures=tuple((f.recipient, f.why) for f in failures))
+                     failures=tuple((f.recipient, f.why) for f in failures), whole=whole)
     words = narrate(fact)
     langs = sorted(words, key=lambda lang: lang != "en")         # English first, then the others
     text = "\n\n".join(plain(words[lang]["explain"]).strip() for lang in langs)
@@ -57,13 +63,14 @@ def _wrap(line: str) -> str:
 
 
 def render(*, reporting_host: str, sender: str, original: bytes, failures: list[Failure],
-           arrival: float, now: float, boundary: str) -> bytes:
-    """The bounce as CRLF bytes, ready for the queue."""
+           arrival: float, now: float, boundary: str, whole_limit: int = WHOLE_LIMIT) -> bytes:
+    """The bounce as CRLF bytes, ready for the queue (the original whole up to ``whole_limit``)."""
     date = format_datetime(datetime.fromtimestamp(now, timezone.utc))
     arrival_date = format_datetime(datetime.fromtimestamp(arrival, timezone.utc))
-    head = header_block(original).decode("utf-8", "replace")
+    head_bytes = header_block(original)
+    head = head_bytes.decode("utf-8", "replace")
     subject = _original_subject(head)
-    text = notice_text(reporting_host, failures)
+    text = notice_text(reporting_host, failures, whole=len(original) <= whole_limit)
     per_message = (f"Reporting-MTA: dns; {reporting_host}\r\n"
                    f"Arrival-Date: {arrival_date}\r\n")
     per_rcpt = []
@@ -96,11 +103,21 @@ def render(*, reporting_host: str, sender: str, original: bytes, failures: list[
         f"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{text}\r\n",
         f"--{boundary}\r\nContent-Description: Delivery report\r\n"
         f"Content-Type: message/delivery-status\r\n\r\n{status_part}\r\n",
-        f"--{boundary}\r\nContent-Description: Undelivered Message Headers\r\n"
-        f"Content-Type: text/rfc822-headers\r\n\r\n{head}\r\n\r\n",
-        f"--{boundary}--\r\n",
     ]
-    return "".join(parts).encode("utf-8")
+    out = "".join(parts).encode("utf-8") + returned_part(original, head_bytes, boundary, whole_limit)
+    return out + f"--{boundary}--\r\n".encode()
+
+
+def returned_part(original: bytes, head: bytes, boundary: str, whole_limit: int = WHOLE_LIMIT) -> bytes:
+    """The third part: the original whole (message/rfc822), or its header section when too large."""
+    if len(original) <= whole_limit:
+        body = original if original.endswith(b"\r\n") else original + b"\r\n"
+        cte = "8bit" if any(b > 127 for b in original) else "7bit"
+        return (f"--{boundary}\r\nContent-Description: Undelivered Message\r\n"
+                f"Content-Type: message/rfc822\r\nContent-Transfer-Encoding: {cte}\r\n\r\n").encode() + body + b"\r\n"
+    cut = f"{len(original)} octets, more than {whole_limit}: only its header section is returned"
+    return (f"--{boundary}\r\nContent-Description: Undelivered Message Headers ({cut})\r\n"
+            f"Content-Type: text/rfc822-headers\r\n\r\n").encode() + head + b"\r\n\r\n"
 
 
 def _one_line(text: str) -> str:

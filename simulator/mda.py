@@ -3,12 +3,15 @@
 The file is written by the store's one Maildir writer (``simulator.store.maildir.write_message``):
 under ``tmp/``, fsynced, linked into ``new/`` under a name nobody uses and the directory fsynced, so
 a message is either wholly in the mailbox or not at all, even if the machine loses power.  Final
-delivery adds ``Return-Path:`` (removing any earlier one) and ``Delivered-To:`` (RFC 5321 §4.4).
+delivery adds ``Return-Path:`` (removing any earlier one) and ``Delivered-To:`` (RFC 5321 §4.4);
+delivery into a mailbox that is not the recipient's own (a domain's catch-all, the outside world's)
+also names the envelope recipients it was for, ``X-Original-To:`` as Postfix's local(8) writes it.
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Iterable
 
 from .store.maildir import make_maildir, write_message
 
@@ -22,8 +25,10 @@ def maildir_for(data_dir: Path, address: str) -> Path:
     return data_dir / "mail" / domain.lower() / local.lower()
 
 
-def final_headers(content: bytes, *, return_path: str, delivered_to: str, trace: str | None = None) -> bytes:
-    """Prepend Return-Path and Delivered-To; drop any Return-Path already in the header.
+def final_headers(content: bytes, *, return_path: str, delivered_to: str, trace: str | None = None,
+                  original_to: Iterable[str] = ()) -> bytes:
+    """Prepend Return-Path, X-Original-To (one per address) and Delivered-To; drop any Return-Path
+    already in the header.
 
     ``X-Mailflow-Trace`` names the message's trace id, so a student who opens the message in a mail
     client can find its journey on the diagram, and retrieval hops join the same trace.
@@ -41,7 +46,8 @@ def final_headers(content: bytes, *, return_path: str, delivered_to: str, trace:
         skipping = line.lower().startswith(b"return-path:")
         if not skipping:
             kept.append(line)
-    new_head = f"Return-Path: <{return_path}>\r\nDelivered-To: {delivered_to}\r\n"
+    originals = "".join(f"X-Original-To: {address}\r\n" for address in original_to)
+    new_head = f"Return-Path: <{return_path}>\r\n{originals}Delivered-To: {delivered_to}\r\n"
     if trace:
         new_head += f"X-Mailflow-Trace: {trace}\r\n"
     return new_head.encode() + b"\r\n".join(kept) + b"\r\n\r\n" + body

@@ -8,6 +8,10 @@ Every id an event can name is a node of the graph:
 - ``front`` the front door on 127.0.0.1 (submission, IMAP and POP3 for real clients, routed by login);
 - ``outside`` programs on this computer that are not sandbox hosts (dig, swaks, nc, a student's
   script) talking to a sandbox host directly; the peer's address is in the fact, not in the id;
+- ``app`` an application under test (a Django site, a script with smtplib) sending to the app port;
+- ``internet`` the outside world: every domain that is not the sandbox's.  No mail ever leaves the
+  machine: mail for it bounces, or is caught into its one mailbox, :data:`CATCH_ADDRESS`
+  (``mailbox:outside@mailflow.invalid``), drawn inside its cloud;
 - ``mta:<host>``, ``mda:<domain>``, ``imap:<domain>``, ``pop3:<domain>``, ``mua:<address>``,
   ``mailbox:<address>``, ``domain:<domain>``.
 """
@@ -18,6 +22,15 @@ from enum import StrEnum
 DNS = "dns"
 FRONT = "front"
 OUTSIDE = "outside"
+APP = "app"
+INTERNET = "internet"
+
+# The outside world's mailbox: the catch-all for mail to domains outside the sandbox (``outside:
+# catch``) and the keeper of bounces nobody can take.  ``.invalid`` (RFC 2606 §2, RFC 6761 §6.4) can
+# never be a real domain, nor a scenario's (the loader refuses it), so the address is nobody's else.
+CATCH_DOMAIN = "mailflow.invalid"
+CATCH_USER = "outside"
+CATCH_ADDRESS = f"{CATCH_USER}@{CATCH_DOMAIN}"
 
 
 class Kind(StrEnum):
@@ -25,6 +38,8 @@ class Kind(StrEnum):
     DNS = "dns"
     FRONT = "front"
     OUTSIDE = "outside"
+    APP = "app"
+    INTERNET = "internet"
     DOMAIN = "domain"
     MTA = "mta"
     MDA = "mda"

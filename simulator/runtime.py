@@ -29,6 +29,11 @@ stack keeps the latest per (asker, name, type) so an MTA's MX lookup fact carrie
 question (``_dns_wire``), and a question from outside gets it in its ``dns.served`` fact.  Every
 listener speaks with its own name: a host's SMTP, IMAP and POP3 greet with the host's name, the front
 door with :data:`~simulator.protocols.smtp.FRONT_NAME`.
+
+The app port (``ports.app``, 1025 by default, 0 for a free one; on ``front_host`` only, never on the
+classroom address) takes an application's mail without AUTH (:mod:`simulator.protocols.smtp.app`);
+``outside()`` tells it whether mail for domains outside the sandbox bounces or is caught.  Every
+SMTP door has the same limits: ``max_message_size`` (SIZE) and ``max_recipients``.
 """
 from __future__ import annotations
 
@@ -57,13 +62,15 @@ from .protocols.dns.server import DnsServer, QueryRecord
 from .protocols.dns.zone import Authority, ZoneFault
 from .protocols.imap.server import ImapServer
 from .protocols.pop3.server import Pop3Server
-from .protocols.smtp import FRONT_NAME, Authenticator, Door, SmtpHandler, SmtpServices, TranscriptSMTP
+from .protocols.smtp import (FRONT_NAME, AppAuthenticator, AppHandler, Authenticator, Door, SmtpHandler, SmtpServices,
+                              TranscriptSMTP)
 from .protocols.throttle import LoginThrottle
 from .queue import QueueStore
 from .routing import Resolver
 from .scenario import Fault, FaultKind, Role, Scenario
 from .scenario.model import MAILBOX_FAULTS, ZONE_FAULTS
 from .store import MailStore
+from .store.retention import Retention
 from .traces import TraceBook
 from .world import Host, World, WorldError
 
@@ -85,7 +92,7 @@ class MailStack:
     def __init__(self, config: Config, scenario: Scenario, *, bus: EventBus | None = None,
                  gate: StepGate | None = None, clock: Callable[[], float] = time.time) -> None:
         self.config = config
-        self.world = World(scenario)
+        self.world = World(scenario, outside=config.outside, data_dir=config.data_dir)
         self.clock = clock
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.bus = bus or EventBus(log_path=config.data_dir / "logs" / f"events-{int(clock())}.jsonl")
@@ -96,7 +103,8 @@ class MailStack:
         self.throttle = LoginThrottle()                   # one for submission, IMAP and POP3
         self.throttle.exempt = frozenset({config.webmail_source})   # the webmail throttles each browser
         self.listeners: list[Listener] = []
-        self.store = MailStore(config.data_dir / "mail", clock=clock)
+        self.store = MailStore(config.data_dir / "mail", clock=clock,
+                               retention=Retention(config.keep_messages, config.keep_for))
         self.ssl_context: ssl.SSLContext | None = None
         self._servers: dict[str, list[Any]] = {}          # host name -> running servers
         self._mx_servers: dict[str, asyncio.AbstractServer] = {}   # host name -> its MX listener
@@ -213,7 +221,8 @@ class MailStack:
         self._smtp = SmtpServices(world=self.world, gate=self.gate, publish=self.bus.publish,
                                   clock=self.clock, traces=self.traces, enqueue=self.delivery.enqueue,
                                   new_queue_id=self.queue.new_id, max_hops=cfg.max_hops,
-                                  faults=self.fault_book)
+                                  faults=self.fault_book, max_recipients=cfg.max_recipients,
+                                  outside=self.outside)
         # The queue is read before anything listens: no client can be half-way through adding an
         # entry while load_all() tidies half-written files.
         queued = await asyncio.to_thread(self.queue.load_all)
@@ -257,6 +266,34 @@ class MailStack:
             records = self.world.zone_records(domain, ns_address=self.config.front_host)
             self._authority.set_zone(domain, [r for r in records
                                               if not (r.rdtype == "A" and r.name.lower() in hidden)])
+
+    def outside(self) -> str:
+        """What happens to mail for domains outside the sandbox: ``bounce`` or ``catch`` (the
+        command line's choice, else the scenario's, else ``bounce``)."""
+        chosen = self.config.outside or getattr(self.world.scenario, "outside", None) or "bounce"
+        return str(chosen)
+
+    def _app_factory(self):
+        """The app port's sessions: no AUTH required, any sender, STARTTLS when TLS is on, the same
+        limits as every door (:mod:`simulator.protocols.smtp.app`)."""
+        cfg = self.config
+        assert self._smtp is not None
+        handler = AppHandler(self._smtp)
+        mode = cfg.app_auth
+        authenticator = AppAuthenticator(self.world, mode, self.throttle if mode == "check" else None)
+
+        def factory() -> SMTP:
+            protocol = TranscriptSMTP(
+                handler, hostname=FRONT_NAME, ident="Mailflow ESMTP (sandbox app port)",
+                throttle=self.throttle if mode == "check" else None,
+                data_size_limit=cfg.max_message_size, enable_SMTPUTF8=True, decode_data=False,
+                tls_context=self.ssl_context, auth_required=False, auth_require_tls=False,
+                authenticator=authenticator,
+                auth_exclude_mechanism=["LOGIN", "PLAIN"] if mode == "off" else None,
+                loop=asyncio.get_running_loop())
+            self._sessions.add(protocol)
+            return protocol
+        return factory
 
     def _smtp_factory(self, door: Door, host: Host | None, *, implicit_tls: bool = False):
         cfg = self.config
@@ -350,6 +387,8 @@ class MailStack:
         for front in (cfg.front_host, cfg.classroom_address):
             if front:
                 await self._serve_front(front)
+        if cfg.app_port:          # applications run on this computer: loopback only
+            await self._serve("front", "app", self._app_factory(), cfg.front_host, cfg.ports.app)
 
     async def _serve_front(self, front: str) -> None:
         ports = self.config.ports

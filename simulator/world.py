@@ -4,21 +4,63 @@ Built from a :class:`~simulator.scenario.Scenario` and then changed while the wo
 goes down, a teacher edits an MX table).  Every change goes through a method here, which checks it
 and tells the listeners (the runtime restarts listeners and republishes the DNS zone).  The world
 is read from the web thread and changed on the mail loop, so it guards itself with a lock.
+
+Where mail ends that has no mailbox of its own:
+
+- a domain's ``catch_all`` user takes mail for any other local part of the domain
+  (:meth:`World.mailbox_of`);
+- mail for a domain outside the sandbox is the outside world's (:attr:`World.outside`): ``bounce``
+  (the sending host gives up at once) or ``catch`` (it lands whole in the outside world's mailbox,
+  :data:`~simulator.nodes.CATCH_ADDRESS`).  That mailbox also keeps every bounce that could not be
+  delivered (a real MTA hands such a "double bounce" to its postmaster), so in ``bounce`` mode too no
+  message ends only in the log.  It is a mailbox like a user's (read over IMAP and POP3 through the
+  front door, in the webmail and on the page) whose password is the teacher's
+  (:func:`outside_password`: kept in the data directory, 0600); :meth:`World.users` lists it only in
+  ``catch`` mode, where it is one of the world's mailboxes, but it can always be logged in to.
 """
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import os
+import secrets
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterable
 
 import networkx as nx
 
 from . import nodes
+from .fsutil import write_atomic
 from .protocols.dns.zone import Record
-from .scenario import DomainSpec, Role, Scenario
+from .scenario import DomainSpec, Outside, Role, Scenario
 from .scenario.model import UserSpec
+
+PASSWORD_FILE = "outside-password"
+PASSWORD_ENV = "MAILFLOW_OUTSIDE_PASSWORD"
+
+
+def outside_password(data_dir: Path | None) -> str:
+    """The password of the outside world's mailbox: ``$MAILFLOW_OUTSIDE_PASSWORD`` if set, else the
+    one kept in ``<data>/outside-password`` (made on first use, mode 0600), so a mail client set up
+    for it keeps working across restarts; a fresh random one when there is no data directory."""
+    given = os.environ.get(PASSWORD_ENV, "").strip()
+    if given:
+        return given
+    if data_dir is None:
+        return secrets.token_urlsafe(12)
+    path = Path(data_dir) / PASSWORD_FILE
+    try:
+        kept = path.read_text(encoding="utf-8").strip()
+        if kept:
+            return kept
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    password = secrets.token_urlsafe(12)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, (password + "\n").encode())
+    return password
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +109,14 @@ def split_address(address: str) -> tuple[str, str]:
 
 
 class World:
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(self, scenario: Scenario, *, outside: str | Outside | None = None,
+                 data_dir: Path | None = None) -> None:
+        """``outside`` overrides the scenario's choice (the command line's ``--outside``);
+        ``data_dir`` keeps the outside world's password (:func:`outside_password`)."""
         self.scenario = scenario
+        self.outside = Outside(str(outside).lower()) if outside else scenario.outside
+        self.catch = UserSpec(name=nodes.CATCH_USER, domain=nodes.CATCH_DOMAIN,
+                              password=outside_password(data_dir), display_name="Outside world", line=0)
         self._lock = threading.RLock()
         self._domains: dict[str, DomainSpec] = {d.name: d for d in scenario.domains}
         self.hosts: dict[str, Host] = {
@@ -91,10 +139,16 @@ class World:
         return self._domains[name.lower()]
 
     def users(self, domain: str | None = None) -> list[str]:
+        """The world's mailboxes: its users', then the outside world's when it catches mail."""
         with self._lock:
-            return [a for a, u in self._users.items() if domain is None or u.domain == domain]
+            found = [a for a, u in self._users.items() if domain is None or u.domain == domain]
+        if self.outside is Outside.CATCH and domain in (None, nodes.CATCH_DOMAIN):
+            found.append(nodes.CATCH_ADDRESS)
+        return found
 
     def user(self, address: str) -> UserSpec | None:
+        if address.lower() == nodes.CATCH_ADDRESS:
+            return self.catch
         return self._users.get(address.lower())
 
     def _user_specs(self, domain: str) -> list[UserSpec]:
@@ -105,7 +159,27 @@ class World:
         return domain.lower().rstrip(".") in self._domains
 
     def user_exists(self, address: str) -> bool:
-        return address.lower() in self._users
+        """A mailbox of this address exists: a user's, or the outside world's."""
+        return address.lower() in self._users or address.lower() == nodes.CATCH_ADDRESS
+
+    def mailbox_of(self, address: str) -> str | None:
+        """The mailbox mail for ``address`` is delivered into, if this world has one: the user's own,
+        else its sandbox domain's catch-all user's; None for an address nobody takes (and for the
+        outside world's domains: where their mail goes is :attr:`outside`'s business)."""
+        wanted = address.lower()
+        with self._lock:
+            if wanted in self._users:
+                return wanted
+            _, domain = split_address(wanted)
+            spec = self._domains.get(domain)
+            if spec is None or not spec.catch_all:
+                return None
+            target = f"{spec.catch_all}@{domain}"
+            return target if target in self._users else None
+
+    def catches(self, domain: str) -> bool:
+        """Is mail for ``domain`` the outside world's, caught whole in its mailbox?"""
+        return self.outside is Outside.CATCH and not self.is_local_domain(domain)
 
     def mx(self, domain: str) -> list[Mx] | None:
         with self._lock:
@@ -156,6 +230,8 @@ class World:
                 return None
             login = f"{login}@{default_domain}"
         expected = self._passwords.get(login.lower())
+        if login.lower() == nodes.CATCH_ADDRESS:
+            expected = self.catch.password
         if expected is None or not hmac.compare_digest(expected.encode(), password.encode()):
             return None
         local, domain = split_address(login.lower())
@@ -308,7 +384,9 @@ class World:
                     "mx": None if self._mx[d.name] is None
                     else [{"preference": m.preference, "host": m.host} for m in self._mx[d.name]],
                     "address": d.address,
+                    "catch_all": f"{d.catch_all}@{d.name}" if d.catch_all else None,
                 } for d in self._domains.values()],
+                "outside": {"mode": self.outside.value, "mailbox": nodes.CATCH_ADDRESS},
             }
 
     def graph(self) -> nx.DiGraph:
@@ -319,13 +397,30 @@ class World:
         hands each message to the sender's submission host, and it serves every mailbox over IMAP
         and POP3) and the programs outside (``outside``: dig, swaks, nc or a script talking to a
         host, a retrieval server or the DNS server directly, or to the front door before its login).
+        Three more stand for the world around the sandbox: an application under test (``app``: it
+        submits through the app port to an MSA), the outside world (``internet``: every host may hand
+        it mail, in ``catch`` mode or as a bounce nobody can take; its ``mode`` says which) and the
+        outside world's mailbox (kind mailbox, ``inside`` the internet node, read through the front door)
+        with its reader (kind mua, inside it too: the mail client of whoever reads the caught mail).
+        A hop from a host to the outside world, or from the application to an MSA, has no edge here:
+        any host may take either, so the layout lists those routes apart (``outer``) and the page draws
+        one only while a hop uses it.
         """
         g = nx.DiGraph()
         g.add_node(nodes.DNS, kind="dns", label="DNS")
         g.add_node(nodes.FRONT, kind="front", label=nodes.FRONT)
         g.add_node(nodes.OUTSIDE, kind="outside", label=nodes.OUTSIDE)
+        g.add_node(nodes.APP, kind="app", label=nodes.APP)
+        g.add_node(nodes.INTERNET, kind="internet", label=nodes.INTERNET, mode=self.outside.value)
+        catch, reader = nodes.mailbox(nodes.CATCH_ADDRESS), nodes.mua(nodes.CATCH_ADDRESS)
+        g.add_node(catch, kind="mailbox", label=nodes.CATCH_USER, domain=nodes.CATCH_DOMAIN, inside=nodes.INTERNET)
+        g.add_node(reader, kind="mua", label=nodes.CATCH_ADDRESS, domain=nodes.CATCH_DOMAIN, inside=nodes.INTERNET)
         g.add_edge(nodes.OUTSIDE, nodes.DNS, kind="dns")
         g.add_edge(nodes.OUTSIDE, nodes.FRONT, kind="direct")     # a client before (or failing) its login
+        g.add_edge(nodes.APP, nodes.FRONT, kind="direct")         # an app port session before MAIL names a host
+        g.add_edge(nodes.INTERNET, catch, kind="deliver")
+        g.add_edge(catch, nodes.FRONT, kind="retrieve")
+        g.add_edge(catch, reader, kind="retrieve")                # whoever reads it (a developer's client)
         for d in self._domains.values():
             self._graph_domain(g, d)
         for d in self._domains.values():

@@ -46,3 +46,29 @@ def test_the_web_app_serves_autoconfig(world):
     assert response.status_code == 200 and b"<domain>alpha.test</domain>" in response.data
     by_host = client.get("/mail/config-v1.1.xml", headers={"Host": "autoconfig.beta.test"})
     assert by_host.status_code == 200 and b"<domain>beta.test</domain>" in by_host.data
+
+
+def servers_of(document: bytes) -> list[tuple[str, str, int]]:
+    root = ET.fromstring(document)
+    return [(s.get("type"), s.findtext("socketType"), int(s.findtext("port")))
+            for s in root.find("emailProvider") if s.tag in ("incomingServer", "outgoingServer")]
+
+
+def test_with_tls_every_service_offers_its_tls_port_and_starttls(world):
+    listening = {(item["service"], item["port"]) for item in world.stack.listener_table() if item["host"] == "front"}
+    servers = servers_of(client_for(world).get("/autoconfig/v1.1/alpha.test").data)
+    assert {(kind, socket) for kind, socket, _port in servers} == {
+        (kind, socket) for kind in ("imap", "pop3", "smtp") for socket in ("SSL", "STARTTLS")}
+    names = {"imap": ("imaps", "imap"), "pop3": ("pop3s", "pop3"), "smtp": ("smtps", "submission")}
+    for kind, socket, port in servers:           # every port in the document is a listening port
+        assert (names[kind][0 if socket == "SSL" else 1], port) in listening
+
+
+def test_without_tls_the_documents_offer_only_the_plain_ports(start_world):
+    world = start_world(tls=False)
+    assert world.stack.ssl_context is None
+    front = {item["service"]: item["port"] for item in world.stack.listener_table() if item["host"] == "front"}
+    for path in ("/autoconfig/v1.1/beta.test", "/mail/config-v1.1.xml?emailaddress=alice@alpha.test"):
+        servers = servers_of(client_for(world).get(path).data)
+        assert sorted(servers) == sorted([("imap", "plain", front["imap"]), ("pop3", "plain", front["pop3"]),
+                                          ("smtp", "plain", front["submission"])])

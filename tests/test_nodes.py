@@ -40,7 +40,8 @@ def test_a_constructor_makes_a_lower_case_id_of_its_kind(make, name, node, kind)
 
 
 @pytest.mark.parametrize("node, kind", [(nodes.DNS, Kind.DNS), (nodes.FRONT, Kind.FRONT),
-                                        (nodes.OUTSIDE, Kind.OUTSIDE)])
+                                        (nodes.OUTSIDE, Kind.OUTSIDE), (nodes.APP, Kind.APP),
+                                        (nodes.INTERNET, Kind.INTERNET)])
 def test_the_single_nodes_are_their_own_kind_and_name(node, kind):
     assert nodes.kind_of(node) is kind
     assert nodes.name_of(node) == node
@@ -48,7 +49,8 @@ def test_the_single_nodes_are_their_own_kind_and_name(node, kind):
 
 
 def test_every_kind_has_a_constructor_or_a_constant():
-    made = {nodes.kind_of(n) for n in (nodes.DNS, nodes.FRONT, nodes.OUTSIDE, nodes.domain("a.test"),
+    made = {nodes.kind_of(n) for n in (nodes.DNS, nodes.FRONT, nodes.OUTSIDE, nodes.APP, nodes.INTERNET,
+                                       nodes.domain("a.test"),
                                        nodes.mta("h.a.test"), nodes.mda("a.test"), nodes.imap("a.test"),
                                        nodes.pop3("a.test"), nodes.mua("u@a.test"), nodes.mailbox("u@a.test"))}
     assert made == set(Kind)

@@ -76,9 +76,16 @@ def test_dsn_rendering_is_rfc3464():
                  "Action: failed", "Status: 5.1.1", "Remote-MTA: dns; mx1.beta.test",
                  "Diagnostic-Code: smtp; 550 5.1.1 no such user"):
         assert line in fields
-    assert headers.get_content_type() == "text/rfc822-headers"
-    assert "Subject: Hi there" in headers.get_payload() and "secret body" not in raw.decode()
+    # issue 11: the original comes back whole (RFC 6522 §3), byte for byte ...
+    assert headers.get_content_type() == "message/rfc822" and original in raw
     assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
+    # ... unless it is larger than the cap: then its header section only (RFC 6522 §4)
+    cut = dsn.render(reporting_host="smtp.alpha.test", sender="alice@alpha.test", original=original,
+                     failures=[dsn.Failure("nobody@beta.test", "5.1.1", "550 5.1.1 no such user", "mx1.beta.test")],
+                     arrival=1_700_000_000, now=1_700_000_100, boundary="b1", whole_limit=10)
+    *_, headers = email.message_from_bytes(cut, policy=policy.default).iter_parts()
+    assert headers.get_content_type() == "text/rfc822-headers"
+    assert "Subject: Hi there" in headers.get_payload() and "secret body" not in cut.decode()
 
 
 def test_final_headers_replace_return_path():

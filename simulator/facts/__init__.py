@@ -4,17 +4,18 @@ One module per area; each lists its fact classes and reason enums in ``__all__``
 """
 from __future__ import annotations
 
-from . import dns, imap, lesson, pop3, queue, smtp, world
+from . import dns, imap, lesson, outside, pop3, queue, smtp, world
 from .base import Credential, Fact, Line, Reason, Status, TlsMode, Wire
 from .dns import *  # noqa: F401,F403
 from .imap import *  # noqa: F401,F403
 from .lesson import *  # noqa: F401,F403
+from .outside import *  # noqa: F401,F403
 from .pop3 import *  # noqa: F401,F403
 from .queue import *  # noqa: F401,F403
 from .smtp import *  # noqa: F401,F403
 from .world import FaultBit, FaultChanged, FaultKind, HostStateChanged, MxTableChanged, NextHop, HopStep, UserChanged
 
-AREAS = (smtp, dns, queue, pop3, imap, world, lesson)
+AREAS = (smtp, dns, queue, pop3, imap, world, lesson, outside)
 
 
 def all_facts() -> tuple[type[Fact], ...]:

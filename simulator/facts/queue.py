@@ -37,6 +37,7 @@ class DeliveryReason(StrEnum):
     UNREACHABLE = "delivery.unreachable"        # domain, host, last (a Reason): no MX could be reached
     CONNECTION_LOST = "delivery.connection_lost"  # host, last (a Reason, or none): lost mid-session
     EXPIRED = "delivery.expired"                # attempts, lifetime, last (a Reason or none): gave up
+    OFF_SANDBOX = "delivery.off_sandbox"        # host, address: an MX address outside the sandbox: never tried
     LEGACY = "delivery.legacy"                  # text: a reason from a queue file of an older version
 
 
@@ -88,6 +89,7 @@ class Bounced(Fact):
     codes: tuple[str, ...] = ()                 # enhanced status codes, one per recipient ("5.1.1")
     reasons: tuple[Reason, ...] = ()            # one per recipient, in the order of rcpts
     status: Status = Status.BOUNCED
+    kept: str = ""                              # a bounce nobody took: the mailbox that keeps it
 
     @property
     def dropped(self) -> bool:
@@ -114,6 +116,7 @@ class MdaDelivered(Fact):
     path: str                       # relative to the data directory
     size: int
     status: Status = Status.OK
+    mailbox: str = ""               # the mailbox written into when not rcpt's own: a catch-all's
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,3 +128,4 @@ class DsnNotice(Fact):
     host: str                       # the reporting MTA
     failures: tuple[tuple[str, Reason], ...] = ()    # (recipient, why)
     status: Status = Status.INFO
+    whole: bool = True              # the original comes back whole (False: its header section only)

@@ -57,6 +57,7 @@ class HopStep(StrEnum):
     DNS_QUERY = "dns_query"      # an MTA is about to ask DNS for a domain's MX (host, domain)
     CONNECT = "connect"          # an MTA is about to connect to the next hop (host, target, address)
     DELIVER = "deliver"          # an MDA is about to write into a mailbox (host, rcpt)
+    CATCH = "catch"              # a host is about to hand a message to the outside world (host, rcpt)
     REPLY = "reply"              # line mode: a server is about to send a reply (host, reply)
 
 

@@ -10,6 +10,7 @@ from . import plural
 from .. import facts as f
 from .markup import code, codes, flag, listing, mechanism
 from .why import nested, reason, reasons
+from ..nodes import CATCH_ADDRESS
 
 
 # -------------------- world -----------------------------------------------------------------
@@ -60,10 +61,13 @@ def _world_who(host: str) -> str:
 
 
 _WORLD_STEPS = {
-    f.HopStep.SUBMIT: lambda x: f"{x.user}'s mail client (MUA) hands the message to {_world_who(x.host)}",
+    f.HopStep.SUBMIT: lambda x: (f"an application (sender {x.user}) hands the message to {_world_who(x.host)}"
+                                 if x.src == "app" else
+                                 f"{x.user}'s mail client (MUA) hands the message to {_world_who(x.host)}"),
     f.HopStep.DNS_QUERY: lambda x: f"{_world_who(x.host)} asks DNS for the MX of {x.domain}",
     f.HopStep.CONNECT: lambda x: f"{_world_who(x.host)} connects to {x.target} ({x.address})",
     f.HopStep.DELIVER: lambda x: f"the MDA of {_world_who(x.host)} delivers to {x.rcpt}",
+    f.HopStep.CATCH: lambda x: f"{_world_who(x.host)} hands the message for {x.rcpt} to the outside world",
     f.HopStep.REPLY: lambda x: f"{_world_who(x.host)} answers: {code(x.reply)}",
 }
 
@@ -113,18 +117,29 @@ def _smtp_client(x: f.SmtpSession) -> str:
         return f"{x.client}'s mail client (MUA)"
     if x.src.startswith("mta:") and x.client:
         return f"the MTA {x.client}"
+    if x.src == "app":
+        return f"an application at {x.peer}" if x.peer and x.peer != "?" else "an application"
     peer = x.peer if x.peer and x.peer != "?" else "this computer"
     return f"a program at {peer}"
 
 
 def _smtp_cap(text: str) -> str:
     """A sentence starts with a capital, unless it starts with an address or a host name."""
-    return text[:1].upper() + text[1:] if text.startswith(("a ", "the ")) else text
+    return text[:1].upper() + text[1:] if text.startswith(("a ", "an ", "the ")) else text
 
 
 def _smtp_submitted(x: f.SmtpSession) -> tuple[str, str]:
     who, server = _smtp_client(x), _smtp_server(x)
     queued = f" (queue id {x.queue_id})" if x.queue_id else ""
+    if x.src == "app":
+        return (f"{who} submits a message to {server} (MSA) through the app port",
+                f"{who} (its mailer: Django, smtplib, Nodemailer...) connected to the app port"
+                f"{f' {x.port}' if x.port else ''}, "
+                f"which takes mail without {code('AUTH')} and from any sender, as a local sandbox for "
+                f"developers does. The message{_smtp_for(x.rcpts)} went to {server}, the MSA of the sender's "
+                f"domain (or the sandbox's first MSA when the sender's domain is not in the sandbox), which "
+                f"wrote it to its queue on disk and only then answered {code('250')}: from now on {server} "
+                f"is responsible for the message{queued}.")
     if x.via:
         return (f"{who} submits a message to {server} (MSA) through the front door",
                 f"{who} connected to the front door{_smtp_port(x)} (the one address for mail clients), "
@@ -323,6 +338,12 @@ def _queue_deferred(x: f.Deferred) -> tuple[str, str]:
 def _queue_bounced(x: f.Bounced) -> tuple[str, str]:
     why = reason("en", x.reasons[0]) if x.reasons else "no reason recorded"
     rcpts = listing(x.rcpts) or "its recipients"
+    if x.dropped and x.kept:
+        return (f"{x.host} gives up on {rcpts}: {why} (a bounce is never bounced: kept in {x.kept})",
+                f"The message for {rcpts} cannot be delivered ({why}). It is itself a bounce (its "
+                f"envelope sender is empty), and a bounce is never bounced, so nothing goes back. {x.host} "
+                f"keeps it whole in the outside world's mailbox {x.kept}, as a real server hands such a "
+                f"double bounce to its postmaster: read it there.")
     if x.dropped:
         return (f"{x.host} gives up on {rcpts}: {why} (a bounce is never bounced: dropped)",
                 f"The message for {rcpts} cannot be delivered ({why}). It is itself a bounce (its "
@@ -331,7 +352,7 @@ def _queue_bounced(x: f.Bounced) -> tuple[str, str]:
     return (f"{x.host} gives up on {rcpts}: {why}",
             f"The message for {rcpts} cannot be delivered ({every or why}). {x.host} gives up and sends "
             f"a delivery status notification (a bounce, RFC 3464) back to the envelope sender "
-            f"{x.sender}, with the original headers attached.")
+            f"{x.sender}, with the original message attached.")
 
 
 def _queue_quarantined(x: f.Quarantined) -> tuple[str, str]:
@@ -342,6 +363,17 @@ def _queue_quarantined(x: f.Quarantined) -> tuple[str, str]:
 
 
 def _queue_delivered(x: f.MdaDelivered) -> tuple[str, str]:
+    if x.mailbox == CATCH_ADDRESS:
+        return (f"the outside world keeps the message for {x.rcpt} in its mailbox {x.mailbox}",
+                f"Nothing leaves the sandbox: the outside world wrote the message for {x.rcpt} whole "
+                f"({plural.size_en(x.size)}) into its one mailbox, {x.mailbox} (its file: {code(x.path)}). "
+                f"Read it there over IMAP or POP3 through the front door, in the webmail or on this page.")
+    if x.mailbox:
+        return (f"MDA of {x.host} puts the message for {x.rcpt} into {x.mailbox}'s mailbox (catch-all)",
+                f"There is no user {x.rcpt}, but the domain has a catch-all user, who takes mail for any "
+                f"other address of the domain: the MDA of {x.host} wrote the message "
+                f"({plural.size_en(x.size)}) into {x.mailbox}'s mailbox (its file: {code(x.path)}). The "
+                f"header {code('X-Original-To')} keeps the address the message was sent to.")
     return (f"MDA of {x.host} puts the message into {x.rcpt}'s mailbox",
             f"The MDA of {x.host} wrote the message ({plural.size_en(x.size)}) into {x.rcpt}'s mailbox "
             f"(Maildir): first into {code('tmp/')}, then renamed into {code('new/')}, so the mailbox "
@@ -354,7 +386,9 @@ def _queue_dsn(x: f.DsnNotice) -> tuple[str, str]:
     return (f"Undelivered mail returned to sender by {x.host}",
             f"This is the mail system at host {x.host}.\n\n"
             f"I'm sorry to have to inform you that your message could not be delivered to one or more "
-            f"recipients. The reasons are below; the original message's headers are attached."
+            f"recipients. The reasons are below; "
+            + ("the original message is attached." if x.whole else
+               "the original message's headers are attached (the message itself is too large to return).")
             + (f"\n\n{listed}" if listed else ""))
 
 
@@ -396,7 +430,29 @@ _REASONS_QUEUE: dict = {
     f.DeliveryReason.CONNECTION_LOST: _queue_lost,
     f.DeliveryReason.EXPIRED: _queue_expired,
     f.DeliveryReason.LEGACY: lambda r: code(r["text"]),
+    f.DeliveryReason.OFF_SANDBOX: lambda r: (f"the MX {r['host']} has the address {r['address']}, outside the "
+                                             f"sandbox: nothing leaves this computer, so it is never tried"),
 }
+
+
+# -------------------- the outside world ----------------------------------------------------
+
+def _outside_caught(x: f.Caught) -> tuple[str, str]:
+    rcpts = listing(x.rcpts) or "its recipients"
+    size = plural.size_en(x.size)
+    if x.bounce:
+        return (f"{x.host} gives the undeliverable bounce for {rcpts} to the outside world",
+                f"The bounce for {rcpts} could not be delivered, and a bounce is never bounced. Rather "
+                f"than drop it, {x.host} gives it to the outside world, which keeps it whole ({size}) in "
+                f"its mailbox {x.mailbox}: no message ends only in the log.")
+    return (f"{x.host} hands the message for {rcpts} to the outside world: caught",
+            f"Mail for {rcpts} would leave the sandbox, and this world catches such mail "
+            f"({code('outside: catch')}). {x.host} looks up no MX and connects nowhere: nothing leaves "
+            f"this computer. The outside world keeps one copy, whole ({size}), in its mailbox {x.mailbox}, "
+            f"for all the message's recipients outside the sandbox.")
+
+
+_TEXTS_OUTSIDE: dict = {f.Caught: _outside_caught}
 
 
 # -------------------- pop3 ------------------------------------------------------------------
@@ -907,6 +963,24 @@ _UI_UI: dict = {
     "clients.tb.documents": "Autoconfig documents:",
     "clients.loopbackOnly": "The mail servers listen on the teacher's computer only (127.0.0.1): these "
                             "settings work there, not from another machine.",
+    # -- D (issue 11): applications trusting the certificate
+    "clients.trust.title": "Applications: trust the certificate",
+    "clients.trust.intro": "A mail client asks once to accept the certificate; a program checks it against "
+                           "its own list of trusted certificates and refuses it. Add this file to that list "
+                           "(it is self-signed: it is its own authority):",
+    "clients.trust.introOwn": "The servers use your own certificate (`--tls-cert`). A program trusts it when "
+                              "this file — or the authority that signed it — is in its list:",
+    "clients.trust.names": "Connect by one of its names:",
+    "clients.trust.download": "Download the certificate (for another computer)",
+    "clients.trust.python": "`Python` (`smtplib`, `imaplib`, `urllib`): `SSL_CERT_FILE`",
+    "clients.trust.pythonCode": "`Python`, for one connection only",
+    "clients.trust.djangoSettings": "`Django`: `settings.py`",
+    "clients.trust.django": "`Django`: start it with the same variable",
+    "clients.trust.node": "`Node.js` (`Nodemailer` and others): `NODE_EXTRA_CA_CERTS`",
+    "clients.trust.curl": "`curl`: `--cacert`",
+    "clients.trust.note": "`SSL_CERT_FILE` replaces the program's whole list: it then trusts the sandbox only. "
+                          "Fine for tests; a program that also talks to real servers needs a file with both "
+                          "(see the `README`).",
 
     # the timeline
     "timeline.title": "Timeline",
@@ -991,6 +1065,16 @@ _UI_UI: dict = {
     "message.gone": "This message is no longer in the mailbox.",
     "message.attachments": "Attachments",
     "message.attachment": "{name} ({type}, {size})",
+    # -- D (issue 11): long texts in pages, the raw source, attachments to download
+    "message.attachment.download": "Download this attachment",
+    "message.textMore": "Show more of the text",
+    "message.textShown": "{shown} of {total} {total#character|characters} shown",
+    "message.source": "The message's source (as it lies in the mailbox, headers included)",
+    "message.source.show": "Show the source",
+    "message.source.hide": "Hide the source",
+    "message.source.more": "Show more of the source",
+    "message.source.shown": "{shown} of {total} shown",
+    "message.source.download": "Download (`.eml`)",
 
     # sizes (the rules of plural.size_en)
     "size.bytes": "{n} {n#byte|bytes}",
@@ -1015,6 +1099,15 @@ _UI_UI: dict = {
     "node.front.caption": "127.0.0.1",
     "node.outside": "outside program",
     "node.outside.caption": "not a sandbox host",
+    "node.internet": "Internet",
+    "node.internet.caption": "the outside world",
+    "node.internet.catch": "mail for it is caught here",
+    "node.internet.bounce": "mail for it bounces",
+    "node.internet.caught": "caught · {n}",
+    "node.internet.kept": "kept · {n}",
+    "node.app": "application",
+    "node.app.caption": "app port",
+    "node.app.short": "app",
     "node.down": "DOWN",
     "node.queue": "{n} in queue",
     "node.notInMx": "not in the MX table",
@@ -1067,6 +1160,7 @@ _UI_UI: dict = {
     "kind.queue.dsn": "delivery status notification",
     "kind.queue.retry": "time to try again",
     "kind.mda.deliver": "put into the mailbox",
+    "kind.outside.catch": "caught by the outside world",
     "kind.world.host": "server on or off",
     "kind.world.mx": "MX table changed",
     "kind.gate.waiting": "waiting for permission",
@@ -1525,7 +1619,7 @@ _REASONS_FAULTS: dict = {
 }
 
 
-TEXTS: dict = {**_TEXTS_WORLD, **_TEXTS_SMTP, **_TEXTS_DNS, **_TEXTS_QUEUE, **_TEXTS_POP3, **_TEXTS_IMAP,
+TEXTS: dict = {**_TEXTS_WORLD, **_TEXTS_SMTP, **_TEXTS_DNS, **_TEXTS_QUEUE, **_TEXTS_OUTSIDE, **_TEXTS_POP3, **_TEXTS_IMAP,
                  **_TEXTS_LESSON, **_TEXTS_FAULTS}
 REASONS: dict = {**_REASONS_SMTP, **_REASONS_DNS, **_REASONS_QUEUE, **_REASONS_LESSON, **_REASONS_FAULTS}
 
@@ -1717,6 +1811,7 @@ _UI_PAGE: dict = {
     "service.imaps": "IMAP over TLS (port 993's role)",
     "service.pop3": "POP3 (port 110's role)",
     "service.pop3s": "POP3 over TLS (port 995's role)",
+    "service.app": "SMTP for applications, no login (a local sandbox's port 1025)",
     "node.listeners": "Listens on",
     "node.listeners.none": "No listening ports.",
     "node.listeners.service": "Service",
@@ -1752,6 +1847,10 @@ _UI_PAGE: dict = {
     "node.outside.what": "Programs on this computer that are not sandbox hosts (dig, swaks, nc, a student's "
                          "script), talking to a sandbox server directly.",
     "node.outside.peers": "Seen at",
+    "node.app.title": "Applications (the app port)",
+    "node.app.what": "Programs under test on this computer (a Django site, a script with smtplib) send mail "
+                     "to the app port on 127.0.0.1 without a login and from any sender; each message then "
+                     "travels the sandbox like a submission, from the MSA of the sender's domain.",
     "node.mda.title": "Delivery agent of {domain} (MDA)",
     "node.mda.what": "It takes a message the MX accepted and writes it into the recipient's mailbox (a "
                      "Maildir on disk).",

@@ -10,6 +10,7 @@ from . import plural
 from .. import facts as f
 from .markup import code, codes, flag, listing, mechanism
 from .why import nested, reason, reasons
+from ..nodes import CATCH_ADDRESS
 
 
 # -------------------- world -----------------------------------------------------------------
@@ -59,10 +60,13 @@ def _world_who(host: str) -> str:
 
 
 _WORLD_STEPS = {
-    f.HopStep.SUBMIT: lambda x: f"почтовый клиент (MUA) {x.user} передаёт письмо серверу {_world_who(x.host)}",
+    f.HopStep.SUBMIT: lambda x: (f"приложение (отправитель {x.user}) передаёт письмо серверу {_world_who(x.host)}"
+                                 if x.src == "app" else
+                                 f"почтовый клиент (MUA) {x.user} передаёт письмо серверу {_world_who(x.host)}"),
     f.HopStep.DNS_QUERY: lambda x: f"{_world_who(x.host)} спрашивает у DNS MX-записи домена {x.domain}",
     f.HopStep.CONNECT: lambda x: f"{_world_who(x.host)} подключается к {x.target} ({x.address})",
     f.HopStep.DELIVER: lambda x: f"агент доставки (MDA) сервера {_world_who(x.host)} кладёт письмо в ящик {x.rcpt}",
+    f.HopStep.CATCH: lambda x: f"{_world_who(x.host)} передаёт письмо для {x.rcpt} во внешний мир",
     f.HopStep.REPLY: lambda x: f"{_world_who(x.host)} отвечает: {code(x.reply)}",
 }
 
@@ -99,6 +103,9 @@ def _smtp_who(x: f.SmtpSession) -> tuple[str, str]:
         return f"почтовый клиент (MUA) {x.client}", "m"
     if x.src.startswith("mta:") and x.client:
         return f"агент передачи почты (MTA) {x.client}", "m"
+    if x.src == "app":
+        return (f"программа (приложение) с адреса {x.peer}" if x.peer and x.peer != "?"
+                else "программа (приложение)"), "f"
     if x.peer and x.peer != "?":
         return f"программа с адреса {x.peer}", "f"
     return "программа на этом компьютере", "f"
@@ -123,6 +130,15 @@ def _smtp_submitted(x: f.SmtpSession) -> tuple[str, str]:
     who, g = _smtp_who(x)
     server = _smtp_server(x)
     queued = f" (номер в очереди {code(x.queue_id)})" if x.queue_id else ""
+    if x.src == "app":
+        return (f"{who} передаёт письмо {server['dat']} (MSA) через порт приложений",
+                f"{_smtp_cap(who)} (её почтовый модуль: {code('Django')}, {code('smtplib')}, "
+                f"{code('Nodemailer')}...) подключилась к порту приложений{f' {x.port}' if x.port else ''}, "
+                f"который принимает почту без {code('AUTH')} и от любого отправителя, как локальная "
+                f"песочница для разработчиков. Письмо{_smtp_for(x.rcpts)} попало "
+                f"к {server['dat']}, MSA домена отправителя (или первому MSA песочницы, если домена "
+                f"отправителя в ней нет); он записал письмо в свою очередь на диск и только после этого "
+                f"ответил {code('250')}: теперь за письмо отвечает {server['nom']}{queued}.")
     if x.via:
         return (f"{who} передаёт письмо {server['dat']} (MSA) через общую точку входа",
                 f"{_smtp_cap(who)} {_smtp_v(g, 'подключился', 'подключилась')} к общей точке входа"
@@ -342,6 +358,14 @@ def _queue_deferred(x: f.Deferred) -> tuple[str, str]:
 def _queue_bounced(x: f.Bounced) -> tuple[str, str]:
     why = reason("ru", x.reasons[0]) if x.reasons else "причина не записана"
     rcpts = listing(x.rcpts) or "его получателей"
+    if x.dropped and x.kept:
+        return (f"{x.host} прекращает попытки для {rcpts}: {why} (на уведомление не отвечают "
+                f"уведомлением: оно сохранено в ящике {x.kept})",
+                f"Письмо для {rcpts} доставить нельзя ({why}). Это само по себе уведомление о "
+                f"недоставке (пустой отправитель конверта), а на уведомление не отвечают уведомлением, "
+                f"поэтому обратно ничего не уходит. {x.host} сохраняет его целиком в ящике внешнего мира "
+                f"{x.kept}, как настоящий сервер отдаёт такое двойное уведомление администратору почты "
+                f"({code('postmaster')}): прочитайте его там.")
     if x.dropped:
         return (f"{x.host} прекращает попытки для {rcpts}: {why} (на уведомление не отвечают "
                 f"уведомлением: письмо удалено)",
@@ -352,7 +376,7 @@ def _queue_bounced(x: f.Bounced) -> tuple[str, str]:
     return (f"{x.host} прекращает попытки для {rcpts}: {why}",
             f"Письмо для {rcpts} не может быть доставлено ({every or why}). {x.host} прекращает попытки "
             f"и отправляет отправителю конверта {x.sender} уведомление о недоставке (DSN, RFC 3464) с "
-            f"заголовками исходного письма.")
+            f"исходным письмом во вложении.")
 
 
 def _queue_quarantined(x: f.Quarantined) -> tuple[str, str]:
@@ -363,6 +387,19 @@ def _queue_quarantined(x: f.Quarantined) -> tuple[str, str]:
 
 
 def _queue_delivered(x: f.MdaDelivered) -> tuple[str, str]:
+    if x.mailbox == CATCH_ADDRESS:
+        return (f"внешний мир сохраняет письмо для {x.rcpt} в своём ящике {x.mailbox}",
+                f"Ничто не покидает песочницу: внешний мир записал письмо для {x.rcpt} целиком "
+                f"({plural.size_ru(x.size)}) в свой единственный ящик {x.mailbox} (файл: {code(x.path)}). "
+                f"Прочитайте его там по IMAP или POP3 через общую точку входа, в веб-почте или на этой "
+                f"странице.")
+    if x.mailbox:
+        return (f"агент доставки (MDA) сервера {x.host} кладёт письмо для {x.rcpt} в ящик {x.mailbox} "
+                f"(ящик для всех адресов домена)",
+                f"Пользователя {x.rcpt} нет, но у домена есть пользователь, который получает почту для "
+                f"любого другого адреса домена: агент доставки (MDA) сервера {x.host} записал письмо "
+                f"({plural.size_ru(x.size)}) в ящик {x.mailbox} (файл: {code(x.path)}). Заголовок "
+                f"{code('X-Original-To')} хранит адрес, на который письмо отправили.")
     return (f"агент доставки (MDA) сервера {x.host} кладёт письмо в ящик {x.rcpt}",
             f"Агент доставки (MDA) сервера {x.host} записал письмо ({plural.size_ru(x.size)}) в почтовый "
             f"ящик {x.rcpt} (Maildir): сначала в {code('tmp/')}, затем переименовал в {code('new/')}, "
@@ -375,7 +412,9 @@ def _queue_dsn(x: f.DsnNotice) -> tuple[str, str]:
     return (f"{x.host} возвращает недоставленное письмо отправителю",
             f"Это почтовая система узла {x.host}.\n\n"
             f"Ваше письмо не удалось доставить одному или нескольким получателям. Причины указаны "
-            f"ниже; заголовки исходного письма приложены."
+            f"ниже; "
+            + ("исходное письмо приложено целиком." if x.whole else
+               "приложены заголовки исходного письма (само письмо слишком велико, чтобы его возвращать).")
             + (f"\n\n{listed}" if listed else ""))
 
 
@@ -417,7 +456,29 @@ _REASONS_QUEUE: dict = {
     f.DeliveryReason.CONNECTION_LOST: _queue_lost,
     f.DeliveryReason.EXPIRED: _queue_expired,
     f.DeliveryReason.LEGACY: lambda r: code(r["text"]),
+    f.DeliveryReason.OFF_SANDBOX: lambda r: (f"у MX {r['host']} адрес {r['address']}, он вне песочницы: "
+                                             f"ничто не покидает этот компьютер, поэтому к нему не подключаются"),
 }
+
+
+# -------------------- внешний мир ------------------------------------------------------------
+
+def _outside_caught(x: f.Caught) -> tuple[str, str]:
+    rcpts = listing(x.rcpts) or "его получателей"
+    size = plural.size_ru(x.size)
+    if x.bounce:
+        return (f"{x.host} отдаёт недоставленное уведомление для {rcpts} внешнему миру",
+                f"Уведомление для {rcpts} доставить не удалось, а на уведомление не отвечают "
+                f"уведомлением. Чтобы не потерять его, {x.host} отдаёт его внешнему миру, который хранит "
+                f"его целиком ({size}) в своём ящике {x.mailbox}: ни одно письмо не остаётся только в журнале.")
+    return (f"{x.host} передаёт письмо для {rcpts} во внешний мир: оно поймано",
+            f"Письмо для {rcpts} ушло бы из песочницы, а этот мир ловит такую почту "
+            f"({code('outside: catch')}). {x.host} не ищет MX и никуда не подключается: ничто не покидает "
+            f"этот компьютер. Внешний мир хранит одну копию целиком ({size}) в своём ящике {x.mailbox} — "
+            f"для всех получателей письма вне песочницы.")
+
+
+_TEXTS_OUTSIDE: dict = {f.Caught: _outside_caught}
 
 
 # -------------------- pop3 ------------------------------------------------------------------
@@ -943,6 +1004,24 @@ _UI_UI: dict = {
     "clients.tb.documents": "Документы автонастройки:",
     "clients.loopbackOnly": "Почтовые серверы слушают только на компьютере преподавателя (127.0.0.1): эти "
                             "настройки работают там, а не с другого компьютера.",
+    # -- D (issue 11): приложения и доверие к сертификату
+    "clients.trust.title": "Приложения: доверие к сертификату",
+    "clients.trust.intro": "Почтовый клиент один раз спрашивает, принять ли сертификат; программа сверяет его "
+                           "со своим списком доверенных сертификатов и отказывается. Добавьте в этот список "
+                           "файл (сертификат самоподписанный: он сам себе удостоверяющий центр):",
+    "clients.trust.introOwn": "Серверы работают с вашим сертификатом (`--tls-cert`). Программа доверяет ему, "
+                              "если этот файл — или центр, который его подписал, — есть в её списке:",
+    "clients.trust.names": "Подключайтесь по одному из его имён:",
+    "clients.trust.download": "Скачать сертификат (для другого компьютера)",
+    "clients.trust.python": "`Python` (`smtplib`, `imaplib`, `urllib`): `SSL_CERT_FILE`",
+    "clients.trust.pythonCode": "`Python`, только для одного соединения",
+    "clients.trust.djangoSettings": "`Django`: `settings.py`",
+    "clients.trust.django": "`Django`: запускайте с той же переменной",
+    "clients.trust.node": "`Node.js` (`Nodemailer` и другие): `NODE_EXTRA_CA_CERTS`",
+    "clients.trust.curl": "`curl`: `--cacert`",
+    "clients.trust.note": "`SSL_CERT_FILE` заменяет программе весь список: она доверяет только песочнице. "
+                          "Для тестов это то, что нужно; программе, которая ходит и к настоящим серверам, "
+                          "нужен файл с обоими списками (см. `README`).",
 
     # the timeline
     "timeline.title": "Хронология",
@@ -1027,6 +1106,16 @@ _UI_UI: dict = {
     "message.gone": "Этого письма больше нет в ящике.",
     "message.attachments": "Вложения",
     "message.attachment": "{name} ({type}, {size})",
+    # -- D (issue 11): длинный текст по частям, исходный текст, вложения для скачивания
+    "message.attachment.download": "Скачать это вложение",
+    "message.textMore": "Показать текст дальше",
+    "message.textShown": "Показано {shown} из {total} {total#символа|символов|символов}",
+    "message.source": "Исходный текст письма (как оно лежит в ящике, вместе с заголовками)",
+    "message.source.show": "Показать исходный текст",
+    "message.source.hide": "Скрыть исходный текст",
+    "message.source.more": "Показать исходный текст дальше",
+    "message.source.shown": "Показано {shown} из {total}",
+    "message.source.download": "Скачать (`.eml`)",
 
     # sizes (the rules of plural.size_ru)
     "size.bytes": "{n} {n#байт|байта|байт}",
@@ -1051,6 +1140,15 @@ _UI_UI: dict = {
     "node.front.caption": "127.0.0.1",
     "node.outside": "внешняя программа",
     "node.outside.caption": "не из песочницы",
+    "node.internet": "Интернет",
+    "node.internet.caption": "внешний мир",
+    "node.internet.catch": "почта туда ловится здесь",
+    "node.internet.bounce": "почта туда возвращается",
+    "node.internet.caught": "поймано · {n}",
+    "node.internet.kept": "сохранено · {n}",
+    "node.app": "приложение",
+    "node.app.caption": "порт приложений",
+    "node.app.short": "прил.",
     "node.down": "ВЫКЛ",
     "node.queue": "в очереди: {n}",
     "node.notInMx": "нет в таблице MX",
@@ -1102,6 +1200,7 @@ _UI_UI: dict = {
     "kind.queue.quarantine": "карантин: запись очереди не удаётся обработать",
     "kind.queue.dsn": "уведомление о недоставке",
     "kind.queue.retry": "пора повторить",
+    "kind.outside.catch": "поймано внешним миром",
     "kind.mda.deliver": "положено в ящик",
     "kind.world.host": "сервер включён или выключен",
     "kind.world.mx": "таблица MX изменена",
@@ -1567,7 +1666,7 @@ _REASONS_FAULTS: dict = {
 }
 
 
-TEXTS: dict = {**_TEXTS_WORLD, **_TEXTS_SMTP, **_TEXTS_DNS, **_TEXTS_QUEUE, **_TEXTS_POP3, **_TEXTS_IMAP,
+TEXTS: dict = {**_TEXTS_WORLD, **_TEXTS_SMTP, **_TEXTS_DNS, **_TEXTS_QUEUE, **_TEXTS_OUTSIDE, **_TEXTS_POP3, **_TEXTS_IMAP,
                  **_TEXTS_LESSON, **_TEXTS_FAULTS}
 REASONS: dict = {**_REASONS_SMTP, **_REASONS_DNS, **_REASONS_QUEUE, **_REASONS_LESSON, **_REASONS_FAULTS}
 
@@ -1758,6 +1857,7 @@ _UI_PAGE: dict = {
     "service.imaps": "IMAP через TLS (роль порта 993)",
     "service.pop3": "POP3 (роль порта 110)",
     "service.pop3s": "POP3 через TLS (роль порта 995)",
+    "service.app": "SMTP для приложений, без входа (порт 1025 локальной песочницы)",
     "node.listeners": "Слушает",
     "node.listeners.none": "Открытых портов нет.",
     "node.listeners.service": "Служба",
@@ -1794,6 +1894,10 @@ _UI_PAGE: dict = {
     "node.outside.what": "Программы на этом компьютере, которые не являются узлами песочницы (`dig`, `swaks`, "
                          "`nc`, скрипт ученика) и говорят с сервером песочницы напрямую.",
     "node.outside.peers": "Адреса",
+    "node.app.title": "Приложения (порт приложений)",
+    "node.app.what": "Программы, которые проверяют на этом компьютере (сайт на `Django`, скрипт со `smtplib`), "
+                     "отправляют почту на порт приложений 127.0.0.1 без входа и от любого отправителя; "
+                     "дальше письмо идёт по песочнице как обычная отправка, от MSA домена отправителя.",
     "node.mda.title": "Агент доставки {domain} (MDA)",
     "node.mda.what": "Он берёт письмо, принятое MX, и записывает его в ящик получателя (каталог Maildir на диске).",
     "node.imap.title": "IMAP-сервер {domain}",

@@ -6,10 +6,10 @@ from .model import (
     DomainSpec, Expect, ExpectKind, Fault, FaultKind, Fetch, HostSpec, Level, MxSpec, Problem, Role, Say,
     Scenario, ScenarioError, Send, SetFault, SetMx, Step, Text, UserSpec, Wait, WaitFor,
 )
-from .model import HostState
+from .model import HostState, Outside
 
 __all__ = [
-    "DEFAULT_SCENARIO", "Expect", "ExpectKind", "Fault", "FaultKind", "Fetch", "HostState", "Level", "Say",
+    "DEFAULT_SCENARIO", "Expect", "ExpectKind", "Fault", "FaultKind", "Fetch", "HostState", "Level", "Outside", "Say",
     "Send", "SetFault", "SetMx", "Wait", "WaitFor", "parse_fault",
     "DomainSpec",
     "HostSpec",

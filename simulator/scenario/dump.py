@@ -127,6 +127,7 @@ def dump_world(world: "World", faults: Iterable[Fault | dict[str, Any]] = (), *,
         *_text_block("title", scenario.title.en, scenario.title.ru),
         *_text_block("summary", scenario.summary.en, scenario.summary.ru),
         *([f"class_domain: {scenario.class_domain}"] if scenario.class_domain else []),
+        *([f"outside: {world.outside.value}"] if world.outside.value != "bounce" else []),
         "domains:",
     ]
     for domain in scenario.domains:
@@ -172,4 +173,6 @@ def _domain_lines(world: "World", domain: Any) -> list[str]:
         out.append(f"    address: {named or _quote(domain.address)}")
     if domain.txt:
         out.append("    txt: [" + ", ".join(_quote(t) for t in domain.txt) + "]")
+    if domain.catch_all:
+        out.append(f"    catch_all: {_scalar(domain.catch_all)}")
     return out

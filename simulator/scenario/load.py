@@ -15,6 +15,12 @@ keys (PyYAML's constructor silently keeps the last one):
    (MX targets, host names across domains, addresses). If anything was found, ``ScenarioError`` carries
    all of it, sorted by line; otherwise the frozen ``Scenario`` is returned.
 
+Two keys choose where mail ends that has no mailbox of its own: ``outside: bounce | catch`` (top
+level: mail for a domain outside the sandbox bounces, or the outside world catches it whole) and a
+domain's ``catch_all: <user>`` (any other local part of the domain is delivered to that user, who must
+be one of the domain's users, on a domain with a host of role mx).  ``mailflow.invalid``, the outside
+world's own domain (:data:`simulator.nodes.CATCH_DOMAIN`), is no scenario's.
+
 DNS rules checked here: MX preference is a 16-bit integer (RFC 1035 §3.3.9); a null MX is the single
 record ``0 .`` (RFC 7505 §3); with no MX records at all the domain's address is its implicit MX
 (RFC 5321 §5.1). Local parts are dot-atoms restricted to letters, digits and ``. _ - +``
@@ -39,7 +45,9 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from . import tree
-from .model import DomainSpec, Fault, Goals, HostSpec, MxSpec, Problem, Role, Scenario, ScenarioError, Text, UserSpec
+from .. import nodes
+from .model import (DomainSpec, Fault, Goals, HostSpec, MxSpec, Outside, Problem, Role, Scenario, ScenarioError, Text,
+                    UserSpec)
 from .steps import Names, ScriptReader
 
 log = logging.getLogger(__name__)
@@ -50,8 +58,9 @@ MAX_DOMAINS = 250  # address plan 127.42.<domain>.<host>: one octet each
 MAX_HOSTS_PER_DOMAIN = 250
 NULL_MX = "."
 
-_TOP_KEYS = ("name", "title", "summary", "level", "goals", "class_domain", "domains", "faults", "steps")
-_DOMAIN_KEYS = ("users", "hosts", "mx", "address", "txt")
+_TOP_KEYS = ("name", "title", "summary", "level", "goals", "class_domain", "domains", "faults", "steps",
+             "outside")
+_DOMAIN_KEYS = ("users", "hosts", "mx", "address", "txt", "catch_all")
 _USER_KEYS = ("password", "name")
 _HOST_KEYS = ("role", "state", "address")
 _MX_KEYS = ("preference", "host")
@@ -249,11 +258,23 @@ class _Builder(ScriptReader):
         faults = self.faults(top["faults"]) if "faults" in top else ()
         steps = self.steps(top["steps"]) if "steps" in top else ()
         class_domain = self.class_domain(top["class_domain"], drafts) if "class_domain" in top else None
+        outside = self.outside(top["outside"]) if "outside" in top else Outside.BOUNCE
 
         if self.problems:
             self.fail(self.problems)
         return Scenario(name, title, summary, tuple(d.spec for d in drafts), steps, self.path,
-                        level=level, goals=goals, faults=faults, class_domain=class_domain)
+                        level=level, goals=goals, faults=faults, class_domain=class_domain, outside=outside)
+
+    def outside(self, node: Node) -> Outside:
+        """``outside: bounce`` (the default) or ``outside: catch``."""
+        raw = self.text(node, "outside", "bounce or catch")
+        try:
+            return Outside((raw or "").lower())
+        except ValueError:
+            if raw is not None:
+                self.add(node, "outside", f"unknown value {raw!r}; use bounce (mail for domains outside the "
+                                          f"sandbox comes back) or catch (the outside world keeps it)")
+            return Outside.BOUNCE
 
     def class_domain(self, node: Node, drafts: list[_DomainDraft]) -> str | None:
         """Where students who join get their mailboxes: a domain of the scenario with an mx host."""
@@ -303,6 +324,9 @@ class _Builder(ScriptReader):
                 self.add(key_node, field, f"{raw!r} is not a valid domain name: {problem}")
             if name in first_line:
                 self.add(key_node, field, f"domain {name} is already defined at line {first_line[name]} (names ignore case)")
+            if name == nodes.CATCH_DOMAIN:
+                self.add(key_node, field, f"{name} is the outside world's own domain (its catch-all mailbox "
+                                          f"{nodes.CATCH_ADDRESS}); choose another name")
             first_line.setdefault(name, tree.line(key_node))
             drafts.append(self.domain(name, index, field, key_node, value_node))
         return drafts
@@ -320,6 +344,8 @@ class _Builder(ScriptReader):
         if address is None and mx is None and "address" not in body:
             # No MX records at all: mail goes to the apex address, the implicit MX (RFC 5321 §5.1).
             address = next((h.spec.address for h in hosts if h.spec.role is Role.MX), None)
+        catch_all = (self.catch_all(body["catch_all"], name, users, hosts, tree.join(field, "catch_all"))
+                     if "catch_all" in body else None)
         spec = DomainSpec(
             name=name,
             index=index,
@@ -329,9 +355,33 @@ class _Builder(ScriptReader):
             address=address,
             txt=txt,
             line=tree.line(key_node),
+            catch_all=catch_all,
         )
         mx_line = tree.line(body["mx"]) if "mx" in body else tree.line(key_node)
         return _DomainDraft(spec, field, mx_line, hosts, mx)
+
+    def catch_all(self, node: Node, domain: str, users: list[UserSpec], hosts: list[_HostDraft],
+                  field: str) -> str | None:
+        """``catch_all: alice``: one of the domain's users, on a domain whose mail is final here."""
+        raw = self.text(node, field, "the name of one of the domain's users")
+        if raw is None:
+            return None
+        name = raw.strip().lower()
+        if "@" in name:
+            local, _, at = name.rpartition("@")
+            if at != domain:
+                self.add(node, field, f"{raw!r} is not a user of {domain}; name one of its users")
+                return None
+            name = local
+        if not any(u.name == name for u in users):
+            known = ", ".join(u.name for u in users) or "none defined"
+            self.add(node, field, f"{raw!r} is not a user of {domain} (its users: {known})")
+            return None
+        if not any(h.spec.role is Role.MX for h in hosts):
+            self.add(node, field, f"{domain} has no host of role mx: mail for it is never delivered here, "
+                                  f"so a catch-all would catch nothing")
+            return None
+        return name
 
     def users(self, node: Node | None, domain: str, field: str) -> list[UserSpec]:
         if node is None or tree.is_null(node):

@@ -17,6 +17,12 @@ class Role(StrEnum):
     BACKUP_MX = "backup-mx"
 
 
+class Outside(StrEnum):
+    """What happens to mail for a domain outside the sandbox (the scenario's ``outside:`` key)."""
+    BOUNCE = "bounce"      # the sending host gives up at once: 5.1.2, a bounce with the whole original
+    CATCH = "catch"        # the outside world catches it whole in its one mailbox (nodes.CATCH_ADDRESS)
+
+
 @dataclass(frozen=True, slots=True)
 class Text:
     """A bilingual string. YAML may give a plain string (used for both) or ``{en:, ru:}``."""
@@ -65,6 +71,7 @@ class DomainSpec:
     address: str | None  # the apex A record (None = no A record)
     txt: tuple[str, ...]  # TXT records at the apex
     line: int
+    catch_all: str | None = None  # a user's name: any other local part of the domain is delivered to it
 
 
 # --- faults: what can go wrong, as data -----------------------------------------------------------
@@ -281,6 +288,7 @@ class Scenario:
     goals: Goals = Goals()
     faults: tuple[Fault, ...] = ()  # set when the world starts
     class_domain: str | None = None  # where students who join get mailboxes (None: the first with an mx host)
+    outside: Outside = Outside.BOUNCE  # mail for domains outside the sandbox: bounced or caught
 
     def domain(self, name: str) -> DomainSpec:
         wanted = name.lower()

@@ -8,7 +8,8 @@ Modules (each opens with the RFC sections it implements):
   * ``mime``: the MIME structure by byte offsets, for ENVELOPE, BODYSTRUCTURE and BODY[part];
   * ``headers``: where a header ends, its fields, and the one header summary shown to people;
   * ``mutf7``: modified UTF-7 (RFC 3501 §5.1.3);
-  * ``records``: the errors the store raises and the records it hands out.
+  * ``records``: the errors the store raises and the records it hands out;
+  * ``retention``: which messages a mailbox keeps after a delivery (count, age).
 
 Everything public is importable from ``simulator.store`` itself.
 """
@@ -44,13 +45,14 @@ from .records import (
     NoSuchMessage,
     StoreError,
 )
+from .retention import Retention
 from .uids import UIDLIST_NAME, UIDVALIDITY_NAME
 
 __all__ = [
     "AUTO_SUBSCRIBE", "DEFAULT_FOLDERS", "DELIMITER", "FLAG_TO_LETTER", "INBOX", "LETTER_TO_FLAG",
     "SPECIAL_USE", "SUBSCRIPTIONS_NAME", "SYSTEM_FLAGS", "UIDLIST_NAME", "UIDVALIDITY_NAME",
     "FolderEvent", "FolderExists", "FolderInfo", "FolderNameError", "FolderStatus", "HeaderSummary",
-    "Listener", "MailStore", "MessageInfo", "MimePart", "NoSuchFolder", "NoSuchMessage", "ParsedMessage",
+    "Listener", "MailStore", "MessageInfo", "MimePart", "NoSuchFolder", "NoSuchMessage", "ParsedMessage", "Retention",
     "StoreError", "Subscription", "canonical_flag", "decode_mutf7", "encode_mutf7", "header_block",
     "normalize_folder", "parse_header_block", "parse_mime", "split_params", "summarize", "to_crlf",
     "valid_flag",

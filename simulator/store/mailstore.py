@@ -10,6 +10,10 @@ What it implements
   * Folders: CREATE, DELETE, RENAME (children included), LIST, STATUS, subscriptions.
   * In-loop change notification: listeners registered per address are called synchronously after
     every change, whoever made it (IMAP sessions, POP3, the MDA through ``notify``).
+  * Retention (``retention.py``): after a delivery (``notify``), the oldest messages of the INBOX
+    beyond the policy's count or age are removed, as a POP3 deletion would.
+  * Reading for the test API (simulator/web/v1.py): ``mailboxes`` (every user with a Maildir on
+    disk, the catch-all ones too) and ``locate`` (a message by its Maildir base name).
   * A cache of parsed MIME structures (``mime.py``) keyed by (folder, base name, file size, mtime)
     so that a large mailbox is parsed once; rescans list directories and never re-read files whose
     names are known.
@@ -61,6 +65,7 @@ from .records import (
     NoSuchMessage,
     StoreError,
 )
+from .retention import Retention
 from .uids import Entry, FolderState, Known, load_uidlist, next_uidvalidity, save_uidlist, scan
 
 log = logging.getLogger(__name__)
@@ -85,9 +90,11 @@ class MailStore:
     "/" as the hierarchy delimiter; protocol layers translate (IMAP: modified UTF-7).
     """
 
-    def __init__(self, root: Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, root: Path, *, clock: Callable[[], float] = time.time,
+                 retention: Retention | None = None) -> None:
         self.root = Path(root)
         self._clock = clock
+        self.retention = retention or Retention()     # keep everything unless told otherwise
         self._folders: dict[tuple[str, str], FolderState] = {}
         self._listeners: dict[str, list[Listener]] = {}
         self._parse_cache = ParseCache()
@@ -174,11 +181,60 @@ class MailStore:
 
         With nobody listening there is nothing to tell, and every reader rescans anyway (SELECT,
         STATUS, NOOP, a POP3 login): skipping the rescan keeps a delivery burst from re-listing the
-        Maildir and rewriting its UID list once per message.
+        Maildir and rewriting its UID list once per message.  With a retention policy the INBOX is
+        rescanned anyway, and its oldest messages beyond the policy go (``apply_retention``).
         """
+        if self.retention.active and folder == INBOX:
+            self.apply_retention(address)
+            return
         if not self._listeners.get(address):
             return
         self.rescan(address, folder)
+
+    def apply_retention(self, address: str) -> list[int]:
+        """Rescan the INBOX and remove what the retention policy does not keep; the UIDs removed.
+
+        Listeners hear of the change (the new message, the removed ones) once.
+        """
+        loaded = (address, INBOX) in self._folders
+        state = self._folder(address, INBOX)
+        changed = self._scan(state) or (not loaded and bool(state.entries))
+        doomed = self.retention.doomed(((e.uid, e.internaldate) for e in state.entries), self._clock())
+        if doomed:
+            return self._remove(state, doomed)          # saves the uid list and tells the listeners
+        if changed:
+            self._emit(FolderEvent(state.address, state.name))
+        return []
+
+    # ----------------------------------------------------------------- every mailbox (the test API)
+
+    def mailboxes(self) -> list[str]:
+        """Every address with a Maildir under the root (users of the world, catch-all mailboxes,
+        users of an earlier world whose mail is still on disk), sorted."""
+        found: list[str] = []
+        try:
+            domains = sorted(os.scandir(self.root), key=lambda d: d.name)
+        except FileNotFoundError:
+            return []
+        for domain in domains:
+            if not domain.is_dir() or domain.name.startswith("."):
+                continue
+            for user in sorted(os.scandir(domain.path), key=lambda u: u.name):
+                if user.is_dir() and not user.name.startswith(".") and is_maildir(Path(user.path)):
+                    address = f"{user.name}@{domain.name}"
+                    try:
+                        user_dir(self.root, address)       # only names the store itself would use
+                    except StoreError:
+                        continue
+                    found.append(address)
+        return found
+
+    def locate(self, address: str, folder: str, base: str) -> MessageInfo | None:
+        """The message whose Maildir base name is ``base`` (after a rescan), or None."""
+        self.rescan(address, folder)
+        state = self._folder(address, folder)
+        e = state.by_base.get(base)
+        return None if e is None else self._info(state, e)
 
     def rescan(self, address: str, folder: str) -> bool:
         """Pick up files added, renamed or removed behind our back; listeners hear of any change."""

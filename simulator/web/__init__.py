@@ -2,6 +2,7 @@
 
     app = create_app(director)           # a simulator.lesson.Director: lessons, and the world it runs
     app = create_app(stack)              # or a started MailStack (no lessons: those routes answer 503)
+    app = create_app(stack, api_only=True)   # the test API alone: no page, no Socket.IO (app.py --api-only)
     server = serve(director, config)     # app.py: background thread, prints the URL, .shutdown()
 
 When the director swaps the world (a lesson loaded, the world reset), ``_on_director`` points the
@@ -12,6 +13,7 @@ Modules
     context.py     the app's Context (stack, bridge, Socket.IO, socket guard) and ApiError
     guard.py       who may do what: teacher token and cookie, CSRF, Origin, Host, headers, socket caps
     api.py         the JSON API, a Blueprint under /api (README, "JSON API")
+    v1.py          the test API, a Blueprint under /api/v1 (README, "Test API"); v1_mail.py reads the mail
     lessons.py     the lesson API (library, load, reset, scenario files, next step, faults)
     mailview.py    mailbox views for the teacher and the mailbox's owner (read only; hostile content stays data)
     webmail.py     the webmail's API and its logins (the mail client itself: simulator.webmail)
@@ -39,6 +41,7 @@ from werkzeug.serving import make_server
 
 from ..classroom import Classroom
 from . import autoconfig, classroom, export, guard, sockets, webmail
+from . import v1
 from .api import api
 from .bridge import Bridge
 from .lessons import lessons
@@ -98,14 +101,18 @@ def _split(world: Any) -> tuple[Any, "MailStack | None"]:
     return None, world
 
 
-def create_app(world: "World" = None, test_config: dict[str, Any] | None = None) -> Flask:
-    """The Flask app of the classroom view for a lesson director or a running stack (None: no world)."""
+def create_app(world: "World" = None, test_config: dict[str, Any] | None = None, *,
+               api_only: bool = False) -> Flask:
+    """The Flask app of the classroom view for a lesson director or a running stack (None: no world);
+    ``api_only``: the test API alone (/api/v1), without the page, its API and Socket.IO."""
     director, stack = _split(world)
     app = Flask(__name__, root_path=str(ROOT), template_folder="templates", static_folder="static")
     app.config.from_mapping(_defaults(stack))
     if test_config:
         app.config.from_mapping(test_config)
     app.json.sort_keys = False              # keep the order the simulator gave (seq, ts, kind ...)
+    if api_only:
+        return _api_app(app, director, stack)
 
     socketio = SocketIO()
     socketio.init_app(app, async_mode="threading", cors_allowed_origins=None, logger=False,
@@ -131,11 +138,27 @@ def create_app(world: "World" = None, test_config: dict[str, Any] | None = None)
     app.register_blueprint(classroom.blueprint)
     app.register_blueprint(lessons)
     app.register_blueprint(export.blueprint)
+    v1.register(app)
     sockets.register(socketio)
     if stack is not None:
         app.register_blueprint(autoconfig.blueprint())
     if director is not None:
         ctx.unsubscribe = director.subscribe(lambda kind, payload: _on_director(app, kind, payload))
+    return app
+
+
+def _api_app(app: Flask, director: Any, stack: "MailStack | None") -> Flask:
+    """The test API alone: the guard (Host, token) and /api/v1; no page, no Socket.IO, no bridge."""
+    ctx = Context(stack, None, None, None, director=director)       # type: ignore[arg-type]
+    app.extensions[EXTENSION] = ctx
+    guard.register(app)
+    v1.register(app)
+    app.add_url_rule("/", "index", lambda: {"api": request.host_url + "api/v1/", "version": v1.VERSION})
+    if director is not None:
+        def follow(kind: str, payload: Any) -> None:
+            if kind == "world":
+                ctx.stack = payload
+        ctx.unsubscribe = director.subscribe(follow)
     return app
 
 
@@ -196,19 +219,23 @@ class WebServer:
             ctx.unsubscribe()
         if ctx.bridge is not None:
             ctx.bridge.stop()
+        v1.close(self.app)                  # long polls waiting end now
         self._server.shutdown()
         self._thread.join(5)
         self._server.server_close()
 
 
 def serve(world: "World", config: "Config", *, test_config: dict[str, Any] | None = None,
-          quiet: bool = False, out: Any = None) -> WebServer:
-    """Start the web UI for a director or a stack on ``config.web_host``:``config.ports.web`` in a thread."""
+          quiet: bool = False, out: Any = None, api_only: bool = False) -> WebServer:
+    """Start the web UI (or, ``api_only``, the test API alone) for a director or a stack on
+    ``config.web_host``:``config.ports.web`` in a thread."""
     out = out or sys.stdout
-    app = create_app(world, test_config)
+    app = create_app(world, test_config, api_only=api_only)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)      # no line per request in the terminal
     server = make_server(config.web_host, config.ports.web, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)
+    # the test API stops with each test's world: a short poll makes shutdown() quick
+    poll = 0.05 if api_only else 0.5
+    thread = threading.Thread(target=server.serve_forever, args=(poll,), name="web", daemon=True)
     thread.start()
     port = server.server_port
     wildcard = config.web_host in ("0.0.0.0", "::", "")
@@ -217,7 +244,7 @@ def serve(world: "World", config: "Config", *, test_config: dict[str, Any] | Non
         local = f"[{local}]"
     url = f"http://{local}:{port}/"
     teacher_url = f"{url}?teacher={app.config['TEACHER_TOKEN']}"
-    if not quiet:
+    if not quiet and not api_only:
         _announce(app, config, port, teacher_url, wildcard, out)
     return WebServer(app, server, thread, url, teacher_url)
 

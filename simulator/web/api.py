@@ -7,7 +7,12 @@
     GET  /api/i18n/<lang>                the page's interface strings in one language (the narrator's)
     GET  /api/clients                    settings for real mail clients (passwords: see below)
     GET  /api/mailbox/<address>[/<key>[/html]]     mailbox views (mailview.py): the teacher's, or the
-                                         owner's logged in to the webmail (webmail.py)
+                                         owner's logged in to the webmail (webmail.py); the text paged
+                                         (?offset=&length=)
+    GET  /api/mailbox/<address>/<key>/source?offset=&length=   the raw source, page by page
+    GET  /api/mailbox/<address>/<key>/raw[?download=1]        the raw source whole (text, or a .eml)
+    GET  /api/mailbox/<address>/<key>/part/<index>            an attachment, downloaded
+    GET  /api/clients/certificate.pem    the served certificate (public), to trust it elsewhere
     POST /api/gate, /api/hosts/<name>, /api/flush, /api/send; PUT /api/mx/<domain>   (the teacher's)
     (lessons, reset, scenario files and faults: lessons.py)
 
@@ -24,6 +29,7 @@ import smtplib
 import threading
 from email import policy as email_policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -45,6 +51,8 @@ log = logging.getLogger(__name__)
 
 api = Blueprint("api", __name__, url_prefix="/api")
 
+TEXT_PAGE_MAX = 1_000_000     # characters of text in one page of a message's view
+SOURCE_PAGE_MAX = 4 * 1024 * 1024   # octets of raw source in one page
 SYNC_LIMIT = 1000        # events in one answer of /api/events or of a Socket.IO "sync"
 _ADDRESS = re.compile(r"^[^@\s<>\"(),;:\\]{1,64}@[A-Za-z0-9.-]{1,253}$")
 # (key in the answer, plain/STARTTLS listener, implicit-TLS listener) -- front-door services
@@ -252,8 +260,60 @@ def mailbox(address: str):
 
 @api.get("/mailbox/<address>/<key>")
 def mailbox_message(address: str, key: str):
+    """One message; its text paged: ``offset`` and ``length`` in characters (``text_next`` in the
+    answer is the next page's offset, null on the last page)."""
     _may_read(address)
-    return jsonify(mailview.read_message(mailview.find_message(running_stack(), address, key)))
+    offset = _int_arg("offset", 0, 0, 2 ** 62)
+    length = _int_arg("length", mailview.TEXT_LIMIT, 1, TEXT_PAGE_MAX)
+    path = mailview.find_message(running_stack(), address, key)
+    return jsonify(mailview.read_message(path, offset=offset, length=length))
+
+
+@api.get("/mailbox/<address>/<key>/source")
+def mailbox_source(address: str, key: str):
+    """One page of the message's raw source (``offset``, ``length`` in octets; ``next``, ``size``)."""
+    _may_read(address)
+    offset = _int_arg("offset", 0, 0, 2 ** 62)
+    length = _int_arg("length", mailview.SOURCE_PAGE, 1, SOURCE_PAGE_MAX)
+    path = mailview.find_message(running_stack(), address, key)
+    return jsonify(mailview.source_page(path, offset, length))
+
+
+@api.get("/mailbox/<address>/<key>/raw")
+def mailbox_raw(address: str, key: str):
+    """The whole message as it lies in the Maildir: shown as text, or ``?download=1`` as a .eml file."""
+    _may_read(address)
+    path = mailview.find_message(running_stack(), address, key)
+    download = request.args.get("download") == "1"
+    response = Response(path.read_bytes(), mimetype="message/rfc822" if download else "text/plain")
+    if download:
+        response.headers["Content-Disposition"] = _disposition(f"{_safe_name(key)}.eml")
+    else:
+        response.charset = "utf-8"
+    response.headers["Content-Security-Policy"] = MAIL_CSP
+    return response
+
+
+@api.get("/mailbox/<address>/<key>/part/<int:index>")
+def mailbox_part(address: str, key: str, index: int):
+    """An attachment (numbered as the message's view lists it), always as a download."""
+    _may_read(address)
+    name, kind, data = mailview.attachment(mailview.find_message(running_stack(), address, key), index)
+    response = Response(data, mimetype=kind)
+    response.headers["Content-Disposition"] = _disposition(name)
+    response.headers["Content-Security-Policy"] = MAIL_CSP
+    return response
+
+
+def _safe_name(key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", key)[:100] or "message"
+
+
+def _disposition(filename: str) -> str:
+    """``attachment`` with an ASCII fallback name and the RFC 6266 / RFC 5987 UTF-8 one."""
+    from urllib.parse import quote
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in filename) or "attachment"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 @api.get("/mailbox/<address>/<key>/html")
@@ -315,9 +375,61 @@ def client_settings(stack: "MailStack", *, show_passwords: bool, base_url: str,
     users = [_user_settings(stack, login, servers, address, show_passwords) for login in stack.world.users()]
     return {"tls": tls_on, "servers": servers, "address": stack.config.front_host,
             "certificate": {"sha256": fingerprint} if fingerprint else None,
+            "trust": trust_hints(stack, port) if tls_on else None,
             "passwords_shown": show_passwords,
             "autoconfig_url": base_url.rstrip("/") + "/autoconfig/v1.1/",
             "users": users}
+
+
+CERTIFICATE_URL = "/api/clients/certificate.pem"
+
+
+def trust_hints(stack: "MailStack", port: Callable[[str], int | None]) -> dict[str, Any]:
+    """How an application trusts the served certificate, with its real path (README: "Trusting the
+    certificate").  The generated leaf is its own trust anchor; the user's own (``--tls-cert``) is
+    shown the same way.  Commands are code, not words: the page words their labels.
+
+    ``commands``: ``python`` (``SSL_CERT_FILE``, read by OpenSSL's default verify paths, hence by
+    ``ssl.create_default_context()``, smtplib, imaplib, urllib -- and Django's SMTP backend, which
+    builds its context that way), ``python_code`` (the same for one context only), ``django``
+    (settings for the app port, or for submission with a login when there is no app port),
+    ``node`` (``NODE_EXTRA_CA_CERTS``: added to Node's bundled CAs at start), ``curl``
+    (``--cacert``: a message to a user of the world through the app port with STARTTLS required;
+    without an app port, the IMAP folders of a user, who types the password)."""
+    data_dir = stack.config.data_dir
+    path = str(tls.certificate_path(data_dir))
+    own = tls.own_pair(data_dir)
+    q = shlex.quote(path)
+    host = stack.config.front_host if ":" not in stack.config.front_host else "127.0.0.1"
+    app, submission = port("app"), port("submission")
+    login = next(iter(stack.world.users()), "user@example.test")      # a recipient (or login) in the world
+    if app is not None:
+        django = (f'EMAIL_HOST = "{host}"\nEMAIL_PORT = {app}\nEMAIL_USE_TLS = True')
+        curl = (f"printf 'Subject: trusted\\r\\n\\r\\nHello\\r\\n' | curl --cacert {q} --ssl-reqd "
+                f"smtp://{host}:{app} --mail-from app@localhost --mail-rcpt {shlex.quote(login)} -T -")
+    else:
+        django = (f'EMAIL_HOST = "{host}"\nEMAIL_PORT = {submission}\nEMAIL_USE_TLS = True\n'
+                  f'EMAIL_HOST_USER = "{login}"\nEMAIL_HOST_PASSWORD = "…"')
+        curl = f"curl --cacert {q} --ssl-reqd imap://{host}:{port('imap')}/ -u {shlex.quote(login)}"
+    return {"path": path, "own": own is not None, "download": CERTIFICATE_URL,
+            "names": tls.names(Path(path)),
+            "commands": {"python": f"SSL_CERT_FILE={q} python your_app.py",
+                         "python_code": f"ssl.create_default_context(cafile={path!r})",
+                         "django": f"SSL_CERT_FILE={q} python manage.py runserver",
+                         "django_settings": django,
+                         "node": f"NODE_EXTRA_CA_CERTS={q} node your_app.js",
+                         "curl": curl}}
+
+
+@api.get("/clients/certificate.pem")
+def certificate():
+    """The served certificate (public: every TLS handshake sends it), to trust it on another machine."""
+    stack = running_stack()
+    if stack.ssl_context is None:
+        raise ApiError(404, "TLS is switched off in this run: there is no certificate")
+    response = Response(tls.certificate_path(stack.config.data_dir).read_bytes(), mimetype="application/x-pem-file")
+    response.headers["Content-Disposition"] = 'attachment; filename="mailflow-cert.pem"'
+    return response
 
 
 def _user_settings(stack: "MailStack", login: str, servers: dict[str, dict], address: str,

@@ -7,6 +7,13 @@ secret link printed at start (the token moves into an HttpOnly SameSite=Strict c
 address bar is cleaned, so projecting the screen does not reveal it), a browser on this computer
 (loopback), or a script presenting ``Authorization: Bearer <token>``.
 
+The test API (``/api/v1``, v1.py) is the token's: every request, reads too, presents the bearer token
+or the teacher's cookie (then, for the control verbs, the page's CSRF and Origin checks); a browser
+on this computer is not trusted for it by its address, and a webmail login never opens it.  A
+missing or wrong token is answered 401 with ``WWW-Authenticate: Bearer``.  The token is the
+teacher's token: set by ``--api-token`` or ``MAILFLOW_API_TOKEN``, written to ``<data>/api-token``
+(mode 0600) by app.py, so a test suite reads it from there (simulator/apitoken.py).
+
 Defences
     - Views marked :func:`open_to_viewers` (the webmail, joining the class) pass the same CSRF,
       Origin and JSON checks; only the teacher's check is left to them.
@@ -33,6 +40,7 @@ from typing import Callable
 from flask import Flask, Response, current_app, jsonify, redirect, request, session
 from werkzeug.exceptions import HTTPException
 
+from ..apitoken import TOKEN_FILE
 from ..world import is_loopback
 from .context import ApiError
 
@@ -44,6 +52,7 @@ PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 MAIL_CSP = ("sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
             "form-action 'none'; frame-ancestors 'self'")
 _CONTROL_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+API_V1 = "/api/v1"
 
 
 class SocketGuard:
@@ -158,17 +167,22 @@ def open_to_viewers(view: Callable) -> Callable:
     return view
 
 
+def _check_csrf() -> None:
+    """A browser's control request: its CSRF token matches its session's, and it comes from our origin."""
+    expected = session.get("csrf", "")
+    given = request.headers.get("X-CSRF-Token", "")
+    if not expected or not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise ApiError(403, "missing or wrong CSRF token: reload the page")
+    origin = request.headers.get("Origin")
+    if origin is not None and origin.rstrip("/") != request.host_url.rstrip("/"):
+        raise ApiError(403, "cross-origin request refused")
+
+
 def check_control() -> None:
     """CSRF and teacher checks for every state-changing request (the teacher's check is left out
     for views marked :func:`open_to_viewers`)."""
     if not token_ok(_bearer()):                    # a bearer token is not ambient: no CSRF risk
-        expected = session.get("csrf", "")
-        given = request.headers.get("X-CSRF-Token", "")
-        if not expected or not given or not hmac.compare_digest(given.encode(), expected.encode()):
-            raise ApiError(403, "missing or wrong CSRF token: reload the page")
-        origin = request.headers.get("Origin")
-        if origin is not None and origin.rstrip("/") != request.host_url.rstrip("/"):
-            raise ApiError(403, "cross-origin request refused")
+        _check_csrf()
     if not request.is_json:
         raise ApiError(415, "send JSON (Content-Type: application/json)")
     view = current_app.view_functions.get(request.endpoint or "")
@@ -176,6 +190,25 @@ def check_control() -> None:
         return
     if not is_teacher():
         raise ApiError(403, "only the teacher can control the simulation (viewers can watch)")
+
+
+def is_api_v1(path: str) -> bool:
+    return path == API_V1 or path.startswith(API_V1 + "/")
+
+
+def check_api_token() -> None:
+    """The test API: the bearer token, or the teacher's cookie (with CSRF and Origin for control
+    verbs: a cookie is ambient).  Anything else -- no token, a wrong one, only a webmail login,
+    only a loopback address -- is 401."""
+    if token_ok(_bearer()):
+        return
+    if token_ok(request.cookies.get(TEACHER_COOKIE, "")):
+        if request.method in _CONTROL_METHODS:
+            _check_csrf()
+        return
+    given = "a wrong token" if _bearer() else "no token"
+    raise ApiError(401, f"the test API needs its token ({given} was sent): send 'Authorization: Bearer "
+                        f"<token>'; app.py writes it to <data>/{TOKEN_FILE} (README, Test API)")
 
 
 def csrf_token() -> str:
@@ -199,6 +232,9 @@ def teacher_link(given: str) -> Response:
 def _check_request() -> Response | None:
     if not host_allowed(request.host):
         return Response("unknown Host header (DNS rebinding?)", status=400, mimetype="text/plain")
+    if is_api_v1(request.path):
+        check_api_token()               # the test API's own rule, for every verb
+        return None
     if request.method in _CONTROL_METHODS:
         check_control()
     return None
@@ -211,6 +247,8 @@ def _security_headers(response: Response) -> Response:
     response.headers.setdefault("X-Frame-Options", "DENY")
     if request.path.startswith("/api/"):
         response.headers.setdefault("Cache-Control", "no-store")
+    if response.status_code == 401 and is_api_v1(request.path):
+        response.headers.setdefault("WWW-Authenticate", 'Bearer realm="mailflow"')
     return response
 
 

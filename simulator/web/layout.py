@@ -9,8 +9,8 @@ every browser.  It picks the first of three arrangements that keeps the 15 px la
 ``columns`` (a lesson's two or three domains): one column per role, one band per domain, so every
 role lines up across domains and a letter travels left to right::
 
-     front | outside | DNS                 | the DNS answer area
-    -------+---------+---------------------+------------------------------------
+     app front | outside | DNS             | the DNS answer area          | cloud
+    -----------+---------+-----------------+------------------------------+--------
      MUA   | MSA     | corridor (lanes)    | MX, backup MX | MDA | mailboxes     one band per domain
       ^                                                          |
       +------- IMAP / POP3 lanes under the band (ring roads) ----+
@@ -41,6 +41,16 @@ routes those along the gutters between the cards.
 The DNS answer area (``answer``) is a rectangle of the strip, right of the DNS server, that no node
 overlaps: the page writes the DNS answer there, never over a node.
 
+The world around the sandbox sits in the strip too: the application (``app``, a small icon box left
+of the front door, in the margin beside the bands: both hand mail to an MSA) and, at the strip's right end, the outside world (``internet``, a cloud)
+with its mailbox inside it (a pill).  Where the strip lacks room for them at their least widths the
+channel under them widens (the submission channel for the application, the local channel for the
+cloud, so the answer area keeps its room).  Their edges (a host to the cloud, the application to an
+MSA, the cloud to its mailbox, that mailbox to the front door) are drawn only while a hop uses them;
+in ``columns`` their routes are listed apart, under ``outer`` (``{"src", "dst", "points"}``), so the
+page draws the hop along them: up the corridor's right edge and along the strip's channel to the
+cloud, down a lane left of the MSA column from the application.
+
 Sizes: everything is placed at metric scale 1 in a virtual canvas of the screen's shape; ``e`` =
 screen / canvas.  When ``e`` >= 1 the metrics grow with it (to ``MAX_SCALE``) and the canvas is the
 screen; otherwise the view box is larger than the screen and the browser scales the drawing down by
@@ -60,7 +70,7 @@ import networkx as nx
 from .. import nodes as ids
 from .layout_edges import _channel_counts, _Edges, _mid
 from .layout_parts import (CARD_COLUMNS, COLUMNS, FEW, LEGIBLE, MAX_SCALE, MAX_SLOTS, _SMALL_CHAR,
-                           _STRIP_COLUMN, Box, _Band, _band_height, _BandPlace, _bands, _channel_w,
+                           _STRIP_COLUMN, Box, _Band, _band_height, _BandPlace, _bands, _channel_w, _cloud,
                            _label_w, _Metrics, _node, _place_band, _rounded, _scaled, _side, _widths,
                            natural_key, short_label)
 
@@ -75,17 +85,30 @@ class _Columns:
         self.graph, self.bands, self.loose = graph, bands, loose
         self.counts = _channel_counts(graph, bands, cross=True)
 
-    def gaps(self, m: _Metrics) -> dict[str, float]:
+    def gaps(self, m: _Metrics, widths: dict[str, float]) -> dict[str, float]:
         dns_room = 96 * m.s + 2 * m.pitch
-        return {"sub": _channel_w(self.counts["sub"], m),
+        gaps = {"sub": _channel_w(self.counts["sub"], m),
                 "corr": max(dns_room, (self.counts["corr"] + 1) * m.pitch + 2 * m.pitch),
                 "local": _channel_w(self.counts["local"], m),
                 "deliver": _channel_w(self.counts["deliver"], m)}
+        side = _side(self.bands, m)
+        if ids.INTERNET in self.graph:     # the answer area and the cloud right of the DNS server
+            room = (widths["mx"] + gaps["local"] + widths["mda"] + gaps["deliver"] + widths["mailbox"]
+                    + side - 2 * m.s + m.pitch - 10 * m.s)
+            gaps["local"] += max(0.0, 24 * m.small + 12 * m.s + m.cloud_min_w - room)
+        return gaps
+
+    def lead(self, m: _Metrics) -> float:
+        """Room left of the bands for the application, left of the front door (0 without one)."""
+        if ids.APP not in self.graph:
+            return 0.0
+        return max(0.0, m.door_min_w + 6 * m.s - (_side(self.bands, m) + m.margin - 4 * m.s))
 
     def natural(self, m: _Metrics) -> tuple[float, float]:
         widths = _widths(self.graph, self.bands, m, strip=True)
-        gaps = self.gaps(m)
-        width = 2 * m.margin + 2 * _side(self.bands, m) + sum(widths[c] for c in CARD_COLUMNS) + sum(gaps.values())
+        gaps = self.gaps(m, widths)
+        width = (2 * m.margin + 2 * _side(self.bands, m) + self.lead(m) + sum(widths[c] for c in CARD_COLUMNS)
+                 + sum(gaps.values()))
         height = (m.margin + m.header_h + m.strip_h + sum(_band_height(b, m) for b in self.bands)
                   + max(0, len(self.bands) - 1) * m.band_gap + (m.node_h + m.band_gap if self.loose else 0))
         return width, height
@@ -93,14 +116,15 @@ class _Columns:
     def place(self, m: _Metrics, view_w: float, view_h: float) -> dict[str, Any]:
         graph, bands = self.graph, self.bands
         widths = _widths(graph, bands, m, strip=True)
-        gaps = self.gaps(m)
+        gaps = self.gaps(m, widths)
         nat_w, nat_h = self.natural(m)
         spare_w = max(0.0, view_w - nat_w)
         grow = min(spare_w / 4, 90 * m.s)
         gaps = {k: v + grow for k, v in gaps.items()}
         side = _side(bands, m)
-        used_w = 2 * side + sum(widths[c] for c in CARD_COLUMNS) + sum(gaps.values())
-        x = (view_w - used_w) / 2 + side
+        lead = self.lead(m)
+        used_w = 2 * side + lead + sum(widths[c] for c in CARD_COLUMNS) + sum(gaps.values())
+        x = (view_w - used_w) / 2 + lead + side
         cols: dict[str, dict[str, float]] = {}
         after = {"mua": "sub", "msa": "corr", "mx": "local", "mda": "deliver", "mailbox": ""}
         for c in CARD_COLUMNS:
@@ -124,14 +148,22 @@ class _Columns:
         for node, column in _STRIP_COLUMN.items():
             if node in graph:
                 placed[node] = _node(graph, node, cols[column]["x"], box_y, cols[column]["w"], m.strip_box_h)
+        if ids.APP in graph:               # the application left of the front door, as wide as the margin allows
+            app_w = min(m.door_w, max(m.door_min_w, cols["mua"]["x"] - 6 * m.s - 2 * m.s))
+            placed[ids.APP] = _node(graph, ids.APP, cols["mua"]["x"] - 6 * m.s - app_w, box_y, app_w, m.strip_box_h)
         dns_box = None
         if ids.DNS in graph:
             placed[ids.DNS] = _node(graph, ids.DNS, cols["net"]["x"], strip_y, cols["net"]["w"], m.dns_h)
             dns_box = placed[ids.DNS]
         answer_x = (dns_box["x"] + dns_box["w"] if dns_box else cols["msa"]["x"] + widths["msa"]) + 10 * m.s
+        answer_right = box_right
+        if ids.INTERNET in graph:          # the outside world at the strip's right end
+            # the answer area's words come first: the cloud narrows (to its least) before it gets under 27 em
+            cloud_w = min(m.cloud_w, max(m.cloud_min_w, box_right - answer_x - 27 * m.small - 12 * m.s))
+            answer_right = _cloud(graph, m, box_right - cloud_w, strip_y, placed, cloud_w)["x"] - 10 * m.s
         # beside the strip and the column titles, down to the first band's first row (its name is
         # written at its left, under the front door)
-        answer = {"x": answer_x, "y": top + 2 * m.s, "w": box_right - answer_x,
+        answer = {"x": answer_x, "y": top + 2 * m.s, "w": answer_right - answer_x,
                   "h": m.answer_h + (m.band_top - 6 * m.s if bands else 0)}
         lanes: dict[tuple[str, str], float] = {}
         rings: dict[tuple[str, str], int] = {}
@@ -153,7 +185,7 @@ class _Columns:
             "columns": [{"key": c, "x": cols[c]["x"], "w": cols[c]["w"], "cx": cols[c]["x"] + cols[c]["w"] / 2,
                          "y": top + m.header_h * 0.62} for c in COLUMNS],
             "domains": boxes, "outside": outside, "answer": answer,
-            "nodes": list(placed.values()), "edges": router.routes(),
+            "nodes": list(placed.values()), "edges": router.routes(), "outer": router.outer(),
             "strip_bottom": strip_y + m.strip_h, "gutter": band_gap,
         }
 
@@ -204,28 +236,39 @@ class _Cards:
         return box, placed, edges
 
 
+_ROW = (ids.APP, ids.FRONT, ids.OUTSIDE)      # the strip row's boxes left of DNS, in order
+
+
+def _row_w(graph: nx.DiGraph, node: str, m: _Metrics) -> float:
+    return max(_label_w(graph, node, m), (m.door_w if node == ids.APP else 120 * m.s))
+
+
 def _strip_row(graph: nx.DiGraph, m: _Metrics, left: float, right: float, y: float) -> tuple[dict[str, Box], Box]:
-    """The strip of ``grid`` and ``fold``: front door, outside, DNS and the answer area in a row."""
+    """The strip of ``grid`` and ``fold``: the application, front door, outside, DNS, the answer area
+    and the outside world's cloud in a row."""
     placed: dict[str, Box] = {}
     x = left
     answer_y = y
     y += (m.top_h - m.dns_h) / 2
     box_y = y + (m.dns_h - m.strip_box_h) / 2
-    for node in (ids.FRONT, ids.OUTSIDE):
+    for node in _ROW:
         if node in graph:
-            w = max(_label_w(graph, node, m), 120 * m.s)
+            w = _row_w(graph, node, m)
             placed[node] = _node(graph, node, x, box_y, w, m.strip_box_h)
-            x += w + m.gap
+            x += w + (8 * m.s if node == ids.APP else m.gap)
     if ids.DNS in graph:
         placed[ids.DNS] = _node(graph, ids.DNS, x, y, 120 * m.s, m.dns_h)
         x += 120 * m.s
+    if ids.INTERNET in graph:
+        right = _cloud(graph, m, right - m.cloud_w, y, placed)["x"] - 10 * m.s
     answer = {"x": x + 10 * m.s, "y": answer_y, "w": right - x - 10 * m.s, "h": m.answer_h + m.gutter - 4 * m.s}
     return placed, answer
 
 
 def _strip_min_w(graph: nx.DiGraph, m: _Metrics) -> float:
-    w = sum(max(_label_w(graph, n, m), 120 * m.s) + m.gap for n in (ids.FRONT, ids.OUTSIDE) if n in graph)
-    return w + 120 * m.s + 10 * m.s + m.answer_min_w
+    w = sum(_row_w(graph, n, m) + (8 * m.s if n == ids.APP else m.gap) for n in _ROW if n in graph)
+    cloud = m.cloud_w + 10 * m.s if ids.INTERNET in graph else 0.0
+    return w + 120 * m.s + 10 * m.s + m.answer_min_w + cloud
 
 
 def _chip_w(bands: list[_Band], m: _Metrics) -> float:

@@ -19,7 +19,7 @@ class _Spec:
     src: str
     dst: str
     kind: str
-    how: str                              # channel | dns | hook | retrieve | demand | strip
+    how: str                              # channel | dns | hook | retrieve | demand | strip | inner
     a_side: str = "right"
     b_side: str = "left"
     channel: tuple = ()
@@ -64,6 +64,9 @@ class _Edges:
 
     def classify(self, src: str, dst: str, attrs: dict[str, Any]) -> list[_Spec]:
         kind = attrs.get("kind", "")
+        inside = self.graph.nodes[dst].get("inside")
+        if inside and (inside == src or inside == self.graph.nodes[src].get("inside")):
+            return [_Spec(src, dst, kind, "inner")]        # inside the cloud: to its mailbox, to its reader
         if src == ids.OUTSIDE and dst in (ids.DNS, ids.FRONT):
             return [_Spec(src, dst, kind, "strip")]
         if ids.FRONT in (src, dst) or src == ids.OUTSIDE:
@@ -110,7 +113,7 @@ class _Edges:
     def assign_ports(self, specs: list[_Spec]) -> None:
         sides: dict[tuple[str, str], list[tuple[float, int, _Spec, bool]]] = {}
         for i, spec in enumerate(specs):
-            if spec.how in ("demand", "strip"):
+            if spec.how in ("demand", "strip", "inner"):
                 continue
             sides.setdefault((spec.src, spec.a_side), []).append((self.other_y(spec, True), i, spec, True))
             if spec.b_side != "bottom":
@@ -192,7 +195,45 @@ class _Edges:
             if spec.dst == ids.FRONT:
                 return [_mid(a, "left"), _mid(b, "right")]
             return [_mid(a, "right"), _mid(b, "left")]
+        if spec.how == "inner":
+            a, b = self.placed[spec.src], self.placed[spec.dst]
+            if self.graph.nodes[spec.src].get("inside"):          # side by side
+                return [_mid(a, "right"), _mid(b, "left")]
+            return [(b["x"] + b["w"] / 2, a["y"] + a["h"] * 0.8), (b["x"] + b["w"] / 2, b["y"])]
         return self.demand(spec)
+
+    def outer(self) -> list[dict[str, Any]]:
+        """The routes between the sandbox and the world around it (``columns`` only; see layout.py),
+        drawn while a hop uses them: every host up the corridor's right edge and along the strip's
+        channel into the cloud; the application down from its box, along the channel and down a lane
+        left of the MSA column into every host that may queue its mail (an MSA, a domain's
+        submission host)."""
+        m, out = self.m, []
+        cloud, app = self.placed.get(ids.INTERNET), self.placed.get(ids.APP)
+        hosts = [n for n in self.placed if n.startswith("mta:")]
+        for host in hosts:
+            a, cols = self.placed[host], self.cols_of(host)
+            if cloud is not None:
+                x_lane = cols["mx"]["x"] - m.pitch * 0.6
+                start = _mid(a, "right") if a["x"] + a["w"] <= x_lane else _mid(a, "left")
+                cx = cloud["x"] + cloud["w"] / 2
+                bottom = cloud.get("outline", cloud)
+                out.append((host, ids.INTERNET, "internet", [start, (x_lane, start[1]), (x_lane, self.channel_y),
+                                                             (cx, self.channel_y), (cx, bottom["y"] + bottom["h"])]))
+            if app is not None and self.takes_app_mail(host):
+                sub = cols["msa"]["x"] - cols["mua"]["x"] - cols["mua"]["w"]
+                x_lane = cols["msa"]["x"] - min(m.gap, sub) * 0.65
+                start, end = _mid(app, "bottom"), _mid(a, "left")
+                out.append((ids.APP, host, "submission", [start, (start[0], self.channel_y), (x_lane, self.channel_y),
+                                                          (x_lane, end[1]), end]))
+        return [{"src": s, "dst": d, "kind": k, "points": [[round(x, 1), round(y, 1)] for x, y in p]}
+                for s, d, k, p in out]
+
+    def takes_app_mail(self, host: str) -> bool:
+        """May the app port queue a message here: an MSA, or a domain's submission host (an MX
+        where a domain has no MSA)?"""
+        kind = self.graph.nodes[host].get("kind")
+        return kind == "msa" or self.graph.has_edge(ids.FRONT, host)
 
     def ring_road(self, spec: _Spec) -> list[Point]:
         m = self.m
@@ -205,6 +246,11 @@ class _Edges:
     def demand(self, spec: _Spec) -> list[Point]:
         """Routes drawn only while in use: kept simple (they are shown one or two at a time)."""
         a, b, m = self.placed[spec.src], self.placed[spec.dst], self.m
+        if spec.src == ids.APP:                         # the application beside the front door
+            return [_mid(a, "right"), _mid(b, "left")]
+        if spec.dst == ids.FRONT and self.graph.nodes[spec.src].get("inside"):
+            start, end = _mid(a, "bottom"), _mid(b, "bottom")   # down out of the cloud, along the channel
+            return [start, (start[0], self.channel_y), (end[0], self.channel_y), end]
         if spec.src == ids.FRONT:                       # down a lane just left of the MSA column
             cols = self.cols_of(spec.dst)
             x_lane = cols["msa"]["x"] - min(m.gap, cols["msa"]["x"] - cols["mua"]["x"] - cols["mua"]["w"]) * 0.3

@@ -24,6 +24,9 @@ _CHAR = 8.6                        # average glyph width of the 15 px UI font, i
 _SMALL_CHAR = 7.2                  # the same for the 12 px font
 _RETRIEVAL = ("imap", "pop3")      # lane blocks under a band, top to bottom
 _STRIP_COLUMN = {ids.FRONT: "mua", ids.OUTSIDE: "msa"}    # the strip's own nodes, above a column
+# Every node of the strip: those two, the application beside the front door, DNS, and the outside
+# world's cloud at the strip's right end (its mailbox, a node ``inside`` it, is drawn in the cloud).
+_STRIP_OWN = frozenset({ids.DNS, ids.FRONT, ids.OUTSIDE, ids.APP, ids.INTERNET})
 
 Point = tuple[float, float]
 Box = dict[str, Any]
@@ -91,6 +94,14 @@ class _Metrics:
     def chip_h(self) -> float: return 26 * self.s
     @property
     def chip_gap(self) -> float: return 6 * self.s
+    @property
+    def cloud_w(self) -> float: return 104 * self.s     # the outside world's cloud (its height: dns_h) ...
+    @property
+    def cloud_min_w(self) -> float: return 86 * self.s  # ... or narrower, down to this, where room is short
+    @property
+    def door_w(self) -> float: return 44 * self.s       # the application (an icon), left of the front door ...
+    @property
+    def door_min_w(self) -> float: return 28 * self.s   # ... or narrower, down to this, in a narrow margin
 
 
 @dataclass(slots=True)
@@ -131,7 +142,7 @@ def _bands(graph: nx.DiGraph) -> tuple[list[_Band], list[str]]:
             bands.setdefault(name, _Band(name, {c: [] for c in CARD_COLUMNS}))
     for node, attrs in graph.nodes(data=True):
         kind, domain = attrs.get("kind"), attrs.get("domain")
-        if kind == "domain" or node == ids.DNS or node in _STRIP_COLUMN:
+        if kind == "domain" or node in _STRIP_OWN or attrs.get("inside"):
             continue
         band = bands.get(domain) if domain else None
         if band is None or not _file(band, node, kind):
@@ -240,6 +251,26 @@ def _place_band(graph: nx.DiGraph, band: _Band, at: _BandPlace, m: _Metrics, pla
             rings[(server, user)] = ring
             ring += 1
     return box
+
+
+def _cloud(graph: nx.DiGraph, m: _Metrics, x: float, y: float, placed: dict[str, Box], w: float | None = None) -> Box:
+    """The outside world's cloud at (x, y), the size of the DNS server: its node is the upper half
+    (the name), the node inside it (its mailbox, a pill) the lower; ``outline`` is the whole cloud,
+    as the page draws it.  Returns the cloud's outline."""
+    w = m.cloud_w if w is None else w
+    outline = {"x": x, "y": y, "w": w, "h": m.dns_h}
+    placed[ids.INTERNET] = _node(graph, ids.INTERNET, x, y, w, m.dns_h * 0.5,
+                                 mode=graph.nodes[ids.INTERNET].get("mode", "bounce"), outline=outline)
+    inside = sorted((n for n, a in graph.nodes(data=True) if a.get("inside") == ids.INTERNET),
+                    key=lambda n: graph.nodes[n].get("kind") != "mailbox")        # the mailbox, then its reader
+    shares = {"mailbox": 0.46, "mua": 0.32}
+    left, gap = x + w * 0.1, w * 0.04
+    for node in inside:
+        pill_w = w * shares.get(graph.nodes[node].get("kind"), 0.28)
+        placed[node] = _node(graph, node, left, y + m.dns_h * 0.5 + m.s, pill_w, m.pill_h, pill=True,
+                             inside=ids.INTERNET)
+        left += pill_w + gap
+    return outline
 
 
 def _node(graph: nx.DiGraph, node: str, x: float, y: float, w: float, h: float, **extra: Any) -> Box:

@@ -13,7 +13,13 @@ view holds the per-message fields (Reporting-MTA, Arrival-Date) and one entry pe
 X-Mailflow-Reason when no server said anything), plus a summary of the returned message's header
 (``text/rfc822-headers`` or ``message/rfc822``).  Those parts are the report, not attachments: they
 are never listed as files.  The report is read by the webmail's reader
-(:func:`simulator.webmail.read.delivery_report`), the one reading both views share.
+(:func:`simulator.webmail.read.delivery_report`), the one reading both views share -- as are the
+text (the plain body, or the HTML body as text), the attachments and their numbering, and the HTML
+body with its ``cid:`` images inlined as ``data:`` URIs (so ``img-src data:`` still suffices).
+
+A message is read whole and its text sent page by page (``offset``/``length`` in characters,
+:func:`simulator.webmail.read.text_page`); its raw source likewise (:func:`source_page`, by octets),
+and whole as a download (``/raw``).  Nothing is cut.
 """
 from __future__ import annotations
 
@@ -23,7 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..store.headers import HeaderSummary, header_block, summarize
-from ..webmail.read import REPORT_PARTS, delivery_report, is_delivery_report, parse
+from ..webmail.errors import WebmailError
+from ..webmail.read import (TEXT_LIMIT, attachment_parts, body_text, delivery_report, html, parse, part, part_of,
+                            text_page)
 from .context import ApiError
 
 if TYPE_CHECKING:
@@ -31,8 +39,7 @@ if TYPE_CHECKING:
 
 KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._,=+\-\\]{0,250}$")     # a Maildir base name, no path
 HEAD_LIMIT = 64 * 1024            # octets read for a list entry
-MESSAGE_LIMIT = 5 * 1024 * 1024   # octets read for one message
-TEXT_LIMIT = 50_000               # characters of the text body sent to the page
+SOURCE_PAGE = 64 * 1024           # octets of the raw source in one page
 LISTED = 200                      # the newest messages listed
 
 
@@ -87,14 +94,18 @@ def _entry(path: Path, fields: HeaderSummary) -> dict[str, Any]:
             "from": fields.from_, "to": fields.to, "subject": fields.subject, "date": fields.date}
 
 
-def read_message(path: Path) -> dict[str, Any]:
-    """``/api/mailbox/<address>/<key>``: the summary, the text body, attachments, the trace."""
-    data = path.read_bytes()[:MESSAGE_LIMIT]
+def read_message(path: Path, *, offset: int = 0, length: int = TEXT_LIMIT) -> dict[str, Any]:
+    """``/api/mailbox/<address>/<key>``: the summary, one page of the text body (``offset``,
+    ``length``: characters; ``text_next`` is where the next page starts, None on the last), the
+    attachments, the trace.  The whole message is read: a large one is paged, not cut."""
+    data = path.read_bytes()
     fields = summarize(data)
-    message = _parse(data)
-    text, html = _text_body(message)
+    message = parse(data)
+    text, html = body_text(message)
+    page = text_page(text, offset, length)
     entry = _entry(path, fields)
-    entry.update(text=text, has_html=html, attachments=_attachments(message),
+    entry.update(text=page.text, text_offset=page.offset, text_next=page.next, text_total=page.total,
+                 has_html=html, attachments=_attachments(message),
                  received=list(fields.received),
                  return_path=_header(message, "return-path"), delivered_to=_header(message, "delivered-to"),
                  report=delivery_report(message))
@@ -102,42 +113,52 @@ def read_message(path: Path) -> dict[str, Any]:
 
 
 def html_body(path: Path) -> str | None:
-    """The HTML body, as it is (the CSP sandbox makes it harmless); None if there is none."""
+    """The HTML body with its ``cid:`` images inlined (the CSP sandbox makes it harmless); None if none."""
     try:
-        part = _parse(path.read_bytes()[:MESSAGE_LIMIT]).get_body(preferencelist=("html",))
-        return None if part is None else str(part.get_content())
+        return html(path.read_bytes())
     except Exception:
         return None
+
+
+def source_page(path: Path, offset: int = 0, length: int = SOURCE_PAGE) -> dict[str, Any]:
+    """``/api/mailbox/<address>/<key>/source``: the raw message from octet ``offset``, at most ``length``
+    octets, ended after a line break when there is one (a page of whole lines); as text (UTF-8, an
+    undecodable octet as U+FFFD), with ``next`` (the next page's offset, or None) and ``size``."""
+    size = path.stat().st_size
+    offset = min(max(0, offset), size)
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        chunk = handle.read(max(1, length))
+    end = offset + len(chunk)
+    if end < size:
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            chunk = chunk[:newline + 1]
+            end = offset + len(chunk)
+    return {"source": chunk.decode("utf-8", "replace"), "offset": offset, "next": end if end < size else None,
+            "size": size}
+
+
+def attachment(path: Path, index: int) -> tuple[str, str, bytes]:
+    """(file name, type, bytes) of the listed attachment ``index`` (the webmail reader's numbering)."""
+    try:
+        return part(path.read_bytes(), index)
+    except WebmailError as err:
+        raise ApiError(err.status, err.message) from None
 
 
 def _parse(data: bytes) -> EmailMessage:
     return parse(data)
 
 
-def _text_body(message: EmailMessage) -> tuple[str, bool]:
-    """The plain-text body (trimmed) and whether there is an HTML body."""
-    try:
-        part = message.get_body(preferencelist=("plain",))
-        text = part.get_content()[:TEXT_LIMIT] if part is not None else ""
-        return text, message.get_body(preferencelist=("html",)) is not None
-    except Exception as err:           # a broken MIME structure is shown as such
-        return f"[this message could not be decoded: {err}]", False
-
-
 def _attachments(message: EmailMessage) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    report = is_delivery_report(message)
-    try:
-        for part in message.iter_attachments():
-            if report and part.get_content_type() in REPORT_PARTS:
-                continue                # the report itself: shown as one (delivery_report)
-            found.append({"filename": str(part.get_filename() or "")[:200], "type": part.get_content_type(),
-                          "size": len(part.get_payload(decode=True) or b"")})
-            if len(found) == 50:
-                break
-    except Exception:                  # a broken structure lists what could be read
-        pass
-    return found
+    """The webmail reader's attachments (a delivery report's own parts are not files), with the name
+    under "filename" as this view always had it."""
+    listed = []
+    for index, found in attachment_parts(message):
+        name, kind, data = part_of(index, found)
+        listed.append({"index": index, "filename": name, "type": kind, "size": len(data)})
+    return listed
 
 
 def _header(message: EmailMessage, name: str) -> str:

@@ -11,7 +11,10 @@ encoded words, RFC 2231 parameters) and gives:
 
   * ``text``: the first ``text/plain`` body (``get_body``, RFC 2046 §5.1.4's preference); with only
     an HTML body, a text rendering of it (tags dropped, scripts and styles with their content, link
-    targets written after the link's words); cut at ``TEXT_LIMIT`` characters (``text_cut``);
+    targets written after the link's words); one page of it -- ``TEXT_LIMIT`` characters from
+    ``offset``, ended at a line break when one is near (:func:`text_page`) -- with ``text_cut``
+    (more follows), ``text_offset``, ``text_next`` (where the next page starts, or None) and
+    ``text_total``: a large message is read page by page, never cut;
   * ``attachments``: every leaf that is not a body and has a file name, or ``Content-Disposition:
     attachment``, or is not text; and each ``message/rfc822`` part (one file, not opened).  Each
     has an ``index``: its place in a depth-first walk of the MIME tree that does not enter
@@ -25,13 +28,25 @@ encoded words, RFC 2231 parameters) and gives:
     the same way; MDNs (RFC 8098) are plain messages;
   * ``header_lines``: every header field in order, its name as written, its value decoded.
 
+``html(raw)`` is the HTML body with its inline images (RFC 2392 ``cid:`` URLs in ``src``,
+``background``, ``poster`` and CSS ``url()``) rewritten to ``data:`` URIs of the parts whose
+``Content-ID`` they name (RFC 2045 §7; :func:`inline_images`): the body stays a single document that
+loads nothing, so it is still served under the strict policy (``img-src data:`` only).  Only
+``image/*`` parts up to ``INLINE_IMAGE_LIMIT`` octets each and ``INLINE_TOTAL_LIMIT`` together are
+inlined; a larger one stays a ``cid:`` reference (shown as a broken image; it is still listed as an
+attachment and downloadable).
+
 What it leaves out: S/MIME and PGP (shown as attachments), TNEF, ``cid:`` images in the text view,
-charset guessing beyond the declared one (undecodable bytes become U+FFFD).
+``Content-Location`` references (RFC 2557), charset guessing beyond the declared one (undecodable
+bytes become U+FFFD).
 """
 from __future__ import annotations
 
+import base64
 import mimetypes
 import re
+from dataclasses import dataclass
+from urllib.parse import unquote
 from email import policy as email_policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
@@ -41,10 +56,14 @@ from typing import Any, Iterator
 from ..store.headers import summarize
 from .errors import WebmailError
 
-__all__ = ["REPORT_PARTS", "RETURNED_TYPES", "STATUS_TYPES", "TEXT_LIMIT", "attachment_parts", "body_text",
-           "delivery_report", "html", "html_to_text", "is_delivery_report", "parse", "part", "part_of", "view"]
+__all__ = ["REPORT_PARTS", "RETURNED_TYPES", "STATUS_TYPES", "TEXT_LIMIT", "TextPage", "attachment_parts",
+           "body_text", "delivery_report", "html", "html_to_text", "inline_images", "is_delivery_report", "parse",
+           "part", "part_of", "text_page", "view"]
 
-TEXT_LIMIT = 50_000             # characters of the text body sent to the page
+TEXT_LIMIT = 50_000             # characters of the text body in one page sent to the page
+HTML_TEXT_LIMIT = 16 * 1024 * 1024   # characters of an HTML-only body read for its text rendering
+INLINE_IMAGE_LIMIT = 2 * 1024 * 1024     # octets of one cid: image inlined as a data: URI
+INLINE_TOTAL_LIMIT = 12 * 1024 * 1024    # octets of all the cid: images of one body
 HEAD_LIMIT = 64 * 1024          # octets of a returned header read for its summary
 ATTACHMENTS = 100               # attachments listed of one message
 HEADER_LINES = 300              # header fields listed
@@ -59,18 +78,42 @@ def parse(raw: bytes) -> EmailMessage:
 
 
 # -- the view ----------------------------------------------------------------------------------------
-def view(raw: bytes) -> dict[str, Any]:
+def view(raw: bytes, *, offset: int = 0, length: int = TEXT_LIMIT) -> dict[str, Any]:
     message = parse(raw)
     text, has_html = body_text(message)
-    cut = len(text) > TEXT_LIMIT
+    page = text_page(text, offset, length)
     fields = summarize(raw)
     headers = {"from": _header(message, "from", fields.from_), "to": _header(message, "to", fields.to),
                "cc": _header(message, "cc", ""), "date": _header(message, "date", fields.date),
                "subject": _header(message, "subject", fields.subject),
                "message_id": _header(message, "message-id", fields.message_id)}
-    return {"headers": headers, "text": text[:TEXT_LIMIT], "text_cut": cut, "html": has_html,
+    return {"headers": headers, "text": page.text, "text_cut": page.next is not None, "text_offset": page.offset,
+            "text_next": page.next, "text_total": page.total, "html": has_html,
             "attachments": [_listed(index, p) for index, p in attachment_parts(message)],
             "report": delivery_report(message), "header_lines": header_lines(message), "size": len(raw)}
+
+
+@dataclass(frozen=True, slots=True)
+class TextPage:
+    """One page of a body's text: ``text`` starts at character ``offset`` of ``total``; ``next`` is
+    where the following page starts (None on the last page)."""
+    text: str
+    offset: int
+    next: int | None
+    total: int
+
+
+def text_page(text: str, offset: int = 0, length: int = TEXT_LIMIT) -> TextPage:
+    """The page of ``text`` at ``offset``, at most ``length`` characters, ended after a line break when
+    one falls in its last fifth (pages then read as whole lines); pages join back to ``text``."""
+    total = len(text)
+    offset = min(max(0, int(offset)), total)
+    end = min(total, offset + max(1, int(length)))
+    if end < total:
+        newline = text.rfind("\n", offset + (end - offset) * 4 // 5, end)
+        if newline >= 0:
+            end = newline + 1
+    return TextPage(text[offset:end], offset, end if end < total else None, total)
 
 
 def body_text(message: EmailMessage) -> tuple[str, bool]:
@@ -124,12 +167,81 @@ def header_lines(message: EmailMessage) -> list[list[str]]:
 
 
 def html(raw: bytes) -> str | None:
-    """The HTML body as text (to be served only under the sandbox CSP), or None if there is none."""
+    """The HTML body as text (to be served only under the sandbox CSP), its ``cid:`` images made
+    ``data:`` URIs; None if there is none."""
+    message = parse(raw)
     try:
-        part = parse(raw).get_body(preferencelist=("html",))
+        part = message.get_body(preferencelist=("html",))
     except Exception:                 # noqa: BLE001
         return None
-    return None if part is None else _content(part)
+    if part is None:
+        return None
+    markup = _content(part)
+    return with_inline_images(markup, message) if "cid:" in markup.lower() else markup
+
+
+# -- inline images (RFC 2392 cid: URLs) --------------------------------------------------------------
+_CID_ATTR = re.compile(r"""(?i)(\b(?:src|background|poster)\s*=\s*)(["']?)cid:([^"'\s>]*)\2""")
+_CID_CSS = re.compile(r"""(?i)(url\(\s*)(["']?)cid:([^"')\s]*)\2(\s*\))""")
+_IMAGE = re.compile(r"^image/[a-z0-9][a-z0-9.+-]{0,126}$")
+
+
+def _content_id(part: Message) -> str:
+    """A part's Content-ID without its angle brackets (RFC 2045 §7: ``<id-left@id-right>``)."""
+    try:
+        value = str(part.get("content-id") or "")
+    except Exception:                 # noqa: BLE001 - a malformed field names nothing
+        return ""
+    return "".join(value.split()).strip("<>")
+
+
+def inline_images(message: Message) -> dict[str, tuple[str, bytes]]:
+    """Content-ID -> (image type, bytes) of the message's image parts that carry a Content-ID, within
+    the limits (``INLINE_IMAGE_LIMIT`` each, ``INLINE_TOTAL_LIMIT`` together; larger ones are left out)."""
+    found: dict[str, tuple[str, bytes]] = {}
+    budget = INLINE_TOTAL_LIMIT
+    try:
+        for _index, part in _walk(message):
+            kind = part.get_content_type()
+            cid = _content_id(part) if _IMAGE.match(kind) else ""
+            if not cid or cid in found:
+                continue
+            data = _data(part)
+            if len(data) > INLINE_IMAGE_LIMIT or len(data) > budget:
+                continue
+            budget -= len(data)
+            found[cid] = (kind, data)
+    except Exception:                 # noqa: BLE001 - a broken structure inlines what could be read
+        pass
+    return found
+
+
+def with_inline_images(markup: str, message: Message) -> str:
+    """``markup`` with every ``cid:`` URL that names an image of ``message`` made a ``data:`` URI."""
+    images = inline_images(message)
+    if not images:
+        return markup
+    folded = {cid.lower(): value for cid, value in images.items()}
+    encoded: dict[str, str] = {}
+
+    def uri(cid_url: str) -> str | None:
+        cid = unquote(cid_url).strip("<>")        # RFC 2392: the cid URL is the Content-ID, %-encoded
+        image = images.get(cid) or folded.get(cid.lower())
+        if image is None:
+            return None
+        if cid not in encoded:
+            encoded[cid] = f"data:{image[0]};base64,{base64.b64encode(image[1]).decode('ascii')}"
+        return encoded[cid]
+
+    def attr(match: re.Match[str]) -> str:
+        found = uri(match.group(3))
+        quote = match.group(2) or '"'
+        return match.group(0) if found is None else f"{match.group(1)}{quote}{found}{quote}"
+
+    def css(match: re.Match[str]) -> str:
+        found = uri(match.group(3))
+        return match.group(0) if found is None else f"{match.group(1)}'{found}'{match.group(4)}"
+    return _CID_CSS.sub(css, _CID_ATTR.sub(attr, markup))
 
 
 # -- attachments -------------------------------------------------------------------------------------
@@ -271,7 +383,7 @@ class _Text(HTMLParser):
 def html_to_text(markup: str) -> str:
     parser = _Text()
     try:
-        parser.feed(markup[: TEXT_LIMIT * 20])
+        parser.feed(markup[:HTML_TEXT_LIMIT])
         parser.close()
     except Exception:                 # noqa: BLE001 - html.parser is lenient; keep what was read
         pass

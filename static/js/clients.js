@@ -1,7 +1,8 @@
 // clients.js — the "Connect a mail client" drawer: every user's login and password, the front
 // door's servers and ports, the certificate's fingerprint, Thunderbird's autoconfig and
-// copy-ready command lines.  Everything comes from GET /api/clients (in shared mode a viewer gets
-// no passwords: they show as ••••) and goes into the page as text.
+// copy-ready command lines, and how an application (Python, Django, Node, curl) trusts the
+// certificate, with the file's real path.  Everything comes from GET /api/clients (in shared mode a
+// viewer gets no passwords: they show as ••••) and goes into the page as text.
 
 import {h, clear} from "./dom.js";
 import {t, rich} from "./i18n.js";
@@ -58,6 +59,7 @@ export class ClientsPanel {
       this.accounts(d),
       this.servers(d),
       this.commands(d),
+      this.trust(d),
       this.thunderbird(d),
     );
     this.body.scrollTop = scrolled;
@@ -171,6 +173,27 @@ export class ClientsPanel {
     button.textContent = done ? t("clients.copied") : t("clients.selected");
     clearTimeout(button.resetTimer);
     button.resetTimer = setTimeout(() => { button.textContent = t("clients.copy"); }, 2000);
+  }
+
+  // -- applications: how they trust the certificate (the API's trust hints) ----------------------------
+  trust(d) {
+    const x = d.trust;
+    if (!x) return null;
+    const c = x.commands || {};
+    return h("section", {class: "clients-trust", "data-own": x.own ? "yes" : "no"},
+      h("h3", {}, t("clients.trust.title")),
+      h("p", {class: "hint"}, rich(x.own ? "clients.trust.introOwn" : "clients.trust.intro")),
+      h("p", {class: "trust-path"}, h("code", {class: "mono", "data-trust": "path"}, x.path)),
+      h("p", {class: "hint trust-names"}, t("clients.trust.names"), " ",
+        (x.names || []).flatMap((name, i) => [i ? ", " : "", h("code", {}, name)])),
+      h("p", {}, h("a", {href: x.download, class: "btn btn-small", id: "clients-cert-download"}, t("clients.trust.download"))),
+      this.command("trust-python", rich("clients.trust.python"), c.python),
+      this.command("trust-python-code", rich("clients.trust.pythonCode"), c.python_code),
+      this.command("trust-django-settings", rich("clients.trust.djangoSettings"), c.django_settings),
+      this.command("trust-django", rich("clients.trust.django"), c.django),
+      this.command("trust-node", rich("clients.trust.node"), c.node),
+      this.command("trust-curl", rich("clients.trust.curl"), c.curl),
+      h("p", {class: "hint"}, rich("clients.trust.note")));
   }
 
   // -- Thunderbird's account wizard --------------------------------------------------------------

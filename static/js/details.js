@@ -411,7 +411,8 @@ export class Details {
     if (this.view?.type !== "mail" || this.view.args[1] !== key) return;
     const back = h("button", {type: "button", class: "btn btn-small back"}, `← ${t("mailbox.title", {address})}`);
     back.addEventListener("click", () => this.showMailbox(address));
-    card.replaceWith(h("div", {class: "card-back"}, back), letter(m, {htmlSrc: m.has_html ? `${mailboxPath(address, key)}/html` : null}));
+    const base = mailboxPath(address, key);
+    card.replaceWith(h("div", {class: "card-back"}, back), letter(m, {htmlSrc: m.has_html ? `${base}/html` : null, base}));
   }
 }
 

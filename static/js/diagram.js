@@ -3,8 +3,13 @@
 // token by interpolating along its edge between departure and arrival time).
 //
 // Geometry comes from the server's layout (simulator/web/layout.py): every node an event can name,
-// the front door ("front") and programs outside the sandbox ("outside") included, is a node of the
-// world's graph and is drawn where the layout puts it, from the start.  Three arrangements:
+// the front door ("front"), programs outside the sandbox ("outside"), an application under test
+// ("app") and the outside world ("internet", a cloud with its mailbox inside it) included, is a node
+// of the world's graph and is drawn where the layout puts it, from the start.  A hop from a host to
+// the cloud, or from the application to an MSA, runs along the layout's `outer` route for that pair
+// (columns), drawn while the hop uses it.  The mailbox inside the cloud (a pill: what the outside
+// world caught, or kept) is a node of its own (a click on it opens it), and so is its reader beside
+// it (the mail client of whoever reads the caught mail, "MUA").  Three arrangements:
 //   columns  every node and edge placed by the server;
 //   grid     domains as cards; edges between cards and to DNS are routed here, along the gutters,
 //            while a hop uses them (demand edges, diagram_geo.gutterRoute);
@@ -43,7 +48,7 @@ import {RetryClock} from "./queueclock.js";
 const STATUSES = ["ok", "deferred", "bounced", "failed", "info"];
 const LOOKS = ["smtp", "dns", "retrieve", "local", "other"];
 const MAX_GHOSTS = 3;
-const WORDED = new Set(["front", "outside"]);     // nodes named in the page's language
+const WORDED = new Set(["front", "outside", "app", "internet"]);     // nodes named in the page's language
 
 const edgeKey = (src, dst, via) => `${src}|${dst}|${via || ""}`;
 const ease = (p) => (p < 0.5 ? 2 * p * p : 1 - ((-2 * p + 2) ** 2) / 2);
@@ -97,7 +102,16 @@ function glyphs(event) {
 const ICONS = {
   mua: "M1,1 h14 v10 h-14 z M5,15 h6 M8,11 v4",
   mailbox: "M1,7 l3,-6 h8 l3,6 v7 h-14 z M1,7 h4 l1,2 h4 l1,-2 h4",
+  app: "M1,2 h14 v12 h-14 z M1,5 h14 M6,7.5 l-2.5,2.5 l2.5,2.5 M10,7.5 l2.5,2.5 l-2.5,2.5",   // a program's window
 };
+
+// The outline of the outside world: a cloud filling a w x h box (bumps on top, a flat-ish base).
+export function cloudPath(w, h) {
+  const p = (fx, fy) => `${(fx * w).toFixed(1)},${(fy * h).toFixed(1)}`;
+  return `M${p(0.15, 0.98)} C${p(0.02, 0.98)} ${p(-0.02, 0.62)} ${p(0.1, 0.5)} ` +
+    `C${p(0.06, 0.16)} ${p(0.28, 0.0)} ${p(0.4, 0.12)} C${p(0.5, -0.1)} ${p(0.76, -0.08)} ${p(0.8, 0.14)} ` +
+    `C${p(0.98, 0.1)} ${p(1.05, 0.46)} ${p(0.92, 0.56)} C${p(1.03, 0.8)} ${p(0.95, 0.99)} ${p(0.83, 0.98)} Z`;
+}
 
 export class Diagram {
   constructor(svg, {onNode} = {}) {
@@ -208,6 +222,7 @@ export class Diagram {
     this.edges.clear();
     this.pairs.clear();
     for (const e of layout.edges) this.addEdge(e, null);
+    this.outer = new Map((layout.outer || []).map((e) => [`${e.src}|${e.dst}`, e]));
 
     const seen = new Set();
     this.shown.clear();
@@ -500,6 +515,7 @@ export class Diagram {
   createNode(n) {
     const g = s("g", {class: `node kind-${n.kind}`, id: safeId("node", n.id), "data-node": n.id, role: "button", tabindex: 0});
     const title = s("title");
+    const cloud = n.kind === "internet" ? s("path", {class: "cloud"}) : null;
     const box = s("rect", {class: "box"});
     const icon = s("path", {class: "icon", d: ICONS[n.kind] || ""});
     const label = s("text", {class: "label"});
@@ -509,7 +525,7 @@ export class Diagram {
     const tagText = s("text", {});
     tag.append(tagRect, tagText);
     // no <title> in the button: its name is its aria-label, which is what it shows, then more
-    g.append(box, icon, tag, label, caption);
+    g.append(...(cloud ? [cloud] : []), box, icon, tag, label, caption);
     if (n.kind === "mua") g.dataset.shape = "client";
     if (n.kind === "mailbox") g.dataset.shape = "mailbox";
     // the queue badge lies above every node (its layer), so a neighbour never hides it
@@ -520,7 +536,7 @@ export class Diagram {
     this.bindActivate(g, n.id);
     this.gNodes.append(g);
     this.gBadges.append(badge);
-    const rec = {g, title, box, icon, label, caption, badge, badgeRect, badgeText, tag, tagRect, tagText, data: n};
+    const rec = {g, title, box, icon, label, caption, badge, badgeRect, badgeText, tag, tagRect, tagText, cloud, data: n};
     this.nodes.set(n.id, rec);
     return rec;
   }
@@ -528,17 +544,24 @@ export class Diagram {
   placeNode(rec, n) {
     rec.data = n;
     const small = this.layout.small;
-    rec.g.setAttribute("class", `node kind-${n.kind}${this.selected === n.id ? " selected" : ""}`);
+    rec.g.setAttribute("class", `node kind-${n.kind}${n.inside ? " in-cloud" : ""}${this.selected === n.id ? " selected" : ""}`);
     rec.g.setAttribute("transform", `translate(${n.x},${n.y})`);
+    if (n.mode) rec.g.dataset.mode = n.mode;
     const pill = !!n.pill;
-    rec.box.setAttribute("width", n.w);
-    rec.box.setAttribute("height", n.h);
+    // the cloud: its outline (the whole cloud, the mailbox inside included) is the box to click
+    const outline = n.outline || null;
+    rec.box.setAttribute("width", outline ? outline.w : n.w);
+    rec.box.setAttribute("height", outline ? outline.h : n.h);
+    if (rec.cloud && outline) rec.cloud.setAttribute("d", cloudPath(outline.w, outline.h));
     rec.box.setAttribute("rx", pill ? n.h / 2 : n.kind === "mailbox" ? 3 : n.kind === "mua" ? 12 : 8);
-    const iconSize = ICONS[n.kind] ? Math.min(small * 1.3, n.h * 0.4) : 0;
-    rec.iconW = iconSize ? iconSize + 6 : 0;
+    const alone = n.kind === "app";      // the application: an icon over its short name, no label
+    const iconSize = ICONS[n.kind] && !pill ? Math.min(small * (alone ? 1.7 : 1.3), n.h * 0.45) : 0;
+    rec.icon.setAttribute("display", iconSize ? "inline" : "none");
+    rec.iconW = iconSize && !alone ? iconSize + 6 : 0;
     if (iconSize) {
       const k = iconSize / 16;
-      rec.icon.setAttribute("transform", `translate(${6},${n.h * 0.36 - iconSize / 2}) scale(${k.toFixed(3)})`);
+      const left = alone ? (n.w - iconSize) / 2 : 6;
+      rec.icon.setAttribute("transform", `translate(${left},${n.h * 0.36 - iconSize / 2}) scale(${k.toFixed(3)})`);
       rec.icon.setAttribute("stroke-width", (1.6 / k).toFixed(2));
     }
     rec.label.setAttribute("x", n.w / 2 + rec.iconW / 2);
@@ -566,14 +589,17 @@ export class Diagram {
     const size = pill ? this.layout.small : this.layout.font;
     const text = WORDED.has(n.kind) ? t(`node.${n.kind}`) : String(n.label || n.id);
     rec.label.textContent = `${text} `;      // the space (not drawn) keeps label and caption two words
-    rec.label.setAttribute("y", pill ? n.h / 2 : n.h * 0.36);
-    fit(rec.label, n.w - 12 - (rec.iconW || 0), size);
-    rec.caption.setAttribute("display", pill ? "none" : "inline");
+    rec.label.setAttribute("display", n.kind === "app" ? "none" : "inline");   // its icon says it
+    rec.label.setAttribute("y", pill ? n.h / 2 : n.kind === "internet" ? n.h * 0.68 : n.h * 0.36);
+    fit(rec.label, n.kind === "internet" ? n.w * 0.74 : n.w - 12 - (rec.iconW || 0), size);   // a cloud is narrower than its box
+    rec.caption.setAttribute("display", pill || n.kind === "internet" ? "none" : "inline");
     rec.captionText = null;               // measured again by render()
     if (WORDED.has(n.kind)) rec.title.textContent = `${text} · ${t(`node.${n.kind}.caption`)}`;
+    if (n.kind === "internet") rec.title.textContent += ` · ${t(`node.internet.${n.mode === "catch" ? "catch" : "bounce"}`)}`;
     rec.g.setAttribute("aria-label", this.ariaLabel(rec));
     const cut = text.lastIndexOf(" ", Math.ceil(text.length / 2));
-    if (!WORDED.has(n.kind) || Number(rec.label.getAttribute("font-size")) >= size * 0.8 || cut < 0) return;
+    if (!WORDED.has(n.kind) || n.kind === "internet" || n.kind === "app" ||
+      Number(rec.label.getAttribute("font-size")) >= size * 0.8 || cut < 0) return;
     rec.caption.setAttribute("display", "none");
     const lines = [`${text.slice(0, cut)} `, text.slice(cut + 1)].map((line, i) =>
       s("tspan", {x: n.w / 2, y: n.h * (i ? 0.7 : 0.32), text: line}));
@@ -638,6 +664,7 @@ export class Diagram {
           rec.captionText = null;                 // the name changes too
         }
       }
+      if (n.inside) { this.renderInside(rec, state); continue; }
       const caption = this.caption(n, state);
       if (n.kind === "mua") this.markWebmail(rec, state);
       if (caption !== rec.captionText) {
@@ -649,6 +676,32 @@ export class Diagram {
     }
     this.renderQueue();
     this.renderChips(state);
+  }
+
+  // The mailbox inside the cloud: what the outside world caught (catch) or kept (bounce), counted.
+  renderInside(rec, state) {
+    const n = rec.data;
+    if (n.kind !== "mailbox") {           // its reader: a mail client, named by its acronym
+      if (rec.captionText === "MUA") return;
+      rec.captionText = rec.label.textContent = "MUA";
+      fit(rec.label, n.w - 6, this.layout.small);
+      rec.g.setAttribute("aria-label", `MUA — ${t("end.mua", {address: n.id.slice(4)})}`);
+      return;
+    }
+    const mode = this.nodes.get(n.inside)?.data?.mode === "catch" ? "caught" : "kept";
+    const count = state?.mailboxes.get(n.id.slice(8)) || 0;
+    const text = `✉ ${t(`node.internet.${mode}`, {n: count})}`;
+    if (text === rec.captionText) return;
+    rec.captionText = text;
+    rec.label.textContent = text;
+    fit(rec.label, n.w - 10, this.layout.small);
+    // too small to read: the count alone (the words stay in the accessible name and the title)
+    if (Number(rec.label.getAttribute("font-size")) < this.layout.small * 0.85) {
+      rec.label.textContent = `✉ ${count}`;
+      fit(rec.label, n.w - 10, this.layout.small);
+    }
+    rec.title.textContent = text;
+    rec.g.setAttribute("aria-label", `${text} — ${t("end.mailbox", {address: n.id.slice(8)})}`);
   }
 
   // Queued mail on each host: the count and the time to the next retry.  Live, it counts down; in
@@ -772,6 +825,7 @@ export class Diagram {
       case "dns": return t("node.dns");
       case "front": return t("node.front.caption");
       case "outside": return t("node.outside.caption");
+      case "app": return t("node.app.short");
       default: return "";
     }
   }
@@ -846,6 +900,12 @@ export class Diagram {
     if (!a || !b) return null;
     const known = this.edges.get(`dyn|${src}|${dst}`);
     if (known) return {geo: known.geo, edge: known};
+    const outer = this.outer?.get(`${src}|${dst}`) || this.outer?.get(`${dst}|${src}`);
+    if (outer) {
+      const points = outer.src === src ? outer.points : [...outer.points].reverse();
+      const rec = this.addEdge({src, dst, kind: outer.kind, points, demand: true}, null, true);
+      return {geo: rec.geo, edge: rec};
+    }
     const points = this.mode === "columns" || a.folded || b.folded ? [center(a), center(b)]
       : gutterRoute(a, b, this.boxOf(src), this.boxOf(dst),
         {gutter: this.layout.gutter || 20, stripBottom: this.layout.strip_bottom || 0, inset: 9 * (this.layout.scale || 1)},

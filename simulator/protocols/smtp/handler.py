@@ -13,6 +13,9 @@ handler publishes one :class:`~simulator.facts.SmtpSession` fact (and a
   open relay) and only users that exist (550 5.1.1).
 - The front door (no host of its own): greets as :data:`FRONT_NAME`; its 235 to a good AUTH names
   the submission host of the user's domain, which takes the message (and answers any later EHLO).
+- The app port (:mod:`.app`) is a subclass of this policy: no AUTH required, any sender.
+- Every door has the same limits, from the configuration: SIZE (RFC 1870; 552 5.3.4, enforced by
+  the session) and ``max_recipients`` per transaction (452 4.5.3, RFC 5321 §4.5.3.1.10).
 - Every host greets and answers EHLO with its own name (RFC 5321 §4.1.1.1, §4.3.1).
 - Both: EHLO offers PIPELINING (RFC 2920) and ENHANCEDSTATUSCODES (RFC 2034) besides aiosmtpd's
   SIZE, 8BITMIME, SMTPUTF8, STARTTLS, AUTH (only with a mechanism, RFC 4954 §3); every accepted message gets a Received: header
@@ -58,7 +61,7 @@ log = logging.getLogger(__name__)
 # Deliberate: AUTH without TLS on the plain submission port is part of the lesson (see README).
 warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS", category=UserWarning)
 
-MAX_RECIPIENTS = 100          # RFC 5321 §4.5.3.1.8: at least 100 must be accepted
+MAX_RECIPIENTS = 100          # RFC 5321 §4.5.3.1.8: at least 100 must be accepted (the default limit)
 # The front door's name in its greeting: it is no sandbox host, and it must not pass for one (nor
 # for "localhost"); after AUTH it names the MSA that takes the message (``front_handover``).
 FRONT_NAME = "front-door.mailflow.test"
@@ -76,6 +79,8 @@ class SmtpServices:
     new_queue_id: Callable[[], str]
     max_hops: int
     faults: FaultBook | None = None                  # the faults in force (None: none ever)
+    max_recipients: int = MAX_RECIPIENTS             # RCPTs per transaction (452 4.5.3 beyond)
+    outside: Callable[[], str] = lambda: "bounce"    # what happens to mail for domains outside the sandbox
 
 
 @dataclass(slots=True)
@@ -139,14 +144,15 @@ class SmtpHandler:
             return "555 5.5.4 RCPT TO parameters not recognized"
         if not _valid_address(address):
             return "501 5.1.3 Bad recipient address syntax"
-        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
-            return "452 4.5.3 Too many recipients"
+        if len(envelope.rcpt_tos) >= self.services.max_recipients:
+            # RFC 5321 §4.5.3.1.10: 452 for too many recipients; the client sends the rest later
+            return f"452 4.5.3 Too many recipients (at most {self.services.max_recipients} per message)"
         if self.door is Door.MX:
             _, domain = split_address(address)
             acceptance = self.world.acceptance(self.host, domain)
             if acceptance == Acceptance.NONE:
                 return f"550 5.7.1 <{address}>: relay access denied ({self.host.name} is not an MX for {domain})"
-            if not self.world.user_exists(address):
+            if self.world.mailbox_of(address) is None:      # its own, or the domain's catch-all user
                 return f"550 5.1.1 <{address}>: recipient address rejected: user unknown in {domain}"
             refusal = self._rcpt_faults(server, session, envelope, address, acceptance)
             if refusal:
@@ -231,14 +237,11 @@ class SmtpHandler:
         content = self._received(server, session, envelope, queue_host.name, queue_id) + content
         message = _message_summary(content, envelope)
         if self.door is Door.SUBMISSION:
-            account: Account = session.auth_data
-            await svc.gate.hop(NextHop(src=nodes.mua(account.address), dst=nodes.mta(queue_host.name),
-                                       step=HopStep.SUBMIT, user=account.address, host=queue_host.name,
-                                       trace=trace))
+            await svc.gate.hop(self._submit_hop(session, envelope, queue_host, trace))
         final = self.door is Door.MX and all(
             self.world.acceptance(queue_host, split_address(r)[1]) == Acceptance.FINAL
             for r in envelope.rcpt_tos)
-        sender = session.auth_data.address if self.door is Door.SUBMISSION else None
+        sender = self._limited_sender(session)
         if sender is not None and not self.world.reserve_send(sender):
             return DataResult(False, f"550 5.4.5 <{sender}>: sending limit reached "
                                      f"({self.world.send_limit(sender)} messages); ask your teacher", trace=trace)
@@ -253,6 +256,16 @@ class SmtpHandler:
             return DataResult(False, "451 4.3.0 Could not store the message; try again later", trace=trace)
         return DataResult(True, f"250 2.0.0 Ok: queued as {queue_id}", queue_id, trace, message,
                           queue_host.name, final)
+
+    def _submit_hop(self, session: Session, envelope: Envelope, queue_host: Host, trace: str) -> NextHop:
+        """The hop a submission waits for at the gate: the user's MUA hands the message to the MSA."""
+        account: Account = session.auth_data
+        return NextHop(src=nodes.mua(account.address), dst=nodes.mta(queue_host.name), step=HopStep.SUBMIT,
+                       user=account.address, host=queue_host.name, trace=trace)
+
+    def _limited_sender(self, session: Session) -> str | None:
+        """The user whose sending limit this message counts against (None: no limit applies)."""
+        return session.auth_data.address if self.door is Door.SUBMISSION else None
 
     def _queue_host(self, session: Session) -> Host | None:
         if self.host is not None:
@@ -348,7 +361,7 @@ class SmtpHandler:
         trace = (result.trace if result else None) or self._trace(server)
         message = result.message if result else None
         rcpts = tuple(message["rcpt"]) if message else ()
-        client = nodes.name_of(src) if src != nodes.OUTSIDE else ""
+        client = nodes.name_of(src) if ":" in src else ""      # a user's address or a host name
         self.services.publish(SmtpSession(
             src=src, dst=dst, trace=trace, transcript=tuple(trim_transcript(lines)), message=message,
             outcome=outcome, door=self.door, host=nodes.host_of(dst) or "", port=server.local_port,
