@@ -183,6 +183,26 @@ def test_django_email_message_with_attachments_arrives_whole(start_world, django
     assert session.dst == nodes.mta("smtp.alpha.test")      # example.org is not in the sandbox: the first MSA
 
 
+def test_django_mail_to_the_outside_world_is_caught_whole(start_world, django_mail, sockets):
+    """Django's defaults apart from host and port, a customer outside the sandbox, `outside: catch`:
+    the message lands whole in the outside world's catch-all mailbox, and nothing leaves the machine."""
+    from django.core.mail import EmailMessage
+
+    world = start_world(outside="catch")
+    blob = bytes(range(256)) * 64
+    with django_mail(world.port("app")):
+        mail = EmailMessage("Your invoice", "Invoice attached.\n", None, ["customer@example.com"])
+        mail.attach("invoice.pdf", blob, "application/pdf")
+        assert mail.send() == 1
+    [raw] = world.wait_messages("outside@mailflow.invalid")
+    message = _parsed(raw)
+    assert message["Subject"] == "Your invoice" and message["To"] == "customer@example.com"
+    assert message["X-Original-To"] == "customer@example.com"
+    assert _attachments(message)["invoice.pdf"] == ("application/pdf", blob)
+    assert message.get_body(("plain",)).get_content().replace("\r\n", "\n") == "Invoice attached.\n"
+    assert sockets.off_loopback() == []
+
+
 def test_django_over_starttls_trusting_the_sandbox_certificate(start_world, django_mail, monkeypatch):
     from django.core.mail import send_mail
 
