@@ -38,7 +38,7 @@ from ...facts import Door, HopStep, NextHop
 from ...scenario import Role
 from ...world import Host, World, split_address
 from ..throttle import LoginThrottle
-from .handler import SmtpHandler, SmtpServices, _text, _valid_address
+from .handler import SmtpHandler, SmtpServices, _text, _valid_address, rcpt_refusal
 from .session import TranscriptSMTP
 
 # The application's node id (the graph's ``app`` node, drawn as "application").
@@ -79,13 +79,9 @@ class AppHandler(SmtpHandler):
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           rcpt_options: list[str]) -> str:
-        if rcpt_options:
-            return "555 5.5.4 RCPT TO parameters not recognized"
-        if not _valid_address(address):
-            return "501 5.1.3 Bad recipient address syntax"
-        limit = self.services.max_recipients
-        if len(envelope.rcpt_tos) >= limit:
-            return f"452 4.5.3 Too many recipients (at most {limit} per message)"
+        refusal = rcpt_refusal(address, rcpt_options, envelope, self.services.max_recipients)
+        if refusal:
+            return refusal
         _, domain = split_address(address)
         if not self.world.is_local_domain(domain):
             if self.services.outside() != "catch":

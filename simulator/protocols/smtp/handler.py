@@ -94,6 +94,19 @@ class DataResult:
     final: bool = False
 
 
+def rcpt_refusal(address: str, rcpt_options: list[str], envelope: Envelope, max_recipients: int) -> str:
+    """What every door answers a RCPT it cannot take whatever the address ("" if none applies):
+    unknown parameters, bad syntax, one recipient too many."""
+    if rcpt_options:
+        return "555 5.5.4 RCPT TO parameters not recognized"
+    if not _valid_address(address):
+        return "501 5.1.3 Bad recipient address syntax"
+    if len(envelope.rcpt_tos) >= max_recipients:
+        # RFC 5321 §4.5.3.1.10: 452 for too many recipients; the client sends the rest later
+        return f"452 4.5.3 Too many recipients (at most {max_recipients} per message)"
+    return ""
+
+
 class SmtpHandler:
     """The aiosmtpd handler of one listener: which door, which host (None = the front door)."""
 
@@ -140,13 +153,9 @@ class SmtpHandler:
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           rcpt_options: list[str]) -> str:
-        if rcpt_options:
-            return "555 5.5.4 RCPT TO parameters not recognized"
-        if not _valid_address(address):
-            return "501 5.1.3 Bad recipient address syntax"
-        if len(envelope.rcpt_tos) >= self.services.max_recipients:
-            # RFC 5321 §4.5.3.1.10: 452 for too many recipients; the client sends the rest later
-            return f"452 4.5.3 Too many recipients (at most {self.services.max_recipients} per message)"
+        refusal = rcpt_refusal(address, rcpt_options, envelope, self.services.max_recipients)
+        if refusal:
+            return refusal
         if self.door is Door.MX:
             _, domain = split_address(address)
             acceptance = self.world.acceptance(self.host, domain)
