@@ -29,6 +29,38 @@ connection carries its layers (:class:`~simulator.facts.Wire`): an attempt's as 
 it (its own address, and its port once connected), an MX lookup's as the DNS server saw the question
 (``DeliveryServices.dns_wire``).  ``entries()`` and ``is_running()`` are what the queue's snapshot
 reads (each entry's next attempt and attempts, :meth:`simulator.queue.Entry.summary`).
+
+Exactly once across crashes (issue 12, rule 1; more than Postfix, which is at-least-once across
+the relay window, RFC 5321 §6.1).  The process may die between any two writes; each window is closed
+by making the second step find out whether the first one happened:
+
+- accepted, then killed: the entry is fsynced before the 250 (``enqueue``), and read again at start;
+- delivered into a Maildir: the completion is recorded durably (the entry saved, the recipient done)
+  right after the link, in the same worker-thread call, before the mailbox's readers are told and
+  before the attempt goes on to its next recipient, whenever anything is left in the attempt (else
+  the entry's removal that follows records it).  So a message a reader has fetched and deleted
+  meanwhile (POP3 DELE, IMAP EXPUNGE or MOVE, retention), or that waits at the step gate while a
+  clean stop cancels the attempt, is on record as delivered and never comes back.  Killed between
+  the link and that save: the file's name is a function of the entry and the recipient
+  (:func:`simulator.mda.delivery_name`), so the redo finds it in ``new/`` or ``cur/`` and writes
+  nothing (:func:`simulator.mda.deliver_once`);
+- relayed (the next hop said 250): the entry is saved after each relay batch while anything is
+  left; killed before, the relay carries the entry's identifier
+  (:mod:`simulator.protocols.smtp.relayid`) and every MX of the world, which share one queue store,
+  knows it by that key and the recipient (whichever of the domain's MX took the first copy), in the
+  entry it queued and, after delivery, in the queue's ``.done`` records, and answers the resend 250
+  without queuing it again (``enqueue(relay=...)``);
+- a bounce queued, then killed before the entry says so: a bounce's id is ``<entry>-B<n>`` and says
+  which recipients it covers; the redo finds it (live or ``.done``) and queues none for them;
+- a copy left under a Maildir's ``tmp/``: removed at start (:func:`simulator.store.maildir.clean_tmp`).
+
+An entry whose lifetime is over when its attempt comes (after a long downtime) relays nothing more:
+a relay a crash left unnoted is looked up in the world's index (done, not bounced), the rest is
+bounced (4.4.7); its deliveries into this host's own Maildirs get their last attempt (Postfix makes
+one too), which a redo's lookup by name keeps from writing twice.  A redo that finds its work done
+publishes nothing a second time.  The saves of concurrent attempts share their directory fsyncs
+(:class:`simulator.fsutil.GroupSync`).  Crash points (:mod:`simulator.crashpoints`) let a test stop
+the process inside each window.
 """
 from __future__ import annotations
 
@@ -41,21 +73,24 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from . import dsn, mda, nodes
+from . import crashpoints, dsn, mda, nodes
 from .config import QueuePolicy
 from .events import trim_transcript
 from .facts import (AttemptReason, Bounced, Caught, Deferred, DeliveryReason, Fact, FaultBit, MdaDelivered,
                     MxLookup, NextHop, Quarantined, Reason, Retry, SmtpAttempt, HopStep, TlsMode, Wire)
 from .faults import FaultBook, fault_node
 from .gate import StepGate
-from .protocols.smtp.client import Outcome, deliver, opportunistic_tls
-from .queue import Entry, QueueStore, RcptState, Recipient
+from .protocols.smtp import relayid
+from .protocols.smtp.client import Outcome, Stage, deliver, opportunistic_tls
+from .queue import Entry, QueueStore, RcptState, Recipient, relay_mark
 from .routing import Resolver, Route, Target
 from .scenario import FaultKind, Role
 from .traces import TraceBook
 from .world import Acceptance, Host, World, is_loopback, split_address
 
 log = logging.getLogger(__name__)
+
+PRUNE_EVERY = 1000      # entries removed between two prunings of the queue's memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,27 +121,69 @@ class Delivery:
         self._flush_requested: set[str] = set()     # flushed while an attempt was running
         self._commits: set[asyncio.Task] = set()
         self._stopping = False
+        # Entries whose on-disk state this process wrote itself, attempt after attempt: their first
+        # delivery needs no look for an earlier one.  Entries read at start are not in it.
+        self._fresh: set[str] = set()
+        self._relaying: dict[str, asyncio.Future] = {}   # relay keys being queued now
+        self._removed = 0
+        # The queue remembers a relayed message as long as its sender may send it again: until the
+        # sender's entry expires (its lifetime), with an hour to spare for slow attempts.
+        services.queue.keep_done = services.policy.lifetime + 3600.0
 
     # -- entering the queue ----------------------------------------------------------------------
     async def enqueue(self, host: Host, sender: str, rcpts: list[str], content: bytes, *, trace: str,
-                      queue_id: str, message: dict | None, received_from: str) -> Entry:
-        """Write a new entry durably (fsync: the 250 may follow), then schedule it."""
+                      queue_id: str, message: dict | None, received_from: str, relay: str = "",
+                      extra: dict | None = None, schedule: bool = True) -> Entry | None:
+        """Write a new entry durably (fsync: the 250 may follow), then schedule it.
+
+        ``relay``: the key of a relayed message (:func:`simulator.protocols.smtp.relayid.take`);
+        recipients this host already took with that key are left out, and None is returned (nothing
+        written) when none is left: the resend of a message already taken.  ``schedule=False``:
+        the caller schedules the entry once it has committed what depends on it."""
+        if relay:
+            return await self._enqueue_relayed(host, sender, rcpts, content, relay=relay, trace=trace,
+                                               queue_id=queue_id, message=message,
+                                               received_from=received_from)
         now = self.svc.clock()
         entry = Entry(id=queue_id, host=host.name, sender=sender,
                       recipients=[Recipient(r) for r in rcpts], trace=trace, created=now,
                       next_attempt=now, subject=(message or {}).get("subject", "")[:200],
-                      message_id=(message or {}).get("id", "")[:300], received_from=received_from)
+                      message_id=(message or {}).get("id", "")[:300], received_from=received_from,
+                      extra=dict(extra or {}))
         # Once the files are on disk the entry must be scheduled, even if the client vanishes and
         # aiosmtpd cancels this session meanwhile: the commit runs shielded, as a task of its own.
-        commit = asyncio.ensure_future(self._commit(entry, content))
+        commit = asyncio.ensure_future(self._commit(entry, content, schedule))
         self._commits.add(commit)
         commit.add_done_callback(self._commits.discard)
         await asyncio.shield(commit)
         return entry
 
-    async def _commit(self, entry: Entry, content: bytes) -> None:
+    async def _enqueue_relayed(self, host: Host, sender: str, rcpts: list[str], content: bytes, *,
+                               relay: str, **fields: Any) -> Entry | None:
+        # Keyed by the relay key alone, whichever host receives it: the resend may go to another MX.
+        key = relay
+        while key in self._relaying:           # the same message arriving twice at once
+            await asyncio.shield(self._relaying[key])
+        taken = self.svc.queue.relayed
+        fresh = [r for r in rcpts if relay_mark(relay, r) not in taken]
+        if not fresh:
+            return None
+        done = asyncio.get_running_loop().create_future()
+        self._relaying[key] = done
+        try:
+            entry = await self.enqueue(host, sender, fresh, content, extra={"relay": relay}, **fields)
+            taken.update(relay_mark(relay, rcpt) for rcpt in fresh)
+            return entry
+        finally:
+            del self._relaying[key]
+            done.set_result(None)
+
+    async def _commit(self, entry: Entry, content: bytes, schedule: bool = True) -> None:
         await asyncio.to_thread(self.svc.queue.add, entry, content)      # fsync before the 250
-        self.schedule(entry)
+        self._fresh.add(entry.id)
+        crashpoints.reach("queue.stored")
+        if schedule:
+            self.schedule(entry)
 
     # -- scheduling ------------------------------------------------------------------------------
     def schedule(self, entry: Entry) -> None:
@@ -163,6 +240,8 @@ class Delivery:
     def _done(self, entry_id: str) -> None:
         self._running.pop(entry_id, None)
         entry = self._entries.get(entry_id)
+        if entry is None:
+            self._fresh.discard(entry_id)
         if entry is not None and not self._stopping:     # still queued: wait for the next attempt
             if entry_id in self._flush_requested:
                 entry.next_attempt = self.svc.clock()
@@ -200,7 +279,14 @@ class Delivery:
     async def _attempt_all(self, entry: Entry, host: Host) -> None:
         svc = self.svc
         content = await asyncio.to_thread(svc.queue.content, entry)
+        # Its lifetime ran out while it waited (the process was down): it relays nothing more (see
+        # ``_settle_relayed``); its own Maildirs still get their last attempt, idempotent by name.
+        expired = svc.clock() - entry.created >= svc.policy.lifetime
         entry.attempts += 1
+        # An entry read at start may have been half done by the process that died: its deliveries
+        # look for an earlier copy in new/ and cur/, whatever host wrote it (fresh ones: in new/).
+        redo = entry.id not in self._fresh
+        self._fresh.add(entry.id)
         if entry.attempts > 1:
             node = nodes.mta(host.name)
             svc.publish(Retry(src=node, dst=node, trace=entry.trace, host=host.name, queue_id=entry.id,
@@ -210,17 +296,20 @@ class Delivery:
             by_domain.setdefault(split_address(rcpt.address)[1], []).append(rcpt)
         caught = [r for domain, rcpts in by_domain.items() if svc.world.catches(domain) for r in rcpts]
         if caught:
-            await self._catch(entry, host, caught, content)
+            await self._catch(entry, host, caught, content, redo=redo)
         for domain, rcpts in by_domain.items():
             if svc.world.catches(domain):
                 continue
             if svc.world.acceptance(host, domain) == Acceptance.FINAL and host.role is Role.MX:
-                await self._local(entry, host, rcpts, content)
+                await self._local(entry, host, rcpts, content, redo=redo)
+            elif expired:
+                await self._settle_relayed(entry, host, rcpts, content)
             else:
                 await self._relay(entry, host, domain, rcpts, content)
         await self._finish(entry, host, content)
 
-    async def _local(self, entry: Entry, host: Host, rcpts: list[Recipient], content: bytes) -> None:
+    async def _local(self, entry: Entry, host: Host, rcpts: list[Recipient], content: bytes, *,
+                     redo: bool) -> None:
         svc = self.svc
         for rcpt in rcpts:
             target = svc.world.mailbox_of(rcpt.address)
@@ -236,20 +325,50 @@ class Delivery:
                 continue
             data = mda.final_headers(content, return_path=entry.sender, delivered_to=target, trace=entry.trace,
                                      original_to=(rcpt.address,) if other else ())
+            name = mda.delivery_name(entry.created, entry.id, f"R{entry.recipients.index(rcpt)}")
             try:
-                path = await asyncio.to_thread(mda.deliver, mda.maildir_for(svc.data_dir, target), data)
+                path, written = await asyncio.to_thread(
+                    self._deliver_and_record, entry, mda.maildir_for(svc.data_dir, target), data, name=name,
+                    redo=redo, done=(rcpt,), remote=host.name)
             except OSError as exc:
                 _defer(rcpt, "4.2.0", Reason.of(DeliveryReason.MAILBOX_WRITE, rcpt=rcpt.address, error=str(exc)))
                 continue
-            rcpt.state, rcpt.status, rcpt.reply, rcpt.remote = RcptState.DONE, "2.0.0", "", host.name
-            rcpt.reason = None
-            if entry.pending:       # others still wait: a crash now must not deliver this one twice
-                await asyncio.to_thread(svc.queue.save, entry)
+            if not written:         # a redo: delivered before a crash, and told then
+                continue
             self._notify(target)
             svc.publish(MdaDelivered(src=nodes.mda(host.domain), dst=mailbox, trace=entry.trace,
                                      message=self._message(entry), host=host.name, rcpt=rcpt.address,
                                      path=str(path.relative_to(svc.data_dir)), size=len(data),
                                      mailbox=target if other else ""))
+
+    def _deliver_and_record(self, entry: Entry, maildir: Path, data: bytes, *, name: str, redo: bool,
+                            done: tuple[Recipient, ...], remote: str) -> tuple[Path, bool]:
+        """In a worker thread: deliver (or find) the file named ``name``, mark ``done`` delivered, and
+        save the entry if anything is left in the attempt, so the delivery is on record before any
+        reader hears of it or the attempt waits again; (the file's path, written now?)."""
+        path, written = mda.deliver_once(maildir, data, name=name, redo=redo, before_link=_reach_written)
+        crashpoints.reach("mda.linked")
+        for rcpt in done:
+            _done(rcpt, remote)
+        if done and _left(entry):
+            self._record(entry)
+        return path, written
+
+    async def _settle_relayed(self, entry: Entry, host: Host, rcpts: list[Recipient], content: bytes) -> None:
+        """An expired entry sends nothing more to another host: those of ``rcpts`` a host of this
+        world took before a crash (their relay key in the queue's index) are done, told nothing
+        again; ``_finish`` bounces the others (4.4.7)."""
+        key = await asyncio.to_thread(relayid.key_of, content, queue_id=entry.id, host=host.name)
+        for rcpt in rcpts:
+            if relay_mark(key, rcpt.address) in self.svc.queue.relayed:
+                _done(rcpt, "")
+
+    def _record(self, entry: Entry) -> None:
+        """Save the entry now (a worker thread); a failure is left to the attempt's commit."""
+        try:
+            self.svc.queue.save(entry)
+        except OSError:
+            log.exception("could not record the progress of %s; its next commit will", entry.id)
 
     def _notify(self, address: str) -> None:
         try:
@@ -258,27 +377,25 @@ class Delivery:
             log.exception("store notification for %s failed", address)
 
     # -- the outside world -----------------------------------------------------------------------
-    async def _catch(self, entry: Entry, host: Host, rcpts: list[Recipient], content: bytes) -> None:
+    async def _catch(self, entry: Entry, host: Host, rcpts: list[Recipient], content: bytes, *,
+                     redo: bool) -> None:
         """Mail for domains outside the sandbox, in ``catch`` mode: one copy, whole, into the outside
         world's mailbox; the recipients are done (or wait, if the copy could not be written)."""
-        svc = self.svc
         addresses = tuple(r.address for r in rcpts)
-        if await self._keep(entry, host, addresses, content, bounce=False):
-            for rcpt in rcpts:
-                rcpt.state, rcpt.status, rcpt.reply, rcpt.remote = RcptState.DONE, "2.0.0", "", nodes.INTERNET
-                rcpt.reason = None
-            if entry.pending:
-                await asyncio.to_thread(svc.queue.save, entry)
+        part = "C" + "-".join(str(entry.recipients.index(r)) for r in rcpts)
+        if await self._keep(entry, host, addresses, content, bounce=False, part=part, redo=redo, done=tuple(rcpts)):
             return
         for rcpt in rcpts:
             _defer(rcpt, "4.2.0", Reason.of(DeliveryReason.MAILBOX_WRITE, rcpt=nodes.CATCH_ADDRESS,
                                             error="the outside world's mailbox could not be written"))
 
     async def _keep(self, entry: Entry, host: Host, rcpts: tuple[str, ...], content: bytes, *,
-                    bounce: bool, publish_first: Fact | None = None) -> bool:
-        """Write ``content`` into the outside world's mailbox for ``rcpts`` (the gate first); publish
-        ``publish_first`` (if any), then the hop to the outside world and the delivery.  False if the
-        file could not be written (nothing is published about the outside world then)."""
+                    bounce: bool, part: str, redo: bool = True, publish_first: Fact | None = None,
+                    done: tuple[Recipient, ...] = ()) -> bool:
+        """Write ``content`` into the outside world's mailbox for ``rcpts`` (the gate first), marking
+        ``done`` delivered; publish ``publish_first`` (if any), then the hop to the outside world and
+        the delivery -- unless a redo found the copy written before a crash (then nothing).  False if
+        the file could not be written (nothing is published about the outside world then)."""
         svc = self.svc
         node = nodes.mta(host.name)
         await svc.gate.hop(NextHop(src=node, dst=nodes.INTERNET, step=HopStep.CATCH, host=host.name,
@@ -286,12 +403,17 @@ class Delivery:
         data = mda.final_headers(content, return_path=entry.sender, delivered_to=nodes.CATCH_ADDRESS,
                                  trace=entry.trace, original_to=rcpts)
         try:
-            path = await asyncio.to_thread(mda.deliver, mda.maildir_for(svc.data_dir, nodes.CATCH_ADDRESS), data)
+            path, written = await asyncio.to_thread(
+                self._deliver_and_record, entry, mda.maildir_for(svc.data_dir, nodes.CATCH_ADDRESS), data,
+                name=mda.delivery_name(entry.created, entry.id, part), redo=redo, done=done,
+                remote=nodes.INTERNET)
         except OSError:
             log.exception("the outside world's mailbox could not be written (entry %s)", entry.id)
             if publish_first is not None:
                 svc.publish(publish_first)
             return False
+        if not written:             # a redo: kept before a crash, and told then
+            return True
         self._notify(nodes.CATCH_ADDRESS)
         if publish_first is not None:
             svc.publish(dataclasses.replace(publish_first, kept=nodes.CATCH_ADDRESS))
@@ -328,6 +450,7 @@ class Delivery:
         last: Reason | None = None
         last_host = ""
         inside = 0
+        stamped = relayid.stamp(content, queue_id=entry.id, host=host.name)
         for target in route.targets:
             for address in target.addresses:
                 if not is_loopback(address):
@@ -342,7 +465,7 @@ class Delivery:
                                                 step=HopStep.CONNECT, host=host.name, target=target.host,
                                                 address=address, trace=entry.trace))
                 waiting = [r for r in rcpts if r.state in (RcptState.PENDING, RcptState.DEFERRED)]
-                outcome = await self._attempt(entry, host, target.host, address, waiting, content)
+                outcome = await self._attempt(entry, host, target.host, address, waiting, stamped)
                 self._fault_bites(entry, host, target.host, address, outcome)
                 if not outcome.connected or (outcome.try_next and outcome.reply is None):
                     last, last_host = outcome.failure, target.host
@@ -352,8 +475,12 @@ class Delivery:
                     last, last_host = _reply_reason(target.host, str(outcome.reply)), target.host
                     continue
                 self._apply(outcome, waiting, target.host)
-                if entry.pending:   # others still wait: a crash now must not send these twice
-                    await asyncio.to_thread(self.svc.queue.save, entry)
+                if outcome.stage is Stage.DONE:
+                    # Relayed in memory; on disk at the save below or the entry's commit.  A crash
+                    # before it sends the message again, and the world's MX know it by its relay key.
+                    crashpoints.reach("relay.acked")
+                if _left(entry) and any(r.state is RcptState.DONE for r in waiting):
+                    await asyncio.to_thread(self._record, entry)
                 return
         why = Reason.of(DeliveryReason.UNREACHABLE, domain=domain, host=last_host, last=last)
         for rcpt in rcpts:
@@ -460,13 +587,18 @@ class Delivery:
         failed_now = [r for r in entry.recipients if r.state is RcptState.FAILED
                       and not entry.extra.get(f"bounced:{r.address}")]
         if failed_now:
-            await self._bounce(entry, host, failed_now, content)
+            bounce = await self._bounce(entry, host, failed_now, content)
             for r in failed_now:            # only once the bounce is safely queued
                 entry.extra[f"bounced:{r.address}"] = True
             await asyncio.to_thread(svc.queue.save, entry)
+            if bounce is not None:          # sent only now: until the save, a redo must find it queued
+                self.schedule(bounce)
         if not entry.pending:
             await asyncio.to_thread(svc.queue.remove, entry)
             self._entries.pop(entry.id, None)
+            self._removed += 1
+            if self._removed % PRUNE_EVERY == 0:        # forget what no sender can resend any more
+                svc.queue.forget(await asyncio.to_thread(svc.queue.prune_done))
             return
         delay = svc.policy.delay(entry.attempts)
         entry.next_attempt = svc.clock() + delay
@@ -479,7 +611,9 @@ class Delivery:
                              retry_in=delay, attempts=entry.attempts, next_attempt=entry.next_attempt,
                              rcpts=tuple(r.address for r in entry.pending), reasons=tuple(reasons)))
 
-    async def _bounce(self, entry: Entry, host: Host, failed: list[Recipient], content: bytes) -> None:
+    async def _bounce(self, entry: Entry, host: Host, failed: list[Recipient], content: bytes) -> Entry | None:
+        """Queue the bounce of ``failed`` (not yet scheduled: the caller schedules it once the entry
+        says it bounced them), or keep a double bounce; None when nothing is left to schedule."""
         svc = self.svc
         fact = Bounced(
             src=nodes.mta(host.name), dst=nodes.mua(entry.sender) if entry.sender else nodes.mta(host.name),
@@ -489,26 +623,55 @@ class Delivery:
         if not entry.sender:
             # RFC 5321 §4.5.5 / §6.1: never bounce a message with a null reverse-path; keep it whole in
             # the outside world's mailbox instead (a real MTA hands a double bounce to its postmaster).
-            await self._keep(entry, host, fact.rcpts, content, bounce=True, publish_first=fact)
-            return
+            part = "K" + "-".join(str(entry.recipients.index(r)) for r in failed)
+            await self._keep(entry, host, fact.rcpts, content, bounce=True, part=part, publish_first=fact)
+            return None
+        # A bounce queued before a crash, for some of these, is not queued twice (ids <entry>-B<n>).
+        count, covered = await asyncio.to_thread(svc.queue.bounces_of, entry)
+        failed = [r for r in failed if r.address.lower() not in covered]
+        if not failed:
+            return None
+        fact = dataclasses.replace(fact, rcpts=tuple(r.address for r in failed),
+                                   codes=tuple(r.status for r in failed),
+                                   reasons=tuple(r.reason or _reply_reason(r.remote, r.reply) for r in failed))
         svc.publish(fact)
         failures = [dsn.Failure(r.address, r.status or "5.0.0", r.reply, r.remote, r.reason) for r in failed]
-        queue_id = svc.queue.new_id()
+        queue_id = f"{entry.id}-B{count + 1}"
         now = svc.clock()
         report = dsn.render(reporting_host=host.name, sender=entry.sender, original=content,
                             failures=failures, arrival=entry.created, now=now,
                             boundary=f"{queue_id}.{entry.trace}")
         received = (f"Received: by {host.name} (Mailflow) id {queue_id}\r\n\tfor <{entry.sender}>; "
                     f"{_date(now)}\r\n").encode()
-        await self.enqueue(host, "", [entry.sender], received + report, trace=entry.trace, queue_id=queue_id,
-                           message={"id": "", "from": "", "rcpt": [entry.sender],
-                                    "subject": "Undelivered Mail Returned to Sender", "bounce": True},
-                           received_from=nodes.mta(host.name))
+        bounce = await self.enqueue(host, "", [entry.sender], received + report, trace=entry.trace,
+                                    queue_id=queue_id, message={"id": "", "from": "", "rcpt": [entry.sender],
+                                                                "subject": "Undelivered Mail Returned to Sender",
+                                                                "bounce": True},
+                                    received_from=nodes.mta(host.name),
+                                    extra={"bounce_for": [r.address for r in failed]}, schedule=False)
+        crashpoints.reach("bounce.queued")
+        return bounce
 
     @staticmethod
     def _message(entry: Entry) -> dict:
         return {"id": entry.message_id, "from": entry.sender, "rcpt": [r.address for r in entry.recipients],
                 "subject": entry.subject}
+
+
+def _reach_written() -> None:
+    crashpoints.reach("mda.written")
+
+
+def _done(rcpt: Recipient, remote: str) -> None:
+    rcpt.state, rcpt.status, rcpt.reply, rcpt.remote, rcpt.reason = RcptState.DONE, "2.0.0", "", remote, None
+
+
+def _left(entry: Entry) -> bool:
+    """Something of the attempt is still to come: a recipient to deliver or relay, or a failed one
+    to bounce (the gate may hold it, a stop may cancel it)."""
+    return any(r.state in (RcptState.PENDING, RcptState.DEFERRED)
+               or (r.state is RcptState.FAILED and not entry.extra.get(f"bounced:{r.address}"))
+               for r in entry.recipients)
 
 
 def _reply_reason(host: str, reply: str) -> Reason:

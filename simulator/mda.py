@@ -6,14 +6,25 @@ a message is either wholly in the mailbox or not at all, even if the machine los
 delivery adds ``Return-Path:`` (removing any earlier one) and ``Delivered-To:`` (RFC 5321 §4.4);
 delivery into a mailbox that is not the recipient's own (a domain's catch-all, the outside world's)
 also names the envelope recipients it was for, ``X-Original-To:`` as Postfix's local(8) writes it.
+
+Exactly once across crashes (issue 12, rule 1): the queue runner delivers with :func:`deliver_once`.
+Its intent is on disk before the 250 was ever sent: the queue entry (fsynced) names the message, and
+:func:`delivery_name` turns the entry and the recipient into the file's name, the same on every
+attempt.  The name is looked up first (``new/``; on a redo ``new/`` and ``cur/``, whatever the host
+part); then the write goes to ``tmp/<name>``, is fsynced, linked to ``new/<name>`` and the directory
+fsynced; the completion is the queue entry's save that the queue runner makes right after, in the
+same worker-thread call, before anyone is told of the message (the recipient marked done, or the
+entry removed).  A restart between the two finds the name and skips the write: a finished delivery
+is never written twice, an unfinished one is written again whole; and a delivery a reader has
+already fetched and deleted is on record as done, so it is not redone.
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
-from .store.maildir import make_maildir, write_message
+from .store.maildir import find_named, fixed_base, make_maildir, write_message, write_named
 
 
 def maildir_for(data_dir: Path, address: str) -> Path:
@@ -58,3 +69,24 @@ def deliver(maildir: Path, content: bytes, *, clock=time.time) -> Path:
     make_maildir(maildir)
     sub, name, _ = write_message(maildir, content, now=clock())
     return maildir / sub / name
+
+
+def delivery_name(created: float, queue_id: str, part: str) -> str:
+    """The Maildir base name of one delivery of a queue entry (maildir(5)'s shape: time, then what
+    makes it unique, then the host): ``part`` names the recipient ("R3": the fourth) or the copy."""
+    return fixed_base(created, f"Q{queue_id}{part}")
+
+
+def deliver_once(maildir: Path, content: bytes, *, name: str, redo: bool = False,
+                 before_link: Callable[[], None] | None = None) -> tuple[Path, bool]:
+    """Write ``content`` into ``maildir/new/<name>`` unless it is there already (or, with ``redo``,
+    in ``new/`` or ``cur/`` under any host part); return the file's path and whether it was written now."""
+    make_maildir(maildir)
+    sub, found, written = write_named(maildir, content, base=name, redo=redo, before_link=before_link)
+    return maildir / sub / found, written
+
+
+def find_delivery(maildir: Path, name: str) -> Path | None:
+    """Where the delivery named ``name`` is (``new/`` or ``cur/``, any host part), or None."""
+    found = find_named(maildir, name)
+    return maildir / found[0] / found[1] if found is not None else None

@@ -7,6 +7,29 @@ first: an entry exists once its ``.json`` exists, and only then does the SMTP se
 its ``.json`` is a half-written entry that was never acknowledged and is removed at start.  An
 entry leaves the queue only when every recipient is delivered, relayed or bounced.
 
+The queue's memory of what it finished (issue 12, rule 1: exactly once across crashes): an entry
+that a resend or a redo must be able to find after it is gone -- a relayed message this host took
+(``Entry.extra["relay"]``: the key of :mod:`simulator.protocols.smtp.relayid`, so a resend after
+the sender's crash is acknowledged without a second copy) or a bounce (``<id>-B<n>``,
+``Entry.extra["bounce_for"]``: the recipients it reports) -- leaves the queue by a rename of its
+``<id>.json`` to ``<id>.done`` in the same directory: the one directory fsync that makes the removal
+durable makes the record durable too, so remembering costs no write.  Other entries are deleted.
+
+:attr:`QueueStore.relayed` indexes, in memory, each (relay key, recipient) of the live entries and
+the records as a 16-byte digest -- of every host together: the hosts of one world share this store,
+so a resend that goes to another MX of the domain than the first copy did (equal preferences drawn
+again, or the backup MX took the first copy and the primary is back) is known there too.  A record
+is kept as long as the sender may still send the message again: while the sender's queue entry
+named in the key (``<id>@<host>``, in this same data directory) exists, however long the process
+was down, and in any case for :attr:`QueueStore.keep_done` seconds; a bounce's record likewise
+while the bounced entry exists.  ``prune_done`` removes the others (at start, and now and then: the queue
+runner calls it and drops their marks from the index).
+
+Each entry's JSON is rewritten by ``save`` after every recipient delivered or relayed while the
+attempt goes on (the queue runner), so what a reader did to a delivered message meanwhile (POP3
+DELE, IMAP EXPUNGE) is never undone by a redo.  Writers in several worker threads share their
+directory fsyncs (:class:`simulator.fsutil.GroupSync`).
+
 Each recipient keeps the reason of its last outcome as a code with parameters (so a bounce after
 a restart still has it) and, apart from it, the reply a remote server sent (protocol text: it goes
 into the DSN's Diagnostic-Code, RFC 3464 §2.3.6).  Entries written by older versions kept one
@@ -14,16 +37,19 @@ into the DSN's Diagnostic-Code, RFC 3464 §2.3.6).  Entries written by older ver
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import secrets
+import time
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .facts import DeliveryReason, Reason, reason_enums
-from .fsutil import fsync_dir, write_atomic
+from .fsutil import GroupSync, fsync_dir, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -139,9 +165,19 @@ class QueueStore:
     """The files of all hosts' queues.  Blocking I/O: call from the loop through an executor
     where latency matters (the SMTP server does the fsync in a thread)."""
 
-    def __init__(self, root: Path) -> None:
+    # How long a finished relayed entry is remembered once its sender's entry is gone too (and at
+    # least): longer than any sender keeps retrying (RFC 5321 §4.5.4.1: 4-5 days; the queue runner
+    # shortens it to the sandbox's compressed lifetime).
+    keep_done: float = 7 * 24 * 3600.0
+
+    def __init__(self, root: Path, *, clock: Callable[[], float] = time.time) -> None:
         self.root = root
+        self.clock = clock
         root.mkdir(parents=True, exist_ok=True)
+        # relay_mark(relay key, recipient) of every host (filled by load_all, then kept up to date by
+        # the queue runner on its loop)
+        self.relayed: set[bytes] = set()
+        self.syncer = GroupSync()           # the queue directories' fsyncs, shared by concurrent writers
 
     def _dir(self, host: str) -> Path:
         if not host or "/" in host or host.startswith("."):
@@ -156,11 +192,12 @@ class QueueStore:
         directory.mkdir(parents=True, exist_ok=True)
         write_atomic(directory / f"{entry.id}.eml", content)
         write_atomic(directory / f"{entry.id}.json", json.dumps(entry.to_dict()).encode())
-        fsync_dir(directory)
+        self.syncer.sync(directory)
 
     def save(self, entry: Entry) -> None:
         directory = self._dir(entry.host)
-        write_atomic(directory / f"{entry.id}.json", json.dumps(entry.to_dict()).encode(), sync_dir=True)
+        write_atomic(directory / f"{entry.id}.json", json.dumps(entry.to_dict()).encode())
+        self.syncer.sync(directory)
 
     def quarantine(self, entry: Entry) -> Path:
         """Move an entry that cannot be handled to ``<host>/quarantine/``: out of the queue, still on disk."""
@@ -179,10 +216,81 @@ class QueueStore:
         return (self._dir(entry.host) / f"{entry.id}.eml").read_bytes()
 
     def remove(self, entry: Entry) -> None:
+        """The entry leaves the queue; a relayed message or a bounce leaves its ``.done`` record."""
         directory = self._dir(entry.host)
-        (directory / f"{entry.id}.json").unlink(missing_ok=True)   # the entry is gone from here on
+        meta = directory / f"{entry.id}.json"
+        if entry.extra.get("relay") or entry.extra.get("bounce_for"):
+            try:    # the entry is gone from here on; what the record needs was written by ``add``
+                os.replace(meta, directory / f"{entry.id}.done")
+            except FileNotFoundError:
+                pass
+        else:
+            meta.unlink(missing_ok=True)                        # the entry is gone from here on
         (directory / f"{entry.id}.eml").unlink(missing_ok=True)
-        fsync_dir(directory)
+        self.syncer.sync(directory)
+
+    def prune_done(self) -> list[bytes]:
+        """Remove the ``.done`` records no sender can still resend (``_may_go``); return the index
+        marks they held, for the caller to ``forget`` on the loop that uses the index."""
+        oldest = self.clock() - self.keep_done
+        forgotten: list[bytes] = []
+        for directory in (p for p in self.root.iterdir() if p.is_dir()):
+            for record in directory.glob("*.done"):
+                try:
+                    if record.stat().st_mtime >= oldest:        # young: kept whatever it says
+                        continue
+                    data = json.loads(record.read_text())
+                    if self._may_go(record, data):
+                        record.unlink(missing_ok=True)
+                        forgotten.extend(_marks(data))
+                except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                    continue
+        return forgotten
+
+    def forget(self, marks: list[bytes]) -> None:
+        """Drop marks of pruned records from the index (on the loop that uses it)."""
+        self.relayed.difference_update(marks)
+
+    def sender_gone(self, key: str) -> bool:
+        """The sender's queue entry named in relay key ``key`` (``<id@host> digest``) is no longer
+        queued (or never was: a key no sandbox host wrote), so nothing can resend that message."""
+        value = key.split(" ", 1)[0]
+        ident, _, host = value[1:-1].rpartition("@") if value[:1] == "<" and value[-1:] == ">" else ("", "", "")
+        if not ident or "/" in ident or ident.startswith("."):
+            return True
+        try:
+            return not (self._dir(host) / f"{ident}.json").exists()
+        except ValueError:
+            return True
+
+    def _may_go(self, record: Path, data: dict) -> bool:
+        """A record may be removed once it is older than ``keep_done`` and the entry that could still
+        ask for it is gone, however old the record (that entry's process may have been down): for a
+        relayed message its sender's entry, for a bounce ``<id>-B<n>`` the bounced entry ``<id>``."""
+        if record.stat().st_mtime >= self.clock() - self.keep_done:
+            return False
+        extra = data.get("extra") or {}
+        key = extra.get("relay")
+        if isinstance(key, str) and key and not self.sender_gone(key):
+            return False
+        if extra.get("bounce_for"):
+            bounced = str(data.get("id", "")).rpartition("-B")[0]
+            if bounced and (record.parent / f"{bounced}.json").exists():
+                return False
+        return True
+
+    def bounces_of(self, entry: Entry) -> tuple[int, set[str]]:
+        """How many bounces of ``entry`` are (or were) queued, and the recipients they cover."""
+        directory = self._dir(entry.host)
+        count, covered = 0, set()
+        for path in [*directory.glob(f"{entry.id}-B*.json"), *directory.glob(f"{entry.id}-B*.done")]:
+            count += 1
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            covered.update(a.lower() for a in (data.get("extra") or {}).get("bounce_for", ()))
+        return count, covered
 
     def load_all(self) -> list[Entry]:
         entries: list[Entry] = []
@@ -205,4 +313,34 @@ class QueueStore:
                     meta.unlink(missing_ok=True)
                     continue
                 entries.append(entry)
+                self.relayed.update(_marks(entry.to_dict()))
+        # The records, once every live entry is known (a record's sender may be any host's entry).
+        for directory in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            self._load_done(directory)
         return sorted(entries, key=lambda e: e.created)
+
+    def _load_done(self, directory: Path) -> None:
+        """Index the ``.done`` records of one host; drop those no sender can resend (``_may_go``)."""
+        for record in directory.glob("*.done"):
+            try:
+                data = json.loads(record.read_text())
+                if self._may_go(record, data):
+                    record.unlink(missing_ok=True)
+                    continue
+                self.relayed.update(_marks(data))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                log.warning("unreadable queue record %s ignored", record)
+
+
+def _marks(data: dict) -> list[bytes]:
+    """The index marks of an entry's (or a record's) JSON: one per recipient of its relay key."""
+    key = (data.get("extra") or {}).get("relay")
+    if not isinstance(key, str) or not key:
+        return []
+    return [relay_mark(key, r["address"]) for r in data.get("recipients", ())]
+
+
+def relay_mark(key: str, rcpt: str) -> bytes:
+    """The index's 16-byte mark of "a host of this world took the message of relay key ``key`` for
+    ``rcpt``" (whichever host: the resend may go to another MX of the domain)."""
+    return hashlib.blake2b(f"{key}\0{rcpt.lower()}".encode("utf-8", "surrogatepass"), digest_size=16).digest()

@@ -47,10 +47,13 @@ class Relayed(Fact):
     protocol: ClassVar[str] = "SMTP"
     host: str                       # the sending MTA, whose queue the message leaves
     target: str                     # the MTA that said 250
-    queue_id: str = ""              # the receiver's queue id
+    queue_id: str = ""              # the receiver's queue id ("" for a resend)
     rcpts: tuple[str, ...] = ()
     status: Status = Status.OK
     wire: Wire | None = None        # the SMTP connection that carried the message
+    # A resend after the sender's crash of a message the world already took (its relay identifier,
+    # issue 12 rule 1): acknowledged, queued nowhere a second time
+    resend: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,6 +12,24 @@ What it implements
     (RFC 3501 §5.1.3); a literal ``.`` inside a component is stored as ``&AC4-`` so it cannot be
     confused with the on-disk separator.
 
+  * Deliveries that may be redone (``write_named``, the MDA's, issue 12 rule 1): the name is not drawn
+    at random but given by the caller, a function of the durable queue entry and the recipient, so
+    the Maildir itself answers "did this delivery happen?" before anything is written: the name in
+    ``new/``, or on a redo (after a restart) in ``new/`` or ``cur/`` (moved there by a reader, flags
+    appended after ``:2,``) means it did, and nothing is written a second time.  A redo matches the
+    name without its host part (``find_named``): the same data directory may come back under another
+    host name (a container recreated on the same volume).  A leftover of the same name under
+    ``tmp/`` is a killed attempt of this very delivery: replaced.  Only the Maildir the message was
+    delivered to is looked at (its ``new/`` and ``cur/``): a reader that moved the message to another
+    folder or deleted it did so after the queue recorded the delivery (the queue runner saves the
+    entry right after each link, before anyone is told), so a redo never asks.
+  * ``clean_tmp`` at start: every file under a ``tmp/`` is a write that never reached ``new/``/``cur/``
+    (a killed delivery, APPEND or COPY, never acknowledged), so it is removed.  maildir(5) waits 36
+    hours before deleting a file in ``tmp/`` because in a shared Maildir another program may still
+    be writing it; ours are written by this process alone (one Mailflow per data directory: the
+    stack holds an ``flock`` on it, :class:`simulator.fsutil.DataDirLock`), and start-up runs before
+    anything can write, so nothing found there is still being written.
+
 What it leaves out: Maildir keyword letters a-z (the store keeps keywords in its uid list) and the
 ``,S=<size>`` name extension.
 """
@@ -21,7 +39,7 @@ import itertools
 import os
 import re
 import socket
-from collections.abc import Container, Iterable
+from collections.abc import Callable, Container, Iterable
 from pathlib import Path
 
 from ..fsutil import create_new, fsync_dir, write_atomic
@@ -33,10 +51,11 @@ __all__ = ["AUTO_SUBSCRIBE", "DEFAULT_FOLDERS", "DELIMITER", "FLAG_TO_LETTER", "
            "flags_from_info", "folder_dir", "folder_from_disk", "folder_tree", "info_from_flags",
            "is_maildir", "list_names", "make_maildir", "read_subscriptions", "setup_user_dir", "user_dir",
            "name_flags", "normalize_folder", "remove_maildir", "sync_subdirs", "unique_base",
-           "valid_flag", "write_lines", "write_message"]
+           "valid_flag", "write_lines", "write_message", "write_named", "fixed_base", "find_named", "clean_tmp"]
 
 INBOX = "INBOX"
 DELIMITER = "/"
+NAME_MAX = 255      # octets in one directory name (Linux NAME_MAX; the whole Maildir++ name is one)
 DEFAULT_FOLDERS: tuple[str, ...] = ("INBOX", "Sent", "Drafts", "Trash", "Junk")
 SPECIAL_USE: dict[str, str] = {"Sent": "\\Sent", "Drafts": "\\Drafts", "Trash": "\\Trash", "Junk": "\\Junk"}
 AUTO_SUBSCRIBE: tuple[str, ...] = DEFAULT_FOLDERS
@@ -97,6 +116,8 @@ def folder_dir(user: Path, folder: str) -> Path:
     path = user / disk_name(folder)
     if path.parent != user or path.name in (".", "..") or "/" in path.name:
         raise FolderNameError("mailbox name escapes the user's directory")
+    if len(os.fsencode(path.name)) > NAME_MAX:     # else mkdir fails with ENAMETOOLONG mid-command
+        raise FolderNameError("mailbox name too long")
     return path
 
 
@@ -143,7 +164,7 @@ def normalize_folder(name: str) -> str:
 
     Rejects everything that could escape the user's Maildir or confuse the Maildir++ layout:
     empty components ("a//b", "/a"), "." and ".." or any leading ".", NUL and control characters,
-    the LIST wildcards "%" and "*", and over-long names.
+    the LIST wildcards "%" and "*", "\\" and "~", and over-long names.
     """
     if not isinstance(name, str) or not name:
         raise FolderNameError("empty mailbox name")
@@ -168,6 +189,8 @@ def _check_component(part: str) -> None:
         raise FolderNameError("wildcards are not allowed in mailbox names")
     if "\\" in part:
         raise FolderNameError("backslash is not allowed in mailbox names")
+    if "~" in part:                 # a home directory in a shell or a URL: never a folder name here
+        raise FolderNameError("'~' is not allowed in mailbox names")
 
 
 def disk_name(folder: str) -> str:
@@ -310,3 +333,86 @@ def sync_subdirs(maildir: Path, subs: Iterable[str] = ("new", "cur")) -> None:
     """fsync ``new/`` and ``cur/``: makes a batch of links and renames into them durable."""
     for sub in subs:
         fsync_dir(maildir / sub)
+
+
+def fixed_base(when: float, unique: str) -> str:
+    """A name given by the caller (``write_named``): the time, then ``unique``, then the host."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", unique):
+        raise StoreError(f"not a unique part of a Maildir name: {unique!r}")
+    seconds, micro = int(when), int((when % 1) * 1_000_000)
+    return f"{seconds}.M{micro}{unique}.{_HOSTNAME}"
+
+
+def write_named(maildir: Path, data: bytes, *, base: str, redo: bool = False,
+                before_link: Callable[[], None] | None = None) -> tuple[str, str, bool]:
+    """Deliver ``data`` into ``maildir/new/<base>`` unless that delivery already happened.
+
+    Returns ("new" or "cur", the file name, True if written now).  The delivery happened if
+    ``new/<base>`` exists or, with ``redo`` (a delivery that a process before this one may have
+    made), a file of that name whatever its host part in ``new/`` or ``cur/`` (``find_named``:
+    listing the directories costs a scan, so only a redo asks for it).  Looked up before anything
+    is written; the link's failure catches a name taken meanwhile.  ``before_link`` is called once
+    the whole file is fsynced under ``tmp/``.
+    """
+    if not base or "/" in base or ":" in base or base.startswith("."):
+        raise StoreError(f"not a Maildir base name: {base!r}")
+    if redo:
+        found = find_named(maildir, base)
+        if found is not None:
+            return found[0], found[1], False
+    elif (maildir / "new" / base).exists():
+        return "new", base, False
+    tmp = maildir / "tmp" / base
+    tmp.unlink(missing_ok=True)         # a killed attempt of this very delivery
+    try:
+        create_new(tmp, maildir / "new" / base, data, before_link=before_link)
+    except FileExistsError:
+        if (maildir / "new" / base).exists():
+            return "new", base, False
+        raise
+    return "new", base, True
+
+
+def find_named(maildir: Path, base: str) -> tuple[str, str] | None:
+    """("new" or "cur", the file's name) of the message named ``base`` by ``fixed_base``, whatever
+    host wrote it and whatever flags a reader gave it; None if neither directory has it."""
+    seconds, dot, rest = base.partition(".")
+    unique = rest.partition(".")[0]
+    stem = f"{seconds}{dot}{unique}." if dot and unique else base
+    for sub in ("new", "cur"):
+        try:
+            with os.scandir(maildir / sub) as entries:
+                for entry in entries:
+                    if entry.name.startswith(stem):
+                        return sub, entry.name
+        except FileNotFoundError:
+            pass
+    return None
+
+
+def clean_tmp(root: Path) -> list[Path]:
+    """Remove every file under the ``tmp/`` of every Maildir below ``root`` (``<domain>/<user>`` and
+    its ``.folder``s); return what was removed.  Call it at start, before anything writes."""
+    removed: list[Path] = []
+    if not root.is_dir():
+        return removed
+    for domain in _subdirs(root):
+        for user in _subdirs(domain):
+            for maildir in (user, *(d for d in _subdirs(user) if d.name.startswith("."))):
+                tmp = maildir / "tmp"
+                if not tmp.is_dir():
+                    continue
+                here = [Path(e.path) for e in os.scandir(tmp) if not e.is_dir(follow_symlinks=False)]
+                for path in here:
+                    path.unlink(missing_ok=True)
+                if here:
+                    fsync_dir(tmp)
+                removed.extend(here)
+    return removed
+
+
+def _subdirs(path: Path) -> list[Path]:
+    try:
+        return [Path(e.path) for e in os.scandir(path) if e.is_dir(follow_symlinks=False)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []

@@ -30,10 +30,17 @@ the end of DATA, a slow reply and a chosen reply.  The session (:mod:`.session`)
 of the other commands.  Every time a fault changes an answer a :class:`~simulator.facts.FaultBit`
 is published.
 
-Not here: DSN parameters (not advertised), CHUNKING/BDAT (not advertised).
+Exactly once across crashes (issue 12, rule 1): the MX door keys a relayed message by its relay
+identifier (:mod:`.relayid`), and a resend of one any host of the world already took is answered 250
+and queued nowhere (its :class:`~simulator.facts.Relayed` says ``resend``, with no queue id); the
+identifier's header field is removed at every door, so it never reaches a mailbox.
+
+Not here: DSN parameters (not advertised: :mod:`.relayid` says why the relay identifier is no
+ENVID), CHUNKING/BDAT (not advertised).
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import warnings
@@ -55,12 +62,14 @@ from ...world import Acceptance, Account, Host, World, split_address
 from ...store.headers import header_block, summarize
 from ..lines import normalize_crlf
 from ..throttle import LoginThrottle
+from . import relayid
 from .session import TranscriptSMTP
 
 log = logging.getLogger(__name__)
 # Deliberate: AUTH without TLS on the plain submission port is part of the lesson (see README).
 warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS", category=UserWarning)
 
+_HASH_INLINE = 64 * 1024      # octets: a larger message's relay key is computed in a worker thread
 MAX_RECIPIENTS = 100          # RFC 5321 §4.5.3.1.8: at least 100 must be accepted (the default limit)
 # The front door's name in its greeting: it is no sandbox host, and it must not pass for one (nor
 # for "localhost"); after AUTH it names the MSA that takes the message (``front_handover``).
@@ -92,6 +101,7 @@ class DataResult:
     message: dict[str, Any] | None = None
     host: str = ""
     final: bool = False
+    resend: bool = False        # a relayed message this world already took: acknowledged, queued nowhere
 
 
 def rcpt_refusal(address: str, rcpt_options: list[str], envelope: Envelope, max_recipients: int) -> str:
@@ -230,7 +240,13 @@ class SmtpHandler:
     # -- the work --------------------------------------------------------------------------------
     async def _accept(self, server: TranscriptSMTP, session: Session, envelope: Envelope) -> DataResult:
         svc = self.services
+        # The relay identifier (:mod:`.relayid`) comes off at every door; only an MX keys by it.
         content = normalize_crlf(envelope.original_content or b"")
+        # (hashing a big message is CPU work the loop should not wait for)
+        relay, content = (await asyncio.to_thread(relayid.take, content) if len(content) > _HASH_INLINE
+                          else relayid.take(content))
+        if self.door is not Door.MX:
+            relay = ""
         hops = len(re.findall(rb"(?im)^received:", header_block(content)))
         if hops >= svc.max_hops:
             return DataResult(False, f"554 5.4.6 Too many hops ({hops} Received: headers): mail loop?")
@@ -255,14 +271,19 @@ class SmtpHandler:
             return DataResult(False, f"550 5.4.5 <{sender}>: sending limit reached "
                                      f"({self.world.send_limit(sender)} messages); ask your teacher", trace=trace)
         try:
-            await svc.enqueue(queue_host, _reverse_path(envelope), list(envelope.rcpt_tos), content,
-                              trace=trace, queue_id=queue_id, message=message,
-                              received_from=self._source_node(session))
+            queued = await svc.enqueue(queue_host, _reverse_path(envelope), list(envelope.rcpt_tos), content,
+                                       trace=trace, queue_id=queue_id, message=message,
+                                       received_from=self._source_node(session), **({"relay": relay} if relay else {}))
         except OSError:
             log.exception("could not queue a message on %s", queue_host.name)
             if sender is not None:
                 self.world.release_send(sender)
             return DataResult(False, "451 4.3.0 Could not store the message; try again later", trace=trace)
+        if queued is None:
+            # A resend of a relayed message this host already took (the sender died before it could
+            # forget it): acknowledged, queued nowhere (RFC 5321 §6.1 allows the duplicate; we avoid it).
+            return DataResult(True, "250 2.0.0 Ok: already queued here (a resend)", "", trace, message,
+                              queue_host.name, final, resend=True)
         return DataResult(True, f"250 2.0.0 Ok: queued as {queue_id}", queue_id, trace, message,
                           queue_host.name, final)
 
@@ -383,7 +404,7 @@ class SmtpHandler:
             # receiving host's next hop, whatever the scheduling.
             self.services.publish(Relayed(src=src, dst=dst, trace=trace, host=client,
                                           target=nodes.host_of(dst) or "", queue_id=result.queue_id,
-                                          rcpts=rcpts, wire=layer))
+                                          rcpts=rcpts, wire=layer, resend=result.resend))
 
 
 class Authenticator:
