@@ -37,6 +37,7 @@ from .protocols.dns.zone import Record
 from .scenario import DomainSpec, Outside, Role, Scenario
 from .scenario.model import UserSpec
 
+_NO_PASSWORD = "\0no user has this password"     # what an unknown login is compared with
 PASSWORD_FILE = "outside-password"
 PASSWORD_ENV = "MAILFLOW_OUTSIDE_PASSWORD"
 
@@ -223,16 +224,20 @@ class World:
         return Acceptance.NONE
 
     def authenticate(self, login: str, password: str, default_domain: str | None = None) -> Account | None:
-        """Check a login ("alice@alpha.test", or "alice" where a default domain is known)."""
+        """Check a login ("alice@alpha.test", or "alice" where a default domain is known).
+
+        The same work whether the user exists or not (rule 5: the timing must not tell): an unknown
+        login is compared with a password no user has, by the same lines.  ``compare_digest``'s time
+        depends on the length of its second argument, the password the client sent."""
         login = login.strip()
-        if "@" not in login:
-            if default_domain is None:
-                return None
+        if "@" not in login and default_domain is not None:
             login = f"{login}@{default_domain}"
-        expected = self._passwords.get(login.lower())
+        expected = self._passwords.get(login.lower()) if "@" in login else None
         if login.lower() == nodes.CATCH_ADDRESS:
             expected = self.catch.password
-        if expected is None or not hmac.compare_digest(expected.encode(), password.encode()):
+        known = expected is not None
+        matches = hmac.compare_digest((expected if known else _NO_PASSWORD).encode(), password.encode())
+        if not (known and matches):
             return None
         local, domain = split_address(login.lower())
         return Account(local, domain)

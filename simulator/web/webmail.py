@@ -326,12 +326,10 @@ def login_view():
                      tls=_choice(body, "tls", TLS_MODES, "starttls"), keep_on_server=keep)
     if login.tls == "starttls" and stack.ssl_context is None:
         raise ApiError(400, "this sandbox runs without TLS: choose a plain connection")
-    key = "web:" + (request.remote_addr or "?")
+    throttle = stack.throttle
+    key = throttle.key(request.remote_addr or "?")   # the servers' key for this browser's address
     with current().login_checks.one(key):
-        throttle = stack.throttle
-        wait = throttle.delay(key)
-        if wait:
-            time.sleep(wait)             # before the check, as the servers do (throttle.py)
+        throttle.hold_blocking(key)      # before the check, as the servers do (throttle.py)
         try:
             mua(login).check_login()
         except lib.WebmailError as err:

@@ -16,7 +16,10 @@ Theory of operation:
   (550 5.7.1: the app port is not an open relay, and nothing leaves the machine); in ``catch`` mode
   it is taken and caught by the world.  A sandbox address that has no mailbox is refused at once
   (550 5.1.1), as the domain's MX would refuse it later: an application's test learns it from its
-  own ``send_mail`` instead of from a bounce to ``webmaster@localhost``.
+  own ``send_mail`` instead of from a bounce to ``webmaster@localhost``.  The session's door rules
+  apply here as everywhere (:mod:`.session`): RFC 5321's grammar first, and, since nobody logs in
+  here, a local part with a routing operator (``u%other@here``, ``other!u@here``, ``"u@other"@here``)
+  is refused with 550 5.7.1.
 - DATA: queued on that host like a submission (Date and Message-ID added when missing, RFC 6409
   §8), with a hop ``app`` → ``mta:<host>`` at the step gate; no sending limit applies.
 - AUTH (RFC 4954) is never required.  ``auth="any"`` offers PLAIN and LOGIN and accepts any
