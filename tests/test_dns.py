@@ -24,6 +24,7 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
+import dns.rrset
 import dns.tsigkeyring
 import dns.update
 import pytest
@@ -233,7 +234,7 @@ def _update() -> dns.message.Message:
 HEADER_CASES = [
     ("STATUS opcode", lambda: _opcode(dns.opcode.STATUS), dns.rcode.NOTIMP),  # RFC 1035 §4.1.1
     ("NOTIFY opcode", lambda: _opcode(dns.opcode.NOTIFY), dns.rcode.NOTIMP),
-    ("UPDATE", _update, dns.rcode.NOTIMP),  # RFC 2136 §3
+    ("UPDATE", _update, dns.rcode.REFUSED),  # RFC 2136 §3.3.2: nobody updates our zones
     ("two questions", _two_questions, dns.rcode.FORMERR),
     ("no question", _no_question, dns.rcode.FORMERR),
     ("EDNS version 1", lambda: dns.message.make_query("beta.test", "A", use_edns=1), dns.rcode.BADVERS),
@@ -658,6 +659,58 @@ def test_tcp_two_queries_on_one_connection(running: Running) -> None:
     assert [r.transport for r in running.records] == ["tcp"] * 3
 
 
+def test_tcp_many_pipelined_queries_are_answered_in_order(running: Running) -> None:
+    """RFC 7766 §6.2.1.1: twenty queries in one write, some of them split across two; twenty
+    answers, in the order asked, each with its own ID and its own rcode."""
+    names = [("beta.test", "MX", dns.rcode.NOERROR), ("example.com", "A", dns.rcode.REFUSED),
+             ("nope.beta.test", "A", dns.rcode.NXDOMAIN), ("beta.test", "AXFR", dns.rcode.REFUSED)] * 5
+    queries = [dns.message.make_query(name, rdtype) for name, rdtype, _ in names]
+    stream = b"".join(len(w).to_bytes(2, "big") + w for w in (q.to_wire() for q in queries))
+    with tcp_socket(running.port) as sock:
+        half = len(stream) // 2 + 1  # in the middle of a message
+        sock.sendall(stream[:half])
+        sock.sendall(stream[half:])
+        replies = []
+        for _ in queries:
+            (length,) = struct.unpack("!H", recv_exact(sock, 2))
+            replies.append(dns.message.from_wire(recv_exact(sock, length)))
+    assert [r.id for r in replies] == [q.id for q in queries]
+    assert [r.rcode() for r in replies] == [rcode for _, _, rcode in names]
+    assert not any(r.flags & dns.flags.RA for r in replies)
+
+
+def test_update_and_zone_transfers_are_refused_on_the_wire(running: Running) -> None:
+    update = _update()
+    assert dns.query.udp(update, HOST, timeout=TIMEOUT, port=running.port).rcode() == dns.rcode.REFUSED
+    assert dns.query.tcp(update, HOST, timeout=TIMEOUT, port=running.port).rcode() == dns.rcode.REFUSED
+    with tcp_socket(running.port) as sock:
+        for rdtype in ("AXFR", "IXFR"):
+            query = dns.message.make_query("beta.test", rdtype)
+            if rdtype == "IXFR":  # RFC 1995 §3: the client's SOA goes in the authority section
+                soa = "ns.beta.test. hostmaster.beta.test. 1 0 0 0 0"
+                query.authority.append(dns.rrset.from_text("beta.test.", 0, "IN", "SOA", soa))
+            reply = tcp_exchange(sock, query.to_wire())
+            assert reply.rcode() == dns.rcode.REFUSED and reply.answer == []
+    assert udp(running, "beta.test", "AXFR").rcode() == dns.rcode.REFUSED
+    assert udp(running, "new.beta.test", "A").rcode() == dns.rcode.NXDOMAIN  # the UPDATE changed nothing
+
+
+def test_responses_are_never_answered_on_the_wire(running: Running) -> None:
+    """A message with QR=1 gets nothing back (RFC 1035 §4.1.1: answering answers lets servers loop)."""
+    answer = dns.message.make_response(dns.message.make_query("beta.test", "MX"))
+    query = dns.message.make_query("mx1.beta.test", "A")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(TIMEOUT)
+        sock.sendto(answer.to_wire(), (HOST, running.port))  # first: if it were answered, that came first
+        sock.sendto(query.to_wire(), (HOST, running.port))
+        data, _ = sock.recvfrom(4096)
+    assert dns.message.from_wire(data).id == query.id
+    with tcp_socket(running.port) as sock:
+        sock.sendall(len(answer.to_wire()).to_bytes(2, "big") + answer.to_wire())
+        assert_closed_by_server(sock)  # no reply, and the stream is not trusted further
+    assert [(r.transport, r.qname) for r in running.records] == [("udp", "mx1.beta.test")]
+
+
 def test_tcp_malformed_frame_closes_only_that_connection(running: Running) -> None:
     with tcp_socket(running.port) as good, tcp_socket(running.port) as bad, tcp_socket(running.port) as huge:
         assert tcp_rcode(good, "beta.test", "MX") == dns.rcode.NOERROR
@@ -679,6 +732,19 @@ def test_tcp_idle_connection_is_closed(loops: LoopThread) -> None:
     finally:
         loops.run(running.server.stop())
 
+
+def test_tcp_connections_beyond_the_cap_are_closed_and_udp_goes_on(loops: LoopThread) -> None:
+    running = start_server(loops, make_authority(), tcp_max_connections=2)
+    try:
+        with tcp_socket(running.port) as first, tcp_socket(running.port) as second:
+            assert tcp_rcode(first, "beta.test", "MX") == dns.rcode.NOERROR  # both are being served
+            assert tcp_rcode(second, "beta.test", "MX") == dns.rcode.NOERROR
+            with tcp_socket(running.port) as third:
+                assert_closed_by_server(third)  # over TCP_MAX_CONNECTIONS: closed unread
+            assert tcp_rcode(first, "mx1.beta.test", "A") == dns.rcode.NOERROR
+            assert udp(running, "beta.test", "MX").rcode() == dns.rcode.NOERROR
+    finally:
+        loops.run(running.server.stop())
 
 def test_stop_closes_open_tcp_connections_and_both_listeners(loops: LoopThread) -> None:
     running = start_server(loops, make_authority())

@@ -126,6 +126,18 @@ TRANSACTION_TABLE = [
     (b"LIST x\r\n", ["-ERR Invalid message number"]),
     (b"LIST 99999999999999999999\r\n", ["-ERR Invalid message number"]),
     (b"LIST 1 2\r\n", ["-ERR Syntax: LIST [msg]"]),
+    # message numbers: only 1..count of this maildrop, never wrapped or widened (rule 6)
+    (b"RETR 0\r\n", ["-ERR No such message, only 3 messages in maildrop"]),
+    (b"RETR 4294967297\r\n", ["-ERR No such message, only 3 messages in maildrop"]),   # 2**32 + 1
+    (b"DELE 18446744073709551617\r\n", ["-ERR Invalid message number"]),               # 2**64 + 1
+    (b"TOP 4 0\r\n", ["-ERR No such message, only 3 messages in maildrop"]),
+    (b"LIST +1\r\n", ["-ERR Invalid message number"]),
+    (b"LIST 0x1\r\n", ["-ERR Invalid message number"]),
+    (b"LIST 1e0\r\n", ["-ERR Invalid message number"]),
+    ("LIST \uff13\r\n".encode(), ["-ERR Invalid message number"]),                       # a fullwidth 3
+    ("LIST \u0663\r\n".encode(), ["-ERR Invalid message number"]),                       # an Arabic-Indic 3
+    (b"LIST 0000000002\r\n", [f"+OK 2 {S2}"]),                                          # leading zeros
+    (b"LIST 2\x00\r\n", ["-ERR Invalid message number"]),
     (b"UIDL 2\r\n", [f"+OK 2 00000002{UIDVALIDITY:08X}"]),
     (b"UIDL 9\r\n", ["-ERR No such message, only 3 messages in maildrop"]),
     (b"RETR 1\r\n", [f"+OK {S1} octets"]),
@@ -608,3 +620,57 @@ def test_sasl_first_challenges_and_the_empty_initial_response():
     assert SaslExchange("LOGIN").respond("=") == Failed("-ERR Invalid base64 in the SASL response")
     with pytest.raises(ValueError):
         SaslExchange("CRAM-MD5")
+
+
+# --------------------------------------------------------------------------- bounds (issue 12, rule 4)
+
+
+def test_bad_commands_in_a_row_close_the_session_and_delete_nothing():
+    client = logged_in()
+    client.send(b"DELE 1\r\n")
+    assert all(r.startswith("-ERR") for r in client.replies(b"RETR 9\r\n" * 19))   # 19: still open
+    assert client.replies(b"NOOP\r\n") == ["+OK"]                                 # a good one resets
+    out = client.send(b"XYZZY\r\n" * 19 + b"NOOP " + b"x" * 2000 + b"\r\nSTAT\r\n")
+    statuses = [o.status for o in out if isinstance(o, Reply)]
+    assert len(statuses) == 21 and statuses[-1] == "-ERR Too many bad commands; closing"  # STAT unread
+    assert [(a.reason, a.marked) for a in effects(out, Abandoned)] == [("bad_commands", 1)]
+    assert isinstance(out[-1], Close) and client.session.state is State.CLOSED
+    assert client.send(b"QUIT\r\n") == [] and client.drop.deletions == []
+
+
+def test_bad_commands_before_login_close_the_session_too():
+    client = Client()
+    out = client.send(b"GET / HTTP/1.1\r\nHost: x\r\n" + b"\r\n" * 18 + b"USER bob@beta.test\r\n")
+    statuses = [o.status for o in out if isinstance(o, Reply)]
+    assert statuses == ["-ERR Unknown command"] * 20 + ["-ERR Too many bad commands; closing"]
+    assert effects(out, Abandoned) == [] and isinstance(out[-1], Close)   # nothing was open
+
+
+def test_failed_logins_keep_their_own_count():
+    client = Client()
+    for _ in range(2):   # a refused login is not a bad command, and USER's +OK resets the count
+        client.send(b"XYZZY\r\n" * 19)
+        assert client.replies(b"USER bob@beta.test\r\nPASS wrong\r\n") == [
+            "+OK Send PASS", "-ERR [AUTH] Invalid login or password"]
+    assert client.session.state is State.AUTHORIZATION
+
+
+def test_pipelined_retrieval_is_held_behind_the_output_budget():
+    big = b"Subject: big\r\n\r\n" + b"x" * 70 * 1000 + b"\r\n"       # 70 kB
+    session = Pop3Session(output_budget=200_000)
+    session.start()
+    assert len(effects(session.feed(b"USER bob@beta.test\r\nPASS pw\r\n"), Authenticate)) == 1
+    session.login_result(MemoryMaildrop({1: big, 2: MSG3}))
+    out = session.feed(b"RETR 1\r\n" * 1000 + b"LIST 2\r\n")          # 70 MB if all were queued at once
+    queued, answered = 0, []
+    while True:
+        replies = [o for o in out if isinstance(o, Reply)]
+        batch = sum(len(r.status) + len(r.body or b"") for r in replies)
+        assert batch < 200_000 + len(big) + 100                      # one reply past the budget at most
+        queued += batch
+        answered += [r.status for r in replies]
+        if not session.pending:
+            break
+        out = session.resume()
+    assert answered == [f"+OK {len(big)} octets"] * 1000 + [f"+OK 2 {len(MSG3)}"]   # all, in order
+    assert queued > 1000 * len(big) and session.resume() == []

@@ -21,7 +21,8 @@ import pytest
 from simulator import facts, nodes, tls
 from simulator.bus import EventBus
 from simulator.protocols.pop3 import Pop3Server
-from simulator.protocols.throttle import LoginThrottle
+from simulator.protocols.limits import SessionCap
+from simulator.protocols.throttle import ManualTime
 from simulator.store import INBOX, MailStore
 from simulator.world import Account
 
@@ -280,6 +281,23 @@ def test_every_command_with_poplib(h, bob):
     assert client.quit() == b"+OK Mailflow POP3 server signing off (0 messages deleted, 3 left)"
     assert h.mailbox("bob@beta.test") == before
 
+
+def test_the_maildrop_comes_from_the_login_alone(h, bob):
+    """Rule 6: numbers count only the logged-in user's INBOX; no login spelling reaches another's."""
+    srv = h.server()
+    srv.throttle.use_time(ManualTime())
+    alice = h.login(srv, "alice@alpha.test")                 # alice has 1 message, bob 3
+    assert alice.stat() == (1, len(crlf(MSG_LF)))
+    assert b"".join(line + b"\r\n" for line in alice.retr(1)[1]) == crlf(MSG_LF)
+    for number in (2, 3, 4, 4294967297):
+        with pytest.raises(poplib.error_proto, match="No such message, only 1 message"):
+            alice.retr(number)
+    alice.quit()
+    for login in ("alice@alpha.test/../bob", "bob@beta.test\x00", "../beta.test/bob", "alice@alpha.test bob"):
+        raw = h.raw(srv)
+        raw.cmd(b"USER " + login.encode())
+        assert raw.cmd(b"PASS alice-pw").startswith(b"-ERR"), login   # alice's password opens nothing else
+        raw.close()
 
 def test_retr_is_byte_stuffed_on_the_wire(h, bob):
     raw = h.raw(h.server())
@@ -572,7 +590,8 @@ def test_stop_ends_connections_stuck_before_their_handshake(h, bob):
 
 def test_wrong_password_unknown_user_and_throttling(h, bob):
     srv = h.server()
-    srv.throttle = LoginThrottle(base=0.4, cap=5.0)
+    clock = ManualTime()                                    # the throttle's waits, recorded, not waited
+    srv.throttle.use_time(clock)
     before = h.mailbox("bob@beta.test")
     carol = h.login(srv, "carol@beta.test")   # before the failures: a success clears the record
     replies = []
@@ -584,24 +603,16 @@ def test_wrong_password_unknown_user_and_throttling(h, bob):
         replies.append(err.value.args[0])
         client.quit()
     assert replies == [b"-ERR [AUTH] Invalid login or password"] * 3
+    assert clock.waits == [2.0, 4.0]            # Dovecot's rule: from the 2nd attempt on, doubling from 2 s
 
-    # A logged-in session of someone else is not slowed down while a throttled login waits.
     raw = h.raw(srv)
-    raw.send(b"USER bob@beta.test\r\nPASS wrong-again\r\n")
-    started = time.monotonic()
-    assert carol.stat() == (0, 0)
-    assert time.monotonic() - started < 0.3
-    assert raw.line() == b"+OK Send PASS"
-    assert raw.line() == b"-ERR [AUTH] Invalid login or password"
-    fourth = time.monotonic() - started
-    assert fourth >= 0.35                                   # the 4th failure waited base_delay
-
-    started = time.monotonic()
-    raw.send(b"USER bob@beta.test\r\nPASS bob-pw\r\n")   # even the right password waits its turn
-    raw.line()
-    assert raw.line().startswith(b"+OK Logged in")
-    assert time.monotonic() - started >= 0.75               # the 5th attempt waited twice as long
+    assert raw.cmd(b"USER bob@beta.test") == b"+OK Send PASS"
+    assert raw.cmd(b"PASS wrong-again") == b"-ERR [AUTH] Invalid login or password"
+    assert raw.cmd(b"USER bob@beta.test") == b"+OK Send PASS"
+    assert raw.cmd(b"PASS bob-pw").startswith(b"+OK Logged in")   # the right password: slowed, not locked
+    assert clock.waits == [2.0, 4.0, 8.0, 15.0]  # every attempt waited before its check, up to 15 s
     assert raw.cmd(b"QUIT").startswith(b"+OK")
+    assert carol.stat() == (0, 0)
     carol.quit()
 
     failed = h.wait_event("pop3.login", "failed", count=4)
@@ -610,13 +621,14 @@ def test_wrong_password_unknown_user_and_throttling(h, bob):
     assert {e.data["peer"] for e in failed} == {"127.0.0.1"}
     assert all(isinstance(e.fact, facts.Pop3Login) and e.fact.code is facts.LoginCode.AUTH for e in failed)
     assert failed[1].data["login"] == "nobody@beta.test"
-    assert [e.data["next_delay"] for e in failed] == [0.0, 0.0, 0.4, 0.8]   # free: 3, then doubling
+    assert [e.data["next_delay"] for e in failed] == [2.0, 4.0, 8.0, 15.0]
     assert srv.throttle.delay("127.0.0.1") == 0              # success cleared the record
     assert h.mailbox("bob@beta.test") == before
 
 
 def test_three_failures_in_one_session_close_it(h, bob):
     srv = h.server()
+    srv.throttle.use_time(ManualTime())
     with unharmed(h, srv):
         raw = h.raw(srv)
         for attempt in range(3):
@@ -695,11 +707,72 @@ def test_an_internal_error_ends_only_that_session(h, bob):
     assert (error.src, error.dst, error.data["peer"]) == (nodes.OUTSIDE, nodes.pop3("beta.test"), "127.0.0.1")
 
 
+
+def test_pipelined_retrs_are_all_answered_in_order_behind_the_output_budget(h, bob):
+    srv = h.server()
+    srv.output_budget = 500              # about one message per batch: the adapter must resume
+    raw = h.raw(srv)
+    assert raw.cmd(b"USER bob@beta.test") == b"+OK Send PASS"
+    assert raw.cmd(b"PASS bob-pw").startswith(b"+OK Logged in")
+    raw.send(b"RETR 3\r\nRETR 1\r\n" * 40 + b"STAT\r\n")
+    for _ in range(40):
+        assert raw.line() == b"+OK %d octets" % len(MSG_LONG)
+        assert raw.data_block() == MSG_LONG
+        assert raw.line() == b"+OK %d octets" % len(MSG_DOTS)
+        raw.data_block()
+    assert raw.line().startswith(b"+OK 3 ")
+
+
+def test_a_client_that_only_errs_is_disconnected(h, bob):
+    srv = h.server()
+    with unharmed(h, srv):
+        raw = h.raw(srv)
+        raw.send(b"GET / HTTP/1.1\r\n" * 25)           # e.g. a browser pointed at the POP3 port
+        replies = [raw.line() for _ in range(21)]
+        assert replies[:20] == [b"-ERR Unknown command"] * 20
+        assert replies[20] == b"-ERR Too many bad commands; closing"
+        assert raw.at_eof()
+        client = h.login(srv)                           # the next session is served as usual
+        assert client.stat()[0] == 3
+        client.quit()
+
+
+def test_a_client_that_never_logs_in_is_let_go(h, bob):
+    """Dovecot's login deadline: 3 minutes in all before a login (here 0.5 s), however busy the client."""
+    srv = h.server()
+    srv.login_timeout = 0.5
+    with unharmed(h, srv):
+        raw = h.raw(srv)
+        deadline = time.monotonic() + 10
+        while (reply := raw.cmd(b"USER bob@beta.test")) == b"+OK Send PASS":   # talks, never logs in
+            assert time.monotonic() < deadline, "the login deadline was never enforced"
+        assert reply == b"-ERR Autologout; idle for too long"
+        assert raw.at_eof()
+
+
+def test_sessions_per_client_address_are_capped(h, bob):
+    cap = SessionCap(2)
+    srv = h.server(cap=cap)
+    first, second = h.raw(srv), h.raw(srv)
+    assert first.greeting.startswith(b"+OK") and second.greeting.startswith(b"+OK")
+    third = h.raw(srv)                                        # the greeting it gets is the refusal
+    assert third.greeting == b"-ERR [SYS/TEMP] Too many connections from your address; try again later"
+    assert third.at_eof() and cap.refused == 1
+    first.cmd(b"QUIT")
+    assert first.at_eof()
+    deadline = time.monotonic() + 5
+    while cap.live("127.0.0.1") > 1:                          # the place is given back when a session ends
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    fourth = h.raw(srv)
+    assert fourth.greeting.startswith(b"+OK") and fourth.cmd(b"USER bob@beta.test") == b"+OK Send PASS"
+
 # --------------------------------------------------------------------------- events
 
 
 def test_events_tell_the_download_and_delete_story(h, bob):
     front = h.server(node=nodes.FRONT, default_domain=None)
+    front.throttle.use_time(ManualTime())                   # the failed login's penalty: recorded, not waited
     client = h.pop(front)
     client.user("bob")                                       # no default domain at the front door
     with pytest.raises(poplib.error_proto):

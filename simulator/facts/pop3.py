@@ -35,6 +35,7 @@ class SessionEnd(StrEnum):
     DROPPED = "dropped"      # the connection closed without QUIT
     TIMEOUT = "timeout"      # the client was idle too long (autologout, RFC 1939 §3)
     ERROR = "error"          # the server hit an internal error
+    BAD_COMMANDS = "bad_commands"   # too many bad commands in a row: the server closed (Dovecot's rule)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,6 +4,10 @@
 * RFC 1035 §4.2.2, RFC 7766 — TCP on the same port: each message has a two-octet length prefix,
   several queries per connection are answered in order, idle connections are closed
   (RFC 7766 §6.2.3), over-long frames and malformed messages close that connection only.
+* What is never answered (``zone.handle_wire`` returns None): a message shorter than a header, and
+  a response (QR=1, RFC 1035 §4.1.1) — over UDP it is dropped, over TCP the connection is closed
+  (its stream can no longer be trusted).  Everything else gets an answer: FORMERR for what cannot
+  be parsed, REFUSED (RA clear) for names outside the zones, UPDATE and zone transfers.
 
 Every listener binds the one loopback address it is given (DESIGN.md sandbox rule). Each reply is
 reported to ``on_query`` as a ``QueryRecord`` (with both ends of the exchange: the layers under the

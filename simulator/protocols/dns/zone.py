@@ -12,8 +12,11 @@ dnspython owns the wire format; this module owns the policy. Implemented:
   TTL = min(SOA TTL, SOA MINIMUM).
 * RFC 1035 §3.3.9, §3.3.11 — additional section: A/AAAA of MX and NS (and SRV) targets, when they are
   in one of our zones.
-* RFC 1035 §4.1.1 — opcodes other than QUERY get NOTIMP; RFC 1035 §4.1.2 / RFC 9619 — a query with
-  zero or several questions gets FORMERR. A message with QR set is never answered.
+* RFC 1035 §4.1.1 — opcodes other than QUERY and UPDATE get NOTIMP; RFC 1035 §4.1.2 / RFC 9619 — a
+  query with zero or several questions gets FORMERR. A message with QR set is never answered (not
+  even with an error: two servers answering each other's answers would loop).
+* RFC 2136 §3.3.2 — UPDATE gets REFUSED, for every zone: the zones come from the scenario and the
+  teacher, never from the network (what BIND answers for a zone without ``allow-update``).
 * RFC 1035 §4.2.1 / RFC 6891 §6.2.5 — 512 octets over UDP without EDNS, otherwise the requester's
   payload size capped by ours; truncation sets TC (dnspython's ``prefer_truncation``), so clients
   retry over TCP (RFC 7766). RFC 6891 §6.1.3 — EDNS version > 0 gets BADVERS.
@@ -31,7 +34,8 @@ Left out, on purpose:
   the real Internet are not ours). Classes other than IN get REFUSED too.
 * ANY (RFC 8482 allows a minimal answer): we answer with every RRset of the name, no CNAME chasing,
   which is what a learner running ``dig ANY beta.test`` wants to see.
-* Zone transfers (AXFR/IXFR) get REFUSED; other meta types as QTYPE get FORMERR.
+* Zone transfers (AXFR/IXFR) get REFUSED, over UDP and TCP, for our zones too (a learner reads a
+  zone with ``dig ANY`` or in the scenario file); other meta types as QTYPE get FORMERR.
 * TSIG: we hold no keys, so a signed query gets NOTAUTH (RFC 8945 §5.2.2), without a TSIG RR.
 * No delegations (NS below the apex), no wildcards (RFC 4592), no DNSSEC: ``set_zone`` rejects the
   first two with ValueError rather than serving them wrongly.
@@ -289,8 +293,10 @@ def _size_limit(query: dns.message.Message, max_udp: int | None) -> int:
 
 def _precheck(query: dns.message.Message) -> dns.rcode.Rcode | None:
     """Header-level refusals, in the order a reader would check them."""
+    if query.opcode() == dns.opcode.UPDATE:
+        return dns.rcode.REFUSED  # RFC 2136 §3.3.2: no one may update our zones over the wire
     if query.opcode() != dns.opcode.QUERY:
-        return dns.rcode.NOTIMP  # RFC 1035 §4.1.1 (also RFC 2136 §3 for UPDATE)
+        return dns.rcode.NOTIMP  # RFC 1035 §4.1.1: IQUERY, STATUS, NOTIFY ...
     if query.edns > 0:
         return dns.rcode.BADVERS  # RFC 6891 §6.1.3
     if query.had_tsig:

@@ -8,6 +8,11 @@ Implements
   * RFC 2449: CAPA (§5) with the capability list of PROTOCOLS.md §6.1, PIPELINING (§6.6, several
     commands per read, answered in order), response codes [IN-USE] (§8.1.2) and, from RFC 3206,
     [AUTH] and [SYS/TEMP]; commands up to 1024 octets (§4 asks for 255; we are lenient).
+  * Bounds (issue 12, rule 4; values in SECURITY.md): 3 failed logins close the session (Dovecot); 20 bad
+    commands in a row close it (Dovecot's pop3 ``CLIENT_MAX_BAD_COMMANDS``: every ``-ERR`` to a
+    command counts, every ``+OK`` starts the count afresh); and what one ``feed`` may queue is capped
+    (``output_budget``, 1 MiB): ``RETR 1`` pipelined ten thousand times in one read must not build
+    ten thousand copies of a message in memory before the first is written (see below).
   * RFC 5034: AUTH PLAIN (RFC 4616) and AUTH LOGIN, with or without an initial response, the "+ "
     continuation and "*" to cancel (§4). A bare "AUTH" lists the mechanisms (the RFC 1734 habit).
   * RFC 2595 §4: STLS; everything the client sent after STLS and before the handshake is discarded.
@@ -27,6 +32,11 @@ outputs, to be carried out *in order*:
   ``Close``          close the connection (after writing the replies before it);
   the others         observations for the learners' event bus (``LoggedIn``, ``Retrieved`` ...),
                      each with the transcript of the lines exchanged since the previous one.
+
+Pipelining and output: ``feed`` stops taking commands once this call has queued ``output_budget``
+octets of replies; ``pending`` then says that complete commands wait in the buffer, and the adapter
+calls ``resume()`` after it has written (and drained) what it got, until ``pending`` is false. The
+client's later bytes wait behind them, so commands are still answered strictly in order.
 
 (The outputs and the ``Maildrop`` interface are in ``outputs.py``, the AUTH exchanges in
 ``sasl.py``, the transcript's trimming in ``transcript.py``.)
@@ -48,6 +58,7 @@ from collections.abc import Callable
 from enum import Enum
 
 from ...store.headers import header_block
+from ..limits import MAX_BAD_COMMANDS, ErrorBudget
 from .outputs import (
     Abandoned,
     Authenticate,
@@ -73,10 +84,12 @@ from .outputs import (
 from . import sasl
 from .transcript import Dialogue
 
-__all__ = ["CAPABILITIES", "MAX_AUTH_FAILURES", "MAX_LINE", "SASL_MECHANISMS", "Pop3Session", "State"]
+__all__ = ["CAPABILITIES", "MAX_AUTH_FAILURES", "MAX_BAD_COMMANDS", "MAX_LINE", "OUTPUT_BUDGET",
+           "SASL_MECHANISMS", "Pop3Session", "State"]
 
 MAX_LINE = 1024            # octets per command line without CRLF (RFC 2449 §4 says 255; be lenient)
 MAX_AUTH_FAILURES = 3      # failed logins before the session is closed (Dovecot does the same)
+OUTPUT_BUDGET = 1024 * 1024   # octets of replies one feed()/resume() queues before it pauses
 HEADER_KEEP = 64 * 1024    # octets of a retrieved message's header handed to the observer
 
 CAPABILITIES = ("CAPA", "TOP", "UIDL", "USER", "SASL PLAIN LOGIN", "RESP-CODES", "AUTH-RESP-CODE",
@@ -103,7 +116,8 @@ class Pop3Session:
 
     def __init__(self, *, tls_available: bool = False, tls_active: bool = False,
                  greeting: str = "Mailflow POP3 server ready", max_line: int = MAX_LINE,
-                 max_auth_failures: int = MAX_AUTH_FAILURES) -> None:
+                 max_auth_failures: int = MAX_AUTH_FAILURES, max_bad_commands: int = MAX_BAD_COMMANDS,
+                 output_budget: int | None = OUTPUT_BUDGET) -> None:
         if "<" in greeting:
             raise ValueError("the greeting must not look like an APOP timestamp (RFC 1939 §7)")
         self.state = State.AUTHORIZATION
@@ -119,6 +133,10 @@ class Pop3Session:
         self._user: str | None = None     # after USER, before PASS
         self._sasl: sasl.SaslExchange | None = None
         self._auth_failures = 0
+        self._budget = ErrorBudget(max_bad_commands)   # -ERR answers to commands in a row (limits.py)
+        self._output_budget = output_budget
+        self._queued = 0                  # octets of replies queued by this feed()/resume()
+        self._held = False                # stopped by the output budget with lines still buffered
         self._drop: Maildrop | None = None
         self._messages: tuple[DropMessage, ...] = ()
         self._deleted: set[int] = set()   # indexes into _messages
@@ -133,9 +151,15 @@ class Pop3Session:
         self._push(f"+OK {self._greeting}")
         return self._out
 
+    @property
+    def pending(self) -> bool:
+        """Complete commands wait behind the output budget: write what you got, then ``resume()``."""
+        return self._held and self.state is not State.CLOSED
+
     def feed(self, data: bytes) -> list[Output]:
-        """Take bytes from the client; answer every complete command line in order."""
+        """Take bytes from the client; answer the complete command lines in order (up to the budget)."""
         self._out = []
+        self._queued = 0
         if self.state is State.CLOSED:
             return self._out
         if self._awaiting_tls:   # sent after STLS, before the handshake: never executed (X4)
@@ -144,12 +168,21 @@ class Pop3Session:
         self._process()
         return self._out
 
+    def resume(self) -> list[Output]:
+        """Go on with the commands held back by the output budget (the adapter has written the rest)."""
+        self._out = []
+        self._queued = 0
+        if self.state is not State.CLOSED and not self._awaiting_tls:
+            self._process()
+        return self._out
+
     def login_result(self, result: Maildrop | Refusal) -> list[Output]:
         """The answer to an ``Authenticate``: the user's maildrop, or why not. Resumes the session."""
         pending = self._pending_login
         if pending is None:
             raise RuntimeError("login_result() without a pending Authenticate")
         self._out = []
+        self._queued = 0
         self._pending_login = None
         if isinstance(result, Refusal):
             self._refuse(pending, result)
@@ -198,7 +231,11 @@ class Pop3Session:
     # ----------------------------------------------------------------- framing
 
     def _process(self) -> None:
+        self._held = False
         while not self._paused() and self.state is not State.CLOSED:
+            if self._output_budget is not None and self._queued >= self._output_budget:
+                self._held = b"\n" in self._buffer   # more complete lines wait: resume() goes on
+                return
             line = self._next_line()
             if line is None:
                 return
@@ -227,12 +264,15 @@ class Pop3Session:
                 continue
             if len(line) > self._max_line:
                 self._too_long()
+                if self.state is State.CLOSED:   # that was the last bad command allowed
+                    return None
                 continue
             return line
 
     def _too_long(self) -> None:
         self._dialogue.too_long()
         self._push(f"-ERR Line too long (limit {self._max_line} octets)")   # RFC 2449 §4
+        self._count_bad(True)
 
     # ----------------------------------------------------------------- dispatch
 
@@ -245,12 +285,30 @@ class Pop3Session:
         name = verb.upper()
         self._log_command(name, verb, arg)
         handler = _COMMANDS[self.state].get(name)
+        answered = len(self._out)
         if handler is not None:
             handler(self, arg)
         elif name in _KNOWN_VERBS:
             self._push(f"-ERR {name} is not valid in the {self.state.value} state")  # RFC 1939 §3
         else:
             self._push("-ERR Unknown command")   # RFC 1939 §3
+        self._judge(self._out[answered:])
+
+    def _judge(self, outputs: list[Output]) -> None:
+        """Count the command's answer towards the bad-command budget (a login is judged apart)."""
+        replies = [out for out in outputs if isinstance(out, Reply)]
+        if replies and not self._paused():
+            self._count_bad(replies[-1].status.startswith("-ERR"))
+
+    def _count_bad(self, bad: bool) -> None:
+        if not bad:
+            self._budget.good()
+            return
+        if self._budget.bad() and self.state is not State.CLOSED:
+            # Dovecot's pop3: a client that only errs is not speaking POP3 (or is probing): close.
+            self._push("-ERR Too many bad commands; closing")
+            self._abandon("bad_commands")
+            self._emit(Close())
 
     def _log_command(self, name: str, verb: str, arg: str) -> None:
         if not _VERB.fullmatch(verb):
@@ -269,6 +327,7 @@ class Pop3Session:
     def _push(self, status: str, body: bytes | None = None) -> None:
         """Every reply passes here: it goes out and into the transcript."""
         self._out.append(Reply(status, body))
+        self._queued += len(status) + (len(body) if body is not None else 0)
         self._log_line("S", status)
         if body is not None:
             self._dialogue.body(body)

@@ -145,7 +145,7 @@ class Updated:
 class Abandoned:
     """The session ended in TRANSACTION without QUIT: nothing was deleted (RFC 1939 §6)."""
 
-    reason: str              # "dropped", "timeout" or "error"
+    reason: str              # "dropped", "timeout", "error" or "bad_commands"
     marked: int              # messages marked with DELE that stay in the maildrop
     transcript: Transcript
 

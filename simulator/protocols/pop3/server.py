@@ -9,7 +9,13 @@ What this module adds to the sans-IO core
     after repeated failures, waited *before* the check); one POP3 session per maildrop, across every
     ``Pop3Server`` that shares a store (a second login gets ``-ERR [IN-USE]``, RFC 2449 §8.1.2).
   * The maildrop (``maildrop.StoreMaildrop``): the user's INBOX, numbered once at login.
-  * An idle timeout of 10 minutes (RFC 1939 §3 asks for at least that).
+  * An idle timeout of 10 minutes (RFC 1939 §3 asks for at least that), and 3 minutes in all to log in
+    (``login_timeout``, Dovecot's login processes: a client that never logs in does not hold its
+    place for long).
+  * A cap on live sessions per client address (``cap``: a ``limits.SessionCap`` shared by every POP3
+    listener); one more is refused with ``-ERR [SYS/TEMP]`` (RFC 3206 §4) before anything is read.
+  * Output flow: what the core queues is written and drained before it is asked for more
+    (``Pop3Session.pending`` / ``resume``), so pipelined RETRs never pile up in memory.
   * Facts for the learners (``simulator.facts.pop3``: login, list, retr, dele, quit, error), published
     with the ``publish(fact)`` it is given; the narrator words them.  Each carries the layers under
     it (``wire``: the socket's ends and TLS) and marks the USER/PASS/AUTH lines of its transcript
@@ -17,11 +23,10 @@ What this module adds to the sans-IO core
   * The greeting names the server (``server_name``: the host, or the front door).
   * An unexpected exception ends only its own session (``-ERR [SYS/TEMP]``, nothing deleted).
 
-Leaves out: APOP, a limit on concurrent connections, the LOGIN-DELAY capability.
+Leaves out: APOP, the LOGIN-DELAY capability.
 """
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
 import ssl
@@ -34,9 +39,10 @@ from ... import facts, nodes
 from ...store import MailStore, StoreError
 from ...store.headers import summarize
 from ..layers import connection_layers
+from ..limits import SessionCap
 from ..throttle import LoginThrottle
 from ..transport import Connection, Listener
-from .core import Pop3Session
+from .core import OUTPUT_BUDGET, Pop3Session, State
 from .maildrop import StoreMaildrop, locks_for
 from .outputs import (
     Abandoned,
@@ -57,11 +63,13 @@ from .outputs import (
 if TYPE_CHECKING:
     from ...world import Account
 
-__all__ = ["IDLE_TIMEOUT", "Pop3Server"]
+__all__ = ["IDLE_TIMEOUT", "LOGIN_TIMEOUT", "Pop3Server"]
 
 log = logging.getLogger(__name__)
 
 IDLE_TIMEOUT = 600.0          # RFC 1939 §3: an autologout timer of at least 10 minutes
+LOGIN_TIMEOUT = 180.0         # seconds from the greeting to a login (Dovecot's login process: 3 min)
+REFUSAL = b"-ERR [SYS/TEMP] Too many connections from your address; try again later\r\n"   # RFC 3206 §4
 
 
 @dataclass(slots=True)
@@ -86,7 +94,7 @@ class Pop3Server:
                  port: int, ssl_context: ssl.SSLContext | None = None, implicit_tls: bool = False,
                  publish: Callable[[facts.Fact], object] | None = None, default_domain: str | None = None, node: str = nodes.FRONT,
                  clock: Callable[[], float] = time.monotonic, throttle: LoginThrottle | None = None,
-                 server_name: str | None = None) -> None:
+                 server_name: str | None = None, cap: SessionCap | None = None) -> None:
         if implicit_tls and ssl_context is None:
             raise ValueError("implicit_tls needs an ssl_context")
         self.store = store
@@ -99,10 +107,13 @@ class Pop3Server:
         self.node = node
         self.clock = clock
         self.idle_timeout = IDLE_TIMEOUT
+        self.login_timeout = LOGIN_TIMEOUT
+        self.output_budget = OUTPUT_BUDGET   # octets queued per batch before written (core.Pop3Session)
         self.throttle = throttle if throttle is not None else LoginThrottle(clock=clock)
         self.server_name = server_name      # named in the greeting ("" or None: no name)
         self._locks = locks_for(store)
-        self._listener = Listener(self._serve, host=host, port=port, implicit_tls=implicit_tls)
+        self._listener = Listener(self._serve, host=host, port=port, implicit_tls=implicit_tls, cap=cap,
+                                  refusal=REFUSAL)
 
     @property
     def port(self) -> int:
@@ -128,7 +139,7 @@ class Pop3Server:
                 return
             greeting = {"greeting": f"{self.server_name} Mailflow POP3 server ready"} if self.server_name else {}
             session = Pop3Session(tls_available=self.ssl_context is not None and not self.implicit_tls,
-                                  tls_active=conn.is_tls, **greeting)
+                                  tls_active=conn.is_tls, output_budget=self.output_budget, **greeting)
             if not await self._perform(conn, ctx, session, session.start()):
                 await self._read_loop(conn, ctx, session)
         except Exception as exc:   # the session boundary: a bug ends this session only
@@ -143,9 +154,17 @@ class Pop3Server:
             conn.close()
 
     async def _read_loop(self, conn: Connection, ctx: _Context, session: Pop3Session) -> None:
+        login_by = self.clock() + self.login_timeout
         while True:
+            timeout = self.idle_timeout
+            if session.state is State.AUTHORIZATION:   # not logged in yet: the login deadline counts too
+                left = login_by - self.clock()
+                if left <= 0:   # busy or not: a client that talks on without logging in is let go
+                    await self._perform(conn, ctx, session, session.timed_out())
+                    return
+                timeout = min(timeout, left)
             try:
-                data = await conn.read(timeout=self.idle_timeout)
+                data = await conn.read(timeout=timeout)
             except TimeoutError:
                 await self._perform(conn, ctx, session, session.timed_out())
                 return
@@ -188,7 +207,10 @@ class Pop3Server:
                 return True
             else:
                 self._observe(ctx, out)
-        await conn.drain()
+            if not queue:
+                await conn.drain()
+                if session.pending:   # the core held commands back behind its output budget
+                    queue.extend(session.resume())
         return False
 
     async def _start_tls(self, conn: Connection, ctx: _Context) -> bool:
@@ -205,9 +227,7 @@ class Pop3Server:
 
     async def _login(self, ctx: _Context, request: Authenticate) -> Refusal | StoreMaildrop:
         """Throttle, check the credentials, lock and open the maildrop."""
-        delay = self.throttle.delay(ctx.peer)
-        if delay:
-            await asyncio.sleep(delay)
+        await self.throttle.hold(ctx.peer)   # before the check: the same wait for any login
         login = request.login.strip()
         if "@" not in login and self.default_domain:
             login = f"{login}@{self.default_domain}"
