@@ -5,6 +5,7 @@ Default ports are non-root and outside the ranges that common services use on a 
 """
 from __future__ import annotations
 
+import os
 import random
 import socket
 from dataclasses import dataclass, field
@@ -51,8 +52,9 @@ def free_port(rng: random.Random) -> int:
     Chosen below the kernel's ephemeral range (32768 and up on Linux), so that no client socket of
     an earlier run can be sitting on it when the world binds it a moment later.
     """
+    low, high = _port_range()
     for _ in range(200):
-        port = rng.randrange(20000, 32000)
+        port = rng.randrange(low, high)
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
                 socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
             try:
@@ -62,6 +64,21 @@ def free_port(rng: random.Random) -> int:
                 continue
         return port
     raise RuntimeError("no free port")
+
+
+PORT_RANGE_ENV = "MAILFLOW_PORT_RANGE"
+
+
+def _port_range() -> tuple[int, int]:
+    """Where :func:`free_port` looks: 20000-32000, or ``$MAILFLOW_PORT_RANGE`` ("low-high").
+
+    The test suite runs in several processes and gives each its own slice, so two processes never
+    pick the same port between one's check and its bind."""
+    value = os.environ.get(PORT_RANGE_ENV, "")
+    if value:
+        low, _, high = value.partition("-")
+        return int(low), int(high)
+    return 20000, 32000
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +109,7 @@ class Config:
     queue: QueuePolicy = field(default_factory=QueuePolicy)
     max_message_size: int = 10 * 1024 * 1024     # every SMTP door's SIZE (RFC 1870): 552 5.3.4 above it
     max_recipients: int = 100            # RCPTs per message at every SMTP door: 452 4.5.3 beyond (RFC 5321 §4.5.3.1.8)
+    smtp_sessions_per_address: int = 20  # concurrent SMTP sessions per client address, all doors: 421 4.7.0 beyond
     max_hops: int = 30                   # Received: headers before a message is a mail loop (RFC 5321 §6.3)
     step: bool = False                   # start with the step gate paused
     hop_delay: float = 0.0               # seconds each hop waits in play mode

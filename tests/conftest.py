@@ -1,6 +1,14 @@
-"""Shared fixtures: a whole mail world on free loopback ports in a temporary data directory."""
+"""Shared fixtures: a whole mail world on free loopback ports in a temporary data directory.
+
+Rule 3 (issue 12), nothing leaves the sandbox: this process watches its own sockets with
+:mod:`simulator.netaudit` (an audit hook: every connect, sendto and name lookup; one off loopback is
+refused), and ``MAILFLOW_NET_AUDIT`` makes every ``app.py`` the tests start do the same and log it.
+An autouse fixture fails the test during which any of them went off loopback, and the session fails
+if anything did between tests.
+"""
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -10,7 +18,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from simulator.bus import EventBus
-from simulator import config
+from simulator import config, netaudit
 from simulator.config import Config, Ports, QueuePolicy
 from simulator.events import Event
 from simulator.runtime import MailStack
@@ -21,6 +29,62 @@ FAST_QUEUE = QueuePolicy(first_retry=0.3, backoff=1.5, max_interval=1.0, lifetim
 
 
 _rng = random.Random()
+
+# Each pytest-xdist worker (gw0, gw1, ...) picks free ports in its own slice of 20000-32000, so two
+# workers never race for one port between the check and the bind (scripts/test runs two).
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _worker.startswith("gw") and _worker[2:].isdigit():
+    _count = max(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")), 1)
+    _slice = 12000 // _count
+    _low = 20000 + int(_worker[2:]) % _count * _slice
+    os.environ.setdefault(config.PORT_RANGE_ENV, f"{_low}-{_low + _slice}")
+
+# -- rule 3: nothing leaves the sandbox ---------------------------------------------------------------
+NET_AUDIT_ABORT = True          # refuse, not only record, an attempt off loopback in this process
+netaudit.install(abort=NET_AUDIT_ABORT)
+
+
+class _NetAudit:
+    """This process's violations (in memory) and its app.py children's (the shared log file)."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path, self._offset, self._mine = log_path, 0, 0
+        self.between: list[netaudit.Violation] = []      # seen outside any test
+
+    def new(self) -> list[netaudit.Violation]:
+        mine = netaudit.violations()
+        logged, self._offset = netaudit.read_log(self.log_path, self._offset)
+        children = [v for v in logged if v.pid != os.getpid()]     # an in-process app.main() logs there too
+        found, self._mine = mine[self._mine:] + children, len(mine)
+        return found
+
+
+def _described(found: list[netaudit.Violation]) -> str:
+    return "; ".join(f"{v.event} {v.target} (pid {v.pid}, {v.where})" for v in found[:10])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _net_audit(tmp_path_factory) -> Iterator[_NetAudit]:
+    log_path = tmp_path_factory.mktemp("netaudit") / "violations.jsonl"
+    saved = os.environ.get(netaudit.ENV)
+    os.environ[netaudit.ENV] = str(log_path)        # inherited by every app.py the tests start
+    audit = _NetAudit(log_path)
+    audit.between += audit.new()                    # before the first test: at import time
+    yield audit
+    if saved is None:
+        os.environ.pop(netaudit.ENV, None)
+    else:
+        os.environ[netaudit.ENV] = saved
+    late = audit.between + audit.new()
+    assert not late, f"went off loopback outside any test: {_described(late)}"
+
+
+@pytest.fixture(autouse=True)
+def _nothing_leaves_the_sandbox(_net_audit: _NetAudit) -> Iterator[None]:
+    _net_audit.between += _net_audit.new()
+    yield
+    found = _net_audit.new()
+    assert not found, f"this test went off loopback ({len(found)}): {_described(found)}"
 
 
 def free_port() -> int:
@@ -128,7 +192,9 @@ def start_world(tmp_path: Path) -> Iterator[Callable[..., World]]:
             scenario = load_scenario(scenario)
         given = overrides.pop("config", None)
         for attempt in range(3):        # a port taken meanwhile by someone else: new ports, once more
-            config = given or make_config(tmp_path / "data", **overrides)
+            # One Mailflow per data directory (a stack locks its own): a test's second world gets its own.
+            data = tmp_path / ("data" if not stacks else f"data{len(stacks)}")
+            config = given or make_config(data, **overrides)
             bus = EventBus(log_path=config.data_dir / "logs" / "events.jsonl")
             recorder = Recorder(bus)
             stack = MailStack(config, scenario, bus=bus)

@@ -38,7 +38,7 @@ domains:
 
 
 def port_args() -> tuple[list[str], dict[str, int]]:
-    ports = {name: free_port() for name in ("mx", "submission", "smtps", "dns", "imap", "imaps", "pop3", "pop3s")}
+    ports = {name: free_port() for name in ("mx", "submission", "smtps", "dns", "imap", "imaps", "pop3", "pop3s", "app")}
     args = [f"--{name}-port={port}" for name, port in ports.items()]
     return args, ports
 

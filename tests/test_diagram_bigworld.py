@@ -68,6 +68,9 @@ def test_twelve_domains_use_the_width_in_natural_order(site, browser):
         order = page.eval_on_selector_all("#diagram .chip" if mode == "fold" else "#diagram .band-group",
                                           "els => els.map((e) => e.dataset.domain)")
         assert order == [f"d{i}.test" for i in range(1, 13)], (mode, order)
+        # The diagram draws after the page has the world: wait until its boxes have a size.
+        page.wait_for_function("""() => { const els = [...document.querySelectorAll('#diagram .chip-box, #diagram .band')];
+          return els.length > 0 && els.every((e) => e.getBoundingClientRect().width > 0); }""")
         boxes = page.eval_on_selector_all("#diagram .chip-box, #diagram .band", "els => els.map((e) => { const r = e.getBoundingClientRect(); return [r.left, r.right]; })")
         svg = page.locator("#diagram").bounding_box()
         left, right = min(b[0] for b in boxes), max(b[1] for b in boxes)

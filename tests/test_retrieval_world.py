@@ -72,7 +72,8 @@ def test_uids_and_uidvalidity_survive_a_restart_and_are_never_reused(start_world
     try:
         port = next(item.port for item in again.listeners if item.service == "imap" and item.host == "front")
         with smtplib.SMTP("127.0.0.1", next(i.port for i in again.listeners
-                                            if i.service == "submission" and i.host == "front")) as s:
+                                            if i.service == "submission" and i.host == "front"),
+                          local_hostname="tests.localhost") as s:
             s.login("alice@alpha.test", "alice")
             s.sendmail("alice@alpha.test", ["bob@beta.test"], b"Subject: after restart\r\n\r\nx\r\n")
         deadline = time.monotonic() + 10

@@ -10,8 +10,9 @@ the sockets around it, the same way for every protocol:
   ``conn.start_tls(ctx)`` first (RFC 8314 §3.3, POP3S/IMAPS): the connection is the handler's from
   accept on, and ``stop()`` can end it even during its handshake.
 * ``Connection`` gives the handler:
-    - ``await read(timeout=None)``: what has arrived (at least one byte), ``b""`` at end of stream,
-      ``TimeoutError`` after ``timeout`` idle seconds (RFC 1939 §3, RFC 3501 §5.4 autologout);
+    - ``await read(timeout=None)``: what has arrived (at least one byte, at most READ_CHUNK), ``b""``
+      at end of stream, ``TimeoutError`` after ``timeout`` idle seconds (RFC 1939 §3, RFC 3501 §5.4
+      autologout); every read yields to the loop first, so pipelined input is served in turns;
     - ``await read_line(limit, timeout=None)``: one line with its LF, ``b""`` at end of stream, or
       ``LineTooLong`` (the rest of that line is skipped; the connection stays usable);
       ``await read_exactly(n, timeout=None)`` for a literal; don't mix these with ``read()``
@@ -27,6 +28,14 @@ the sockets around it, the same way for every protocol:
       ("" plaintext, "starttls" or "implicit") and ``tls_version`` ("TLSv1.3").
 
 A half-closed plain connection stays open to answer what the client sent before its FIN.
+
+Bounds (issue 12, rule 4): ``Listener(..., cap=SessionCap(...), refusal=b"...")`` counts live
+connections per client address (:class:`simulator.protocols.limits.SessionCap`, shared by every
+listener of one protocol); one beyond the cap gets the server's ``refusal`` line (nothing on an
+implicit-TLS port: no handshake is spent on it) and is closed before any handler runs.  Reads are
+bounded by the caller's limit (``read_line``) and by READ_HIGH_WATER: a client that sends faster than
+it is answered stops being read, so a flood costs at most that much memory per connection.
+
 Nothing here knows a protocol: no verbs, no replies, no events.
 """
 from __future__ import annotations
@@ -36,11 +45,14 @@ import logging
 import ssl
 from collections.abc import Awaitable, Callable
 
-__all__ = ["READ_HIGH_WATER", "TLS_HANDSHAKE_TIMEOUT", "Connection", "LineTooLong", "Listener"]
+from .limits import SessionCap
+
+__all__ = ["READ_CHUNK", "READ_HIGH_WATER", "TLS_HANDSHAKE_TIMEOUT", "Connection", "LineTooLong", "Listener"]
 
 log = logging.getLogger(__name__)
 
 READ_HIGH_WATER = 256 * 1024   # stop reading from a client that sends faster than we answer
+READ_CHUNK = 8 * 1024          # what one read() hands a session: its work per turn of the loop stays small
 TLS_HANDSHAKE_TIMEOUT = 30.0
 STOP_GRACE = 5.0               # seconds for handlers to end after their connections are aborted
 
@@ -125,10 +137,12 @@ class Connection(asyncio.Protocol):
     def at_eof(self) -> bool:
         return self._eof
 
-    async def read(self, timeout: float | None = None) -> bytes:
-        """What has arrived (at least one byte), or b"" at end of stream; TimeoutError when idle."""
+    async def read(self, timeout: float | None = None, max_bytes: int = READ_CHUNK) -> bytes:
+        """What has arrived (at least one byte, at most ``max_bytes``), or b"" at end of stream;
+        TimeoutError when idle.  Fair: a client whose commands are already buffered still lets the
+        loop serve the others before each chunk, so a pipelined flood is taken in turns."""
         await self._wait_for(lambda: bool(self._buffer), timeout)
-        return self._take(len(self._buffer))
+        return self._take(min(len(self._buffer), max_bytes))
 
     async def read_line(self, limit: int, timeout: float | None = None) -> bytes:
         """One line up to and with its LF (at most ``limit`` octets before it), or b"" at the end.
@@ -203,7 +217,12 @@ class Connection(asyncio.Protocol):
     # ----------------------------------------------------------------- internals
 
     async def _wait_for(self, ready: Callable[[], bool], timeout: float | None) -> None:
-        """Wait until ``ready()`` or end of stream; TimeoutError after ``timeout`` seconds."""
+        """Wait until ``ready()`` or end of stream; TimeoutError after ``timeout`` seconds.
+
+        Always yields to the loop at least once: input already buffered must not let one client
+        run on without the others getting their turns (rule 4: a fresh client is greeted at once).
+        """
+        await asyncio.sleep(0)
         async with asyncio.timeout(timeout):
             while not ready() and not self._eof:
                 self._data_waiter = self._loop.create_future()
@@ -233,12 +252,15 @@ class Listener:
     """Accepts connections on ``host:port`` and runs ``handler(conn)`` as one task for each."""
 
     def __init__(self, handler: Handler, *, host: str, port: int, implicit_tls: bool = False,
-                 high_water: int = READ_HIGH_WATER) -> None:
+                 high_water: int = READ_HIGH_WATER, cap: SessionCap | None = None,
+                 refusal: bytes = b"") -> None:
         self._handler = handler
         self.host = host
         self._port = port
         self.implicit_tls = implicit_tls
         self._high_water = high_water
+        self.cap = cap                    # live connections per client address (None: no limit)
+        self.refusal = refusal            # the line a connection beyond the cap gets before the close
         self._server: asyncio.Server | None = None
         self._connections: set[Connection] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -275,6 +297,12 @@ class Listener:
             self._server = None
 
     def _accept(self, conn: Connection) -> None:
+        if self.cap is not None and not self.cap.admit(conn.peer):
+            log.info("%s:%d: too many connections from %s, refused", self.host, self.port, conn.peer)
+            if self.refusal and not self.implicit_tls:
+                conn.write(self.refusal)
+            conn.close()                  # the refusal is flushed first; nothing is read
+            return
         self._connections.add(conn)
         task = asyncio.get_running_loop().create_task(self._run(conn))
         self._tasks.add(task)
@@ -288,3 +316,5 @@ class Listener:
         finally:
             conn.close()
             self._connections.discard(conn)
+            if self.cap is not None:
+                self.cap.release(conn.peer)

@@ -21,8 +21,14 @@ Defences
       to the token in its signed session cookie (SameSite=Strict), has a JSON body (no HTML form can
       send one cross-site without a CORS preflight, which we never grant) and, when the browser
       sends an Origin, that origin is ours.
-    - DNS rebinding: the Host header must be an IP literal, ``localhost`` or a configured name
-      (checked for every HTTP request and again when a Socket.IO connection opens).
+    - DNS rebinding: the Host header must be ``localhost``, a configured name (``ALLOWED_HOSTS``:
+      the autoconfig names), a loopback address, the classroom address, the web UI's own address,
+      or the address this very connection arrived on (a classroom browser typing this computer's
+      LAN address under ``--web-host 0.0.0.0``); any other name or address is 400 (checked for
+      every HTTP request and again when a Socket.IO connection opens).
+    - Socket.IO: Engine.IO answers a browser's handshake only when its Origin is exactly
+      ``http://<Host>`` (:func:`same_origin`, X-Forwarded-* ignored); the connect handler then
+      checks that Host as above.
     - Headers: the page's CSP forbids inline script and framing; an HTML mail body gets its own,
       sandboxed CSP (``MAIL_CSP``, see mailview.py).
     - Socket.IO: at most SOCKET_MAX_CONNECTIONS live connections (SOCKET_MAX_PER_ADDRESS from one
@@ -42,7 +48,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..apitoken import TOKEN_FILE
 from ..world import is_loopback
-from .context import ApiError
+from .context import EXTENSION, ApiError
 
 TEACHER_COOKIE = "mailflow_teacher"
 PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -144,20 +150,62 @@ def role() -> str:
     return "teacher" if is_teacher() else "viewer"
 
 
-def host_allowed(host_header: str) -> bool:
-    """DNS rebinding: only IP literals, ``localhost`` and the configured names may be asked for."""
+def _host_name(host_header: str) -> str:
+    """The name or address of a Host header, without its port and brackets, lower case."""
     host = host_header.strip().lower()
     if host.startswith("["):                       # [::1]:8580
-        host = host[1:].split("]", 1)[0]
-    elif host.count(":") == 1:
-        host = host.rsplit(":", 1)[0]
+        return host[1:].split("]", 1)[0]
+    if host.count(":") == 1:
+        return host.rsplit(":", 1)[0]
+    return host
+
+
+def _own_addresses() -> set[str]:
+    """The addresses of this computer a browser may name: the web UI's and the classroom's (from
+    the running world's config) and the one this connection arrived on (Werkzeug's socket)."""
+    own: set[str] = set()
+    sock = request.environ.get("werkzeug.socket")
+    try:
+        if sock is not None:
+            own.add(str(sock.getsockname()[0]))
+    except (OSError, IndexError, TypeError):
+        pass
+    stack = getattr(current_app.extensions.get(EXTENSION), "stack", None)
+    config = getattr(stack, "config", None)
+    for address in (getattr(config, "web_host", None), getattr(config, "classroom_address", None)):
+        if address:
+            own.add(str(address))
+    return own
+
+
+def host_allowed(host_header: str) -> bool:
+    """DNS rebinding: only ``localhost``, configured names, loopback addresses and this computer's
+    addresses in use (the web UI's, the classroom's, the one the connection came in on)."""
+    host = _host_name(host_header)
     if host == "localhost" or host in current_app.config["ALLOWED_HOSTS"]:
         return True
     try:
-        ipaddress.ip_address(host)
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False                                # a name we were not told: a rebinding attack
+    if address.is_loopback:
         return True
+    return not address.is_unspecified and any(_same_address(address, own) for own in _own_addresses())
+
+
+def _same_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address, other: str) -> bool:
+    try:
+        return address == ipaddress.ip_address(other.split("%", 1)[0])
     except ValueError:
         return False
+
+
+def same_origin(origin: str | None, environ: dict) -> bool:
+    """Engine.IO's Origin check (``cors_allowed_origins``): the page's origin is exactly
+    ``<scheme>://<Host>`` of this request.  X-Forwarded-* headers are ignored: nothing proxies us."""
+    host = environ.get("HTTP_HOST", "")
+    scheme = environ.get("wsgi.url_scheme", "http")
+    return bool(origin) and bool(host) and origin.rstrip("/").lower() == f"{scheme}://{host}".lower()
 
 
 def open_to_viewers(view: Callable) -> Callable:
