@@ -3,6 +3,8 @@
     app = create_app(director)           # a simulator.lesson.Director: lessons, and the world it runs
     app = create_app(stack)              # or a started MailStack (no lessons: those routes answer 503)
     app = create_app(stack, api_only=True)   # the test API alone: no page, no Socket.IO (app.py --api-only)
+    app = create_app(director, message_queue="redis://127.0.0.1:6379/0")   # the mail process of a hall
+    app = create_web_only_app("http://127.0.0.1:8580/", token, "redis://...")  # a hall's extra web process
     server = serve(director, config)     # app.py: background thread, prints the URL, .shutdown()
 
 When the director swaps the world (a lesson loaded, the world reset), ``_on_director`` points the
@@ -22,6 +24,7 @@ Modules
     bridge.py      event bus and step gate -> Socket.IO, in batches
     layout.py      the topology graph -> positions for the SVG diagram
     autoconfig.py  Thunderbird autoconfig documents
+    hall.py        the lecture hall: several web processes, one mail world, Socket.IO's queue over Redis
 
 By default the page is served on 127.0.0.1 only; ``--web-host 0.0.0.0`` shares it with the
 classroom (viewers watch, only the teacher controls: guard.py).
@@ -35,16 +38,16 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, current_app, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_socketio import SocketIO
 from werkzeug.serving import make_server
 
 from ..classroom import Classroom
-from . import autoconfig, classroom, export, guard, sockets, webmail
+from . import autoconfig, classroom, export, guard, hall, sockets, webmail
 from . import v1
 from .api import api
 from .bridge import Bridge
-from .lessons import lessons
+from .lessons import lesson_state, lessons
 from .context import EXTENSION, Context, current
 from .guard import SocketGuard
 
@@ -54,7 +57,7 @@ if TYPE_CHECKING:
 
     World = Any      # a MailStack, a simulator.lesson.Director, or None
 
-__all__ = ["WebServer", "create_app", "serve"]
+__all__ = ["WebServer", "create_app", "create_web_only_app", "serve", "serve_web_only"]
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +88,28 @@ def _defaults(stack: "MailStack | None") -> dict[str, Any]:
         SESSION_COOKIE_NAME="mailflow_session",
         SEND_FILE_MAX_AGE_DEFAULT=0,    # a classroom edits nothing, but a reload must pick up fixes
         MAX_CONTENT_LENGTH=256 * 1024,
-        SOCKET_MAX_CONNECTIONS=200,     # live Socket.IO connections in all
+        SOCKET_MAX_CONNECTIONS=400,     # live Socket.IO connections in all (issue 13: a 300-seat lecture hall)
         SOCKET_MAX_PER_ADDRESS=50,      # ... and from one remote address
         SYNC_INTERVAL=1.0,              # seconds between two "sync" answers on one connection
         CLASS_MAX_STUDENTS=60,          # students who may join
         CLASS_JOINS_PER_ADDRESS=5,      # joins from one remote address ...
         CLASS_JOIN_WINDOW=600.0,        # ... in this many seconds
+        # names or addresses browsers reach the page by through a reverse proxy (a lecture hall's
+        # nginx, hall.py): accepted in the Host header, and the page counts as shared
+        PUBLIC_HOSTS=(),
     )
+
+
+def _configure(app: Flask, defaults: dict[str, Any], test_config: dict[str, Any] | None) -> None:
+    app.config.from_mapping(defaults)
+    if test_config:
+        app.config.from_mapping(test_config)
+    public = tuple(h.strip().strip("[]").lower() for h in app.config["PUBLIC_HOSTS"] if h.strip())
+    app.config["PUBLIC_HOSTS"] = public
+    if public:
+        app.config["ALLOWED_HOSTS"] = tuple(sorted(set(app.config["ALLOWED_HOSTS"]) | set(public)))
+        app.config["SHARED"] = True
+    app.json.sort_keys = False              # keep the order the simulator gave (seq, ts, kind ...)
 
 
 def _split(world: Any) -> tuple[Any, "MailStack | None"]:
@@ -101,27 +119,44 @@ def _split(world: Any) -> tuple[Any, "MailStack | None"]:
     return None, world
 
 
+def _flask() -> Flask:
+    return Flask(__name__, root_path=str(ROOT), template_folder="templates", static_folder="static")
+
+
+def _socketio(app: Flask, client_manager: Any = None) -> SocketIO:
+    """Flask-SocketIO in threading mode; with a hall's ``client_manager``, every emit goes through
+    the message queue to every web process (hall.py)."""
+    socketio = SocketIO()
+    extra = {"client_manager": client_manager} if client_manager is not None else {}
+    socketio.init_app(app, async_mode="threading", cors_allowed_origins=guard.same_origin, logger=False,
+                      engineio_logger=False, ping_interval=20, ping_timeout=20, **extra)
+    return socketio
+
+
+def _socket_guard(app: Flask) -> SocketGuard:
+    return SocketGuard(max_total=int(app.config["SOCKET_MAX_CONNECTIONS"]),
+                       max_per_address=int(app.config["SOCKET_MAX_PER_ADDRESS"]),
+                       sync_interval=float(app.config["SYNC_INTERVAL"]))
+
+
 def create_app(world: "World" = None, test_config: dict[str, Any] | None = None, *,
-               api_only: bool = False) -> Flask:
+               api_only: bool = False, message_queue: str | None = None) -> Flask:
     """The Flask app of the classroom view for a lesson director or a running stack (None: no world);
-    ``api_only``: the test API alone (/api/v1), without the page, its API and Socket.IO."""
+    ``api_only``: the test API alone (/api/v1), without the page, its API and Socket.IO;
+    ``message_queue``: the mail process of a lecture hall (hall.py), its events shared over Redis."""
     director, stack = _split(world)
-    app = Flask(__name__, root_path=str(ROOT), template_folder="templates", static_folder="static")
-    app.config.from_mapping(_defaults(stack))
-    if test_config:
-        app.config.from_mapping(test_config)
-    app.json.sort_keys = False              # keep the order the simulator gave (seq, ts, kind ...)
+    app = _flask()
+    _configure(app, _defaults(stack), test_config)
     if api_only:
         return _api_app(app, director, stack)
 
-    socketio = SocketIO()
-    socketio.init_app(app, async_mode="threading", cors_allowed_origins=None, logger=False,
-                      engineio_logger=False, ping_interval=20, ping_timeout=20)
+    manager = None
+    if message_queue is not None:
+        manager = hall.HallManager(hall.check_queue_url(message_queue),
+                                   lambda event, data: _on_queue(app, event, data))
+    socketio = _socketio(app, manager)
     bridge = Bridge(socketio, stack, window=app.config["BRIDGE_WINDOW"]) if stack is not None else None
-    socket_guard = SocketGuard(max_total=int(app.config["SOCKET_MAX_CONNECTIONS"]),
-                               max_per_address=int(app.config["SOCKET_MAX_PER_ADDRESS"]),
-                               sync_interval=float(app.config["SYNC_INTERVAL"]))
-    ctx = Context(stack, bridge, socketio, socket_guard, director=director)
+    ctx = Context(stack, bridge, socketio, _socket_guard(app), director=director)
     ctx.logins = webmail.Logins()
     ctx.login_checks = webmail.InFlight()
     ctx.outbox = webmail.Outbox()
@@ -144,7 +179,59 @@ def create_app(world: "World" = None, test_config: dict[str, Any] | None = None,
         app.register_blueprint(autoconfig.blueprint())
     if director is not None:
         ctx.unsubscribe = director.subscribe(lambda kind, payload: _on_director(app, kind, payload))
+    if message_queue is not None:
+        app.extensions[hall.EXTENSION] = hall.Hall(message_queue)
+        app.add_url_rule(hall.SNAPSHOT_PATH, "hall_snapshot", _hall_snapshot)
+        hall.start_listening(socketio)
+    if message_queue is not None or app.config["PUBLIC_HOSTS"]:
+        # behind the hall's proxy or a web-only process: the browser's address, not the proxy's
+        app.wsgi_app = hall.ForwardedFor(app.wsgi_app, app.config["PUBLIC_HOSTS"])  # outermost: Socket.IO too
     return app
+
+
+def create_web_only_app(main_url: str, token: str, message_queue: str,
+                        test_config: dict[str, Any] | None = None) -> Flask:
+    """A lecture hall's extra web process (hall.py): no mail world; serves /static/ and Socket.IO
+    viewers (events through ``message_queue``) and forwards every other request to the mail
+    process at ``main_url``."""
+    app = _flask()
+    _configure(app, {**_defaults(None), "TEACHER_TOKEN": token}, test_config)
+    mirror = hall.Mirror()
+    parts = hall.Hall(hall.check_queue_url(message_queue), mirror=mirror, upstream=hall.Upstream(main_url, token))
+
+    def observe(event: str, data: Any) -> None:
+        mirror.observe(event, data)
+        _on_queue(app, event, data)
+
+    socketio = _socketio(app, hall.HallManager(parts.queue, observe))
+    ctx = Context(None, None, socketio, _socket_guard(app))
+    app.extensions[EXTENSION] = ctx
+    app.extensions[hall.EXTENSION] = parts
+    guard.register(app)                     # Host checks and headers for what is served here (/static/)
+    sockets.register(socketio)
+    app.wsgi_app = hall.ForwardedFor(hall.Router(app.wsgi_app, parts.upstream), app.config["PUBLIC_HOSTS"])
+    hall.start_listening(socketio)
+    hall.prime_in_background(parts)
+    return app
+
+
+def _on_queue(app: Flask, event: str, data: Any) -> None:
+    """Every emit of the hall, this process's and the others' (in the emitting or the queue's thread):
+    the teacher's view is kept in every process, for the pages that connect later."""
+    ctx: Context = app.extensions[EXTENSION]
+    if event == "follow":
+        ctx.follow = data if isinstance(data, dict) else None
+    elif event == "world":
+        ctx.follow = None
+
+
+def _hall_snapshot() -> Response:
+    """``GET /api/hall``: what a web-only process greets its pages with (what every "hello" tells)."""
+    ctx = current()
+    stack = ctx.stack
+    return jsonify(last_seq=stack.bus.last_seq if stack else 0,
+                   gate=stack.gate.state().to_dict() if stack else None,
+                   lesson=lesson_state(), follow=ctx.follow)
 
 
 def _api_app(app: Flask, director: Any, stack: "MailStack | None") -> Flask:
@@ -226,26 +313,47 @@ class WebServer:
 
 
 def serve(world: "World", config: "Config", *, test_config: dict[str, Any] | None = None,
-          quiet: bool = False, out: Any = None, api_only: bool = False) -> WebServer:
+          quiet: bool = False, out: Any = None, api_only: bool = False,
+          message_queue: str | None = None) -> WebServer:
     """Start the web UI (or, ``api_only``, the test API alone) for a director or a stack on
-    ``config.web_host``:``config.ports.web`` in a thread."""
+    ``config.web_host``:``config.ports.web`` in a thread; ``message_queue``: as the mail process
+    of a lecture hall (hall.py)."""
     out = out or sys.stdout
-    app = create_app(world, test_config, api_only=api_only)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)      # no line per request in the terminal
-    server = make_server(config.web_host, config.ports.web, app, threaded=True)
+    app = create_app(world, test_config, api_only=api_only, message_queue=message_queue)
     # the test API stops with each test's world: a short poll makes shutdown() quick
-    poll = 0.05 if api_only else 0.5
+    web = _run(app, config.web_host, config.ports.web, poll=0.05 if api_only else 0.5)
+    if not quiet and not api_only:
+        _announce(app, config, web.port, web.teacher_url, config.web_host in ("0.0.0.0", "::", ""), out)
+    return web
+
+
+def serve_web_only(main_url: str, token: str, message_queue: str, host: str, port: int, *,
+                   test_config: dict[str, Any] | None = None, quiet: bool = False, out: Any = None) -> WebServer:
+    """Start a lecture hall's extra web process (:func:`create_web_only_app`) on ``host``:``port``."""
+    out = out or sys.stdout
+    app = create_web_only_app(main_url, token, message_queue, test_config)
+    web = _run(app, host, port, poll=0.5)
+    if not quiet:
+        upstream = hall.of(app).upstream        # type: ignore[union-attr]
+        print(f"Web process (page and live viewers only) of the mail world at {upstream.url}: {web.url}  "
+              f"(queue: {message_queue})", file=out)
+        print(f"Web UI (teacher, keep this link private): {web.teacher_url}", file=out)
+        out.flush()
+    return web
+
+
+def _run(app: Flask, host: str, port: int, *, poll: float) -> WebServer:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)      # no line per request in the terminal
+    server = make_server(host, port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, args=(poll,), name="web", daemon=True)
     thread.start()
     port = server.server_port
-    wildcard = config.web_host in ("0.0.0.0", "::", "")
-    local = "127.0.0.1" if wildcard or guard.is_loopback_host(config.web_host) else config.web_host
+    wildcard = host in ("0.0.0.0", "::", "")
+    local = "127.0.0.1" if wildcard or guard.is_loopback_host(host) else host
     if ":" in local:
         local = f"[{local}]"
     url = f"http://{local}:{port}/"
     teacher_url = f"{url}?teacher={app.config['TEACHER_TOKEN']}"
-    if not quiet and not api_only:
-        _announce(app, config, port, teacher_url, wildcard, out)
     return WebServer(app, server, thread, url, teacher_url)
 
 
