@@ -30,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -38,8 +37,9 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(BENCH)]
 
 from sidebyside import procs  # noqa: E402
+from sidebyside.hall import send_at_class_pace  # noqa: E402
 from sidebyside.servers import Mailflow, free_port  # noqa: E402
-from sidebyside.submission import PASSWORD, RCPT, USER, start_viewers, stop_viewers  # noqa: E402
+from sidebyside.submission import start_viewers, stop_viewers  # noqa: E402
 
 LAYOUTS = ("single", "queue", "split", "offload")
 
@@ -98,17 +98,7 @@ def run(layout: str, workdir: Path, viewers: int, messages: int, bound: float) -
         out["joined"] = joined
         roots = {"main": [server.proc.pid], "web": [web_proc.pid] if web_proc else []}
         cpu_before = {k: procs.cpu_seconds(v) for k, v in roots.items()}
-        watch = server.arrivals(RCPT)
-        command = [sys.executable, str(BENCH / "sidebyside" / "sender.py"), "--port", str(server.ports["submission"]),
-                   "--user", USER, "--password", PASSWORD, "--rcpt", RCPT, "--messages", str(messages),
-                   "--connections", "1", "--reuse", "--seconds", str(bound), "--tag", "hall"]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=bound + 90)
-        sent = json.loads(done.stdout.strip().splitlines()[-1])
-        out["errors"] = sent["errors"]
-        watch.wait(len(sent["stamps"]), bound)
-        out["delivered"] = watch.count()
-        watch.close()
-        time.sleep(2.0)                       # the last batches reach the last viewers
+        out.update(send_at_class_pace(server, server.ports["submission"], messages, bound))
         out["cpu_s"] = {k: round(procs.cpu_seconds(v) - cpu_before[k], 2) for k, v in roots.items()}
         per = {}
         for where, proc in viewer_procs:

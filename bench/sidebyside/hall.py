@@ -22,6 +22,24 @@ from .submission import PASSWORD, RCPT, USER, start_viewers, stop_viewers
 HERE = Path(__file__).resolve().parent
 
 
+def send_at_class_pace(server: Mailflow, submission_port: int, messages: int, bound: float) -> dict:
+    """Send ``messages`` one after another over one connection; wait for them in the Maildir.
+
+    Returns ``errors`` and ``delivered``, after a 2 s grace for the last batches to reach the last
+    viewers.  (Shared with ``bench/bench_hall.py``, which submits through any process of a hall.)"""
+    watch = server.arrivals(RCPT)
+    command = [sys.executable, str(HERE / "sender.py"), "--port", str(submission_port),
+               "--user", USER, "--password", PASSWORD, "--rcpt", RCPT, "--messages", str(messages),
+               "--connections", "1", "--reuse", "--seconds", str(bound), "--tag", "hall"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=bound + 90)
+    sent = json.loads(done.stdout.strip().splitlines()[-1])
+    watch.wait(len(sent["stamps"]), bound)
+    delivered = watch.count()
+    watch.close()
+    time.sleep(2.0)                      # the last batches reach the last viewers
+    return {"errors": sent["errors"], "delivered": delivered}
+
+
 def run(workdir: Path, viewers: int, messages: int, bound: float) -> dict:
     out: dict = {"viewers_asked": viewers, "messages": messages}
     server = Mailflow(workdir).start()
@@ -30,17 +48,7 @@ def run(workdir: Path, viewers: int, messages: int, bound: float) -> dict:
         viewer_proc, ready = start_viewers(server.ports["web"], viewers)
         out["viewers_joined"] = ready.get("ready", 0)
         out["join_errors"] = ready.get("errors", [])
-        watch = server.arrivals(RCPT)
-        command = [sys.executable, str(HERE / "sender.py"), "--port", str(server.ports["submission"]),
-                   "--user", USER, "--password", PASSWORD, "--rcpt", RCPT, "--messages", str(messages),
-                   "--connections", "1", "--reuse", "--seconds", str(bound), "--tag", "hall"]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=bound + 90)
-        sent = json.loads(done.stdout.strip().splitlines()[-1])
-        out["errors"] = sent["errors"]
-        watch.wait(len(sent["stamps"]), bound)
-        out["delivered"] = watch.count()
-        watch.close()
-        time.sleep(2.0)                      # the last batches reach the last viewers
+        out.update(send_at_class_pace(server, server.ports["submission"], messages, bound))
         out["hop_to_viewer"] = stop_viewers(viewer_proc)
         viewer_proc = None
         return out
