@@ -19,7 +19,9 @@ every student a user of the new world's class domain again, under the same local
 
 Names: the local part is made from the name -- Cyrillic transliterated as Russian passports do
 (ICAO Doc 9303), lower case, letters and digits, words joined by dots: "Иван Петров" becomes
-``ivan.petrov``; a taken one gets a number (``ivan.petrov2``).
+``ivan.petrov``; a taken one gets a number (``ivan.petrov2``).  ``postmaster`` is always taken: it
+is the domain's alias for its postmaster (RFC 5321 §4.5.1, :meth:`World.postmaster_of`), so a student
+named Postmaster becomes ``postmaster2``.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .world import World, WorldError
+from .world import POSTMASTER, World, WorldError
 
 NAME_MAX = 40
 _TRANSLIT = dict(zip(          # ICAO Doc 9303 (Russian passports since 2014), plus і ї є ґ
@@ -217,6 +219,8 @@ class Classroom:
         """``wanted``, or ``wanted2``, ``wanted3`` ...: the first address nobody has or had (``mine``,
         a student's own address, is free for that student)."""
         def free(address: str) -> bool:
+            if address.rpartition("@")[0] == POSTMASTER:    # the domain's alias (RFC 5321 §4.5.1): never a student's
+                return False
             if address == mine:
                 return not world.user_exists(address)
             return not (world.user_exists(address) or address in self._retired or (taken and taken(address)))

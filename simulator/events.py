@@ -50,23 +50,59 @@ def trim_transcript(lines: list[tuple[str, str]], *, keep: int = 20) -> list[tup
     A body is a run of client lines after a ``354`` (SMTP) or server lines after a ``+OK`` to
     RETR/TOP; callers mark it by passing runs as ("D", line).  Runs longer than ``keep`` are cut
     and replaced by one marker line ``(CUT, "<how many were left out>")``, which the page words.
+
+    A marker already in ``lines`` (the SMTP session keeps 20 lines of a DATA and counts the rest,
+    ``(CUT, "N")``) right next to this one is the same gap: the two become one marker with the sum,
+    so the page never shows "17 more lines" and "40 more lines" side by side.  Only count markers
+    merge (a ``(CUT, "TLS")`` line is another note); :func:`trimmed_positions` says where each line
+    lands.
     """
+    return _trim(lines, keep)[0]
+
+
+def trimmed_positions(lines: list[tuple[str, str]], keep: int = 20) -> list[int | None]:
+    """Where each of ``lines`` lands in ``trim_transcript(lines, keep=keep)``: its index there, None
+    for a body line that was cut (a count marker merged into a neighbour lands on that marker)."""
+    return _trim(lines, keep)[1]
+
+
+def _is_count(line: tuple[str, str]) -> bool:
+    return line[0] == CUT and line[1].isascii() and line[1].isdigit()
+
+
+def _trim(lines: list[tuple[str, str]], keep: int) -> tuple[list[tuple[str, str]], list[int | None]]:
     out: list[tuple[str, str]] = []
+    positions: list[int | None] = []
     run = 0
     cut = 0
+
+    def mark(count: int) -> int:
+        """Add a count marker, merged into one just before it; its index in ``out``."""
+        if out and _is_count(out[-1]):
+            out[-1] = (CUT, str(int(out[-1][1]) + count))
+        else:
+            out.append((CUT, str(count)))
+        return len(out) - 1
+
     for side, line in lines:
         if side == "D":
             run += 1
             if run <= keep:
+                positions.append(len(out))
                 out.append(("C", line))
             else:
                 cut += 1
+                positions.append(None)
             continue
         if cut:
-            out.append((CUT, str(cut)))
+            mark(cut)
             cut = 0
         run = 0
+        if _is_count((side, line)):
+            positions.append(mark(int(line)))
+            continue
+        positions.append(len(out))
         out.append((side, line))
     if cut:
-        out.append((CUT, str(cut)))
-    return out
+        mark(cut)
+    return out, positions

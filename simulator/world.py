@@ -7,6 +7,13 @@ is read from the web thread and changed on the mail loop, so it guards itself wi
 
 Where mail ends that has no mailbox of its own:
 
+- ``postmaster@`` every sandbox domain with mailboxes is delivered to one of its users
+  (:meth:`World.postmaster_of`): RFC 5321 §4.5.1 says a server MUST accept mail for the postmaster of
+  every domain it takes mail for.  The local part is case-insensitive (``Postmaster@``, and the SMTP
+  session turns a bare ``RCPT TO:<Postmaster>`` into ``postmaster@`` the door's domain); a user
+  named postmaster takes it, else the domain's ``postmaster:`` user, else its ``catch_all``
+  user (who would catch it anyway), else its first user in the scenario, else its first user now
+  (a class domain whose only users are students).  Students never get the name (:mod:`.classroom`);
 - a domain's ``catch_all`` user takes mail for any other local part of the domain
   (:meth:`World.mailbox_of`);
 - mail for a domain outside the sandbox is the outside world's (:attr:`World.outside`): ``bounce``
@@ -37,6 +44,7 @@ from .protocols.dns.zone import Record
 from .scenario import DomainSpec, Outside, Role, Scenario
 from .scenario.model import UserSpec
 
+POSTMASTER = "postmaster"     # the local part every mail domain MUST accept (RFC 5321 §4.5.1)
 _NO_PASSWORD = "\0no user has this password"     # what an unknown login is compared with
 PASSWORD_FILE = "outside-password"
 PASSWORD_ENV = "MAILFLOW_OUTSIDE_PASSWORD"
@@ -165,18 +173,39 @@ class World:
 
     def mailbox_of(self, address: str) -> str | None:
         """The mailbox mail for ``address`` is delivered into, if this world has one: the user's own,
-        else its sandbox domain's catch-all user's; None for an address nobody takes (and for the
-        outside world's domains: where their mail goes is :attr:`outside`'s business)."""
+        else (for ``postmaster@``) the domain's postmaster's, else its sandbox domain's catch-all
+        user's; None for an address nobody takes (and for the outside world's domains: where their
+        mail goes is :attr:`outside`'s business)."""
         wanted = address.lower()
         with self._lock:
             if wanted in self._users:
                 return wanted
-            _, domain = split_address(wanted)
+            local, domain = split_address(wanted)
             spec = self._domains.get(domain)
-            if spec is None or not spec.catch_all:
+            if spec is None:
+                return None
+            if local == POSTMASTER:
+                return self.postmaster_of(domain)
+            if not spec.catch_all:
                 return None
             target = f"{spec.catch_all}@{domain}"
             return target if target in self._users else None
+
+    def postmaster_of(self, domain: str) -> str | None:
+        """The mailbox ``postmaster@<domain>`` is delivered into (RFC 5321 §4.5.1): the user named
+        postmaster if there is one, else the domain's ``postmaster:`` user, its ``catch_all`` user,
+        its first user in the scenario, its first user now (the first that still exists); None for
+        a domain with no mailboxes (or not in the sandbox)."""
+        domain = domain.lower().rstrip(".")
+        with self._lock:
+            spec = self._domains.get(domain)
+            if spec is None:
+                return None
+            names = [POSTMASTER, spec.postmaster, spec.catch_all, *(u.name for u in spec.users)]
+            for name in names:
+                if name and f"{name}@{domain}" in self._users:
+                    return f"{name}@{domain}"
+            return next((a for a, u in self._users.items() if u.domain == domain), None)
 
     def catches(self, domain: str) -> bool:
         """Is mail for ``domain`` the outside world's, caught whole in its mailbox?"""

@@ -10,7 +10,7 @@ import pytest
 
 from simulator import dsn, nodes
 from simulator.bus import EventBus
-from simulator.events import trim_transcript
+from simulator.events import CUT, trim_transcript, trimmed_positions
 from simulator.facts import (AttemptReason, DeliveryReason, Door, HostStateChanged, NextHop, Reason, RouteReason,
                              HopStep)
 from simulator.gate import Mode, StepGate
@@ -128,6 +128,29 @@ def test_trim_transcript_cuts_long_bodies():
     out = trim_transcript(lines, keep=5)
     assert ("…", "45") in out
     assert out[-1] == ("S", "250 ok") and len(out) == 2 + 5 + 1 + 2
+
+
+@pytest.mark.parametrize("keep", [0, 3, 20, 25])
+def test_trim_transcript_merges_a_cut_marker_next_to_its_own(keep):
+    """The SMTP session keeps 20 DATA lines and counts the rest, ``(CUT, "40")``; a smaller ``keep``
+    (line-by-line stepping uses 3) cuts more of those 20: one marker with the sum, never two side by
+    side.  ``trimmed_positions`` follows: every line lands where it is, a merged marker on the one."""
+    lines = ([("C", "DATA"), ("S", "354 go")] + [("D", f"line {i}") for i in range(20)]
+             + [(CUT, "40"), ("C", "."), ("S", "250 ok"), (CUT, "TLS"), ("C", "QUIT")])
+    out = trim_transcript(lines, keep=keep)
+    markers = [text for side, text in out if side == CUT]
+    assert markers == [str(40 + max(0, 20 - keep)), "TLS"]                 # the TLS note is not a count
+    assert not any(a[0] == CUT == b[0] for a, b in zip(out, out[1:]) if a[1].isdigit() and b[1].isdigit())
+    assert len(out) == 2 + min(keep, 20) + 1 + 4
+    positions = trimmed_positions(lines, keep)
+    for (side, text), where in zip(lines, positions):
+        if where is None:
+            assert side == "D"
+        elif side == CUT and text.isdigit():
+            assert out[where][0] == CUT and int(out[where][1]) >= int(text)
+        else:
+            assert out[where][1] == text
+    assert trim_transcript([(CUT, "2"), (CUT, "3"), ("C", "x"), (CUT, "²")]) == [(CUT, "5"), ("C", "x"), (CUT, "²")]
 
 
 def test_step_gate_releases_exactly_one_hop():

@@ -29,7 +29,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from ..events import CUT
+from ..events import CUT, trimmed_positions   # re-exported: the one mapping, beside trim_transcript
 from ..facts import Credential, TlsMode, Wire
 
 __all__ = ["NUL", "TLS_MARK", "connection_layers", "connection_wire", "find_credentials", "tls_from_marker",
@@ -76,29 +76,6 @@ def tls_from_marker(lines: Sequence[tuple[str, str]], start: int | None = None) 
         if side == CUT and text == TLS_MARK:
             return index + 1
     return start
-
-
-def trimmed_positions(lines: Sequence[tuple[str, str]], keep: int = 20) -> list[int | None]:
-    """Where each of ``lines`` lands in ``trim_transcript(lines, keep=keep)`` (None: cut)."""
-    out, run, cut = 0, 0, 0
-    positions: list[int | None] = []
-    for side, _ in lines:
-        if side == "D":
-            run += 1
-            if run <= keep:
-                positions.append(out)
-                out += 1
-            else:
-                cut += 1
-                positions.append(None)
-            continue
-        if cut:
-            out += 1            # the marker line standing for the cut body
-            cut = 0
-        run = 0
-        positions.append(out)
-        out += 1
-    return positions
 
 
 def find_credentials(lines: Sequence[tuple[str, str]], protocol: str, *,

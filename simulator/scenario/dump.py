@@ -175,4 +175,6 @@ def _domain_lines(world: "World", domain: Any) -> list[str]:
         out.append("    txt: [" + ", ".join(_quote(t) for t in domain.txt) + "]")
     if domain.catch_all:
         out.append(f"    catch_all: {_scalar(domain.catch_all)}")
+    if domain.postmaster:
+        out.append(f"    postmaster: {_scalar(domain.postmaster)}")
     return out

@@ -15,10 +15,13 @@ keys (PyYAML's constructor silently keeps the last one):
    (MX targets, host names across domains, addresses). If anything was found, ``ScenarioError`` carries
    all of it, sorted by line; otherwise the frozen ``Scenario`` is returned.
 
-Two keys choose where mail ends that has no mailbox of its own: ``outside: bounce | catch`` (top
-level: mail for a domain outside the sandbox bounces, or the outside world catches it whole) and a
+Three keys choose where mail ends that has no mailbox of its own: ``outside: bounce | catch`` (top
+level: mail for a domain outside the sandbox bounces, or the outside world catches it whole), a
 domain's ``catch_all: <user>`` (any other local part of the domain is delivered to that user, who must
-be one of the domain's users, on a domain with a host of role mx).  ``mailflow.invalid``, the outside
+be one of the domain's users, on a domain with a host of role mx) and a domain's ``postmaster: <user>``
+(who takes ``postmaster@`` the domain, which RFC 5321 §4.5.1 says every mail domain MUST accept;
+checked as ``catch_all``, and refused on a domain that has a user named postmaster; without the key
+:meth:`simulator.world.World.postmaster_of` chooses).  ``mailflow.invalid``, the outside
 world's own domain (:data:`simulator.nodes.CATCH_DOMAIN`), is no scenario's.
 
 DNS rules checked here: MX preference is a 16-bit integer (RFC 1035 §3.3.9); a null MX is the single
@@ -60,7 +63,7 @@ NULL_MX = "."
 
 _TOP_KEYS = ("name", "title", "summary", "level", "goals", "class_domain", "domains", "faults", "steps",
              "outside")
-_DOMAIN_KEYS = ("users", "hosts", "mx", "address", "txt", "catch_all")
+_DOMAIN_KEYS = ("users", "hosts", "mx", "address", "txt", "catch_all", "postmaster")
 _USER_KEYS = ("password", "name")
 _HOST_KEYS = ("role", "state", "address")
 _MX_KEYS = ("preference", "host")
@@ -346,6 +349,8 @@ class _Builder(ScriptReader):
             address = next((h.spec.address for h in hosts if h.spec.role is Role.MX), None)
         catch_all = (self.catch_all(body["catch_all"], name, users, hosts, tree.join(field, "catch_all"))
                      if "catch_all" in body else None)
+        postmaster = (self.postmaster(body["postmaster"], name, users, hosts, tree.join(field, "postmaster"))
+                      if "postmaster" in body else None)
         spec = DomainSpec(
             name=name,
             index=index,
@@ -356,12 +361,13 @@ class _Builder(ScriptReader):
             txt=txt,
             line=tree.line(key_node),
             catch_all=catch_all,
+            postmaster=postmaster,
         )
         mx_line = tree.line(body["mx"]) if "mx" in body else tree.line(key_node)
         return _DomainDraft(spec, field, mx_line, hosts, mx)
 
     def catch_all(self, node: Node, domain: str, users: list[UserSpec], hosts: list[_HostDraft],
-                  field: str) -> str | None:
+                  field: str, what: str = "a catch-all") -> str | None:
         """``catch_all: alice``: one of the domain's users, on a domain whose mail is final here."""
         raw = self.text(node, field, "the name of one of the domain's users")
         if raw is None:
@@ -379,9 +385,19 @@ class _Builder(ScriptReader):
             return None
         if not any(h.spec.role is Role.MX for h in hosts):
             self.add(node, field, f"{domain} has no host of role mx: mail for it is never delivered here, "
-                                  f"so a catch-all would catch nothing")
+                                  f"so {what} would catch nothing")
             return None
         return name
+
+    def postmaster(self, node: Node, domain: str, users: list[UserSpec], hosts: list[_HostDraft],
+                   field: str) -> str | None:
+        """``postmaster: alice``: who takes the domain's postmaster mail (RFC 5321 §4.5.1), checked as
+        ``catch_all``; a domain with a user named postmaster has no alias to give."""
+        if any(u.name == "postmaster" for u in users):
+            self.add(node, field, f"{domain} has a user named postmaster, who takes postmaster@{domain} "
+                                  f"mail; remove this key or that user")
+            return None
+        return self.catch_all(node, domain, users, hosts, field, what="a postmaster alias")
 
     def users(self, node: Node | None, domain: str, field: str) -> list[UserSpec]:
         if node is None or tree.is_null(node):

@@ -72,6 +72,9 @@ class DomainSpec:
     txt: tuple[str, ...]  # TXT records at the apex
     line: int
     catch_all: str | None = None  # a user's name: any other local part of the domain is delivered to it
+    # a user's name: who takes mail for postmaster@ the domain (RFC 5321 §4.5.1), as the file gives it;
+    # None: the default (see World.postmaster_of).  A user named postmaster takes its own mail.
+    postmaster: str | None = None
 
 
 # --- faults: what can go wrong, as data -----------------------------------------------------------
