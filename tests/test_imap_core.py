@@ -329,7 +329,9 @@ def test_greeting_and_capabilities(store):
                                        b"AUTH=LOGIN\r\nc1 OK CAPABILITY completed\r\n")
     reply = c.login()
     assert (b"L1 OK [CAPABILITY IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UIDPLUS UNSELECT CHILDREN "
-            b"MOVE SPECIAL-USE] Logged in as bob@beta.test\r\n") == reply
+            b"MOVE SPECIAL-USE ESEARCH SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES CONDSTORE QRESYNC "
+            b"MULTIAPPEND BINARY] "
+            b"Logged in as bob@beta.test\r\n") == reply
     no_tls = Client(store)
     assert b"STARTTLS" not in no_tls.greeting
     assert no_tls.cmd("s STARTTLS") == b"s BAD STARTTLS is not available\r\n"
@@ -417,7 +419,7 @@ def test_select_list_status_namespace_id_enable(store):
     assert c.cmd('l LIST "" inbox') == b'* LIST (\\HasNoChildren) "/" "INBOX"\r\nl OK LIST completed\r\n'
     assert c.cmd("n NAMESPACE") == b'* NAMESPACE (("" "/")) NIL NIL\r\nn OK NAMESPACE completed\r\n'
     assert c.cmd('i ID ("name" "test")').startswith(b'* ID ("name" "Mailflow"')
-    assert c.cmd("e ENABLE UTF8=ACCEPT CONDSTORE") == b"* ENABLED\r\ne OK ENABLE completed\r\n"
+    assert c.cmd("e ENABLE UTF8=ACCEPT CONDSTORE") == b"* ENABLED CONDSTORE\r\ne OK ENABLE completed\r\n"
     st = c.cmd("s STATUS INBOX (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN)")
     assert st == b'* STATUS "INBOX" (MESSAGES 0 RECENT 0 UIDNEXT 1 UIDVALIDITY 1700000000 UNSEEN 0)\r\ns OK STATUS completed\r\n'
     assert c.cmd("s STATUS INBOX (BOGUS)") == b"s BAD Unknown STATUS item BOGUS\r\n"
@@ -428,6 +430,7 @@ def test_select_list_status_namespace_id_enable(store):
         b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded \\*)] Permanent flags\r\n"
         b"* OK [UIDVALIDITY 1700000000] UIDs valid\r\n"
         b"* OK [UIDNEXT 1] Predicted next UID\r\n"
+        b"* OK [HIGHESTMODSEQ 1] Highest\r\n"
         b"S1 OK [READ-WRITE] SELECT completed\r\n")
     assert c.cmd("e ENABLE X") == b"e BAD ENABLE is not allowed in the selected state\r\n"
     assert c.cmd("f UID FETCH 1:* (FLAGS)") == b"f OK FETCH completed\r\n"  # empty mailbox: OK, no data
@@ -592,8 +595,8 @@ def test_store_flags_and_silent(store):
         b"* 1 FETCH (UID 1 FLAGS (\\Answered \\Recent))\r\n* 2 FETCH (UID 2 FLAGS (\\Answered \\Recent))\r\n"
         b"s OK STORE completed\r\n")
     out = c.cmd("s STORE 2 +FLAGS MyLabel")
-    assert out == (b"* 2 FETCH (FLAGS (\\Answered \\Recent MyLabel))\r\n"
-                   b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded MyLabel)\r\ns OK STORE completed\r\n")
+    assert out == (b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded MyLabel)\r\n"
+                   b"* 2 FETCH (FLAGS (\\Answered \\Recent MyLabel))\r\ns OK STORE completed\r\n")
     info = store.message_info("bob@beta.test", "INBOX", 2)
     assert info.flags == frozenset({"\\Answered", "MyLabel"})
     if isinstance(store, MailStore):

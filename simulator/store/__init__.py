@@ -31,7 +31,8 @@ from .maildir import (
     valid_flag,
 )
 from .mailstore import MailStore, Subscription
-from .mime import MimePart, ParsedMessage, parse_header_block, parse_mime, split_params, to_crlf
+from .mime import (MAX_MIME_DEPTH, MimePart, ParsedMessage, bounded_mime, parse_header_block, parse_mime, split_params,
+                   to_crlf)
 from .mutf7 import decode_mutf7, encode_mutf7
 from .records import (
     FolderEvent,
@@ -51,6 +52,7 @@ from .uids import UIDLIST_NAME, UIDVALIDITY_NAME
 __all__ = [
     "AUTO_SUBSCRIBE", "DEFAULT_FOLDERS", "DELIMITER", "FLAG_TO_LETTER", "INBOX", "LETTER_TO_FLAG",
     "SPECIAL_USE", "SUBSCRIPTIONS_NAME", "SYSTEM_FLAGS", "UIDLIST_NAME", "UIDVALIDITY_NAME",
+    "MAX_MIME_DEPTH", "bounded_mime",
     "FolderEvent", "FolderExists", "FolderInfo", "FolderNameError", "FolderStatus", "HeaderSummary",
     "Listener", "MailStore", "MessageInfo", "MimePart", "NoSuchFolder", "NoSuchMessage", "ParsedMessage", "Retention",
     "StoreError", "Subscription", "canonical_flag", "decode_mutf7", "encode_mutf7", "header_block",

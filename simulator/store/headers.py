@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from email.header import decode_header, make_header
 
 __all__ = ["FIELD", "FIELD_LIMIT", "RECEIVED_LIMIT", "RECEIVED_MAX", "HeaderSummary",
-           "header_block", "header_fields", "summarize"]
+           "decode_words", "header_block", "header_fields", "summarize"]
 
 FIELD_LIMIT = 300        # characters kept of each shown field
 RECEIVED_LIMIT = 400     # characters kept of each Received field (they are long by nature)
@@ -101,13 +101,18 @@ def _display(raw: bytes, limit: int, *, decode: bool) -> str:
     """Unfolded, decoded, control characters replaced, white space runs made one space, trimmed."""
     text = raw[:_RAW_LIMIT].decode("utf-8", "replace")
     if decode and "=?" in text:
-        text = _decode_words(text)
+        text = decode_words(text)
     return " ".join(text.split()).translate(_CONTROLS)[:limit]
 
 
-def _decode_words(text: str) -> str:
-    """RFC 2047 encoded words -> text, run by run, so raw UTF-8 around them stays as it is."""
+def decode_words(text: str) -> str:
+    """RFC 2047 encoded words -> text, run by run, so raw UTF-8 around them stays as it is.
+
+    Never raises: a malformed word stays as it stands (IMAP SORT uses this one decoder too)."""
     return _ENCODED_RUN.sub(_decode_run, text)
+
+
+_decode_words = decode_words      # the name sorting.py imports today
 
 
 def _decode_run(match: re.Match[str]) -> str:

@@ -23,16 +23,16 @@ data directory; all calls happen on the mail loop thread, so there are no locks)
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ..fsutil import move_new
+from ..fsutil import link_new, move_new
 from .maildir import (
     DELIMITER,
-    FLAG_TO_LETTER,
     INBOX,
     SUBSCRIPTIONS_NAME,
     canonical_flag,
@@ -66,7 +66,20 @@ from .records import (
     StoreError,
 )
 from .retention import Retention
-from .uids import Entry, FolderState, Known, load_uidlist, next_uidvalidity, save_uidlist, scan
+from .uids import (
+    Entry,
+    FolderState,
+    DIRTY_NAME,
+    Known,
+    Loaded,
+    boot_id,
+    load_reservation,
+    load_uidlist,
+    next_uidvalidity,
+    reserve,
+    save_uidlist,
+    scan,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +96,11 @@ class Subscription:
         self._store.unlisten(self._address, self._callback)
 
 
+def _refuse_nul(data: bytes) -> None:
+    if b"\0" in data:
+        raise StoreError("a message may not contain NUL")
+
+
 class MailStore:
     """All users' Maildirs under ``root`` (= <data>/mail/<domain>/<user>).
 
@@ -90,14 +108,18 @@ class MailStore:
     "/" as the hierarchy delimiter; protocol layers translate (IMAP: modified UTF-7).
     """
 
+    SAVE_DELAY = 1.0     # seconds a non-durable uid list save may wait on the mail loop
+
     def __init__(self, root: Path, *, clock: Callable[[], float] = time.time,
-                 retention: Retention | None = None) -> None:
+                 retention: Retention | None = None, boot: str | None | Callable[[], str | None] = boot_id) -> None:
         self.root = Path(root)
+        self._boot = boot() if callable(boot) else boot     # this machine boot (``uids.boot_id``)
         self._clock = clock
         self.retention = retention or Retention()     # keep everything unless told otherwise
         self._folders: dict[tuple[str, str], FolderState] = {}
         self._listeners: dict[str, list[Listener]] = {}
         self._parse_cache = ParseCache()
+        self._pending: dict[tuple[str, str], FolderState] = {}   # lists whose non-durable save is deferred
         self.root.mkdir(parents=True, exist_ok=True)
 
     # ----------------------------------------------------------------- paths
@@ -109,9 +131,21 @@ class MailStore:
         return path
 
     def folder_path(self, address: str, folder: str) -> Path:
-        """Validated directory of ``folder`` (which need not exist)."""
+        """Validated directory of ``folder`` (which need not exist).
+
+        One user never reaches another's mail: besides ``normalize_folder``'s checks (no "." or ".."
+        component, no empty level, no NUL, controls, "\\" or wildcards) a name with "~" is refused,
+        and the path, with every symbolic link resolved, must lie inside the user's directory (the
+        user's directory is resolved by ``user_dir``; a folder directory that is a link is refused).
+        """
         folder = normalize_folder(folder)
-        return folder_dir(self.maildir_path(address), folder)
+        if "~" in folder:
+            raise FolderNameError("'~' is not allowed in mailbox names")
+        user = self.maildir_path(address)   # itself checked: its resolved path is <root>/<domain>/<user>
+        path = folder_dir(user, folder)      # a direct child of it, by name
+        if os.path.islink(path):             # so only a link could lead elsewhere: none is followed
+            raise FolderNameError("mailbox name escapes the user's directory")
+        return path
 
     # ----------------------------------------------------------------- folder state
 
@@ -130,31 +164,82 @@ class MailStore:
                 raise NoSuchFolder(f"no such mailbox: {folder}")
             make_maildir(path, folder=folder != INBOX)
         (path / "tmp").mkdir(exist_ok=True)
-        loaded = load_uidlist(path)
-        if loaded is None:
-            uidvalidity, uidnext, known = self._new_uidvalidity(address), 1, {}
-        else:
-            uidvalidity, uidnext, known = loaded
-        state = FolderState(address, folder, path, uidvalidity, uidnext, [], {}, {})
+        loaded = load_uidlist(path) or Loaded(self._new_uidvalidity(address), 1, {}, fresh=True)
+        state = FolderState(address, folder, path, loaded.uidvalidity, loaded.uidnext, [], {}, {},
+                            highestmodseq=loaded.highestmodseq, expunged=loaded.expunged, floor=loaded.floor,
+                            boot=self._boot)
+        # RFC 7162 §3.1.2.1: HIGHESTMODSEQ never goes back.  Under another boot (or none known) the
+        # list may be older than what clients were told: begin above the durable reservation.
+        reservation = load_reservation(path)
+        dirty = (path / DIRTY_NAME).exists()        # a deferred save never happened (a killed process)
+        unclean = reservation is not None and (dirty or reservation[1] is None or reservation[1] != self._boot)
+        if reservation is not None:
+            state.reserved = reservation[0] if not unclean else 0
+            if unclean:
+                state.highestmodseq = max(state.highestmodseq, reservation[0])
         self._folders[key] = state
-        self._scan(state, known=known, force_save=loaded is None)
+        self._scan(state, known=loaded.known, force_save=loaded.fresh or unclean or reservation is None,
+                   renew_all=unclean and bool(loaded.known))
+        if dirty:
+            (path / DIRTY_NAME).unlink(missing_ok=True)
         return state
 
     def _new_uidvalidity(self, address: str) -> int:
         return next_uidvalidity(self.maildir_path(address), self._clock())
 
-    def _scan(self, state: FolderState, *, known: Known | None = None, force_save: bool = False) -> bool:
+    def _scan(self, state: FolderState, *, known: Known | None = None, force_save: bool = False,
+              renew_all: bool = False) -> bool:
         return scan(state, new_uidvalidity=lambda: self._new_uidvalidity(state.address), known=known,
-                    force_save=force_save)
+                    force_save=force_save, renew_all=renew_all)
 
     def _info(self, state: FolderState, e: Entry) -> MessageInfo:
-        return MessageInfo(e.uid, e.size, e.flags, e.internaldate, state.path / e.sub / e.name)
+        return MessageInfo(e.uid, e.size, e.flags, e.internaldate, state.path / e.sub / e.name, e.modseq)
 
-    def _changed(self, state: FolderState, *, save: bool = True) -> None:
-        if save:
-            save_uidlist(state)
+    def _changed(self, state: FolderState, *, save: bool = True, durable: bool = True) -> None:
+        if save and (durable or not self._defer_save(state)):
+            self._save(state, durable=durable)
         state.version += 1
         self._emit(FolderEvent(state.address, state.name))
+
+    def _save(self, state: FolderState, *, durable: bool) -> None:
+        save_uidlist(state, durable=durable)
+        if self._pending.pop((state.address, state.name), None) is not None:
+            (state.path / DIRTY_NAME).unlink(missing_ok=True)
+
+    def _defer_save(self, state: FolderState) -> bool:
+        """Debounce a non-durable save (flags, expunges) to one per ``SAVE_DELAY`` per folder.
+
+        Only on a running event loop (the mail loop); elsewhere saves happen at once.  The
+        mod-sequences are reserved durably now, and a ``mailflow-dirty`` marker (no fsync) says a save
+        is pending: a process killed before it happens leaves the marker, and the next load treats the
+        list as stale (``uids``: it begins above the reservation).  ``flush`` saves what is pending.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        reserve(state)                 # before any client hears of the new mod-sequences
+        key = (state.address, state.name)
+        if key not in self._pending:
+            try:
+                (state.path / DIRTY_NAME).touch()
+            except OSError:
+                return False
+            self._pending[key] = state
+            loop.call_later(self.SAVE_DELAY, self._save_pending, key, state)
+        return True
+
+    def _save_pending(self, key: tuple[str, str], state: FolderState) -> None:
+        if self._pending.get(key) is state:
+            try:
+                self._save(state, durable=False)
+            except OSError:                # the folder went away meanwhile (deleted, renamed)
+                self._pending.pop(key, None)
+
+    def flush(self) -> None:
+        """Save every deferred uid list now (before a stop, or a rename or delete of folders)."""
+        for key, state in list(self._pending.items()):
+            self._save_pending(key, state)
 
     def _emit(self, event: FolderEvent) -> None:
         for callback in list(self._listeners.get(event.address, ())):
@@ -336,6 +421,24 @@ class MailStore:
                 self._rename(state, e, "cur", e.flags)
         return frozenset(claimed)
 
+    def highestmodseq(self, address: str, folder: str) -> int:
+        """HIGHESTMODSEQ (RFC 7162 §3.1.2.1): the mod-sequence of the folder's latest change."""
+        return self._folder(address, folder).highestmodseq
+
+    def vanished(self, address: str, folder: str, since: int) -> list[int]:
+        """UIDs expunged after mod-sequence ``since`` (RFC 7162 §3.2.5.1: VANISHED (EARLIER)), expanded;
+        prefer ``vanished_ranges``."""
+        return self._folder(address, folder).vanished(since)
+
+    def vanished_ranges(self, address: str, folder: str, since: int) -> list[tuple[int, int]] | None:
+        """UID runs expunged after ``since``, merged and ascending, never expanded; None if ``since`` is
+        below the history's floor (then answer from the client's known UIDs minus those that exist)."""
+        return self._folder(address, folder).vanished_ranges(since)
+
+    def recent(self, address: str, folder: str) -> frozenset[int]:
+        """The \\Recent messages nobody has claimed, left unclaimed (EXAMINE, RFC 3501 §6.3.2)."""
+        return frozenset(e.uid for e in self._folder(address, folder).entries if e.recent)
+
     def _rename(self, state: FolderState, e: Entry, sub: str, flags: frozenset[str]) -> None:
         name = f"{e.base}:2,{info_from_flags(flags, e.other)}" if sub == "cur" else e.base
         if (sub, name) != (e.sub, e.name):
@@ -358,7 +461,8 @@ class MailStore:
             if not valid_flag(f):
                 raise StoreError(f"invalid flag {f}")
         result: dict[int, frozenset[str]] = {}
-        keywords_changed = any_changed = False
+        any_changed = False
+        modseq = state.highestmodseq + 1    # RFC 7162 §3.1.1: one new value for what this call changes
         for uid in uids:
             e = state.by_uid.get(uid)
             if e is None:
@@ -371,17 +475,17 @@ class MailStore:
                 new = frozenset(wanted)
             new = frozenset(new)
             if new != e.flags:
-                old_kw = {f for f in e.flags if f not in FLAG_TO_LETTER}
-                new_kw = {f for f in new if f not in FLAG_TO_LETTER}
-                keywords_changed |= old_kw != new_kw
                 try:
                     self._rename(state, e, "cur", new)
                 except NoSuchMessage:
                     continue
                 any_changed = True
+                e.modseq = modseq
             result[uid] = e.flags
         if any_changed:
-            self._changed(state, save=keywords_changed)
+            state.highestmodseq = modseq
+            self._changed(state, durable=False)   # the list keeps keywords and mod-sequences (no fsync:
+                                                  # see ``save_uidlist``)
         return result
 
     def _deliver_file(self, state: FolderState, data: bytes, flags: frozenset[str], mtime: float | None,
@@ -392,22 +496,89 @@ class MailStore:
         sub, name, st = write_message(state.path, data, now=now, flags=flags, mtime=mtime,
                                       taken=state.by_base, sync_dir=sync_dir)
         e = Entry(state.uidnext, name.split(":", 1)[0], sub, name, flags, "", crlf_size(data), st.st_size,
-                  st.st_mtime_ns, True)
+                  st.st_mtime_ns, True, state.bump())
         state.uidnext += 1
         state.add(e)
         return e
 
     def append(self, address: str, folder: str, data: bytes, flags: Iterable[str] = (),
                internaldate: float | None = None) -> tuple[int, int]:
-        """APPEND (RFC 3501 §6.3.11): store a message; returns (UIDVALIDITY, UID) for APPENDUID."""
+        """APPEND (RFC 3501 §6.3.11): store a message; returns (UIDVALIDITY, UID) for APPENDUID.
+
+        A message holding a NUL is refused (RFC 3501 §4.3: a NUL never appears in a message's text;
+        BINARY's literal8 bodies are re-encoded before they get here, ``transfer.encode_binary_parts``).
+        """
         state = self._folder(address, folder)
+        clean = self._append_flags(flags)
+        _refuse_nul(data)
+        e = self._deliver_file(state, to_crlf(data), clean, internaldate)
+        self._changed(state)
+        return state.uidvalidity, e.uid
+
+    @staticmethod
+    def _append_flags(flags: Iterable[str]) -> frozenset[str]:
         clean = frozenset(canonical_flag(f) for f in flags) - {"\\Recent"}
         for f in clean:
             if not valid_flag(f):
                 raise StoreError(f"invalid flag {f}")
-        e = self._deliver_file(state, to_crlf(data), clean, internaldate)
-        self._changed(state)
-        return state.uidvalidity, e.uid
+        return clean
+
+    def append_many(self, address: str, folder: str,
+                    messages: list[tuple[bytes, Iterable[str], float | None]]) -> tuple[int, list[int]]:
+        """MULTIAPPEND (RFC 3502 §6.3.11): store every message or none; (UIDVALIDITY, UIDs in order).
+
+        Every flag and message is checked first (``StoreError``, nothing written); then each message
+        is written and fsynced under ``tmp/`` and only when all are there are they linked into
+        ``new/``/``cur/``, the directories fsynced once and the uid list saved once.  Any failure
+        (an ``OSError`` such as ENOSPC included, raised as ``StoreError`` with it as the cause)
+        removes what was written: nothing is stored, UIDNEXT is unchanged.
+        """
+        state = self._folder(address, folder)
+        batch = [(to_crlf(data), self._append_flags(flags), when) for data, flags, when in messages]
+        for data, _, _ in batch:
+            _refuse_nul(data)
+        now = self._clock()
+        written: list[tuple[Path, Path, str, str, frozenset[str], float | None, bytes]] = []
+        linked: list[Path] = []
+        try:
+            taken = set(state.by_base)
+            for data, flags, when in batch:          # 1: every file whole under tmp/
+                base = unique_base(now)
+                while base in taken:
+                    base = unique_base(now)
+                taken.add(base)
+                sub = "cur" if flags else "new"
+                name = f"{base}:2,{info_from_flags(flags)}" if flags else base
+                tmp = state.path / "tmp" / base
+                written.append((tmp, state.path / sub / name, sub, name, flags, when, data))
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    mtime = now if when is None else when
+                    os.utime(fh.fileno(), (mtime, mtime))
+                    os.fsync(fh.fileno())
+            for tmp, final, *_ in written:             # 2: all linked into new/ or cur/
+                link_new(tmp, final)
+                linked.append(final)
+            sync_subdirs(state.path)
+        except OSError as err:
+            for tmp, *_ in written:
+                tmp.unlink(missing_ok=True)
+            for final in linked:
+                final.unlink(missing_ok=True)
+            raise StoreError(f"could not store the messages: {err.strerror or err}") from err
+        first = state.uidnext
+        for tmp, final, sub, name, flags, _, data in written:
+            tmp.unlink(missing_ok=True)
+            st = final.stat()
+            state.add(Entry(state.uidnext, name.split(":", 1)[0], sub, name, flags, "", len(data), st.st_size,
+                            st.st_mtime_ns, True, state.highestmodseq + 1))
+            state.uidnext += 1
+        if written:
+            state.bump()                                 # one mod-sequence for the whole batch
+            self._changed(state)
+        return state.uidvalidity, list(range(first, state.uidnext))
 
     def copy_messages(self, address: str, src: str, uids: Iterable[int], dst: str) -> list[tuple[int, int]]:
         """COPY (RFC 3501 §6.4.7): copy each file, flags and INTERNALDATE kept; returns [(source uid, new uid)]."""
@@ -444,6 +615,7 @@ class MailStore:
             if moved is not None:
                 pairs.append((uid, moved.uid))
         if pairs:
+            source.forget([p[0] for p in pairs], source.bump())   # gone from the source (VANISHED)
             sync_subdirs(target.path, ("cur",))     # the new names first: a crash leaves a copy, not a loss
             sync_subdirs(source.path)
             self._changed(target)
@@ -464,7 +636,8 @@ class MailStore:
                 except FileExistsError:     # a file the target has not scanned yet
                     pass
             base = unique_base(self._clock())
-        new = Entry(target.uidnext, base, "cur", name, e.flags, e.other, e.size, e.fsize, e.mtime_ns, True)
+        new = Entry(target.uidnext, base, "cur", name, e.flags, e.other, e.size, e.fsize, e.mtime_ns, True,
+                    target.bump())
         target.uidnext += 1
         target.add(new)
         source.entries.remove(e)
@@ -487,7 +660,8 @@ class MailStore:
         if gone:
             state.entries = [e for e in state.entries if e.uid not in uids]
             state.reindex()
-            self._changed(state)
+            state.forget(gone, state.bump())       # RFC 7162 §3.2: an expunge is a change too
+            self._changed(state, durable=False)    # the files are gone already (see ``save_uidlist``)
         return gone
 
     def expunge(self, address: str, folder: str, uids: Iterable[int] | None = None) -> list[int]:
@@ -527,6 +701,7 @@ class MailStore:
     def delete_folder(self, address: str, folder: str) -> None:
         """DELETE (RFC 3501 §6.3.4). INBOX cannot be deleted; a folder with children neither."""
         folder = normalize_folder(folder)
+        self.flush()
         if folder == INBOX:
             raise StoreError("INBOX cannot be deleted")
         path = self.folder_path(address, folder)
@@ -542,6 +717,7 @@ class MailStore:
     def rename_folder(self, address: str, old: str, new: str) -> None:
         """RENAME (RFC 3501 §6.3.5), children included. Renaming INBOX moves its messages."""
         old, new = normalize_folder(old), normalize_folder(new)
+        self.flush()
         if not self.folder_exists(address, old):
             raise NoSuchFolder(f"no such mailbox: {old}")
         if self.folder_exists(address, new) or old == new:
@@ -576,7 +752,8 @@ class MailStore:
         state = self._folder(address, folder)
         unseen = sum(1 for e in state.entries if "\\Seen" not in e.flags)
         recent = sum(1 for e in state.entries if e.recent)
-        return FolderStatus(len(state.entries), recent, unseen, state.uidnext, state.uidvalidity)
+        return FolderStatus(len(state.entries), recent, unseen, state.uidnext, state.uidvalidity,
+                            state.highestmodseq)
 
     # ----------------------------------------------------------------- subscriptions
 

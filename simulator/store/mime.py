@@ -8,7 +8,22 @@ raw (unfolded), since IMAP sends them as they are.  ``to_crlf`` gives that form 
 sizes count CRLF line ends).
 
 What it leaves out: content transfer decoding, RFC 2047/2231 decoding (see ``headers.summarize`` for
-a decoded summary), and nesting deeper than ``MAX_MIME_DEPTH`` (deeper parts are opaque octets).
+a decoded summary), nesting deeper than ``MAX_MIME_DEPTH`` and more than ``MAX_MIME_PARTS`` parts in
+all (the rest is opaque octets).
+
+Width: as Dovecot's ``mail_max_total_mime_parts`` (10,000), one message has at most
+``MAX_MIME_PARTS`` parts in all.  Once they are used up a multipart is split no further: its last
+counted child runs to the end of the multipart's body and is ``application/octet-stream``, and
+multiparts and message/rfc822 parts met later are opaque; so BODYSTRUCTURE, BODY[n] and SEARCH cost
+at most that many parts however many boundaries a message carries.  ``ParseCache`` weighs what it
+holds by an estimate of its bytes (parts, not entries), so a few wide messages cannot fill memory.
+
+Depth: ``parse_mime`` recurses once per level and stops at ``MAX_MIME_DEPTH``, where a part becomes
+``application/octet-stream`` whatever it says, so BODYSTRUCTURE of a 10,000-deep multipart is 40
+levels and then octets.  Python's ``email`` parser recurses per level without a limit (a few
+hundred levels end in RecursionError): ``bounded_mime`` gives the bytes to hand it, the same
+message with a ``Content-Type: application/octet-stream`` field put first in each part at the
+limit, so ``email`` sees the same tree this module does.
 """
 from __future__ import annotations
 
@@ -19,10 +34,21 @@ from dataclasses import dataclass, field
 
 from .headers import FIELD
 
-__all__ = ["MAX_MIME_DEPTH", "MimePart", "ParseCache", "ParsedMessage", "crlf_size", "parse_header_block",
-           "parse_mime", "split_params", "to_crlf"]
+__all__ = ["MAX_MIME_DEPTH", "MAX_MIME_PARTS", "MimePart", "ParseCache", "ParsedMessage", "bounded_mime", "crlf_size",
+           "parse_header_block", "parse_mime", "split_params", "to_crlf"]
 
 MAX_MIME_DEPTH = 40
+MAX_MIME_PARTS = 10_000
+
+
+class _Budget:
+    """Parts left for one message, and where the first opaque remainder begins (for ``bounded_mime``)."""
+
+    __slots__ = ("cut", "left")
+
+    def __init__(self, parts: int) -> None:
+        self.left = parts
+        self.cut: int | None = None
 
 
 def to_crlf(data: bytes) -> bytes:
@@ -119,9 +145,11 @@ def _count_lines(data: bytes, start: int, end: int) -> int:
 
 
 def parse_mime(data: bytes, start: int = 0, end: int | None = None, *, default: str = "text/plain",
-               depth: int = 0) -> MimePart:
+               depth: int = 0, budget: _Budget | None = None) -> MimePart:
     """Build the MIME tree of ``data[start:end]`` (CRLF line ends) with byte offsets (RFC 2045/2046)."""
     end = len(data) if end is None else end
+    budget = _Budget(MAX_MIME_PARTS) if budget is None else budget
+    budget.left -= 1
     headers, body_start = parse_header_block(data, start, end)
     ctype, params = split_params(headers.get("content-type", "")) if "content-type" in headers else (default, [])
     maintype, _, subtype = ctype.lower().partition("/")
@@ -130,30 +158,40 @@ def parse_mime(data: bytes, start: int = 0, end: int | None = None, *, default: 
         if "content-type" in headers:
             params = [("charset", "us-ascii")]
     part = MimePart(start, body_start, end, headers, maintype, subtype, params)
-    if depth >= MAX_MIME_DEPTH:
+    if depth >= MAX_MIME_DEPTH or (budget.left <= 0 and maintype in ("multipart", "message")):
         part.maintype, part.subtype = "application", "octet-stream"
         return part
     if maintype == "multipart":
         boundary = dict((k.lower(), v) for k, v in params).get("boundary")
         if boundary:
             child_default = "message/rfc822" if subtype == "digest" else "text/plain"
-            for cs, ce in _split_multipart(data, body_start, end, boundary.encode("utf-8", "surrogateescape")):
-                part.parts.append(parse_mime(data, cs, ce, default=child_default, depth=depth + 1))
+            most = budget.left
+            spans = _split_multipart(data, body_start, end, boundary.encode("utf-8", "surrogateescape"), most)
+            for i, (cs, ce) in enumerate(spans):
+                if budget.left <= 0 or (len(spans) > most and i == len(spans) - 1):
+                    # the parts are used up: the rest of this body is one opaque part
+                    budget.cut = cs if budget.cut is None else min(budget.cut, cs)
+                    part.parts.append(parse_mime(data, cs, spans[-1][1], default=child_default,
+                                                 depth=MAX_MIME_DEPTH, budget=budget))
+                    break
+                part.parts.append(parse_mime(data, cs, ce, default=child_default, depth=depth + 1, budget=budget))
         if not part.parts:  # RFC 3501 requires at least one body part; present an empty text part
             part.parts.append(MimePart(body_start, body_start, body_start, {}, "text", "plain",
                                        [("charset", "us-ascii")]))
     elif maintype == "message" and subtype == "rfc822":
-        part.message = parse_mime(data, body_start, end, depth=depth + 1)
+        part.message = parse_mime(data, body_start, end, depth=depth + 1, budget=budget)
         part.lines = _count_lines(data, body_start, end)
     elif maintype == "text":
         part.lines = _count_lines(data, body_start, end)
     return part
 
 
-def _split_multipart(data: bytes, start: int, end: int, boundary: bytes) -> list[tuple[int, int]]:
+def _split_multipart(data: bytes, start: int, end: int, boundary: bytes,
+                     most: int = MAX_MIME_PARTS) -> list[tuple[int, int]]:
     """Offsets of each body part between "--boundary" delimiter lines (RFC 2046 §5.1.1).
 
-    The CRLF before a delimiter belongs to the delimiter, so part bodies exclude it.
+    The CRLF before a delimiter belongs to the delimiter, so part bodies exclude it.  At most
+    ``most`` + 1 spans: the last of them then runs to ``end`` (the uncounted rest).
     """
     delim = b"--" + boundary
     spans: list[tuple[int, int]] = []
@@ -173,6 +211,9 @@ def _split_multipart(data: bytes, start: int, end: int, boundary: bytes) -> list
             pos = idx + len(delim)
             continue
         if part_start is not None:
+            if len(spans) >= max(most, 0):
+                spans.append((part_start, end))
+                return spans
             part_end = idx - 2 if idx - 2 >= part_start else part_start
             spans.append((part_start, part_end))
         if closing:
@@ -182,6 +223,45 @@ def _split_multipart(data: bytes, start: int, end: int, boundary: bytes) -> list
     if part_start is not None:
         spans.append((part_start, end))
     return spans
+
+
+_CONTENT_TYPE = re.compile(rb"(?im)^content-type[ \t]*:")
+_OPAQUE = b"Content-Type: application/octet-stream\r\n"
+
+
+def bounded_mime(data: bytes) -> bytes:
+    """``data`` made safe for Python's ``email``: nesting cut at ``MAX_MIME_DEPTH`` (see above).
+
+    ``data`` is returned as it is when it cannot be that deep (each two levels need at least one
+    Content-Type field) nor that wide; the line ends of the result are CRLF.  A message with more
+    than ``MAX_MIME_PARTS`` parts is cut where the uncounted rest begins (``email`` would split it).
+    """
+    if len(_CONTENT_TYPE.findall(data)) < MAX_MIME_DEPTH // 2 and data.count(b"\n--") < MAX_MIME_PARTS:
+        return data
+    data = to_crlf(data)
+    budget = _Budget(MAX_MIME_PARTS)
+    root = parse_mime(data, budget=budget)
+    if budget.cut is not None:
+        data = data[:budget.cut]
+        root = parse_mime(data)
+    cuts: list[int] = []
+    stack = [(root, 0)]
+    while stack:
+        part, depth = stack.pop()
+        if depth >= MAX_MIME_DEPTH:
+            cuts.append(part.header_start)
+            continue
+        stack.extend((child, depth + 1) for child in part.parts)
+        if part.message is not None:
+            stack.append((part.message, depth + 1))
+    if not cuts:
+        return data
+    pieces, last = [], 0
+    for at in sorted(cuts):
+        pieces += (data[last:at], _OPAQUE)
+        last = at
+    pieces.append(data[last:])
+    return b"".join(pieces)
 
 
 @dataclass(slots=True)
@@ -198,22 +278,50 @@ class ParsedMessage:
 
 
 class ParseCache:
-    """The least recently used ``ParsedMessage``s, at most ``size`` of them, by a caller's key.
+    """The least recently used ``ParsedMessage``s by a caller's key, weighed by their estimated bytes.
 
-    The store's key is (folder, base name, file size, mtime): a file changed in place misses.
+    The store's key is (folder, base name, file size, mtime): a file changed in place misses.  A parse
+    weighs ``PART_WEIGHT`` per MIME part (the part, its header dict and its share of rendered forms);
+    the cache holds at most ``size`` entries and ``max_bytes`` of weight.
     """
 
-    def __init__(self, size: int = 50_000) -> None:
+    PART_WEIGHT = 1024
+
+    def __init__(self, size: int = 50_000, max_bytes: int = 64 << 20) -> None:
         self._size = size
-        self._items: OrderedDict[Hashable, ParsedMessage] = OrderedDict()
+        self._max_bytes = max_bytes
+        self.weight = 0
+        self._items: OrderedDict[Hashable, tuple[ParsedMessage, int]] = OrderedDict()
 
     def get(self, key: Hashable) -> ParsedMessage | None:
         hit = self._items.get(key)
-        if hit is not None:
-            self._items.move_to_end(key)
-        return hit
+        if hit is None:
+            return None
+        self._items.move_to_end(key)
+        return hit[0]
 
     def put(self, key: Hashable, parsed: ParsedMessage) -> None:
-        self._items[key] = parsed
-        if len(self._items) > self._size:
-            self._items.popitem(last=False)
+        old = self._items.pop(key, None)
+        if old is not None:
+            self.weight -= old[1]
+        weight = self.PART_WEIGHT * count_parts(parsed.root)
+        self._items[key] = (parsed, weight)
+        self.weight += weight
+        while self._items and (len(self._items) > self._size or self.weight > self._max_bytes):
+            _, (_, w) = self._items.popitem(last=False)
+            self.weight -= w
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def count_parts(root: MimePart) -> int:
+    """How many MIME parts a tree has (iteratively: no recursion however deep)."""
+    n, stack = 0, [root]
+    while stack:
+        part = stack.pop()
+        n += 1
+        stack.extend(part.parts)
+        if part.message is not None:
+            stack.append(part.message)
+    return n

@@ -38,6 +38,7 @@ class MessageInfo:
     flags: frozenset[str]
     internaldate: float
     path: Path
+    modseq: int = 1  # RFC 7162 §3.1.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,7 @@ class FolderStatus:
     unseen: int
     uidnext: int
     uidvalidity: int
+    highestmodseq: int = 1  # RFC 7162 §3.1.2.1
 
 
 @dataclass(frozen=True, slots=True)

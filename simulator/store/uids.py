@@ -11,30 +11,84 @@ What it implements
     only files never seen before are stat'ed and read (to count their CRLF size). New files get UIDs
     in arrival order (mtime, then name); files the uid list knows keep their UIDs.
 
+  * Mod-sequences (RFC 7162 §3.1, CONDSTORE; §3.2, QRESYNC): every message has one, the folder a
+    HIGHESTMODSEQ.  Each change takes the next value (``FolderState.bump``): a new message, a flag
+    change, a file renamed or removed behind our back; one value serves every message changed by one
+    operation.  Expunges bump it too, and the expunged UIDs are remembered with that value
+    (``FolderState.expunged``, for QRESYNC's VANISHED): at most ``MAX_EXPUNGED`` records; beyond that
+    the two oldest merge under the newer value, so an old expunge is reported a little too often,
+    never missed (a client ignores UIDs it does not hold).  The uid list keeps them: ``M<highest>``
+    on the first line, the message's value as a seventh column, and a line
+    ``X <TAB> modseq <TAB> uid-set`` per record.  A list written before mod-sequences reads as
+    every message at 1.  Records merge as ranges, never expanded into single UIDs; beyond
+    ``MAX_EXPUNGED_RANGES`` runs in all the oldest records are dropped and the list remembers the
+    newest dropped value as its floor (``F<floor>`` on the first line): ``vanished_ranges`` answers
+    ``None`` for a ``since`` below it, and QRESYNC then answers from the client's known UIDs (RFC 7162
+    §3.2.5.1 lets a server report UIDs the client did not see go).
+
+  * Mod-sequences survive every way the list can fall behind the files (RFC 7162 §3.1.2.1: a
+    HIGHESTMODSEQ never goes back, and a change is never given a value a client already holds):
+      - the list keeps each message's system-flag letters too (an eighth column): a file whose
+        name says otherwise (renamed while the server was down) gets a new mod-sequence at load;
+      - a UID the list knows whose file is gone is recorded as expunged at a new mod-sequence
+        (VANISHED reports it), not silently dropped;
+      - flag changes and expunges save the list without an fsync (see ``save_uidlist``), so a
+        crash of the machine may bring back an older list.  Against that, mod-sequences are
+        reserved durably: ``mailflow-modseq`` holds ``R<reserved> B<boot id>`` and is rewritten with
+        an fsync whenever HIGHESTMODSEQ would pass R (R = HIGHESTMODSEQ + ``MODSEQ_RESERVE``: one
+        fsync per 10,000 changes).  A start under another boot id than the reservation's (the machine
+        restarted: a crash, or a reboot we cannot tell from one) begins above R and gives every
+        message that new value: clients refetch the flags once instead of drifting for good.  A killed
+        process loses nothing (the list is replaced by a rename and lives in the page cache), except a
+        save the store deferred (``MailStore._defer_save``): its ``mailflow-dirty`` marker makes the
+        next load begin above the reservation too.
+
 What it leaves out: sharing the list between processes (one simulator process owns the data
 directory) and Dovecot's header/extension records.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .maildir import FLAG_TO_LETTER, list_names, name_flags, write_lines
+from .maildir import FLAG_TO_LETTER, info_from_flags, list_names, name_flags, write_lines
 from .mime import crlf_size
 
 log = logging.getLogger(__name__)
 
-__all__ = ["UIDLIST_NAME", "UIDVALIDITY_NAME", "Entry", "FolderState", "file_crlf_size", "load_uidlist",
-           "next_uidvalidity", "save_uidlist", "scan"]
+__all__ = ["DIRTY_NAME", "MAX_EXPUNGED", "MAX_EXPUNGED_RANGES", "MODSEQ_NAME", "MODSEQ_RESERVE", "boot_id", "load_reservation",
+           "merge_ranges", "reserve", "UIDLIST_NAME", "UIDVALIDITY_NAME", "Entry", "FolderState", "Loaded", "file_crlf_size",
+           "load_uidlist", "next_uidvalidity", "save_uidlist", "scan"]
 
 UIDLIST_NAME = "mailflow-uidlist"
 UIDVALIDITY_NAME = "mailflow-uidvalidity"
+MODSEQ_NAME = "mailflow-modseq"
+DIRTY_NAME = "mailflow-dirty"       # a deferred uid list save is pending (``MailStore._defer_save``)
+MODSEQ_RESERVE = 10_000
 _UIDLIST_MAGIC = "mailflow-uidlist"
 
-# base name -> (uid, CRLF size, mtime ns, file size, keywords): one line of a loaded uid list.
-Known = dict[str, tuple[int, int, int, int, frozenset[str]]]
+# base name -> (uid, CRLF size, mtime ns, file size, keywords, modseq, system-flag letters or None for a
+# list written before they were kept): one line of a loaded uid list.
+Known = dict[str, tuple[int, int, int, int, frozenset[str], int, str | None]]
+Expunged = list[tuple[int, list[tuple[int, int]]]]   # (modseq, UID ranges) per expunge, oldest first
+MAX_EXPUNGED = 1000
+MAX_EXPUNGED_RANGES = 20_000
+
+
+@dataclass(slots=True)
+class Loaded:
+    """What a uid list holds (``load_uidlist``)."""
+
+    uidvalidity: int
+    uidnext: int
+    known: Known
+    highestmodseq: int = 1
+    expunged: Expunged = field(default_factory=list)
+    floor: int = 0                  # expunge history below this mod-sequence was dropped
+    fresh: bool = False             # no list was found (or it was damaged): one is written at once
 
 
 @dataclass(slots=True)
@@ -51,6 +105,7 @@ class Entry:
     fsize: int
     mtime_ns: int
     recent: bool = False
+    modseq: int = 1  # RFC 7162 §3.1.1: the value of the last change to this message
 
     @property
     def internaldate(self) -> float:
@@ -70,6 +125,43 @@ class FolderState:
     by_uid: dict[int, Entry]
     by_base: dict[str, Entry]
     version: int = 0
+    highestmodseq: int = 1
+    expunged: Expunged = field(default_factory=list)
+    floor: int = 0                  # expunge records at or below this mod-sequence were dropped
+    reserved: int = 0               # mod-sequences up to this are reserved durably (``MODSEQ_NAME``)
+    boot: str | None = None         # the boot id the reservation is written under
+
+    def bump(self) -> int:
+        """The next mod-sequence, now the folder's highest (RFC 7162 §3.1.1: strictly ascending)."""
+        self.highestmodseq += 1
+        return self.highestmodseq
+
+    def forget(self, uids: list[int], modseq: int) -> None:
+        """Remember UIDs expunged at ``modseq`` (for VANISHED): at most ``MAX_EXPUNGED`` records and
+        ``MAX_EXPUNGED_RANGES`` runs; the oldest merge (as ranges), then drop below a floor."""
+        if not uids:
+            return
+        self.expunged.append((modseq, _ranges(sorted(uids))))
+        if len(self.expunged) > MAX_EXPUNGED:
+            (_, first), (second_modseq, second) = self.expunged[:2]
+            self.expunged[:2] = [(second_modseq, merge_ranges(first + second))]
+        total = sum(len(r) for _, r in self.expunged)
+        while total > MAX_EXPUNGED_RANGES and len(self.expunged) > 1:
+            dropped, ranges = self.expunged.pop(0)
+            total -= len(ranges)
+            self.floor = max(self.floor, dropped)
+
+    def vanished_ranges(self, since: int) -> list[tuple[int, int]] | None:
+        """UID runs expunged after mod-sequence ``since`` (RFC 7162 §3.2.5.1), merged and ascending;
+        None if ``since`` lies below the floor (that part of the history was dropped)."""
+        if since < self.floor:
+            return None
+        return merge_ranges([r for modseq, ranges in self.expunged if modseq > since for r in ranges])
+
+    def vanished(self, since: int) -> list[int]:
+        """UIDs expunged after mod-sequence ``since``, ascending (expanded: prefer ``vanished_ranges``)."""
+        ranges = self.vanished_ranges(max(since, self.floor)) or []
+        return [u for a, b in ranges for u in range(a, b + 1)]
 
     def reindex(self) -> None:
         self.entries.sort(key=lambda e: e.uid)
@@ -101,16 +193,91 @@ def next_uidvalidity(user_dir: Path, now: float) -> int:
     return value
 
 
-def save_uidlist(folder: FolderState) -> None:
-    lines = [f"{_UIDLIST_MAGIC} 1 V{folder.uidvalidity} N{folder.uidnext}"]
+def merge_ranges(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """(first, last) runs in any order -> ascending, overlapping and adjacent ones joined (never expanded)."""
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(ranges):
+        if out and a <= out[-1][1] + 1:
+            if b > out[-1][1]:
+                out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
+
+
+def boot_id() -> str | None:
+    """This boot of the machine (Linux ``/proc/sys/kernel/random/boot_id``); None where unknown
+    (then every start counts as unclean: safe, costs clients a flag refetch)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def load_reservation(path: Path) -> tuple[int, str | None] | None:
+    """(reserved mod-sequence, boot id) of the folder at ``path``; None if there is none."""
+    try:
+        cols = (path / MODSEQ_NAME).read_text(encoding="utf-8").split()
+        reserved = int(cols[0][1:]) if cols[0].startswith("R") else None
+    except (OSError, UnicodeDecodeError, IndexError, ValueError):
+        return None
+    if reserved is None:
+        return None
+    boot = next((c[1:] for c in cols[1:] if c.startswith("B")), "") or None
+    return reserved, boot
+
+
+def reserve(folder: FolderState) -> None:
+    """Make sure every mod-sequence handed out so far is at or below a durably written reservation."""
+    if folder.highestmodseq <= folder.reserved:
+        return
+    folder.reserved = folder.highestmodseq + MODSEQ_RESERVE
+    write_lines(folder.path / MODSEQ_NAME, [f"R{folder.reserved} B{folder.boot or ''}"])
+
+
+def _ranges(uids: list[int]) -> list[tuple[int, int]]:
+    """Ascending UIDs -> (first, last) runs."""
+    out: list[tuple[int, int]] = []
+    for u in uids:
+        if out and u == out[-1][1] + 1:
+            out[-1] = (out[-1][0], u)
+        else:
+            out.append((u, u))
+    return out
+
+
+def save_uidlist(folder: FolderState, *, durable: bool = True) -> None:
+    """Write the folder's uid list (atomically: a temporary file renamed over the old one).
+
+    ``durable=False`` skips the fsync: for flag changes (the message file names hold the flags)
+    and expunges (the files are gone; a rescan finds that again).  The rename still makes the list
+    whole after a killed process (the page cache survives it); only a crash of the machine itself
+    could bring back the list before, losing at most the latest keywords and mod-sequences (Dovecot's
+    default ``mail_fsync = optimized`` makes the same trade).  New UIDs (APPEND, COPY, MOVE,
+    delivery) are always saved with an fsync: a UID once given out is never given to another message.
+    """
+    reserve(folder)                 # before any list naming a new mod-sequence is written
+    head = f"{_UIDLIST_MAGIC} 1 V{folder.uidvalidity} N{folder.uidnext} M{folder.highestmodseq}"
+    lines = [head + (f" F{folder.floor}" if folder.floor else "")]
     for e in folder.entries:
         kws = " ".join(sorted(f for f in e.flags if f not in FLAG_TO_LETTER))
-        lines.append(f"{e.uid}\t{e.base}\t{e.size}\t{e.mtime_ns}\t{e.fsize}\t{kws}")
-    write_lines(folder.path / UIDLIST_NAME, lines)
+        lines.append(f"{e.uid}\t{e.base}\t{e.size}\t{e.mtime_ns}\t{e.fsize}\t{kws}\t{e.modseq}\t"
+                     f"{info_from_flags(e.flags)}")
+    for modseq, ranges in folder.expunged:
+        lines.append(f"X\t{modseq}\t" + ",".join(f"{a}:{b}" if a != b else str(a) for a, b in ranges))
+    if durable:
+        write_lines(folder.path / UIDLIST_NAME, lines)
+        return
+    path = folder.path / UIDLIST_NAME
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
 
 
-def load_uidlist(path: Path) -> tuple[int, int, Known] | None:
-    """(UIDVALIDITY, UIDNEXT, known files) of the folder at ``path``; None if missing or damaged."""
+def load_uidlist(path: Path) -> Loaded | None:
+    """UIDVALIDITY, UIDNEXT, known files and mod-sequences of the folder at ``path``; None if missing
+    or damaged."""
     try:
         text = (path / UIDLIST_NAME).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
@@ -122,19 +289,29 @@ def load_uidlist(path: Path) -> tuple[int, int, Known] | None:
     try:
         if head[0] != _UIDLIST_MAGIC:
             return None
-        uidvalidity = int(head[2][1:])
-        uidnext = int(head[3][1:])
-        known: Known = {}
+        loaded = Loaded(int(head[2][1:]), int(head[3][1:]), {})
+        for token in head[4:]:
+            if token.startswith("M"):
+                loaded.highestmodseq = int(token[1:])
+            elif token.startswith("F"):
+                loaded.floor = int(token[1:])
         for line in lines[1:]:
             cols = line.split("\t")
+            if cols[0] == "X":
+                ranges = [tuple(int(x) for x in (r.split(":") * 2)[:2]) for r in cols[2].split(",")]
+                loaded.expunged.append((int(cols[1]), ranges))  # type: ignore[arg-type]
+                continue
             uid, base, size, mtime_ns, fsize = int(cols[0]), cols[1], int(cols[2]), int(cols[3]), int(cols[4])
             kws = frozenset(cols[5].split()) if len(cols) > 5 else frozenset()
-            known[base] = (uid, size, mtime_ns, fsize, kws)
-            uidnext = max(uidnext, uid + 1)
+            modseq = int(cols[6]) if len(cols) > 6 else 1
+            letters = cols[7] if len(cols) > 7 else None
+            loaded.known[base] = (uid, size, mtime_ns, fsize, kws, modseq, letters)
+            loaded.uidnext = max(loaded.uidnext, uid + 1)
+            loaded.highestmodseq = max(loaded.highestmodseq, modseq)
     except (IndexError, ValueError):
         log.warning("corrupt uid list in %s; issuing a new UIDVALIDITY", path)
         return None
-    return uidvalidity, uidnext, known
+    return loaded
 
 
 def file_crlf_size(path: Path) -> int:
@@ -150,9 +327,11 @@ def file_crlf_size(path: Path) -> int:
 
 
 def scan(state: FolderState, *, new_uidvalidity: Callable[[], int], known: Known | None = None,
-         force_save: bool = False) -> bool:
+         force_save: bool = False, renew_all: bool = False) -> bool:
     """Reconcile the folder state with new/ and cur/ and save the uid list; True if anything changed.
 
+    ``known`` (the loaded list, first scan only): its UIDs whose files are gone are recorded as
+    expunged at the new mod-sequence.  ``renew_all`` (an unclean start): every message gets it too.
     ``new_uidvalidity`` is called only if the list held duplicate UIDs (then all are renumbered).
     """
     on_disk: dict[str, tuple[str, str]] = {}
@@ -160,9 +339,22 @@ def scan(state: FolderState, *, new_uidvalidity: Callable[[], int], known: Known
         for name in list_names(state.path / sub):
             base = name.split(":", 1)[0]
             on_disk.setdefault(base, (sub, name))
+    before = {e.uid for e in state.entries}
     keep, changed = _keep_known(state, on_disk)
     if on_disk:
         changed |= _add_fresh(state, on_disk, known or {}, keep)
+    kept = {e.uid for e in keep}
+    lost = {prior[0] for prior in (known or {}).values() if prior[0] not in kept and prior[0] < state.uidnext}
+    changed |= bool(lost) or renew_all
+    if changed:
+        modseq = state.highestmodseq + 1     # one value for every change this scan found
+        for e in keep:
+            if e.modseq == 0 or renew_all:
+                e.modseq = modseq
+        left = (before | lost) - kept
+        state.forget(sorted(left), modseq)
+        if any(e.modseq == modseq for e in keep) or left:
+            state.highestmodseq = modseq
     if changed or force_save:
         state.entries = keep
         state.reindex()
@@ -186,7 +378,10 @@ def _keep_known(state: FolderState, on_disk: dict[str, tuple[str, str]]) -> tupl
         if name != e.name or sub != e.sub:
             flags, other = name_flags(sub, name)
             kws = {f for f in e.flags if f not in FLAG_TO_LETTER}
-            e.sub, e.name, e.flags, e.other = sub, name, frozenset(flags | kws), other
+            new_flags = frozenset(flags | kws)
+            if new_flags != e.flags:
+                e.modseq = 0            # changed behind our back: ``scan`` gives it the next value
+            e.sub, e.name, e.flags, e.other = sub, name, new_flags, other
             changed = True
         keep.append(e)
     return keep, changed
@@ -207,14 +402,16 @@ def _add_fresh(state: FolderState, on_disk: dict[str, tuple[str, str]], known: K
     for mtime_ns, base, sub, name, st, prior in fresh:
         flags, other = name_flags(sub, name)
         if prior is not None and prior[0] not in used and prior[0] < state.uidnext:
-            uid, kws = prior[0], prior[4]
+            uid, kws, modseq = prior[0], prior[4], prior[5]
+            if prior[6] is not None and prior[6] != info_from_flags(flags):
+                modseq = 0              # flags changed behind our back (or the list fell behind)
             size = prior[1] if prior[3] == st.st_size else file_crlf_size(state.path / sub / name)
         else:
-            uid, size, kws = state.uidnext, file_crlf_size(state.path / sub / name), frozenset()
+            uid, size, kws, modseq = state.uidnext, file_crlf_size(state.path / sub / name), frozenset(), 0
             state.uidnext += 1
         used.add(uid)
         keep.append(Entry(uid, base, sub, name, frozenset(flags | kws), other, size,
-                          st.st_size, mtime_ns, recent=(sub == "new")))
+                          st.st_size, mtime_ns, recent=(sub == "new"), modseq=modseq))
     return bool(fresh)
 
 
@@ -224,4 +421,5 @@ def _renumber(state: FolderState, uidvalidity: int) -> None:
     for i, e in enumerate(sorted(state.entries, key=lambda e: (e.mtime_ns, e.base)), 1):
         e.uid = i
     state.uidnext = len(state.entries) + 1
+    state.expunged.clear()          # UIDs of the old UIDVALIDITY mean nothing now
     state.reindex()

@@ -53,6 +53,7 @@ from email.parser import BytesParser
 from html.parser import HTMLParser
 from typing import Any, Iterator
 
+from ..store import bounded_mime
 from ..store.headers import summarize
 from .errors import WebmailError
 
@@ -74,7 +75,9 @@ _TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]
 
 
 def parse(raw: bytes) -> EmailMessage:
-    return BytesParser(policy=email_policy.default).parsebytes(raw)  # type: ignore[return-value]
+    # Python's email parser recurses once per MIME level: the nesting is cut at the store's
+    # MAX_MIME_DEPTH first (bounded_mime), so a 10,000-deep multipart parses like BODYSTRUCTURE shows it.
+    return BytesParser(policy=email_policy.default).parsebytes(bounded_mime(raw))  # type: ignore[return-value]
 
 
 # -- the view ----------------------------------------------------------------------------------------

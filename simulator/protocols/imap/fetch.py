@@ -1,4 +1,5 @@
-"""FETCH (RFC 3501 §6.4.5): the fetch items parsed, and each item answered by a function of a table.
+"""FETCH (RFC 3501 §6.4.5; MODSEQ, RFC 7162 §3.1.4.1; BINARY, BINARY.PEEK and BINARY.SIZE,
+RFC 3516 §4.2): the fetch items parsed, and each item answered by a function of a table.
 
 ``parse_fetch_atts`` reads the item list (macros ALL / FAST / FULL, BODY[section]<partial>);
 ``ITEMS`` maps each item to the function that renders it for one message; ``fetch_response``
@@ -14,11 +15,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.store import ParsedMessage
+from simulator.store import ParsedMessage, StoreError
+from simulator.store.transfer import UnknownCte, decode, transfer_encoding
 
 from .mailbox import Mailbox, MessageData
 from .render import find_part, header_fields, render_body, render_envelope
 from .wire import Atom, ParseError, format_internaldate
+
+
+class UnknownTransferEncoding(StoreError):
+    """BINARY of a part whose Content-Transfer-Encoding we cannot decode: NO [UNKNOWN-CTE]."""
+
+    def __str__(self) -> str:
+        return f"[UNKNOWN-CTE] Cannot decode Content-Transfer-Encoding {self.args[0][:40]!r}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +49,10 @@ _MACROS = {
     "FULL": ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY"),
 }
 _SIMPLE_ATTS = {"ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822", "RFC822.HEADER", "RFC822.SIZE", "RFC822.TEXT",
-                "BODY", "BODYSTRUCTURE", "UID"}
+                "BODY", "BODYSTRUCTURE", "UID", "MODSEQ"}
 _BODY_ATT = re.compile(r"^(BODY|BODY\.PEEK)\[([^\]]*)\](?:<(\d+)\.(\d+)>)?$", re.IGNORECASE)
+_BINARY_ATT = re.compile(r"^(BINARY|BINARY\.PEEK|BINARY\.SIZE)\[((?:[1-9]\d*)(?:\.[1-9]\d*)*)?\]"
+                         r"(?:<(\d+)\.(\d+)>)?$", re.IGNORECASE)
 _SECTION = re.compile(r"^((?:[1-9]\d*)(?:\.[1-9]\d*)*)?(?:(?:^|\.)(HEADER\.FIELDS\.NOT|HEADER\.FIELDS|HEADER|TEXT|MIME)"
                       r"(?:\s*\(([^()]*)\))?)?$", re.IGNORECASE)
 
@@ -64,7 +75,21 @@ def parse_fetch_atts(arg: Any) -> list[FetchAtt]:
     return out
 
 
+def _parse_binary_att(m: re.Match[str]) -> FetchAtt:
+    """BINARY[part]<partial>, BINARY.PEEK[...], BINARY.SIZE[part] (RFC 3516 §4.2: part numbers only)."""
+    kind, nums = m.group(1).upper(), m.group(2) or ""
+    if kind == "BINARY.SIZE" and m.group(3) is not None:
+        raise ParseError("BINARY.SIZE takes no partial")
+    partial = (int(m.group(3)), int(m.group(4))) if m.group(3) is not None else None
+    parts = tuple(int(x) for x in nums.split(".")) if nums else ()
+    name = "BINARY.SIZE[]" if kind == "BINARY.SIZE" else "BINARY[]"
+    return FetchAtt(name, nums, kind == "BINARY.PEEK", partial, parts)
+
+
 def _parse_body_att(text: str) -> FetchAtt:
+    binary = _BINARY_ATT.match(text)
+    if binary:
+        return _parse_binary_att(binary)
     m = _BODY_ATT.match(text)
     if not m:
         raise ParseError(f"Unknown fetch attribute {text[:40]!r}")
@@ -137,11 +162,11 @@ class FetchedMessage:
 def needs_info(atts: Sequence[FetchAtt]) -> bool:
     """Whether a FETCH reads the message record: for INTERNALDATE / RFC822.SIZE, and as the "is it
     still there?" check when nothing else touches the store (BODY.PEEK[] alone: read_message checks)."""
-    return (any(a.name in ("INTERNALDATE", "RFC822.SIZE") for a in atts)
+    return (any(a.name in ("INTERNALDATE", "RFC822.SIZE", "MODSEQ") for a in atts)
             or all(a.name in ("UID", "FLAGS") for a in atts))
 
 
-Part = bytes | tuple[bytes, bytes]      # a (label, data) pair is sent as a literal
+Part = bytes | tuple[bytes, bytes] | tuple[bytes, bytes, bool]   # (label, data[, literal8]): a literal
 
 
 def _uid(m: FetchedMessage, att: FetchAtt) -> Part:
@@ -160,6 +185,12 @@ def _internaldate(m: FetchedMessage, att: FetchAtt) -> Part:
 def _size(m: FetchedMessage, att: FetchAtt) -> Part:
     assert m.info is not None
     return b"RFC822.SIZE %d" % m.info.size
+
+
+def _modseq(m: FetchedMessage, att: FetchAtt) -> Part:
+    """MODSEQ (RFC 7162 §3.1.4.1): the mod-sequence of the message's last change."""
+    assert m.info is not None
+    return b"MODSEQ (%d)" % m.info.modseq
 
 
 def _envelope(m: FetchedMessage, att: FetchAtt) -> Part:
@@ -196,7 +227,7 @@ def _body_section(m: FetchedMessage, att: FetchAtt) -> Part:
     """BODY[section]<partial> and BODY.PEEK[...]; a part that does not exist is NIL."""
     assert att.section is not None
     data = section(m.raw(), m.parsed(), att)
-    label = b"BODY[" + att.section.encode() + b"]"
+    label = b"BODY[" + att.section.encode("utf-8", "surrogateescape") + b"]"
     if att.partial is not None:
         origin, count = att.partial
         label += b"<%d>" % origin
@@ -209,10 +240,53 @@ def _body_section(m: FetchedMessage, att: FetchAtt) -> Part:
     return label + b" NIL" if data is None else (label + b" ", data)
 
 
+def _binary_data(m: FetchedMessage, att: FetchAtt) -> bytes | None:
+    """The decoded octets of BINARY[part] (RFC 3516 §4.2), None for a part that does not exist.
+
+    BINARY[] is the whole message; a multipart or message/rfc822 part is given as it is (there is
+    nothing to decode); a leaf is decoded from its Content-Transfer-Encoding (``UnknownCte``)."""
+    data, root = m.raw(), m.parsed().root
+    if not att.parts:
+        return data
+    node = find_part(root, att.parts)
+    if node is None:
+        return None
+    body = data[node.body_start:node.end]
+    if node.is_multipart or node.is_message:
+        return body
+    try:
+        return decode(body, transfer_encoding(node))
+    except UnknownCte as exc:
+        raise UnknownTransferEncoding(str(exc)) from None
+
+
+def _binary(m: FetchedMessage, att: FetchAtt) -> Part:
+    """BINARY[part]<partial> and BINARY.PEEK: a literal8 when the octets hold a NUL (RFC 3516 §4.2)."""
+    data = _binary_data(m, att)
+    label = b"BINARY[" + (att.section or "").encode() + b"]"
+    if att.partial is not None:
+        origin, count = att.partial
+        label += b"<%d>" % origin
+        if data is not None:
+            data = data[origin:origin + count]
+    if not att.peek:
+        m.seen = True
+    m.bodies = 1
+    if data is None:
+        return label + b" NIL"
+    return (label + b" ", data, b"\0" in data)
+
+
+def _binary_size(m: FetchedMessage, att: FetchAtt) -> Part:
+    data = _binary_data(m, att)
+    return b"BINARY.SIZE[" + (att.section or "").encode() + b"] %d" % (len(data) if data is not None else 0)
+
+
 ITEMS: dict[str, Callable[[FetchedMessage, FetchAtt], Part]] = {
     "UID": _uid, "FLAGS": _flags, "INTERNALDATE": _internaldate, "RFC822.SIZE": _size,
     "ENVELOPE": _envelope, "BODY": _body, "BODYSTRUCTURE": _bodystructure, "RFC822": _rfc822,
-    "RFC822.HEADER": _rfc822_header, "RFC822.TEXT": _rfc822_text, "BODY[]": _body_section,
+    "RFC822.HEADER": _rfc822_header, "RFC822.TEXT": _rfc822_text, "BODY[]": _body_section, "MODSEQ": _modseq,
+    "BINARY[]": _binary, "BINARY.SIZE[]": _binary_size,
 }
 
 
@@ -246,14 +320,16 @@ def section(data: bytes, parsed: ParsedMessage, att: FetchAtt) -> bytes | None:
 def fetch_response(seq: int, parts: list[Part]) -> bytes:
     """``* seq FETCH (...)`` (RFC 3501 §7.4.2) in one join: a message body is copied once, not per layer.
 
-    A ``(label, data)`` part becomes ``label {len}CRLF data`` (a literal, §4.3).
+    A ``(label, data)`` part becomes ``label {len}CRLF data`` (a literal, §4.3); ``(label, data, True)``
+    a literal8, ``label ~{len}CRLF data`` (RFC 3516 §4.2).
     """
     pieces = [b"* %d FETCH (" % seq]
     for i, part in enumerate(parts):
         if i:
             pieces.append(b" ")
         if isinstance(part, tuple):
-            pieces += (part[0], b"{%d}\r\n" % len(part[1]), part[1])
+            tilde = b"~" if len(part) == 3 and part[2] else b""  # type: ignore[misc]
+            pieces += (part[0], tilde + b"{%d}\r\n" % len(part[1]), part[1])
         else:
             pieces.append(part)
     pieces.append(b")\r\n")
@@ -262,4 +338,4 @@ def fetch_response(seq: int, parts: list[Part]) -> bytes:
 
 def item_names(atts: Sequence[FetchAtt]) -> tuple[str, ...]:
     """The items asked for, as on the wire, sorted and without repeats (for the fact)."""
-    return tuple(sorted({a.name if a.section is None else f"BODY[{a.section}]" for a in atts}))
+    return tuple(sorted({a.name if a.section is None else a.name.replace("[]", f"[{a.section}]") for a in atts}))

@@ -27,6 +27,7 @@ class MessageData(Protocol):
     size: int                  # octets of the CRLF form that FETCH serves (RFC822.SIZE)
     internaldate: float        # seconds since the epoch (INTERNALDATE, SEARCH BEFORE/ON/SINCE)
     flags: frozenset[str]
+    modseq: int                # RFC 7162 §3.1.1: the mod-sequence of its last change
 
 
 class Mailbox(Protocol):
@@ -45,6 +46,9 @@ class Mailbox(Protocol):
     def uidvalidity(self, folder: str) -> int: ...
     def uidnext(self, folder: str) -> int: ...
     def claim_recent(self, folder: str) -> frozenset[int]: ...
+    def recent(self, folder: str) -> frozenset[int]: ...
+    def highestmodseq(self, folder: str) -> int: ...
+    def vanished(self, folder: str, since: int) -> list[int]: ...
     def status(self, folder: str) -> FolderStatus: ...
 
     # -- messages
@@ -88,10 +92,16 @@ class MaildirMailbox:
             bind(store.rescan), bind(store.uids), bind(store.flags), bind(store.version))
         self.uidvalidity, self.uidnext, self.claim_recent, self.status = (
             bind(store.uidvalidity), bind(store.uidnext), bind(store.claim_recent), bind(store.status))
+        self.recent, self.highestmodseq, self.vanished = (
+            bind(store.recent), bind(store.highestmodseq), bind(store.vanished))
         self.message_info, self.read_message, self.parsed = (
             bind(store.message_info), bind(store.read_message), bind(store.parsed))
         self.set_flags, self.append, self.expunge = bind(store.set_flags), bind(store.append), bind(store.expunge)
         self.copy_messages, self.move_messages = bind(store.copy_messages), bind(store.move_messages)
+        if hasattr(store, "vanished_ranges"):  # merged runs, None below the history's floor
+            self.vanished_ranges = bind(store.vanished_ranges)
+        if hasattr(store, "append_many"):     # MULTIAPPEND all or nothing (RFC 3502 §2), when the store has it
+            self.append_many = bind(store.append_many)
         self.folder_exists, self.list_folders = bind(store.folder_exists), bind(store.list_folders)
         self.create_folder, self.delete_folder = bind(store.create_folder), bind(store.delete_folder)
         self.rename_folder, self.subscriptions = bind(store.rename_folder), bind(store.subscriptions)

@@ -4,7 +4,8 @@ For the core's tests (no disk, no clock but the one given) and for anyone who wa
 ``ImapSession`` without a store.  It follows the Maildir store's rules where the session can see
 them: UIDs ascend and are never reused (RFC 3501 §2.3.1.1), a message is ``\\Recent`` until one
 read-write session claims it (§2.3.2), a change by anyone is told to every listener, INBOX cannot
-be deleted, a folder with children neither, names are checked by ``normalize_folder``.
+be deleted, a folder with children neither, names are checked by ``normalize_folder``, every
+change takes the next mod-sequence and expunged UIDs are remembered with theirs (RFC 7162).
 Two sessions that share one ``MemoryMailbox`` see each other's changes.
 """
 
@@ -25,6 +26,7 @@ class MemoryInfo:
     size: int
     flags: frozenset[str]
     internaldate: float
+    modseq: int = 1
 
 
 @dataclass(slots=True)
@@ -34,6 +36,7 @@ class _Message:
     internaldate: float
     recent: bool = True
     parsed: ParsedMessage | None = None
+    modseq: int = 1
 
 
 @dataclass(slots=True)
@@ -42,6 +45,12 @@ class _Folder:
     uidnext: int = 1
     version: int = 0
     messages: dict[int, _Message] = field(default_factory=dict)   # in UID order
+    highestmodseq: int = 1
+    expunged: list[tuple[int, frozenset[int]]] = field(default_factory=list)   # (modseq, UIDs)
+
+    def bump(self) -> int:
+        self.highestmodseq += 1
+        return self.highestmodseq
 
 
 class _Listening:
@@ -116,11 +125,21 @@ class MemoryMailbox:
             self._folders[folder].messages[uid].recent = False
         return frozenset(claimed)
 
+    def highestmodseq(self, folder: str) -> int:
+        return self._get(folder).highestmodseq
+
+    def vanished(self, folder: str, since: int) -> list[int]:
+        return sorted({u for modseq, uids in self._get(folder).expunged if modseq > since for u in uids})
+
+    def recent(self, folder: str) -> frozenset[int]:
+        return frozenset(uid for uid, m in self._get(folder).messages.items() if m.recent)
+
     def status(self, folder: str) -> FolderStatus:
         box = self._get(folder)
         messages = box.messages.values()
         return FolderStatus(len(box.messages), sum(m.recent for m in messages),
-                            sum("\\Seen" not in m.flags for m in messages), box.uidnext, box.uidvalidity)
+                            sum("\\Seen" not in m.flags for m in messages), box.uidnext, box.uidvalidity,
+                            box.highestmodseq)
 
     # ----------------------------------------------------------------- messages
 
@@ -132,7 +151,7 @@ class MemoryMailbox:
 
     def message_info(self, folder: str, uid: int) -> MemoryInfo:
         m = self._message(folder, uid)
-        return MemoryInfo(uid, len(m.data), m.flags, m.internaldate)
+        return MemoryInfo(uid, len(m.data), m.flags, m.internaldate, m.modseq)
 
     def read_message(self, folder: str, uid: int) -> bytes:
         return self._message(folder, uid).data
@@ -149,14 +168,17 @@ class MemoryMailbox:
         box = self._get(folder)
         wanted = _clean_flags(flags)
         result, changed = {}, False
+        modseq = box.highestmodseq + 1
         for uid in uids:
             m = box.messages.get(uid)
             if m is None:
                 continue
             new = m.flags | wanted if mode == "+" else m.flags - wanted if mode == "-" else wanted
-            changed |= new != m.flags
+            if new != m.flags:
+                changed, m.modseq = True, modseq
             m.flags = result[uid] = frozenset(new)
         if changed:
+            box.highestmodseq = modseq
             self._changed(folder)
         return result
 
@@ -164,7 +186,7 @@ class MemoryMailbox:
         box = self._get(folder)
         uid = box.uidnext
         box.uidnext += 1
-        box.messages[uid] = _Message(data, flags, self._clock() if date is None else date)
+        box.messages[uid] = _Message(data, flags, self._clock() if date is None else date, modseq=box.bump())
         return uid
 
     def append(self, folder: str, data: bytes, flags: Iterable[str] = (),
@@ -195,6 +217,7 @@ class MemoryMailbox:
         for uid in gone:
             del box.messages[uid]
         if gone:
+            box.expunged.append((box.bump(), frozenset(gone)))
             self._changed(folder)
         return gone
 

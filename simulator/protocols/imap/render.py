@@ -22,13 +22,15 @@ _ADDR_TOKEN = re.compile(r'\s+|"(?:[^"\\]|\\.)*"?|\((?:[^()\\]|\\.)*\)?|\[[^\]]*
 
 
 def _addr_tokens(value: str) -> list[tuple[str, str]]:
-    """RFC 5322 address tokens as (kind, text): "q" quoted, "s" special, "a" atom; comments dropped."""
+    """RFC 5322 address tokens as (kind, text): "q" quoted, "s" special, "a" atom, "c" comment."""
     out = []
     for m in _ADDR_TOKEN.finditer(value):
         t = m.group(0)
         if t.isspace():
             continue
         if t.startswith("("):
+            inner = t[1:-1] if t.endswith(")") and len(t) > 1 else t[1:]
+            out.append(("c", re.sub(r"\\(.)", r"\1", inner).strip()))
             continue
         if t.startswith('"'):
             inner = t[1:-1] if t.endswith('"') and len(t) > 1 else t[1:]
@@ -41,7 +43,12 @@ def _addr_tokens(value: str) -> list[tuple[str, str]]:
 
 
 def parse_address_list(value: str) -> list[tuple]:
-    """Address list -> items: ("addr", name, adl, mailbox, host) | ("group", name) | ("end",)."""
+    """Address list -> items: ("addr", name, adl, mailbox, host) | ("group", name) | ("end",).
+
+    Comments are dropped, except that a bare addr-spec without a display name takes the last
+    comment as its name (``user@domain (Real Name)``, the old form RFC 5322 §3.4 still reads;
+    Dovecot does the same, imaptest's fetch-envelope expects it).
+    """
     toks = _addr_tokens(value)
     items: list[tuple] = []
     i = 0
@@ -58,18 +65,20 @@ def parse_address_list(value: str) -> list[tuple]:
             while j < len(toks) and toks[j] != ("s", ">"):
                 inner.append(toks[j])
                 j += 1
-            items.append(_angle_addr(_phrase(phrase), inner))
+            items.append(_angle_addr(_phrase(_no_comments(phrase)), _no_comments(inner)))
             i = j + 1
             while i < len(toks) and toks[i] != ("s", ",") and toks[i] != ("s", ";"):
                 i += 1  # junk after ">"
             continue
         if sep == ":" and not in_group:
-            items.append(("group", _phrase(phrase)))
+            items.append(("group", _phrase(_no_comments(phrase))))
             in_group = True
             i += 1
             continue
-        if phrase:
-            items.append(_addr_spec(None, None, phrase))
+        words = _no_comments(phrase)
+        if words:
+            comments = [t for k, t in phrase if k == "c" and t]
+            items.append(_addr_spec(comments[-1] if comments else None, None, words))
         if sep == ";" and in_group:
             items.append(("end",))
             in_group = False
@@ -77,6 +86,10 @@ def parse_address_list(value: str) -> list[tuple]:
     if in_group:
         items.append(("end",))
     return items
+
+
+def _no_comments(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [t for t in tokens if t[0] != "c"]
 
 
 def _phrase(tokens: list[tuple[str, str]]) -> str | None:

@@ -5,6 +5,19 @@ on a ``MessageView``: what one message looks like to a search, whatever keeps it
 builds its views with ``StoredMessage``, which reads a message from the session's ``Mailbox`` only
 when a key needs it (``SEARCH UNSEEN`` reads no file).  Strings are compared case-insensitively,
 after decoding RFC 2047 encoded words; CHARSET is UTF-8 or US-ASCII (the session refuses others).
+
+FROM, TO, CC and BCC match the field as written and the addresses as parsed (``name <user@host>``,
+comments removed, a trailing comment taken as the name): ``<user (c)@ (c) host>`` is found by
+``FROM user@host`` as Dovecot finds it.
+
+Depth: NOT, OR and parenthesised lists nest at most ``MAX_SEARCH_DEPTH`` keys deep; deeper is BAD,
+found while parsing, before any recursion could run out of stack (a 5,000-deep ``NOT NOT ...``
+costs a scan of its tokens, nothing more).  Width: at most ``MAX_SEARCH_KEYS`` keys and
+``MAX_SEARCH_RANGES`` sequence/UID ranges in one command (BAD beyond), and each set is resolved by
+the session over normalised ranges with bisection, so one command costs keys x messages at most;
+the session runs the match as a job that yields the loop to other sessions between steps.
+Messages are handed to Python's ``email`` (which recurses per MIME level) only with their nesting
+cut at the store's ``MAX_MIME_DEPTH`` (``simulator.store.mime.bounded``).
 """
 
 from __future__ import annotations
@@ -20,12 +33,16 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, Protocol
 
-from simulator.store import canonical_flag
+from simulator.store import bounded_mime, canonical_flag
 
 from .mailbox import Mailbox, MessageData
+from .render import parse_address_list
 from .wire import Atom, ParseError, SeqSet, astring, parse_date, parse_sequence_set
 
 Day = tuple[int, int, int]
+MAX_SEARCH_DEPTH = 64     # NOT / OR / (...) nested this deep at most
+MAX_SEARCH_KEYS = 1000    # keys in one command at most (each costs a pass over the messages)
+MAX_SEARCH_RANGES = 10_000  # ranges of all the sequence / UID sets of one command at most
 
 
 class MessageView(Protocol):
@@ -44,6 +61,8 @@ class MessageView(Protocol):
     def header_texts(self) -> list[str]: ...
     def body_text(self) -> str: ...
     def raw_text(self) -> str: ...
+    @property
+    def modseq(self) -> int: ...
 
 
 Predicate = Callable[[MessageView], bool]
@@ -81,6 +100,10 @@ class StoredMessage:
     def internal_day(self) -> Day:
         return tuple(time.gmtime(self._record().internaldate)[:3])  # type: ignore[return-value]
 
+    @property
+    def modseq(self) -> int:
+        return self._record().modseq
+
     def _bytes(self) -> bytes:
         if self._raw is None:
             self._raw = self.mailbox.read_message(self.folder, self.uid)
@@ -88,7 +111,7 @@ class StoredMessage:
 
     def _message(self) -> email.message.Message:
         if self._msg is None:
-            self._msg = email.message_from_bytes(self._bytes(), policy=email.policy.compat32)
+            self._msg = email.message_from_bytes(bounded_mime(self._bytes()), policy=email.policy.compat32)
         return self._msg
 
     def sent_day(self) -> Day | None:
@@ -152,10 +175,19 @@ _COMPARE: dict[str, Callable[[Day, Day], bool]] = {
 
 
 class SearchParser:
-    """SEARCH keys (RFC 3501 §6.4.4) -> a predicate on a ``MessageView``."""
+    """SEARCH keys (RFC 3501 §6.4.4) -> a predicate on a ``MessageView``.
 
-    def __init__(self, scope: Scope, args: Sequence[Any], charset: str) -> None:
+    ``depth`` counts the keys being read inside one another (NOT, OR, lists); past
+    ``MAX_SEARCH_DEPTH`` the search is BAD.
+    """
+
+    def __init__(self, scope: Scope, args: Sequence[Any], charset: str, depth: int = 0,
+                 root: SearchParser | None = None) -> None:
         self.scope, self.args, self.pos, self.charset = scope, list(args), 0, charset
+        self.depth = depth
+        self.root = root or self    # the command's parser: it counts keys and ranges for all
+        self.keys = self.ranges = 0
+        self.uses_modseq = False    # a MODSEQ key was read (RFC 7162 §3.1.5: the answer says MODSEQ)
 
     def parse_all(self) -> Predicate:
         preds = []
@@ -188,13 +220,36 @@ class SearchParser:
             raise ParseError("Expected a number")
         return int(tok)
 
+    def sequence_set(self, text: str) -> SeqSet:
+        """A sequence or UID set, its ranges counted against the command's ``MAX_SEARCH_RANGES``."""
+        seqset = parse_sequence_set(text)
+        self.root.ranges += len(seqset)
+        if self.root.ranges > MAX_SEARCH_RANGES:
+            raise ParseError(f"Too many sequence ranges in one search (limit {MAX_SEARCH_RANGES})")
+        return seqset
+
     def date(self) -> Day:
         return parse_date(astring(self._next()))
 
     def key(self) -> Predicate:
+        if self.depth >= MAX_SEARCH_DEPTH:
+            raise ParseError(f"Search keys nested too deeply (limit {MAX_SEARCH_DEPTH})")
+        self.root.keys += 1
+        if self.root.keys > MAX_SEARCH_KEYS:
+            raise ParseError(f"Too many search keys (limit {MAX_SEARCH_KEYS})")
+        self.depth += 1
+        try:
+            return self._key()
+        finally:
+            self.depth -= 1
+
+    def _key(self) -> Predicate:
         tok = self._next()
         if isinstance(tok, list):
-            return SearchParser(self.scope, tok, self.charset).parse_all()
+            inner = SearchParser(self.scope, tok, self.charset, self.depth, self.root)
+            pred = inner.parse_all()
+            self.uses_modseq |= inner.uses_modseq
+            return pred
         if not isinstance(tok, Atom):
             raise ParseError("Expected a search key")
         k = tok.upper()
@@ -205,7 +260,7 @@ class SearchParser:
         if reader is not None:
             return reader(self, k)
         if re.match(r"^[\d*]", k):
-            seqs = set(self.scope.resolve_seqs(parse_sequence_set(str(tok)), strict=False))
+            seqs = set(self.scope.resolve_seqs(self.sequence_set(str(tok)), strict=False))
             return lambda m: m.seq in seqs
         raise ParseError(f"Unknown search key {str(tok)[:30]}")
 
@@ -257,9 +312,27 @@ def _sent_date(p: SearchParser, k: str) -> Predicate:
     return pred
 
 
+def _subject(p: SearchParser, k: str) -> Predicate:
+    needle = p.string()
+    return lambda m: any(_contains(v, needle) for v in m.header_values("subject"))
+
+
 def _address_header(p: SearchParser, k: str) -> Predicate:
     needle, name = p.string(), k.lower()
-    return lambda m: any(_contains(v, needle) for v in m.header_values(name))
+    return lambda m: any(_contains(v, needle) or _contains(_addresses(v), needle) for v in m.header_values(name))
+
+
+def _addresses(value: str) -> str:
+    """The addresses of a field as Dovecot's search sees them: "name <user@host>", one per line."""
+    out = []
+    for item in parse_address_list(value):
+        if item[0] == "addr":
+            _, name, _, mailbox, host = item
+            addr = f"{mailbox}@{host}" if host else mailbox
+            out.append(f"{name} <{addr}>" if name else addr)
+        elif item[0] == "group" and item[1]:
+            out.append(item[1])
+    return "\n".join(out)
 
 
 def _header(p: SearchParser, k: str) -> Predicate:
@@ -278,8 +351,26 @@ def _text(p: SearchParser, k: str) -> Predicate:
                       or _contains(m.body_text(), needle) or _contains(m.raw_text(), needle))
 
 
+def _modseq(p: SearchParser, k: str) -> Predicate:
+    """MODSEQ [entry-name entry-type] n (RFC 7162 §3.1.5): changed at or after ``n``.
+
+    Mod-sequences are kept per message, not per flag, so the entry (``"/flags/\\seen" all``) is
+    read and the message's own value compared, as §3.1.5 allows."""
+    tok = p._next()
+    if isinstance(tok, bytes) or (isinstance(tok, Atom) and tok.startswith("/")):
+        kind = p._next()
+        if not isinstance(kind, Atom) or kind.upper() not in ("ALL", "PRIV", "SHARED"):
+            raise ParseError("MODSEQ entry type is ALL, PRIV or SHARED")
+        tok = p._next()
+    if not isinstance(tok, Atom) or not tok.isdigit() or int(tok) > 2**63 - 1:
+        raise ParseError("MODSEQ needs a mod-sequence")
+    p.uses_modseq = True
+    n = int(tok)
+    return lambda m: m.modseq >= n
+
+
 def _uid(p: SearchParser, k: str) -> Predicate:
-    uids: Collection[int] = set(p.scope.resolve_uids(parse_sequence_set(astring(p._next()))))
+    uids: Collection[int] = set(p.scope.resolve_uids(p.sequence_set(astring(p._next()))))
     return lambda m: m.uid in uids
 
 
@@ -290,5 +381,6 @@ _KEYS: dict[str, Callable[[SearchParser, str], Predicate]] = {
     "BEFORE": _internal_date, "ON": _internal_date, "SINCE": _internal_date,
     "SENTBEFORE": _sent_date, "SENTON": _sent_date, "SENTSINCE": _sent_date,
     "FROM": _address_header, "TO": _address_header, "CC": _address_header, "BCC": _address_header,
-    "SUBJECT": _address_header, "HEADER": _header, "BODY": _body, "TEXT": _text, "UID": _uid,
+    "SUBJECT": _subject, "HEADER": _header, "BODY": _body, "TEXT": _text, "UID": _uid,
+    "MODSEQ": _modseq,
 }

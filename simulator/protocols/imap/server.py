@@ -28,15 +28,17 @@ from simulator.facts import imap as facts
 from simulator.store import MailStore
 
 from ..layers import connection_layers
+from ..limits import SessionCap
 from ..throttle import LoginThrottle
 from ..transport import Connection, Listener
 from .effects import Authenticate, Close, Effect, Publish, Send, StartTls
 from .mailbox import MaildirMailbox
-from .session import IDLE_TIMEOUT, OUTPUT_BUDGET, ImapSession
+from .session import IDLE_TIMEOUT, JOB_SECONDS, JOB_STEPS, OUTPUT_BUDGET, ImapSession
 
 log = logging.getLogger(__name__)
 
 MAX_LOGIN = 255           # a longer login name is refused without asking the authenticator
+REFUSAL = b"* BYE [UNAVAILABLE] Too many connections from your address; try again later\r\n"
 
 
 class ImapServer:
@@ -44,7 +46,9 @@ class ImapServer:
 
     ``node`` is the server's node id (``nodes.imap(domain)``, or ``nodes.FRONT`` for the front
     door; by default taken from ``default_domain``).  Pass one ``throttle`` to every server that
-    should count failed logins together.
+    should count failed logins together, and one ``cap`` (live sessions per client address,
+    :mod:`simulator.protocols.limits`) to every IMAP listener: a connection beyond it is greeted
+    with ``* BYE [UNAVAILABLE]`` (RFC 3501 §7.1.5, RFC 5530) and closed before a session exists.
     """
 
     def __init__(self, store: MailStore, authenticate: Callable[[str, str], Any], *, host: str, port: int,
@@ -52,7 +56,7 @@ class ImapServer:
                  publish: Callable[[Fact], object] | None = None,
                  default_domain: str | None = None, server_name: str = "mailflow", node: str | None = None,
                  clock: Callable[[], float] = time.monotonic, idle_timeout: float = IDLE_TIMEOUT,
-                 throttle: LoginThrottle | None = None) -> None:
+                 throttle: LoginThrottle | None = None, cap: SessionCap | None = None) -> None:
         if implicit_tls and ssl_context is None:
             raise ValueError("implicit_tls needs an ssl_context")
         self.store = store
@@ -65,7 +69,8 @@ class ImapServer:
         self.node = _node(node, default_domain)
         self.idle_timeout = idle_timeout
         self.throttle = throttle or LoginThrottle(clock=clock)
-        self._listener = Listener(self._serve, host=host, port=port, implicit_tls=implicit_tls)
+        self._listener = Listener(self._serve, host=host, port=port, implicit_tls=implicit_tls, cap=cap,
+                                  refusal=REFUSAL)
 
     @property
     def host(self) -> str:
@@ -106,6 +111,7 @@ class ImapServer:
                 peer=conn.peer, node=self.node, tls_available=self.ssl_context is not None,
                 tls_active=self.implicit_tls, default_domain=self.default_domain,
                 server_name=self.server_name, wakeup=wakeup, output_budget=OUTPUT_BUDGET)
+            session.job_steps, session.job_seconds = JOB_STEPS, JOB_SECONDS
             await self._apply(session, session.greeting(), conn)
             await self._read_loop(session, conn, busy)
         except (ConnectionError, ssl.SSLError, TimeoutError) as exc:
@@ -161,10 +167,8 @@ class ImapServer:
 
     async def _login(self, session: ImapSession, request: Authenticate, conn: Connection) -> list[Effect]:
         """Throttle, check the credentials, open the user's mailbox (see :mod:`..throttle`)."""
-        delay = self.throttle.delay(session.peer)
-        if delay:
-            await conn.drain()
-            await asyncio.sleep(delay)  # before the check: a right guess waits as long as a wrong one
+        await conn.drain()
+        delay = await self.throttle.hold(session.peer)  # before the check: a right guess waits as long
         account = None
         if request.login and len(request.login) <= MAX_LOGIN:
             try:

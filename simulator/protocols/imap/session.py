@@ -11,17 +11,32 @@ Theory of operation
   Mailbox changes made by other sessions reach a session through the mailbox's listener; they are
   reported at the end of the next command (never EXPUNGE during FETCH/STORE/SEARCH, RFC 3501
   §7.4.1) or at once while IDLE (the adapter calls ``poll()`` after ``wakeup`` fires).
-  A FETCH runs as a job, one message per step.  With ``output_budget`` set (the server sets it; the
-  default None runs every command to its end inside ``feed``), the job stops once it has queued that
-  many bytes: ``pending`` turns true, the adapter writes what it has and calls ``resume()``, so a
-  whole-mailbox FETCH streams out instead of being built in memory first; commands pipelined behind
-  it wait in the reader and run, in order, once it ends.
+  FETCH, SEARCH, SORT and THREAD run as jobs (generators): a FETCH step is a batch of up to 64
+  messages (their implicit \\Seen set by one store call), a SEARCH/SORT/THREAD step 64 messages.
+  With ``output_budget`` set (the server sets it; the default None runs every command to its end
+  inside ``feed``), a job stops once it has queued that many bytes, and with ``job_steps`` /
+  ``job_seconds`` set (the server: ``JOB_STEPS``, ``JOB_SECONDS``) once the jobs of this turn (one
+  ``feed`` or ``resume``) have taken that many steps or that long: ``pending`` turns true, the
+  adapter writes what it has, lets the loop serve the other sessions and calls ``resume()``, so a
+  whole-mailbox FETCH streams out instead of being built in memory first and a search over a large
+  folder never holds the loop; commands pipelined behind it wait in the reader and run, in order,
+  once it ends.
+  Before login the reader frames with ``wire.PREAUTH_MAX`` (8 KiB per literal) and
+  ``wire.PREAUTH_COMMAND`` (32 KiB per command, literals included: a maximal RFC 2971 ID fits), as
+  Dovecot's imap-login bounds its input; ``authenticated()`` widens it to the full limits.  An ``OSError`` from
+  the store (a full disk, a name too long for the file system) is a ``NO`` for that command.
+  Bounds of one session: ``MAX_LOGIN_FAILURES`` failed logins end it (``* BYE``; the shared
+  throttle slows the attempts themselves, across connections), and so do 20 BAD replies in a row
+  (``ErrorBudget``, Dovecot's CLIENT_MAX_BAD_COMMANDS: ``* BYE Too many invalid IMAP commands.``);
+  any other tagged reply starts that count again.
   Every hop worth showing becomes a ``Publish`` of a fact (:mod:`simulator.facts.imap`) carrying
   the transcript of the command: data only, the narrator words it.
 """
 
 from __future__ import annotations
 
+import errno
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -30,12 +45,18 @@ from simulator.facts import Fact
 from simulator.facts import imap as facts
 from simulator.store import SYSTEM_FLAGS, FolderEvent, FolderExists, FolderNameError, NoSuchFolder, StoreError
 
-from . import verbs_any, verbs_folders, verbs_selected
+from ..limits import ErrorBudget
+from . import verbs_any, verbs_folders, verbs_search, verbs_selected
 from .effects import Close, Effect, Publish, Send, StartTls, State
 from .mailbox import Handle, Mailbox
-from .wire import Command, CommandReader, FrameError, Framed, ParseError, SeqSet, parse_command, tag_of
+from .wire import (MAX_COMMAND, MAX_LINE, MAX_LITERAL, PREAUTH_COMMAND, PREAUTH_MAX, Command, CommandReader,
+                   FrameError, Framed, ParseError, SeqSet, format_uid_set, intersect_ranges, merge_ranges,
+                   parse_command, ranges_without, tag_of, uids_in)
 
+JOB_STEPS = 16          # steps of a FETCH / SEARCH / SORT / THREAD job per turn of the loop ...
+JOB_SECONDS = 0.02      # ... or this much time, whichever comes first (the server sets both)
 IDLE_TIMEOUT = 30 * 60  # RFC 3501 §5.4: at least 30 minutes
+MAX_LOGIN_FAILURES = 3  # failed LOGIN / AUTHENTICATE in one connection, then BYE (as POP3 and SMTP AUTH)
 FLUSH_CHUNK = 256 * 1024  # largest Send that _flush builds by merging replies (one big reply stays whole)
 OUTPUT_BUDGET = 256 * 1024  # what the server lets a long FETCH queue before it writes and resumes it
 TRANSCRIPT_KEEP = 60      # lines of dialogue kept for one command's fact
@@ -46,10 +67,11 @@ FLAGS_LIST = (*SYSTEM_FLAGS, "$Forwarded")
 CAPS_PREAUTH = ("IMAP4rev1", "SASL-IR", "LITERAL+", "ID", "ENABLE", "IDLE")
 CAPS_AUTH_MECHS = ("AUTH=PLAIN", "AUTH=LOGIN")
 CAPS_POSTAUTH = ("IMAP4rev1", "SASL-IR", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS",
-                 "UNSELECT", "CHILDREN", "MOVE", "SPECIAL-USE")
+                 "UNSELECT", "CHILDREN", "MOVE", "SPECIAL-USE", "ESEARCH", "SORT", "SORT=DISPLAY", "ESORT",
+                 "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "CONDSTORE", "QRESYNC", "MULTIAPPEND", "BINARY")
 
 # RFC 3501 §7.4.1: no EXPUNGE responses while answering these (the UID forms may send them).
-NO_EXPUNGE_DURING = {"FETCH", "STORE", "SEARCH"}
+NO_EXPUNGE_DURING = {"FETCH", "STORE", "SEARCH", "SORT", "THREAD"}
 
 
 class ImapSession:
@@ -64,7 +86,8 @@ class ImapSession:
         self.server_name = server_name
         self._wakeup = wakeup
         self.state = State.NOT_AUTHENTICATED
-        self.reader = CommandReader()
+        # Before login, Dovecot's imap-login limits: a few KiB per command, literals included.
+        self.reader = CommandReader(max_line=PREAUTH_COMMAND, max_literal=PREAUTH_MAX, max_command=PREAUTH_COMMAND)
         self.mailbox: Mailbox | None = None
         self.address = ""
         self._subscription: Handle | None = None
@@ -81,12 +104,23 @@ class ImapSession:
         self.recent: set[int] = set()
         self.keywords: frozenset[str] = frozenset()
         self._version = -1
+        self._synced_modseq = 0   # HIGHESTMODSEQ when the client last had every change (errata 1810)
         self.gone: str | None = None
         # A long FETCH runs as a job that pauses after ``output_budget`` queued bytes (None: never),
         # so the adapter can write while it goes. ``_queued`` counts every byte ever queued.
         self.output_budget = output_budget
         self.job: tuple[str, Iterator[None]] | None = None
         self._queued = 0
+        # ... and after ``job_steps`` steps or ``job_seconds`` of work (None: no such bound): FETCH,
+        # SEARCH, SORT and THREAD yield the loop to the other sessions. ``job_pauses`` counts it.
+        self.job_steps: int | None = None
+        self.job_seconds: float | None = None
+        self.job_pauses = 0
+        self._turn_steps, self._turn_began = 0, 0.0   # this turn's job steps and start (feed, resume)
+        self.errors = ErrorBudget()
+        self.login_failures = 0
+        self.condstore = False  # RFC 7162 §3.1: on after the first CONDSTORE-enabling command
+        self.qresync = False    # RFC 7162 §3.2.3: on after ENABLE QRESYNC (implies CONDSTORE)
 
     # ----------------------------------------------------------------- public API
 
@@ -125,16 +159,23 @@ class ImapSession:
         """Bytes from the client -> effects, processing every complete command (pipelining, X6)."""
         if self.state is State.LOGOUT:
             return []
+        self._new_turn()
         self.reader.feed(data)
         self._process()
         return self._flush()
 
     def resume(self) -> list[Effect]:
         """Continue the paused command, then any complete commands buffered behind it."""
+        self._new_turn()
         if self.job is not None:
             self.run_job()
+        if self.errors.spent and self.state is not State.LOGOUT:
+            self._end("BYE Too many invalid IMAP commands.")
         self._process()
         return self._flush()
+
+    def _new_turn(self) -> None:
+        self._turn_steps, self._turn_began = 0, time.monotonic()
 
     def login_result(self, mailbox: Mailbox | None, *, delay: float = 0.0) -> list[Effect]:
         """The adapter's answer to ``Authenticate``: the user's mailbox, or None for refused
@@ -144,6 +185,9 @@ class ImapSession:
         self.login_wait = None
         if mailbox is None:
             verbs_any.login_refused(self, tag, login, mechanism, delay)
+            self.login_failures += 1
+            if self.login_failures >= MAX_LOGIN_FAILURES:
+                self._end("BYE Too many invalid login attempts; closing the connection")
         else:
             verbs_any.logged_in(self, tag, mailbox, login, mechanism)
         self._process()
@@ -170,6 +214,10 @@ class ImapSession:
         """The adapter finished the STARTTLS handshake."""
         self.tls_active = True
 
+    def authenticated(self) -> None:
+        """Logged in: the reader's limits widen from ``PREAUTH_*`` to the full ones (wire.py)."""
+        self.reader.set_limits(line=MAX_LINE, literal=MAX_LITERAL, command=MAX_COMMAND)
+
     def connection_lost(self) -> None:
         self.logout_state()
 
@@ -177,6 +225,7 @@ class ImapSession:
 
     def _process(self) -> None:
         while self.state is not State.LOGOUT and self.job is None and self.login_wait is None:
+            queued = len(self._out)   # only what this command adds is looked at (no quadratic rescans)
             item = self.reader.next()
             if self.reader.continuations:
                 self.reader.continuations = 0
@@ -189,19 +238,34 @@ class ImapSession:
                 self._frame_error(item)
             else:
                 self._framed(item)
-            if any(isinstance(e, (StartTls, Close)) for e in self._out):
+            if self.errors.spent and self.state is not State.LOGOUT:
+                self._end("BYE Too many invalid IMAP commands.")
+            if any(isinstance(e, (StartTls, Close)) for e in self._out[queued:]):
                 break
 
+    def _end(self, bye: str) -> None:
+        """Say goodbye and close: a bound of this session is spent."""
+        self.untagged(bye)
+        self.logout_state()
+        self._out.append(Close())
+
     def run_job(self) -> None:
-        """Advance the paused command until it ends or has queued ``output_budget`` more bytes."""
+        """Advance the paused command until it ends, or has queued ``output_budget`` more bytes, or
+        has taken ``job_steps`` steps or ``job_seconds`` of the loop (then ``pending``: the adapter
+        lets the other sessions have their turn and calls ``resume()``)."""
         assert self.job is not None
         tag, job = self.job
         start = self._queued
         try:
             for _ in job:
-                if self.output_budget is not None and self._queued - start >= self.output_budget:
+                self._turn_steps += 1       # counted per turn: pipelined jobs share one budget
+                if ((self.output_budget is not None and self._queued - start >= self.output_budget)
+                        or (self.job_steps is not None and self._turn_steps >= self.job_steps)
+                        or (self.job_seconds is not None
+                            and time.monotonic() - self._turn_began >= self.job_seconds)):
+                    self.job_pauses += 1
                     return
-        except (ParseError, StoreError) as exc:
+        except (ParseError, StoreError, OSError) as exc:
             self.job = None
             self._command_failed(tag, exc)
             return
@@ -227,11 +291,18 @@ class ImapSession:
             return
         try:
             handler(self, cmd)
-        except (ParseError, StoreError) as exc:
+        except (ParseError, StoreError, OSError) as exc:
             self._command_failed(cmd.tag, exc)
 
-    def _command_failed(self, tag: str, exc: ParseError | StoreError) -> None:
-        if isinstance(exc, ParseError):
+    def _command_failed(self, tag: str, exc: ParseError | StoreError | OSError) -> None:
+        if isinstance(exc, OSError):   # the disk, not the client: NO, and the session goes on
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                self.tagged(tag, "NO", "[OVERQUOTA] Not enough disk space")   # RFC 5530
+            elif exc.errno == errno.ENAMETOOLONG:
+                self.tagged(tag, "NO", "[CANNOT] Name too long for the file system")
+            else:
+                self.tagged(tag, "NO", f"[SERVERBUG] Internal error: {exc.strerror or type(exc).__name__}")
+        elif isinstance(exc, ParseError):
             self.bad(tag, str(exc))
         elif isinstance(exc, FolderNameError):
             self.tagged(tag, "NO", f"[CANNOT] {exc}")
@@ -261,6 +332,7 @@ class ImapSession:
             self.tagged(err.tag, "BAD", code + err.text)
         else:
             self.untagged(f"BAD {code}{err.text}")
+            self.errors.bad()
 
     def _raw_line(self, line: bytes) -> None:
         """A line that is not a command: a SASL response or IDLE's DONE."""
@@ -284,6 +356,10 @@ class ImapSession:
         self.send(b"* " + text.encode("utf-8", "surrogateescape") + b"\r\n")
 
     def tagged(self, tag: str, status: str, text: str) -> None:
+        if status == "BAD":
+            self.errors.bad()
+        else:
+            self.errors.good()
         self.send(f"{tag} {status} {text}\r\n".encode("utf-8", "surrogateescape"))
 
     def finish(self, cmd: Command, text: str, *, code: str = "") -> None:
@@ -374,7 +450,10 @@ class ImapSession:
         self.view = self.mailbox.uids(folder)
         self.view_flags = self.mailbox.flags(folder)
         self._version = self.mailbox.version(folder)
-        self.recent = set() if readonly else set(self.mailbox.claim_recent(folder))
+        self._synced_modseq = self.mailbox.highestmodseq(folder)   # what the client may safely hold
+        # RFC 3501 §6.3.2: EXAMINE changes nothing, so it reports the messages still recent without
+        # claiming them (STATUS counts the same ones); SELECT claims them for this session (§2.3.2).
+        self.recent = set(self.mailbox.recent(folder) if readonly else self.mailbox.claim_recent(folder))
         self.keywords = self.folder_keywords()
 
     def rescan(self) -> None:
@@ -393,20 +472,31 @@ class ImapSession:
         self.gone = None
 
     def resolve_seqs(self, seqset: SeqSet, *, strict: bool = True) -> list[int]:
-        """Sequence numbers in the set, ascending. Numbers beyond EXISTS are BAD (RFC 3501 §9 seq-number)."""
+        """Sequence numbers in the set, ascending. Numbers beyond EXISTS are BAD (RFC 3501 §9 seq-number).
+
+        The ranges are normalised (sorted, overlaps merged) first, so a set costs its ranges'
+        log plus its answer, never ranges x messages.
+        """
         n = len(self.view)
-        out: set[int] = set()
+        ranges = []
         for lo, hi in seqset:
             a = n if lo is None else lo
             b = n if hi is None else hi
             if strict and lo is not None and hi is not None and max(a, b) > n:
                 raise ParseError("Invalid message sequence number")
-            a, b = min(a, b), max(a, b)
-            out.update(range(max(a, 1), min(b, n) + 1))
-        return sorted(out)
+            a, b = max(min(a, b), 1), min(max(a, b), n)
+            if a <= b:
+                ranges.append((a, b))
+        out: list[int] = []
+        for a, b in merge_ranges(ranges):
+            out.extend(range(a, b + 1))
+        return out
 
     def resolve_uids(self, seqset: SeqSet) -> list[int]:
-        """UIDs in the set that exist, ascending. "n:*" includes the highest UID (RFC 3501 §6.4.8)."""
+        """UIDs in the set that exist, ascending. "n:*" includes the highest UID (RFC 3501 §6.4.8).
+
+        Each normalised range is found in the (ascending) view by bisection.
+        """
         if not self.view:
             return []
         top = self.view[-1]
@@ -415,10 +505,24 @@ class ImapSession:
             a = top if lo is None else lo
             b = top if hi is None else hi
             ranges.append((min(a, b), max(a, b)))
-        if len(ranges) == 1:
-            a, b = ranges[0]
-            return [u for u in self.view if a <= u <= b]
-        return [u for u in self.view if any(a <= u <= b for a, b in ranges)]
+        return uids_in(self.view, ranges)
+
+    def vanished_within(self, since: int, limits: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """UID runs expunged after mod-sequence ``since`` inside ``limits`` (VANISHED (EARLIER),
+        RFC 7162 §3.2.5.1, §3.2.6), never expanded.  Below the store's history floor (old records
+        dropped) the answer is ``limits`` minus the UIDs that exist: §3.2.5.1 lets the server name
+        UIDs the client never saw go."""
+        assert self.mailbox is not None
+        top = self.mailbox.uidnext(self.folder) - 1
+        limits = [(a, min(b, top)) for a, b in limits if a <= top]
+        runs_of = getattr(self.mailbox, "vanished_ranges", None)
+        if runs_of is not None:
+            runs = runs_of(self.folder, since)
+        else:
+            runs = merge_ranges((u, u) for u in self.mailbox.vanished(self.folder, since))
+        if runs is None:
+            return ranges_without(limits, self.mailbox.uids(self.folder))
+        return intersect_ranges(runs, limits)
 
     # ----------------------------------------------------------------- updates from other sessions
 
@@ -459,46 +563,95 @@ class ImapSession:
         current = self.mailbox.flags(self.folder)
         expunged = [u for u in self.view if u not in current]
         sent = self._expunged(expunged) if expunged and allow_expunge else []
+        # RFC 7162 §3.2 (errata 1810): while an expunge is held back (no EXPUNGE/VANISHED during FETCH,
+        # STORE, SEARCH), a client that kept the highest MODSEQ it saw would never learn of the
+        # expunge: unsolicited flag changes wait with it, and HIGHESTMODSEQ is restated below it.
+        hold = bool(expunged) and not allow_expunge and self.condstore
         for seq, uid in enumerate(self.view, 1):
-            if uid in current and current[uid] != self.view_flags.get(uid):
+            if not hold and uid in current and current[uid] != self.view_flags.get(uid):
                 self.view_flags[uid] = current[uid]
-                sent.append(f"{seq} FETCH (UID {uid} FLAGS ({self.flags_text(uid)}))")
-        flags_line, arrived = self._arrived(current)
-        sent = flags_line + sent + arrived       # a new keyword's FLAGS goes first (RFC 3501 §7.2.6)
+                sent.append(self.flags_fetch(seq, uid, with_uid=True))
+        arrived = self._arrived(current)
+        sent = self.new_keywords() + sent + arrived   # FLAGS first: it may announce what they use
+        if hold:
+            # RFC 7162 §3.2 (errata 1810 of RFC 5162): MODSEQ data this command sent may be newer than
+            # the held-back expunge; this HIGHESTMODSEQ, from before it, is the one the client keeps.
+            sent.append(f"OK [HIGHESTMODSEQ {self._synced_modseq}] Expunges are still to be reported")
         for line in sent:
             self.untagged(line)
         if not expunged or allow_expunge:
             self._version = version
+            self._synced_modseq = self.mailbox.highestmodseq(self.folder)
         return sent
+
+    def flags_fetch(self, seq: int, uid: int, *, with_uid: bool, flags: bool = True) -> str:
+        """``n FETCH (UID u MODSEQ (m) FLAGS (...))`` for a flag change: UID when asked or with QRESYNC
+        (RFC 7162 §3.2.4), MODSEQ once CONDSTORE is on (§3.1.4); ``flags=False`` leaves FLAGS out
+        (a STORE .SILENT that still owes the new MODSEQ, §3.1.3)."""
+        items = []
+        if with_uid or self.qresync:
+            items.append(f"UID {uid}")
+        if self.condstore:
+            assert self.mailbox is not None
+            try:
+                items.append(f"MODSEQ ({self.mailbox.message_info(self.folder, uid).modseq})")
+            except StoreError:
+                pass
+        if flags:
+            items.append(f"FLAGS ({self.flags_text(uid)})")
+        return f"{seq} FETCH ({' '.join(items)})"
+
+    def enable_condstore(self) -> None:
+        """A CONDSTORE-enabling command (RFC 7162 §3.1): from now on MODSEQ goes with every flag
+        change; in the selected state the client learns HIGHESTMODSEQ at once (§3.1.2.1)."""
+        if self.condstore:
+            return
+        self.condstore = True
+        if self.state is State.SELECTED and self.mailbox is not None:
+            self.untagged(f"OK [HIGHESTMODSEQ {self.mailbox.highestmodseq(self.folder)}] Highest")
 
     def _expunged(self, expunged: list[int]) -> list[str]:
         gone = set(expunged)
-        sent = [f"{seq} EXPUNGE" for seq in range(len(self.view), 0, -1)  # highest first: numbers stay valid
-                if self.view[seq - 1] in gone]
+        if self.qresync:  # RFC 7162 §3.2.10: VANISHED instead of EXPUNGE once QRESYNC is enabled
+            sent = [f"VANISHED {format_uid_set(sorted(gone))}"]
+        else:
+            sent = [f"{seq} EXPUNGE" for seq in range(len(self.view), 0, -1)  # highest first: numbers stay
+                    if self.view[seq - 1] in gone]                            # valid
         self.view = [u for u in self.view if u not in gone]
         for u in gone:
             self.view_flags.pop(u, None)
             self.recent.discard(u)
         return sent
 
-    def _arrived(self, current: dict[int, frozenset[str]]) -> tuple[list[str], list[str]]:
-        """New messages into the view: (a FLAGS line if they bring a new keyword, EXISTS and RECENT)."""
+    def new_keywords(self) -> list[str]:
+        """``FLAGS (...)`` when the view holds a keyword the client has not been told of, else nothing.
+
+        RFC 3501 §7.2.6: the FLAGS response announces the flags in use; it must reach the client
+        before any FETCH that carries a new keyword (its own STORE's, another session's, a new
+        message's), or the client meets a flag it was never told of (imaptest: "Keyword used
+        without being in FLAGS").  Keywords are never withdrawn during a selection.
+        """
+        kws = self.folder_keywords()
+        if kws <= self.keywords:
+            return []
+        self.keywords = self.keywords | kws
+        return [f"FLAGS ({self.flags_list()})"]
+
+    def _arrived(self, current: dict[int, frozenset[str]]) -> list[str]:
+        """New messages into the view: EXISTS and RECENT (their keywords: ``new_keywords``)."""
         top = self.view[-1] if self.view else 0
         new = [u for u in current if u > top]
         if not new:
-            return [], []
+            return []
         assert self.mailbox is not None
         self.view.extend(new)
         for u in new:
             self.view_flags[u] = current[u]
-        if not self.readonly:
+        if self.readonly:       # EXAMINE: recent ones are reported, not claimed (see ``select``)
+            self.recent |= set(new) & self.mailbox.recent(self.folder)
+        else:
             self.recent |= set(self.mailbox.claim_recent(self.folder))
-        flags_line = []
-        kws = self.folder_keywords()
-        if not kws <= self.keywords:
-            self.keywords = self.keywords | kws
-            flags_line.append(f"FLAGS ({self.flags_list()})")
-        return flags_line, [f"{len(self.view)} EXISTS", f"{len(self.recent)} RECENT"]
+        return [f"{len(self.view)} EXISTS", f"{len(self.recent)} RECENT"]
 
     def logout_state(self) -> None:
         self.state = State.LOGOUT
@@ -532,11 +685,13 @@ COMMANDS: dict[State, dict[str, Handler]] = {
     State.SELECTED: {
         **_AUTHED,
         "CHECK": verbs_selected.check, "CLOSE": verbs_selected.close, "UNSELECT": verbs_selected.unselect,
-        "EXPUNGE": verbs_selected.expunge, "SEARCH": verbs_selected.search, "FETCH": verbs_selected.fetch,
+        "EXPUNGE": verbs_selected.expunge, "SEARCH": verbs_search.search, "FETCH": verbs_selected.fetch,
         "STORE": verbs_selected.store, "COPY": verbs_selected.copy, "MOVE": verbs_selected.move,
         "UID FETCH": verbs_selected.fetch, "UID STORE": verbs_selected.store, "UID COPY": verbs_selected.copy,
-        "UID MOVE": verbs_selected.move, "UID SEARCH": verbs_selected.search,
+        "UID MOVE": verbs_selected.move, "UID SEARCH": verbs_search.search,
         "UID EXPUNGE": verbs_selected.expunge,
+        "SORT": verbs_search.sort, "UID SORT": verbs_search.sort,
+        "THREAD": verbs_search.thread, "UID THREAD": verbs_search.thread,
     },
     State.LOGOUT: {},
 }

@@ -162,6 +162,7 @@ def logged_in(s: ImapSession, tag: str, mailbox: Mailbox, user: str, mechanism: 
     s.mailbox = mailbox
     s.address = mailbox.address
     s.state = State.AUTHENTICATED
+    s.authenticated()
     s.listen()
     caps = " ".join(s.capabilities())
     s.tagged(tag, "OK", f"[CAPABILITY {caps}] Logged in as {s.address}")  # RFC 3501 §6.2.3

@@ -1,8 +1,9 @@
 """IMAP verbs of the selected state (RFC 3501 §6.4) and their extensions.
 
-CHECK, CLOSE, UNSELECT (RFC 3691), EXPUNGE and UID EXPUNGE (RFC 4315 §2.1), SEARCH, FETCH, STORE,
+CHECK, CLOSE, UNSELECT (RFC 3691), EXPUNGE and UID EXPUNGE (RFC 4315 §2.1), FETCH, STORE,
 COPY (COPYUID, RFC 4315 §3), MOVE (RFC 6851) and their UID forms (§6.4.8).  FETCH runs as a job, one
 message per step, so the adapter can write a long answer as it is produced (see :mod:`.session`).
+SEARCH, SORT and THREAD are :mod:`.verbs_search`'s.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from simulator.facts import imap as facts
-from simulator.store import NoSuchMessage
+from simulator.store import NoSuchMessage, StoreError
 
-from .effects import State
 from .fetch import ITEMS, FetchAtt, FetchedMessage, fetch_response, item_names, needs_info, parse_fetch_atts
-from .search import SearchParser, StoredMessage
 from .verbs_folders import flag_list
-from .wire import Atom, Command, ParseError, astring, expect_args, format_uid_set, mailbox_arg, parse_sequence_set
+from .wire import (Atom, Command, ParseError, astring, expect_args, format_ranges, format_uid_set, mailbox_arg,
+                   parse_sequence_set)
 
 if TYPE_CHECKING:
     from .mailbox import Mailbox
@@ -48,10 +48,21 @@ def close(s: ImapSession, cmd: Command) -> None:
     """CLOSE (RFC 3501 §6.4.2): expunge silently (unless read-only), then no mailbox is selected."""
     expect_args(cmd, 0)
     gone = [] if s.readonly else _box(s).expunge(s.folder)
-    s.tagged(cmd.tag, "OK", "CLOSE completed")
+    s.tagged(cmd.tag, "OK", _highest(s) + "CLOSE completed")
     if gone:  # the removal is as real as EXPUNGE's (mbsync deletes this way), so it is a hop too
         s.publish(facts.ImapExpunge(**s.hop(), command="CLOSE", uids=tuple(gone)))
     s.deselect()
+
+
+def _highest(s: ImapSession) -> str:
+    """``[HIGHESTMODSEQ n] `` for the tagged OK of EXPUNGE / UID EXPUNGE / CLOSE once CONDSTORE is on:
+    what Dovecot sends, so a client can store the new value at once (RFC 7162 §3.1.2.1's code)."""
+    if not s.condstore:
+        return ""
+    try:
+        return f"[HIGHESTMODSEQ {_box(s).highestmodseq(s.folder)}] "
+    except StoreError:
+        return ""
 
 
 def unselect(s: ImapSession, cmd: Command) -> None:
@@ -72,33 +83,9 @@ def expunge(s: ImapSession, cmd: Command) -> None:
         return
     gone = _box(s).expunge(s.folder, uids)
     s.send_updates(allow_expunge=True)
-    s.tagged(cmd.tag, "OK", "EXPUNGE completed")
+    s.tagged(cmd.tag, "OK", _highest(s) + "EXPUNGE completed")
     if gone:
         s.publish(facts.ImapExpunge(**s.hop(), command=cmd.name, uids=tuple(gone)))
-
-
-def search(s: ImapSession, cmd: Command) -> None:
-    """SEARCH (RFC 3501 §6.4.4); CHARSET UTF-8 / US-ASCII, others NO [BADCHARSET]."""
-    args = list(cmd.args)
-    charset = "US-ASCII"
-    if len(args) >= 2 and isinstance(args[0], Atom) and args[0].upper() == "CHARSET":
-        charset = astring(args[1]).upper()
-        args = args[2:]
-        if charset not in ("UTF-8", "US-ASCII"):
-            s.tagged(cmd.tag, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset")
-            return
-    pred = SearchParser(s, args, charset).parse_all()
-    hits: list[int] = []
-    box, folder, empty = _box(s), s.folder, frozenset()
-    for seq, uid in enumerate(s.view, 1):
-        view = StoredMessage(box, folder, seq, uid, s.view_flags.get(uid, empty), uid in s.recent)
-        try:
-            if pred(view):
-                hits.append(uid if cmd.name == "UID SEARCH" else seq)
-        except NoSuchMessage:
-            continue
-    s.untagged("SEARCH" + "".join(f" {n}" for n in hits))
-    s.finish(cmd, "SEARCH completed")
 
 
 def _targets(s: ImapSession, cmd: Command, arg: Any) -> list[tuple[int, int]]:
@@ -112,40 +99,119 @@ def _targets(s: ImapSession, cmd: Command, arg: Any) -> list[tuple[int, int]]:
 
 # --------------------------------------------------------------------------- FETCH
 
+def _modifiers(tok: Any, known: tuple[str, ...]) -> dict[str, int | bool]:
+    """FETCH / STORE modifiers (RFC 4466 §2.4-2.5): ``(CHANGEDSINCE n VANISHED)``, ``(UNCHANGEDSINCE n)``."""
+    if not isinstance(tok, list) or not tok:
+        raise ParseError("Modifiers are a parenthesised list")
+    out: dict[str, int | bool] = {}
+    items = list(tok)
+    while items:
+        name = items.pop(0)
+        key = name.upper() if isinstance(name, Atom) else ""
+        if key not in known or key in out:
+            raise ParseError(f"Unknown or repeated modifier {str(name)[:30]}")
+        if key == "VANISHED":
+            out[key] = True
+            continue
+        value = items.pop(0) if items else None
+        if not isinstance(value, Atom) or not value.isdigit() or int(value) > 2**63 - 1:
+            raise ParseError(f"{key} needs a mod-sequence")
+        out[key] = int(value)
+    return out
+
+
+def _uid_ranges(seq_arg: Any) -> list[tuple[int, int]]:
+    """The UID ranges of a UID command's set, "*" as the largest possible UID."""
+    top = 0xFFFFFFFF
+    return [(min(a or top, b or top), max(a or top, b or top))
+            for a, b in parse_sequence_set(astring(seq_arg) if isinstance(seq_arg, Atom) else "")]
+
+
 def fetch(s: ImapSession, cmd: Command) -> None:
-    """FETCH / UID FETCH (RFC 3501 §6.4.5, §6.4.8: the UID form always includes UID)."""
-    seq_arg, atts_arg = expect_args(cmd, 2)
-    atts = parse_fetch_atts(atts_arg)
-    if cmd.name == "UID FETCH" and not any(a.name == "UID" for a in atts):
-        atts.insert(0, FetchAtt("UID"))
-    targets = _targets(s, cmd, seq_arg)
+    """FETCH / UID FETCH (RFC 3501 §6.4.5, §6.4.8: the UID form always includes UID) with
+    CHANGEDSINCE and VANISHED (RFC 7162 §3.1.4, §3.2.6)."""
+    args = expect_args(cmd, 2, at_least=True)
+    if len(args) > 3:
+        raise ParseError("FETCH sequence-set items [(modifiers)]")
+    mods = _modifiers(args[2], ("CHANGEDSINCE", "VANISHED")) if len(args) == 3 else {}
+    atts = parse_fetch_atts(args[1])
+    since = mods.get("CHANGEDSINCE")
+    if "VANISHED" in mods and (cmd.name != "UID FETCH" or not s.qresync or since is None):
+        raise ParseError("VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC enabled")
+    if since is not None or any(a.name == "MODSEQ" for a in atts):
+        s.enable_condstore()                  # RFC 7162 §3.1: both are CONDSTORE-enabling
+        if not any(a.name == "MODSEQ" for a in atts):
+            atts.append(FetchAtt("MODSEQ"))
+    if (cmd.name == "UID FETCH" or s.qresync) and not any(a.name == "UID" for a in atts):
+        atts.insert(0, FetchAtt("UID"))       # with QRESYNC every FETCH carries the UID (§3.2.4)
+    targets = _targets(s, cmd, args[0])
+    if mods.get("VANISHED"):
+        ranges = _uid_ranges(args[0])
+        gone = s.vanished_within(int(since), ranges)       # ranges: nothing expanded, nothing scanned
+        if gone:
+            s.untagged(f"VANISHED (EARLIER) {format_ranges(gone)}")
+    if since is not None:
+        targets = [(seq, uid) for seq, uid in targets if _modseq(s, uid) > since]
     s.job = (cmd.tag, _fetch_job(s, cmd, atts, targets))
     s.run_job()
 
 
+def _modseq(s: ImapSession, uid: int) -> int:
+    try:
+        return _box(s).message_info(s.folder, uid).modseq
+    except NoSuchMessage:
+        return 2**63                          # expunged meanwhile: the FETCH reports it as such
+
+
+FETCH_BATCH = 64                 # messages of one FETCH step at most ...
+FETCH_BATCH_OCTETS = 256 * 1024  # ... or this much output, whichever comes first
+
+
 def _fetch_job(s: ImapSession, cmd: Command, atts: list[FetchAtt],
                targets: list[tuple[int, int]]) -> Iterator[None]:
-    """The body of FETCH, one message per step, so that a server can write as it goes.
+    """The body of FETCH, one batch of messages per step, so that a server can write as it goes.
 
-    Another session may expunge a message while the FETCH is paused: it is then left out and the
-    FETCH ends NO [EXPUNGEISSUED], as for a file removed behind our back (RFC 5530).
+    A message another session has expunged (before this FETCH, or while it is paused) is left
+    out, the others are answered, and the FETCH ends ``OK [EXPUNGEISSUED]`` (RFC 5530; RFC 2180
+    §4.1.2 also allows NO, but this is Dovecot's answer and the one clients cope with best:
+    they get every message that still exists).
     """
     missing = False
     bodies = 0
     with_info = needs_info(atts)
-    for seq, uid in targets:
-        try:
-            line, body = _fetch_one(s, seq, uid, atts, with_info)
-        except NoSuchMessage:
-            missing = True
-            continue
-        bodies += body
-        s.send(line)
+    box = _box(s)
+    octets = min(FETCH_BATCH_OCTETS, s.output_budget or FETCH_BATCH_OCTETS)
+    i = 0
+    while i < len(targets):
+        # One step: up to FETCH_BATCH messages (or OUTPUT_BUDGET octets of them), their implicit
+        # \Seen set with one store call for the whole step (finding: one call per message rewrote
+        # the uid list each time).
+        batch: list[tuple[int, int, list[bytes], bool]] = []
+        size = 0
+        while i < len(targets) and len(batch) < FETCH_BATCH and size < octets:
+            seq, uid = targets[i]
+            i += 1
+            try:
+                parts, body, seen = _fetch_parts(s, uid, atts, with_info)
+            except NoSuchMessage:
+                missing = True
+                continue
+            bodies += body
+            size += sum(len(p[1]) if isinstance(p, tuple) else len(p) for p in parts)
+            batch.append((seq, uid, parts, seen))
+        unseen = [uid for _, uid, _, seen in batch if seen]
+        new = box.set_flags(s.folder, unseen, ["\\Seen"], "+") if unseen else {}
+        for seq, uid, parts, seen in batch:
+            if seen and uid in new:
+                s.view_flags[uid] = new[uid]
+                if not any(a.name == "FLAGS" for a in atts):
+                    parts.append(b"FLAGS (" + s.flags_text(uid).encode() + b")")
+                if s.condstore and not any(a.name == "MODSEQ" for a in atts):   # RFC 7162 §3.1.4
+                    parts.append(b"MODSEQ (%d)" % box.message_info(s.folder, uid).modseq)
+            s.send(fetch_response(seq, parts))
         yield
     if missing:
-        if s.state is State.SELECTED:
-            s.send_updates(allow_expunge=cmd.name.startswith("UID "))
-        s.tagged(cmd.tag, "NO", "[EXPUNGEISSUED] Some messages were expunged meanwhile")  # RFC 5530
+        s.finish(cmd, "Some messages were already expunged", code="EXPUNGEISSUED")  # RFC 5530
     else:
         s.finish(cmd, "FETCH completed")
     if targets:
@@ -153,30 +219,34 @@ def _fetch_job(s: ImapSession, cmd: Command, atts: list[FetchAtt],
                                   bodies=bodies, uids=tuple(uid for _, uid in targets[:FACT_UIDS])))
 
 
-def _fetch_one(s: ImapSession, seq: int, uid: int, atts: list[FetchAtt], with_info: bool) -> tuple[bytes, int]:
-    """One ``* n FETCH (...)`` line, each item rendered by its function in ``fetch.ITEMS``."""
+def _fetch_parts(s: ImapSession, uid: int, atts: list[FetchAtt], with_info: bool) -> tuple[list[bytes], int, bool]:
+    """The items of one ``* n FETCH (...)`` line, each rendered by its function in ``fetch.ITEMS``;
+    whether the fetch sets \\Seen (RFC 3501 §6.4.5: BODY[...] (not PEEK), RFC822 and RFC822.TEXT)."""
     box = _box(s)
     m = FetchedMessage(box, s.folder, uid, s.flags_text)
     if with_info:
         m.info = box.message_info(s.folder, uid)
     parts = [ITEMS[att.name](m, att) for att in atts]
-    if m.seen and not s.readonly and "\\Seen" not in s.view_flags.get(uid, frozenset()):
-        # RFC 3501 §6.4.5: BODY[...] (not PEEK), RFC822 and RFC822.TEXT set \Seen
-        new = box.set_flags(s.folder, [uid], ["\\Seen"], "+")
-        if uid in new:
-            s.view_flags[uid] = new[uid]
-            if not any(a.name == "FLAGS" for a in atts):
-                parts.append(b"FLAGS (" + s.flags_text(uid).encode() + b")")
-    return fetch_response(seq, parts), m.bodies
+    seen = m.seen and not s.readonly and "\\Seen" not in s.view_flags.get(uid, frozenset())
+    return parts, m.bodies, seen
 
 
 # --------------------------------------------------------------------------- STORE, COPY, MOVE
 
 def store(s: ImapSession, cmd: Command) -> None:
-    """STORE / UID STORE (RFC 3501 §6.4.6): FLAGS, +FLAGS, -FLAGS with optional .SILENT."""
-    args = expect_args(cmd, 3, at_least=True)
-    seq_arg, item = args[0], args[1]
-    flag_toks = list(args[2:])
+    """STORE / UID STORE (RFC 3501 §6.4.6): FLAGS, +FLAGS, -FLAGS with optional .SILENT, and
+    UNCHANGEDSINCE (RFC 7162 §3.1.3): a message changed after that mod-sequence is left alone and
+    named in ``OK [MODIFIED set]``; with CONDSTORE on, even .SILENT reports each new MODSEQ."""
+    args = list(expect_args(cmd, 3, at_least=True))
+    seq_arg = args.pop(0)
+    since = None
+    if isinstance(args[0], list):
+        since = int(_modifiers(args.pop(0), ("UNCHANGEDSINCE",))["UNCHANGEDSINCE"])
+        s.enable_condstore()
+        if len(args) < 2:
+            raise ParseError("STORE sequence-set [(modifiers)] item flags")
+    item = args[0]
+    flag_toks = list(args[1:])
     if not isinstance(item, Atom):
         raise ParseError("STORE expects FLAGS, +FLAGS or -FLAGS")
     m = re.fullmatch(r"([+-]?)FLAGS(\.SILENT)?", item.upper())
@@ -189,19 +259,22 @@ def store(s: ImapSession, cmd: Command) -> None:
     targets = _targets(s, cmd, seq_arg)
     if _read_only(s, cmd):
         return
+    modified: list[tuple[int, int]] = []
+    if since is not None:
+        modified = [(seq, uid) for seq, uid in targets if _modseq(s, uid) > since]
+        targets = [t for t in targets if t not in modified]
     new = _box(s).set_flags(s.folder, [u for _, u in targets], flags, mode)
+    for _, uid in targets:
+        if uid in new:
+            s.view_flags[uid] = new[uid]
+    for line in s.new_keywords():       # announced before the FETCHes that use them (RFC 3501 §7.2.6)
+        s.untagged(line)
     for seq, uid in targets:
-        if uid not in new:
-            continue
-        s.view_flags[uid] = new[uid]
-        if not silent:
-            uid_part = f"UID {uid} " if cmd.name == "UID STORE" else ""
-            s.untagged(f"{seq} FETCH ({uid_part}FLAGS ({s.flags_text(uid)}))")
-    kws = s.folder_keywords()
-    if not kws <= s.keywords:
-        s.keywords = s.keywords | kws
-        s.untagged(f"FLAGS ({s.flags_list()})")
-    s.finish(cmd, "STORE completed")
+        if uid in new and (not silent or s.condstore):
+            s.untagged(s.flags_fetch(seq, uid, with_uid=cmd.name == "UID STORE", flags=not silent))
+    number = 1 if cmd.name == "UID STORE" else 0
+    code = f"MODIFIED {format_uid_set([t[number] for t in modified])}" if modified else ""
+    s.finish(cmd, "STORE completed", code=code)
     s.publish(facts.ImapStore(**s.hop(), command=cmd.name, item=str(item), flags=tuple(flags), mode=mode,
                               count=len(targets)))
 

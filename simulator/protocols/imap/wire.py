@@ -1,12 +1,26 @@
 """IMAP on the wire: framing, tokens, commands and the small syntax pieces (RFC 3501 §4, §9).
 
 ``CommandReader`` frames input into CRLF lines and ``{n}`` / ``{n+}`` literals (RFC 3501 §4.3,
-RFC 7888 LITERAL+); ``tokenize`` / ``parse_command`` turn a framed command into a ``Command``; the
-helpers below read arguments (astrings, mailbox names in modified UTF-7 (§5.1.3), sequence sets,
-dates) and write strings back (quoted or literal).  Nothing here knows a session or a mailbox.
+RFC 7888 LITERAL+) and ``~{n}`` literal8s (RFC 3516 §4.1, BINARY); ``tokenize`` / ``parse_command``
+turn a framed command into a ``Command``; the helpers below read arguments (astrings, mailbox names
+in modified UTF-7 (§5.1.3), sequence sets, dates) and write strings back (quoted or literal).
+Nothing here knows a session or a mailbox.
 
 Limits (decided here, documented for clients): a command line (the text between literals) may be
-64 KiB; a literal 32 MiB; parentheses nest at most 16 deep; a sequence set has at most 1000 ranges.
+64 KiB; a literal 32 MiB; a whole command (its lines and literals together, each piece charged
+``PIECE_COST`` octets more for its bookkeeping) 64 MiB; at most 1000 literals in a command;
+parentheses nest at most 16 deep; a sequence set has at most 1000 ranges.  Before authentication
+the session frames with ``PREAUTH_MAX`` (8 KiB) as the literal limit and ``PREAUTH_COMMAND``
+(32 KiB: an RFC 2971 ID of maximal size fits) as the line and command limit, as Dovecot's
+imap-login process bounds its input.  Each size is checked when the literal is
+announced, before the "+" continuation (RFC 3501 §7.5: the server may answer NO instead of "+"), so
+a refused literal never arrives; a non-synchronising literal (RFC 7888 §4) that is too big is already
+on its way: BAD [TOOBIG] and the connection closes, the only way to resynchronise.
+
+``[`` is an ordinary atom character (RFC 3501 §9 ATOM-CHAR excludes only "]"): a mailbox may be
+called ``a[b``.  Only after the names of a fetch attribute with a section (``BODY[``, ``BODY.PEEK[``,
+``BINARY[``, ``BINARY.PEEK[``, ``BINARY.SIZE[``) does ``[`` open a section that may hold spaces and
+parentheses, kept with its closing ``]`` in one token.
 """
 
 from __future__ import annotations
@@ -14,16 +28,29 @@ from __future__ import annotations
 import calendar
 import re
 import time
-from collections.abc import Iterable
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.store import INBOX, StoreError, decode_mutf7, encode_mutf7, normalize_folder
+from simulator.store import INBOX, FolderNameError, StoreError, decode_mutf7, encode_mutf7, normalize_folder
+from simulator.store.uids import merge_ranges   # one merge of (first, last) runs, re-exported for the session
 
 MAX_LINE = 64 * 1024
 MAX_LITERAL = 32 * 1024 * 1024
+MAX_COMMAND = 64 * 1024 * 1024
 MAX_DEPTH = 16
 MAX_SEQ_RANGES = 1000
+MAX_LITERALS = 1000       # literals in one command (a MULTIAPPEND of 1000 messages at most)
+PIECE_COST = 256          # octets charged per framed piece, so that MAX_COMMAND bounds memory:
+                          # a flood of ``{1+}`` literals would otherwise cost ~27x its size in objects
+# Before authentication (Dovecot's imap-login): a literal at most PREAUTH_MAX, so ``a LOGIN
+# {33554431+}`` is refused at once (BAD, BYE, close) and nothing is buffered; a whole command (its
+# lines and literals) at most PREAUTH_COMMAND: the largest legal pre-login command is an ID with 30
+# pairs of a 30-octet field and a 1024-octet value (RFC 2971 §3.3), ~31.8 KB, which imaptest's "id"
+# script sends and Dovecot accepts.
+PREAUTH_MAX = 8 * 1024
+PREAUTH_COMMAND = 32 * 1024
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -39,11 +66,23 @@ class Atom(str):
 
 
 _ATOM_STOP = set(b' (){"\r\n')
+_SECTION_ATOMS = (b"BODY", b"BODY.PEEK", b"BINARY", b"BINARY.PEEK", b"BINARY.SIZE")
 
 
 @dataclass(frozen=True, slots=True)
 class Literal:
     data: bytes
+    binary: bool = False  # a literal8, ``~{n}`` (RFC 3516 §4.1): may hold NUL
+
+
+class LiteralData(bytes):
+    """A literal's octets as a token (quoted strings are plain ``bytes``); ``binary`` for a literal8."""
+
+    binary = False
+
+
+class Literal8Data(LiteralData):
+    binary = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +114,7 @@ class FrameError:
     close: bool = False
 
 
-_LITERAL_AT_END = re.compile(rb"\{(\d{1,20})(\+?)\}\r\n$")
+_LITERAL_AT_END = re.compile(rb"(~?)\{(\d{1,20})(\+?)\}\r\n$")
 _TAG = re.compile(rb"^([!#$&'+,\-./0-9:;<=>?@A-Z\[^_`a-z|}~]+)")
 
 
@@ -92,12 +131,18 @@ class CommandReader:
     is set when a synchronising literal was accepted and the client waits for "+".
     """
 
-    def __init__(self, *, max_line: int = MAX_LINE, max_literal: int = MAX_LITERAL) -> None:
-        self.max_line, self.max_literal = max_line, max_literal
+    def __init__(self, *, max_line: int = MAX_LINE, max_literal: int = MAX_LITERAL,
+                 max_command: int = MAX_COMMAND, max_literals: int = MAX_LITERALS,
+                 piece_cost: int = PIECE_COST) -> None:
+        self.max_line, self.max_literal, self.max_command = max_line, max_literal, max_command
+        self.max_literals, self.piece_cost = max_literals, piece_cost
+        self._literals = 0  # literals of the command framed so far
         self.raw_mode = False
         self._buf = bytearray()
         self._pieces: list[bytes | Literal] = []
+        self._size = 0  # octets of the command framed so far (its lines and literals)
         self._need: int | None = None  # literal octets still expected
+        self._binary = False           # the literal expected is a literal8
         self._skipping = False
         self.continuations = 0  # "+" replies owed to the client for accepted sync literals
 
@@ -105,12 +150,17 @@ class CommandReader:
         """Forget everything buffered (STARTTLS: bytes sent before the handshake are discarded)."""
         self._buf.clear()
         self._pieces.clear()
+        self._size = self._literals = 0
         self._need = None
         self._skipping = False
         self.continuations = 0
 
     def feed(self, data: bytes) -> None:
         self._buf += data
+
+    def set_limits(self, *, line: int, literal: int, command: int) -> None:
+        """Change the limits (the session widens them after login: see ``PREAUTH_MAX``)."""
+        self.max_line, self.max_literal, self.max_command = line, literal, command
 
     def next(self) -> Framed | FrameError | bytes | None:
         while True:
@@ -119,7 +169,7 @@ class CommandReader:
                     return None
                 lit = bytes(self._buf[: self._need])
                 del self._buf[: self._need]
-                self._pieces.append(Literal(lit))
+                self._pieces.append(Literal(lit, self._binary))
                 self._need = None
                 continue
             idx = self._buf.find(b"\r\n")
@@ -132,6 +182,7 @@ class CommandReader:
                     tag = tag_of(bytes(self._pieces[0])) if self._pieces else tag_of(bytes(self._buf[:100]))
                     self._buf.clear()
                     self._pieces.clear()
+                    self._size = self._literals = 0
                     if self._skipping:
                         return None
                     self._skipping = True
@@ -145,6 +196,7 @@ class CommandReader:
             if len(line) > self.max_line + 2:
                 tag = tag_of(line[:100])
                 self._pieces.clear()
+                self._size = self._literals = 0
                 return FrameError(tag, f"Command line too long (limit {self.max_line} octets)", "TOOBIG")
             if self.raw_mode and not self._pieces:
                 return line[:-2]
@@ -153,16 +205,29 @@ class CommandReader:
                 self._pieces.append(line[:-2])
                 framed = Framed(tuple(self._pieces))
                 self._pieces.clear()
+                self._size = self._literals = 0
                 return framed
-            size, nonsync = int(m.group(1)), bool(m.group(2))
+            size, nonsync = int(m.group(2)), bool(m.group(3))
+            self._binary = bool(m.group(1))
             self._pieces.append(line[: m.start()])
+            self._size += len(line) + self.piece_cost
             tag = tag_of(bytes(self._pieces[0]))  # type: ignore[arg-type]
+            text = None
             if size > self.max_literal:
+                text = f"Literal too big (limit {self.max_literal} octets)"
+            elif self._size + size + self.piece_cost > self.max_command:
+                text = f"Literal too big: the command would exceed {self.max_command} octets"
+            elif self._literals >= self.max_literals:
+                text = f"Literal too many: at most {self.max_literals} literals in one command"
+            if text is not None:  # checked before "+": a refused literal is never sent (RFC 3501 §7.5)
                 self._pieces.clear()
+                self._size = self._literals = 0
                 if nonsync:  # RFC 7888 §4: its octets are already coming; we cannot resynchronise
                     self._buf.clear()
-                    return FrameError(tag, f"Literal too big (limit {self.max_literal} octets)", "TOOBIG", close=True)
-                return FrameError(tag, f"Literal too big (limit {self.max_literal} octets)", "TOOBIG")
+                    return FrameError(tag, text, "TOOBIG", close=True)
+                return FrameError(tag, text, "TOOBIG")
+            self._size += size + self.piece_cost
+            self._literals += 1
             self._need = size
             if not nonsync:
                 self.continuations += 1
@@ -177,7 +242,7 @@ def tokenize(framed: Framed) -> list[Any]:
     out: list[Any] = []
     for piece in framed.pieces:
         if isinstance(piece, Literal):
-            out.append(piece.data)
+            out.append(Literal8Data(piece.data) if piece.binary else LiteralData(piece.data))
             continue
         _tokenize_text(piece, out)
     return out
@@ -206,8 +271,8 @@ def _tokenize_text(text: bytes, out: list[Any]) -> None:
         else:
             start = i
             while i < n and text[i] not in _ATOM_STOP:
-                if text[i] == 0x5B:  # "[" ... "]" may contain spaces and parens
-                    close = text.find(b"]", i)
+                if text[i] == 0x5B and text[start:i].upper() in _SECTION_ATOMS:  # a section may hold
+                    close = text.find(b"]", i)                                  # spaces and parens
                     if close < 0:
                         raise ParseError("Missing ']' in command")
                     i = close + 1
@@ -306,6 +371,8 @@ def mailbox_arg(tok: Any) -> str:
         raise StoreError(f"Invalid mailbox name: {exc}") from None
     if name.upper() == INBOX:
         return INBOX
+    if "~" in name:             # rule 6: no home-directory shorthand in a mailbox name, in any store
+        raise FolderNameError("'~' is not allowed in mailbox names")
     return normalize_folder(name)
 
 
@@ -407,3 +474,46 @@ def _month(mon: str) -> int:
         return [m.lower() for m in MONTHS].index(mon.lower()) + 1
     except ValueError:
         raise ParseError(f"Invalid month {mon!r}") from None
+
+
+def uids_in(sorted_uids: Sequence[int], ranges: Iterable[tuple[int, int]]) -> list[int]:
+    """The members of ``sorted_uids`` (ascending) inside any of ``ranges``: bisection per merged range."""
+    out: list[int] = []
+    for a, b in merge_ranges(ranges):
+        out.extend(sorted_uids[bisect_left(sorted_uids, a):bisect_right(sorted_uids, b)])
+    return out
+
+
+def intersect_ranges(first: Iterable[tuple[int, int]], second: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The inclusive ranges in both lists (each merged first): one linear walk, nothing expanded."""
+    a, b = merge_ranges(first), merge_ranges(second)
+    out: list[tuple[int, int]] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if lo <= hi:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def ranges_without(ranges: Iterable[tuple[int, int]], sorted_uids: Sequence[int]) -> list[tuple[int, int]]:
+    """The parts of ``ranges`` holding none of ``sorted_uids`` (ascending): the gaps, found by bisection."""
+    out: list[tuple[int, int]] = []
+    for a, b in merge_ranges(ranges):
+        lo = a
+        for u in sorted_uids[bisect_left(sorted_uids, a):bisect_right(sorted_uids, b)]:
+            if u > lo:
+                out.append((lo, u - 1))
+            lo = u + 1
+        if lo <= b:
+            out.append((lo, b))
+    return out
+
+
+def format_ranges(ranges: Iterable[tuple[int, int]]) -> str:
+    """[(1, 3), (5, 5)] -> "1:3,5" (a uid-set, RFC 3501 §9, without expanding the ranges)."""
+    return ",".join(str(a) if a == b else f"{a}:{b}" for a, b in ranges)
