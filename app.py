@@ -4,6 +4,8 @@
     python app.py --scenario scenarios/mx-failover.yaml --fresh --step
     python app.py --scenario scenarios/04-primary-down.yaml --run [--junit report.xml]   # headless lesson
     python app.py --api-only --fresh --data /tmp/mf --ports-file /tmp/mf.json --mx-port 0 ...  # a test suite's
+    python app.py --message-queue redis://127.0.0.1:6379/0                # a lecture hall's mail process
+    python app.py --web-only --message-queue redis://127.0.0.1:6379/0 --web-port 8581   # ... and more web processes
 
 ``main`` parses the arguments, starts the mail stack on loopback, prints where everything listens
 and prints every hop as it happens.  The web UI (``simulator.web``, the only part that needs Flask)
@@ -25,9 +27,10 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
-from simulator import apitoken
+from simulator import apitoken, netaudit
 from simulator.config import DEFAULT_PORTS, Config, Ports, QueuePolicy, free_port
 from simulator.events import Event
+from simulator.fsutil import DataDirBusy, DataDirLock
 from simulator.narrate.markup import plain
 from simulator.scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario
 
@@ -95,11 +98,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the largest message every SMTP port accepts (SIZE; above it 552 5.3.4)")
     p.add_argument("--max-recipients", type=int, default=100, metavar="N",
                    help="recipients per message at every SMTP port (beyond them 452 4.5.3)")
+    p.add_argument("--smtp-sessions-per-address", type=int, default=20, metavar="N",
+                   help="concurrent SMTP sessions from one client address, every SMTP port together (beyond "
+                        "them the greeting is 421 4.7.0); the sandbox's own hosts are not counted")
     p.add_argument("--outside", choices=("bounce", "catch"), default=None,
                    help="mail for domains outside the sandbox: bounce it (with the whole original), or catch "
                         "it whole in the outside world's mailbox outside@mailflow.invalid (IMAP/POP3 through "
                         "the front door, the webmail, the page); default: the scenario's outside: key, else "
                         "bounce. Nothing ever leaves this computer")
+    hall = p.add_argument_group("a lecture hall: several web processes, one mail world (README: 'A lecture hall')")
+    hall.add_argument("--message-queue", default=None, metavar="URL",
+                      help="share the page's live events with other web processes through this Redis on this "
+                           "computer (redis://127.0.0.1:6379/0 or unix://PATH); this process runs the mail world")
+    hall.add_argument("--web-only", action="store_true",
+                      help="serve the page and its live viewers only, for the mail world another app.py runs "
+                           "with the same --message-queue (see --main-web): no mail port, no lesson, nothing "
+                           "written to the data directory (the teacher's token is read from it)")
+    hall.add_argument("--main-web", default=None, metavar="URL",
+                      help="with --web-only: the mail process's web address on this computer, where every "
+                           "request but the static files and Socket.IO is forwarded (default: "
+                           "http://127.0.0.1:<the default web port>/)")
+    hall.add_argument("--public-host", action="append", default=[], metavar="NAME",
+                      help="a name or address browsers reach the page by through a reverse proxy on this "
+                           "computer (the hall's nginx): accepted in the Host header, and the proxy's "
+                           "X-Forwarded-For is trusted; give it to every web process (repeatable)")
     dev = p.add_argument_group("testing applications (README: Test API)")
     dev.add_argument("--api-only", action="store_true",
                      help="the mail world and the test API (/api/v1) only: no teaching page, no Socket.IO, "
@@ -149,6 +171,8 @@ def config_from_args(args: argparse.Namespace, *, data_dir: Path | None = None) 
         raise SystemExit("app.py: --keep-for must be a positive number of seconds")
     if args.max_message_size < 1024 or args.max_recipients < 1:
         raise SystemExit("app.py: --max-message-size must be at least 1024 and --max-recipients at least 1")
+    if args.smtp_sessions_per_address < 1:
+        raise SystemExit("app.py: --smtp-sessions-per-address must be at least 1")
     default_queue = HEADLESS_QUEUE if args.run else QueuePolicy()
     queue = QueuePolicy(first_retry=args.retry if args.retry is not None else default_queue.first_retry,
                         backoff=default_queue.backoff, max_interval=default_queue.max_interval,
@@ -160,6 +184,7 @@ def config_from_args(args: argparse.Namespace, *, data_dir: Path | None = None) 
                   classroom_address=classroom_address(args.classroom_address),
                   app_port=not args.no_app_port, app_auth=args.app_auth,
                   max_message_size=args.max_message_size, max_recipients=args.max_recipients,
+                  smtp_sessions_per_address=args.smtp_sessions_per_address,
                   keep_messages=args.keep_messages, keep_for=args.keep_for, outside=args.outside)
 
 
@@ -296,6 +321,15 @@ def print_certificate(stack, out=sys.stdout) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except DataDirBusy as err:          # one Mailflow per data directory (simulator/fsutil.py)
+        print(f"app.py: {err}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None = None) -> int:
+    netaudit.install_from_env()     # MAILFLOW_NET_AUDIT=<file>: every connect off loopback refused and logged
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if developer_logging(args) else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -306,6 +340,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.ports_file is not None:
         args.ports_file.unlink(missing_ok=True)     # a reader waits for the new one, never an old one
+    refused = hall_options_refused(args)
+    if refused:
+        print(f"app.py: {refused}", file=sys.stderr)
+        return 2
+    if args.web_only:
+        return run_web_only(args)
     try:
         scenario = load_scenario(args.scenario)
     except ScenarioError as err:
@@ -320,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     if own_certificate(args, config):
         return 2
     if args.fresh:
-        fresh_data_dir(config.data_dir)
+        with DataDirLock(config.data_dir):      # never empty a directory another Mailflow is using
+            fresh_data_dir(config.data_dir)
     token = None
     if not args.no_web:
         try:
@@ -330,6 +371,13 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     if args.api_only:
         return run_api_only(args, scenario, config, token)
+    if args.message_queue is not None:
+        from simulator.web import hall
+        try:
+            hall.ping_queue(args.message_queue)
+        except hall.HallError as err:
+            print(f"app.py: {err}", file=sys.stderr)
+            return 2
 
     from simulator.lesson import Director
     director = Director(config, scenario, resume=not args.fresh)
@@ -354,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     web = None
     try:
         if not args.no_web:
-            web = _start_web(director, config, token)
+            web = _start_web(director, config, token, args)
             print(f"Test API: {web.url}api/v1/  (token: {config.data_dir / apitoken.TOKEN_FILE})", flush=True)
         if args.ports_file is not None:
             write_ports_file(args.ports_file, stack, config, web)
@@ -482,9 +530,80 @@ def _terminal_steps(stack, stop: threading.Event) -> None:
             return
 
 
-def _start_web(director, config: Config, token: str | None = None):
+def _start_web(director, config: Config, token: str | None = None, args: argparse.Namespace | None = None):
     from simulator import web
-    return web.serve(director, config, test_config={"TEACHER_TOKEN": token} if token else None)
+    test_config = {"TEACHER_TOKEN": token} if token else {}
+    if args is not None and args.public_host:
+        test_config["PUBLIC_HOSTS"] = tuple(args.public_host)
+    return web.serve(director, config, test_config=test_config or None,
+                     message_queue=args.message_queue if args is not None else None)
+
+
+def hall_options_refused(args: argparse.Namespace) -> str | None:
+    """Why the lecture hall's options cannot go together as given (None: they can)."""
+    if args.message_queue is not None or args.web_only:
+        if args.no_web or args.api_only or args.run:
+            return "--message-queue and --web-only share the page between web processes: leave out --no-web, --api-only and --run"
+    if args.web_only and args.message_queue is None:
+        return "--web-only needs --message-queue: the Redis where the mail process publishes its events"
+    if args.web_only and (args.fresh or args.step):
+        return "--web-only runs no mail world: --fresh and --step belong to the mail process"
+    if args.main_web is not None and not args.web_only:
+        return "--main-web is for a --web-only process"
+    for name in args.public_host:
+        bare = name.strip("[]")
+        if not bare or any(c in bare for c in "/@ \t") or bare.count(":") == 1:
+            return f"--public-host takes a name or an address without a port, not {name!r}"
+    if args.message_queue is not None:
+        from simulator.web import hall
+        try:
+            hall.check_queue_url(args.message_queue)
+        except hall.HallError as err:
+            return str(err)
+    return None
+
+
+def run_web_only(args: argparse.Namespace) -> int:
+    """``--web-only``: the page and its Socket.IO viewers for a mail world another app.py runs; reads
+    the teacher's token, writes nothing, opens no mail port (simulator/web/hall.py)."""
+    from simulator import web
+    from simulator.web import hall
+    data = (args.data or Path("data")).resolve()
+    main_web = args.main_web or f"http://127.0.0.1:{DEFAULT_PORTS['web']}/"
+    try:
+        hall.check_main_url(main_web)
+        token = hall.token_for_web_only(data, args.api_token, os.environ)
+        hall.ping_queue(args.message_queue)
+    except hall.HallError as err:
+        print(f"app.py: {err}", file=sys.stderr)
+        return 2
+    port = args.web_port if args.web_port is not None else DEFAULT_PORTS["web"] + 1
+    test_config = {"PUBLIC_HOSTS": tuple(args.public_host)} if args.public_host else None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    server = None
+    try:
+        server = web.serve_web_only(main_web, token, args.message_queue, args.web_host, port, test_config=test_config)
+        if args.ports_file is not None:
+            from simulator.fsutil import write_atomic
+            facts = {"pid": os.getpid(), "web": server.port, "main": hall.check_main_url(main_web),
+                     "queue": args.message_queue}
+            path = args.ports_file.resolve()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, (json.dumps(facts, indent=2) + "\n").encode(), mode=0o644)
+        while not stop.is_set():
+            stop.wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    except OSError as err:
+        print(f"app.py: cannot start the web process: {err} (choose another --web-port)", file=sys.stderr)
+        return 1
+    finally:
+        if server is not None:
+            server.shutdown()
+        if args.ports_file is not None:
+            args.ports_file.unlink(missing_ok=True)
+    return 0
 
 
 def create_app(*args, **kwargs):

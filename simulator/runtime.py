@@ -2,7 +2,9 @@
 
 ``start()`` binds every listener (DNS UDP+TCP, the SMTP servers of every host that is up, the front
 door, the retrieval servers) and loads the durable queue; it returns when all are listening or
-raises the first error (a port in use), with nothing left running.  ``stop()`` closes them.  The web
+raises the first error (a port in use), with nothing left running.  ``stop()`` closes them.  From
+``start()`` to ``stop()`` the stack holds the data directory's lock (:class:`simulator.fsutil.DataDirLock`):
+a second stack or process on the same directory gets :class:`~simulator.fsutil.DataDirBusy`.  The web
 UI (another thread) calls the thread-safe methods (``set_host_state``, ``set_mx``, ``flush``, ...),
 which run on the loop through ``run_coroutine_threadsafe``; the gate and the bus are thread-safe.
 
@@ -34,6 +36,11 @@ The app port (``ports.app``, 1025 by default, 0 for a free one; on ``front_host`
 classroom address) takes an application's mail without AUTH (:mod:`simulator.protocols.smtp.app`);
 ``outside()`` tells it whether mail for domains outside the sandbox bounces or is caught.  Every
 SMTP door has the same limits: ``max_message_size`` (SIZE) and ``max_recipients``.
+
+One login throttle (``throttle``, :mod:`simulator.protocols.throttle`) is handed to every door that
+checks a password: each submission and app-port SMTP session, every IMAP and POP3 server; the webmail
+reads ``stack.throttle`` itself.  One :class:`~simulator.protocols.smtp.session.PeerSlots`
+(``smtp_slots``) caps concurrent SMTP sessions per client address across all SMTP doors.
 """
 from __future__ import annotations
 
@@ -57,6 +64,7 @@ from .config import Config
 from .delivery import Delivery, DeliveryServices
 from .facts import DnsServed, Fact, FaultBit, FaultChanged, HostStateChanged, MxTableChanged, UserChanged, Wire
 from .faults import FaultBook, check_kind, fault_node, fault_params, normal_target
+from .fsutil import DataDirLock
 from .gate import StepGate
 from .protocols.dns.server import DnsServer, QueryRecord
 from .protocols.dns.zone import Authority, ZoneFault
@@ -64,12 +72,15 @@ from .protocols.imap.server import ImapServer
 from .protocols.pop3.server import Pop3Server
 from .protocols.smtp import (FRONT_NAME, AppAuthenticator, AppHandler, Authenticator, Door, SmtpHandler, SmtpServices,
                               TranscriptSMTP)
+from .protocols.smtp.session import ImplicitTls, PeerSlots
+from .protocols.limits import SessionCap
 from .protocols.throttle import LoginThrottle
 from .queue import QueueStore
 from .routing import Resolver
 from .scenario import Fault, FaultKind, Role, Scenario
 from .scenario.model import MAILBOX_FAULTS, ZONE_FAULTS
 from .store import MailStore
+from .store.maildir import clean_tmp
 from .store.retention import Retention
 from .traces import TraceBook
 from .world import Host, World, WorldError
@@ -98,10 +109,20 @@ class MailStack:
         self.bus = bus or EventBus(log_path=config.data_dir / "logs" / f"events-{int(clock())}.jsonl")
         self.gate = gate or StepGate(paused=config.step, delay=config.hop_delay)
         self.queue = QueueStore(config.data_dir / "queue")
+        self._data_lock = DataDirLock(config.data_dir)     # held from start() to stop()
         self.rng = random.Random(config.seed)
         self.traces = TraceBook(self.rng)
         self.throttle = LoginThrottle()                   # one for submission, IMAP and POP3
         self.throttle.exempt = frozenset({config.webmail_source})   # the webmail throttles each browser
+        # Concurrent SMTP sessions per client address, every SMTP door together; the sandbox's own
+        # hosts (relays, bounces) and the webmail are never counted.
+        # Live IMAP and POP3 sessions per client address (rule 4, protocols/limits.py), every door of a
+        # protocol together; the webmail's address carries every browser's sessions and is never refused.
+        self.sessions = {"imap": SessionCap(exempt={config.webmail_source}),
+                         "pop3": SessionCap(exempt={config.webmail_source})}
+        self.smtp_slots = PeerSlots(config.smtp_sessions_per_address,
+                                    exempt=lambda ip: ip == config.webmail_source
+                                    or self.world.host_by_address(ip) is not None)
         self.listeners: list[Listener] = []
         self.store = MailStore(config.data_dir / "mail", clock=clock,
                                retention=Retention(config.keep_messages, config.keep_for))
@@ -123,6 +144,17 @@ class MailStack:
 
     # -- life cycle (any thread) -----------------------------------------------------------------
     def start(self, timeout: float = 15.0) -> None:
+        # One Mailflow per data directory (issue 12, rule 1): start-up tidies the queue and every
+        # Maildir's tmp/ as if nothing else wrote there.  DataDirBusy (a RuntimeError, so no caller
+        # mistakes it for a port in use) before anything is touched.
+        self._data_lock.acquire()
+        try:
+            self._start_loop(timeout)
+        except BaseException:
+            self._data_lock.release()
+            raise
+
+    def _start_loop(self, timeout: float) -> None:
         ready = threading.Event()
         errors: list[BaseException] = []
         loop = asyncio.new_event_loop()
@@ -142,7 +174,9 @@ class MailStack:
             ready.set()
             loop.run_forever()
             loop.run_until_complete(self._stop())
+            self.store.flush()            # uid list saves the store deferred (``MailStore._defer_save``)
             loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())   # disk writes in flight end first
             loop.close()
 
         self._thread = threading.Thread(target=run, name="mail-loop", daemon=True)
@@ -160,6 +194,7 @@ class MailStack:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout)
         self.bus.close()          # idempotent; also when the loop had already stopped
+        self._data_lock.release()     # another stack may start on this data directory now
 
     def call(self, fn: Callable[..., Awaitable[Any]], *args: Any, timeout: float = 10.0) -> Any:
         """Run a coroutine function on the mail loop from another thread; return its result."""
@@ -226,6 +261,8 @@ class MailStack:
         # The queue is read before anything listens: no client can be half-way through adding an
         # entry while load_all() tidies half-written files.
         queued = await asyncio.to_thread(self.queue.load_all)
+        # Whatever a killed process left under a Maildir's tmp/ was never delivered (issue 12, rule 1).
+        await asyncio.to_thread(clean_tmp, cfg.data_dir / "mail")
         for host in self.world.hosts.values():
             if host.up:
                 await self._start_host(host)
@@ -285,7 +322,7 @@ class MailStack:
         def factory() -> SMTP:
             protocol = TranscriptSMTP(
                 handler, hostname=FRONT_NAME, ident="Mailflow ESMTP (sandbox app port)",
-                throttle=self.throttle if mode == "check" else None,
+                throttle=self.throttle if mode == "check" else None, slots=self.smtp_slots,
                 data_size_limit=cfg.max_message_size, enable_SMTPUTF8=True, decode_data=False,
                 tls_context=self.ssl_context, auth_required=False, auth_require_tls=False,
                 authenticator=authenticator,
@@ -312,7 +349,7 @@ class MailStack:
                         and self.ssl_context is not None)
             protocol = TranscriptSMTP(
                 handler, hostname=hostname, ident=ident,
-                throttle=self.throttle if submission else None,
+                throttle=self.throttle if submission else None, slots=self.smtp_slots,
                 data_size_limit=min(cfg.max_message_size, limit) if limit else cfg.max_message_size,
                 enable_SMTPUTF8=True, decode_data=False,
                 tls_context=None if implicit_tls or withheld else self.ssl_context,
@@ -329,7 +366,16 @@ class MailStack:
     async def _serve(self, name: str, service: str, factory, address: str, port: int,
                      ssl_ctx: ssl.SSLContext | None = None) -> int:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(factory, address, port, ssl=ssl_ctx, reuse_address=True)
+        if ssl_ctx is not None:
+            # smtps: counted against the per-address cap at accept, TLS after (a short handshake
+            # deadline), as the IMAP and POP3 listeners do -- not create_server(ssl=...).
+            session_factory = factory
+
+            def factory() -> ImplicitTls:
+                acceptor = ImplicitTls(session_factory, ssl_ctx, self.smtp_slots)
+                self._sessions.add(acceptor)        # stop() closes a connection still in its handshake
+                return acceptor
+        server = await loop.create_server(factory, address, port, reuse_address=True)
         self._servers.setdefault(name, []).append(server)
         if service == "mx":
             self._mx_servers[name] = server
@@ -365,7 +411,8 @@ class MailStack:
         server = cls(self.store, self._authenticator(domain), host=address, port=port,
                      ssl_context=self.ssl_context, implicit_tls=implicit_tls, publish=self._retrieval_bus.publish,
                      default_domain=domain, node=node_of(domain) if domain else nodes.FRONT,
-                     throttle=self.throttle, server_name=name if domain else FRONT_NAME)
+                     throttle=self.throttle, server_name=name if domain else FRONT_NAME,
+                     cap=self.sessions["imap" if cls is ImapServer else "pop3"])
         await server.start()
         self._servers.setdefault(name, []).append(server)
         self.listeners.append(Listener(service, name, address, server.port))

@@ -314,6 +314,12 @@ def _queue_for(rcpts: tuple[str, ...]) -> str:
 
 
 def _queue_relayed(x: f.Relayed) -> tuple[str, str]:
+    if x.resend:
+        return (f"{x.target} already has the message: it leaves {x.host}'s queue",
+                f"{x.host} sent the message{_queue_for(x.rcpts)} again: it had crashed after the "
+                f"{code('250')} of an earlier attempt, before it could note it. The servers of this "
+                f"world know the message by its {code('Mailflow-Relay-Id')}, so {x.target} answered "
+                f"{code('250')} without queuing it a second time, and {x.host} removes it from its queue.")
     return (f"{x.target} accepted the message: it leaves {x.host}'s queue",
             f"{x.target} answered {code('250')}{_queue_for(x.rcpts)}: it now owns the message, and "
             f"{x.host} removes it from its queue.")
@@ -469,6 +475,7 @@ _POP3_WHY_ENDED = {
     f.SessionEnd.DROPPED: "the connection was closed",
     f.SessionEnd.TIMEOUT: "the client was idle for too long",
     f.SessionEnd.ERROR: "the server hit an internal error",
+    f.SessionEnd.BAD_COMMANDS: "the client sent too many bad commands in a row",
     f.SessionEnd.QUIT: f"the client said {code('QUIT')}",
 }
 

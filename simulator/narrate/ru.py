@@ -333,6 +333,12 @@ def _queue_for(rcpts: tuple[str, ...]) -> str:
 
 
 def _queue_relayed(x: f.Relayed) -> tuple[str, str]:
+    if x.resend:
+        return (f"У {x.target} это письмо уже есть: оно покидает очередь {x.host}",
+                f"{x.host} отправил письмо{_queue_for(x.rcpts)} ещё раз: после {code('250')} прошлой "
+                f"попытки он упал и не успел это записать. Серверы этого мира узнают письмо по "
+                f"{code('Mailflow-Relay-Id')}, поэтому {x.target} ответил {code('250')}, не ставя его в "
+                f"очередь второй раз, и {x.host} удаляет письмо из своей очереди.")
     return (f"{x.target} принял письмо: оно покидает очередь {x.host}",
             f"{x.target} ответил {code('250')}{_queue_for(x.rcpts)}: теперь письмо у него, и {x.host} "
             f"удаляет его из своей очереди.")
@@ -495,6 +501,7 @@ _POP3_WHY_ENDED = {
     f.SessionEnd.DROPPED: "соединение закрыто",
     f.SessionEnd.TIMEOUT: "почтовый клиент (MUA) слишком долго молчал",
     f.SessionEnd.ERROR: "на сервере произошла внутренняя ошибка",
+    f.SessionEnd.BAD_COMMANDS: "почтовый клиент (MUA) прислал слишком много ошибочных команд подряд",
     f.SessionEnd.QUIT: f"почтовый клиент (MUA) отправил {code('QUIT')}",
 }
 
