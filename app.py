@@ -223,16 +223,21 @@ def keep_retention(director, config: Config) -> None:
 
 def write_ports_file(path: Path, stack, config: Config, web=None) -> None:
     """``--ports-file``: every port chosen, as JSON, written atomically once everything listens."""
-    from simulator.fsutil import write_atomic
     front = {row["service"]: row["port"] for row in stack.listener_table()
              if row["host"] == "front" and row["address"] == config.front_host}
     ports = {"pid": os.getpid(), "host": config.front_host, **front, "mx": config.ports.mx,
              "web": web.port if web is not None else None,
              "api": f"{web.url}api/v1/" if web is not None else None,
              "data": str(config.data_dir), "token_file": str(config.data_dir / apitoken.TOKEN_FILE)}
+    write_json(path, ports)
+
+
+def write_json(path: Path, facts: dict) -> None:
+    """Write ``facts`` as JSON to ``path`` atomically (readers never see half a file)."""
+    from simulator.fsutil import write_atomic
     path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, (json.dumps(ports, indent=2) + "\n").encode(), mode=0o644)
+    write_atomic(path, (json.dumps(facts, indent=2) + "\n").encode(), mode=0o644)
 
 
 def classroom_address(raw: str | None) -> str | None:
@@ -585,12 +590,8 @@ def run_web_only(args: argparse.Namespace) -> int:
     try:
         server = web.serve_web_only(main_web, token, args.message_queue, args.web_host, port, test_config=test_config)
         if args.ports_file is not None:
-            from simulator.fsutil import write_atomic
-            facts = {"pid": os.getpid(), "web": server.port, "main": hall.check_main_url(main_web),
-                     "queue": args.message_queue}
-            path = args.ports_file.resolve()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, (json.dumps(facts, indent=2) + "\n").encode(), mode=0o644)
+            write_json(args.ports_file, {"pid": os.getpid(), "web": server.port,
+                                         "main": hall.check_main_url(main_web), "queue": args.message_queue})
         while not stop.is_set():
             stop.wait(0.5)
     except KeyboardInterrupt:
