@@ -128,3 +128,14 @@ def test_postmaster_mail_lands_in_the_targets_maildir(start_world):
         ("postmaster@beta.test", "bob@beta.test"), ("postmaster@alpha.test", "carol@alpha.test")}
     assert world.messages("alice@alpha.test") == []
     world.wait_queue_empty()
+
+
+def test_a_postmaster_delivery_is_told_as_postmasters_not_as_a_catch_all():
+    from simulator.facts import MdaDelivered
+    from simulator.narrate import narrate
+    common = dict(src="mda:beta.test", dst="mailbox:bob@beta.test", host="mx1.beta.test", path="mail/beta.test/bob/new/x", size=10, mailbox="bob@beta.test")
+    postmaster = narrate(MdaDelivered(rcpt="postmaster@beta.test", **common))
+    caught = narrate(MdaDelivered(rcpt="sales@beta.test", **common))
+    for lang in ("en", "ru"):
+        assert postmaster[lang] != caught[lang]                      # two cases, two wordings
+        assert "RFC 5321" in postmaster[lang]["explain"]             # the rule that makes the alias

@@ -374,6 +374,12 @@ def _queue_delivered(x: f.MdaDelivered) -> tuple[str, str]:
                 f"Nothing leaves the sandbox: the outside world wrote the message for {x.rcpt} whole "
                 f"({plural.size_en(x.size)}) into its one mailbox, {x.mailbox} (its file: {code(x.path)}). "
                 f"Read it there over IMAP or POP3 through the front door, in the webmail or on this page.")
+    if x.mailbox and x.rcpt.lower().startswith("postmaster@"):
+        return (f"MDA of {x.host} puts the message for {x.rcpt} into {x.mailbox}'s mailbox (postmaster)",
+                f"Every domain that takes mail must take it for postmaster (RFC 5321 §4.5.1), the person "
+                f"who looks after its mail. Here that is {x.mailbox}: the MDA of {x.host} wrote the message "
+                f"({plural.size_en(x.size)}) into that mailbox (its file: {code(x.path)}). The header "
+                f"{code('X-Original-To')} keeps the address the message was sent to.")
     if x.mailbox:
         return (f"MDA of {x.host} puts the message for {x.rcpt} into {x.mailbox}'s mailbox (catch-all)",
                 f"There is no user {x.rcpt}, but the domain has a catch-all user, who takes mail for any "

@@ -399,6 +399,14 @@ def _queue_delivered(x: f.MdaDelivered) -> tuple[str, str]:
                 f"({plural.size_ru(x.size)}) в свой единственный ящик {x.mailbox} (файл: {code(x.path)}). "
                 f"Прочитайте его там по IMAP или POP3 через общую точку входа, в веб-почте или на этой "
                 f"странице.")
+    if x.mailbox and x.rcpt.lower().startswith("postmaster@"):
+        return (f"агент доставки (MDA) сервера {x.host} кладёт письмо для {x.rcpt} в ящик {x.mailbox} "
+                f"(postmaster)",
+                f"Каждый домен, который принимает почту, обязан принимать её для postmaster (RFC 5321 "
+                f"§4.5.1) — того, кто отвечает за почту домена. Здесь это {x.mailbox}: агент доставки (MDA) "
+                f"сервера {x.host} записал письмо ({plural.size_ru(x.size)}) в этот ящик (файл: "
+                f"{code(x.path)}). Заголовок {code('X-Original-To')} хранит адрес, на который письмо "
+                f"отправили.")
     if x.mailbox:
         return (f"агент доставки (MDA) сервера {x.host} кладёт письмо для {x.rcpt} в ящик {x.mailbox} "
                 f"(ящик для всех адресов домена)",
