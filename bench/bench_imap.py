@@ -16,7 +16,10 @@ What it does
   3. With the same imaplib client code against each: connect + LOGIN, SELECT INBOX,
      ``FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE)``, ``FETCH 1:* BODY.PEEK[]``; each phase timed. The
      first session after start is the cold run (we build the uid list and parse caches, Dovecot its
-     index); then ``--runs`` warm runs, interleaved between the servers, reported as medians.
+     index); then ``--runs`` warm runs, interleaved between the servers, reported as medians; then
+     (unless ``--no-restart``) both servers are stopped and started again on the same files and one
+     more session each is the "restarted" run (what is kept on disk: our uid list and
+     ``mailflow-cache``, Dovecot's index and index cache).
   4. Checks both servers return the same number of messages, the same RFC822.SIZE values, the same
      total body bytes and the same message bodies (SHA-256 multiset); a mismatch exits 1.
      ENVELOPEs are compared too and differences reported (not fatal: quoting may legitimately differ).
@@ -594,6 +597,11 @@ def serve(root: Path, profile: Path | None) -> int:
         store = MailStore(root)
         server = ImapServer(store, authenticate, host="127.0.0.1", port=0, server_name="mailflow-bench")
         await server.start()
+        try:                # as app.py does once it listens (simulator/memory.py): collect, freeze, tune malloc
+            from simulator import memory
+            memory.settle()
+        except ImportError:
+            pass
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -601,6 +609,7 @@ def serve(root: Path, profile: Path | None) -> int:
         print(f"PORT {server.port}", flush=True)
         await stop.wait()
         await server.stop()
+        store.flush()       # what app.py's stop does too: deferred uid lists, the metadata cache
 
     if profile is None:
         asyncio.run(main())
@@ -658,6 +667,23 @@ def bench(args: argparse.Namespace) -> int:
                 print(f"  {label:7} {s.name:9} " + "  ".join(f"{p} {r.times[p]:.3f}" for p in PHASES)
                       + f"  total {r.times['total']:.3f} s")
 
+        restarted: dict[str, RunResult] = {}
+        if args.restart:
+            # Both servers stopped and started again on the same files: what each keeps on disk
+            # (our uid list and mailflow-cache; Dovecot's index and index cache) is all they have.
+            for s in list(servers):
+                end_process(s.proc, s.name)
+            ours = start_ours(tmp / "mail", None, 30)
+            fresh = [ours]
+            if dovecot:
+                dov = start_dovecot(dovecot, conf, dport, 30)
+                fresh.append(dov)
+            procs[:] = fresh
+            for s in fresh:
+                r = imap_session(s, args.timeout, analyse=False)
+                restarted[s.name] = r
+                print(f"  {'restart':7} {s.name:9} " + "  ".join(f"{p} {r.times[p]:.3f}" for p in PHASES)
+                      + f"  total {r.times['total']:.3f} s")
         cold = {n: rs[0] for n, rs in results.items()}
         notes = compare(cold["mailflow"], cold["dovecot"]) if dovecot else []
         mb = cold["mailflow"].body_bytes / 1e6
@@ -680,6 +706,12 @@ def bench(args: argparse.Namespace) -> int:
             if ratio is not None:
                 verdict = "within" if ratio <= 2 else "NOT within"
                 print(f"\nwarm total: mailflow/dovecot = {ratio:.2f}x ({verdict} the 2x target)")
+        if restarted:
+            d_r = restarted.get("dovecot")
+            print_table("RESTARTED (first session after a restart, what is on disk kept): wall-clock seconds",
+                        restarted["mailflow"].times, d_r.times if d_r else None)
+            print_table("RESTARTED: server CPU seconds (/proc/<pid>/stat)",
+                        restarted["mailflow"].cpu, d_r.cpu if d_r else None)
         hwm = {n: max((r.hwm_kib or 0) for r in rs) for n, rs in results.items()}
         print("\npeak RSS (VmHWM): mailflow server process "
               f"{hwm['mailflow'] / 1024:.0f} MiB"
@@ -704,6 +736,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lf", action="store_true", help="store messages with LF line ends (default CRLF)")
     ap.add_argument("--ours-only", action="store_true", help="skip Dovecot")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--no-restart", dest="restart", action="store_false",
+                    help="skip the session after restarting both servers (on by default)")
     ap.add_argument("--profile", type=Path, help="run our server under cProfile; write stats here")
     ap.add_argument("--serve", type=Path, help=argparse.SUPPRESS)  # internal: the server subprocess
     args = ap.parse_args(argv)

@@ -17,6 +17,13 @@ What it implements
   * A cache of parsed MIME structures (``mime.py``) keyed by (folder, base name, file size, mtime)
     so that a large mailbox is parsed once; rescans list directories and never re-read files whose
     names are known.
+  * Lazy sizes and kept metadata (what Dovecot's ``dovecot.index.cache`` does): a scan reads no
+    message file, the CRLF size of a new file is counted when first asked for (``_size``, or as a
+    side effect of ``read_message``); ``rendered`` keeps what a protocol layer derived from a
+    message (IMAP's ENVELOPE, BODYSTRUCTURE) with its entry.  Both go to the folder's
+    ``mailflow-cache`` (``metacache.py``: written whole, fsynced and renamed, by one worker thread,
+    debounced by ``CACHE_DELAY`` and at ``flush``), so after a restart neither is worked out again.
+    ENVELOPE needs only the header: ``rendered(headers_only=True)`` parses no MIME tree.
 
 What it leaves out: quotas, ACLs, and locking between processes (one simulator process owns the
 data directory; all calls happen on the mail loop thread, so there are no locks).
@@ -26,7 +33,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -52,7 +61,9 @@ from .maildir import (
     write_lines,
     write_message,
 )
-from .mime import ParseCache, ParsedMessage, crlf_size, parse_mime, to_crlf
+from . import metacache
+from . import uids as _uids          # looked up at call time (tests count the reads)
+from .mime import MimePart, ParseCache, ParsedMessage, crlf_size, parse_header_block, parse_mime, to_crlf
 from .records import (
     FolderEvent,
     FolderExists,
@@ -61,12 +72,14 @@ from .records import (
     FolderStatus,
     Listener,
     MessageInfo,
+    MessageMeta,
     NoSuchFolder,
     NoSuchMessage,
     StoreError,
 )
 from .retention import Retention
 from .uids import (
+    UNKNOWN_SIZE,
     Entry,
     FolderState,
     DIRTY_NAME,
@@ -74,6 +87,7 @@ from .uids import (
     Loaded,
     boot_id,
     load_reservation,
+    flag_set,
     load_uidlist,
     next_uidvalidity,
     reserve,
@@ -109,6 +123,7 @@ class MailStore:
     """
 
     SAVE_DELAY = 1.0     # seconds a non-durable uid list save may wait on the mail loop
+    CACHE_DELAY = 2.0    # seconds a ``mailflow-cache`` write may wait (the worker writes it)
 
     def __init__(self, root: Path, *, clock: Callable[[], float] = time.time,
                  retention: Retention | None = None, boot: str | None | Callable[[], str | None] = boot_id) -> None:
@@ -120,6 +135,10 @@ class MailStore:
         self._listeners: dict[str, list[Listener]] = {}
         self._parse_cache = ParseCache()
         self._pending: dict[tuple[str, str], FolderState] = {}   # lists whose non-durable save is deferred
+        self._cache_dirty: dict[int, FolderState] = {}          # folders whose ``mailflow-cache`` is behind
+        self._cache_timer: asyncio.TimerHandle | None = None
+        self._cache_writer: ThreadPoolExecutor | None = None    # one thread: writes land in order
+        self._cache_written: Future | None = None
         self.root.mkdir(parents=True, exist_ok=True)
 
     # ----------------------------------------------------------------- paths
@@ -193,7 +212,111 @@ class MailStore:
                     force_save=force_save, renew_all=renew_all)
 
     def _info(self, state: FolderState, e: Entry) -> MessageInfo:
-        return MessageInfo(e.uid, e.size, e.flags, e.internaldate, state.path / e.sub / e.name, e.modseq)
+        return MessageInfo(e.uid, self._size(state, e), e.flags, e.internaldate, state.path / e.sub / e.name,
+                           e.modseq)
+
+    def _meta(self, state: FolderState, e: Entry) -> MessageMeta:
+        return MessageMeta(e.uid, self._size(state, e), e.flags, e.mtime_ns / 1e9, e.modseq)
+
+    # ----------------------------------------------------------------- sizes and kept metadata
+
+    def _size(self, state: FolderState, e: Entry) -> int:
+        """The CRLF size of the entry's file, counted on first need (``UNKNOWN_SIZE`` after a scan)."""
+        if e.size >= 0:
+            return e.size
+        if not state.cache_loaded:
+            self._load_cache(state)
+            if e.size >= 0:
+                return e.size
+        size = _uids.file_crlf_size(state.path / e.sub / e.name)
+        if size <= 0:
+            return 0          # empty, or gone (the next rescan says so): counted again if asked again
+        e.size = size
+        self._cache_changed(state)
+        return size
+
+    def _load_cache(self, state: FolderState) -> None:
+        """Give the entries what the folder's ``mailflow-cache`` knows of their very files (same size
+        and mtime); what the entries know already stays."""
+        state.cache_loaded = True
+        records = metacache.load(state.path)
+        if not records:
+            return
+        for e in state.entries:
+            r = records.get(e.base)
+            if r is None or r[0] != e.fsize or r[1] != e.mtime_ns:
+                continue
+            if e.size < 0 <= r[2]:
+                e.size = r[2]
+            if r[3]:
+                e.cache = r[3] if e.cache is None else {**r[3], **e.cache}
+
+    def _cache_changed(self, state: FolderState) -> None:
+        if not state.cache_loaded:
+            self._load_cache(state)
+        self._cache_dirty[id(state)] = state
+        if self._cache_timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return                        # no mail loop: ``flush`` writes it
+        self._cache_timer = loop.call_later(self.CACHE_DELAY, self._write_caches)
+
+    def _write_caches(self) -> Future | None:
+        """Hand every folder's behind-hand cache to the writer thread (its pieces are listed here, on the loop)."""
+        if self._cache_timer is not None:
+            self._cache_timer.cancel()
+            self._cache_timer = None
+        dirty, self._cache_dirty = self._cache_dirty, {}
+        for state in dirty.values():
+            if self._folders.get((state.address, state.name)) is not state:
+                continue                  # deleted or renamed meanwhile
+            contents = metacache.dump((e.base, e.fsize, e.mtime_ns, e.size, e.cache) for e in state.entries
+                                      if e.size >= 0 or e.cache)
+            if self._cache_writer is None:
+                self._cache_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailflow-cache")
+            self._cache_written = self._cache_writer.submit(metacache.write, state.path, contents)
+        return self._cache_written
+
+    _KEY = re.compile(r"[A-Za-z0-9._-]{1,40}")
+
+    def rendered(self, address: str, folder: str, uid: int, key: str,
+                 render: Callable[[ParsedMessage], bytes], *,
+                 headers_only: bool | frozenset[str] = False) -> bytes:
+        """What ``render`` makes of the message, kept with its entry and in ``mailflow-cache``.
+
+        ``key`` names the form and its version (a renderer that changes takes a new key).  With
+        ``headers_only`` the ``ParsedMessage`` handed to ``render`` has the root's header fields and
+        no MIME tree (unless the message is in the parse cache anyway): for ENVELOPE, which needs
+        nothing else; a set of lowercase names there limits the fields to those.
+        """
+        state = self._folder(address, folder)
+        e = self._entry(state, uid)
+        if not state.cache_loaded:
+            self._load_cache(state)
+        if e.cache is not None:
+            hit = e.cache.get(key)
+            if hit is not None:
+                return hit
+        if not self._KEY.fullmatch(key):
+            raise ValueError(f"bad cache key {key!r}")
+        parsed = None
+        if headers_only:
+            parsed = self._parse_cache.get((str(state.path), e.base, e.fsize, e.mtime_ns))
+            if parsed is None:
+                data = self.read_message(address, folder, uid)
+                names = headers_only if isinstance(headers_only, frozenset) else None
+                headers, body = parse_header_block(data, 0, len(data), names)
+                parsed = ParsedMessage(len(data), MimePart(0, body, len(data), headers, "text", "plain", []))
+        if parsed is None:
+            parsed = self.parsed(address, folder, uid)
+        value = render(parsed)
+        if e.cache is None:
+            e.cache = {}
+        e.cache[key] = value
+        self._cache_changed(state)
+        return value
 
     def _changed(self, state: FolderState, *, save: bool = True, durable: bool = True) -> None:
         if save and (durable or not self._defer_save(state)):
@@ -237,9 +360,13 @@ class MailStore:
                 self._pending.pop(key, None)
 
     def flush(self) -> None:
-        """Save every deferred uid list now (before a stop, or a rename or delete of folders)."""
+        """Save every deferred uid list and metadata cache now (before a stop, or a rename or delete of
+        folders); returns once the cache writes are on disk."""
         for key, state in list(self._pending.items()):
             self._save_pending(key, state)
+        written = self._write_caches()
+        if written is not None:
+            written.result()
 
     def _emit(self, event: FolderEvent) -> None:
         for callback in list(self._listeners.get(event.address, ())):
@@ -325,7 +452,8 @@ class MailStore:
         """Pick up files added, renamed or removed behind our back; listeners hear of any change."""
         loaded = (address, normalize_folder(folder)) in self._folders
         state = self._folder(address, folder)
-        if self._scan(state) or (not loaded and state.entries):  # a first load has just scanned
+        # a first load has just scanned: a second scan at once would find nothing more
+        if (not loaded and state.entries) or (loaded and self._scan(state)):
             self._emit(FolderEvent(state.address, state.name))
             return True
         return False
@@ -341,6 +469,27 @@ class MailStore:
     def messages(self, address: str, folder: str) -> list[MessageInfo]:
         state = self._folder(address, folder)
         return [self._info(state, e) for e in state.entries]
+
+    def inbox_meta(self, address: str) -> list[MessageMeta]:
+        """``inbox_snapshot`` without the paths (POP3's maildrop: UIDs and sizes)."""
+        self.maildir_path(address)
+        self.rescan(address, INBOX)
+        state = self._folder(address, INBOX)
+        return [self._meta(state, e) for e in state.entries]
+
+    def message_file(self, address: str, folder: str, uid: int) -> str:
+        """The message file's path as a str (no pathlib; ``NoSuchMessage`` if the UID is unknown)."""
+        state = self._folder(address, folder)
+        e = self._entry(state, uid)
+        return f"{state.path}/{e.sub}/{e.name}"
+
+    def message_meta(self, address: str, folder: str, uid: int) -> MessageMeta:
+        """``message_info`` without the path (IMAP's FETCH and SEARCH: no pathlib per message)."""
+        state = self._folder(address, folder)
+        e = state.by_uid.get(uid)
+        if e is None:
+            raise NoSuchMessage(f"no message with UID {uid}")
+        return self._meta(state, e)
 
     def uids(self, address: str, folder: str) -> list[int]:
         return [e.uid for e in self._folder(address, folder).entries]
@@ -380,15 +529,26 @@ class MailStore:
                 data = fh.readall()
                 # A file that was all CRLF when scanned (CRLF size == file size) and is unchanged
                 # since (same size and mtime, the parse cache's key too) needs no conversion pass.
-                unchanged_crlf = (e.size == e.fsize == len(data)
-                                  and os.fstat(fh.fileno()).st_mtime_ns == e.mtime_ns)
+                replaced = len(data) != e.fsize
+                unchanged_crlf = False
+                if not replaced and e.size == e.fsize:
+                    replaced = os.fstat(fh.fileno()).st_mtime_ns != e.mtime_ns
+                    unchanged_crlf = not replaced
+                if replaced:         # changed in place (not Maildir-like): what was kept is stale
+                    e.fsize, e.mtime_ns = len(data), os.fstat(fh.fileno()).st_mtime_ns
+                    e.cache, e.size = None, UNKNOWN_SIZE
         except FileNotFoundError:
             self._scan(state)
             raise NoSuchMessage(f"message with UID {uid} is gone") from None
+        if replaced:
+            self._save(state, durable=False)    # the list records the file as it now is (rare)
         if not unchanged_crlf:
             data = to_crlf(data)
-        if len(data) != e.size:  # the file was replaced in place (not Maildir-like); believe the file
+        if len(data) != e.size:  # not counted yet, or the file was replaced in place (not Maildir-like):
+            counted = e.size < 0     # believe the file
             e.size = len(data)
+            if counted:
+                self._cache_changed(state)
         return data
 
     def parsed(self, address: str, folder: str, uid: int) -> ParsedMessage:
@@ -473,7 +633,7 @@ class MailStore:
                 new = e.flags - wanted
             else:
                 new = frozenset(wanted)
-            new = frozenset(new)
+            new = flag_set(new)
             if new != e.flags:
                 try:
                     self._rename(state, e, "cur", new)

@@ -78,10 +78,12 @@ def _unfold(value: bytes) -> str:
     return _FOLD.sub("", text).strip()
 
 
-def parse_header_block(data: bytes, start: int, limit: int) -> tuple[dict[str, str], int]:
+def parse_header_block(data: bytes, start: int, limit: int,
+                       names: frozenset[str] | None = None) -> tuple[dict[str, str], int]:
     """Parse the header at ``data[start:limit]``; return (first value per lowercase name, body offset).
 
-    The header ends at the first empty line; a part that has no empty line is all header.
+    The header ends at the first empty line; a part that has no empty line is all header.  With
+    ``names`` only those (lowercase) fields are kept: the others are not decoded at all.
     """
     if data.startswith(b"\r\n", start):
         return {}, start + 2
@@ -91,7 +93,7 @@ def parse_header_block(data: bytes, start: int, limit: int) -> tuple[dict[str, s
     headers: dict[str, str] = {}
     for m in FIELD.finditer(data[start:hdr_end]):
         key = m.group(1).decode("ascii").lower()
-        if key not in headers:
+        if key not in headers and (names is None or key in names):
             headers[key] = _unfold(m.group(2))
     return headers, body
 

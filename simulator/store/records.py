@@ -4,9 +4,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 __all__ = ["FolderEvent", "FolderExists", "FolderInfo", "FolderNameError", "FolderStatus", "Listener",
-           "MessageInfo", "NoSuchFolder", "NoSuchMessage", "StoreError"]
+           "MessageInfo", "MessageMeta", "NoSuchFolder", "NoSuchMessage", "StoreError"]
 
 
 class StoreError(Exception):
@@ -39,6 +40,16 @@ class MessageInfo:
     internaldate: float
     path: Path
     modseq: int = 1  # RFC 7162 §3.1.1
+
+
+class MessageMeta(NamedTuple):
+    """``MessageInfo`` without the path: what FETCH, SEARCH and POP3's listing read, cheap to make."""
+
+    uid: int
+    size: int
+    flags: frozenset[str]
+    internaldate: float
+    modseq: int = 1
 
 
 @dataclass(frozen=True, slots=True)

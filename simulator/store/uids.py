@@ -7,9 +7,13 @@ What it implements
     UIDs ascend in arrival order and are never reused.
   * UIDVALIDITY stays stable across restarts and changes only when the uid list is lost or damaged:
     then a fresh, strictly larger value comes from the per-user ``mailflow-uidvalidity`` counter.
-  * ``scan``: reconciles a folder's state with ``new/`` and ``cur/``. Known file names cost nothing;
-    only files never seen before are stat'ed and read (to count their CRLF size). New files get UIDs
-    in arrival order (mtime, then name); files the uid list knows keep their UIDs.
+  * ``scan``: reconciles a folder's state with ``new/`` and ``cur/``. Known file names cost nothing
+    (after a restart the uid list's size and mtime are trusted: no stat per listed file);
+    files never seen before are stat'ed, never read: their CRLF size is ``UNKNOWN_SIZE`` until
+    someone asks (``MailStore`` counts it then, as Dovecot defers sizes to the first FETCH that
+    needs them), so a first SELECT of 10,000 messages lists and stats, and reads nothing.  New files
+    get UIDs in arrival order (mtime, then name); files the uid list knows keep their UIDs.  A first
+    scan that finds exactly what the loaded list says (the usual restart) writes no list.
 
   * Mod-sequences (RFC 7162 §3.1, CONDSTORE; §3.2, QRESYNC): every message has one, the folder a
     HIGHESTMODSEQ.  Each change takes the next value (``FolderState.bump``): a new message, a flag
@@ -59,15 +63,17 @@ from .mime import crlf_size
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DIRTY_NAME", "MAX_EXPUNGED", "MAX_EXPUNGED_RANGES", "MODSEQ_NAME", "MODSEQ_RESERVE", "boot_id", "load_reservation",
-           "merge_ranges", "reserve", "UIDLIST_NAME", "UIDVALIDITY_NAME", "Entry", "FolderState", "Loaded", "file_crlf_size",
-           "load_uidlist", "next_uidvalidity", "save_uidlist", "scan"]
+__all__ = ["DIRTY_NAME", "MAX_EXPUNGED", "MAX_EXPUNGED_RANGES", "MODSEQ_NAME", "MODSEQ_RESERVE", "UNKNOWN_SIZE",
+           "boot_id", "load_reservation", "merge_ranges", "reserve", "UIDLIST_NAME", "UIDVALIDITY_NAME", "Entry",
+           "FolderState", "Loaded", "file_crlf_size", "flag_set", "load_uidlist", "next_uidvalidity", "save_uidlist",
+           "scan"]
 
 UIDLIST_NAME = "mailflow-uidlist"
 UIDVALIDITY_NAME = "mailflow-uidvalidity"
 MODSEQ_NAME = "mailflow-modseq"
 DIRTY_NAME = "mailflow-dirty"       # a deferred uid list save is pending (``MailStore._defer_save``)
 MODSEQ_RESERVE = 10_000
+UNKNOWN_SIZE = -1                   # ``Entry.size`` of a file whose CRLF size nobody has counted yet
 _UIDLIST_MAGIC = "mailflow-uidlist"
 
 # base name -> (uid, CRLF size, mtime ns, file size, keywords, modseq, system-flag letters or None for a
@@ -101,11 +107,12 @@ class Entry:
     name: str
     flags: frozenset[str]
     other: str  # info letters we do not map (kept as found)
-    size: int  # CRLF octets
+    size: int  # CRLF octets; ``UNKNOWN_SIZE`` until counted (``MailStore._size``)
     fsize: int
     mtime_ns: int
     recent: bool = False
     modseq: int = 1  # RFC 7162 §3.1.1: the value of the last change to this message
+    cache: dict[str, bytes] | None = None   # rendered metadata (``metacache``), for this fsize and mtime
 
     @property
     def internaldate(self) -> float:
@@ -130,6 +137,7 @@ class FolderState:
     floor: int = 0                  # expunge records at or below this mod-sequence were dropped
     reserved: int = 0               # mod-sequences up to this are reserved durably (``MODSEQ_NAME``)
     boot: str | None = None         # the boot id the reservation is written under
+    cache_loaded: bool = False      # ``metacache`` records applied to the entries (``MailStore._load_cache``)
 
     def bump(self) -> int:
         """The next mod-sequence, now the folder's highest (RFC 7162 §3.1.1: strictly ascending)."""
@@ -295,19 +303,30 @@ def load_uidlist(path: Path) -> Loaded | None:
                 loaded.highestmodseq = int(token[1:])
             elif token.startswith("F"):
                 loaded.floor = int(token[1:])
+        known = loaded.known
+        top_uid, top_modseq = 0, loaded.highestmodseq
         for line in lines[1:]:
             cols = line.split("\t")
             if cols[0] == "X":
                 ranges = [tuple(int(x) for x in (r.split(":") * 2)[:2]) for r in cols[2].split(",")]
                 loaded.expunged.append((int(cols[1]), ranges))  # type: ignore[arg-type]
                 continue
-            uid, base, size, mtime_ns, fsize = int(cols[0]), cols[1], int(cols[2]), int(cols[3]), int(cols[4])
-            kws = frozenset(cols[5].split()) if len(cols) > 5 else frozenset()
-            modseq = int(cols[6]) if len(cols) > 6 else 1
-            letters = cols[7] if len(cols) > 7 else None
-            loaded.known[base] = (uid, size, mtime_ns, fsize, kws, modseq, letters)
-            loaded.uidnext = max(loaded.uidnext, uid + 1)
-            loaded.highestmodseq = max(loaded.highestmodseq, modseq)
+            uid = int(cols[0])
+            if len(cols) == 8:              # what ``save_uidlist`` writes
+                modseq = int(cols[6])
+                known[cols[1]] = (uid, int(cols[2]), int(cols[3]), int(cols[4]),
+                                  flag_set(cols[5].split()) if cols[5] else _NO_FLAGS, modseq, cols[7])
+            else:                           # older lists: fewer columns
+                modseq = int(cols[6]) if len(cols) > 6 else 1
+                kws = frozenset(cols[5].split()) if len(cols) > 5 else frozenset()
+                known[cols[1]] = (uid, int(cols[2]), int(cols[3]), int(cols[4]), kws, modseq,
+                                  cols[7] if len(cols) > 7 else None)
+            if uid > top_uid:
+                top_uid = uid
+            if modseq > top_modseq:
+                top_modseq = modseq
+        loaded.uidnext = max(loaded.uidnext, top_uid + 1)
+        loaded.highestmodseq = top_modseq
     except (IndexError, ValueError):
         log.warning("corrupt uid list in %s; issuing a new UIDVALIDITY", path)
         return None
@@ -317,7 +336,8 @@ def load_uidlist(path: Path) -> Loaded | None:
 def file_crlf_size(path: Path) -> int:
     """The size of a message file in its CRLF form (what IMAP and POP3 serve); 0 if it is gone."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb", buffering=0) as fh:
+            data = fh.readall()
     except OSError:
         return 0
     return crlf_size(data)
@@ -341,8 +361,10 @@ def scan(state: FolderState, *, new_uidvalidity: Callable[[], int], known: Known
             on_disk.setdefault(base, (sub, name))
     before = {e.uid for e in state.entries}
     keep, changed = _keep_known(state, on_disk)
+    fresh = False
     if on_disk:
-        changed |= _add_fresh(state, on_disk, known or {}, keep)
+        fresh, renewed = _add_fresh(state, on_disk, known or {}, keep)
+        changed |= renewed
     kept = {e.uid for e in keep}
     lost = {prior[0] for prior in (known or {}).values() if prior[0] not in kept and prior[0] < state.uidnext}
     changed |= bool(lost) or renew_all
@@ -355,14 +377,16 @@ def scan(state: FolderState, *, new_uidvalidity: Callable[[], int], known: Known
         state.forget(sorted(left), modseq)
         if any(e.modseq == modseq for e in keep) or left:
             state.highestmodseq = modseq
-    if changed or force_save:
+    if changed or force_save or fresh:
         state.entries = keep
         state.reindex()
         if len(state.by_uid) != len(state.entries):  # duplicate UIDs from a damaged list: renumber
             _renumber(state, new_uidvalidity())
-        save_uidlist(state)
+            changed = True
+        if changed or force_save:
+            save_uidlist(state)
         state.version += 1
-    return changed
+    return changed or fresh
 
 
 def _keep_known(state: FolderState, on_disk: dict[str, tuple[str, str]]) -> tuple[list[Entry], bool]:
@@ -378,7 +402,7 @@ def _keep_known(state: FolderState, on_disk: dict[str, tuple[str, str]]) -> tupl
         if name != e.name or sub != e.sub:
             flags, other = name_flags(sub, name)
             kws = {f for f in e.flags if f not in FLAG_TO_LETTER}
-            new_flags = frozenset(flags | kws)
+            new_flags = flag_set(flags | kws)
             if new_flags != e.flags:
                 e.modseq = 0            # changed behind our back: ``scan`` gives it the next value
             e.sub, e.name, e.flags, e.other = sub, name, new_flags, other
@@ -387,32 +411,104 @@ def _keep_known(state: FolderState, on_disk: dict[str, tuple[str, str]]) -> tupl
     return keep, changed
 
 
-def _add_fresh(state: FolderState, on_disk: dict[str, tuple[str, str]], known: Known, keep: list[Entry]) -> bool:
-    """Give the files the state does not know an entry each (appended to ``keep``); True if any."""
-    fresh = []
+def _add_fresh(state: FolderState, on_disk: dict[str, tuple[str, str]], known: Known,
+               keep: list[Entry]) -> tuple[bool, bool]:
+    """Give the files the state does not know an entry each (appended to ``keep``).
+
+    (any file added, any change the uid list must record): a file restored from the loaded list
+    with its UID, flags and mod-sequence is no change; a new UID or a flag change is.  Sizes are not
+    counted here (``UNKNOWN_SIZE``) unless the list knows them for this very file size.
+    """
+    listed = []         # (uid in the list, mtime ns, base, sub, name, file size, the list's line)
+    unknown = []        # (mtime ns, base, sub, name, file size)
+    folder = str(state.path)
     for base, (sub, name) in on_disk.items():
+        prior = known.get(base)
+        if prior is not None and prior[6] is not None:
+            # Listed by the uid list: a Maildir file never changes in place (maildir(5)), so its
+            # size and mtime are the list's (Dovecot trusts its index alike); no stat per file.
+            # A file changed in place anyway is noticed when it is next read (``read_message``).
+            listed.append((prior[0], prior[2], base, sub, name, prior[3], prior))
+            continue
         try:
-            st = (state.path / sub / name).stat()
+            st = os.stat(f"{folder}/{sub}/{name}")
         except FileNotFoundError:
             continue
-        fresh.append((st.st_mtime_ns, base, sub, name, st, known.get(base)))
-    # Entries from the uid list keep their UIDs; unknown files are numbered after them.
-    fresh.sort(key=lambda t: (t[5] is None, t[5][0] if t[5] else 0, t[0], t[1]))
+        if prior is not None:
+            listed.append((prior[0], st.st_mtime_ns, base, sub, name, st.st_size, prior))
+        else:
+            unknown.append((st.st_mtime_ns, base, sub, name, st.st_size))
+    # Entries from the uid list keep their UIDs (in UID order); unknown files are numbered after
+    # them in arrival order (mtime, then name).
+    listed.sort()
+    unknown.sort()
+    fresh = [t[1:] for t in listed] + [(*t, None) for t in unknown]
     used = {e.uid for e in keep}
-    for mtime_ns, base, sub, name, st, prior in fresh:
-        flags, other = name_flags(sub, name)
+    renewed = False
+    for mtime_ns, base, sub, name, fsize, prior in fresh:
+        flags, other = _name_flags(sub, name)
         if prior is not None and prior[0] not in used and prior[0] < state.uidnext:
             uid, kws, modseq = prior[0], prior[4], prior[5]
-            if prior[6] is not None and prior[6] != info_from_flags(flags):
+            if prior[6] is not None and prior[6] != _letters(sub, name, flags):
                 modseq = 0              # flags changed behind our back (or the list fell behind)
-            size = prior[1] if prior[3] == st.st_size else file_crlf_size(state.path / sub / name)
+            size = prior[1] if prior[3] == fsize else UNKNOWN_SIZE
+            # the list says otherwise than the file (an older list format, a file touched or
+            # replaced while we were down): write it anew
+            renewed |= prior[6] is None or prior[2] != mtime_ns or prior[3] != fsize
         else:
-            uid, size, kws, modseq = state.uidnext, file_crlf_size(state.path / sub / name), frozenset(), 0
+            uid, size, kws, modseq = state.uidnext, UNKNOWN_SIZE, frozenset(), 0
             state.uidnext += 1
+        renewed |= modseq == 0
         used.add(uid)
-        keep.append(Entry(uid, base, sub, name, frozenset(flags | kws), other, size,
-                          st.st_size, mtime_ns, recent=(sub == "new"), modseq=modseq))
-    return bool(fresh)
+        keep.append(Entry(uid, base, sub, name, flag_set(flags | kws) if kws else flags, other, size,
+                          fsize, mtime_ns, recent=(sub == "new"), modseq=modseq))
+    return bool(fresh), renewed
+
+
+_NO_FLAGS: frozenset[str] = frozenset()
+_FLAG_SETS: dict[frozenset[str], frozenset[str]] = {}
+_FLAG_SETS_MAX = 4096
+
+
+def flag_set(flags: Iterable[str]) -> frozenset[str]:
+    """The flags as a frozenset shared by every message with the same ones (a mailbox has few
+    combinations: 10,000 entries need not carry 10,000 sets); at most ``_FLAG_SETS_MAX`` are kept."""
+    fs = frozenset(flags)
+    shared = _FLAG_SETS.get(fs)
+    if shared is not None:
+        return shared
+    if len(_FLAG_SETS) < _FLAG_SETS_MAX:
+        _FLAG_SETS[fs] = fs
+    return fs
+
+
+_INFO_FLAGS: dict[str, tuple[frozenset[str], str]] = {}
+
+
+def _name_flags(sub: str, name: str) -> tuple[frozenset[str], str]:
+    """``maildir.name_flags`` with the flags as a shared frozenset, one parse per distinct info
+    string (a folder has a handful: "", "S", "RS", "FS" ...; at most 1,024 kept)."""
+    if sub != "cur" or ":2," not in name:
+        return _NO_FLAGS, ""
+    info = name.partition(":2,")[2]
+    hit = _INFO_FLAGS.get(info)
+    if hit is None:
+        flags, other = name_flags(sub, name)
+        hit = (flag_set(flags), other)
+        if len(_INFO_FLAGS) < 1024:
+            _INFO_FLAGS[info] = hit
+    return hit
+
+
+def _letters(sub: str, name: str, flags: set[str]) -> str:
+    """``info_from_flags(flags)`` of a file's flags: its info letters as they stand when they are
+    already what maildir(5) asks (mapped, sorted: the usual case), without building them again."""
+    if sub != "cur":
+        return ""
+    info = name.partition(":2,")[2]
+    if len(info) == len(flags) and (len(info) < 2 or info == "".join(sorted(info))):
+        return info
+    return info_from_flags(flags)
 
 
 def _renumber(state: FolderState, uidvalidity: int) -> None:

@@ -19,7 +19,7 @@ from simulator.store import ParsedMessage, StoreError
 from simulator.store.transfer import UnknownCte, decode, transfer_encoding
 
 from .mailbox import Mailbox, MessageData
-from .render import find_part, header_fields, render_body, render_envelope
+from .render import ENVELOPE_FIELDS, find_part, header_fields, render_body, render_envelope
 from .wire import Atom, ParseError, format_internaldate
 
 
@@ -141,6 +141,13 @@ class FetchedMessage:
         self._raw: bytes | None = None
         self._parsed: ParsedMessage | None = None
 
+    def meta(self) -> MessageData:
+        """The message's record (size, INTERNALDATE, mod-sequence), read on first use: after the items
+        that read the file, so that a size counted on the way is not counted twice."""
+        if self.info is None:
+            self.info = self.mailbox.message_info(self.folder, self.uid)
+        return self.info
+
     def raw(self) -> bytes:
         if self._raw is None:
             self._raw = self.mailbox.read_message(self.folder, self.uid)
@@ -151,8 +158,14 @@ class FetchedMessage:
             self._parsed = self.mailbox.parsed(self.folder, self.uid)
         return self._parsed
 
-    def rendered(self, key: str, render: Callable[[ParsedMessage], bytes]) -> bytes:
-        """ENVELOPE / BODY / BODYSTRUCTURE, memoised with the store's parse of the message."""
+    def rendered(self, key: str, render: Callable[[ParsedMessage], bytes], *,
+                 headers_only: bool | frozenset[str] = False) -> bytes:
+        """ENVELOPE / BODY / BODYSTRUCTURE: kept by the store across restarts when it can
+        (``MailStore.rendered``), else memoised with its parse of the message.  ``key`` carries the
+        renderer's version: change it when the rendering changes."""
+        keep = getattr(self.mailbox, "rendered", None)
+        if keep is not None:
+            return keep(self.folder, self.uid, key, render, headers_only=headers_only)
         p = self.parsed()
         if key not in p.rendered:
             p.rendered[key] = render(p)
@@ -164,6 +177,15 @@ def needs_info(atts: Sequence[FetchAtt]) -> bool:
     still there?" check when nothing else touches the store (BODY.PEEK[] alone: read_message checks)."""
     return (any(a.name in ("INTERNALDATE", "RFC822.SIZE", "MODSEQ") for a in atts)
             or all(a.name in ("UID", "FLAGS") for a in atts))
+
+
+_RECORD_ITEMS = frozenset({"UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "MODSEQ"})
+
+
+def file_first(atts: Sequence[FetchAtt]) -> list[int]:
+    """Indexes of ``atts`` with the items that may read the message file first: the store counts a
+    new file's size as it reads it, so RFC822.SIZE after ENVELOPE or BODY[] reads nothing more."""
+    return sorted(range(len(atts)), key=lambda i: atts[i].name in _RECORD_ITEMS)
 
 
 Part = bytes | tuple[bytes, bytes] | tuple[bytes, bytes, bool]   # (label, data[, literal8]): a literal
@@ -178,31 +200,34 @@ def _flags(m: FetchedMessage, att: FetchAtt) -> Part:
 
 
 def _internaldate(m: FetchedMessage, att: FetchAtt) -> Part:
-    assert m.info is not None
-    return b'INTERNALDATE "' + format_internaldate(m.info.internaldate).encode() + b'"'
+    return b'INTERNALDATE "' + format_internaldate(m.meta().internaldate).encode() + b'"'
 
 
 def _size(m: FetchedMessage, att: FetchAtt) -> Part:
-    assert m.info is not None
-    return b"RFC822.SIZE %d" % m.info.size
+    return b"RFC822.SIZE %d" % m.meta().size
 
 
 def _modseq(m: FetchedMessage, att: FetchAtt) -> Part:
     """MODSEQ (RFC 7162 §3.1.4.1): the mod-sequence of the message's last change."""
-    assert m.info is not None
-    return b"MODSEQ (%d)" % m.info.modseq
+    return b"MODSEQ (%d)" % m.meta().modseq
+
+
+# Keys of the rendered forms the store keeps (``mailflow-cache``): bump the number whenever
+# render.py changes what it produces, so that no form made by older code is served.
+ENVELOPE_KEY, BODY_KEY, BODYSTRUCTURE_KEY = "envelope.1", "body.1", "bodystructure.1"
 
 
 def _envelope(m: FetchedMessage, att: FetchAtt) -> Part:
-    return b"ENVELOPE " + m.rendered("envelope", lambda p: render_envelope(p.root.headers))
+    return b"ENVELOPE " + m.rendered(ENVELOPE_KEY, lambda p: render_envelope(p.root.headers),
+                                     headers_only=ENVELOPE_FIELDS)
 
 
 def _body(m: FetchedMessage, att: FetchAtt) -> Part:
-    return b"BODY " + m.rendered("body", lambda p: render_body(p.root, extended=False))
+    return b"BODY " + m.rendered(BODY_KEY, lambda p: render_body(p.root, extended=False))
 
 
 def _bodystructure(m: FetchedMessage, att: FetchAtt) -> Part:
-    return b"BODYSTRUCTURE " + m.rendered("bodystructure", lambda p: render_body(p.root, extended=True))
+    return b"BODYSTRUCTURE " + m.rendered(BODYSTRUCTURE_KEY, lambda p: render_body(p.root, extended=True))
 
 
 def _rfc822(m: FetchedMessage, att: FetchAtt) -> Part:
@@ -226,7 +251,10 @@ def _rfc822_text(m: FetchedMessage, att: FetchAtt) -> Part:
 def _body_section(m: FetchedMessage, att: FetchAtt) -> Part:
     """BODY[section]<partial> and BODY.PEEK[...]; a part that does not exist is NIL."""
     assert att.section is not None
-    data = section(m.raw(), m.parsed(), att)
+    if not att.parts and att.specifier == "":
+        data: bytes | None = m.raw()           # BODY[]: the whole message, no parse needed
+    else:
+        data = section(m.raw(), m.parsed(), att)
     label = b"BODY[" + att.section.encode("utf-8", "surrogateescape") + b"]"
     if att.partial is not None:
         origin, count = att.partial

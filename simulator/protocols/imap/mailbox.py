@@ -95,7 +95,9 @@ class MaildirMailbox:
         self.recent, self.highestmodseq, self.vanished = (
             bind(store.recent), bind(store.highestmodseq), bind(store.vanished))
         self.message_info, self.read_message, self.parsed = (
-            bind(store.message_info), bind(store.read_message), bind(store.parsed))
+            bind(getattr(store, "message_meta", store.message_info)), bind(store.read_message), bind(store.parsed))
+        if hasattr(store, "rendered"):        # ENVELOPE, BODYSTRUCTURE kept across restarts (mailflow-cache)
+            self.rendered = bind(store.rendered)
         self.set_flags, self.append, self.expunge = bind(store.set_flags), bind(store.append), bind(store.expunge)
         self.copy_messages, self.move_messages = bind(store.copy_messages), bind(store.move_messages)
         if hasattr(store, "vanished_ranges"):  # merged runs, None below the history's floor

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from simulator.facts import imap as facts
 from simulator.store import NoSuchMessage, StoreError
 
-from .fetch import ITEMS, FetchAtt, FetchedMessage, fetch_response, item_names, needs_info, parse_fetch_atts
+from .fetch import (ITEMS, FetchAtt, FetchedMessage, fetch_response, file_first, item_names, needs_info,
+                    parse_fetch_atts)
 from .verbs_folders import flag_list
 from .wire import (Atom, Command, ParseError, astring, expect_args, format_ranges, format_uid_set, mailbox_arg,
                    parse_sequence_set)
@@ -179,6 +180,7 @@ def _fetch_job(s: ImapSession, cmd: Command, atts: list[FetchAtt],
     missing = False
     bodies = 0
     with_info = needs_info(atts)
+    order = file_first(atts)
     box = _box(s)
     octets = min(FETCH_BATCH_OCTETS, s.output_budget or FETCH_BATCH_OCTETS)
     i = 0
@@ -192,7 +194,7 @@ def _fetch_job(s: ImapSession, cmd: Command, atts: list[FetchAtt],
             seq, uid = targets[i]
             i += 1
             try:
-                parts, body, seen = _fetch_parts(s, uid, atts, with_info)
+                parts, body, seen = _fetch_parts(s, uid, atts, with_info, order)
             except NoSuchMessage:
                 missing = True
                 continue
@@ -219,14 +221,22 @@ def _fetch_job(s: ImapSession, cmd: Command, atts: list[FetchAtt],
                                   bodies=bodies, uids=tuple(uid for _, uid in targets[:FACT_UIDS])))
 
 
-def _fetch_parts(s: ImapSession, uid: int, atts: list[FetchAtt], with_info: bool) -> tuple[list[bytes], int, bool]:
+def _fetch_parts(s: ImapSession, uid: int, atts: list[FetchAtt], with_info: bool,
+                 order: list[int] | None = None) -> tuple[list[bytes], int, bool]:
     """The items of one ``* n FETCH (...)`` line, each rendered by its function in ``fetch.ITEMS``;
-    whether the fetch sets \\Seen (RFC 3501 §6.4.5: BODY[...] (not PEEK), RFC822 and RFC822.TEXT)."""
+    whether the fetch sets \\Seen (RFC 3501 §6.4.5: BODY[...] (not PEEK), RFC822 and RFC822.TEXT).
+
+    The items are worked out in ``order`` (``file_first``) and answered in the order asked."""
     box = _box(s)
     m = FetchedMessage(box, s.folder, uid, s.flags_text)
+    if order is None:
+        parts = [ITEMS[att.name](m, att) for att in atts]
+    else:
+        parts = [b""] * len(atts)
+        for i in order:
+            parts[i] = ITEMS[atts[i].name](m, atts[i])
     if with_info:
-        m.info = box.message_info(s.folder, uid)
-    parts = [ITEMS[att.name](m, att) for att in atts]
+        m.meta()        # still there? (NoSuchMessage); after the items: a size counted on the way is kept
     seen = m.seen and not s.readonly and "\\Seen" not in s.view_flags.get(uid, frozenset())
     return parts, m.bodies, seen
 

@@ -35,7 +35,7 @@ class StoreMaildrop:
     def __init__(self, store: MailStore, address: str) -> None:
         self._store = store
         self._address = address
-        snapshot = store.inbox_snapshot(address)   # rescans first: UIDVALIDITY is read after it
+        snapshot = getattr(store, "inbox_meta", store.inbox_snapshot)(address)   # rescans first: UIDVALIDITY after
         uidvalidity = store.uidvalidity(address, INBOX)
         self._messages = [DropMessage(info.uid, info.size, f"{info.uid:08X}{uidvalidity:08X}")
                           for info in snapshot]

@@ -63,6 +63,17 @@ class Refusal(Enum):
 
 # --------------------------------------------------------------------------- outputs
 
+
+def _stuffed(head: bytes, body: bytes) -> bytes:
+    """``head + dot_stuff(body)`` (RFC 1939 §3), in one copy when the body's line ends are all CRLF
+    already (what the store serves): only then can the normalising regex be skipped."""
+    lf = body.count(b"\n")
+    if lf != body.count(b"\r") or lf != body.count(b"\r\n") or (body and not body.endswith(b"\r\n")):
+        return head + dot_stuff(body)        # a bare CR or LF, or no final CRLF: normalise first
+    lead = b"." if body.startswith(b".") else b""
+    return b"".join((head, lead, body.replace(b"\r\n.", b"\r\n.."), b".\r\n"))
+
+
 Transcript = tuple[tuple[str, str], ...]   # ("C" | "S" | "…", line)
 
 
@@ -78,7 +89,7 @@ class Reply:
 
     def encode(self) -> bytes:
         head = self.status.encode("utf-8") + b"\r\n"
-        return head if self.body is None else head + dot_stuff(self.body)
+        return head if self.body is None else _stuffed(head, self.body)
 
     @property
     def lines(self) -> list[str]:

@@ -48,8 +48,8 @@ class Dialogue:
             end = len(body) if end < 0 else end
             self.line("S", _stuffed(body[start:end]))
             start = end + 2
-        remaining = body[start:]
-        rest = remaining.count(b"\r\n") + (1 if remaining and not remaining.endswith(b"\r\n") else 0)
+        # the lines left out, counted in place (no copy of the rest of a large message)
+        rest = body.count(b"\r\n", start) + (1 if start < len(body) and not body.endswith(b"\r\n", start) else 0)
         if rest:
             self.line(CUT, str(rest))
         self.line("S", ".")
