@@ -19,6 +19,14 @@ running in a separate process, so they do not share the server's interpreter loc
 page after the batch has been parsed and folded into the timeline (the "mailflow:batch" DOM event),
 which is what a student sees.  The senders run in a separate process too.
 
+In the page: main-thread tasks over 50 ms (``longtask``), and the long animation frames over 50 ms
+(``long-animation-frame``) with their attribution: which scripts ran in them (file, function, how
+long, how much of it was a layout they forced) and how long the browser's own style, layout and
+paint took after them.  ``--trace`` also records a Chromium performance trace of the burst and
+counts the page's main-thread tasks by CPU time (thread time) as well as by wall-clock time: on a
+machine shared with other work a task's wall-clock time grows with the waiting for a CPU, its
+thread time does not, so before/after comparisons on a busy machine use the CPU figures.
+
 Not a test: it prints figures (and writes them to bench/results/, gitignored).  See bench/README.md.
 """
 from __future__ import annotations
@@ -158,7 +166,56 @@ def replay(stack, submission: int, messages: int, delivered: threading.Event) ->
     return {"submitted_in": time.time() - start, "errors": []}
 
 
-def one_run(clients: int, messages: int, connections: int, browser: bool, synthetic: bool = False) -> dict:
+def attribute(frames: list[dict]) -> dict:
+    """Where the long animation frames' time went: scripts (by file:function), and rendering."""
+    scripts: dict[str, list[float]] = {}
+    for frame in frames:
+        for script in frame["scripts"]:
+            entry = scripts.setdefault(script["where"], [0.0, 0.0, 0])
+            entry[0] += script["duration"]
+            entry[1] += script["forced"]
+            entry[2] += 1
+    top = sorted(scripts.items(), key=lambda item: -item[1][0])[:6]
+    return {"count": len(frames), "total_ms": sum(f["duration"] for f in frames),
+            "rendering_ms": sum(f["render"] for f in frames),
+            "scripts": [{"where": where, "ms": ms, "forced_layout_ms": forced, "count": n}
+                        for where, (ms, forced, n) in top]}
+
+
+def main_thread(trace: dict | list) -> dict:
+    """The page's main thread in a Chromium trace: its tasks by wall-clock and by CPU (thread) time."""
+    events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    names = {(e["pid"], e["tid"]): e["args"]["name"] for e in events if e.get("name") == "thread_name"}
+    runs: dict[tuple, list[dict]] = {}
+    for e in events:
+        if e.get("name") == "RunTask" and e.get("ph") == "X" and names.get((e["pid"], e["tid"])) == "CrRendererMain":
+            runs.setdefault((e["pid"], e["tid"]), []).append(e)
+    if not runs:
+        return {"tasks": 0}
+    tasks = max(runs.values(), key=len)           # the renderer of the page (the busiest one)
+    wall = [e["dur"] / 1000 for e in tasks]
+    cpu = [e.get("tdur", 0) / 1000 for e in tasks]
+    return {"tasks": len(tasks), "cpu_ms": sum(cpu),
+            "over_50ms_wall": sum(w > 50 for w in wall), "longest_wall_ms": max(wall),
+            "over_50ms_cpu": sum(c > 50 for c in cpu), "over_30ms_cpu": sum(c > 30 for c in cpu),
+            "longest_cpu_ms": max(cpu)}
+
+
+def serve_static(route, root: Path) -> None:
+    """Answer a request for /static/<path> from ``root`` instead of the server's static/."""
+    import mimetypes
+
+    path = route.request.url.split("/static/", 1)[1].split("?")[0]
+    target = (root / path).resolve()
+    if root.resolve() not in target.parents or not target.is_file():
+        route.fulfill(status=404, body="not found")
+        return
+    route.fulfill(status=200, body=target.read_bytes(),
+                  headers={"content-type": mimetypes.guess_type(str(target))[0] or "application/octet-stream"})
+
+
+def one_run(clients: int, messages: int, connections: int, browser: bool, synthetic: bool = False,
+            trace: bool = False, static: str | None = None) -> dict:
     import logging
 
     from simulator import web
@@ -207,18 +264,30 @@ def one_run(clients: int, messages: int, connections: int, browser: bool, synthe
                 args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                       "--disable-component-update", "--disable-sync"])
             page = chromium.new_page(viewport={"width": 1280, "height": 720})
-            page.add_init_script("""window.__arrivals = []; window.__longtasks = [];
+            page.add_init_script("""window.__arrivals = []; window.__longtasks = []; window.__frames = [];
                 new PerformanceObserver((list) => { for (const e of list.getEntries()) window.__longtasks.push(e.duration); })
                   .observe({type: 'longtask'});
+                try {
+                  new PerformanceObserver((list) => { for (const e of list.getEntries()) if (e.duration > 50) window.__frames.push({
+                    duration: e.duration, render: e.renderStart ? e.startTime + e.duration - e.renderStart : 0,
+                    scripts: e.scripts.map((s) => ({where: `${(s.sourceURL || '').split('/').pop()}:${s.sourceFunctionName || s.invoker}`,
+                      duration: s.duration, forced: s.forcedStyleAndLayoutDuration}))}); })
+                    .observe({type: 'long-animation-frame'});
+                } catch (e) { /* no Long Animation Frames API in this browser */ }
                 window.addEventListener('mailflow:batch', (ev) => {
                   const now = Date.now();
                   for (let i = 0; i < ev.detail.seqs.length; i++) window.__arrivals.push([ev.detail.seqs[i], ev.detail.ts[i], now / 1000]);
                 });""")
+            if static:                  # another copy of static/ (before/after in the same minute)
+                page.route("**/static/**", lambda route: serve_static(route, Path(static)))
             page.goto(server.url)
             page.wait_for_selector("body[data-ready=yes]", timeout=20000)
             time.sleep(0.5)           # the socket is connected and synced
         submission = next(item["port"] for item in stack.listener_table()
                           if item["service"] == "submission" and item["host"] == "front")
+        if page is not None and trace:
+            chromium.start_tracing(page=page, categories=["toplevel", "devtools.timeline",
+                                                         "disabled-by-default-devtools.timeline"])
         start_seq = bus.last_seq
         if synthetic:
             sent = replay(stack, submission, messages, delivered)
@@ -269,6 +338,15 @@ def one_run(clients: int, messages: int, connections: int, browser: bool, synthe
             long_tasks = page.evaluate("window.__longtasks")      # main-thread tasks over 50 ms
             result["browser"]["long_tasks"] = len(long_tasks)
             result["browser"]["longest_task_ms"] = max(long_tasks, default=0)
+            result["browser"]["long_frames"] = attribute(page.evaluate("window.__frames"))
+            if trace:
+                raw = chromium.stop_tracing()
+                result["browser"]["trace"] = main_thread(json.loads(raw))
+                out = ROOT / "bench" / "results"
+                out.mkdir(exist_ok=True)
+                name = out / f"events-trace-{time.strftime('%Y%m%d-%H%M%S')}.json"
+                name.write_bytes(raw)
+                result["browser"]["trace"]["file"] = str(name.relative_to(ROOT))
         result["bridge"] = {"batches": server.app.extensions["mailflow"].bridge.batches_sent}
         return result
     finally:
@@ -302,6 +380,16 @@ def report(result: dict) -> str:
                      f"median {b['median_ms']:.0f} ms, p95 {b['p95_ms']:.0f} ms, max {b['max_ms']:.0f} ms; "
                      f"{b['long_tasks']} main-thread tasks over 50 ms (longest {b['longest_task_ms']:.0f} ms); "
                      f"{b['rows_in_timeline']} timeline rows in the DOM")
+        f = b["long_frames"]
+        lines.append(f"   long animation frames over 50 ms: {f['count']} ({f['total_ms']:.0f} ms; the browser's own "
+                     f"style, layout and paint after the scripts {f['rendering_ms']:.0f} ms); scripts in them: "
+                     + (", ".join(f"{s['where']} {s['ms']:.0f} ms ({s['count']}x, forced layout {s['forced_layout_ms']:.0f} ms)"
+                                  for s in f["scripts"]) or "none"))
+        if "trace" in b and b["trace"].get("tasks"):
+            t = b["trace"]
+            lines.append(f"   trace ({t['file']}): {t['tasks']} main-thread tasks, {t['cpu_ms']:.0f} ms of CPU; over 50 ms: "
+                         f"{t['over_50ms_wall']} by wall clock (longest {t['longest_wall_ms']:.0f} ms), "
+                         f"{t['over_50ms_cpu']} by CPU time (longest {t['longest_cpu_ms']:.0f} ms; over 30 ms: {t['over_30ms_cpu']})")
     return "\n".join(lines)
 
 
@@ -311,6 +399,10 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--connections", type=int, default=10, help="SMTP connections sending at once")
     parser.add_argument("--browser", action="store_true", help="one of the clients is a Chromium page")
+    parser.add_argument("--trace", action="store_true",
+                        help="with --browser: record a Chromium trace of the burst and count tasks by CPU time too")
+    parser.add_argument("--static", metavar="DIR",
+                        help="with --browser: the page's static files from DIR (e.g. a copy of the old static/)")
     parser.add_argument("--synthetic", action="store_true",
                         help="replay a real message's hops on the bus as fast as possible instead of sending mail")
     parser.add_argument("--role", choices=["clients", "senders"], help=argparse.SUPPRESS)
@@ -325,7 +417,8 @@ def main() -> int:
         return 0
     results = []
     for clients in args.clients:
-        result = one_run(clients, args.messages, args.connections, args.browser, args.synthetic)
+        result = one_run(clients, args.messages, args.connections, args.browser, args.synthetic, args.trace,
+                         args.static)
         results.append(result)
         print(report(result), flush=True)
     out = ROOT / "bench" / "results"

@@ -10,7 +10,12 @@ says it is ready (``body[data-ready=yes]``).  Instruments put in the page before
   same machine);
 - a ``requestAnimationFrame`` loop records every frame: **frames per second** during the burst and
   the longest gap between two frames;
-- a ``PerformanceObserver`` of ``longtask`` entries: main-thread tasks over 50 ms and the longest.
+- a ``PerformanceObserver`` of ``longtask`` entries: main-thread tasks over 50 ms and the longest;
+- a ``PerformanceObserver`` of ``long-animation-frame`` entries over 50 ms: where a long frame's time
+  went (``long_frames``: the scripts in them by file and function, with the layout each forced, and
+  the browser's own style, layout and paint after them), in the raw JSON; RESULTS.md shows the
+  counts above.  ``bench/bench_events.py --browser --trace`` prints the same, and the CPU time of
+  each task (a trace), for work on the page.
 
 Then ``sender.py`` submits the burst (N messages, 10 connections reused, AUTH) and the run waits
 until every message is in the Maildir and the page has drawn the server's last event.  The burst's
@@ -32,7 +37,7 @@ from .submission import PASSWORD, RCPT, USER
 HERE = Path(__file__).resolve().parent
 CHROMIUM = "/usr/bin/chromium"
 INSTRUMENTS = """
-window.__bench = {batches: [], frames: [], longtasks: []};
+window.__bench = {batches: [], frames: [], longtasks: [], loaf: []};
 (function () {
   const now = () => performance.timeOrigin + performance.now();
   const frame = () => { window.__bench.frames.push(now()); requestAnimationFrame(frame); };
@@ -42,6 +47,14 @@ window.__bench = {batches: [], frames: [], longtasks: []};
       for (const e of list.getEntries()) window.__bench.longtasks.push([performance.timeOrigin + e.startTime, e.duration]);
     }).observe({type: 'longtask', buffered: true});
   } catch (e) { window.__bench.noLongtasks = true; }
+  try {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) if (e.duration > 50) window.__bench.loaf.push([performance.timeOrigin + e.startTime,
+        e.duration, e.renderStart ? e.startTime + e.duration - e.renderStart : 0,
+        e.scripts.map((s) => [`${(s.sourceURL || '').split('/').pop()}:${s.sourceFunctionName || s.invoker}`, s.duration,
+          s.forcedStyleAndLayoutDuration])]);
+    }).observe({type: 'long-animation-frame', buffered: true});
+  } catch (e) { /* no Long Animation Frames API */ }
   window.addEventListener('mailflow:batch', (ev) => {
     const at = now();
     const seqs = ev.detail.seqs, ts = ev.detail.ts;
@@ -120,10 +133,22 @@ def summarise(data: dict, seq0: int, final: int) -> dict:
     gaps = [b - a for a, b in zip(frames, frames[1:])]
     window_s = max(1e-3, (last_hop - first_hop) / 1000)
     tasks = [d for start, d in data["longtasks"] if first_hop - 1000 <= start <= last_drawn]
+    frames = [f for f in data.get("loaf", []) if first_hop - 1000 <= f[0] <= last_drawn]
+    scripts: dict[str, list[float]] = {}
+    for _start, _duration, _render, ran in frames:
+        for where, ms, forced in ran:
+            entry = scripts.setdefault(where, [0.0, 0.0, 0])
+            entry[0] += ms
+            entry[1] += forced
+            entry[2] += 1
     return {"events": len({e[0] for e in events}), "expected_events": final - seq0,
             "events_per_s": len(events) / max(1e-3, (max(e[2] for e in events) - first_hop) / 1000),
             "hop_to_drawing_p50_ms": percentile(delays, 0.5), "hop_to_drawing_p95_ms": percentile(delays, 0.95),
             "all_drawn_after_burst_ms": last_drawn - last_hop, "burst_s": window_s,
             "fps": len(frames) / window_s, "longest_frame_gap_ms": max(gaps, default=None),
             "long_tasks": len(tasks), "longest_task_ms": max(tasks, default=0.0),
-            "longtask_observer": not data.get("noLongtasks", False)}
+            "longtask_observer": not data.get("noLongtasks", False),
+            "long_frames": {"count": len(frames), "total_ms": sum(f[1] for f in frames),
+                            "rendering_ms": sum(f[2] for f in frames),
+                            "scripts": [{"where": where, "ms": ms, "forced_layout_ms": forced, "count": n}
+                                        for where, (ms, forced, n) in sorted(scripts.items(), key=lambda i: -i[1][0])[:6]]}}

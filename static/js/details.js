@@ -45,6 +45,13 @@ export class Details {
     this.tab = "transcript";
     this.revealed = new Set();        // credential lines shown decoded ("seq:index")
     this.longOpen = false;            // the explanation shown whole
+    // Where the panel (a node's card) and its body (a hop's dialogue) are scrolled, kept from their
+    // scroll events: reading or setting scrollTop makes the browser lay the page out at once, and
+    // during a burst the panel shows a new hop several times a second.
+    this.rootTop = 0;
+    this.bodyTop = 0;
+    root.addEventListener("scroll", () => { this.rootTop = root.scrollTop; }, {passive: true});
+    body.addEventListener("scroll", () => { this.bodyTop = body.scrollTop; }, {passive: true});
   }
 
   rerender() {
@@ -63,16 +70,20 @@ export class Details {
     this.emptyEl.hidden = false;
   }
 
+  // The same view drawn again keeps the panel where it was scrolled; another one starts at the top.
+  // The body (a hop's dialogue scrolls there) starts at the top either way.  Only a scroller that is
+  // not where it must be is moved (see rootTop).
   open(type, args) {
     const same = this.view && this.view.type === type && this.view.args[0] === args[0];
-    const top = same ? this.root.scrollTop : 0;
+    const top = same ? this.rootTop : 0;
     if (!same) this.longOpen = false;
     this.view = {type, args};
     clear(this.body);
     this.body.hidden = false;
     this.emptyEl.hidden = true;
     this.root.dataset.view = type;
-    this.root.scrollTop = top;
+    if (this.rootTop !== top) this.root.scrollTop = this.rootTop = top;
+    if (this.bodyTop !== 0) this.body.scrollTop = this.bodyTop = 0;
   }
 
   // -- one hop ------------------------------------------------------------------------------------
@@ -143,7 +154,13 @@ export class Details {
       more.textContent = t(this.longOpen ? "details.less" : "details.more");
     });
     const wrap = h("div", {class: "explain-wrap"}, p);
-    requestAnimationFrame(() => { more.hidden = !this.longOpen && p.scrollHeight <= p.clientHeight + 2; });
+    // Whether it overflows is known once it is laid out: a ResizeObserver is told then, right after
+    // the browser's own layout (asking from a requestAnimationFrame would make it lay out once more).
+    const seen = new ResizeObserver(() => {
+      seen.disconnect();
+      more.hidden = !this.longOpen && p.scrollHeight <= p.clientHeight + 2;
+    });
+    seen.observe(p);
     return [wrap, more];
   }
 

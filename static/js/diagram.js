@@ -44,6 +44,7 @@ import {geometry, pointAt, pathD, center, gutterRoute} from "./diagram_geo.js";
 import {Viewport} from "./viewport.js";
 import {drawAnswer} from "./dnsanswer.js";
 import {RetryClock} from "./queueclock.js";
+import {textWidth} from "./measure.js";
 
 const STATUSES = ["ok", "deferred", "bounced", "failed", "info"];
 const LOOKS = ["smtp", "dns", "retrieve", "local", "other"];
@@ -74,11 +75,13 @@ function lookOfEvent(event) {
 }
 
 // Shrink a text until it is at most `room` px wide.  Measured, not estimated: glyphs differ between
-// scripts (a Cyrillic caption is wider than a Latin one) and between fonts.
+// scripts (a Cyrillic caption is wider than a Latin one) and between fonts.  measure.js measures it
+// without a layout of the page (a burst re-fits captions many times a second).
 function fit(el, room, size) {
-  el.setAttribute("font-size", size.toFixed(1));
+  const drawn = size.toFixed(1);
+  el.setAttribute("font-size", drawn);
   if (!el.isConnected || room <= 0) return;
-  const len = el.getComputedTextLength();
+  const len = textWidth(el, Number(drawn));
   if (len > room) el.setAttribute("font-size", Math.max(6, size * room / len).toFixed(1));
 }
 
@@ -741,7 +744,8 @@ export class Diagram {
       rec.badgeText.textContent = text;
       if (!count) continue;
       const small = this.layout.small, hgt = small * 1.45;
-      const w = (rec.badgeText.isConnected ? rec.badgeText.getComputedTextLength() : text.length * small * 0.6) + small;
+      const w = (rec.badgeText.isConnected ? textWidth(rec.badgeText, Number(rec.badgeText.getAttribute("font-size")), text)
+        : text.length * small * 0.6) + small;
       rec.badgeRect.setAttribute("x", -w);
       rec.badgeRect.setAttribute("y", -hgt / 2);
       rec.badgeRect.setAttribute("width", w);

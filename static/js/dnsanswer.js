@@ -11,6 +11,7 @@ import {s, clear} from "./dom.js";
 import {t, has} from "./i18n.js";
 import {plain} from "./labels.js";
 import {rcodeMeaning} from "./codes.js";
+import {textWidth} from "./measure.js";
 
 const record = (o) => `MX ${o.preference} ${o.host}`;
 
@@ -43,18 +44,27 @@ function reasonText(reason) {
 }
 
 // -- fitting ----------------------------------------------------------------------------------------
+// A text element of each class in the answer's group gives measure.js its font (read once: the
+// elements are kept for the next answer, and are in the group only while it is measured); the words
+// are measured on a canvas, without a layout of the page (a burst draws an answer for every lookup).
+const probes = new WeakMap();       // group -> Map(cls -> text element)
+
 class Measure {
   constructor(group) {
-    this.el = s("text", {class: "measure", x: -9999, y: -9999, "aria-hidden": "true"});
-    group.append(this.el);
+    this.group = group;
+    if (!probes.has(group)) probes.set(group, new Map());
+    this.els = probes.get(group);
   }
   width(text, size, cls) {
-    this.el.setAttribute("class", `measure ${cls}`);
-    this.el.setAttribute("font-size", size.toFixed(2));
-    this.el.textContent = text;
-    return this.el.getComputedTextLength();
+    let el = this.els.get(cls);
+    if (!el) {
+      el = s("text", {class: `measure ${cls}`, x: -9999, y: -9999, "aria-hidden": "true"});
+      this.els.set(cls, el);
+    }
+    if (el.parentNode !== this.group) this.group.append(el);
+    return textWidth(el, Number(size.toFixed(2)), text);
   }
-  done() { this.el.remove(); }
+  done() { for (const el of this.els.values()) el.remove(); }
 }
 
 // Greedy word wrap to `room`; a word longer than the room is cut with "…".

@@ -2,7 +2,8 @@
 //
 // The list is a window: at most WINDOW rows are in the page at once (the newest ones while live,
 // the ones around the selected hop while reviewing), so a burst of thousands of hops costs the same
-// as a lesson of twenty.  New rows are appended once per animation frame.
+// as a lesson of twenty.  New rows are appended once per animation frame, at most ROWS_PER_FRAME
+// in one (a burst's backlog is spread over a few frames).
 //
 // An SMTP dialogue stepped line by line is one entry (model.js, Dialogues): while it goes on, the
 // entry stands for its newest "smtp.line" (kind "smtp.line", the newest line shown in the row); when
@@ -16,6 +17,7 @@ import {kindLabel, protocolName, words, plain} from "./labels.js";
 import {pathText} from "./ends.js";
 
 const WINDOW = 300;
+const ROWS_PER_FRAME = 30;
 
 export class Timeline {
   constructor({list, empty, count, traceSelect, protocolSelect}, {onSelect, onFilter, onGrow, traces}) {
@@ -42,8 +44,17 @@ export class Timeline {
     this.scheduled = false;
     this.stick = true;            // follow the newest row unless the user scrolled up
     this.earlier = h("li", {class: "earlier", hidden: true});
+    // Only the reader takes the list away from the newest row (wheel, touch, scroll bar, keys): a
+    // scroll the browser makes by itself does not, such as scroll anchoring when the oldest rows leave
+    // the window while new ones wait for their scroll (a burst used to unstick the list that way).
+    this.touchedAt = -Infinity;
+    const touched = () => { this.touchedAt = performance.now(); };
+    for (const type of ["wheel", "touchstart", "touchmove", "pointerdown", "keydown"]) {
+      list.addEventListener(type, touched, {passive: true});
+    }
     list.addEventListener("scroll", () => {
       if (this.programmatic) { this.programmatic = false; return; }
+      if (this.stick && performance.now() - this.touchedAt > 1000) return;
       this.stick = list.scrollTop + list.clientHeight >= list.scrollHeight - 24;
     }, {passive: true});
     list.addEventListener("click", (ev) => {
@@ -159,15 +170,22 @@ export class Timeline {
     return group.session || group.rep || e;
   }
 
+  // At most ROWS_PER_FRAME new rows a frame, oldest first: a backlog landing at once (hundreds of
+  // hops) is written over a few frames instead of one long one.  Rows that would fall out of the
+  // window at once are never made.
   flush() {
     this.scheduled = false;
-    const batch = this.queue.slice(-WINDOW);
-    this.queue = [];
+    if (this.queue.length > WINDOW) this.queue.splice(0, this.queue.length - WINDOW);
+    const batch = this.queue.splice(0, ROWS_PER_FRAME);
     const frag = document.createDocumentFragment();
     for (const e of batch) frag.append(this.row(e));
     this.list.append(frag);
     this.trim();
     if (this.stick && this.cursorSeq === null) this.scrollToEnd();
+    if (this.queue.length) {
+      this.scheduled = true;
+      requestAnimationFrame(() => this.flush());
+    }
   }
 
   // Keep the window small: drop the oldest rows.
@@ -190,18 +208,43 @@ export class Timeline {
     if (this.earlier.parentNode !== this.list || this.list.firstChild !== this.earlier) this.list.prepend(this.earlier);
   }
 
-  // Reading scrollHeight forces a layout: during a burst, follow the newest row a few times a second.
+  // Reading scrollHeight makes the browser lay the page out at once.  While hops come in, the list
+  // follows the newest row a few times a second, and after the frame's own layout (a ResizeObserver
+  // is told then), so that following costs no layout of its own.  `now`: at once (a rebuild).
   scrollToEnd(now = false) {
-    const wait = now ? 0 : Math.max(0, 200 - (performance.now() - (this.scrolledAt || 0)));
-    if (wait === 0) {
+    if (now) {
       clearTimeout(this.scrollTimer);
       this.scrollTimer = null;
       this.scrolledAt = performance.now();
       this.programmatic = true;
       this.list.scrollTop = this.list.scrollHeight;
-    } else if (!this.scrollTimer) {
-      this.scrollTimer = setTimeout(() => { this.scrollTimer = null; this.scrollToEnd(true); }, wait);
+      return;
     }
+    const wait = Math.max(0, 200 - (performance.now() - (this.scrolledAt || 0)));
+    if (wait === 0) {
+      this.scrolledAt = performance.now();
+      this.afterLayout();
+    } else if (!this.scrollTimer) {
+      this.scrollTimer = setTimeout(() => {
+        this.scrollTimer = null;
+        this.scrolledAt = performance.now();
+        this.afterLayout();
+      }, wait);
+    }
+  }
+
+  afterLayout() {
+    if (this.settling) return;
+    this.settling = new ResizeObserver(() => {
+      this.settling.disconnect();
+      this.settling = null;
+      if (!this.stick || this.cursorSeq !== null) return;            // the reader moved meanwhile
+      const list = this.list;
+      if (list.scrollTop >= list.scrollHeight - list.clientHeight - 1) return;   // there already
+      this.programmatic = true;
+      list.scrollTop = list.scrollHeight;
+    });
+    this.settling.observe(this.list);
   }
 
   row(e) {
