@@ -44,7 +44,7 @@ class EventBus:
         the event goes to the history, the log and every subscriber."""
         text = narrate(fact)
         message = dict(fact.message) if fact.message is not None else None
-        transcript = tuple((str(side), str(line)) for side, line in fact.transcript)
+        transcript = tuple([(str(side), str(line)) for side, line in fact.transcript])
         with self._lock:
             self._seq += 1
             event = Event(seq=self._seq, ts=round(self._clock(), 3), kind=fact.kind, src=fact.src,
@@ -53,7 +53,7 @@ class EventBus:
                           fact=fact)
             self._history.append(event)
             if self._log_file is not None:
-                self._log_file.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
+                self._log_file.write(event.to_json() + "\n")
                 self._log_file.flush()
             subscribers = list(self._subscribers)
         for subscriber in subscribers:

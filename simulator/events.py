@@ -7,6 +7,7 @@ language (``text["ru"]["explain"]``).  ``src`` and ``dst`` are node ids of the t
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,18 @@ class Event:
             "transcript": [list(pair) for pair in self.transcript],
             "message": self.message, "data": self.data,
         }
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as one line of JSON (the JSON-lines log): the same text, built without
+        copying the transcript's pairs into lists first (JSON writes a tuple as an array)."""
+        return _JSON.encode({
+            "seq": self.seq, "ts": self.ts, "kind": self.kind, "src": self.src, "dst": self.dst,
+            "protocol": self.protocol, "status": self.status, "text": self.text, "trace": self.trace,
+            "transcript": self.transcript, "message": self.message, "data": self.data,
+        })
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False)    # one encoder for every event (json.dumps makes one per call)
 
 
 def trim_transcript(lines: list[tuple[str, str]], *, keep: int = 20) -> list[tuple[str, str]]:

@@ -99,9 +99,13 @@ class Fact:
     def data(self) -> dict[str, Any]:
         """The fact's own fields, JSON-ready: what the page and the log see as ``data``.  The layers
         (``wire``, ``credentials``) are left out when the hop has none."""
-        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)
-                if f.name not in _BASE_FIELDS
-                and not (f.name in _LAYER_FIELDS and getattr(self, f.name) in (None, ()))}
+        out: dict[str, Any] = {}
+        for name in _own_fields(type(self)):
+            value = getattr(self, name)
+            if name in _LAYER_FIELDS and value in (None, ()):
+                continue
+            out[name] = _plain(value)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,11 +139,33 @@ class Reason:
         return {"code": str(self.code), **{k: _plain(v) for k, v in self.params}}
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}          # a fact class: its own fields (``data``)
+_RECORD_FIELDS: dict[type, tuple[str, ...]] = {}   # Wire, Credential: all their fields
+_SCALARS = frozenset({str, int, float, bool, type(None)})   # exact types: a StrEnum member is no str here
+
+
+def _record_fields(cls: type) -> tuple[str, ...]:
+    names = _RECORD_FIELDS.get(cls)
+    if names is None:
+        names = _RECORD_FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+def _own_fields(cls: type) -> tuple[str, ...]:
+    """The names of ``data``'s fields of a dataclass (computed once per class: every hop asks)."""
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls) if f.name not in _BASE_FIELDS)
+    return names
+
+
 def _plain(value: Any) -> Any:
+    if type(value) in _SCALARS:                # most values: nothing to convert (and no ABC check)
+        return value
     if isinstance(value, Reason):
         return value.to_dict()
     if isinstance(value, (Wire, Credential)):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {name: _plain(getattr(value, name)) for name in _record_fields(type(value))}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, (list, tuple)):

@@ -12,7 +12,8 @@ Theory of operation
   ``PASS`` (RFC 1939 §7) and ``AUTH`` (RFC 5034), IMAP ``LOGIN`` (RFC 3501 §6.2.3) and
   ``AUTHENTICATE`` (§6.2.2, RFC 4959) -- and what each says once its base64 is decoded.  Lines sent
   under TLS are marked with the TLS that hid them, and nothing of them is decoded.  Base64 is no
-  encryption: that is the lesson.
+  encryption: that is the lesson.  :class:`CredentialScan` does the same over a transcript that
+  keeps growing (a reused SMTP connection publishes a slice per message): it reads each line once.
 
   :func:`trimmed_positions` maps a line of a raw SMTP transcript to its place once
   :func:`simulator.events.trim_transcript` has cut long message bodies, so marks found on the raw
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -32,8 +34,8 @@ from typing import Any
 from ..events import CUT, trimmed_positions   # re-exported: the one mapping, beside trim_transcript
 from ..facts import Credential, TlsMode, Wire
 
-__all__ = ["NUL", "TLS_MARK", "connection_layers", "connection_wire", "find_credentials", "tls_from_marker",
-           "tls_version_of", "trimmed_positions", "wire"]
+__all__ = ["NUL", "TLS_MARK", "CredentialScan", "connection_layers", "connection_wire", "find_credentials",
+           "tls_from_marker", "tls_version_of", "trimmed_positions", "wire"]
 
 NUL = "␀"                # how a NUL byte of a decoded SASL response is shown
 TLS_MARK = "TLS"         # a (CUT, "TLS") line: the STLS handshake happened here (POP3 transcripts)
@@ -85,22 +87,56 @@ def find_credentials(lines: Sequence[tuple[str, str]], protocol: str, *,
     ``protocol`` is "SMTP", "POP3" or "IMAP"; a line at or after index ``tls_from`` crossed the wire
     under TLS (``tls`` says which), so it is marked hidden instead of decoded.
     """
-    reader = _Reader(protocol.upper())
-    found: list[Credential] = []
-    for index, (side, text) in enumerate(lines):
-        if side == "S":
-            reader.server(text)
-            continue
-        if side != "C":
-            continue
-        hidden = tls if tls is not TlsMode.NONE and tls_from is not None and index >= tls_from else TlsMode.NONE
-        mark = reader.client(text, hidden=hidden is not TlsMode.NONE)
-        if mark is None:
-            continue
-        mechanism, carries, decoded, user, password = mark
-        found.append(Credential(line=index, mechanism=mechanism, carries=carries, decoded=decoded,
-                                user=user, password=password, hidden_by=hidden))
-    return tuple(found)
+    return CredentialScan(protocol).update(lines, tls=tls, tls_from=tls_from)
+
+
+class CredentialScan:
+    """:func:`find_credentials` over a transcript that grows: each :meth:`update` reads only the
+    lines added since the last one (the reader's state -- an AUTH exchange in progress -- is kept
+    between calls), so a long session costs in proportion to its lines, not their square.
+
+    The caller keeps the lines in one list that only grows at its end, except :meth:`drop`: the first
+    ``count`` lines were removed (indices rebased).  ``tls`` and ``tls_from`` are the connection's;
+    ``tls_from`` never points before a line already read (TLS starts where the transcript ends)."""
+
+    __slots__ = ("_reader", "upto", "found")
+
+    def __init__(self, protocol: str) -> None:
+        self._reader = _Reader(protocol.upper())
+        self.upto = 0                                   # lines read so far
+        self.found: list[Credential] = []
+
+    def update(self, lines: Sequence[tuple[str, str]], *, tls: TlsMode = TlsMode.NONE,
+               tls_from: int | None = None) -> tuple[Credential, ...]:
+        """The marks of ``lines`` (every line so far), reading those added since the last call."""
+        reader, found = self._reader, self.found
+        encrypted = tls is not TlsMode.NONE and tls_from is not None
+        for index in range(self.upto, len(lines)):
+            side, text = lines[index]
+            if side == "S":
+                reader.server(text)
+                continue
+            if side != "C":
+                continue
+            hidden = tls if encrypted and index >= tls_from else TlsMode.NONE   # type: ignore[operator]
+            mark = reader.client(text, hidden=hidden is not TlsMode.NONE)
+            if mark is None:
+                continue
+            mechanism, carries, decoded, user, password = mark
+            found.append(Credential(line=index, mechanism=mechanism, carries=carries, decoded=decoded,
+                                    user=user, password=password, hidden_by=hidden))
+        self.upto = max(self.upto, len(lines))
+        return tuple(found)
+
+    def since(self, start: int) -> list[Credential]:
+        """The marks found so far on lines at or after ``start``."""
+        return [mark for mark in self.found if mark.line >= start]
+
+    def drop(self, count: int) -> None:
+        """The first ``count`` lines were removed from the transcript: forget their marks, rebase."""
+        self.upto = max(0, self.upto - count)
+        self.found = [dataclasses.replace(mark, line=mark.line - count) for mark in self.found
+                      if mark.line >= count]
 
 
 _Mark = tuple[str, str, str, str, str]      # mechanism, carries, decoded, user, password
@@ -195,5 +231,21 @@ def connection_layers(conn: Any, transcript: Sequence[tuple[str, str]], protocol
     IMAP): lines after a (CUT, "TLS") marker, or all of them when TLS was already on, went encrypted."""
     tls_from = tls_from_marker(transcript, 0 if conn.is_tls else None) if conn.is_tls else None
     mode = TlsMode(conn.tls_mode)
-    return {"wire": connection_wire(conn, tls_from=tls_from),
+    return {"wire": _kept_wire(conn, tls_from),
             "credentials": find_credentials(transcript, protocol, tls=mode, tls_from=tls_from)}
+
+
+def _kept_wire(conn: Any, tls_from: int | None) -> Wire:
+    """:func:`connection_wire`, made once per state of the connection (its ends, its TLS and
+    ``tls_from``) and kept on it: a retrieval session publishes a fact per command (a Wire is
+    frozen, so the facts may share it)."""
+    key = (conn.peername, conn.sockname, conn.tls_mode, conn.tls_version, tls_from)
+    kept = getattr(conn, "_kept_wire", None)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    layer = connection_wire(conn, tls_from=tls_from)
+    try:
+        conn._kept_wire = (key, layer)
+    except AttributeError:          # an object that takes no new attribute: made each time
+        pass
+    return layer

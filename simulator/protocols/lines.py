@@ -16,7 +16,9 @@ _BARE = re.compile(rb"\r\n|\r|\n")
 
 def normalize_crlf(data: bytes) -> bytes:
     """Every line end (CRLF, bare CR, bare LF) becomes CRLF; the result ends with CRLF."""
-    data = _BARE.sub(b"\r\n", data)
+    crlf = data.count(b"\r\n")
+    if data.count(b"\r") != crlf or data.count(b"\n") != crlf:   # (text from an SMTP door has only CRLF)
+        data = _BARE.sub(b"\r\n", data)
     if data and not data.endswith(b"\r\n"):
         data += b"\r\n"
     return data

@@ -111,7 +111,8 @@ class Bridge:
             if event.kind.startswith("world."):
                 self.world_changes.append(event.to_dict())
             self._pending.append(event)
-        self._wake.set()
+        if not self._wake.is_set():     # already set during a burst: setting it again costs a
+            self._wake.set()            # lock and a notify per hop; the sender clears it, then drains
 
     def _on_gate(self, state: "GateState") -> None:
         if self._stopped.is_set():

@@ -41,6 +41,7 @@ ENVID), CHUNKING/BDAT (not advertised).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import warnings
@@ -123,6 +124,12 @@ class SmtpHandler:
     def __init__(self, door: Door, host: Host | None, services: SmtpServices) -> None:
         self.door, self.host, self.services = door, host, services
         self.world = services.world
+
+    def __dir__(self) -> list[str]:
+        """The hooks (``handle_*``) and AUTH mechanisms (``auth_*``) only: aiosmtpd looks for them
+        with ``dir()`` and ``inspect.getmembers()`` (a getattr of every attribute, this object's
+        properties included) at every connection."""
+        return list(_hooks(type(self)))
 
     @property
     def line_mode(self) -> bool:
@@ -324,7 +331,7 @@ class SmtpHandler:
         else:
             proto = ("ESMTP" if session.extended_smtp else "SMTP") + suffix    # RFC 3848
         rcpt = f"\r\n\tfor <{envelope.rcpt_tos[0]}>" if len(envelope.rcpt_tos) == 1 else ""
-        date = format_datetime(datetime.fromtimestamp(self.services.clock(), timezone.utc).astimezone())
+        date = _local_date(self.services.clock())
         return (f"Received: from {helo} ({name} [{peer_ip}])\r\n\tby {by} (Mailflow) with {proto} "
                 f"id {queue_id}{rcpt};\r\n\t{date}\r\n").encode("utf-8", "replace")
 
@@ -434,6 +441,23 @@ class Authenticator:
         return AuthResult(success=True, auth_data=account)
 
 
+def _local_date(when: float) -> str:
+    """RFC 5322 date-time of ``when`` in local time (Received:, Date:): whole seconds, so the
+    messages of one second share one string (made once: the time zone lookup is not free)."""
+    second = int(when // 1)
+    if _last_date[0] != second:
+        _last_date[:] = [second, format_datetime(datetime.fromtimestamp(second, timezone.utc).astimezone())]
+    return _last_date[1]
+
+
+_last_date: list[Any] = [None, ""]
+
+
+@functools.cache
+def _hooks(cls: type) -> tuple[str, ...]:
+    return tuple(name for name in dir(cls) if name.startswith(("handle_", "auth_")))
+
+
 def _outcome(door: Door, src: str, result: DataResult | None,
              lines: list[tuple[str, str]]) -> tuple[SmtpOutcome, str]:
     """How the session ended, and the reply that refused it ("" when none did)."""
@@ -480,7 +504,7 @@ def _submission_fixups(content: bytes, *, host: str, queue_id: str, clock: Calla
     head = header_block(content)
     added = b""
     if not _has_header(head, b"date"):
-        date = format_datetime(datetime.fromtimestamp(clock(), timezone.utc).astimezone())
+        date = _local_date(clock())
         added += f"Date: {date}\r\n".encode()
     if not _has_header(head, b"message-id"):
         added += f"Message-ID: {make_msgid(idstring=queue_id, domain=host)}\r\n".encode()

@@ -12,7 +12,11 @@ server never reads — the rest of a flood after its 421, lines pipelined after 
 splits them (CRLF, bare LF, bare CR), the first :data:`DATA_LINES_KEPT` of them and a count of the
 rest, and ends only where DATA ends.  A line is shown by its first :data:`SHOWN` octets; at most
 ``_MAX_TRANSCRIPT`` lines are held (published ones are dropped first).  Every part of this costs
-in proportion to what the server reads.
+in proportion to what the server reads: DATA is read in blocks of whole lines (not a read per
+line), the credential marks of a reused connection's transcript are found by reading each line once
+(:class:`~simulator.protocols.layers.CredentialScan`), the idle timer is re-armed only when it fires
+(not at every command and DATA line), and the verb table aiosmtpd builds by reflection is made once
+per class.
 
 Submission's login throttle (RFC 4954 §9: make password guessing expensive) is applied here: an
 ``AUTH`` waits its turn of the shared :class:`~simulator.protocols.throttle.LoginThrottle` right
@@ -88,6 +92,7 @@ import functools
 import logging
 import re
 import ssl
+import types
 from asyncio import sslproto
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -99,7 +104,7 @@ from ...facts import Credential, Door, TlsMode, Wire
 from ...faults import reply_line
 from ...scenario.model import FaultKind
 from ...world import Acceptance
-from ..layers import find_credentials, tls_version_of, trimmed_positions, wire
+from ..layers import CredentialScan, tls_version_of, trimmed_positions, wire
 from ..throttle import LoginThrottle
 from . import grammar
 from .grammar import Flaw, Problem
@@ -131,6 +136,9 @@ RELAY_HEADROOM = 64 * 1024  # octets over SIZE for a sandbox host's own relay (t
 TLS_HANDSHAKE_TIMEOUT = 10.0   # seconds for an smtps client to finish its TLS handshake
 DATA_LINES_KEPT = 20        # message lines per DATA in the transcript (the rest are counted)
 SHOWN = 300                 # octets of a long line the transcript shows
+DATA_BLOCK = 64 * 1024      # octets of DATA read at once (the reader's limit during DATA)
+_DATA_END = b"\r\n.\r\n"      # the end of data (RFC 5321 §4.1.1.4), after a line ...
+_DOT_LINE = b".\r\n"          # ... or right after the 354
 
 # The words of a refused argument (the reply text; the code and status come from the grammar).
 _FLAW_TEXT = {
@@ -293,8 +301,15 @@ class DataText:
         middle = parts[1:-1]
         done = 0
         while done < len(middle) and self.lines < self._keep:
-            self._grow(middle[done])
-            self._end()
+            line = middle[done]
+            if len(line) <= self._width:           # a whole short line: nothing to fold or gather
+                self._emit(line + b"\r\n")
+                if self._on_line is not None:
+                    self._on_line(line[:SHOWN + 1], len(line))
+                self.lines += 1
+            else:
+                self._grow(line)
+                self._end()
             done += 1
         rest = middle[done:] if done else middle
         if rest:
@@ -473,6 +488,8 @@ class TranscriptSMTP(SMTP):
     def __init__(self, handler: "SmtpHandler", *, throttle: LoginThrottle | None = None,
                  slots: PeerSlots | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("timeout", self.idle_timeout)
+        self._active_at = 0.0                 # loop time of the last activity (:meth:`_reset_timeout`)
+        self._armed_for = 0.0                 # the idle period the armed timer counts
         super().__init__(handler, **kwargs)
         # aiosmtpd keeps this table on the class and adds SIZE's 26 octets at every EHLO: ours is
         # per session and recomputed at each EHLO.
@@ -488,7 +505,7 @@ class TranscriptSMTP(SMTP):
         self._cut_off = False
         self._parsed: grammar.Path | None = None   # the path of the MAIL or RCPT being handled
         # After a 421 nothing more is done, even for commands the client had already pipelined.
-        self._smtp_methods = {name: self._unless_cut_off(method) for name, method in self._smtp_methods.items()}
+        self._smtp_methods = {name: types.MethodType(command, self) for name, command in _guarded(type(self)).items()}
         self.transcript: list[tuple[str, str]] = []
         self._last_reply_text = ""            # the last reply pushed (recorded or not)
         self._in_data = False
@@ -511,17 +528,18 @@ class TranscriptSMTP(SMTP):
         self.tls_mode = TlsMode.NONE          # TLS on this connection, and since when
         self.tls_version = ""
         self.tls_from: int | None = None      # index in ``transcript`` of the first line under TLS
+        self._credentials = CredentialScan("SMTP")   # the AUTH lines read so far (each line read once)
         self.tls_withheld = False             # no STARTTLS on this connection: a ``no_tls`` fault
         self.size_fault: int | None = None    # this connection's SIZE comes from a ``size_limit`` fault
         self._greeted = False
         self._close_after_push = False
 
-    def _unless_cut_off(self, method: Callable[[Any], Any]) -> Callable[[Any], Any]:
-        @functools.wraps(method)            # keeps aiosmtpd's ``@syntax`` marks for HELP
-        async def command(arg: Any) -> None:
-            if not self._cut_off:
-                await method(arg)
-        return command
+    def __dir__(self) -> list[str]:
+        """The SMTP verbs (``smtp_*``) and AUTH mechanisms (``auth_*``) only.  aiosmtpd finds them
+        with ``dir()`` and ``inspect.getmembers()`` -- a getattr of every attribute, properties
+        included -- at every connection; a full ``dir()`` made that a fifth of a millisecond per
+        connection.  (``vars()`` and ``type(session).__mro__`` still show everything.)"""
+        return list(_reflected(type(self), ("smtp_", "auth_")))
 
     @property
     def peer_ip(self) -> str:
@@ -585,8 +603,12 @@ class TranscriptSMTP(SMTP):
         """The Wire and the credential marks of ``transcript[start:]`` once trimmed with ``keep``
         (as :func:`~simulator.events.trim_transcript` trims it for a fact)."""
         end = len(self.transcript)
-        positions = trimmed_positions(self.transcript[start:end], keep)
         tls, since = self.tls_mode, self.tls_from
+        self._credentials.update(self.transcript, tls=tls, tls_from=since)
+        found = self._credentials.since(start)
+        positions: list[int | None] = []
+        if found or (since is not None and start < since < end):    # lines to place in the trimmed slice
+            positions = trimmed_positions(self.transcript[start:end], keep)
         if since is None or since >= end:          # TLS came after these lines (or never)
             tls, tls_from = TlsMode.NONE, None
         elif since <= start:
@@ -594,8 +616,8 @@ class TranscriptSMTP(SMTP):
         else:
             tls_from = positions[since - start]
         marks = []
-        for mark in find_credentials(self.transcript[:end], "SMTP", tls=self.tls_mode, tls_from=since):
-            where = positions[mark.line - start] if mark.line >= start else None
+        for mark in found:
+            where = positions[mark.line - start]
             if where is not None:
                 marks.append(dataclasses.replace(mark, line=where))
         layer = wire(self._peername, self._sockname, tls=tls, tls_version=self.tls_version if tls else "",
@@ -617,7 +639,9 @@ class TranscriptSMTP(SMTP):
         floor = min(self.published_upto, len(self.transcript))
         if floor < _MAX_TRANSCRIPT // 2:
             return
+        self._credentials.update(self.transcript, tls=self.tls_mode, tls_from=self.tls_from)
         del self.transcript[:floor]
+        self._credentials.drop(floor)
         self.published_upto -= floor
         self.streamed_upto = max(0, self.streamed_upto - floor)
         if self.tls_from is not None:
@@ -995,31 +1019,91 @@ class TranscriptSMTP(SMTP):
     async def _read_message(self) -> bytes | None:
         """The data up to the lone dot, dot-unstuffed, with CRLF line ends and long lines folded,
         all as the pieces arrive (:class:`DataText`); None when the text kept was larger than
-        SIZE (the rest is read and dropped, RFC 1870 §6: 552 after the dot)."""
+        SIZE (the rest is read and dropped, RFC 1870 §6: 552 after the dot).
+
+        The pieces are as large as what has arrived allows (:meth:`_data_piece`): a 2 KB message
+        is one read, not one per line; the reader's limit is widened to :data:`DATA_BLOCK` for
+        the DATA only (command lines keep aiosmtpd's)."""
         limit = self.data_size_limit
         text = self._data_text = DataText(keep=DATA_LINES_KEPT, on_line=self._data_line)
         reader = self._reader
         at_start = True                                    # just after a CRLF (or the 354)
-        while self.transport is not None:
-            try:
-                piece = await reader.readuntil(b"\r\n")
-            except asyncio.LimitOverrunError as error:      # a line longer than the read buffer
-                piece = await reader.read(error.consumed)
-            self._reset_timeout()                              # data arriving: not idle
-            if at_start and piece == b".\r\n":
-                break
-            body = piece[1:] if at_start and piece[:1] == b"." else piece   # RFC 5321 §4.5.2
-            at_start = piece.endswith(b"\r\n")
-            text.feed(body)
-            if limit and text.size > limit and not text.discarding:
-                text.discard()
-        else:
-            raise ConnectionResetError("the connection ended inside DATA")
+        line_limit = reader._limit                         # type: ignore[attr-defined]
+        reader._limit = max(line_limit, DATA_BLOCK)        # type: ignore[attr-defined]
+        try:
+            while self.transport is not None:
+                body, at_start, ended = await self._data_piece(reader, at_start)
+                self._reset_timeout()                          # data arriving: not idle
+                text.feed(body)
+                if limit and text.size > limit and not text.discarding:
+                    text.discard()
+                if ended:
+                    break
+            else:
+                raise ConnectionResetError("the connection ended inside DATA")
+        finally:
+            reader._limit = line_limit                     # type: ignore[attr-defined]
         self._data_read(dot=True)
         return None if text.discarding else text.result()
 
+    async def _data_piece(self, reader: asyncio.StreamReader, at_start: bool) -> tuple[bytes, bool, bool]:
+        """The next piece of DATA, dot-unstuffed (RFC 5321 §4.5.2): its octets, whether the piece
+        after it starts a line, whether the end of data (``<CRLF>.<CRLF>``, not in the octets) came.
+
+        At the start of a line, every whole line that has arrived up to and with the end of data is
+        one piece (a line starting with a dot loses it: ``<CRLF>.`` becomes ``<CRLF>``); when the end
+        has not arrived within :data:`DATA_BLOCK` octets, the whole lines that have.  Otherwise
+        (the first octets could be the lone dot still arriving, or a line longer than the block
+        is being read) one line, or the head of an over-long one, as aiosmtpd reads them."""
+        buffer = reader._buffer                            # type: ignore[attr-defined]
+        if at_start and not _DOT_LINE.startswith(bytes(buffer[:3])):
+            try:
+                block = await reader.readuntil(_DATA_END)
+            except asyncio.LimitOverrunError:
+                end = buffer.find(_DATA_END)
+                whole = end + len(_DATA_END) if end >= 0 else buffer.rfind(b"\r\n") + 2
+                block = await reader.readexactly(whole) if whole >= 2 else b""
+            if block:
+                ended = block.endswith(_DATA_END)
+                body = block[:-3] if ended else block          # the CRLF before the dot ends the last line
+                body = body[1:] if body[:1] == b"." else body
+                return body.replace(b"\r\n.", b"\r\n"), True, ended
+        try:
+            piece = await reader.readuntil(b"\r\n")
+        except asyncio.LimitOverrunError as error:          # a line longer than the read buffer
+            piece = await reader.read(error.consumed)
+        if at_start and piece == _DOT_LINE:
+            return b"", True, True
+        body = piece[1:] if at_start and piece[:1] == b"." else piece
+        return body, piece.endswith(b"\r\n"), False
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_data:                                  # a transfer going on is no idle session,
+            self._active_at = self.loop.time()             # even before a whole piece is there
+        super().data_received(data)
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        """Activity: the idle clock starts again.  aiosmtpd cancels its timer and makes a new one
+        at every command (and this door at every DATA line): a timer object and a heap entry per
+        line.  Here the activity is only noted; the timer already armed, when it fires, re-arms
+        itself for what is left (:meth:`_timeout_cb`), so the deadline is the same -- ``duration``
+        after the last activity -- and a busy session makes one timer per idle period."""
+        duration = duration or self._timeout_duration
+        self._active_at = self.loop.time()
+        handle = self._timeout_handle
+        if handle is not None and not handle.cancelled() and duration == self._armed_for:
+            return
+        if handle is not None:
+            handle.cancel()
+        self._armed_for = duration
+        self._timeout_handle = self.loop.call_later(duration, self._timeout_cb)
+
     def _timeout_cb(self) -> None:
         """Idle for ``idle_timeout`` seconds: say so (421 4.4.2, as Postfix) and close."""
+        left = self._active_at + self._armed_for - self.loop.time()
+        if left > 0:                           # there was activity since the timer was armed
+            self._timeout_handle = self.loop.call_later(left, self._timeout_cb)
+            return
         text = f"421 4.4.2 {self.hostname} Error: timeout exceeded"
         self._data_read(dot=False)
         self._record("S", text)
@@ -1037,12 +1121,43 @@ class TranscriptSMTP(SMTP):
                 self.handler.publish_session(self, None)
         except Exception:
             log.exception("publishing the end of an SMTP session failed")
+        tls = self._tls_protocol or getattr(self.transport, "_ssl_protocol", None)   # STARTTLS, smtps
         super().connection_lost(error)
+        _release_tls_buffer(tls)
 
     def _worth_publishing(self) -> bool:
         rest = self.transcript[self.published_upto:]
         return any(side == "C" and line.strip() and line.split(" ", 1)[0].upper() not in _TRIVIAL
                    for side, line in rest)
+
+
+def _release_tls_buffer(tls: Any) -> None:
+    """An ended session waits for the cycle collector (aiosmtpd's tables of bound methods, the
+    cancelled handler's traceback); its TLS layer's read buffer (256 KiB) need not wait with it.
+    A new, empty buffer is made should anything still read (``get_buffer`` grows it)."""
+    if tls is not None and getattr(tls, "_ssl_buffer", None) is not None:
+        tls._ssl_buffer = bytearray()
+        tls._ssl_buffer_view = memoryview(tls._ssl_buffer)
+
+
+@functools.cache
+def _reflected(cls: type, prefixes: tuple[str, ...]) -> tuple[str, ...]:
+    """The attributes of ``cls`` whose names start with one of ``prefixes`` (once per class)."""
+    return tuple(name for name in dir(cls) if name.startswith(prefixes))
+
+
+@functools.cache
+def _guarded(cls: type[TranscriptSMTP]) -> dict[str, Callable[..., Any]]:
+    """aiosmtpd's verb table (``"EHLO"`` -> ``smtp_EHLO``) with each verb doing nothing once the
+    session is cut off (after its 421 nothing more is done, even for commands the client had
+    already pipelined).  Built once per class; a session binds it to itself."""
+    def guard(function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)          # keeps aiosmtpd's ``@syntax`` marks for HELP
+        async def command(self: TranscriptSMTP, arg: Any) -> None:
+            if not self._cut_off:
+                await function(self, arg)
+        return command
+    return {name.replace("smtp_", ""): guard(getattr(cls, name)) for name in _reflected(cls, ("smtp_",))}
 
 
 # The overrides keep aiosmtpd's HELP texts (``@syntax`` marks the method it decorates).

@@ -1,0 +1,128 @@
+"""The MX's CPU per message, quickly, and A/B against another copy of the tree (issue 13).
+
+``bench/run --only ingest`` measures the same beside Postfix, but starts the references and takes
+minutes; this driver starts only ``app.py`` (defaults: TLS, web UI, JSON-lines log), sends with
+Postfix's ``smtp-source`` into mx1.beta.test, waits until every message is in bob's ``new/`` and
+reads the server's CPU time (utime + stime of the whole process, ``/proc/<pid>/stat``) over the
+run.  With ``--baseline DIR`` (a copy of the tree, e.g. before a change) the two alternate within
+each repetition, so both see the same machine load; the median of each and of the per-repetition
+ratios is printed.  ``--profile OUT`` runs the server under ``py-spy record --gil --format raw``.
+
+    python bench/bench_mx_cpu.py                          # reused connections, c=10, 1,500 msgs, 3 reps
+    python bench/bench_mx_cpu.py --new -c 1 --reps 5      # a new connection per message, one at a time
+    python bench/bench_mx_cpu.py --baseline /tmp/before   # A/B: /tmp/before beside this tree
+
+Needs ``smtp-source`` (Debian ``postfix``).  Bounded: each run stops after ``--timeout`` seconds.
+Loopback only; the server it started is stopped by its pid.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import dns.message
+import dns.query
+
+ROOT = Path(__file__).resolve().parent.parent
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK      # utime + stime
+
+
+def one_run(tree: Path, args: argparse.Namespace, profile: str | None = None) -> float:
+    """CPU milliseconds per delivered message of one server started from ``tree``."""
+    work = Path(tempfile.mkdtemp(prefix="mx-cpu-"))
+    ports = work / "ports.json"
+    command = [sys.executable, str(tree / "app.py"), "--data", str(work / "data"), "--fresh",
+               "--ports-file", str(ports), "--smtp-sessions-per-address", "100"]
+    command += [arg for name in ("web", "mx", "submission", "smtps", "dns", "imap", "imaps", "pop3", "pop3s", "app")
+                for arg in (f"--{name}-port", "0")]               # every port free: loopback, nothing fixed
+    if profile:
+        command = [str(Path(sys.executable).parent / "py-spy"), "record", "-r", "200", "--gil", "--format", "raw",
+                   "--threads", "-o", profile, "--", *command]
+    server = subprocess.Popen(command, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not (ports.exists() and ports.stat().st_size) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        listening = json.loads(ports.read_text())
+        query = dns.message.make_query("mx1.beta.test", "A")
+        address = dns.query.udp(query, "127.0.0.1", port=listening["dns"], timeout=3).answer[0][0].address
+        pid = app_pid(server.pid) if profile else server.pid
+        box = work / "data" / "mail" / "beta.test" / "bob" / "new"
+        began = cpu_seconds(pid)
+        source = ["smtp-source", "-s", str(args.c), "-m", str(args.messages), "-l", str(args.size),
+                  "-f", "alice@alpha.test", "-t", "bob@beta.test", "-M", "mx1.beta.test"]
+        source += [] if args.new else ["-d"]
+        subprocess.run([*source, f"{address}:{listening['mx']}"], check=True, timeout=args.timeout)
+        deadline = time.monotonic() + args.timeout
+        while time.monotonic() < deadline and (not box.is_dir() or len(os.listdir(box)) < args.messages):
+            time.sleep(0.05)
+        delivered = len(os.listdir(box)) if box.is_dir() else 0
+        return (cpu_seconds(pid) - began) * 1000 / max(delivered, 1)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def app_pid(spy: int) -> int:
+    """The app.py that py-spy started (its child)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        children = Path(f"/proc/{spy}/task/{spy}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.05)
+    raise RuntimeError("py-spy started no server")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-c", type=int, default=10, help="concurrent sessions (smtp-source -s)")
+    parser.add_argument("-m", "--messages", type=int, default=1500)
+    parser.add_argument("-l", "--size", type=int, default=2048, help="octets of payload per message")
+    parser.add_argument("--new", action="store_true", help="a new connection per message (default: reused)")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--baseline", type=Path, help="another tree (a copy before a change): A/B")
+    parser.add_argument("--profile", help="py-spy raw output file (one run, this tree)")
+    parser.add_argument("--timeout", type=float, default=120)
+    args = parser.parse_args()
+    if shutil.which("smtp-source") is None:
+        raise SystemExit("bench_mx_cpu: smtp-source not found (apt-get install postfix)")
+    if args.profile:
+        print(f"this tree: {one_run(ROOT, args, args.profile):.2f} ms CPU/msg (under py-spy); {args.profile}")
+        return
+    sides = {"this tree": ROOT, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
+    figures: dict[str, list[float]] = {name: [] for name in sides}
+    for rep in range(args.reps):
+        for name, tree in reversed(sides.items()):
+            figures[name].append(one_run(tree, args))
+        print(f"rep {rep + 1}: " + ", ".join(f"{name} {values[-1]:.2f}" for name, values in figures.items()),
+              flush=True)
+    mode = f"{'new' if args.new else 'reused'}, c={args.c}, {args.messages} x {args.size} octets"
+    for name, values in figures.items():
+        print(f"{name}: {statistics.median(values):.2f} ms CPU/msg median [{min(values):.2f}-{max(values):.2f}] ({mode})")
+    if args.baseline:
+        ratios = [a / b for a, b in zip(figures["this tree"], figures["baseline"])]
+        print(f"this tree / baseline: {statistics.median(ratios):.2f}x median [{min(ratios):.2f}-{max(ratios):.2f}]")
+
+
+if __name__ == "__main__":
+    main()
