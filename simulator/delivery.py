@@ -30,6 +30,23 @@ it (its own address, and its port once connected), an MX lookup's as the DNS ser
 (``DeliveryServices.dns_wire``).  ``entries()`` and ``is_running()`` are what the queue's snapshot
 reads (each entry's next attempt and attempts, :meth:`simulator.queue.Entry.summary`).
 
+Speed (issue 13), without changing what is promised or shown:
+
+- relay connections are cached and limited per destination
+  (:class:`~simulator.protocols.smtp.conncache.ConnectionCache`, ``RELAY_CONCURRENCY``): a message to
+  a next hop that was just used goes on the same session, at MAIL FROM (its transcript shows just
+  that), and a burst never opens more connections than the MX takes from one client (beyond that it
+  would answer 421 and the message would wait for its retry).  Only while the world runs freely
+  (``_reusable``): a paused or slowed gate, a fault or a host that is down gets the old way, one
+  connection per attempt;
+- in-flow control (``_inflow``, Postfix's ``in_flow_delay``): a submitted message waits before its
+  250 while ``FLOW_LIMIT`` entries are due or under way, at most ``FLOW_DELAY``, so a fast client
+  waits for its 250 rather than its messages waiting, unseen, behind it;
+- a message just queued is kept in memory for its first attempt (``CONTENT_CACHE`` bytes at most):
+  no read of the file it was written to a moment before;
+- the last local delivery of an entry removes it from the queue in the same worker-thread call
+  (``_deliver_and_record``): one hand-off to a thread per delivered message instead of three.
+
 Exactly once across crashes (issue 12, rule 1; more than Postfix, which is at-least-once across
 the relay window, RFC 5321 §6.1).  The process may die between any two writes; each window is closed
 by making the second step find out whether the first one happened:
@@ -37,8 +54,8 @@ by making the second step find out whether the first one happened:
 - accepted, then killed: the entry is fsynced before the 250 (``enqueue``), and read again at start;
 - delivered into a Maildir: the completion is recorded durably (the entry saved, the recipient done)
   right after the link, in the same worker-thread call, before the mailbox's readers are told and
-  before the attempt goes on to its next recipient, whenever anything is left in the attempt (else
-  the entry's removal that follows records it).  So a message a reader has fetched and deleted
+  before the attempt goes on to its next recipient: the entry saved whenever anything is left in the
+  attempt, else removed from the queue (durably: the queue directory fsynced).  So a message a reader has fetched and deleted
   meanwhile (POP3 DELE, IMAP EXPUNGE or MOVE, retention), or that waits at the step gate while a
   clean stop cancels the attempt, is on record as delivered and never comes back.  Killed between
   the link and that save: the file's name is a function of the entry and the recipient
@@ -67,6 +84,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import format_datetime
@@ -82,6 +100,7 @@ from .faults import FaultBook, fault_node
 from .gate import StepGate
 from .protocols.smtp import relayid
 from .protocols.smtp.client import Outcome, Stage, deliver, opportunistic_tls
+from .protocols.smtp.conncache import ConnectionCache
 from .queue import Entry, QueueStore, RcptState, Recipient, relay_mark
 from .routing import Resolver, Route, Target
 from .scenario import FaultKind, Role
@@ -91,6 +110,17 @@ from .world import Acceptance, Host, World, is_loopback, split_address
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY = 1000      # entries removed between two prunings of the queue's memory
+# Relay connections open at once from one host to one next-hop address (Postfix's
+# default_destination_concurrency_limit is 20; the MX's per-client cap, --smtp-sessions-per-address,
+# is 20 by default: staying under it keeps a burst from being answered 421 and retried seconds later).
+RELAY_CONCURRENCY = 10
+# In-flow control (Postfix's in_flow_delay): a submitted message waits before it is accepted while
+# FLOW_LIMIT entries are being worked on, at most FLOW_DELAY seconds; see ``_inflow``.
+FLOW_LIMIT = 4
+FLOW_DELAY = 1.0
+# The bytes of messages just queued that are kept in memory for their first attempt (it then needs no
+# read of the queue file); beyond it the attempt reads the file as any later attempt does.
+CONTENT_CACHE = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +156,15 @@ class Delivery:
         self._fresh: set[str] = set()
         self._relaying: dict[str, asyncio.Future] = {}   # relay keys being queued now
         self._removed = 0
+        # Relay connections: at most RELAY_CONCURRENCY open per (host, next hop), reused while the
+        # world runs freely (see ``_reusable``); a socket's trace is forgotten once it is closed.
+        self.connections = ConnectionCache(limit=RELAY_CONCURRENCY, on_close=services.traces.forget_later,
+                                           say_quit=self._free_running)
+        self._busy: set[str] = set()                      # entries due now or being attempted
+        self._content: dict[str, bytes] = {}               # queued just now: the message, for its first attempt
+        self._content_bytes = 0
+        self._gone: set[str] = set()                       # removed from disk by the attempt's last delivery
+        self._flow: deque[asyncio.Future] = deque()       # messages waiting to enter (``_inflow``)
         # The queue remembers a relayed message as long as its sender may send it again: until the
         # sender's entry expires (its lifetime), with an hour to spare for slow attempts.
         services.queue.keep_done = services.policy.lifetime + 3600.0
@@ -140,6 +179,8 @@ class Delivery:
         recipients this host already took with that key are left out, and None is returned (nothing
         written) when none is left: the resend of a message already taken.  ``schedule=False``:
         the caller schedules the entry once it has committed what depends on it."""
+        if received_from.startswith("mua:"):        # a submission (see ``_inflow``)
+            await self._inflow()
         if relay:
             return await self._enqueue_relayed(host, sender, rcpts, content, relay=relay, trace=trace,
                                                queue_id=queue_id, message=message,
@@ -157,6 +198,48 @@ class Delivery:
         commit.add_done_callback(self._commits.discard)
         await asyncio.shield(commit)
         return entry
+
+    async def _inflow(self) -> None:
+        """In-flow control: while FLOW_LIMIT entries are due or under way, a message entering the
+        sandbox waits (at most FLOW_DELAY seconds) before it is written and acknowledged, as
+        Postfix's smtpd waits for a token from its queue manager (``in_flow_delay``).  Without it
+        a client that sends faster than the queue runners deliver (the CPU is the limit: both hops
+        and the MDA share one process) is answered 250 at once and its messages pile up behind the
+        250: the time from the 250 to the mailbox grows with the pile (seconds at 50 clients).
+        With it the pile stays short and the client waits a little longer for its 250 instead.
+        Only while the world runs freely: entries held at a paused gate are not a pile.  Only at the
+        submission door (Postfix applies it to every smtpd): an MX fed from outside (``smtp-source``)
+        delivers into a local Maildir, one short step after its 250, and the MX ingest measure is
+        about how many messages it takes; relays between sandbox hosts must never wait for it (the
+        sender's running entry would count against the receiver's door)."""
+        if len(self._busy) < FLOW_LIMIT or not self._free_running():
+            return
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._flow.append(waiter)
+        timer = loop.call_later(FLOW_DELAY, _settle, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            try:
+                self._flow.remove(waiter)
+            except ValueError:
+                pass
+
+    def _let_in(self) -> None:
+        """Wake as many waiting messages as there are free places."""
+        free = FLOW_LIMIT - len(self._busy)
+        while free > 0 and self._flow:
+            waiter = self._flow.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                free -= 1
+
+    def _free_running(self) -> bool:
+        """The gate plays without a delay, hop by hop: nothing holds the queue runners."""
+        state = self.svc.gate.state()
+        return state.mode == "play" and not state.delay and state.granularity == "hop"
 
     async def _enqueue_relayed(self, host: Host, sender: str, rcpts: list[str], content: bytes, *,
                                relay: str, **fields: Any) -> Entry | None:
@@ -181,6 +264,9 @@ class Delivery:
     async def _commit(self, entry: Entry, content: bytes, schedule: bool = True) -> None:
         await asyncio.to_thread(self.svc.queue.add, entry, content)      # fsync before the 250
         self._fresh.add(entry.id)
+        if self._content_bytes + len(content) <= CONTENT_CACHE and entry.id not in self._content:
+            self._content[entry.id] = content
+            self._content_bytes += len(content)
         crashpoints.reach("queue.stored")
         if schedule:
             self.schedule(entry)
@@ -196,6 +282,11 @@ class Delivery:
         delay = max(0.0, entry.next_attempt - self.svc.clock())
         loop = asyncio.get_running_loop()
         self._timers[entry.id] = loop.call_later(delay, self._start, entry.id)
+        if delay <= 0:
+            self._busy.add(entry.id)
+        elif entry.id in self._busy:
+            self._busy.discard(entry.id)
+            self._let_in()
 
     def flush(self, host: str | None = None) -> int:
         """Retry every waiting entry now (``postqueue -f``); returns how many."""
@@ -227,6 +318,7 @@ class Delivery:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.connections.close_all()
 
     def _start(self, entry_id: str) -> None:
         self._timers.pop(entry_id, None)
@@ -239,6 +331,7 @@ class Delivery:
 
     def _done(self, entry_id: str) -> None:
         self._running.pop(entry_id, None)
+        self._busy.discard(entry_id)
         entry = self._entries.get(entry_id)
         if entry is None:
             self._fresh.discard(entry_id)
@@ -247,6 +340,7 @@ class Delivery:
                 entry.next_attempt = self.svc.clock()
             self.schedule(entry)
         self._flush_requested.discard(entry_id)
+        self._let_in()
 
     # -- one attempt at one entry ----------------------------------------------------------------
     async def _run(self, entry: Entry) -> None:
@@ -278,7 +372,11 @@ class Delivery:
 
     async def _attempt_all(self, entry: Entry, host: Host) -> None:
         svc = self.svc
-        content = await asyncio.to_thread(svc.queue.content, entry)
+        content = self._content.pop(entry.id, None)        # the first attempt of a message queued now
+        if content is not None:
+            self._content_bytes -= len(content)
+        else:
+            content = await asyncio.to_thread(svc.queue.content, entry)
         # Its lifetime ran out while it waited (the process was down): it relays nothing more (see
         # ``_settle_relayed``); its own Maildirs still get their last attempt, idempotent by name.
         expired = svc.clock() - entry.created >= svc.policy.lifetime
@@ -352,6 +450,14 @@ class Delivery:
             _done(rcpt, remote)
         if done and _left(entry):
             self._record(entry)
+        elif done:
+            # Nothing is left of the entry: it leaves the queue now, in the same worker call (what
+            # ``_finish`` would do next, one hand-off later), before any reader is told.
+            try:
+                self.svc.queue.remove(entry)
+                self._gone.add(entry.id)
+            except OSError:
+                log.exception("could not remove %s from the queue; the attempt's end will", entry.id)
         return path, written
 
     async def _settle_relayed(self, entry: Entry, host: Host, rcpts: list[Recipient], content: bytes) -> None:
@@ -547,20 +653,38 @@ class Delivery:
         svc = self.svc
         registered: list[tuple[str, int]] = []
         plaintext = svc.faults is not None and svc.faults.no_tls(host.name)
+        reuse = self._reusable(target)
 
         def connected(local: tuple[str, int]) -> None:
             registered.append(local)
             svc.traces.note(local, entry.trace)
 
+        outcome: Outcome | None = None
         try:
-            return await deliver(address=address, port=svc.mx_port, local_address=host.address,
-                                 helo=host.name, sender=entry.sender, recipients=[r.address for r in rcpts],
-                                 content=content, connect_timeout=svc.policy.connect_timeout,
-                                 command_timeout=svc.policy.command_timeout, on_connected=connected,
-                                 tls=None if plaintext else opportunistic_tls())
+            outcome = await deliver(address=address, port=svc.mx_port, local_address=host.address,
+                                    helo=host.name, sender=entry.sender, recipients=[r.address for r in rcpts],
+                                    content=content, connect_timeout=svc.policy.connect_timeout,
+                                    command_timeout=svc.policy.command_timeout, on_connected=connected,
+                                    tls=None if plaintext else opportunistic_tls(),
+                                    cache=self.connections if reuse else None,
+                                    key=(host.address, host.name, address, svc.mx_port, plaintext))
+            return outcome
         finally:
             for local in registered:
-                svc.traces.forget_later(local)
+                if outcome is None or not outcome.kept or local != outcome.local:
+                    svc.traces.forget_later(local)
+
+    def _reusable(self, target: str) -> bool:
+        """Relay connections are cached (and limited per destination) only while the world runs
+        freely: the gate plays without a delay, hop by hop (a lesson stepping through a relay sees
+        every connection opened and closed), no fault is in force (a fault set now acts on the
+        next message, not after a cached connection expires) and the next hop is up."""
+        if not self._free_running():
+            return False
+        if self.svc.faults is not None and self.svc.faults.all():
+            return False
+        target_host = self.svc.world.hosts.get(target)
+        return target_host is None or target_host.up
 
     def _apply(self, outcome: Outcome, rcpts: list[Recipient], target: str) -> None:
         for rcpt in rcpts:
@@ -594,7 +718,10 @@ class Delivery:
             if bounce is not None:          # sent only now: until the save, a redo must find it queued
                 self.schedule(bounce)
         if not entry.pending:
-            await asyncio.to_thread(svc.queue.remove, entry)
+            if entry.id in self._gone:                  # removed by its last delivery already
+                self._gone.discard(entry.id)
+            else:
+                await asyncio.to_thread(svc.queue.remove, entry)
             self._entries.pop(entry.id, None)
             self._removed += 1
             if self._removed % PRUNE_EVERY == 0:        # forget what no sender can resend any more
@@ -656,6 +783,11 @@ class Delivery:
     def _message(entry: Entry) -> dict:
         return {"id": entry.message_id, "from": entry.sender, "rcpt": [r.address for r in entry.recipients],
                 "subject": entry.subject}
+
+
+def _settle(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _reach_written() -> None:

@@ -37,17 +37,25 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o600, sync_dir: bool =
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)     # O_CREAT's mode is masked by the umask
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            os.fchmod(fd, mode)                  # O_CREAT's mode is masked by the umask
+            write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     if sync_dir:
         fsync_dir(path.parent)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to the descriptor (no Python file object: no buffer, isatty or seek)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def fsync_dir(path: Path) -> None:
@@ -70,13 +78,14 @@ def create_new(tmp: Path, final: Path, data: bytes, *, mode: int = 0o600, mtime:
     """
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
+        try:
+            write_all(fd, data)
             if mtime is not None:
-                os.utime(handle.fileno(), (mtime, mtime))
-            os.fsync(handle.fileno())
-            stat = os.fstat(handle.fileno())
+                os.utime(fd, (mtime, mtime))
+            os.fsync(fd)
+            stat = os.fstat(fd)
+        finally:
+            os.close(fd)
         if before_link is not None:
             before_link()
         link_new(tmp, final)

@@ -80,10 +80,23 @@ def delivery_name(created: float, queue_id: str, part: str) -> str:
 def deliver_once(maildir: Path, content: bytes, *, name: str, redo: bool = False,
                  before_link: Callable[[], None] | None = None) -> tuple[Path, bool]:
     """Write ``content`` into ``maildir/new/<name>`` unless it is there already (or, with ``redo``,
-    in ``new/`` or ``cur/`` under any host part); return the file's path and whether it was written now."""
-    make_maildir(maildir)
-    sub, found, written = write_named(maildir, content, base=name, redo=redo, before_link=before_link)
+    in ``new/`` or ``cur/`` under any host part); return the file's path and whether it was written now.
+
+    The Maildir's directories are made once per process (``_made``), not tried at every delivery;
+    if they were removed meanwhile, the write fails with FileNotFoundError before anything is
+    linked, and they are made again for a second try."""
+    if maildir not in _made:
+        make_maildir(maildir)
+        _made.add(maildir)
+    try:
+        sub, found, written = write_named(maildir, content, base=name, redo=redo, before_link=before_link)
+    except FileNotFoundError:
+        make_maildir(maildir)
+        sub, found, written = write_named(maildir, content, base=name, redo=redo, before_link=before_link)
     return maildir / sub / found, written
+
+
+_made: set[Path] = set()        # Maildirs whose tmp/ new/ cur/ this process made (or found) already
 
 
 def find_delivery(maildir: Path, name: str) -> Path | None:

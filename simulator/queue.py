@@ -178,6 +178,7 @@ class QueueStore:
         # the queue runner on its loop)
         self.relayed: set[bytes] = set()
         self.syncer = GroupSync()           # the queue directories' fsyncs, shared by concurrent writers
+        self._made: set[Path] = set()       # host directories known to exist
 
     def _dir(self, host: str) -> Path:
         if not host or "/" in host or host.startswith("."):
@@ -189,8 +190,14 @@ class QueueStore:
 
     def add(self, entry: Entry, content: bytes) -> None:
         directory = self._dir(entry.host)
-        directory.mkdir(parents=True, exist_ok=True)
-        write_atomic(directory / f"{entry.id}.eml", content)
+        if directory not in self._made:             # made once per process, not tried at every add
+            directory.mkdir(parents=True, exist_ok=True)
+            self._made.add(directory)
+        try:
+            write_atomic(directory / f"{entry.id}.eml", content)
+        except FileNotFoundError:                   # removed meanwhile: make it again
+            directory.mkdir(parents=True, exist_ok=True)
+            write_atomic(directory / f"{entry.id}.eml", content)
         write_atomic(directory / f"{entry.id}.json", json.dumps(entry.to_dict()).encode())
         self.syncer.sync(directory)
 

@@ -43,13 +43,11 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:       # cryptography (10 MiB resident) is imported where a certificate is made or read
+    from cryptography import x509
 
 from .fsutil import write_atomic
 
@@ -139,6 +137,7 @@ def own_pair(data_dir: Path) -> OwnPair | None:
 
 def names(cert_path: Path) -> list[str]:
     """The names a client may connect by: the certificate's DNS and IP subjectAltNames (or its CN)."""
+    from cryptography import x509
     return _names(x509.load_pem_x509_certificate(Path(cert_path).read_bytes()))
 
 
@@ -209,6 +208,8 @@ def fingerprint(cert_path: Path, algorithm: str = "sha256") -> str:
     ``sha256`` is what ``openssl x509 -fingerprint -sha256`` prints (shown by the README and the UI);
     fetchmail 6.4's ``sslfingerprint`` wants ``md5``.
     """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
     cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
     digest = {"sha256": hashes.SHA256(), "md5": hashes.MD5()}[algorithm]
     return cert.fingerprint(digest).hex(":").upper()
@@ -219,6 +220,10 @@ def fingerprint(cert_path: Path, algorithm: str = "sha256") -> str:
 
 def _generate(extra_ips: tuple[str, ...] = ()) -> tuple[bytes, bytes]:
     """A fresh RSA key and the leaf certificate for it, both PEM (its IP SANs: 127.0.0.1 and ``extra_ips``)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
     addresses = [ipaddress.ip_address("127.0.0.1")]
     addresses += [a for a in map(ipaddress.ip_address, extra_ips) if a not in addresses]
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -253,6 +258,7 @@ def _generate(extra_ips: tuple[str, ...] = ()) -> tuple[bytes, bytes]:
 
 
 def _load_certificates(path: Path) -> list[x509.Certificate]:
+    from cryptography import x509
     try:
         data = path.read_bytes()
     except OSError as err:
@@ -267,6 +273,8 @@ def _load_certificates(path: Path) -> list[x509.Certificate]:
 
 
 def _load_key(path: Path):
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
     try:
         data = path.read_bytes()
     except OSError as err:
@@ -284,12 +292,15 @@ def _load_key(path: Path):
 
 
 def _spki(public_key) -> bytes:
+    from cryptography.hazmat.primitives import serialization
     return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def _names(cert: x509.Certificate) -> list[str]:
     """The names a client checks: the subjectAltName's DNS names and IP addresses (RFC 6125 §6.4.4:
     the CN only without them)."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         return [*san.get_values_for_type(x509.DNSName), *map(str, san.get_values_for_type(x509.IPAddress))]
@@ -298,24 +309,25 @@ def _names(cert: x509.Certificate) -> list[str]:
 
 
 def _usable_pair(cert_path: Path, key_path: Path) -> bool:
+    """Both files load and belong together: OpenSSL's own check, as the servers will load them (no
+    cryptography import on a restart).  A key under a passphrase is not usable (b"" is tried: no prompt)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
-        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-    except (OSError, ValueError, TypeError):
+        context.load_cert_chain(cert_path, key_path, password=b"")
+    except ssl.SSLError as err:         # before OSError: SSLError is one
+        if err.reason == "KEY_VALUES_MISMATCH":
+            log.warning("%s does not belong to %s; generating a new pair", cert_path, key_path)
         return False
-    same_key = (cert.public_key().public_bytes(serialization.Encoding.DER,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo)
-                == key.public_key().public_bytes(serialization.Encoding.DER,
-                                                 serialization.PublicFormat.SubjectPublicKeyInfo))
-    if not same_key:
-        log.warning("%s does not belong to %s; generating a new pair", cert_path, key_path)
-    return same_key
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def _covers(cert_path: Path, ips: tuple[str, ...]) -> bool:
     """Does the certificate name every address of ``ips`` in its subjectAltName?"""
     if not ips:
         return True
+    from cryptography import x509
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     try:
         named = set(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

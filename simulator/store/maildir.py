@@ -19,7 +19,9 @@ What it implements
     appended after ``:2,``) means it did, and nothing is written a second time.  A redo matches the
     name without its host part (``find_named``): the same data directory may come back under another
     host name (a container recreated on the same volume).  A leftover of the same name under
-    ``tmp/`` is a killed attempt of this very delivery: replaced.  Only the Maildir the message was
+    ``tmp/`` is a killed attempt of this very delivery: replaced.  The fsync of ``new/`` after the
+    link is a group commit (:class:`simulator.fsutil.GroupSync`): concurrent deliveries into one
+    Maildir share it, each returning only once an fsync begun after its own link has finished.  Only the Maildir the message was
     delivered to is looked at (its ``new/`` and ``cur/``): a reader that moved the message to another
     folder or deleted it did so after the queue recorded the delivery (the queue runner saves the
     entry right after each link, before anyone is told), so a redo never asks.
@@ -42,7 +44,7 @@ import socket
 from collections.abc import Callable, Container, Iterable
 from pathlib import Path
 
-from ..fsutil import create_new, fsync_dir, write_atomic
+from ..fsutil import GroupSync, create_new, fsync_dir, write_atomic
 from .mutf7 import decode_mutf7, encode_mutf7
 from .records import FolderInfo, FolderNameError, StoreError
 
@@ -356,21 +358,30 @@ def write_named(maildir: Path, data: bytes, *, base: str, redo: bool = False,
     """
     if not base or "/" in base or ":" in base or base.startswith("."):
         raise StoreError(f"not a Maildir base name: {base!r}")
+    tmp = maildir / "tmp" / base
     if redo:
         found = find_named(maildir, base)
         if found is not None:
             return found[0], found[1], False
+        tmp.unlink(missing_ok=True)     # a killed attempt of this very delivery
     elif (maildir / "new" / base).exists():
         return "new", base, False
-    tmp = maildir / "tmp" / base
-    tmp.unlink(missing_ok=True)         # a killed attempt of this very delivery
     try:
-        create_new(tmp, maildir / "new" / base, data, before_link=before_link)
+        create_new(tmp, maildir / "new" / base, data, before_link=before_link, sync_dir=False)
     except FileExistsError:
         if (maildir / "new" / base).exists():
             return "new", base, False
-        raise
+        if redo:
+            raise
+        tmp.unlink(missing_ok=True)     # a leftover under tmp/ of this process: written again
+        create_new(tmp, maildir / "new" / base, data, before_link=before_link, sync_dir=False)
+    _NEW_SYNC.sync(maildir / "new")     # the link is durable: one fsync of new/ may serve several
     return "new", base, True
+
+
+# Group commit of the fsyncs of ``new/`` after ``write_named``'s links: deliveries into one Maildir
+# from several worker threads at once share one directory fsync begun after each link.
+_NEW_SYNC = GroupSync()
 
 
 def find_named(maildir: Path, base: str) -> tuple[str, str] | None:

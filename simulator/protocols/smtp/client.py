@@ -20,6 +20,14 @@ Theory of operation: two sans-IO pieces and a thin driver.
 - :func:`deliver`: connects, feeds bytes to the parser and replies to the dialogue, writes what the
   dialogue asks, and turns socket trouble into an :class:`~simulator.facts.AttemptReason`.
 
+Connection reuse (Postfix's connection cache, ``smtp_connection_cache_on_demand``): with a
+:class:`~.conncache.ConnectionCache`, a transaction that ended in 250 does not say QUIT; the dialogue
+answers :class:`Park` and the connection waits in the cache, greeted, EHLO'd and (if it was) under
+TLS, for the next message to the same address from the same host.  The next transaction on it starts
+at MAIL FROM (:meth:`RelayDialogue.resume`): its transcript shows no greeting, no EHLO and no
+STARTTLS, because none happened.  A cached connection the server closed meanwhile (its idle timeout)
+fails before any reply: the message goes on a new connection, as Postfix does.
+
 MX selection lives in :mod:`simulator.routing`; this module talks to one address.
 
 Left out: PIPELINING on the client side (one command, one reply, which is easier to read in a
@@ -38,7 +46,7 @@ from ...facts import AttemptReason, Reason
 from ..lines import dot_stuff
 
 __all__ = ["Reply", "ReplyError", "ReplyParser", "Stage", "Outcome", "Command", "Payload", "Close",
-           "StartTls", "RelayDialogue", "deliver", "opportunistic_tls"]
+           "Park", "StartTls", "RelayDialogue", "Connection", "deliver", "opportunistic_tls"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +134,8 @@ class Outcome:
     local: tuple[str, int] | None = None
     tls: bool = False              # the dialogue went on under TLS (after STARTTLS)
     tls_declined: bool = False     # the server offered STARTTLS; this client was told not to use it
+    reused: bool = False           # it ran on a cached connection (no greeting, EHLO or STARTTLS)
+    kept: bool = False             # the connection went back to the cache (no QUIT)
 
     @property
     def connected(self) -> bool:
@@ -164,7 +174,12 @@ class Close:
     pass
 
 
-Effect = Command | Payload | StartTls | Close
+@dataclass(frozen=True, slots=True)
+class Park:
+    """The transaction is over and the connection may carry another one: keep it (no QUIT)."""
+
+
+Effect = Command | Payload | StartTls | Close | Park
 
 
 class RelayDialogue:
@@ -176,9 +191,10 @@ class RelayDialogue:
     """
 
     def __init__(self, *, helo: str, sender: str, recipients: list[str], content: bytes,
-                 starttls: bool = False) -> None:
+                 starttls: bool = False, keep: bool = False) -> None:
         self.helo, self.sender, self.recipients, self.content = helo, sender, list(recipients), content
         self.starttls = starttls            # may this client start TLS when the server offers it?
+        self.keep = keep                    # after a 250 to the message, Park instead of QUIT
         self.outcome = Outcome(Stage.GREETING)
         self.quitting = False
         self.extensions: dict[str, str] = {}   # the last EHLO reply's keywords and their parameters
@@ -226,6 +242,11 @@ class RelayDialogue:
         """MAIL FROM, with the message's size when the server announced SIZE (RFC 1870 §6)."""
         size = f" SIZE={len(self.content)}" if "SIZE" in self.extensions else ""
         return self.send(f"MAIL FROM:<{self.sender}>{size}", Stage.MAIL)
+
+    def resume(self, extensions: dict[str, str], tls: bool) -> Command:
+        """Start on a cached connection: the server greeted and EHLO'd it before; MAIL FROM now."""
+        self.outcome.reused, self.outcome.tls, self.extensions = True, tls, dict(extensions)
+        return self.mail()
 
     def tls_started(self) -> Command:
         """TLS is up: everything the server said before is forgotten; EHLO again (RFC 3207 §4.2)."""
@@ -308,6 +329,9 @@ def _on_dot(d: RelayDialogue, reply: Reply) -> Effect:
         d.outcome.rcpt_replies[rcpt] = reply
     if reply.kind == 2:
         d.outcome.stage = Stage.DONE
+        if d.keep:                      # the transaction is over (RFC 5321 §4.1.1.4): keep the session
+            d.outcome.reply, d.quitting, d.outcome.kept = reply, True, True
+            return Park()
     return d.stop(reply)
 
 
@@ -336,23 +360,84 @@ def opportunistic_tls() -> ssl.SSLContext:
     return context
 
 
+@dataclass(slots=True)
+class Connection:
+    """An open SMTP session between two transactions (the connection cache holds it)."""
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    local: tuple[str, int]
+    extensions: dict[str, str]
+    tls: bool
+    opened: float
+
+    def usable(self) -> bool:
+        return not self.writer.is_closing() and not self.reader.at_eof()
+
+    async def close(self, timeout: float = 1.0, *, say_quit: bool = True) -> None:
+        """QUIT, wait a moment for the 221, and close; without ``say_quit`` just close (see
+        :class:`~.conncache.ConnectionCache`: a QUIT the page could not place)."""
+        try:
+            if say_quit and self.usable():
+                self.writer.write(b"QUIT\r\n")
+                await asyncio.wait_for(self.reader.readline(), timeout)
+        except _TROUBLE:
+            pass
+        finally:
+            self.writer.close()
+            try:
+                await self.writer.wait_closed()
+            except (OSError, ConnectionError, ssl.SSLError):
+                pass
+
+
 async def deliver(*, address: str, port: int, local_address: str | None, helo: str,
                   sender: str, recipients: list[str], content: bytes,
                   connect_timeout: float, command_timeout: float,
                   on_connected: Callable[[tuple[str, int]], None] | None = None,
-                  tls: ssl.SSLContext | None = None) -> Outcome:
+                  tls: ssl.SSLContext | None = None, cache=None, key=None) -> Outcome:
     """Connect to ``address:port`` (from ``local_address``) and run one transaction; with ``tls``,
-    start TLS when the server offers STARTTLS."""
+    start TLS when the server offers STARTTLS.  With ``cache`` (a :class:`~.conncache.ConnectionCache`)
+    and its ``key``: take a cached connection if one waits (at most ``cache.limit`` open at once per
+    key), and give the connection back after a 250."""
+    fields = dict(helo=helo, sender=sender, recipients=recipients, content=content, starttls=tls is not None,
+                  keep=cache is not None)
+    conn = await cache.acquire(key) if cache is not None else None
+    if conn is not None:
+        dialogue = RelayDialogue(**fields)
+        dialogue.outcome.local = conn.local
+        if on_connected is not None:
+            on_connected(conn.local)
+        first = dialogue.resume(conn.extensions, conn.tls)
+        try:
+            await _converse(dialogue, conn.reader, conn.writer, command_timeout, tls, first=first)
+        except _TROUBLE as exc:
+            if dialogue.finished or any(side == "S" for side, _ in dialogue.outcome.transcript):
+                if not dialogue.finished:
+                    dialogue.outcome.failure = _failure(exc)
+                return await _after(dialogue, conn, cache, key)
+            # the server closed the idle connection before this transaction: a new connection
+            await _after(dialogue, conn, cache, key, reopen=True)
+        except BaseException:           # cancelled (a stop): the connection goes, its slot too
+            _abandon(conn, cache, key)
+            raise
+        else:
+            return await _after(dialogue, conn, cache, key)
     try:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(address, port,
                                     local_addr=(local_address, 0) if local_address else None),
             connect_timeout)
     except (OSError, asyncio.TimeoutError) as exc:
+        if cache is not None:
+            cache.release(key, None)
         return Outcome(Stage.CONNECT, failure=_failure(exc))
-    dialogue = RelayDialogue(helo=helo, sender=sender, recipients=recipients, content=content,
-                             starttls=tls is not None)
+    except BaseException:
+        if cache is not None:
+            cache.release(key, None)
+        raise
+    dialogue = RelayDialogue(**fields)
     dialogue.outcome.local = writer.get_extra_info("sockname")[:2]
+    conn = Connection(reader, writer, dialogue.outcome.local, {}, False, asyncio.get_running_loop().time())
     if on_connected is not None:
         on_connected(dialogue.outcome.local)
     try:
@@ -360,19 +445,48 @@ async def deliver(*, address: str, port: int, local_address: str | None, helo: s
     except _TROUBLE as exc:
         if not dialogue.finished:
             dialogue.outcome.failure = _failure(exc)
-    finally:
-        writer.close()
-        try:
-            await writer.wait_closed()
-        except (OSError, ConnectionError):
-            pass
-    return dialogue.outcome
+    except BaseException:
+        _abandon(conn, cache, key)
+        raise
+    conn.extensions, conn.tls = dict(dialogue.extensions), dialogue.outcome.tls
+    return await _after(dialogue, conn, cache, key)
+
+
+def _abandon(conn: Connection, cache, key) -> None:
+    """Close a connection whose transaction was cancelled, and free its slot."""
+    conn.writer.close()
+    if cache is not None:
+        cache.closed(conn)
+        cache.release(key, None)
+
+
+async def _after(dialogue: RelayDialogue, conn: Connection, cache, key, *, reopen: bool = False) -> Outcome:
+    """Give a connection that carried a whole transaction back to the cache; close any other.  With
+    ``reopen`` the caller opens a new one in the same slot (the slot stays taken)."""
+    outcome = dialogue.outcome
+    if cache is not None and outcome.kept and outcome.failure is None and conn.usable():
+        cache.release(key, conn)
+        return outcome
+    outcome.kept = False
+    conn.writer.close()
+    if cache is not None:
+        cache.closed(conn)
+        if not reopen:
+            cache.release(key, None)
+    try:
+        await conn.writer.wait_closed()
+    except (OSError, ConnectionError, ssl.SSLError):
+        pass
+    return outcome
 
 
 async def _converse(dialogue: RelayDialogue, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    timeout: float, tls: ssl.SSLContext | None = None) -> None:
+                    timeout: float, tls: ssl.SSLContext | None = None, first: Effect | None = None) -> None:
     parser = ReplyParser()
     pending: list[Reply] = []
+    if first is not None:               # a cached connection: the client speaks first
+        writer.write(first.line.encode("utf-8") + b"\r\n" if isinstance(first, Command) else first.data)
+        await writer.drain()
     while True:
         while not pending:
             data = await asyncio.wait_for(reader.read(4096), timeout)
@@ -380,7 +494,7 @@ async def _converse(dialogue: RelayDialogue, reader: asyncio.StreamReader, write
                 raise asyncio.IncompleteReadError(b"", None)
             pending.extend(parser.feed(data))
         effect = dialogue.receive(pending.pop(0))
-        if isinstance(effect, Close):
+        if isinstance(effect, (Close, Park)):
             return
         if isinstance(effect, StartTls):
             assert tls is not None
