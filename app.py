@@ -27,7 +27,7 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
-from simulator import apitoken, netaudit
+from simulator import apitoken, memory, netaudit
 from simulator.config import DEFAULT_PORTS, Config, Ports, QueuePolicy, free_port
 from simulator.events import Event
 from simulator.fsutil import DataDirBusy, DataDirLock
@@ -411,6 +411,8 @@ def _main(argv: list[str] | None = None) -> int:
             print(f"Test API: {web.url}api/v1/  (token: {config.data_dir / apitoken.TOKEN_FILE})", flush=True)
         if args.ports_file is not None:
             write_ports_file(args.ports_file, stack, config, web)
+        memory.settle()                 # everything listens: freeze what start-up made (simulator/memory.py)
+        director.subscribe(lambda kind, _: kind == "world" and memory.refreeze_after())   # the old world: collected
         while not stop.is_set():
             stop.wait(0.5)
     except KeyboardInterrupt:
@@ -461,6 +463,7 @@ def run_api_only(args: argparse.Namespace, scenario, config: Config, token: str)
               f"  SMTP app port: {app_port if app_port is not None else 'off'}", flush=True)
         if args.ports_file is not None:
             write_ports_file(args.ports_file, stack, config, server)
+        memory.settle()
         while not stop.is_set():
             stop.wait(0.5)
     except KeyboardInterrupt:
@@ -592,6 +595,7 @@ def run_web_only(args: argparse.Namespace) -> int:
         if args.ports_file is not None:
             write_json(args.ports_file, {"pid": os.getpid(), "web": server.port,
                                          "main": hall.check_main_url(main_web), "queue": args.message_queue})
+        memory.settle()
         while not stop.is_set():
             stop.wait(0.5)
     except KeyboardInterrupt:

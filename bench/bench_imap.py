@@ -582,6 +582,7 @@ def serve(root: Path, profile: Path | None) -> int:
     sys.path.insert(0, str(REPO))
     import logging
 
+    from simulator import memory
     from simulator.protocols.imap.server import ImapServer
     from simulator.store import MailStore
     from simulator.world import Account
@@ -597,11 +598,7 @@ def serve(root: Path, profile: Path | None) -> int:
         store = MailStore(root)
         server = ImapServer(store, authenticate, host="127.0.0.1", port=0, server_name="mailflow-bench")
         await server.start()
-        try:                # as app.py does once it listens (simulator/memory.py): collect, freeze, tune malloc
-            from simulator import memory
-            memory.settle()
-        except ImportError:
-            pass
+        memory.settle()     # as app.py does once it listens (simulator/memory.py): collect, freeze, tune malloc
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -34,9 +34,10 @@ import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
-import networkx as nx
+if TYPE_CHECKING:                   # only annotations here: networkx loads when a graph is built
+    import networkx as nx
 
 from . import nodes
 from .fsutil import write_atomic
@@ -440,6 +441,7 @@ class World:
         any host may take either, so the layout lists those routes apart (``outer``) and the page draws
         one only while a hop uses it.
         """
+        import networkx as nx           # here, not at import: a run nobody watches never pays its 12-24 MiB
         g = nx.DiGraph()
         g.add_node(nodes.DNS, kind="dns", label="DNS")
         g.add_node(nodes.FRONT, kind="front", label=nodes.FRONT)

@@ -38,8 +38,12 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, current_app, jsonify, render_template, request
-from flask_socketio import SocketIO
+from .quietimports import import_socketio
+
+import_socketio()      # before flask_socketio: Socket.IO without redis (10 MiB) until a hall asks (quietimports.py)
+
+from flask import Flask, Response, current_app, jsonify, render_template, request  # noqa: E402
+from flask_socketio import SocketIO  # noqa: E402
 from werkzeug.serving import make_server
 
 from ..classroom import Classroom

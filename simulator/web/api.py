@@ -39,7 +39,6 @@ from ..world import WorldError
 from . import mailview, privacy
 from .context import ApiError, current, running_stack
 from .guard import MAIL_CSP, is_teacher, role
-from .layout import layout
 from .lessons import faults_of, lesson_state, scenario_info
 from .classroom import class_info
 from .webmail import owner_of
@@ -129,6 +128,7 @@ def layout_view():
     stack = running_stack()
     width = _int_arg("width", 1200, 320, 4096)
     height = _int_arg("height", 640, 240, 4096)
+    from .layout import layout      # with networkx, loaded when a page first asks for its diagram
     return jsonify(layout(stack.world.graph(), width, height))
 
 

@@ -71,6 +71,7 @@ from urllib.parse import urlsplit
 import socketio
 
 from ..world import is_loopback
+from .quietimports import enable_redis
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,7 @@ class HallManager(socketio.RedisManager):
     processes' (read from the channel)."""
 
     def __init__(self, url: str, observe: Observer, *, channel: str = CHANNEL) -> None:
+        enable_redis()                  # Socket.IO was imported without it (quietimports.py)
         super().__init__(url, channel=channel)
         self._observe = observe
 

@@ -63,9 +63,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-import networkx as nx
+if TYPE_CHECKING:                   # only annotations here: networkx loads when a graph is built
+    import networkx as nx
 
 from .. import nodes as ids
 from .layout_edges import _channel_counts, _Edges, _mid
@@ -230,10 +231,21 @@ class _Cards:
         lanes: dict[tuple[str, str], float] = {}
         rings: dict[tuple[str, str], int] = {}
         box = _place_band(self.graph, band, _BandPlace(cols, y, x + 2 * m.s, x + w - 2 * m.s), m, placed, lanes, rings)
-        sub = self.graph.subgraph(list(placed))
+        sub = _induced(self.graph, placed)
         router = _Edges(sub, placed, [band], m, lambda n: cols, lanes, rings, lambda n: side, cross=False)
         edges = [e for e in router.routes() if not e.get("demand")]
         return box, placed, edges
+
+
+def _induced(graph: nx.DiGraph, keep: Iterable[str]) -> nx.DiGraph:
+    """The graph on ``keep``, in the graph's own node and edge orders.  (networkx's ``subgraph`` view
+    iterates a few nodes of many in the order of a set, by hash: a big world's layout then changed
+    with ``PYTHONHASHSEED``, from one start of app.py to the next.)"""
+    keep = set(keep)
+    sub = type(graph)()
+    sub.add_nodes_from((node, attrs) for node, attrs in graph.nodes(data=True) if node in keep)
+    sub.add_edges_from((u, v, attrs) for u, v, attrs in graph.edges(data=True) if u in keep and v in keep)
+    return sub
 
 
 _ROW = (ids.APP, ids.FRONT, ids.OUTSIDE)      # the strip row's boxes left of DNS, in order

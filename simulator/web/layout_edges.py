@@ -4,9 +4,10 @@ theory of operation ("Edges are followable")."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import networkx as nx
+if TYPE_CHECKING:                   # only annotations here: networkx loads when a graph is built
+    import networkx as nx
 
 from .. import nodes as ids
 from .layout_parts import _HOST_COLUMN, Box, Point, _Band, _Metrics

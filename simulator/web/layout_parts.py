@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
+if TYPE_CHECKING:                   # only annotations here: networkx loads when a graph is built
+    import networkx as nx
 
 from .. import nodes as ids
 
