@@ -37,8 +37,10 @@ Speed (issue 13), without changing what is promised or shown:
   a next hop that was just used goes on the same session, at MAIL FROM (its transcript shows just
   that), and a burst never opens more connections than the MX takes from one client (beyond that it
   would answer 421 and the message would wait for its retry).  Only while the world runs freely
-  (``_reusable``): a paused or slowed gate, a fault or a host that is down gets the old way, one
-  connection per attempt;
+  (``_reusable``, asked again when a slot is granted and when the connection is given back): a
+  paused or slowed gate, a fault or a host that is down gets the old way, one connection per
+  attempt; and any such change (``world_changed``) closes the idle connections, so none from before
+  it is reused;
 - in-flow control (``_inflow``, Postfix's ``in_flow_delay``): a submitted message waits before its
   250 while ``FLOW_LIMIT`` entries are due or under way, at most ``FLOW_DELAY``, so a fast client
   waits for its 250 rather than its messages waiting, unseen, behind it;
@@ -623,10 +625,12 @@ class Delivery:
             wire=self._wire(host, address, outcome)))
 
     def _wire(self, host: Host, address: str, outcome: Outcome) -> Wire:
-        """The sending side's view of one attempt: its own address (and port, once connected)."""
+        """The sending side's view of one attempt: its own address (and port, once connected); on
+        a reused connection under TLS every line of it was encrypted (STARTTLS came before it)."""
         local = outcome.local or (host.address, 0)
         return Wire(client=str(local[0]), client_port=int(local[1]), server=address,
-                    server_port=self.svc.mx_port, tls=TlsMode.STARTTLS if outcome.tls else TlsMode.NONE)
+                    server_port=self.svc.mx_port, tls=TlsMode.STARTTLS if outcome.tls else TlsMode.NONE,
+                    tls_from=0 if outcome.tls and outcome.reused else None)
 
     def _fault_bites(self, entry: Entry, host: Host, target: str, address: str, outcome: Outcome) -> None:
         """What faults did to this attempt that no server could tell: a closed MX port, and this
@@ -667,7 +671,8 @@ class Delivery:
                                     command_timeout=svc.policy.command_timeout, on_connected=connected,
                                     tls=None if plaintext else opportunistic_tls(),
                                     cache=self.connections if reuse else None,
-                                    key=(host.address, host.name, address, svc.mx_port, plaintext))
+                                    key=(host.address, host.name, address, svc.mx_port, plaintext),
+                                    reusable=lambda: self._reusable(target))
             return outcome
         finally:
             for local in registered:
@@ -685,6 +690,12 @@ class Delivery:
             return False
         target_host = self.svc.world.hosts.get(target)
         return target_host is None or target_host.up
+
+    def world_changed(self, *, host_down: bool = False) -> None:
+        """A host went up or down, a fault was set or cleared, or the gate changed: no relay session
+        opened before is reused (:meth:`ConnectionCache.invalidate`).  A host that went down says
+        nothing more: the idle sessions are closed without QUIT, as its sockets die with it."""
+        self.connections.invalidate(say_quit=False if host_down else None)
 
     def _apply(self, outcome: Outcome, rcpts: list[Recipient], target: str) -> None:
         for rcpt in rcpts:

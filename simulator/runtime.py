@@ -268,6 +268,8 @@ class MailStack:
                 await self._start_host(host)
         await self._start_front_door()
         self.world.on_change(self._world_changed)
+        self._gate_seen = self._gate_setting(self.gate.state())
+        self.gate.on_change(self._gate_changed)
         for entry in queued:
             self.delivery.schedule(entry)
         for fault in initial:
@@ -483,6 +485,8 @@ class MailStack:
         loop = asyncio.get_running_loop()
         if what == "host":
             host = self.world.hosts[detail["host"]]
+            if self.delivery is not None:
+                self.delivery.world_changed(host_down=not host.up)
             task = loop.create_task(self._apply_host(host))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -504,6 +508,25 @@ class MailStack:
         elif not host.up:
             await self._stop_servers(host.name)
 
+    @staticmethod
+    def _gate_setting(state) -> tuple:
+        return (state.mode, state.delay, state.granularity)
+
+    def _gate_changed(self, state) -> None:
+        """Gate listener: a change of its mode, delay or granularity (not a hop waiting) is a change
+        of the world for the relay connection cache (a lesson stepping through sees every
+        connection opened).  Acts only on the running mail loop (at shutdown there is none)."""
+        setting = self._gate_setting(state)
+        if setting == self._gate_seen:
+            return
+        self._gate_seen = setting
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if self.delivery is not None and running is not None and running is self._loop:
+            self.delivery.world_changed()
+
     # -- faults (on the loop) --------------------------------------------------------------------
     def _checked(self, fault: Fault) -> Fault:
         """The fault with its kind and target normalised; ValueError for a target not in this world."""
@@ -522,6 +545,8 @@ class MailStack:
     async def _set_fault(self, fault: Fault) -> dict:
         fault = self._checked(fault)
         self.fault_book.set(fault)
+        if self.delivery is not None:
+            self.delivery.world_changed()
         await self._apply_fault(fault)
         self._publish_fault(fault, on=True)
         return _fault_dict(fault)
@@ -531,6 +556,8 @@ class MailStack:
         removed = self.fault_book.clear(probe.kind, probe.target)
         if removed is None:
             return None
+        if self.delivery is not None:
+            self.delivery.world_changed()
         await self._apply_fault(removed)
         self._publish_fault(removed, on=False)
         if self.delivery is not None:
@@ -581,6 +608,8 @@ class MailStack:
 
     def _fault_spent(self, fault: Fault) -> None:
         """A ``reply`` fault gave its last answer (called on the loop by the fault book)."""
+        if self.delivery is not None:
+            self.delivery.world_changed()
         self._publish_fault(fault, on=False, spent=True)
 
     def _dns_fault_bite(self, record: QueryRecord, asker: Host | None) -> None:

@@ -7,6 +7,12 @@
 - The per-destination limit: never more than ``limit`` connections of one key at once.
 - In-flow control (``Delivery._inflow``): a submitted message waits while the queue
   runners are busy, at most FLOW_DELAY, and is let in as soon as a place frees.
+- Reuse changes nothing the receiving MX counts: an accepted message forgives the errors before it
+  (refused recipients of many messages never add up to a 421 on one connection).
+- A change of the world (a host down and up, a fault set and cleared) closes the idle connections:
+  none from before it is reused; a host taken down ends the sessions cached with it.  The cache asks
+  whether reuse is allowed when it hands a connection out, not when the caller started to wait.
+- The fact of a reused session says so (``reused``), and its wire is encrypted from its first line.
 - An entry whose last recipient is delivered leaves the queue in the same worker call (the queue
   directory holds nothing afterwards) and the message is in ``new/``.
 """
@@ -20,7 +26,10 @@ import types
 import pytest
 
 from simulator import delivery as delivery_mod
+from simulator.facts import SmtpSession
 from simulator.protocols.smtp.conncache import ConnectionCache
+from simulator.protocols.smtp.session import TranscriptSMTP
+from simulator.scenario.model import Fault, FaultKind
 
 MSG = b"From: alice@alpha.test\r\nTo: bob@beta.test\r\nSubject: %d\r\n\r\nbody %d\r\n"
 
@@ -183,6 +192,7 @@ def test_a_named_delivery_returns_after_an_fsync_of_new_that_saw_its_link(tmp_pa
 
 class _FakeConnection:
     local = ("127.42.1.1", 40000)
+    epoch = 0
 
     def __init__(self) -> None:
         self.closed_with: list[bool] = []
@@ -212,3 +222,135 @@ def test_an_idle_connection_says_quit_only_while_the_world_runs_freely(free):
         return conn.closed_with, forgotten
 
     assert asyncio.run(scenario()) == ([free], [_FakeConnection.local])
+
+
+def submit_to(world, rcpts: list[str], n: int) -> None:
+    with smtplib.SMTP("127.0.0.1", world.port("submission"), local_hostname="client.test", timeout=10) as s:
+        s.login("alice@alpha.test", "alice")
+        s.sendmail("alice@alpha.test", rcpts, MSG % (n, n))
+
+
+def test_an_accepted_message_forgives_the_errors_before_it(world, monkeypatch):
+    """Each message has a refused recipient (one error each); with a budget of 3 errors, the third
+    message on the same connection would be cut off with 421 if errors added up across messages."""
+    monkeypatch.setattr(TranscriptSMTP, "max_errors", 3)
+    cache = world.stack.delivery.connections
+    cache.idle = 30.0
+    for n in range(4):
+        submit_to(world, ["bob@beta.test", "nobody@beta.test"], n)
+        world.wait_messages("bob@beta.test", n + 1)
+    relayed = world.events.facts(SmtpSession, lambda x: x.client == "smtp.alpha.test"
+                                 and x.host == "mx1.beta.test", count=4)
+    assert len({fact.wire.client_port for fact in relayed}) == 1         # one connection carried all
+    lines = [line for fact in relayed for _, line in fact.transcript]
+    assert not [line for line in lines if line.startswith("421")]
+    assert sum(line.startswith("550") for line in lines) == 4
+
+
+def _reused_after(world, change) -> tuple[int, int]:
+    cache = world.stack.delivery.connections
+    cache.idle = 30.0
+    submit(world, 1)
+    world.wait_messages("bob@beta.test", 1)
+    world.events.facts(SmtpSession, lambda x: x.client == "smtp.alpha.test")
+    assert cache.idle_count(next(iter(cache._idle))) == 1
+    change()
+    submit(world, 2)
+    world.wait_messages("bob@beta.test", 2)
+    return cache.opened, cache.reused
+
+
+def test_no_reuse_after_the_next_hop_went_down_and_came_back(world):
+    def down_and_up() -> None:
+        world.stack.set_host_state("mx1.beta.test", False)
+        world.stack.set_host_state("mx1.beta.test", True)
+    assert _reused_after(world, down_and_up) == (2, 0)
+
+
+def test_no_reuse_after_a_fault_was_set_and_cleared(world):
+    def fault() -> None:
+        world.stack.set_fault(Fault(FaultKind.REFUSE, "mx1.beta.test"))
+        world.stack.clear_fault("refuse", "mx1.beta.test")
+    assert _reused_after(world, fault) == (2, 0)
+
+
+def test_a_host_taken_down_ends_the_sessions_cached_with_it(world):
+    cache = world.stack.delivery.connections
+    cache.idle = 30.0
+    submit(world, 1)
+    world.wait_messages("bob@beta.test", 1)
+    world.events.facts(SmtpSession, lambda x: x.client == "smtp.alpha.test")
+
+    async def watch() -> list[asyncio.Future]:
+        """A future per open MX session of mx1.beta.test, done when its connection is lost."""
+        ends = []
+        for session in list(world.stack._sessions):
+            if (isinstance(session, TranscriptSMTP) and session.handler.host is not None
+                    and session.handler.host.name == "mx1.beta.test" and session.transport is not None):
+                end = asyncio.get_running_loop().create_future()
+                lost = session.connection_lost
+
+                def noted(error, lost=lost, end=end) -> None:
+                    lost(error)
+                    if not end.done():
+                        end.set_result(None)
+                session.connection_lost = noted
+                ends.append(end)
+        return ends
+
+    ends = world.stack.call(watch)
+    assert len(ends) == 1                        # the relay's cached session, open at the MX
+    world.stack.set_host_state("mx1.beta.test", False)
+
+    async def ended() -> None:
+        await asyncio.wait_for(asyncio.gather(*ends), 5.0)
+
+    world.stack.call(ended)
+    assert not cache._idle and not cache._open
+
+
+def test_the_cache_asks_whether_reuse_is_allowed_when_it_hands_out():
+    """A caller decided to use the cache, then waited for a slot; a fault was set meanwhile: the
+    idle connection it would have got is closed, and it opens a new one."""
+    async def scenario() -> tuple:
+        cache = ConnectionCache(limit=1)
+        allowed = True
+        assert await cache.acquire("k") is None              # the only slot: busy
+        waiting = asyncio.ensure_future(cache.acquire("k", lambda: allowed))
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        allowed = False                                       # the world changed while it waited
+        conn = _FakeConnection()
+        cache.release("k", conn)                              # the busy one comes back, reusable
+        got = await asyncio.wait_for(waiting, 1.0)
+        await cache.close_all()
+        return got, conn.closed_with, cache.open_count("k"), cache.reused
+
+    assert asyncio.run(scenario()) == (None, [True], 1, 0)
+
+
+def test_a_connection_of_an_older_epoch_is_closed_not_kept():
+    async def scenario() -> tuple:
+        cache = ConnectionCache(limit=2)
+        assert await cache.acquire("k") is None
+        conn = _FakeConnection()
+        conn.epoch = cache.epoch
+        cache.invalidate()                                    # a change while it carried a message
+        kept = cache.release("k", conn)
+        await cache.close_all()
+        return kept, conn.closed_with, cache.open_count("k"), cache.idle_count("k")
+
+    assert asyncio.run(scenario()) == (False, [True], 0, 0)
+
+
+def test_the_fact_of_a_reused_session_says_so_and_its_wire_is_encrypted_from_its_first_line(world):
+    world.stack.delivery.connections.idle = 30.0
+    for n in range(2):
+        submit(world, n)
+        world.wait_messages("bob@beta.test", n + 1)
+    first, second = world.events.facts(SmtpSession, lambda x: x.client == "smtp.alpha.test", count=2)
+    assert (first.reused, second.reused) == (False, True)
+    assert first.wire.tls == "starttls" and first.wire.tls_from > 0       # STARTTLS is in its lines
+    assert (second.wire.tls, second.wire.tls_from) == ("starttls", 0)     # every line under TLS
+    submissions = world.events.facts(SmtpSession, lambda x: x.client == "alice@alpha.test", count=2)
+    assert not any(fact.reused for fact in submissions)                    # two connections

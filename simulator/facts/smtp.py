@@ -60,6 +60,7 @@ class SmtpSession(Fact):
     final: bool = True              # RELAYED: this host delivers itself (False: a backup MX forwards)
     reply: str = ""                 # REFUSED: the reply line that refused
     via: str | None = None          # node the client connected to when it is not the server's own (the front door)
+    reused: bool = False            # not the first transaction of its connection: no greeting, EHLO or STARTTLS in it
     wire: Wire | None = None
     credentials: tuple[Credential, ...] = ()
 

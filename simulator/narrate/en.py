@@ -157,10 +157,20 @@ def _smtp_submitted(x: f.SmtpSession) -> tuple[str, str]:
 def _smtp_relayed(x: f.SmtpSession) -> tuple[str, str]:
     who, server = _smtp_client(x), _smtp_server(x)
     if not x.final:
+        reused = (f" It used the connection it already had open: no new greeting, {code('EHLO')} or "
+                  f"{code('STARTTLS')}." if x.reused else "")
         return (f"{who} hands the message to {server} (backup MX: it will forward it)",
                 f"{who} handed the message{_smtp_for(x.rcpts)} to {server}, a backup MX. A backup MX "
                 f"does not own mailboxes: it keeps the message in its queue and forwards it to the "
-                f"primary MX when that one is reachable.")
+                f"primary MX when that one is reachable.{reused}")
+    if x.reused:
+        return (f"{who} hands the message to {server}",
+                f"{who} handed the message{_smtp_for(x.rcpts)} to {server}, the MX of the recipient's "
+                f"domain{_smtp_port(x)} (the sandbox's MX port), on the connection it already had open: "
+                f"no new greeting, {code('EHLO')} or {code('STARTTLS')}. The transaction began at once with "
+                f"{code('MAIL FROM')} (the envelope sender), then {code('RCPT TO')} (the envelope "
+                f"recipients), {code('DATA')}. {server} stored it and answered {code('250')}; its MDA will "
+                f"now put it into the mailbox.")
     return (f"{who} hands the message to {server}",
             f"{who} connected to {server}, the MX of the recipient's domain{_smtp_port(x)} (the "
             f"sandbox's MX port), and delivered the message{_smtp_for(x.rcpts)} with SMTP: "
@@ -1809,6 +1819,8 @@ _UI_PAGE: dict = {
     "layers.tls.starttls": "The dialogue began in plain text and switched to {version} after `STARTTLS`: "
                            "the lines after it were encrypted on the wire.",
     "layers.tls.implicit": "{version} from the first byte (a TLS port): every line was encrypted on the wire.",
+    "layers.tls.starttls.before": "Already under {version}: `STARTTLS` came earlier on this connection, so "
+                                  "every line shown here was encrypted on the wire.",
     "layers.ip": "Network: `IP`",
     "layers.ip.sandbox": "In the sandbox every host has its own loopback address `127.42.d.h` (d: its domain, "
                          "h: the host), so the real sockets show who talks to whom. `127.0.0.1` is this "

@@ -325,7 +325,7 @@ export class Details {
         L.service ? [" ", h("span", {class: "muted"}, `(${t(`service.${L.service}`)})`)] : null),
       L.made === false ? h("p", {class: "state-down"}, t("layers.notMade")) : null,
       h("p", {class: `tls-line tls-${L.tls || "off"}`}, h("span", {class: `tls-tag tls-${L.tls || "off"}`}, rich(`layers.tls.${L.tls || "off"}.short`)), " ",
-        rich(`layers.tls.${L.tls || "off"}`, {version: L.tlsVersion || "TLS"})),
+        rich(`layers.tls.${L.tlsText}`, {version: L.tlsVersion || "TLS"})),
     ];
     wrap.append(layer("tcp", rich(L.transport === "UDP" ? "layers.udp" : "layers.tcp"), ...tcpRows));
     const name = (ip) => { const n = who(ip); return n ? ` (${n})` : ""; };

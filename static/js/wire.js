@@ -142,9 +142,12 @@ export function layersOf(event, lines, listeners = [], tlsFrom = null) {
   let tls = wire ? String(wire.tls || "") : "";
   if (!wire && /^(smtps|imaps|pop3s)$/.test(service)) tls = "implicit";
   if (!tls && insideTls(lines, tlsFrom).some(Boolean)) tls = "starttls";
+  // STARTTLS with every line of this hop under TLS: it came earlier on the connection (a reused
+  // relay session, or a later command of a retrieval session), not in these lines.
+  const tlsText = tls === "starttls" && tlsFrom === 0 ? "starttls.before" : (tls || "off");
   return {
     transport: String(wire?.transport || (event.protocol === "DNS" ? "udp" : "tcp")).toUpperCase(),
-    client, server, service, tls, tlsVersion: wire?.tls_version || "",
+    client, server, service, tls, tlsText, tlsVersion: wire?.tls_version || "",
     made: wire ? wire.client_port > 0 : null,
     fromFact: !!wire,
     known: !!(client.ip || server.ip || server.port),

@@ -369,6 +369,7 @@ class Connection:
     extensions: dict[str, str]
     tls: bool
     opened: float
+    epoch: int = 0              # the cache's epoch when its slot was granted (see ConnectionCache)
 
     def usable(self) -> bool:
         return not self.writer.is_closing() and not self.reader.at_eof()
@@ -394,14 +395,17 @@ async def deliver(*, address: str, port: int, local_address: str | None, helo: s
                   sender: str, recipients: list[str], content: bytes,
                   connect_timeout: float, command_timeout: float,
                   on_connected: Callable[[tuple[str, int]], None] | None = None,
-                  tls: ssl.SSLContext | None = None, cache=None, key=None) -> Outcome:
+                  tls: ssl.SSLContext | None = None, cache=None, key=None,
+                  reusable: Callable[[], bool] = lambda: True) -> Outcome:
     """Connect to ``address:port`` (from ``local_address``) and run one transaction; with ``tls``,
     start TLS when the server offers STARTTLS.  With ``cache`` (a :class:`~.conncache.ConnectionCache`)
     and its ``key``: take a cached connection if one waits (at most ``cache.limit`` open at once per
-    key), and give the connection back after a 250."""
+    key), and give the connection back after a 250; the cache asks ``reusable()`` before it hands out
+    or keeps a connection (the world may change while this waits for a slot)."""
     fields = dict(helo=helo, sender=sender, recipients=recipients, content=content, starttls=tls is not None,
                   keep=cache is not None)
-    conn = await cache.acquire(key) if cache is not None else None
+    conn = await cache.acquire(key, reusable) if cache is not None else None
+    epoch = cache.epoch if cache is not None else 0       # a new connection belongs to this epoch
     if conn is not None:
         dialogue = RelayDialogue(**fields)
         dialogue.outcome.local = conn.local
@@ -414,14 +418,14 @@ async def deliver(*, address: str, port: int, local_address: str | None, helo: s
             if dialogue.finished or any(side == "S" for side, _ in dialogue.outcome.transcript):
                 if not dialogue.finished:
                     dialogue.outcome.failure = _failure(exc)
-                return await _after(dialogue, conn, cache, key)
+                return await _after(dialogue, conn, cache, key, reusable)
             # the server closed the idle connection before this transaction: a new connection
-            await _after(dialogue, conn, cache, key, reopen=True)
+            await _after(dialogue, conn, cache, key, reusable, reopen=True)
         except BaseException:           # cancelled (a stop): the connection goes, its slot too
             _abandon(conn, cache, key)
             raise
         else:
-            return await _after(dialogue, conn, cache, key)
+            return await _after(dialogue, conn, cache, key, reusable)
     try:
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(address, port,
@@ -437,7 +441,8 @@ async def deliver(*, address: str, port: int, local_address: str | None, helo: s
         raise
     dialogue = RelayDialogue(**fields)
     dialogue.outcome.local = writer.get_extra_info("sockname")[:2]
-    conn = Connection(reader, writer, dialogue.outcome.local, {}, False, asyncio.get_running_loop().time())
+    conn = Connection(reader, writer, dialogue.outcome.local, {}, False, asyncio.get_running_loop().time(),
+                      epoch)
     if on_connected is not None:
         on_connected(dialogue.outcome.local)
     try:
@@ -449,7 +454,7 @@ async def deliver(*, address: str, port: int, local_address: str | None, helo: s
         _abandon(conn, cache, key)
         raise
     conn.extensions, conn.tls = dict(dialogue.extensions), dialogue.outcome.tls
-    return await _after(dialogue, conn, cache, key)
+    return await _after(dialogue, conn, cache, key, reusable)
 
 
 def _abandon(conn: Connection, cache, key) -> None:
@@ -460,12 +465,14 @@ def _abandon(conn: Connection, cache, key) -> None:
         cache.release(key, None)
 
 
-async def _after(dialogue: RelayDialogue, conn: Connection, cache, key, *, reopen: bool = False) -> Outcome:
-    """Give a connection that carried a whole transaction back to the cache; close any other.  With
-    ``reopen`` the caller opens a new one in the same slot (the slot stays taken)."""
+async def _after(dialogue: RelayDialogue, conn: Connection, cache, key,
+                 reusable: Callable[[], bool] = lambda: True, *, reopen: bool = False) -> Outcome:
+    """Give a connection that carried a whole transaction back to the cache (which may still close
+    it: ``kept`` says whether it stayed); close any other.  With ``reopen`` the caller opens a new
+    one in the same slot (the slot stays taken)."""
     outcome = dialogue.outcome
     if cache is not None and outcome.kept and outcome.failure is None and conn.usable():
-        cache.release(key, conn)
+        outcome.kept = cache.release(key, conn, reusable)
         return outcome
     outcome.kept = False
     conn.writer.close()

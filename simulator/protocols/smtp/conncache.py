@@ -22,6 +22,17 @@ Theory of operation
     after ``idle`` seconds (Postfix: ``smtp_connection_cache_time_limit = 2s``); a connection is not
     reused after ``lifetime`` seconds (``smtp_connection_reuse_time_limit = 300s``).
 
+    Whether a connection may be reused is asked twice, at the moment it matters: ``acquire`` hands
+    out an idle connection only while its ``reusable()`` says yes (else it closes the key's idle
+    connections and opens a new one: the caller decided to use the cache before it waited for a
+    slot, and the world may have changed meanwhile), and ``release`` keeps one only while its
+    ``reusable()`` says yes.  And every change of the world that would make a cached session a lie
+    (a host up or down, a fault set or cleared, the gate changed) calls :meth:`invalidate`: the
+    *epoch* goes up, every idle connection is closed, and a connection opened in an earlier epoch
+    (``Connection.epoch``, stamped by the driver when its slot was granted) is closed when it comes
+    back instead of being kept.  A session from before a host went down and came back, or from
+    before a fault, is never reused.
+
     ``closed`` is told of every connection that ends (``on_close``: the queue runner forgets the
     socket's trace a moment later).  ``close_all`` (at stop) closes every idle connection.
 
@@ -56,6 +67,7 @@ class ConnectionCache:
         self._idle: dict[Hashable, list[tuple[Connection, asyncio.TimerHandle]]] = {}
         self._waiters: dict[Hashable, deque[asyncio.Future]] = {}
         self._closing: set[asyncio.Task] = set()
+        self.epoch = 0                  # bumped by ``invalidate``: older connections are not kept
         self.opened = 0                 # new connections handed out (for tests and benchmarks)
         self.reused = 0                 # cached connections handed out
 
@@ -65,21 +77,31 @@ class ConnectionCache:
     def idle_count(self, key: Hashable) -> int:
         return len(self._idle.get(key, ()))
 
-    async def acquire(self, key: Hashable) -> Connection | None:
-        """A cached connection of ``key``, or None: open a new one (a slot is yours until ``release``)."""
+    async def acquire(self, key: Hashable, reusable: Callable[[], bool] = lambda: True) -> Connection | None:
+        """A cached connection of ``key``, or None: open a new one (a slot is yours until ``release``;
+        the caller stamps it with ``epoch``, read at once).  An idle connection is handed out only if
+        ``reusable()`` says so now, when it is this caller's turn (not when it asked); else the key's
+        idle connections are closed and a new one is opened in the slot they free."""
         loop = asyncio.get_running_loop()
         while True:
             idle = self._idle.get(key)
+            allowed = bool(idle) and reusable()
+            dropped = len(idle or ())
             while idle:
                 conn, timer = idle.pop()
                 timer.cancel()
-                if conn.usable() and loop.time() - conn.opened < self.lifetime:
+                if (allowed and conn.epoch == self.epoch and conn.usable()
+                        and loop.time() - conn.opened < self.lifetime):
                     self.reused += 1
                     return conn
                 self._drop(key, conn)
+            if not idle:
+                self._idle.pop(key, None)
             if self._open.get(key, 0) < self.limit:
                 self._open[key] = self._open.get(key, 0) + 1
                 self.opened += 1
+                for _ in range(min(dropped, self.limit - self._open[key])):
+                    self._wake(key)             # slots the closed idle ones freed: others' turn
                 return None
             waiter = loop.create_future()
             self._waiters.setdefault(key, deque()).append(waiter)
@@ -92,14 +114,35 @@ class ConnectionCache:
                     self._wake(key)             # pass the turn on
                 raise
 
-    def release(self, key: Hashable, conn: Connection | None) -> None:
-        """The transaction is over: ``conn`` may carry another one; None: the connection is closed."""
+    def release(self, key: Hashable, conn: Connection | None,
+                reusable: Callable[[], bool] = lambda: True) -> bool:
+        """The transaction is over: ``conn`` may carry another one; None: the connection is closed.
+        ``conn`` is kept only if it is of this epoch and ``reusable()`` says so; else it is closed
+        (QUIT as an idle one).  True: it was kept."""
+        kept = False
         if conn is None:
             self._dec(key)
+        elif conn.epoch != self.epoch or not reusable():
+            self._drop(key, conn)
         else:
             timer = asyncio.get_running_loop().call_later(self.idle, self._expire, key, conn)
             self._idle.setdefault(key, []).append((conn, timer))
+            kept = True
         self._wake(key)
+        return kept
+
+    def invalidate(self, *, say_quit: bool | None = None) -> None:
+        """The world changed: a new epoch.  Every idle connection is closed now (with QUIT as
+        ``say_quit()`` says, unless ``say_quit`` is given: False for a host gone down, which says
+        nothing more), and those in use are closed when they come back."""
+        self.epoch += 1
+        for key, idle in list(self._idle.items()):
+            while idle:
+                conn, timer = idle.pop()
+                timer.cancel()
+                self._drop(key, conn, say_quit=say_quit)
+            self._idle.pop(key, None)
+            self._wake(key)
 
     def closed(self, conn: Connection) -> None:
         if self.on_close is not None:
@@ -145,10 +188,11 @@ class ConnectionCache:
         self._drop(key, conn)
         self._wake(key)
 
-    def _drop(self, key: Hashable, conn: Connection) -> None:
+    def _drop(self, key: Hashable, conn: Connection, *, say_quit: bool | None = None) -> None:
         """Close an idle connection (QUIT, in a task of its own) and free its slot."""
         self._dec(key)
-        task = asyncio.get_running_loop().create_task(conn.close(say_quit=self.say_quit()))
+        quit_ = self.say_quit() if say_quit is None else say_quit
+        task = asyncio.get_running_loop().create_task(conn.close(say_quit=quit_))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
         self.closed(conn)

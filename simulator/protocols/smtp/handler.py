@@ -393,6 +393,8 @@ class SmtpHandler:
         if not lines:
             return
         layer, credentials = server.layers(start)
+        reused = server.slices > 0          # an earlier slice had the greeting, EHLO and STARTTLS
+        server.slices += 1
         src, dst = self.session_nodes(server)
         outcome, reply = _outcome(self.door, src, result, lines)
         trace = (result.trace if result else None) or self._trace(server)
@@ -404,7 +406,7 @@ class SmtpHandler:
             outcome=outcome, door=self.door, host=nodes.host_of(dst) or "", port=server.local_port,
             peer=server.peer_ip, client=client, queue_id=result.queue_id if result else "",
             rcpts=rcpts, final=result.final if result else True, reply=reply, via=self.via(server),
-            wire=layer, credentials=credentials))
+            reused=reused, wire=layer, credentials=credentials))
         if outcome is SmtpOutcome.RELAYED:
             # The 250 moves responsibility (RFC 5321 §6.1): the sending MTA drops the message from
             # its queue.  Published here, at the 250, so the timeline reads "handed on" before the

@@ -57,7 +57,9 @@ The door's rules, the same on every SMTP port (MX, submission, smtps, the front 
   always has a domain).
 - **An error budget**, Postfix's ``smtpd_hard_error_limit = 20``: every 4xx/5xx reply counts; the
   20th is followed by ``421 4.7.0 Error: too many errors`` and the connection closes, and nothing
-  the client had already sent is read any more.  As Postfix's ``smtpd_junk_command_limit = 100``,
+  the client had already sent is read any more.  An accepted message forgives the errors before it
+  (Postfix: errors "without delivering mail"), so a connection that carries many messages is not
+  cut off by their refused recipients adding up.  As Postfix's ``smtpd_junk_command_limit = 100``,
   NOOP, RSET, VRFY and HELP beyond 100 count as errors too; as its
   ``smtpd_recipient_overshoot_limit = 1000``, ``452 4.5.3`` (too many recipients: the client sends
   the rest in another transaction) counts only past 1,000 of them in a transaction.
@@ -522,6 +524,7 @@ class TranscriptSMTP(SMTP):
             reader.tap = self
         self.data_result: DataResult | None = None
         self.published_upto = 0
+        self.slices = 0                       # transactions (slices of the transcript) published so far
         self.streamed_upto = 0
         self._sockname: Any = None
         self._peername: Any = None
@@ -954,6 +957,14 @@ class TranscriptSMTP(SMTP):
         if self._junk > JUNK_LIMIT:
             self.errors += 1
 
+    def _forgive(self) -> None:
+        """A message was accepted: the error budget starts again (Postfix forgives a client's
+        earlier errors when a message is received: ``smtpd_hard_error_limit`` counts errors made
+        "without delivering mail"; its junk command count starts again too).  A relay's cached
+        connection carries message after message, some with a refused recipient each: those
+        refusals must not add up to a 421 in the middle of a later message."""
+        self.errors = self._junk = self._overshoot = 0
+
     async def smtp_NOOP(self, arg: str) -> None:
         self._junk_command()
         await super().smtp_NOOP(arg)
@@ -987,6 +998,8 @@ class TranscriptSMTP(SMTP):
         result, self.data_result = self.data_result, None
         if result is None:                      # aiosmtpd itself refused: too much data?
             self._size_bite("DOT")
+        if result is not None and result.ok:
+            self._forgive()
         if result is not None:
             self.handler.publish_session(self, result)
         elif any(side == "D" for side, _ in self.transcript[self.published_upto:]):
