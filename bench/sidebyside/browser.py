@@ -133,9 +133,9 @@ def summarise(data: dict, seq0: int, final: int) -> dict:
     gaps = [b - a for a, b in zip(frames, frames[1:])]
     window_s = max(1e-3, (last_hop - first_hop) / 1000)
     tasks = [d for start, d in data["longtasks"] if first_hop - 1000 <= start <= last_drawn]
-    frames = [f for f in data.get("loaf", []) if first_hop - 1000 <= f[0] <= last_drawn]
+    long_frames = [f for f in data.get("loaf", []) if first_hop - 1000 <= f[0] <= last_drawn]
     scripts: dict[str, list[float]] = {}
-    for _start, _duration, _render, ran in frames:
+    for _start, _duration, _render, ran in long_frames:
         for where, ms, forced in ran:
             entry = scripts.setdefault(where, [0.0, 0.0, 0])
             entry[0] += ms
@@ -148,7 +148,7 @@ def summarise(data: dict, seq0: int, final: int) -> dict:
             "fps": len(frames) / window_s, "longest_frame_gap_ms": max(gaps, default=None),
             "long_tasks": len(tasks), "longest_task_ms": max(tasks, default=0.0),
             "longtask_observer": not data.get("noLongtasks", False),
-            "long_frames": {"count": len(frames), "total_ms": sum(f[1] for f in frames),
-                            "rendering_ms": sum(f[2] for f in frames),
+            "long_frames": {"count": len(long_frames), "total_ms": sum(f[1] for f in long_frames),
+                            "rendering_ms": sum(f[2] for f in long_frames),
                             "scripts": [{"where": where, "ms": ms, "forced_layout_ms": forced, "count": n}
                                         for where, (ms, forced, n) in sorted(scripts.items(), key=lambda i: -i[1][0])[:6]]}}

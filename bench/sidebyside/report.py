@@ -72,6 +72,8 @@ def render(data: dict, raw: Path) -> str:
     w(f"- Machine: {m.get('cpu', '?')}, {m.get('cpus')} CPUs, {m.get('memory', '?')}; {m.get('os', '?')}, "
       f"kernel {m.get('kernel')}. Load average {meta['load_start']} at the start, {meta['load_end']} at the end "
       "(anything above ~0.5 means other work shared the CPUs).")
+    for note in meta.get("amended", ()):    # a measure rerun and put in place of the run's own (bench/merge.py)
+        w(f"- {note}")
     dovecot = v.get("dovecot", "-").split(" (")[0]
     w(f"- Software: Python {v.get('python')}, Postfix {v.get('postfix')}, Dovecot {dovecot}, "
       f"MailDev {v.get('maildev')} on Node {v.get('node')}, aiosmtpd {v.get('aiosmtpd')}, {v.get('chromium')}.")
