@@ -112,12 +112,18 @@ def test_sizes_and_rendered_forms_survive_a_restart(root, filled, reads):
     assert render.calls == 7                          # another key (a new renderer) is worked out
 
 
-def test_a_record_serves_only_the_file_it_was_made_for(root, filled, reads):
+def rendered_and_flushed(root: Path) -> tuple[MailStore, Counter]:
+    """A store that rendered every message once ("test.1", headers only) and wrote its cache."""
     store = MailStore(root, clock=lambda: T0)
     render = Counter()
     for u in store.uids(BOB, "INBOX"):
         store.rendered(BOB, "INBOX", u, "test.1", render, headers_only=True)
     store.flush()
+    return store, render
+
+
+def test_a_record_serves_only_the_file_it_was_made_for(root, filled, reads):
+    store, render = rendered_and_flushed(root)
     path = next(p for p in (store.maildir_path(BOB) / "new").iterdir() if p.name == "m0")
     changed = b"From: Dave <dave@delta.test>\r\nSubject: replaced in place\r\n\r\nlonger body\r\n"
     path.write_bytes(changed)                    # not Maildir-like, while the server is down
@@ -150,11 +156,7 @@ def test_a_message_changed_in_place_while_running_is_worked_out_again(root, fill
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "garbage", "empty"])
 def test_a_damaged_cache_is_ignored(root, filled, damage):
-    store = MailStore(root, clock=lambda: T0)
-    render = Counter()
-    for u in store.uids(BOB, "INBOX"):
-        store.rendered(BOB, "INBOX", u, "test.1", render, headers_only=True)
-    store.flush()
+    store, render = rendered_and_flushed(root)
     cache = store.maildir_path(BOB) / metacache.CACHE_NAME
     blob = bytearray(cache.read_bytes())
     if damage == "flip":
