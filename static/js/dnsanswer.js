@@ -84,7 +84,8 @@ function wrap(measure, text, room, size, cls) {
 }
 
 function paneLines(measure, pane, room, size, first = []) {
-  const out = [...first, {text: pane.title, cls: "head"}];
+  // The title wraps like the lines under it: "smtp.alpha.test оставляет" is wider than a narrow pane.
+  const out = [...first, ...wrap(measure, pane.title, room, size, "head").map((text) => ({text, cls: "head"}))];
   for (const l of pane.lines) {
     const text = l.note ? `${l.text}  ${l.note}` : l.text;
     for (const piece of wrap(measure, text, room, size, l.cls)) out.push({text: piece, cls: l.cls});
