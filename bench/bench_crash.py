@@ -62,8 +62,9 @@ def one_round(data: Path, ledger: Ledger, n: int, kill: str, args: argparse.Name
     half = senders = None
     how = kill
     try:
-        half = HalfData(app, ledger, f"r{n}")
-        senders = Senders(app, ledger, f"r{n}", count=args.senders, per_sender=args.per_sender)
+        if app.ports:               # else mail resumed from the round before reached the point at start-up
+            half = HalfData(app, ledger, f"r{n}")
+            senders = Senders(app, ledger, f"r{n}", count=args.senders, per_sender=args.per_sender)
         if point:
             try:
                 how = f"stopped at {app.wait_stopped(timeout=args.round_timeout)}"

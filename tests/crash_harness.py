@@ -138,10 +138,14 @@ class App:
         self.ports = self._wait_ports()
 
     def _wait_ports(self, timeout: float = 30.0) -> dict:
+        """The ports file of this process; ``{}`` when it froze at its crash point before it wrote
+        one: a message left by the round before, resumed at start-up, reached the point first."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"app.py ended with {self.proc.returncode}: {self.tail()}")
+            if self.stopped_at():
+                return {}
             try:
                 ports = json.loads(self.ports_file.read_text())
                 if ports.get("pid") == self.proc.pid:

@@ -72,8 +72,9 @@ def test_sigkill_in_every_window_then_restart_delivers_each_acknowledged_message
         app = App(data, crash_at=crash_at)
         half = senders = None
         try:
-            half = HalfData(app, ledger, tag)
-            senders = Senders(app, ledger, tag, count=4, per_sender=5)
+            if app.ports:           # else mail resumed from the round before reached the point at start-up
+                half = HalfData(app, ledger, tag)
+                senders = Senders(app, ledger, tag, count=4, per_sender=5)
             assert app.wait_stopped() == crash_at.split(":")[0]
         finally:
             app.kill()                          # SIGKILL to the pid we started, frozen at its crash point
