@@ -43,10 +43,14 @@ class Ports:
         """Free ports for every mail service (the web on port 0: the OS picks), for a world that
         must not collide with another one: tests, benchmarks, a headless run."""
         rng = rng or random.Random()
-        return cls(**{name: free_port(rng) for name in DEFAULT_PORTS if name != "web"}, web=0)
+        chosen: dict[str, int] = {}
+        for name in DEFAULT_PORTS:
+            if name != "web":           # distinct: several doors listen on one address (127.0.0.1, a host's)
+                chosen[name] = free_port(rng, avoid=set(chosen.values()))
+        return cls(**chosen, web=0)
 
 
-def free_port(rng: random.Random) -> int:
+def free_port(rng: random.Random, avoid: set[int] | frozenset[int] = frozenset()) -> int:
     """A port free for TCP and UDP on 127.0.0.1 (sandbox hosts share it on their own addresses).
 
     Chosen below the kernel's ephemeral range (32768 and up on Linux), so that no client socket of
@@ -55,6 +59,8 @@ def free_port(rng: random.Random) -> int:
     low, high = _port_range()
     for _ in range(200):
         port = rng.randrange(low, high)
+        if port in avoid:               # already given to another door of the same world
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
                 socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
             try:
