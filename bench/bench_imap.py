@@ -186,12 +186,16 @@ def make_message(rng: random.Random, i: int, date: float) -> bytes:
     return ("\r\n".join(hdrs) + "\r\n\r\n" + body).encode("utf-8")
 
 
-def make_maildir(user_dir: Path, count: int, seed: int, *, lf: bool = False) -> tuple[int, int]:
+def make_maildir(user_dir: Path, count: int, seed: int, *, lf: bool = False,
+                 sizes_in_names: bool = False) -> tuple[int, int]:
     """Write ``count`` messages into ``user_dir/cur`` (flags in the names, mtime = arrival time).
 
     Returns (messages, bytes). All messages are in cur/ (already seen by a client once), so SELECT
     moves nothing on either server and every run starts from the same files. ``lf`` stores bare LF
     line ends (as Dovecot's LDA and most MDAs do) instead of the CRLF that our MDA keeps.
+    ``sizes_in_names`` names files as Dovecot's LDA/LMTP do, ``<base>,S=<size>,W=<CRLF size>:2,<flags>``
+    (both servers then take RFC822.SIZE from the name and read only headers for ENVELOPE); the
+    default names carry no sizes, as Postfix's local/virtual delivery, procmail and getmail write them.
     """
     rng = random.Random(seed)
     for sub in ("cur", "new", "tmp"):
@@ -210,7 +214,11 @@ def make_maildir(user_dir: Path, count: int, seed: int, *, lf: bool = False) -> 
             data = data.replace(b"\r\n", b"\n")
         r = rng.random()
         flags = "S" if r < 0.70 else "RS" if r < 0.80 else "FS" if r < 0.85 else ""
-        name = f"{date}.M{rng.randrange(1_000_000)}P4242Q{i}.mail.bench.test:2,{flags}"
+        base = f"{date}.M{rng.randrange(1_000_000)}P4242Q{i}.mail.bench.test"
+        if sizes_in_names:
+            crlf = len(data) + data.count(b"\n") - data.count(b"\r\n")
+            base += f",S={len(data)},W={crlf}"
+        name = f"{base}:2,{flags}"
         path = user_dir / "cur" / name
         path.write_bytes(data)
         os.utime(path, (date, date))
@@ -633,7 +641,8 @@ def bench(args: argparse.Namespace) -> int:
     try:
         ours_dir = tmp / "mail" / DOMAIN / USER
         t = time.perf_counter()
-        count, size = make_maildir(ours_dir, args.messages, args.seed, lf=args.lf)
+        count, size = make_maildir(ours_dir, args.messages, args.seed, lf=args.lf,
+                                   sizes_in_names=args.sizes_in_names)
         print(f"Maildir: {count} messages, {size / 1e6:.1f} MB, {'LF' if args.lf else 'CRLF'} files, seed {args.seed}, "
               f"generated in {time.perf_counter() - t:.1f} s under {tmp}")
         dov_maildir = tmp / "dovecot" / "Maildir"
@@ -731,6 +740,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timeout", type=float, default=300, help="socket timeout per IMAP operation (s)")
     ap.add_argument("--max-seconds", type=float, default=1800, help="stop starting sessions after this")
     ap.add_argument("--lf", action="store_true", help="store messages with LF line ends (default CRLF)")
+    ap.add_argument("--sizes-in-names", action="store_true",
+                    help="name files <base>,S=<size>,W=<CRLF size> as Dovecot's LDA does (default: no sizes)")
     ap.add_argument("--ours-only", action="store_true", help="skip Dovecot")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--no-restart", dest="restart", action="store_false",

@@ -23,7 +23,9 @@ What it implements
     message (IMAP's ENVELOPE, BODYSTRUCTURE) with its entry.  Both go to the folder's
     ``mailflow-cache`` (``metacache.py``: written whole, fsynced and renamed, by one worker thread,
     debounced by ``CACHE_DELAY`` and at ``flush``), so after a restart neither is worked out again.
-    ENVELOPE needs only the header: ``rendered(headers_only=True)`` parses no MIME tree.
+    ENVELOPE needs only the header: ``rendered(headers_only=True)`` parses no MIME tree, and when
+    the size is known already (the uid list, the cache, a Dovecot-style ``,W=`` in the file name)
+    it reads only the header block (``_head``), not the whole file.
 
 What it leaves out: quotas, ACLs, and locking between processes (one simulator process owns the
 data directory; all calls happen on the mail loop thread, so there are no locks).
@@ -108,6 +110,20 @@ class Subscription:
 
     def close(self) -> None:
         self._store.unlisten(self._address, self._callback)
+
+
+def _read_all(fd: int, expected: int) -> bytes:
+    """The whole file at ``fd`` (read from its start), expected to be ``expected`` octets long: one
+    ``read`` of one octet more than that tells the end of a file of that size (a regular file's read
+    returns less than asked only at its end); a file that grew or shrank since is read to its end."""
+    data = os.read(fd, max(expected, 0) + 1)
+    if len(data) == expected:
+        return data
+    chunks = [data]
+    while data:
+        data = os.read(fd, 1 << 20)
+        chunks.append(data)
+    return b"".join(chunks)
 
 
 def _refuse_nul(data: bytes) -> None:
@@ -305,10 +321,15 @@ class MailStore:
         if headers_only:
             parsed = self._parse_cache.get((str(state.path), e.base, e.fsize, e.mtime_ns))
             if parsed is None:
-                data = self.read_message(address, folder, uid)
+                # With the size known (the uid list, ``mailflow-cache``, a ``,W=`` in the name) the
+                # header block is all that is read; else the whole file, which counts the size too.
+                data = self._head(state, e) if e.size >= 0 else None
+                if data is None:
+                    data = self.read_message(address, folder, uid)
                 names = headers_only if isinstance(headers_only, frozenset) else None
                 headers, body = parse_header_block(data, 0, len(data), names)
-                parsed = ParsedMessage(len(data), MimePart(0, body, len(data), headers, "text", "plain", []))
+                size = e.size if e.size >= 0 else len(data)
+                parsed = ParsedMessage(size, MimePart(0, body, size, headers, "text", "plain", []))
         if parsed is None:
             parsed = self.parsed(address, folder, uid)
         value = render(parsed)
@@ -317,6 +338,37 @@ class MailStore:
         e.cache[key] = value
         self._cache_changed(state)
         return value
+
+    HEAD_CHUNK = 8 * 1024        # ``_head`` reads the file in pieces of this size ...
+    HEAD_MAX = 64 * 1024         # ... until its header ends, or this much (then the whole file is read)
+
+    def _head(self, state: FolderState, e: Entry) -> bytes | None:
+        """The start of the entry's file in CRLF form, up to and including the empty line that ends
+        its header (or the whole file if it has none), without reading the body: for ENVELOPE when
+        the size is known already.  None if the file is gone, is not the one the entry describes
+        (another size or mtime: ``read_message`` then deals with it), or its header is longer than
+        ``HEAD_MAX``."""
+        buf = bytearray()
+        try:
+            fd = os.open(f"{state.path}/{e.sub}/{e.name}", os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        try:
+            st = os.fstat(fd)
+            if st.st_size != e.fsize or st.st_mtime_ns != e.mtime_ns:
+                return None
+            while len(buf) < self.HEAD_MAX:
+                more = os.read(fd, self.HEAD_CHUNK)
+                if not more:
+                    return to_crlf(bytes(buf))          # all header (or empty)
+                start = max(0, len(buf) - 2)
+                buf += more
+                if (buf.startswith((b"\n", b"\r\n")) or buf.find(b"\n\r\n", start) >= 0
+                        or buf.find(b"\n\n", start) >= 0):
+                    return to_crlf(bytes(buf))
+        finally:
+            os.close(fd)
+        return None
 
     def _changed(self, state: FolderState, *, save: bool = True, durable: bool = True) -> None:
         if save and (durable or not self._defer_save(state)):
@@ -525,21 +577,24 @@ class MailStore:
         state = self._folder(address, folder)
         e = self._entry(state, uid)
         try:
-            with open(f"{state.path}/{e.sub}/{e.name}", "rb", buffering=0) as fh:
-                data = fh.readall()
-                # A file that was all CRLF when scanned (CRLF size == file size) and is unchanged
-                # since (same size and mtime, the parse cache's key too) needs no conversion pass.
-                replaced = len(data) != e.fsize
-                unchanged_crlf = False
-                if not replaced and e.size == e.fsize:
-                    replaced = os.fstat(fh.fileno()).st_mtime_ns != e.mtime_ns
-                    unchanged_crlf = not replaced
-                if replaced:         # changed in place (not Maildir-like): what was kept is stale
-                    e.fsize, e.mtime_ns = len(data), os.fstat(fh.fileno()).st_mtime_ns
-                    e.cache, e.size = None, UNKNOWN_SIZE
+            fd = os.open(f"{state.path}/{e.sub}/{e.name}", os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             self._scan(state)
             raise NoSuchMessage(f"message with UID {uid} is gone") from None
+        try:
+            data = _read_all(fd, e.fsize)
+            # A file that was all CRLF when scanned (CRLF size == file size) and is unchanged
+            # since (same size and mtime, the parse cache's key too) needs no conversion pass.
+            replaced = len(data) != e.fsize
+            unchanged_crlf = False
+            if not replaced and e.size == e.fsize:
+                replaced = os.fstat(fd).st_mtime_ns != e.mtime_ns
+                unchanged_crlf = not replaced
+            if replaced:         # changed in place (not Maildir-like): what was kept is stale
+                e.fsize, e.mtime_ns = len(data), os.fstat(fd).st_mtime_ns
+                e.cache, e.size = None, UNKNOWN_SIZE
+        finally:
+            os.close(fd)
         if replaced:
             self._save(state, durable=False)    # the list records the file as it now is (rare)
         if not unchanged_crlf:

@@ -11,7 +11,11 @@ What it implements
     (after a restart the uid list's size and mtime are trusted: no stat per listed file);
     files never seen before are stat'ed, never read: their CRLF size is ``UNKNOWN_SIZE`` until
     someone asks (``MailStore`` counts it then, as Dovecot defers sizes to the first FETCH that
-    needs them), so a first SELECT of 10,000 messages lists and stats, and reads nothing.  New files
+    needs them), so a first SELECT of 10,000 messages lists and stats, and reads nothing.  A name
+    that states its sizes as Dovecot writes them (``<base>,S=<file size>,W=<CRLF size>``, what
+    Dovecot's LDA and LMTP deliver) gives the CRLF size at once when S is the stat'ed size
+    (``name_size``): such a file need never be read whole for RFC822.SIZE, only its header for
+    ENVELOPE (``MailStore._head``).  New files
     get UIDs in arrival order (mtime, then name); files the uid list knows keep their UIDs.  A first
     scan that finds exactly what the loaded list says (the usual restart) writes no list.
 
@@ -55,6 +59,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable
+from itertools import chain
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,8 +70,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["DIRTY_NAME", "MAX_EXPUNGED", "MAX_EXPUNGED_RANGES", "MODSEQ_NAME", "MODSEQ_RESERVE", "UNKNOWN_SIZE",
            "boot_id", "load_reservation", "merge_ranges", "reserve", "UIDLIST_NAME", "UIDVALIDITY_NAME", "Entry",
-           "FolderState", "Loaded", "file_crlf_size", "flag_set", "load_uidlist", "next_uidvalidity", "save_uidlist",
-           "scan"]
+           "FolderState", "Loaded", "file_crlf_size", "flag_set", "load_uidlist", "name_size", "next_uidvalidity",
+           "save_uidlist", "scan"]
 
 UIDLIST_NAME = "mailflow-uidlist"
 UIDVALIDITY_NAME = "mailflow-uidvalidity"
@@ -267,10 +272,13 @@ def save_uidlist(folder: FolderState, *, durable: bool = True) -> None:
     reserve(folder)                 # before any list naming a new mod-sequence is written
     head = f"{_UIDLIST_MAGIC} 1 V{folder.uidvalidity} N{folder.uidnext} M{folder.highestmodseq}"
     lines = [head + (f" F{folder.floor}" if folder.floor else "")]
+    worded: dict[frozenset[str], tuple[str, str]] = {}   # flag set -> (keywords, letters); sets are shared: few
     for e in folder.entries:
-        kws = " ".join(sorted(f for f in e.flags if f not in FLAG_TO_LETTER))
-        lines.append(f"{e.uid}\t{e.base}\t{e.size}\t{e.mtime_ns}\t{e.fsize}\t{kws}\t{e.modseq}\t"
-                     f"{info_from_flags(e.flags)}")
+        columns = worded.get(e.flags)
+        if columns is None:
+            columns = worded[e.flags] = (" ".join(sorted(f for f in e.flags if f not in FLAG_TO_LETTER)),
+                                         info_from_flags(e.flags))
+        lines.append(f"{e.uid}\t{e.base}\t{e.size}\t{e.mtime_ns}\t{e.fsize}\t{columns[0]}\t{e.modseq}\t{columns[1]}")
     for modseq, ranges in folder.expunged:
         lines.append(f"X\t{modseq}\t" + ",".join(f"{a}:{b}" if a != b else str(a) for a, b in ranges))
     if durable:
@@ -307,16 +315,17 @@ def load_uidlist(path: Path) -> Loaded | None:
         top_uid, top_modseq = 0, loaded.highestmodseq
         for line in lines[1:]:
             cols = line.split("\t")
-            if cols[0] == "X":
+            if len(cols) == 8:              # what ``save_uidlist`` writes
+                uid_text, base, size, mtime_ns, fsize, keywords, modseq_text, letters = cols
+                uid, modseq = int(uid_text), int(modseq_text)
+                known[base] = (uid, int(size), int(mtime_ns), int(fsize),
+                               flag_set(keywords.split()) if keywords else _NO_FLAGS, modseq, letters)
+            elif cols[0] == "X":
                 ranges = [tuple(int(x) for x in (r.split(":") * 2)[:2]) for r in cols[2].split(",")]
                 loaded.expunged.append((int(cols[1]), ranges))  # type: ignore[arg-type]
                 continue
-            uid = int(cols[0])
-            if len(cols) == 8:              # what ``save_uidlist`` writes
-                modseq = int(cols[6])
-                known[cols[1]] = (uid, int(cols[2]), int(cols[3]), int(cols[4]),
-                                  flag_set(cols[5].split()) if cols[5] else _NO_FLAGS, modseq, cols[7])
             else:                           # older lists: fewer columns
+                uid = int(cols[0])
                 modseq = int(cols[6]) if len(cols) > 6 else 1
                 kws = frozenset(cols[5].split()) if len(cols) > 5 else frozenset()
                 known[cols[1]] = (uid, int(cols[2]), int(cols[3]), int(cols[4]), kws, modseq,
@@ -420,7 +429,7 @@ def _add_fresh(state: FolderState, on_disk: dict[str, tuple[str, str]], known: K
     counted here (``UNKNOWN_SIZE``) unless the list knows them for this very file size.
     """
     listed = []         # (uid in the list, mtime ns, base, sub, name, file size, the list's line)
-    unknown = []        # (mtime ns, base, sub, name, file size)
+    unknown = []        # (0, mtime ns, base, sub, name, file size, None): the shape of ``listed``
     folder = str(state.path)
     for base, (sub, name) in on_disk.items():
         prior = known.get(base)
@@ -437,32 +446,57 @@ def _add_fresh(state: FolderState, on_disk: dict[str, tuple[str, str]], known: K
         if prior is not None:
             listed.append((prior[0], st.st_mtime_ns, base, sub, name, st.st_size, prior))
         else:
-            unknown.append((st.st_mtime_ns, base, sub, name, st.st_size))
+            unknown.append((0, st.st_mtime_ns, base, sub, name, st.st_size, None))
     # Entries from the uid list keep their UIDs (in UID order); unknown files are numbered after
     # them in arrival order (mtime, then name).
     listed.sort()
     unknown.sort()
-    fresh = [t[1:] for t in listed] + [(*t, None) for t in unknown]
     used = {e.uid for e in keep}
     renewed = False
-    for mtime_ns, base, sub, name, fsize, prior in fresh:
-        flags, other = _name_flags(sub, name)
+    # A folder's names end in few ways (":2,S", ":2,RS", nothing in new/ ...): their flags, unmapped
+    # letters and canonical letters are worked out once per ending, not once per file.
+    endings: dict[tuple[str, str], tuple[frozenset[str], str, str]] = {}
+    for _, mtime_ns, base, sub, name, fsize, prior in chain(listed, unknown):
+        ending = (sub, name[len(base):])
+        kind = endings.get(ending)
+        if kind is None:
+            flags, other = _name_flags(sub, name)
+            kind = endings[ending] = (flags, other, _letters(sub, name, flags))
+        flags, other, letters = kind
         if prior is not None and prior[0] not in used and prior[0] < state.uidnext:
             uid, kws, modseq = prior[0], prior[4], prior[5]
-            if prior[6] is not None and prior[6] != _letters(sub, name, flags):
+            if prior[6] is not None and prior[6] != letters:
                 modseq = 0              # flags changed behind our back (or the list fell behind)
             size = prior[1] if prior[3] == fsize else UNKNOWN_SIZE
             # the list says otherwise than the file (an older list format, a file touched or
             # replaced while we were down): write it anew
-            renewed |= prior[6] is None or prior[2] != mtime_ns or prior[3] != fsize
+            if prior[6] is None or prior[2] != mtime_ns or prior[3] != fsize:
+                renewed = True
         else:
             uid, size, kws, modseq = state.uidnext, UNKNOWN_SIZE, frozenset(), 0
             state.uidnext += 1
-        renewed |= modseq == 0
+        if size < 0 and "," in base:
+            size = name_size(base, fsize)
+        if modseq == 0:
+            renewed = True
         used.add(uid)
         keep.append(Entry(uid, base, sub, name, flag_set(flags | kws) if kws else flags, other, size,
-                          fsize, mtime_ns, recent=(sub == "new"), modseq=modseq))
-    return bool(fresh), renewed
+                          fsize, mtime_ns, sub == "new", modseq))
+    return bool(listed or unknown), renewed
+
+
+def name_size(base: str, fsize: int) -> int:
+    """The CRLF size a Maildir base name states (Dovecot's ``<base>,S=<file size>,W=<CRLF size>``),
+    trusted only when its ``S=`` is the file's actual size and ``W=`` a size that file can have in CRLF
+    form (between S and 2 S); else ``UNKNOWN_SIZE``."""
+    stated: dict[str, str] = {}
+    for field_ in base.split(",")[1:]:
+        key, eq, value = field_.partition("=")
+        if eq and value.isascii() and value.isdigit() and key in ("S", "W"):
+            stated[key] = value
+    if "W" in stated and "S" in stated and int(stated["S"]) == fsize and fsize <= int(stated["W"]) <= 2 * fsize:
+        return int(stated["W"])
+    return UNKNOWN_SIZE
 
 
 _NO_FLAGS: frozenset[str] = frozenset()

@@ -75,12 +75,17 @@ def parse_fetch_atts(arg: Any) -> list[FetchAtt]:
     return out
 
 
+def _partial_spec(m: re.Match[str]) -> tuple[int, int] | None:
+    """``<origin.count>`` of BODY[...] or BINARY[...] (groups 3 and 4 of their patterns), if given."""
+    return (int(m.group(3)), int(m.group(4))) if m.group(3) is not None else None
+
+
 def _parse_binary_att(m: re.Match[str]) -> FetchAtt:
     """BINARY[part]<partial>, BINARY.PEEK[...], BINARY.SIZE[part] (RFC 3516 §4.2: part numbers only)."""
     kind, nums = m.group(1).upper(), m.group(2) or ""
     if kind == "BINARY.SIZE" and m.group(3) is not None:
         raise ParseError("BINARY.SIZE takes no partial")
-    partial = (int(m.group(3)), int(m.group(4))) if m.group(3) is not None else None
+    partial = _partial_spec(m)
     parts = tuple(int(x) for x in nums.split(".")) if nums else ()
     name = "BINARY.SIZE[]" if kind == "BINARY.SIZE" else "BINARY[]"
     return FetchAtt(name, nums, kind == "BINARY.PEEK", partial, parts)
@@ -95,10 +100,7 @@ def _parse_body_att(text: str) -> FetchAtt:
         raise ParseError(f"Unknown fetch attribute {text[:40]!r}")
     peek = m.group(1).upper() == "BODY.PEEK"
     section_text = m.group(2).strip()
-    partial = None
-    if m.group(3) is not None:
-        origin, count = int(m.group(3)), int(m.group(4))
-        partial = (origin, count)
+    partial = _partial_spec(m)
     sm = _SECTION.match(section_text)
     if not sm:
         raise ParseError(f"Invalid section {section_text[:40]!r}")
@@ -248,6 +250,16 @@ def _rfc822_text(m: FetchedMessage, att: FetchAtt) -> Part:
     return (b"RFC822.TEXT ", data[root.body_start:])
 
 
+def _partial(label: bytes, data: bytes | None, att: FetchAtt) -> tuple[bytes, bytes | None]:
+    """A partial fetch (RFC 3501 §6.4.5 ``<origin.count>``, RFC 3516 §4.2 for BINARY): the label
+    names the origin (``BODY[]<0>``), the octets are cut to at most ``count`` from ``origin``
+    (nothing when the origin lies past the end); without one both are as given."""
+    if att.partial is None:
+        return label, data
+    origin, count = att.partial
+    return label + b"<%d>" % origin, None if data is None else data[origin:origin + count]
+
+
 def _body_section(m: FetchedMessage, att: FetchAtt) -> Part:
     """BODY[section]<partial> and BODY.PEEK[...]; a part that does not exist is NIL."""
     assert att.section is not None
@@ -255,12 +267,7 @@ def _body_section(m: FetchedMessage, att: FetchAtt) -> Part:
         data: bytes | None = m.raw()           # BODY[]: the whole message, no parse needed
     else:
         data = section(m.raw(), m.parsed(), att)
-    label = b"BODY[" + att.section.encode("utf-8", "surrogateescape") + b"]"
-    if att.partial is not None:
-        origin, count = att.partial
-        label += b"<%d>" % origin
-        if data is not None:
-            data = data[origin:origin + count]
+    label, data = _partial(b"BODY[" + att.section.encode("utf-8", "surrogateescape") + b"]", data, att)
     if not att.peek:
         m.seen = True
     if att.specifier in ("", "TEXT") or att.parts:
@@ -291,12 +298,7 @@ def _binary_data(m: FetchedMessage, att: FetchAtt) -> bytes | None:
 def _binary(m: FetchedMessage, att: FetchAtt) -> Part:
     """BINARY[part]<partial> and BINARY.PEEK: a literal8 when the octets hold a NUL (RFC 3516 §4.2)."""
     data = _binary_data(m, att)
-    label = b"BINARY[" + (att.section or "").encode() + b"]"
-    if att.partial is not None:
-        origin, count = att.partial
-        label += b"<%d>" % origin
-        if data is not None:
-            data = data[origin:origin + count]
+    label, data = _partial(b"BINARY[" + (att.section or "").encode() + b"]", data, att)
     if not att.peek:
         m.seen = True
     m.bodies = 1

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import errno
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from simulator import nodes
@@ -57,7 +57,10 @@ JOB_STEPS = 16          # steps of a FETCH / SEARCH / SORT / THREAD job per turn
 JOB_SECONDS = 0.02      # ... or this much time, whichever comes first (the server sets both)
 IDLE_TIMEOUT = 30 * 60  # RFC 3501 §5.4: at least 30 minutes
 MAX_LOGIN_FAILURES = 3  # failed LOGIN / AUTHENTICATE in one connection, then BYE (as POP3 and SMTP AUTH)
-FLUSH_CHUNK = 256 * 1024  # largest Send that _flush builds by merging replies (one big reply stays whole)
+# Largest Send that _flush builds by merging replies (one big reply stays whole).  Below glibc's
+# mmap threshold (128 KiB, fixed by ``simulator.memory.settle``): a larger join is a fresh mapping
+# each time, its pages faulted in and zeroed, then unmapped (strace: one mmap + munmap per chunk).
+FLUSH_CHUNK = 96 * 1024
 OUTPUT_BUDGET = 256 * 1024  # what the server lets a long FETCH queue before it writes and resumes it
 TRANSCRIPT_KEEP = 60      # lines of dialogue kept for one command's fact
 BODY_KEEP = 20            # lines of one reply kept (the rest become one ("…", "<count>") marker)
@@ -72,6 +75,18 @@ CAPS_POSTAUTH = ("IMAP4rev1", "SASL-IR", "LITERAL+", "ID", "ENABLE", "IDLE", "NA
 
 # RFC 3501 §7.4.1: no EXPUNGE responses while answering these (the UID forms may send them).
 NO_EXPUNGE_DURING = {"FETCH", "STORE", "SEARCH", "SORT", "THREAD"}
+
+
+_NO_FLAGS: frozenset[str] = frozenset()
+_FLAG_TEXTS: dict[tuple[frozenset[str], bool], str] = {}
+
+
+def _flags_text(flags: Iterable[str], recent: bool) -> str:
+    """The FLAGS list's text: system flags first, then keywords, each group sorted."""
+    words = set(flags)
+    if recent:
+        words.add("\\Recent")
+    return " ".join(sorted(words, key=lambda f: (not f.startswith("\\"), f)))
 
 
 class ImapSession:
@@ -429,10 +444,18 @@ class ImapSession:
     # ----------------------------------------------------------------- the selected mailbox
 
     def flags_text(self, uid: int) -> str:
-        flags = set(self.view_flags.get(uid, frozenset()))
-        if uid in self.recent:
-            flags.add("\\Recent")
-        return " ".join(sorted(flags, key=lambda f: (not f.startswith("\\"), f)))
+        flags = self.view_flags.get(uid, _NO_FLAGS)
+        recent = uid in self.recent
+        if flags.__class__ is not frozenset:
+            return _flags_text(flags, recent)
+        # A mailbox has few distinct flag sets (the store shares them): each is worded once.
+        key = (flags, recent)
+        text = _FLAG_TEXTS.get(key)
+        if text is None:
+            text = _flags_text(flags, recent)
+            if len(_FLAG_TEXTS) < 4096:
+                _FLAG_TEXTS[key] = text
+        return text
 
     def flags_list(self) -> str:
         return " ".join((*FLAGS_LIST, *sorted(self.keywords)))

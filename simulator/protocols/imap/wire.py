@@ -429,8 +429,13 @@ def format_uid_set(uids: Iterable[int]) -> str:
 # --------------------------------------------------------------------------- strings and dates
 
 
+_PLAIN_QUOTED = re.compile(r'[^\r\n\0"\\]{0,999}\Z')     # ASCII text that goes inside quotes as it is
+
+
 def quote(value: str | bytes) -> bytes:
     """A string as a quoted string when it can be one, else as a literal (RFC 3501 §4.3)."""
+    if value.__class__ is str and value.isascii() and _PLAIN_QUOTED.match(value):
+        return b'"' + value.encode("ascii") + b'"'          # the common case: nothing to escape
     raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogateescape")
     if len(raw) < 1000 and b"\r" not in raw and b"\n" not in raw and b"\0" not in raw and raw.isascii():
         return b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
