@@ -27,6 +27,13 @@ bus tells of a delivery (:class:`Arrivals`; at the latest every ``RECHECK`` seco
 arrived without a word on the bus), then searches again, until ``timeout`` seconds (at most
 ``MAX_WAIT``) have passed: then 408.  Messages already there count, so "send, then wait" never
 races.  At most ``MAX_WAITERS`` polls wait at once (each holds a server thread); more get 503.
+
+A message is answered once its journey is told: the receiving MX writes the Maildir before its 250
+and publishes the delivery's event just after (``simulator.direct``), so a search in that moment
+finds the file while ``trace()`` still lacks the last hop.  ``wait`` therefore passes over a match
+whose trace already has events on the bus but not yet its delivery into that mailbox, for at most
+``SETTLE`` seconds (then it answers anyway: a journey the bus's bounded history lost, say).  Mail
+with no events on the bus (an earlier run's, an IMAP APPEND) is answered at once.
 """
 from __future__ import annotations
 
@@ -38,6 +45,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, send_file
 
 from ..store.search import PARAMS, Query, QueryError, query_from
+from .. import nodes
 from . import v1_mail as mail
 from .context import ApiError, running_stack
 from .guard import MAIL_CSP
@@ -54,6 +62,7 @@ DEFAULT_LIMIT, MAX_LIMIT = 50, 1000
 DEFAULT_WAIT, MAX_WAIT = 10.0, 120.0
 MAX_COUNT = 10_000
 RECHECK = 0.5                     # seconds between two searches of a long poll with no news
+SETTLE = 1.0                      # seconds a match may wait for its delivery's event (see above)
 MAX_WAITERS = 64
 
 blueprint = Blueprint("api_v1", __name__, url_prefix="/api/v1")
@@ -87,8 +96,7 @@ class Arrivals:
             self._cond.notify_all()
 
     def _heard(self, event: "Event") -> None:           # in the publishing thread: quick
-        kind = event.kind
-        if kind.startswith("mda.") or "deliver" in kind or "catch" in kind:
+        if _arrival(event.kind):
             with self._cond:
                 self._generation += 1
                 self._cond.notify_all()
@@ -302,14 +310,43 @@ def wait():
         state.arrivals.leave()
 
 
+def _arrival(kind: str) -> bool:
+    """Whether an event of this kind tells that mail reached a mailbox (or the caught outside world)."""
+    return kind.startswith("mda.") or "deliver" in kind or "catch" in kind
+
+
+def _untold(stack, messages: list[dict]) -> bool:
+    """Whether one of ``messages`` is on disk while the bus has told of its journey but not yet of its
+    arrival in that mailbox (see the module's docstring)."""
+    wanted = {(m.get("trace"), nodes.mailbox(m["mailbox"])) for m in messages if m.get("trace")}
+    if not wanted:
+        return False
+    traces = {trace for trace, _ in wanted}
+    seen: set[str] = set()
+    for event in stack.bus.since(0):
+        if event.trace in traces:
+            seen.add(event.trace)
+            if _arrival(event.kind) and (event.kind != "mda.deliver" or (event.trace, event.dst) in wanted):
+                wanted.discard((event.trace, event.dst))
+                if event.kind != "mda.deliver":
+                    wanted = {(t, box) for t, box in wanted if t != event.trace}
+    return any(trace in seen for trace, _ in wanted)
+
+
 def _wait(query: Query, timeout: float, count: int, limit: int, state: State):
     deadline = time.monotonic() + timeout
+    settle: float | None = None
     while True:
         stack = running_stack()                  # a lesson's reset swaps the world: follow it
         state.arrivals.follow(stack.bus)
         generation = state.arrivals.generation
         hits = mail.search(stack, state.catalog, query)
         if len(hits) >= count:
+            now = time.monotonic()
+            settle = now + SETTLE if settle is None else settle
+            if now < settle and _untold(stack, [hit for _, hit in hits[:count]]):
+                state.arrivals.wait_after(generation, min(settle - now, RECHECK))
+                continue
             answer = _page(hits, query, limit, 0)
             answer["message"] = hits[0][1]
             return jsonify(answer)
