@@ -26,6 +26,9 @@ paint took after them.  ``--trace`` also records a Chromium performance trace of
 counts the page's main-thread tasks by CPU time (thread time) as well as by wall-clock time: on a
 machine shared with other work a task's wall-clock time grows with the waiting for a CPU, its
 thread time does not, so before/after comparisons on a busy machine use the CPU figures.
+``--invalidations`` (with ``--trace``) adds Chromium's invalidation tracking and lists the most
+frequent causes of layout (element, reason, the script's top frames); the page also counts how often
+the diagram's box changed size (a ResizeObserver): it should not during a burst.
 
 Not a test: it prints figures (and writes them to bench/results/, gitignored).  See bench/README.md.
 """
@@ -201,6 +204,23 @@ def main_thread(trace: dict | list) -> dict:
             "longest_cpu_ms": max(cpu)}
 
 
+def layout_invalidations(trace: dict | list, top: int = 12) -> list[dict]:
+    """What made the page lay out again (``LayoutInvalidationTracking`` events): the most frequent
+    (element, reason, the script's top frames) during the trace."""
+    events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    counts: dict[tuple, int] = {}
+    for e in events:
+        if e.get("name") != "LayoutInvalidationTracking":
+            continue
+        data = e.get("args", {}).get("data", {})
+        stack = " < ".join(f"{f.get('functionName') or '?'}@{(f.get('url') or '').rsplit('/', 1)[-1]}:{f.get('lineNumber')}"
+                           for f in (data.get("stackTrace") or [])[:3])
+        key = (data.get("nodeName") or "", data.get("reason") or "", stack)
+        counts[key] = counts.get(key, 0) + 1
+    return [{"node": node, "reason": reason, "script": stack, "count": n}
+            for (node, reason, stack), n in sorted(counts.items(), key=lambda item: -item[1])[:top]]
+
+
 def serve_static(route, root: Path) -> None:
     """Answer a request for /static/<path> from ``root`` instead of the server's static/."""
     import mimetypes
@@ -215,7 +235,7 @@ def serve_static(route, root: Path) -> None:
 
 
 def one_run(clients: int, messages: int, connections: int, browser: bool, synthetic: bool = False,
-            trace: bool = False, static: str | None = None) -> dict:
+            trace: bool = False, static: str | None = None, invalidations: bool = False) -> dict:
     import logging
 
     from simulator import web
@@ -274,6 +294,12 @@ def one_run(clients: int, messages: int, connections: int, browser: bool, synthe
                       duration: s.duration, forced: s.forcedStyleAndLayoutDuration}))}); })
                     .observe({type: 'long-animation-frame'});
                 } catch (e) { /* no Long Animation Frames API in this browser */ }
+                window.__resizes = [];      // the diagram's box changing size (it should not, during a burst)
+                document.addEventListener('DOMContentLoaded', () => {
+                  const svg = document.getElementById('diagram');
+                  if (svg) new ResizeObserver((entries) => { for (const e of entries)
+                    window.__resizes.push([e.contentRect.width, e.contentRect.height]); }).observe(svg);
+                });
                 window.addEventListener('mailflow:batch', (ev) => {
                   const now = Date.now();
                   for (let i = 0; i < ev.detail.seqs.length; i++) window.__arrivals.push([ev.detail.seqs[i], ev.detail.ts[i], now / 1000]);
@@ -287,7 +313,9 @@ def one_run(clients: int, messages: int, connections: int, browser: bool, synthe
                           if item["service"] == "submission" and item["host"] == "front")
         if page is not None and trace:
             chromium.start_tracing(page=page, categories=["toplevel", "devtools.timeline",
-                                                         "disabled-by-default-devtools.timeline"])
+                                                         "disabled-by-default-devtools.timeline"]
+                                   + (["disabled-by-default-devtools.timeline.invalidationTracking"]
+                                      if invalidations else []))
         start_seq = bus.last_seq
         if synthetic:
             sent = replay(stack, submission, messages, delivered)
@@ -339,9 +367,13 @@ def one_run(clients: int, messages: int, connections: int, browser: bool, synthe
             result["browser"]["long_tasks"] = len(long_tasks)
             result["browser"]["longest_task_ms"] = max(long_tasks, default=0)
             result["browser"]["long_frames"] = attribute(page.evaluate("window.__frames"))
+            result["browser"]["diagram_resizes"] = page.evaluate("window.__resizes")[-5:]
+            result["browser"]["diagram_resize_count"] = page.evaluate("window.__resizes.length")
             if trace:
                 raw = chromium.stop_tracing()
                 result["browser"]["trace"] = main_thread(json.loads(raw))
+                if invalidations:
+                    result["browser"]["invalidations"] = layout_invalidations(json.loads(raw))
                 out = ROOT / "bench" / "results"
                 out.mkdir(exist_ok=True)
                 name = out / f"events-trace-{time.strftime('%Y%m%d-%H%M%S')}.json"
@@ -379,7 +411,8 @@ def report(result: dict) -> str:
         lines.append(f"   Chromium page: {b['events']} events, {b['rate']:.0f} events/s; hop->browser delay "
                      f"median {b['median_ms']:.0f} ms, p95 {b['p95_ms']:.0f} ms, max {b['max_ms']:.0f} ms; "
                      f"{b['long_tasks']} main-thread tasks over 50 ms (longest {b['longest_task_ms']:.0f} ms); "
-                     f"{b['rows_in_timeline']} timeline rows in the DOM")
+                     f"{b['rows_in_timeline']} timeline rows in the DOM; the diagram's box resized "
+                     f"{b['diagram_resize_count']}x (last sizes {b['diagram_resizes']})")
         f = b["long_frames"]
         lines.append(f"   long animation frames over 50 ms: {f['count']} ({f['total_ms']:.0f} ms; the browser's own "
                      f"style, layout and paint after the scripts {f['rendering_ms']:.0f} ms); scripts in them: "
@@ -390,6 +423,8 @@ def report(result: dict) -> str:
             lines.append(f"   trace ({t['file']}): {t['tasks']} main-thread tasks, {t['cpu_ms']:.0f} ms of CPU; over 50 ms: "
                          f"{t['over_50ms_wall']} by wall clock (longest {t['longest_wall_ms']:.0f} ms), "
                          f"{t['over_50ms_cpu']} by CPU time (longest {t['longest_cpu_ms']:.0f} ms; over 30 ms: {t['over_30ms_cpu']})")
+        for item in b.get("invalidations", []):
+            lines.append(f"   layout invalidated {item['count']}x: {item['node']} ({item['reason']}) {item['script']}")
     return "\n".join(lines)
 
 
@@ -401,6 +436,8 @@ def main() -> int:
     parser.add_argument("--browser", action="store_true", help="one of the clients is a Chromium page")
     parser.add_argument("--trace", action="store_true",
                         help="with --browser: record a Chromium trace of the burst and count tasks by CPU time too")
+    parser.add_argument("--invalidations", action="store_true",
+                        help="with --trace: also track what invalidated each layout (node, reason, script)")
     parser.add_argument("--static", metavar="DIR",
                         help="with --browser: the page's static files from DIR (e.g. a copy of the old static/)")
     parser.add_argument("--synthetic", action="store_true",
@@ -418,7 +455,7 @@ def main() -> int:
     results = []
     for clients in args.clients:
         result = one_run(clients, args.messages, args.connections, args.browser, args.synthetic, args.trace,
-                         args.static)
+                         args.static, args.invalidations)
         results.append(result)
         print(report(result), flush=True)
     out = ROOT / "bench" / "results"

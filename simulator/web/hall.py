@@ -96,11 +96,25 @@ class HallError(ValueError):
 
 # -- settings ----------------------------------------------------------------------------------------
 def _loopback_host(host: str | None) -> bool:
-    return bool(host) and (host.lower() in ("localhost", "localhost.") or is_loopback(host))
+    """A literal loopback address, or the name "localhost", which is then used as 127.0.0.1
+    (:func:`_addressed`: nothing asks a resolver).  "localhost." -- a name a resolver would be asked
+    for, off this computer -- and every other name are refused."""
+    return bool(host) and (host.lower() == "localhost" or is_loopback(host))
+
+
+def _addressed(url: str) -> str:
+    """``url`` with the host "localhost" written as 127.0.0.1 (user, port and path kept)."""
+    parts = urlsplit(url)
+    if (parts.hostname or "").lower() != "localhost":
+        return url
+    user, at, _ = parts.netloc.rpartition("@")
+    port = f":{parts.port}" if parts.port is not None else ""
+    return parts._replace(netloc=f"{user}{at}127.0.0.1{port}").geturl()
 
 
 def check_queue_url(url: str) -> str:
-    """``redis://<loopback>[:port][/db]`` or ``unix://<path>``; HallError otherwise."""
+    """``redis://<loopback>[:port][/db]`` or ``unix://<path>``, "localhost" written as 127.0.0.1;
+    HallError otherwise."""
     parts = urlsplit(url)
     if parts.scheme == "unix" and parts.path:
         return url
@@ -109,21 +123,23 @@ def check_queue_url(url: str) -> str:
     if not _loopback_host(parts.hostname):
         raise HallError(f"the message queue must run on this computer (127.0.0.1, ::1 or localhost), not "
                         f"{parts.hostname!r}: the events carry the messages whole")
-    return url
+    return _addressed(url)
 
 
 def check_main_url(url: str) -> str:
-    """The mail process's web address, ``http://<loopback>:<port>/``; HallError otherwise."""
+    """The mail process's web address, ``http://<loopback>:<port>/`` ("localhost" written as
+    127.0.0.1); HallError otherwise."""
     parts = urlsplit(url)
     if parts.scheme != "http" or not _loopback_host(parts.hostname) or parts.port is None:
         raise HallError(f"--main-web must be the mail process's web address on this computer, "
                         f"http://127.0.0.1:<port>/, not {url!r}")
-    return f"http://{parts.netloc}/"
+    return f"http://{urlsplit(_addressed(url)).netloc}/"
 
 
 def ping_queue(url: str, timeout: float = 2.0) -> None:
     """Is the queue there?  A clear HallError at start beats a log line per lost batch later."""
     import redis
+    url = check_queue_url(url)              # never a name for the resolver
     client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
     try:
         client.ping()

@@ -49,6 +49,7 @@ import {textWidth} from "./measure.js";
 const STATUSES = ["ok", "deferred", "bounced", "failed", "info"];
 const LOOKS = ["smtp", "dns", "retrieve", "local", "other"];
 const MAX_GHOSTS = 3;
+const MARK_FRESH = 600;         // ms: an arrival mark this young is not drawn again at the same place
 const WORDED = new Set(["front", "outside", "app", "internet"]);     // nodes named in the page's language
 
 const edgeKey = (src, dst, via) => `${src}|${dst}|${via || ""}`;
@@ -1116,7 +1117,9 @@ export class Diagram {
   get busy() { return [...this.tokens].filter((r) => !r.park).length; }
 
   // The arrival mark: the status at the receiving end; "−1" in the corner of a mailbox POP3
-  // empties, "❐" on one IMAP reads (inside the box: never cut at a panel's edge).
+  // empties, "❐" on one IMAP reads (inside the box: never cut at a panel's edge).  One mark per
+  // place: a newer one replaces the mark still fading there (in a burst, dozens of marks would be
+  // stacked on the same few spots, each one's fading a style change and a paint every frame).
   flash(event) {
     if (this.gFlash.childNodes.length > 40) return;          // a burst: marks would only be noise
     const st = statusOf(event);
@@ -1129,9 +1132,7 @@ export class Diagram {
     const g = s("g", {class: `flash status-${st}`, "data-for": target,
       transform: `translate(${n.x + n.w + r * 0.4},${n.y + n.h / 2})`});
     g.append(s("circle", {r}), s("text", {"font-size": small * 1.3, text: STATUS_ICON[st]}));
-    this.gFlash.append(g);
-    requestAnimationFrame(() => g.classList.add("go"));
-    setTimeout(() => g.remove(), 1500);
+    this.mark(`at:${target}`, g);
     if (style === "pop3-delete" || style === "imap") {
       const box = this.geom(event.src);
       if (box) {
@@ -1142,11 +1143,27 @@ export class Diagram {
         const label = s("text", {class: "mailbox-minus", x: -hgt / 2 - 2, y: hgt / 2, "font-size": size.toFixed(1), text});
         const rect = s("rect", {x: -hgt * 1.6, y: 0, width: hgt * 1.6, height: hgt, rx: hgt / 2});
         mark.append(rect, label);
-        this.gFlash.append(mark);
-        requestAnimationFrame(() => mark.classList.add("go"));
-        setTimeout(() => mark.remove(), 1500);
+        this.mark(`box:${event.src}`, mark);
       }
     }
+  }
+
+  // Show a mark at `place` for 1.5 s (it fades: CSS .go), instead of the one there now; the same
+  // mark shown there less than MARK_FRESH ms ago is still plainly visible and is kept as it is.
+  mark(place, g) {
+    this.marks ||= new Map();
+    const old = this.marks.get(place);
+    const now = performance.now();
+    const look = `${g.getAttribute("class")}|${g.textContent}`;
+    if (old && old.g.isConnected && now - old.at < MARK_FRESH && old.look === look) return;
+    if (old) { clearTimeout(old.timer); old.g.remove(); }
+    this.gFlash.append(g);
+    requestAnimationFrame(() => g.classList.add("go"));
+    const shown = {g, look, at: now, timer: setTimeout(() => {
+      g.remove();
+      if (this.marks.get(place) === shown) this.marks.delete(place);
+    }, 1500)};
+    this.marks.set(place, shown);
   }
 
   // -- DNS: the question, the answer, what the asker kept ----------------------------------------
