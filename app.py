@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import ipaddress
 import json
 import logging
@@ -26,6 +27,7 @@ import sys
 import threading
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 from simulator import apitoken, memory, netaudit
 from simulator.config import DEFAULT_PORTS, Config, Ports, QueuePolicy, free_port
@@ -221,15 +223,29 @@ def keep_retention(director, config: Config) -> None:
     director.subscribe(apply)
 
 
-def write_ports_file(path: Path, stack, config: Config, web=None) -> None:
-    """``--ports-file``: every port chosen, as JSON, written atomically once everything listens."""
+def listening(stack, config: Config, web=None) -> dict:
+    """What ``--ports-file`` says of a mail world: every port chosen, the data directory, the token file."""
     front = {row["service"]: row["port"] for row in stack.listener_table()
              if row["host"] == "front" and row["address"] == config.front_host}
-    ports = {"pid": os.getpid(), "host": config.front_host, **front, "mx": config.ports.mx,
-             "web": web.port if web is not None else None,
-             "api": f"{web.url}api/v1/" if web is not None else None,
-             "data": str(config.data_dir), "token_file": str(config.data_dir / apitoken.TOKEN_FILE)}
-    write_json(path, ports)
+    return {"pid": os.getpid(), "host": config.front_host, **front, "mx": config.ports.mx,
+            "web": web.port if web is not None else None,
+            "api": f"{web.url}api/v1/" if web is not None else None,
+            "data": str(config.data_dir), "token_file": str(config.data_dir / apitoken.TOKEN_FILE)}
+
+
+def serve_until_stopped(stop: threading.Event, ports_file: Path | None, ports: dict,
+                        then: Callable[[], object] | None = None) -> None:
+    """The tail every long-running mode shares, once everything listens: ``--ports-file`` written
+    (atomically: a reader that sees it may connect at once), what start-up made frozen
+    (:func:`simulator.memory.settle`), ``then`` (if given), and a wait until ``stop`` is set (SIGTERM;
+    Ctrl-C raises KeyboardInterrupt to the caller, whose ``finally`` removes the ports file)."""
+    if ports_file is not None:
+        write_json(ports_file, ports)
+    memory.settle()
+    if then is not None:
+        then()
+    while not stop.is_set():
+        stop.wait(0.5)
 
 
 def write_json(path: Path, facts: dict) -> None:
@@ -254,15 +270,32 @@ def classroom_address(raw: str | None) -> str | None:
     return str(address)
 
 
+def print_hop(event: Event) -> None:
+    """The console's line for a hop (not for the gate's waiting notes), in one write: ``print`` writes
+    the line and its end apart, two system calls per event when Python's output is unbuffered."""
+    if event.kind != "gate.waiting":
+        sys.stdout.write(format_hop(event) + "\n")
+        sys.stdout.flush()
+
+
+_MARKS = {"ok": "✓", "deferred": "…", "failed": "✗", "bounced": "↩", "info": "·"}
+
+
 def format_hop(event: Event) -> str:
     """One readable terminal line per hop: time, trace, from -> to, protocol, what happened."""
-    clock = datetime.fromtimestamp(event.ts).strftime("%H:%M:%S")
-    mark = {"ok": "✓", "deferred": "…", "failed": "✗", "bounced": "↩", "info": "·"}.get(event.status, "·")
+    clock = _clock_of(int(event.ts))
+    mark = _MARKS.get(event.status, "·")
     trace = event.trace or "-"
     summary = plain(event.words("en")["summary"])       # the terminal shows no code-span backticks
     if event.protocol == "LESSON":                      # a lesson's step: not a hop between nodes
         return f"{clock} {mark} ── {summary}"
     return f"{clock} {trace:<10} {mark} {event.src} → {event.dst} [{event.protocol}] {summary}"
+
+
+@functools.lru_cache(maxsize=4)
+def _clock_of(second: int) -> str:
+    """``HH:MM:SS`` of a second in local time (the hops of one second share it: strftime is not free)."""
+    return datetime.fromtimestamp(second).strftime("%H:%M:%S")
 
 
 def fresh_data_dir(data: Path) -> None:
@@ -386,12 +419,18 @@ def _main(argv: list[str] | None = None) -> int:
 
     from simulator.lesson import Director
     director = Director(config, scenario, resume=not args.fresh)
-    director.bus.subscribe(lambda e: e.kind != "gate.waiting" and print(format_hop(e), flush=True))
-    try:
-        stack = director.start()
-    except OSError as err:
-        print(f"app.py: cannot start: {err} (is another Mailflow running? choose other ports)", file=sys.stderr)
-        return 1
+    director.bus.subscribe(print_hop)
+    for attempt in range(3):        # port 0: a free port chosen, then taken by another run meanwhile
+        try:
+            stack = director.start()
+            break
+        except OSError as err:
+            if attempt == 2 or not _free_ports_asked(args):
+                print(f"app.py: cannot start: {err} (is another Mailflow running? choose other ports)",
+                      file=sys.stderr)
+                return 1
+            director.config = config = config_from_args(args)    # the same data directory, new free ports
+            director.bus.reopen()                                # the failed start closed the log
     keep_retention(director, config)
     print(f"Scenario: {scenario.title.en} ({scenario.path})")
     print_listeners(stack)
@@ -409,12 +448,9 @@ def _main(argv: list[str] | None = None) -> int:
         if not args.no_web:
             web = _start_web(director, config, token, args)
             print(f"Test API: {web.url}api/v1/  (token: {config.data_dir / apitoken.TOKEN_FILE})", flush=True)
-        if args.ports_file is not None:
-            write_ports_file(args.ports_file, stack, config, web)
-        memory.settle()                 # everything listens: freeze what start-up made (simulator/memory.py)
-        director.subscribe(lambda kind, _: kind == "world" and memory.refreeze_after())   # the old world: collected
-        while not stop.is_set():
-            stop.wait(0.5)
+        serve_until_stopped(stop, args.ports_file, listening(stack, config, web),
+                            then=lambda: director.subscribe(     # a new world: the old one collected
+                                lambda kind, _: kind == "world" and memory.refreeze_after()))
     except KeyboardInterrupt:
         pass
     except OSError as err:
@@ -440,7 +476,7 @@ def run_api_only(args: argparse.Namespace, scenario, config: Config, token: str)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     bus = EventBus(log_path=config.data_dir / "logs" / f"events-{stamp}.jsonl" if args.verbose else None)
     if args.verbose:
-        bus.subscribe(lambda e: e.kind != "gate.waiting" and print(format_hop(e), flush=True))
+        bus.subscribe(print_hop)
     for attempt in range(3):        # port 0: a free port chosen, then taken by another run meanwhile
         stack = MailStack(config, scenario, bus=bus)
         stack.store.retention = retention_of(config)
@@ -461,11 +497,7 @@ def run_api_only(args: argparse.Namespace, scenario, config: Config, token: str)
         app_port = next((r["port"] for r in stack.listener_table() if r["service"] == "app"), None)
         print(f"Mailflow ready (API only): {server.url}api/v1/  token: {config.data_dir / apitoken.TOKEN_FILE}"
               f"  SMTP app port: {app_port if app_port is not None else 'off'}", flush=True)
-        if args.ports_file is not None:
-            write_ports_file(args.ports_file, stack, config, server)
-        memory.settle()
-        while not stop.is_set():
-            stop.wait(0.5)
+        serve_until_stopped(stop, args.ports_file, listening(stack, config, server))
     except KeyboardInterrupt:
         pass
     except OSError as err:
@@ -502,7 +534,7 @@ def run_headless(args: argparse.Namespace, scenario) -> int:
             return 2
         fresh_data_dir(config.data_dir)
         director = Director(config, scenario, interactive=False, time_scale=HEADLESS_TIME_SCALE, resume=False)
-        director.bus.subscribe(lambda e: e.kind != "gate.waiting" and print(format_hop(e), flush=True))
+        director.bus.subscribe(print_hop)
         print(f"Lesson: {scenario.title.en} ({scenario.path}), {len(scenario.steps)} steps")
         began = time.monotonic()
         try:
@@ -592,12 +624,9 @@ def run_web_only(args: argparse.Namespace) -> int:
     server = None
     try:
         server = web.serve_web_only(main_web, token, args.message_queue, args.web_host, port, test_config=test_config)
-        if args.ports_file is not None:
-            write_json(args.ports_file, {"pid": os.getpid(), "web": server.port,
-                                         "main": hall.check_main_url(main_web), "queue": args.message_queue})
-        memory.settle()
-        while not stop.is_set():
-            stop.wait(0.5)
+        serve_until_stopped(stop, args.ports_file, {"pid": os.getpid(), "web": server.port,
+                                                     "main": hall.check_main_url(main_web),
+                                                     "queue": args.message_queue})
     except KeyboardInterrupt:
         pass
     except OSError as err:

@@ -4,15 +4,19 @@
     python bench/bench_crash.py --rounds 5 --no-tls --seed 7
 
 Each round starts ``app.py`` on the same data directory (``tests/crash_harness.py`` has the harness
-and says what is counted), leaves one client half-way through DATA, lets four senders submit, and
+and says what is counted), leaves two clients half-way through DATA, lets four senders submit, and
 ends it with SIGKILL to the pid it started, chosen in turn:
 
 - ``after-250``: a few milliseconds (0-10, at random) after the senders' n-th 250 of the round (n
   at random, 1 to three per sender), as the issue found the duplicates (the windows hit by chance);
 - ``random``: at a random moment 0.1-1.0 s into the round;
 - a crash point (:mod:`simulator.crashpoints`): the process stops itself inside a window
-  (``relay.acked``, ``mda.linked``, ``mda.written``, ``bounce.queued``, ``queue.stored``) and is
-  killed there.
+  (``relay.acked``, ``mda.linked``, ``direct.linked``, ``mda.written``, ``direct.written``,
+  ``bounce.queued``, ``direct.recorded``, ``queue.stored``) and is killed there.  A round at
+  ``mda.*`` runs with a fault in force (the MXs queue, the queue's windows are reached); in the others
+  each MX delivers into the Maildir before its 250 (:mod:`simulator.direct`).
+
+Each round leaves two clients half-way through DATA: at the submission door and at mx1.beta.test's MX port.
 
 Every fourth round runs the same world with mx1.beta.test refusing (a ``refuse`` fault): bob's mail
 goes to the backup MX, and what the next round resends goes to mx1, back again -- which must know it
@@ -38,9 +42,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from crash_harness import App, HalfData, Ledger, Senders, census, drain, scenario_file  # noqa: E402
+from crash_harness import QUEUED, App, HalfData, Ledger, Senders, census, drain, scenario_file  # noqa: E402
 
-POINTS = ["relay.acked", "mda.linked", "mda.written", "bounce.queued", "queue.stored"]
+POINTS = ["relay.acked", "mda.linked", "direct.linked", "mda.written", "direct.written", "bounce.queued",
+          "direct.recorded", "queue.stored"]
+# The queue's own delivery windows are reached only while the MXs queue (a fault in force): otherwise
+# an MX delivers before its 250 (simulator.direct) and the direct.* windows are the ones.
+QUEUE_POINTS = ("mda.linked", "mda.written")
 
 
 def plan(rounds: int, rng: random.Random) -> list[str]:
@@ -56,14 +64,19 @@ def plan(rounds: int, rng: random.Random) -> list[str]:
 def one_round(data: Path, ledger: Ledger, n: int, kill: str, args: argparse.Namespace,
               rng: random.Random) -> str:
     point = kill if ":" in kill else ""
-    refusing = n % 4 == 3               # mx1 refuses: the backup MX takes bob's mail this round
-    scenario = scenario_file(data.parent, "mx1-refuses", faults=("{refuse: mx1.beta.test}",)) if refusing else None
+    # mx1 refuses: the backup MX takes bob's mail this round (not at a direct.* point: a fault in force
+    # makes every MX queue, and the point would never be reached)
+    refusing = n % 4 == 3 and not point.startswith("direct.")
+    queuing = point.split(":")[0] in QUEUE_POINTS
+    scenario = (scenario_file(data.parent, "mx1-refuses", faults=("{refuse: mx1.beta.test}",)) if refusing
+                else scenario_file(data.parent, "queued", faults=QUEUED) if queuing else None)
     app = App(data, crash_at=point, tls=args.tls, scenario=scenario)
-    half = senders = None
+    halves = []
+    senders = None
     how = kill
     try:
         if app.ports:               # else mail resumed from the round before reached the point at start-up
-            half = HalfData(app, ledger, f"r{n}")
+            halves = [HalfData(app, ledger, f"r{n}"), HalfData(app, ledger, f"r{n}", door="mx")]
             senders = Senders(app, ledger, f"r{n}", count=args.senders, per_sender=args.per_sender)
         if point:
             try:
@@ -82,9 +95,9 @@ def one_round(data: Path, ledger: Ledger, n: int, kill: str, args: argparse.Name
         app.kill()
         if senders is not None:
             senders.join()
-        if half is not None:
+        for half in halves:
             half.close()
-    return how + (" (mx1 refusing)" if refusing else "")
+    return how + (" (mx1 refusing)" if refusing else " (MXs queuing)" if queuing else "")
 
 
 def main() -> int:

@@ -53,6 +53,7 @@ def one_run(tree: Path, args: argparse.Namespace, profile: str | None = None) ->
         command = [str(Path(sys.executable).parent / "py-spy"), "record", "-r", "200", "--gil", "--format", "raw",
                    "--threads", "-o", profile, "--", *command]
     server = subprocess.Popen(command, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pid = None
     try:
         deadline = time.monotonic() + 30
         while not (ports.exists() and ports.stat().st_size) and time.monotonic() < deadline:
@@ -73,7 +74,12 @@ def one_run(tree: Path, args: argparse.Namespace, profile: str | None = None) ->
         delivered = len(os.listdir(box)) if box.is_dir() else 0
         return (cpu_seconds(pid) - began) * 1000 / max(delivered, 1)
     finally:
-        server.send_signal(signal.SIGTERM)
+        # Under py-spy the app.py is stopped first: py-spy writes its profile when its child ends (a
+        # SIGTERM to py-spy itself ends it without a profile and leaves app.py running).
+        if profile and pid is not None:
+            os.kill(pid, signal.SIGTERM)
+        else:
+            server.send_signal(signal.SIGTERM)
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:

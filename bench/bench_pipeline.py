@@ -9,13 +9,16 @@ printed as one JSON line: delivered msgs/s, server CPU per message, 250 -> ``new
 
 - ``reuse``: no relay connection cache (and no per-destination limit): one connection per attempt;
 - ``flow``: no in-flow control at the submission door (``FLOW_LIMIT`` infinite);
-- ``content``: the first attempt reads the queued message back from disk.
+- ``content``: the first attempt reads the queued message back from disk;
+- ``direct``: the final MX queues every message instead of delivering it before its 250
+  (:data:`simulator.direct.DIRECT`).
 
 ``--flow N`` sets ``FLOW_LIMIT``.  Alternate the configurations and repeat: on a shared machine
 wall-clock figures are noisy; CPU per message is the steadiest.
 
     .venv/bin/python bench/bench_pipeline.py --messages 300 --connections 10
     .venv/bin/python bench/bench_pipeline.py --messages 300 --connections 10 --off flow,reuse,content
+    .venv/bin/python bench/bench_pipeline.py --messages 300 --connections 10 --off direct
 """
 from __future__ import annotations
 
@@ -44,6 +47,9 @@ if "reuse" in off:
     d.Delivery._reusable = lambda self, target: False
 if "content" in off:
     d.CONTENT_CACHE = -1
+if "direct" in off:
+    import simulator.direct
+    simulator.direct.DIRECT = False
 sys.argv = [os.path.join({root!r}, "app.py")] + sys.argv[1:]
 runpy.run_path(os.path.join({root!r}, "app.py"), run_name="__main__")
 '''
@@ -56,11 +62,11 @@ def main() -> None:
     p.add_argument("--reuse", action="store_true", help="the senders reuse their connections")
     p.add_argument("--viewers", type=int, default=0)
     p.add_argument("--seconds", type=float, default=60)
-    p.add_argument("--off", default="", help="comma-separated: reuse, flow, content")
+    p.add_argument("--off", default="", help="comma-separated: reuse, flow, content, direct")
     p.add_argument("--flow", type=int, default=None, help="FLOW_LIMIT")
     args = p.parse_args()
     off = [o for o in args.off.split(",") if o]
-    unknown = set(off) - {"reuse", "flow", "content"}
+    unknown = set(off) - {"reuse", "flow", "content", "direct"}
     if unknown:
         p.error(f"--off: unknown {', '.join(sorted(unknown))}")
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:

@@ -35,8 +35,7 @@ class EventBus:
         self._log_file = None
         if log_path is not None:
             log_path.parent.mkdir(parents=True, exist_ok=True)
-            # backslashreplace: a hostile client's undecodable bytes must not break the log
-            self._log_file = open(log_path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+            self._log_file = _open_log(log_path)
         self.log_path = log_path
 
     def publish(self, fact: Fact) -> Event:
@@ -45,16 +44,18 @@ class EventBus:
         text = narrate(fact)
         message = dict(fact.message) if fact.message is not None else None
         transcript = tuple([(str(side), str(line)) for side, line in fact.transcript])
+        data = fact.data()
         with self._lock:
             self._seq += 1
             event = Event(seq=self._seq, ts=round(self._clock(), 3), kind=fact.kind, src=fact.src,
                           dst=fact.dst, protocol=fact.protocol, status=str(fact.status), text=text,
-                          trace=fact.trace, transcript=transcript, message=message, data=fact.data(),
+                          trace=fact.trace, transcript=transcript, message=message, data=data,
                           fact=fact)
             self._history.append(event)
             if self._log_file is not None:
-                self._log_file.write(event.to_json() + "\n")
-                self._log_file.flush()
+                # one write() per event, straight to the file (no text layer, nothing buffered): a
+                # reader of the file sees the event as soon as publish() has returned
+                _write_all(self._log_file, (event.to_json() + "\n").encode("utf-8", "backslashreplace"))
             subscribers = list(self._subscribers)
         for subscriber in subscribers:
             try:
@@ -90,6 +91,13 @@ class EventBus:
                 self._log_file.close()
                 self._log_file = None
 
+    def reopen(self) -> None:
+        """Open the same log again (appending) after :meth:`close`: a start that failed closed it,
+        and app.py tries again on other free ports; the history stays."""
+        with self._lock:
+            if self._log_file is None and self.log_path is not None:
+                self._log_file = _open_log(self.log_path)
+
     def restart(self, log_path: Path | None) -> None:
         """A new run begins (a lesson loaded, the world reset): the history is cleared and a new log
         file begins; the old log stays on disk.  Sequence numbers keep growing, so a page that asks
@@ -101,7 +109,7 @@ class EventBus:
             self._history.clear()
             if log_path is not None:
                 log_path.parent.mkdir(parents=True, exist_ok=True)
-                self._log_file = open(log_path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+                self._log_file = _open_log(log_path)
             self.log_path = log_path
 
     def load_log(self, path: Path) -> int:
@@ -120,6 +128,23 @@ class EventBus:
                 self._seq = max(self._seq, event.seq)
                 self._history.append(event)
         return len(loaded)
+
+
+def _open_log(path: Path):
+    """The JSON-lines log, appended to unbuffered in binary: each event's line is encoded here
+    (UTF-8; backslashreplace: a hostile client's undecodable bytes must not break the log) and
+    written with one system call."""
+    return open(path, "ab", buffering=0)  # noqa: SIM115
+
+
+def _write_all(file, line: bytes) -> None:
+    """Write ``line`` whole (a raw file may take less than asked: a signal, a full disk)."""
+    view = memoryview(line)
+    while view:
+        taken = file.write(view)
+        if not taken:
+            raise OSError("the event log took nothing")
+        view = view[taken:]
 
 
 def _event_from_dict(d: dict) -> Event:

@@ -21,6 +21,11 @@ Theory of operation
     ``mda.written``    the whole message is fsynced under the Maildir's ``tmp/``; not yet in ``new/``
     ``mda.linked``     the message is in ``new/`` (linked, directory fsynced); the entry still waits
     ``bounce.queued``  a bounce is in the queue; the original entry does not yet say it was bounced
+    ``direct.written`` the MX delivers before its 250 (:mod:`simulator.direct`): a whole copy is fsynced
+                       under the Maildir's ``tmp/``, not yet in ``new/``; nothing queued, no 250 sent
+    ``direct.linked``  the MX's direct copies are in ``new/`` (directory fsynced); a relayed message's
+                       ``.done`` record is not yet written; no 250 sent
+    ``direct.recorded`` the record is durable too (a relayed message only); the 250 is not yet sent
 """
 from __future__ import annotations
 
@@ -33,7 +38,8 @@ __all__ = ["ENV", "FILE_ENV", "POINTS", "reach"]
 
 ENV = "MAILFLOW_CRASH_AT"
 FILE_ENV = "MAILFLOW_CRASH_FILE"
-POINTS = ("queue.stored", "relay.acked", "mda.written", "mda.linked", "bounce.queued")
+POINTS = ("queue.stored", "relay.acked", "mda.written", "mda.linked", "bounce.queued", "direct.written",
+          "direct.linked", "direct.recorded")
 
 _lock = threading.Lock()
 _seen: Counter[str] = Counter()

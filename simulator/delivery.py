@@ -1,6 +1,13 @@
 """The queue runner of every sandbox host: local delivery (MDA) or relay (DNS MX -> SMTP), retries
 with backoff, and bounces.
 
+Where the parts live: this module enters messages into the queue, schedules the attempts, runs each
+one and ends it (retry, bounce, removal); :class:`Delivery` is made of its parts, each in a module of
+its own that holds no state: :mod:`simulator.relaying` (MX lookup, SMTP to the next hop, cached
+connections), :mod:`simulator.local_delivery` (the MDA into this host's Maildirs, the outside world's
+mailbox), :mod:`simulator.direct` (the final MX delivering before its 250, with no queue), and
+:mod:`simulator.outcomes` (each recipient's state changes).
+
 One entry is worked on by one task at a time.  For each pending recipient, grouped by domain:
 
 - this host is the domain's final destination (role mx): the MDA writes into the Maildir of the
@@ -47,7 +54,10 @@ Speed (issue 13), without changing what is promised or shown:
 - a message just queued is kept in memory for its first attempt (``CONTENT_CACHE`` bytes at most):
   no read of the file it was written to a moment before;
 - the last local delivery of an entry removes it from the queue in the same worker-thread call
-  (``_deliver_and_record``): one hand-off to a thread per delivered message instead of three.
+  (``_deliver_and_record``): one hand-off to a thread per delivered message instead of three;
+- the final MX delivers into the Maildirs before its 250 when nothing needs the queue (the world
+  runs freely, no fault, every recipient's mailbox on this host: :mod:`simulator.direct`): no queue
+  files, about two fsyncs per message instead of six; a relayed copy leaves the same ``.done`` record.
 
 Exactly once across crashes (issue 12, rule 1; more than Postfix, which is at-least-once across
 the relay window, RFC 5321 §6.1).  The process may die between any two writes; each window is closed
@@ -62,7 +72,10 @@ by making the second step find out whether the first one happened:
   clean stop cancels the attempt, is on record as delivered and never comes back.  Killed between
   the link and that save: the file's name is a function of the entry and the recipient
   (:func:`simulator.mda.delivery_name`), so the redo finds it in ``new/`` or ``cur/`` and writes
-  nothing (:func:`simulator.mda.deliver_once`);
+  nothing (:func:`simulator.mda.deliver_once`); and since a reader may fetch and delete it before
+  the redo runs (the gate paused at start), it is looked up at start, before anything listens, and
+  put on record then (:func:`simulator.local_delivery.settle_at_start`; the direct path's copies:
+  :func:`simulator.direct.settle_at_start`);
 - relayed (the next hop said 250): the entry is saved after each relay batch while anything is
   left; killed before, the relay carries the entry's identifier
   (:mod:`simulator.protocols.smtp.relayid`) and every MX of the world, which share one queue store,
@@ -93,21 +106,21 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from . import crashpoints, dsn, mda, nodes
+from . import crashpoints, direct, dsn, nodes
 from .config import QueuePolicy
-from .events import trim_transcript
-from .facts import (AttemptReason, Bounced, Caught, Deferred, DeliveryReason, Fact, FaultBit, MdaDelivered,
-                    MxLookup, NextHop, Quarantined, Reason, Retry, SmtpAttempt, HopStep, TlsMode, Wire)
-from .faults import FaultBook, fault_node
+from .direct import DirectDelivery
+from .facts import Bounced, Deferred, DeliveryReason, Fact, Quarantined, Reason, Retry, Wire
+from .faults import FaultBook
 from .gate import StepGate
-from .protocols.smtp import relayid
-from .protocols.smtp.client import Outcome, Stage, deliver, opportunistic_tls
+from .local_delivery import LocalDelivery
+from .outcomes import fail as _fail, reply_reason as _reply_reason
 from .protocols.smtp.conncache import ConnectionCache
 from .queue import Entry, QueueStore, RcptState, Recipient, relay_mark
-from .routing import Resolver, Route, Target
-from .scenario import FaultKind, Role
+from .relaying import Relaying
+from .routing import Resolver
+from .scenario import Role
 from .traces import TraceBook
-from .world import Acceptance, Host, World, is_loopback, split_address
+from .world import Acceptance, Host, World, split_address
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +157,7 @@ class DeliveryServices:
     dns_wire: Callable[[str, str, str], Wire | None] | None = None
 
 
-class Delivery:
+class Delivery(Relaying, LocalDelivery, DirectDelivery):
     def __init__(self, services: DeliveryServices) -> None:
         self.svc = services
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -167,6 +180,18 @@ class Delivery:
         self._content_bytes = 0
         self._gone: set[str] = set()                       # removed from disk by the attempt's last delivery
         self._flow: deque[asyncio.Future] = deque()       # messages waiting to enter (``_inflow``)
+        # Direct deliveries (:mod:`simulator.direct`): entries this process queued itself (a relay
+        # from one of them follows no crash of this process), relay keys whose direct attempt
+        # failed here (a copy may be in a Maildir: look before writing), and the facts held until
+        # the MX's session has published its own (``announce``).
+        self._born: set[str] = set()
+        self._unsure: set[str] = set()
+        self._orphans: set[str] = set()
+        # Fresh entries whose SMTP session has not yet published its own fact (``awaits_session``):
+        # their first attempt starts when it has (``announce``), so the page never shows the next
+        # hop before the 250 that took the message, not even while a lesson steps line by line.
+        self._awaiting: dict[str, asyncio.TimerHandle] = {}
+        self._held: dict[str, tuple[Entry, Host, list[direct.Copy], asyncio.TimerHandle]] = {}
         # The queue remembers a relayed message as long as its sender may send it again: until the
         # sender's entry expires (its lifetime), with an hour to spare for slow attempts.
         services.queue.keep_done = services.policy.lifetime + 3600.0
@@ -174,28 +199,40 @@ class Delivery:
     # -- entering the queue ----------------------------------------------------------------------
     async def enqueue(self, host: Host, sender: str, rcpts: list[str], content: bytes, *, trace: str,
                       queue_id: str, message: dict | None, received_from: str, relay: str = "",
-                      extra: dict | None = None, schedule: bool = True) -> Entry | None:
+                      extra: dict | None = None, schedule: bool = True, inflow: bool = True,
+                      awaits_session: bool = False) -> Entry | None:
         """Write a new entry durably (fsync: the 250 may follow), then schedule it.
 
         ``relay``: the key of a relayed message (:func:`simulator.protocols.smtp.relayid.take`);
         recipients this host already took with that key are left out, and None is returned (nothing
         written) when none is left: the resend of a message already taken.  ``schedule=False``:
-        the caller schedules the entry once it has committed what depends on it."""
-        if received_from.startswith("mua:"):        # a submission (see ``_inflow``)
+        the caller schedules the entry once it has committed what depends on it.  ``inflow=False``:
+        the submission door has waited already, before its 354 (:meth:`inflow`).  ``awaits_session``:
+        the SMTP session that takes the message calls :meth:`announce` (or :meth:`session_gone`)
+        with ``queue_id`` once it has published its fact; the first attempt waits for that.
+
+        A recipient named twice (RCPT TO bob, then bob again, the domain spelled in another case) is
+        one recipient: one copy, as Postfix's cleanup makes it (:func:`_once`); the SMTP dialogue
+        does not change (each RCPT was answered 250)."""
+        rcpts = _once(rcpts)
+        if inflow and received_from.startswith("mua:"):        # a submission (see ``_inflow``)
             await self._inflow()
         if relay:
             return await self._enqueue_relayed(host, sender, rcpts, content, relay=relay, trace=trace,
                                                queue_id=queue_id, message=message,
-                                               received_from=received_from)
+                                               received_from=received_from, awaits_session=awaits_session)
         now = self.svc.clock()
         entry = Entry(id=queue_id, host=host.name, sender=sender,
                       recipients=[Recipient(r) for r in rcpts], trace=trace, created=now,
                       next_attempt=now, subject=(message or {}).get("subject", "")[:200],
                       message_id=(message or {}).get("id", "")[:300], received_from=received_from,
                       extra=dict(extra or {}))
-        # Once the files are on disk the entry must be scheduled, even if the client vanishes and
-        # aiosmtpd cancels this session meanwhile: the commit runs shielded, as a task of its own.
-        commit = asyncio.ensure_future(self._commit(entry, content, schedule))
+        mailboxes = self._direct_plan(host, entry, received_from, schedule)
+        # Once the files are on disk the entry must be scheduled (or its direct delivery recorded and
+        # told), even if the client vanishes and aiosmtpd cancels this session meanwhile: the commit
+        # runs shielded, as a task of its own.
+        commit = asyncio.ensure_future(self._commit(entry, content, schedule, awaits_session) if mailboxes is None
+                                       else self._direct(host, entry, content, mailboxes))
         self._commits.add(commit)
         commit.add_done_callback(self._commits.discard)
         await asyncio.shield(commit)
@@ -229,6 +266,12 @@ class Delivery:
             except ValueError:
                 pass
 
+    async def inflow(self) -> None:
+        """In-flow control for a door that waits *before* it takes the content (before its 354, as
+        Postfix's smtpd does): a client that leaves meanwhile has sent nothing that could be
+        delivered.  The door then calls ``enqueue(..., inflow=False)``."""
+        await self._inflow()
+
     def _let_in(self) -> None:
         """Wake as many waiting messages as there are free places."""
         free = FLOW_LIMIT - len(self._busy)
@@ -255,22 +298,53 @@ class Delivery:
             return None
         done = asyncio.get_running_loop().create_future()
         self._relaying[key] = done
-        try:
-            entry = await self.enqueue(host, sender, fresh, content, extra={"relay": relay}, **fields)
-            taken.update(relay_mark(relay, rcpt) for rcpt in fresh)
-            return entry
-        finally:
-            del self._relaying[key]
-            done.set_result(None)
 
-    async def _commit(self, entry: Entry, content: bytes, schedule: bool = True) -> None:
+        async def take() -> Entry | None:
+            # Runs to its end even if the client leaves and aiosmtpd cancels this session: the key
+            # stays claimed and the index is told only once what was written is written.
+            nonlocal fresh
+            try:
+                if self._maybe_before(relay):
+                    fresh = await self._found_direct(host, sender, fresh, relay, fields)
+                    if not fresh:
+                        return None
+                entry = await self.enqueue(host, sender, fresh, content, extra={"relay": relay}, **fields)
+                taken.update(relay_mark(relay, rcpt) for rcpt in fresh)
+                return entry
+            finally:
+                del self._relaying[key]
+                done.set_result(None)
+        task = asyncio.ensure_future(take())
+        self._commits.add(task)
+        task.add_done_callback(self._commits.discard)
+        return await asyncio.shield(task)
+
+    async def _commit(self, entry: Entry, content: bytes, schedule: bool = True, awaits_session: bool = False) -> None:
         await asyncio.to_thread(self.svc.queue.add, entry, content)      # fsync before the 250
         self._fresh.add(entry.id)
+        self._born.add(entry.id)
         if self._content_bytes + len(content) <= CONTENT_CACHE and entry.id not in self._content:
             self._content[entry.id] = content
             self._content_bytes += len(content)
         crashpoints.reach("queue.stored")
-        if schedule:
+        if not schedule:
+            return
+        if awaits_session and entry.id not in self._orphans:
+            self._awaiting[entry.id] = asyncio.get_running_loop().call_later(
+                direct.ANNOUNCE_FALLBACK, self._session_told, entry.id)
+            self._entries[entry.id] = entry
+            return
+        self._orphans.discard(entry.id)
+        self.schedule(entry)
+
+    def _session_told(self, queue_id: str) -> None:
+        """The session that took this fresh entry has published its fact (or left): start it."""
+        timer = self._awaiting.pop(queue_id, None)
+        if timer is None:
+            return
+        timer.cancel()
+        entry = self._entries.get(queue_id)
+        if entry is not None and not self._stopping:
             self.schedule(entry)
 
     # -- scheduling ------------------------------------------------------------------------------
@@ -313,13 +387,16 @@ class Delivery:
         if self._commits:
             await asyncio.gather(*self._commits, return_exceptions=True)
         self._stopping = True
-        for timer in self._timers.values():
+        for timer in [*self._timers.values(), *self._awaiting.values()]:
             timer.cancel()
         self._timers.clear()
+        self._awaiting.clear()          # on disk: the next start schedules them
         tasks = list(self._running.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for queue_id in list(self._held):
+            self.announce(queue_id)
         await self.connections.close_all()
 
     def _start(self, entry_id: str) -> None:
@@ -337,6 +414,7 @@ class Delivery:
         entry = self._entries.get(entry_id)
         if entry is None:
             self._fresh.discard(entry_id)
+            self._born.discard(entry_id)
         if entry is not None and not self._stopping:     # still queued: wait for the next attempt
             if entry_id in self._flush_requested:
                 entry.next_attempt = self.svc.clock()
@@ -407,309 +485,6 @@ class Delivery:
             else:
                 await self._relay(entry, host, domain, rcpts, content)
         await self._finish(entry, host, content)
-
-    async def _local(self, entry: Entry, host: Host, rcpts: list[Recipient], content: bytes, *,
-                     redo: bool) -> None:
-        svc = self.svc
-        for rcpt in rcpts:
-            target = svc.world.mailbox_of(rcpt.address)
-            if target is None:
-                _fail(rcpt, "5.1.1", Reason.of(DeliveryReason.NO_SUCH_USER, rcpt=rcpt.address, host=host.name),
-                      f"550 5.1.1 <{rcpt.address}>: no such user here", host.name)
-                continue
-            mailbox = nodes.mailbox(target)
-            other = target != rcpt.address.lower()          # a catch-all takes it
-            await svc.gate.hop(NextHop(src=nodes.mda(host.domain), dst=mailbox, step=HopStep.DELIVER,
-                                       host=host.name, rcpt=rcpt.address, trace=entry.trace))
-            if self._mailbox_full(entry, host, rcpt, target):
-                continue
-            data = mda.final_headers(content, return_path=entry.sender, delivered_to=target, trace=entry.trace,
-                                     original_to=(rcpt.address,) if other else ())
-            name = mda.delivery_name(entry.created, entry.id, f"R{entry.recipients.index(rcpt)}")
-            try:
-                path, written = await asyncio.to_thread(
-                    self._deliver_and_record, entry, mda.maildir_for(svc.data_dir, target), data, name=name,
-                    redo=redo, done=(rcpt,), remote=host.name)
-            except OSError as exc:
-                _defer(rcpt, "4.2.0", Reason.of(DeliveryReason.MAILBOX_WRITE, rcpt=rcpt.address, error=str(exc)))
-                continue
-            if not written:         # a redo: delivered before a crash, and told then
-                continue
-            self._notify(target)
-            svc.publish(MdaDelivered(src=nodes.mda(host.domain), dst=mailbox, trace=entry.trace,
-                                     message=self._message(entry), host=host.name, rcpt=rcpt.address,
-                                     path=str(path.relative_to(svc.data_dir)), size=len(data),
-                                     mailbox=target if other else ""))
-
-    def _deliver_and_record(self, entry: Entry, maildir: Path, data: bytes, *, name: str, redo: bool,
-                            done: tuple[Recipient, ...], remote: str) -> tuple[Path, bool]:
-        """In a worker thread: deliver (or find) the file named ``name``, mark ``done`` delivered, and
-        save the entry if anything is left in the attempt, so the delivery is on record before any
-        reader hears of it or the attempt waits again; (the file's path, written now?)."""
-        path, written = mda.deliver_once(maildir, data, name=name, redo=redo, before_link=_reach_written)
-        crashpoints.reach("mda.linked")
-        for rcpt in done:
-            _done(rcpt, remote)
-        if done and _left(entry):
-            self._record(entry)
-        elif done:
-            # Nothing is left of the entry: it leaves the queue now, in the same worker call (what
-            # ``_finish`` would do next, one hand-off later), before any reader is told.
-            try:
-                self.svc.queue.remove(entry)
-                self._gone.add(entry.id)
-            except OSError:
-                log.exception("could not remove %s from the queue; the attempt's end will", entry.id)
-        return path, written
-
-    async def _settle_relayed(self, entry: Entry, host: Host, rcpts: list[Recipient], content: bytes) -> None:
-        """An expired entry sends nothing more to another host: those of ``rcpts`` a host of this
-        world took before a crash (their relay key in the queue's index) are done, told nothing
-        again; ``_finish`` bounces the others (4.4.7)."""
-        key = await asyncio.to_thread(relayid.key_of, content, queue_id=entry.id, host=host.name)
-        for rcpt in rcpts:
-            if relay_mark(key, rcpt.address) in self.svc.queue.relayed:
-                _done(rcpt, "")
-
-    def _record(self, entry: Entry) -> None:
-        """Save the entry now (a worker thread); a failure is left to the attempt's commit."""
-        try:
-            self.svc.queue.save(entry)
-        except OSError:
-            log.exception("could not record the progress of %s; its next commit will", entry.id)
-
-    def _notify(self, address: str) -> None:
-        try:
-            self.svc.notify_mailbox(address)
-        except Exception:       # telling IDLE sessions must never undo a delivery
-            log.exception("store notification for %s failed", address)
-
-    # -- the outside world -----------------------------------------------------------------------
-    async def _catch(self, entry: Entry, host: Host, rcpts: list[Recipient], content: bytes, *,
-                     redo: bool) -> None:
-        """Mail for domains outside the sandbox, in ``catch`` mode: one copy, whole, into the outside
-        world's mailbox; the recipients are done (or wait, if the copy could not be written)."""
-        addresses = tuple(r.address for r in rcpts)
-        part = "C" + "-".join(str(entry.recipients.index(r)) for r in rcpts)
-        if await self._keep(entry, host, addresses, content, bounce=False, part=part, redo=redo, done=tuple(rcpts)):
-            return
-        for rcpt in rcpts:
-            _defer(rcpt, "4.2.0", Reason.of(DeliveryReason.MAILBOX_WRITE, rcpt=nodes.CATCH_ADDRESS,
-                                            error="the outside world's mailbox could not be written"))
-
-    async def _keep(self, entry: Entry, host: Host, rcpts: tuple[str, ...], content: bytes, *,
-                    bounce: bool, part: str, redo: bool = True, publish_first: Fact | None = None,
-                    done: tuple[Recipient, ...] = ()) -> bool:
-        """Write ``content`` into the outside world's mailbox for ``rcpts`` (the gate first), marking
-        ``done`` delivered; publish ``publish_first`` (if any), then the hop to the outside world and
-        the delivery -- unless a redo found the copy written before a crash (then nothing).  False if
-        the file could not be written (nothing is published about the outside world then)."""
-        svc = self.svc
-        node = nodes.mta(host.name)
-        await svc.gate.hop(NextHop(src=node, dst=nodes.INTERNET, step=HopStep.CATCH, host=host.name,
-                                   rcpt=", ".join(rcpts), trace=entry.trace))
-        data = mda.final_headers(content, return_path=entry.sender, delivered_to=nodes.CATCH_ADDRESS,
-                                 trace=entry.trace, original_to=rcpts)
-        try:
-            path, written = await asyncio.to_thread(
-                self._deliver_and_record, entry, mda.maildir_for(svc.data_dir, nodes.CATCH_ADDRESS), data,
-                name=mda.delivery_name(entry.created, entry.id, part), redo=redo, done=done,
-                remote=nodes.INTERNET)
-        except OSError:
-            log.exception("the outside world's mailbox could not be written (entry %s)", entry.id)
-            if publish_first is not None:
-                svc.publish(publish_first)
-            return False
-        if not written:             # a redo: kept before a crash, and told then
-            return True
-        self._notify(nodes.CATCH_ADDRESS)
-        if publish_first is not None:
-            svc.publish(dataclasses.replace(publish_first, kept=nodes.CATCH_ADDRESS))
-        svc.publish(Caught(src=node, dst=nodes.INTERNET, trace=entry.trace, message=self._message(entry),
-                           host=host.name, queue_id=entry.id, rcpts=rcpts, mailbox=nodes.CATCH_ADDRESS,
-                           bounce=bounce, size=len(data)))
-        svc.publish(MdaDelivered(src=nodes.INTERNET, dst=nodes.mailbox(nodes.CATCH_ADDRESS), trace=entry.trace,
-                                 message=self._message(entry), host=host.name, rcpt=rcpts[0] if rcpts else "",
-                                 path=str(path.relative_to(svc.data_dir)), size=len(data),
-                                 mailbox=nodes.CATCH_ADDRESS))
-        return True
-
-    def _mailbox_full(self, entry: Entry, host: Host, rcpt: Recipient, target: str) -> bool:
-        """A ``mailbox_full`` fault: the MDA finds the mailbox over its quota (RFC 3463 X.2.2)."""
-        fault = self.svc.faults.mailbox_full(target) if self.svc.faults is not None else None
-        if fault is None:
-            return False
-        status = "5.2.2" if fault.permanent else "4.2.2"
-        reply = f"{'552' if fault.permanent else '452'} {status} <{rcpt.address}>: mailbox full"
-        why = Reason.of(DeliveryReason.MAILBOX_FULL, rcpt=rcpt.address, host=host.name,
-                        permanent=fault.permanent)
-        (_fail if fault.permanent else _defer)(rcpt, status, why, reply, host.name)
-        self.svc.publish(FaultBit(src=nodes.mailbox(target), dst=nodes.mda(host.domain),
-                                  trace=entry.trace, fault=fault.kind, target=fault.target,
-                                  node=fault_node(fault), command="DELIVER", reply=reply, client=host.name))
-        return True
-
-    async def _relay(self, entry: Entry, host: Host, domain: str, rcpts: list[Recipient], content: bytes) -> None:
-        route = await self._lookup(entry, host, domain)
-        if not route.ok:
-            for rcpt in rcpts:
-                (_fail if route.permanent else _defer)(rcpt, route.status, route.error)
-            return
-        last: Reason | None = None
-        last_host = ""
-        inside = 0
-        stamped = relayid.stamp(content, queue_id=entry.id, host=host.name)
-        for target in route.targets:
-            for address in target.addresses:
-                if not is_loopback(address):
-                    # Nothing leaves the machine: an address off loopback is never connected to.
-                    log.warning("%s: MX %s of %s has the address %s, outside the sandbox: not tried",
-                                host.name, target.host, domain, address)
-                    last, last_host = Reason.of(DeliveryReason.OFF_SANDBOX, host=target.host,
-                                                address=address), target.host
-                    continue
-                inside += 1
-                await self.svc.gate.hop(NextHop(src=nodes.mta(host.name), dst=nodes.mta(target.host),
-                                                step=HopStep.CONNECT, host=host.name, target=target.host,
-                                                address=address, trace=entry.trace))
-                waiting = [r for r in rcpts if r.state in (RcptState.PENDING, RcptState.DEFERRED)]
-                outcome = await self._attempt(entry, host, target.host, address, waiting, stamped)
-                self._fault_bites(entry, host, target.host, address, outcome)
-                if not outcome.connected or (outcome.try_next and outcome.reply is None):
-                    last, last_host = outcome.failure, target.host
-                    self._publish_attempt(entry, host, target, address, outcome)
-                    continue
-                if outcome.try_next:
-                    last, last_host = _reply_reason(target.host, str(outcome.reply)), target.host
-                    continue
-                self._apply(outcome, waiting, target.host)
-                if outcome.stage is Stage.DONE:
-                    # Relayed in memory; on disk at the save below or the entry's commit.  A crash
-                    # before it sends the message again, and the world's MX know it by its relay key.
-                    crashpoints.reach("relay.acked")
-                if _left(entry) and any(r.state is RcptState.DONE for r in waiting):
-                    await asyncio.to_thread(self._record, entry)
-                return
-        why = Reason.of(DeliveryReason.UNREACHABLE, domain=domain, host=last_host, last=last)
-        for rcpt in rcpts:
-            if rcpt.state in (RcptState.PENDING, RcptState.DEFERRED):
-                if inside == 0 and last is not None:     # every address off the sandbox: no retry helps
-                    _fail(rcpt, "5.4.4", last, "", last_host)
-                else:
-                    _defer(rcpt, "4.4.1", why)
-
-    async def _lookup(self, entry: Entry, host: Host, domain: str) -> Route:
-        """Ask the sandbox DNS for the MX of ``domain`` and publish what it said and what was chosen."""
-        svc = self.svc
-        await svc.gate.hop(NextHop(src=nodes.mta(host.name), dst=nodes.DNS, step=HopStep.DNS_QUERY,
-                                   host=host.name, domain=domain, trace=entry.trace))
-        route = await svc.resolver.route(domain, source=host.address,
-                                         self_host=host.name if host.role is not Role.MSA else None)
-        svc.publish(MxLookup(
-            src=nodes.mta(host.name), dst=nodes.DNS, trace=entry.trace, host=host.name, domain=domain,
-            question=f"{domain} MX", rcode=route.rcode, answers=tuple(route.answers),
-            implicit=route.implicit, chosen=route.targets[0].host if route.targets else "",
-            order=tuple({"preference": t.preference, "host": t.host, "addresses": list(t.addresses)}
-                        for t in route.targets),
-            reason=route.reason, error=route.error, permanent=route.permanent,
-            wire=svc.dns_wire(host.address, domain, "MX") if svc.dns_wire is not None else None))
-        return route
-
-    def _publish_attempt(self, entry: Entry, host: Host, target: Target, address: str,
-                         outcome: Outcome) -> None:
-        self.svc.publish(SmtpAttempt(
-            src=nodes.mta(host.name), dst=nodes.mta(target.host), trace=entry.trace,
-            transcript=tuple(trim_transcript(outcome.transcript)), host=host.name, target=target.host,
-            address=address, port=self.svc.mx_port, preference=target.preference,
-            reason=outcome.failure or Reason.of(DeliveryReason.CONNECTION_LOST, host=target.host, last=None),
-            wire=self._wire(host, address, outcome)))
-
-    def _wire(self, host: Host, address: str, outcome: Outcome) -> Wire:
-        """The sending side's view of one attempt: its own address (and port, once connected); on
-        a reused connection under TLS every line of it was encrypted (STARTTLS came before it)."""
-        local = outcome.local or (host.address, 0)
-        return Wire(client=str(local[0]), client_port=int(local[1]), server=address,
-                    server_port=self.svc.mx_port, tls=TlsMode.STARTTLS if outcome.tls else TlsMode.NONE,
-                    tls_from=0 if outcome.tls and outcome.reused else None)
-
-    def _fault_bites(self, entry: Entry, host: Host, target: str, address: str, outcome: Outcome) -> None:
-        """What faults did to this attempt that no server could tell: a closed MX port, and this
-        host's own refusal to start TLS."""
-        book = self.svc.faults
-        if book is None:
-            return
-        refused = outcome.failure is not None and outcome.failure.code is AttemptReason.REFUSED
-        fault = book.get(FaultKind.REFUSE, target) if refused and not outcome.connected else None
-        if fault is not None:
-            self.svc.publish(FaultBit(src=nodes.mta(target), dst=nodes.mta(host.name), trace=entry.trace,
-                                      fault=fault.kind, target=fault.target, node=fault_node(fault),
-                                      command="CONNECT", reply="", client=host.name,
-                                      wire=self._wire(host, address, outcome)))
-        fault = book.get(FaultKind.NO_TLS, host.name) if outcome.tls_declined else None
-        if fault is not None:
-            self.svc.publish(FaultBit(src=nodes.mta(host.name), dst=nodes.mta(target), trace=entry.trace,
-                                      fault=fault.kind, target=fault.target, node=fault_node(fault),
-                                      command="STARTTLS", reply="", client=host.name,
-                                      wire=self._wire(host, address, outcome)))
-
-    async def _attempt(self, entry: Entry, host: Host, target: str, address: str,
-                       rcpts: list[Recipient], content: bytes) -> Outcome:
-        svc = self.svc
-        registered: list[tuple[str, int]] = []
-        plaintext = svc.faults is not None and svc.faults.no_tls(host.name)
-        reuse = self._reusable(target)
-
-        def connected(local: tuple[str, int]) -> None:
-            registered.append(local)
-            svc.traces.note(local, entry.trace)
-
-        outcome: Outcome | None = None
-        try:
-            outcome = await deliver(address=address, port=svc.mx_port, local_address=host.address,
-                                    helo=host.name, sender=entry.sender, recipients=[r.address for r in rcpts],
-                                    content=content, connect_timeout=svc.policy.connect_timeout,
-                                    command_timeout=svc.policy.command_timeout, on_connected=connected,
-                                    tls=None if plaintext else opportunistic_tls(),
-                                    cache=self.connections if reuse else None,
-                                    key=(host.address, host.name, address, svc.mx_port, plaintext),
-                                    reusable=lambda: self._reusable(target))
-            return outcome
-        finally:
-            for local in registered:
-                if outcome is None or not outcome.kept or local != outcome.local:
-                    svc.traces.forget_later(local)
-
-    def _reusable(self, target: str) -> bool:
-        """Relay connections are cached (and limited per destination) only while the world runs
-        freely: the gate plays without a delay, hop by hop (a lesson stepping through a relay sees
-        every connection opened and closed), no fault is in force (a fault set now acts on the
-        next message, not after a cached connection expires) and the next hop is up."""
-        if not self._free_running():
-            return False
-        if self.svc.faults is not None and self.svc.faults.all():
-            return False
-        target_host = self.svc.world.hosts.get(target)
-        return target_host is None or target_host.up
-
-    def world_changed(self, *, host_down: bool = False) -> None:
-        """A host went up or down, a fault was set or cleared, or the gate changed: no relay session
-        opened before is reused (:meth:`ConnectionCache.invalidate`).  A host that went down says
-        nothing more: the idle sessions are closed without QUIT, as its sockets die with it."""
-        self.connections.invalidate(say_quit=False if host_down else None)
-
-    def _apply(self, outcome: Outcome, rcpts: list[Recipient], target: str) -> None:
-        for rcpt in rcpts:
-            reply = outcome.rcpt_replies.get(rcpt.address) or outcome.reply
-            if reply is None:
-                _defer(rcpt, "4.4.2", Reason.of(DeliveryReason.CONNECTION_LOST, host=target, last=outcome.failure),
-                       remote=target)
-            elif reply.kind == 2:
-                rcpt.state, rcpt.status, rcpt.reply, rcpt.remote = RcptState.DONE, "2.0.0", str(reply), target
-                rcpt.reason = None
-            elif reply.kind == 5:
-                _fail(rcpt, _status_of(reply, "5.0.0"), _reply_reason(target, str(reply)), str(reply), target)
-            else:
-                _defer(rcpt, _status_of(reply, "4.0.0"), _reply_reason(target, str(reply)), str(reply), target)
 
     # -- after an attempt ------------------------------------------------------------------------
     async def _finish(self, entry: Entry, host: Host, content: bytes) -> None:
@@ -796,48 +571,22 @@ class Delivery:
                 "subject": entry.subject}
 
 
+def _once(rcpts: list[str]) -> list[str]:
+    """``rcpts`` with each address once, as the world compares addresses (the domain in any case,
+    the local part exactly: :func:`simulator.world.split_address`), the first spelling kept."""
+    seen: set[tuple[str, str]] = set()
+    kept: list[str] = []
+    for address in rcpts:
+        key = split_address(address)
+        if key not in seen:
+            seen.add(key)
+            kept.append(address)
+    return kept if len(kept) != len(rcpts) else rcpts
+
+
 def _settle(waiter: asyncio.Future) -> None:
     if not waiter.done():
         waiter.set_result(None)
-
-
-def _reach_written() -> None:
-    crashpoints.reach("mda.written")
-
-
-def _done(rcpt: Recipient, remote: str) -> None:
-    rcpt.state, rcpt.status, rcpt.reply, rcpt.remote, rcpt.reason = RcptState.DONE, "2.0.0", "", remote, None
-
-
-def _left(entry: Entry) -> bool:
-    """Something of the attempt is still to come: a recipient to deliver or relay, or a failed one
-    to bounce (the gate may hold it, a stop may cancel it)."""
-    return any(r.state in (RcptState.PENDING, RcptState.DEFERRED)
-               or (r.state is RcptState.FAILED and not entry.extra.get(f"bounced:{r.address}"))
-               for r in entry.recipients)
-
-
-def _reply_reason(host: str, reply: str) -> Reason:
-    return Reason.of(DeliveryReason.REPLY, host=host, reply=reply)
-
-
-def _fail(rcpt: Recipient, status: str, reason: Reason | None, reply: str = "", remote: str = "") -> None:
-    rcpt.state, rcpt.status, rcpt.reply, rcpt.remote = RcptState.FAILED, status, reply, remote
-    rcpt.reason = reason
-
-
-def _defer(rcpt: Recipient, status: str, reason: Reason | None, reply: str = "", remote: str = "") -> None:
-    rcpt.state, rcpt.status, rcpt.reply, rcpt.remote = RcptState.DEFERRED, status, reply, remote
-    rcpt.reason = reason
-
-
-def _status_of(reply, default: str) -> str:
-    first = reply.lines[0] if reply.lines else ""
-    code = first.split(" ", 1)[0]
-    parts = code.split(".")
-    if len(parts) == 3 and all(p.isdigit() for p in parts):
-        return code
-    return default
 
 
 def _date(now: float) -> str:

@@ -54,7 +54,9 @@ class Event:
         })
 
 
-_JSON = json.JSONEncoder(ensure_ascii=False)    # one encoder for every event (json.dumps makes one per call)
+# One encoder for every event (json.dumps makes one per call).  An event is a tree of plain values
+# (the fact's ``data()``, the transcript's pairs, the message summary): no cycle to look for.
+_JSON = json.JSONEncoder(ensure_ascii=False, check_circular=False)
 
 
 def trim_transcript(lines: list[tuple[str, str]], *, keep: int = 20) -> list[tuple[str, str]]:

@@ -113,7 +113,9 @@ class FaultBook:
 
     # -- reading ---------------------------------------------------------------------------------
     def get(self, kind: FaultKind, target: str | None) -> Fault | None:
-        if not target:
+        # The fast path: no fault in force (nearly always), so no lock and no normalising.  Reading
+        # a dict's length is atomic; a fault set at this very moment applies from the next question.
+        if not target or not self._faults:
             return None
         with self._lock:
             return self._faults.get((kind, normal_target(kind, target)))
@@ -177,6 +179,8 @@ class FaultBook:
 
     def hidden_hosts(self) -> set[str]:
         """Hosts whose A record the DNS leaves out (``no_address``)."""
+        if not self._faults:
+            return set()
         with self._lock:
             return {target for kind, target in self._faults if kind is FaultKind.NO_ADDRESS}
 

@@ -17,9 +17,14 @@ same worker-thread call, before anyone is told of the message (the recipient mar
 entry removed).  A restart between the two finds the name and skips the write: a finished delivery
 is never written twice, an unfinished one is written again whole; and a delivery a reader has
 already fetched and deleted is on record as done, so it is not redone.
+
+The final MX's direct delivery before its 250 (:mod:`simulator.direct`) names a relayed copy by
+:func:`relay_name` instead: a function of the relay key and the recipient alone, so that the resend
+of a message whose copy a killed attempt linked (no record, no 250) finds it, whatever its time.
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -75,6 +80,17 @@ def delivery_name(created: float, queue_id: str, part: str) -> str:
     """The Maildir base name of one delivery of a queue entry (maildir(5)'s shape: time, then what
     makes it unique, then the host): ``part`` names the recipient ("R3": the fourth) or the copy."""
     return fixed_base(created, f"Q{queue_id}{part}")
+
+
+def relay_name(created: float, key: str, address: str) -> tuple[str, str]:
+    """(the Maildir base name, its unique part) of the direct delivery of a relayed message
+    (:mod:`simulator.direct`) to ``address``: the unique part is a function of the relay key
+    (:mod:`simulator.protocols.smtp.relayid`) and the recipient alone, so a resend of the same message
+    -- another queue id, another time -- is found by it
+    (:func:`simulator.store.maildir.find_unique`)."""
+    digest = hashlib.blake2b(f"{key}\0{address.lower()}".encode("utf-8", "surrogatepass"), digest_size=10)
+    unique = f"D{digest.hexdigest()}"
+    return fixed_base(created, unique), unique
 
 
 def deliver_once(maildir: Path, content: bytes, *, name: str, redo: bool = False,

@@ -13,7 +13,9 @@ that a resend or a redo must be able to find after it is gone -- a relayed messa
 the sender's crash is acknowledged without a second copy) or a bounce (``<id>-B<n>``,
 ``Entry.extra["bounce_for"]``: the recipients it reports) -- leaves the queue by a rename of its
 ``<id>.json`` to ``<id>.done`` in the same directory: the one directory fsync that makes the removal
-durable makes the record durable too, so remembering costs no write.  Other entries are deleted.
+durable makes the record durable too, so remembering costs no write.  Other entries are deleted.  A
+relayed message the MX delivered before its 250 without queuing it (:mod:`simulator.direct`) gets the
+same record, written by ``record`` (file and directory fsynced) once its files are in ``new/``.
 
 :attr:`QueueStore.relayed` indexes, in memory, each (relay key, recipient) of the live entries and
 the records as a 16-byte digest -- of every host together: the hosts of one world share this store,
@@ -100,6 +102,11 @@ class Entry:
     message_id: str = ""
     received_from: str = ""        # node id of the hop that handed it over (for the diagram)
     extra: dict = field(default_factory=dict)
+
+    @property
+    def direct(self) -> bool:
+        """Delivered into its Maildirs before the 250, never queued (:mod:`simulator.direct`)."""
+        return self.extra.get("direct") is True
 
     @property
     def pending(self) -> list[Recipient]:
@@ -234,6 +241,17 @@ class QueueStore:
         else:
             meta.unlink(missing_ok=True)                        # the entry is gone from here on
         (directory / f"{entry.id}.eml").unlink(missing_ok=True)
+        self.syncer.sync(directory)
+
+    def record(self, entry: Entry) -> None:
+        """Write the ``.done`` record of an entry that was never queued (a relayed message the MX
+        delivered before its 250, :mod:`simulator.direct`): the same record ``remove`` leaves, made
+        durable (the file and its directory fsynced) before this returns."""
+        directory = self._dir(entry.host)
+        if directory not in self._made:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._made.add(directory)
+        write_atomic(directory / f"{entry.id}.done", json.dumps(entry.to_dict()).encode())
         self.syncer.sync(directory)
 
     def prune_done(self) -> list[bytes]:

@@ -81,6 +81,7 @@ from .scenario import Fault, FaultKind, Role, Scenario
 from .scenario.model import MAILBOX_FAULTS, ZONE_FAULTS
 from .store import MailStore
 from .store.maildir import clean_tmp
+from .webmail.local import clean_leftovers
 from .store.retention import Retention
 from .traces import TraceBook
 from .world import Host, World, WorldError
@@ -257,12 +258,22 @@ class MailStack:
                                   clock=self.clock, traces=self.traces, enqueue=self.delivery.enqueue,
                                   new_queue_id=self.queue.new_id, max_hops=cfg.max_hops,
                                   faults=self.fault_book, max_recipients=cfg.max_recipients,
-                                  outside=self.outside)
+                                  outside=self.outside, announce=self.delivery.announce, session_gone=self.delivery.session_gone,
+                                  inflow=self.delivery.inflow)
         # The queue is read before anything listens: no client can be half-way through adding an
         # entry while load_all() tidies half-written files.
         queued = await asyncio.to_thread(self.queue.load_all)
-        # Whatever a killed process left under a Maildir's tmp/ was never delivered (issue 12, rule 1).
+        # Whatever a killed process left half-written under a Maildir's tmp/ or in the webmail's own
+        # store was never delivered (issue 12, rule 1).
         await asyncio.to_thread(clean_tmp, cfg.data_dir / "mail")
+        # Copies a killed process linked into new/ without recording them are put on record now,
+        # before any reader can connect and delete one (its redo or resend would bring it back).
+        from . import direct, local_delivery
+        await asyncio.to_thread(direct.settle_at_start, self.queue, cfg.data_dir, self.world, queued)
+        finished = await asyncio.to_thread(local_delivery.settle_at_start, self.queue, cfg.data_dir,
+                                           self.world, queued)
+        queued = [entry for entry in queued if entry.id not in finished]
+        await asyncio.to_thread(clean_leftovers, cfg.data_dir / "webmail")
         for host in self.world.hosts.values():
             if host.up:
                 await self._start_host(host)

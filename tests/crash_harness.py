@@ -14,7 +14,11 @@ Theory of operation
 
     A round ends with SIGKILL, sent by the test to the pid it started: when the process stopped
     itself at a crash point (:mod:`simulator.crashpoints`: ``MAILFLOW_CRASH_AT``), or after a chosen
-    number of 250s, or after a chosen time.  One client is always left half-way through DATA.  The
+    number of 250s, or after a chosen time.  One client is always left half-way through DATA (at the
+    submission door; :class:`HalfData` can also stand at mx1.beta.test's MX port).  While the world
+    runs freely with no fault, each MX delivers a relayed message into the Maildir before its 250
+    (:mod:`simulator.direct`); a round whose scenario sets a fault (:data:`QUEUED`) makes the MXs
+    queue it first, as every message did before.  The
     next round starts ``app.py`` again on the same data directory; the last one drains: it waits
     until no queue holds an entry and every acknowledged message is in its mailboxes.
 
@@ -44,6 +48,9 @@ ROOT = Path(__file__).resolve().parent.parent
 BOB, CAROL, ALICE, NOBODY = "bob@beta.test", "carol@alpha.test", "alice@alpha.test", "nobody@beta.test"
 ROUTES: tuple[tuple[str, ...], ...] = ((BOB,), (CAROL,), (BOB, CAROL), (CAROL, ALICE), (CAROL,), (NOBODY,))
 DEFAULT_SCENARIO = ROOT / "scenarios" / "default.yaml"
+# A fault that changes nothing in these rounds (the harness runs without TLS) but is in force: the MXs
+# then queue every message before delivering it (no direct delivery), so the queue's windows are reached.
+QUEUED = ("{no_tls: smtp.alpha.test}",)
 
 
 def scenario_file(directory: Path, name: str, *, faults: tuple[str, ...] = (), down: tuple[str, ...] = ()) -> Path:
@@ -113,7 +120,7 @@ class App:
     """One ``app.py`` process over ``data``; ``crash_at`` arms a crash point."""
 
     def __init__(self, data: Path, *, crash_at: str = "", retry: float = 0.2, tls: bool = False,
-                 scenario: Path | None = None) -> None:
+                 scenario: Path | None = None, step: bool = False) -> None:
         self.data = data
         self.marker = data.parent / "crashpoint"
         self.marker.unlink(missing_ok=True)
@@ -131,11 +138,20 @@ class App:
             args.append("--no-tls")
         if scenario is not None:
             args += ["--scenario", str(scenario)]
+        if step:                # a classroom's start: every hop waits until the teacher plays
+            args.append("--step")
         self.args = args
         data.mkdir(parents=True, exist_ok=True)
         self.log = open(data.parent / "app.log", "ab")
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.PIPE if step else None)
         self.ports = self._wait_ports()
+
+    def play(self) -> None:
+        """``step``: the teacher types 'play' (the world runs freely from now on)."""
+        assert self.proc.stdin is not None, "started without step"
+        self.proc.stdin.write(b"play\n")
+        self.proc.stdin.flush()
 
     def _wait_ports(self, timeout: float = 30.0) -> dict:
         """The ports file of this process; ``{}`` when it froze at its crash point before it wrote
@@ -183,7 +199,12 @@ class App:
         if self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
+        self._close()
+
+    def _close(self) -> None:
         self.log.close()
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -193,7 +214,7 @@ class App:
             except subprocess.TimeoutExpired:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
-        self.log.close()
+        self._close()
 
 
 class Senders:
@@ -259,12 +280,16 @@ def _stuffed(data: bytes) -> bytes:
     return (b"." + data if data.startswith(b".") else data).replace(b"\r\n.", b"\r\n..")
 
 
+MX1_BETA = "127.42.2.2"          # mx1.beta.test in the default scenario (127.42.<domain>.<host>)
+
+
 class HalfData:
     """A client left half-way through DATA (its message must never be delivered), in a thread of its
-    own: the server may stop at its crash point before this client is through."""
+    own: the server may stop at its crash point before this client is through.  ``door="mx"``: the
+    client talks to mx1.beta.test's MX port, where a message for bob is delivered before the 250."""
 
-    def __init__(self, app: App, ledger: Ledger, tag: str) -> None:
-        self.app, self.ledger, self.msgid = app, ledger, f"{tag}.half@crash.test"
+    def __init__(self, app: App, ledger: Ledger, tag: str, *, door: str = "submission") -> None:
+        self.app, self.ledger, self.msgid, self.door = app, ledger, f"{tag}.half-{door}@crash.test", door
         self.client: smtplib.SMTP | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -272,9 +297,13 @@ class HalfData:
     def _run(self) -> None:
         data, _ = message(self.msgid, (BOB,), 40)
         try:
-            self.client = smtplib.SMTP("127.0.0.1", self.app.ports["submission"], local_hostname="half.crash.test",
-                                       timeout=20)
-            self.client.login(ALICE, "alice")
+            if self.door == "mx":
+                self.client = smtplib.SMTP(MX1_BETA, self.app.ports["mx"], local_hostname="half.crash.test",
+                                           timeout=20)
+            else:
+                self.client = smtplib.SMTP("127.0.0.1", self.app.ports["submission"],
+                                           local_hostname="half.crash.test", timeout=20)
+                self.client.login(ALICE, "alice")
             self.client.mail(ALICE)
             self.client.rcpt(BOB)
             if self.client.docmd("DATA")[0] == 354:

@@ -243,3 +243,29 @@ def test_the_simulator_without_its_web_package_imports_no_flask():
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
+
+
+def test_a_free_port_taken_meanwhile_is_chosen_again(tmp_path, monkeypatch):
+    """--*-port=0 picks free ports; another program may bind one before the stack does.  app.py then
+    starts again on new free ports, as the --api-only mode does, and its event log is open again."""
+    import app
+    from simulator.lesson import Director
+    real, tried, directors = Director.start, [], []
+
+    def taken_once(self):
+        tried.append(self.config.ports)
+        directors.append(self)
+        if len(tried) == 1:
+            self.bus.close()                    # what a failed MailStack.start does to the bus
+            raise OSError(98, "Address already in use")
+        return real(self)
+
+    served: list[bool] = []
+    monkeypatch.setattr(Director, "start", taken_once)
+    monkeypatch.setattr(app, "serve_until_stopped",
+                        lambda stop, ports_file, ports, then=None: served.append(directors[-1].bus._log_file is not None))
+    args, _ = port_args()
+    args = [a.split("=")[0] + "=0" for a in args]
+    assert app.main(["--no-web", "--data", str(tmp_path / "data"), *args]) == 0
+    assert len(tried) == 2 and tried[0] != tried[1] and directors[0] is directors[1]
+    assert served == [True]

@@ -1,6 +1,6 @@
 """Exactly once across crashes (issue 12, rule 1): app.py killed with SIGKILL inside every window, restarted, drained.
 
-One data directory, seven processes (``tests/crash_harness.py`` says how senders, kills and the census
+One data directory, ten processes (``tests/crash_harness.py`` says how senders, kills and the census
 work).  Four senders submit concurrently in each round, and one client is always left half-way through
 DATA.  Each round but the last ends with a SIGKILL, sent to the pid the test started:
 
@@ -12,7 +12,17 @@ DATA.  Each round but the last ends with a SIGKILL, sent to the pid the test sta
    (``mda.linked``; some MX entries hold two recipients, carol and alice);
 3. during delivery: a whole copy is under ``tmp/``, not yet in ``new/`` (``mda.written``);
 4. a bounce is queued, the bounced entry does not yet say so (``bounce.queued``);
-5. right after the 250: as soon as the senders have three acknowledged messages;
+5. the MX delivering before its 250 (:mod:`simulator.direct`), killed during DATA: a whole copy under
+   ``tmp/``, nothing in ``new/``, no 250 (``direct.written``);
+6. the same, killed after the link, before the 250: the copies in ``new/``, no record of the relay key
+   yet (``direct.linked``); the resend must find them by name;
+7. the same, killed with the record durable, before the 250 (``direct.recorded``); the resend must be
+   known by its key;
+8. right after the 250: as soon as the senders have three acknowledged messages;
+
+Rounds 2 and 3 run with a fault in force (``QUEUED``), so that the MXs queue what they take; in the
+others each MX delivers into the Maildir before its 250, and round 1's 250 is a direct delivery's.
+Each round also leaves a client half-way through DATA at mx1.beta.test's MX port.
 
 then the last round drains, while a second app.py on the same data directory is refused (exit 2).
 Every acknowledged message must be in each of its mailboxes exactly once and whole; one never
@@ -21,8 +31,10 @@ under any Maildir's ``tmp/``; no queue entry left.
 
 Then the windows no kill alone can reach: a long downtime (the receiving MX's record aged hours while
 the sender's entry still waits), a reader who fetches and deletes the message while the attempt waits
-at the step gate before a clean stop, a resend that reaches the domain's other MX, a redo under a new
-host name.  The small unit tests at the end pin each window on its own, without a process.
+at the step gate before a clean stop, a copy linked just before a kill that its reader fetches and
+deletes while the restarted world is paused (``--step``; on the direct and on the queue's path: it is
+put on record at start, before anything listens), a resend that reaches the domain's other MX, a redo
+under a new host name.  The small unit tests at the end pin each window on its own, without a process.
 """
 from __future__ import annotations
 
@@ -38,8 +50,8 @@ import time
 
 import pytest
 from conftest import fresh_ports
-from crash_harness import (ALICE, BOB, CAROL, ROOT, App, HalfData, Ledger, Senders, census, drain, message,
-                           scenario_file)
+from crash_harness import (ALICE, BOB, CAROL, QUEUED, ROOT, App, HalfData, Ledger, Senders, census, drain,
+                           message, scenario_file)
 
 from simulator import mda
 from simulator.facts import Bounced, MdaDelivered, Relayed, SmtpSession
@@ -49,8 +61,10 @@ from simulator.queue import Entry, QueueStore, Recipient, relay_mark
 from simulator.runtime import MailStack
 from simulator.store.maildir import clean_tmp, make_maildir
 
-ROUNDS = [("relay.acked:3", "relay"), ("mda.linked:3", "linked"), ("mda.written:2", "written"),
-          ("bounce.queued:1", "bounce")]
+# (crash point, tag, faults in force: QUEUED makes the MXs queue, else they deliver before the 250)
+ROUNDS = [("relay.acked:3", "relay", ()), ("mda.linked:3", "linked", QUEUED), ("mda.written:2", "written", QUEUED),
+          ("bounce.queued:1", "bounce", ()), ("direct.written:2", "dwritten", ()),
+          ("direct.linked:3", "dlinked", ()), ("direct.recorded:2", "drecorded", ())]
 
 
 def test_sigkill_in_every_window_then_restart_delivers_each_acknowledged_message_exactly_once(tmp_path):
@@ -68,21 +82,22 @@ def test_sigkill_in_every_window_then_restart_delivers_each_acknowledged_message
         if senders is not None:
             senders.join()
     assert list((data / "queue" / "mx2.beta.test").glob("*.json")), "the backup MX did not take it"
-    for crash_at, tag in ROUNDS:
-        app = App(data, crash_at=crash_at)
-        half = senders = None
+    for crash_at, tag, faults in ROUNDS:
+        app = App(data, crash_at=crash_at, scenario=scenario_file(tmp_path, tag, faults=faults) if faults else None)
+        halves = []
+        senders = None
         try:
             if app.ports:           # else mail resumed from the round before reached the point at start-up
-                half = HalfData(app, ledger, tag)
+                halves = [HalfData(app, ledger, tag), HalfData(app, ledger, tag, door="mx")]
                 senders = Senders(app, ledger, tag, count=4, per_sender=5)
             assert app.wait_stopped() == crash_at.split(":")[0]
         finally:
             app.kill()                          # SIGKILL to the pid we started, frozen at its crash point
             if senders is not None:
                 senders.join()
-            if half is not None:
+            for half in halves:
                 half.close()
-    app = App(data)                             # 5: killed right after a 250
+    app = App(data)                             # 8: killed right after a 250
     try:
         senders = Senders(app, ledger, "after250", count=4, per_sender=5)
         target, deadline = ledger.acked_count() + 3, time.monotonic() + 20
@@ -196,6 +211,63 @@ def test_a_message_its_reader_deleted_while_the_attempt_waited_is_never_delivere
     assert [f.rcpt for f in _facts(again, MdaDelivered)] == [ALICE]
 
 
+@pytest.mark.parametrize("crash_at, faults", [("direct.linked:1", ()), ("mda.linked:1", QUEUED)],
+                         ids=["direct-path", "queue-path"])
+def test_a_copy_linked_before_a_kill_and_deleted_by_its_reader_before_play_never_comes_back(tmp_path, crash_at,
+                                                                                            faults):
+    """Killed after bob's copy was linked into ``new/`` and before it was on record (the direct path:
+    no record, no 250, the sender resends; the queue's path: the MX's entry still pending).  Started
+    again paused (``--step``, a classroom's start): bob fetches and deletes the copy over POP3 while
+    the redo or the resend waits at the gate; then the teacher plays.  The copy was put on record at
+    start, before anything listened, so it is not written again."""
+    data = tmp_path / "data"
+    scenario = scenario_file(tmp_path, "queued", faults=faults) if faults else None
+    msg, _ = message("deleted-before-play@crash.test", (BOB,), 3)
+    app = App(data, crash_at=crash_at, scenario=scenario)
+    sender = threading.Thread(target=_submit_quietly, args=(app.ports["submission"], (BOB,), msg), daemon=True)
+    sender.start()
+    try:
+        assert app.wait_stopped() == crash_at.split(":")[0]
+    finally:
+        app.kill()
+        sender.join(30)
+    bob = data / "mail" / "beta.test" / "bob"
+    def inbox() -> list:
+        return sorted(p.name for sub in ("new", "cur") for p in (bob / sub).iterdir())
+    assert len(list((bob / "new").iterdir())) == 1, "the kill came before the link"
+    left = [p for p in (data / "queue").glob("*/*.json")]
+    assert left, "nothing waits to be redone or resent: the test would prove nothing"
+    app = App(data, scenario=scenario, step=True)
+    try:
+        pop = poplib.POP3("127.0.0.1", app.ports["pop3"], timeout=10)       # fetch, delete
+        try:
+            pop.user(BOB)
+            pop.pass_("bob")
+            assert pop.stat()[0] == 1
+            pop.retr(1)
+            pop.dele(1)
+        finally:
+            pop.quit()
+        assert inbox() == []
+        app.play()
+        deadline = time.monotonic() + 20
+        while any(p.exists() for p in left):    # the redo or resend has run to its end
+            assert time.monotonic() < deadline, app.tail()
+            time.sleep(0.02)
+        assert not [p for p in (data / "queue").glob("*/*.json")], app.tail()
+    finally:
+        app.stop()
+    assert inbox() == [], "a message bob deleted came back"
+
+
+def _submit_quietly(port: int, rcpts: tuple[str, ...], data: bytes) -> None:
+    """Submit; the server may be killed before its 250."""
+    try:
+        _submit(port, rcpts, data)
+    except (OSError, smtplib.SMTPException):
+        pass
+
+
 def test_a_resend_that_reaches_the_other_mx_of_the_domain_is_acknowledged_and_queued_nowhere(start_world):
     """Equal preferences (lesson 6): the first copy went to mx1, the resend after the sender's crash to
     mx2; every MX of the world knows the relay key."""
@@ -210,8 +282,8 @@ def test_a_resend_that_reaches_the_other_mx_of_the_domain_is_acknowledged_and_qu
             client.mail(ALICE)
             client.rcpt(BOB)
             replies.append(client.data(stamped))
-    assert replies[0][0] == 250 and b"queued as" in replies[0][1]
-    assert replies[1] == (250, b"2.0.0 Ok: already queued here (a resend)")
+    assert replies[0][0] == 250 and b"delivered as" in replies[0][1]      # mx1 delivered it before its 250
+    assert replies[1][0] == 250 and replies[1][1].endswith(b"(a resend)"), replies      # queued nowhere
     world.wait_queue_empty()
     assert len([m for m in world.messages(BOB) if b"<twice@crash.test>" in m]) == 1
     relayed = world.events.facts(Relayed, count=2)
@@ -290,11 +362,11 @@ def test_a_delivery_redone_after_a_crash_finds_its_file_in_new_or_cur_and_writes
     box = tmp_path / "mail" / "beta.test" / "bob"
     name = mda.delivery_name(1700000000.25, "ABCDEF012345", "R0")
     path, written = mda.deliver_once(box, b"Subject: x\r\n\r\nbody\r\n", name=name)
-    assert written and path == box / "new" / name
+    assert written and path == box / "new" / f"{name},S=20,W=20"      # Dovecot's size fields after the name
     assert mda.deliver_once(box, b"Subject: x\r\n\r\nbody\r\n", name=name) == (path, False)
-    os.rename(path, box / "cur" / f"{name}:2,S")           # a reader saw it and set \Seen
+    os.rename(path, box / "cur" / f"{path.name}:2,S")      # a reader saw it and set \Seen
     again, written = mda.deliver_once(box, b"Subject: x\r\n\r\nbody\r\n", name=name, redo=True)
-    assert not written and again == box / "cur" / f"{name}:2,S"
+    assert not written and again == box / "cur" / f"{path.name}:2,S"
     assert os.listdir(box / "new") == [] and os.listdir(box / "tmp") == []
 
 
@@ -396,3 +468,24 @@ def test_a_delivery_already_made_is_found_before_anything_is_written(tmp_path):
                             before_link=lambda: wrote.append("tmp")) == (other, False)
     assert mda.find_delivery(box, mda.delivery_name(1700000000.5, "ABCDEF012345", "R10")) is None
     assert wrote == [] and os.listdir(box / "tmp") == [] and os.listdir(box / "new") == []
+
+
+def test_the_start_up_name_index_answers_as_the_lookups_it_replaces(tmp_path):
+    """The settles at start read each Maildir once (``NameIndex``); each answer must be what
+    ``find_named`` / ``find_unique`` say for the same Maildir: any host part, ``new/`` or ``cur/``."""
+    from simulator.store.maildir import NameIndex, find_named, find_unique
+    box = tmp_path / "bob"
+    make_maildir(box)
+    named = mda.delivery_name(1700000000.25, "ABCDEF012345", "R0")
+    relayed, unique = mda.relay_name(1700000001.5, "<k@smtp.alpha.test> 00ff", BOB)
+    (box / "new" / (".".join(named.split(".", 2)[:2]) + ".other-host,S=3,W=3")).write_bytes(b"x\r\n")
+    (box / "cur" / (relayed + ",S=3,W=3:2,S")).write_bytes(b"x\r\n")
+    index = NameIndex()
+    bases = [named, mda.delivery_name(1700000000.25, "ABCDEF012345", "R1"),
+             mda.delivery_name(1700000000.5, "ABCDEF012345", "R0"), relayed]
+    assert [index.has_named(box, b) for b in bases] == [find_named(box, b) is not None for b in bases] \
+        == [True, False, False, True]
+    uniques = [unique, mda.relay_name(1.0, "<k@smtp.alpha.test> 00ff", CAROL)[1], "QABCDEF012345R0"]
+    assert [index.has_unique(box, u) for u in uniques] == [find_unique(box, u) is not None for u in uniques] \
+        == [True, False, True]
+    assert index.has_named(tmp_path / "nobody", named) is False

@@ -230,9 +230,10 @@ def dialogue(door: tuple[str, int], lines: list[bytes], source: str = HOST) -> b
 def warm_up(app: App) -> None:
     """One ordinary session on every door: what the first use allocates is not growth."""
     doors = app.doors()
-    assert b"queued" in dialogue(doors["mx"], [b"EHLO client.localhost\r\n", b"MAIL FROM:<a@client.test>\r\n",
-                                             b"RCPT TO:<alice@alpha.test>\r\n", b"DATA\r\n",
-                                             b"Subject: warm\r\n\r\nhello\r\n.\r\n", b"QUIT\r\n"])
+    accepted = dialogue(doors["mx"], [b"EHLO client.localhost\r\n", b"MAIL FROM:<a@client.test>\r\n",
+                                      b"RCPT TO:<alice@alpha.test>\r\n", b"DATA\r\n",
+                                      b"Subject: warm\r\n\r\nhello\r\n.\r\n", b"QUIT\r\n"])
+    assert re.search(rb"250 2\.0\.0 Ok: (?:queued|delivered) as", accepted), accepted
     assert b"a1 OK" in dialogue(doors["imap"], [b"a1 LOGIN alice@alpha.test alice\r\n", b"a2 SELECT INBOX\r\n",
                                                 b"a3 LOGOUT\r\n"])
     assert b"+OK" in dialogue(doors["pop3"], [b"USER alice@alpha.test\r\n", b"PASS alice\r\n", b"STAT\r\n",

@@ -89,6 +89,8 @@ def test_primary_down_delivers_through_next_preference(start_world):
     refused = world.events.wait_for(lambda e: e.kind == "smtp.attempt" and e.dst == "mta:mx1.beta.test")
     assert refused[0].status == "failed" and isinstance(refused[0].fact, SmtpAttempt)
     assert refused[0].fact.reason.code is AttemptReason.REFUSED and refused[0].fact.preference == 10
+    # The MX writes the Maildir before its 250 and tells of it after its session's fact: wait for that.
+    world.events.wait_for(lambda e: e.kind == "mda.deliver" and e.trace == refused[0].trace)
     kinds = [e.kind for e in world.events.events if e.trace == refused[0].trace and e.kind != "queue.relay"]
     assert kinds == ["smtp.session", "dns.query", "smtp.attempt", "smtp.session", "mda.deliver"]
 

@@ -9,6 +9,7 @@ import random
 
 import pytest
 
+from simulator.protocols.smtp import grammar
 from simulator.protocols.smtp.grammar import Flaw, Mailbox, Path, Problem, parse_helo, parse_mail, parse_rcpt
 from simulator.protocols.smtp.session import DataText, LineFolder, fold_line
 
@@ -199,3 +200,21 @@ def test_the_transcript_gets_the_first_lines_and_a_count():
     text = DataText(keep=3, on_line=lambda head, length: seen.append((head, length)))
     text.feed(b"one\n" + b"x" * 5000 + b"\r\n" + b"three\r\n" * 50)
     assert seen == [(b"one", 3), (b"x" * 301, 5000), (b"three", 5)] and text.lines == 52
+
+
+def test_remembered_answers_are_the_answers_and_the_memory_is_bounded():
+    """The public functions keep their last answers (a bulk sender names the same paths again and
+    again): each is equal to a fresh parse, the second time too, and at most PARSED_KEPT are kept."""
+    rng = random.Random(13)
+    alphabet = "ab.@<>:\"\\%!-_ =[]0123456789é\x00 "
+    args = [None, "", "FROM:<a@b.test>", "TO:<bob@beta.test> NOTIFY=NEVER", "FROM:<>", "TO:<Postmaster>"]
+    args += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 40))) for _ in range(300)]
+    calls = [(grammar.parse_helo, {}), (grammar.parse_mail, {"smtputf8_offered": True}),
+             (grammar.parse_mail, {"smtputf8_offered": False}), (grammar.parse_rcpt, {"smtputf8": True}),
+             (grammar.parse_rcpt, {"smtputf8": False})]
+    for function, flags in calls:
+        for arg in args + ["TO:" + arg for arg in args[2:]] + ["FROM:" + arg for arg in args[2:]]:
+            fresh = function.__wrapped__(arg, **flags)
+            assert function(arg, **flags) == fresh and function(arg, **flags) == fresh
+        assert function.cache_info().maxsize == grammar.PARSED_KEPT
+        assert function.cache_info().currsize <= grammar.PARSED_KEPT

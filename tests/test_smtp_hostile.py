@@ -16,6 +16,11 @@ from simulator.facts import SmtpOutcome, SmtpSession
 from simulator.protocols.throttle import ManualTime
 
 
+# The 250 of an accepted message: "queued as" (queued for delivery) or, on an MX that is the final
+# destination and delivers before answering (simulator/direct.py), "delivered as".
+ACCEPTED = re.compile(rb"250 2\.0\.0 Ok: (?:queued|delivered) as")
+
+
 def raw_session(address: str, port: int, lines: list[bytes], *, timeout: float = 10.0) -> bytes:
     """Send raw bytes (no smtplib fix-ups), pipelined, and return everything the server said
     until it closed the connection (the lines end with QUIT, or the server cuts the session)."""
@@ -62,7 +67,7 @@ def test_smuggling_never_splits_a_message_on_any_port(world, door):
                    b"Subject: smuggled\r\n\r\nevil\r\n.\r\n")
         reply = raw_session(address, port, [b"EHLO x.test\r\n", *login, b"MAIL FROM:<" + sender + b">\r\n",
                                             b"RCPT TO:<bob@beta.test>\r\n", b"DATA\r\n", payload, b"QUIT\r\n"])
-        assert reply.count(b"\r\n250 2.0.0 Ok: queued as") == 1, (smuggle, reply)
+        assert len(ACCEPTED.findall(reply)) == 1, (smuggle, reply)
     messages = world.wait_messages("bob@beta.test", count=len(SMUGGLES))
     world.wait_queue_empty()
     assert len(world.messages("bob@beta.test")) == len(SMUGGLES)
@@ -197,7 +202,7 @@ def test_undecodable_address_bytes_are_refused_and_others_still_delivered(world)
         b"EHLO x.test\r\n", b"AUTH PLAIN " + auth_plain("alice@alpha.test", "alice") + b"\r\n",
         b"MAIL FROM:<alice@alpha.test>\r\n", b"RCPT TO:<\xfe@beta.test>\r\n", b"RCPT TO:<bob@beta.test>\r\n",
         b"DATA\r\n", b"Subject: mixed\r\n\r\nhello\r\n.\r\n", b"QUIT\r\n"])
-    assert b"501 5.1.3" in reply and reply.count(b"queued as") == 1
+    assert b"501 5.1.3" in reply and len(ACCEPTED.findall(reply)) == 1
     [message] = world.wait_messages("bob@beta.test")
     assert b"Subject: mixed" in message
 
@@ -344,7 +349,7 @@ def test_a_huge_single_line_is_folded_as_it_arrives_and_the_loop_stays_free(worl
     waits = greeting_waits(world, busy)
     busy.join()
     assert max(waits) < 2.0, waits
-    assert said[0].startswith(b"250 2.0.0 Ok: queued")
+    assert ACCEPTED.match(said[0])
     [raw] = world.wait_messages("bob@beta.test", timeout=30)
     assert max(map(len, raw.split(b"\r\n"))) <= 998
     assert raw.partition(b"\r\n\r\n")[2].replace(b"\r\n ", b"") == b"A" * size + b"\r\n"
@@ -405,7 +410,7 @@ def test_the_transcript_shows_what_the_server_did(world):
     start = lines.index(next(pair for pair in lines if pair[1].startswith("354")))
     # 34 lines of message: the first 20 shown, then how many were left out, then the real end
     assert lines[start + 21] == (CUT, "14") and lines[start + 22] == ("C", ".")
-    assert ("C", "line 29") not in lines and lines[start + 23][1].startswith("250 2.0.0 Ok: queued")
+    assert ("C", "line 29") not in lines and ACCEPTED.match(lines[start + 23][1].encode())
 
     with socket.create_connection(("127.0.0.1", world.port("submission")), timeout=10) as sock:
         sock.sendall(b"EHLO tls.test\r\nSTARTTLS\r\nNOOP\r\nRSET\r\n")    # pipelined past STARTTLS

@@ -77,5 +77,54 @@ def test_line_by_line_releases_each_server_reply(start_world):
     assert steps > 15        # every reply of both dialogues (submission and relay) was a step
     lines = [e for e in world.events.events if isinstance(e.fact, SmtpLine)]
     assert lines and any(side == "C" and text.startswith("EHLO") for e in lines for side, text in e.transcript)
+    # Each queue's first hop follows the 250 that took the message: the MSA's session before its DNS
+    # question, the MX's session before the mailbox (a queue runner used to win that race).
+    world.events.wait_for(lambda e: e.kind == "mda.deliver")
+    hops = [(e.kind, e.dst) for e in world.events.events if e.kind != "smtp.line"]
+    assert hops.index(("smtp.session", "mta:smtp.alpha.test")) < hops.index(("dns.query", "dns"))
+    assert hops.index(("smtp.session", "mta:mx1.beta.test")) < hops.index(("mda.deliver", "mailbox:bob@beta.test"))
     world.stack.gate.set_granularity("hop")
     world.stack.gate.play()
+
+
+def test_a_client_that_leaves_while_its_250_is_held_still_has_its_message_delivered(start_world):
+    """The 250 waits at the gate (line by line); the client hangs up; once the teacher plays, what
+    was taken (fsynced before the 250) is delivered at once, not after the queue's safety net."""
+    import base64
+    import socket
+    world = start_world(step=True)
+    world.stack.gate.set_granularity("line")
+    sock = socket.create_connection(("127.0.0.1", world.port("submission")), timeout=30)
+    replies = sock.makefile("rb")
+
+    def say(line: bytes) -> None:
+        sock.sendall(line)
+
+    plain = base64.b64encode(b"\0alice@alpha.test\0alice")
+    for line in (b"EHLO c.test\r\n", b"AUTH PLAIN " + plain + b"\r\n", b"MAIL FROM:<alice@alpha.test>\r\n",
+                 b"RCPT TO:<bob@beta.test>\r\n", b"DATA\r\n"):
+        say(line)
+        while True:                             # release the server's replies one by one until one arrives
+            waiting = wait_waiting(world, timeout=5.0)
+            assert waiting is not None
+            world.stack.gate.step()
+            got = replies.readline()
+            while got[3:4] == b"-":
+                got = replies.readline()
+            if got[:3] in (b"250", b"235", b"354"):
+                break
+    say(b"Subject: left\r\n\r\nx\r\n.\r\n")
+    held = None
+    for _ in range(10):                         # the submission hop first, then the 250
+        held = wait_waiting(world, timeout=10.0, released=held)
+        assert held is not None
+        if held.hop.step is HopStep.REPLY and held.hop.reply.startswith("250"):
+            break
+        world.stack.gate.step()
+    assert held.hop.step is HopStep.REPLY and held.hop.reply.startswith("250")
+    replies.close()
+    sock.close()                                # gone before its 250 was released
+    world.stack.gate.set_granularity("hop")
+    world.stack.gate.play()
+    [raw] = world.wait_messages("bob@beta.test", timeout=15)
+    assert b"Subject: left" in raw

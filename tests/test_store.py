@@ -354,9 +354,9 @@ def test_writer_never_replaces_a_file(tmp_path, monkeypatch):
     names = iter(["taken-in-state", "taken-on-disk", "free"])
     monkeypatch.setattr(maildir, "unique_base", lambda now: next(names))
     sub, name, _ = maildir.write_message(box, b"new", now=T0, taken={"taken-in-state"})
-    assert (sub, name) == ("new", "free")
+    assert (sub, name) == ("new", "free,S=3,W=3")             # Dovecot's size fields after the base
     assert (box / "new" / "taken-on-disk").read_bytes() == b"old"
-    assert sorted(os.listdir(box / "new")) == ["free", "taken-on-disk"] and os.listdir(box / "tmp") == []
+    assert sorted(os.listdir(box / "new")) == ["free,S=3,W=3", "taken-on-disk"] and os.listdir(box / "tmp") == []
 
 
 def test_create_new_without_hard_links(tmp_path, monkeypatch):

@@ -102,9 +102,14 @@ class Fact:
         out: dict[str, Any] = {}
         for name in _own_fields(type(self)):
             value = getattr(self, name)
-            if name in _LAYER_FIELDS and value in (None, ()):
+            if type(value) in _SCALARS:         # most fields: kept as they are, without a call
+                if value is None and name in _LAYER_FIELDS:
+                    continue
+                out[name] = value
+            elif name in _LAYER_FIELDS and value == ():
                 continue
-            out[name] = _plain(value)
+            else:
+                out[name] = _plain(value)
         return out
 
 

@@ -61,6 +61,10 @@ class SmtpSession(Fact):
     reply: str = ""                 # REFUSED: the reply line that refused
     via: str | None = None          # node the client connected to when it is not the server's own (the front door)
     reused: bool = False            # not the first transaction of its connection: no greeting, EHLO or STARTTLS in it
+    resend: bool = False            # RELAYED: a resend this world had already taken (recognised by its relay
+                                    # identifier): answered 250, stored nowhere (``queue_id`` is "")
+    direct: bool = False            # the server delivered the message into the Maildir(s) before its 250
+                                    # (final destination, nothing asked for the queue): nothing queued
     wire: Wire | None = None
     credentials: tuple[Credential, ...] = ()
 

@@ -154,8 +154,25 @@ def _smtp_submitted(x: f.SmtpSession) -> tuple[str, str]:
             f"for the message{queued}.")
 
 
+def _smtp_resend(x: f.SmtpSession) -> str:
+    """What a server did with a resend it recognised (stored nothing), as the explanation's end."""
+    server = _smtp_server(x)
+    return (f"{server} recognised it by its {code('Mailflow-Relay-Id')}: an earlier attempt of this "
+            f"message had already reached this world (a server took it, or already wrote it into the "
+            f"mailbox), but the sender never noted a {code('250')} for it: the sender crashed or gave up "
+            f"waiting before it could, or the receiving server was stopped before it answered. So "
+            f"{server} answered {code('250')} without storing it a second time: nothing more goes to "
+            f"the mailbox.")
+
+
 def _smtp_relayed(x: f.SmtpSession) -> tuple[str, str]:
     who, server = _smtp_client(x), _smtp_server(x)
+    if x.resend:
+        reused = (f" on the connection it already had open (no new greeting, {code('EHLO')} or "
+                  f"{code('STARTTLS')})" if x.reused else "")
+        return (f"{who} hands the message to {server} again: it is already there, not stored twice",
+                f"{who} sent the message{_smtp_for(x.rcpts)} to {server}{reused} once more. "
+                + _smtp_resend(x))
     if not x.final:
         reused = (f" It used the connection it already had open: no new greeting, {code('EHLO')} or "
                   f"{code('STARTTLS')}." if x.reused else "")
@@ -169,21 +186,30 @@ def _smtp_relayed(x: f.SmtpSession) -> tuple[str, str]:
                 f"domain{_smtp_port(x)} (the sandbox's MX port), on the connection it already had open: "
                 f"no new greeting, {code('EHLO')} or {code('STARTTLS')}. The transaction began at once with "
                 f"{code('MAIL FROM')} (the envelope sender), then {code('RCPT TO')} (the envelope "
-                f"recipients), {code('DATA')}. {server} stored it and answered {code('250')}; its MDA will "
-                f"now put it into the mailbox.")
+                f"recipients), {code('DATA')}. {_smtp_kept(x, server)}")
     return (f"{who} hands the message to {server}",
             f"{who} connected to {server}, the MX of the recipient's domain{_smtp_port(x)} (the "
             f"sandbox's MX port), and delivered the message{_smtp_for(x.rcpts)} with SMTP: "
             f"{code('EHLO')}, {code('MAIL FROM')} (the envelope sender), {code('RCPT TO')} (the envelope "
-            f"recipients), {code('DATA')}. {server} stored it and answered {code('250')}; its MDA will "
-            f"now put it into the mailbox.")
+            f"recipients), {code('DATA')}. {_smtp_kept(x, server)}")
+
+
+def _smtp_kept(x: f.SmtpSession, server: str) -> str:
+    """What the final MX did with the message before its 250: queued it for its MDA, or (``direct``)
+    had its MDA write it into the mailbox first."""
+    if x.direct:
+        return (f"{server} did not queue it: its MDA wrote it into the mailbox at once, and only then "
+                f"did {server} answer {code('250')}. Nothing needed the queue (no fault in force, no "
+                f"lesson holding a hop), so the {code('250')} already means the message is in the mailbox.")
+    return f"{server} stored it and answered {code('250')}; its MDA will now put it into the mailbox."
 
 
 def _smtp_by_hand(x: f.SmtpSession) -> tuple[str, str]:
     who, server = _smtp_client(x), _smtp_server(x)
     return (f"{who} → {server}: message accepted over SMTP",
             f"{who} (typed by hand, or {code('swaks')}/{code('nc')}) talked SMTP to {server}"
-            f"{_smtp_port(x)} directly and the server accepted the message.")
+            f"{_smtp_port(x)} directly and the server accepted the message."
+            + (f" {_smtp_kept(x, server)}" if x.direct else ""))
 
 
 def _smtp_refused(x: f.SmtpSession) -> tuple[str, str]:
@@ -326,8 +352,10 @@ def _queue_for(rcpts: tuple[str, ...]) -> str:
 def _queue_relayed(x: f.Relayed) -> tuple[str, str]:
     if x.resend:
         return (f"{x.target} already has the message: it leaves {x.host}'s queue",
-                f"{x.host} sent the message{_queue_for(x.rcpts)} again: it had crashed after the "
-                f"{code('250')} of an earlier attempt, before it could note it. The servers of this "
+                f"{x.host} sent the message{_queue_for(x.rcpts)} again: an earlier attempt had "
+                f"reached this world, but {x.host} never noted a {code('250')} for it (it crashed before "
+                f"it could, gave up waiting for the answer, or the receiving server was stopped before "
+                f"it answered). The servers of this "
                 f"world know the message by its {code('Mailflow-Relay-Id')}, so {x.target} answered "
                 f"{code('250')} without queuing it a second time, and {x.host} removes it from its queue.")
     return (f"{x.target} accepted the message: it leaves {x.host}'s queue",

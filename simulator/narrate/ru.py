@@ -155,9 +155,27 @@ def _smtp_submitted(x: f.SmtpSession) -> tuple[str, str]:
             f"отвечает {server['nom']}{queued}.")
 
 
+def _smtp_resend(x: f.SmtpSession) -> str:
+    """What a server did with a resend it recognised (stored nothing), as the explanation's end."""
+    server = _smtp_server(x)
+    return (f"{_smtp_cap(server['nom'])} {_smtp_v(server['g'], 'узнал', 'узнала')} его по "
+            f"{code('Mailflow-Relay-Id')}: прошлая попытка уже донесла это письмо до этого мира (его "
+            f"принял сервер или уже записал в почтовый ящик), но отправитель так и не записал себе "
+            f"{code('250')}: он упал или перестал ждать ответа, не успев этого сделать, или принимающий "
+            f"сервер остановили до того, как он ответил. Поэтому {server['nom']} "
+            f"{_smtp_v(server['g'], 'ответил', 'ответила')} {code('250')}, не сохраняя письмо второй раз: "
+            f"в почтовый ящик больше ничего не попадёт.")
+
+
 def _smtp_relayed(x: f.SmtpSession) -> tuple[str, str]:
     who, g = _smtp_who(x)
     server = _smtp_server(x)
+    if x.resend:
+        reused = (f" по уже открытому соединению (без нового приветствия, {code('EHLO')} и "
+                  f"{code('STARTTLS')})" if x.reused else "")
+        return (f"{who} снова передаёт письмо {server['dat']}: оно там уже есть, второй копии не будет",
+                f"{_smtp_cap(who)} ещё раз {_smtp_v(g, 'отправил', 'отправила')} письмо{_smtp_for(x.rcpts)} "
+                f"{server['dat']}{reused}. " + _smtp_resend(x))
     if not x.final:
         reused = (f" Письмо пошло по уже открытому соединению: без нового приветствия, {code('EHLO')} "
                   f"и {code('STARTTLS')}." if x.reused else "")
@@ -165,23 +183,31 @@ def _smtp_relayed(x: f.SmtpSession) -> tuple[str, str]:
                 f"{_smtp_cap(who)} {_smtp_v(g, 'передал', 'передала')} письмо{_smtp_for(x.rcpts)} "
                 f"{server['dat']}, резервному MX. У резервного MX нет почтовых ящиков: он держит письмо "
                 f"в своей очереди и передаст его основному MX, когда тот станет доступен.{reused}")
-    saved = _smtp_v(server["g"], "сохранил", "сохранила")
-    answered = _smtp_v(server["g"], "ответил", "ответила")
     if x.reused:
         return (f"{who} передаёт письмо {server['dat']}",
                 f"{_smtp_cap(who)} {_smtp_v(g, 'передал', 'передала')} письмо{_smtp_for(x.rcpts)} "
                 f"{server['dat']}, MX домена получателя{_smtp_port(x)} (MX-порт песочницы), по уже "
                 f"открытому соединению: без нового приветствия, {code('EHLO')} и {code('STARTTLS')}. "
                 f"Транзакция сразу началась с {code('MAIL FROM')} (отправитель конверта), затем "
-                f"{code('RCPT TO')} (получатели конверта), {code('DATA')}. "
-                f"{_smtp_cap(server['nom'])} {saved} письмо и {answered} {code('250')}; теперь агент "
-                f"доставки (MDA) положит его в почтовый ящик.")
+                f"{code('RCPT TO')} (получатели конверта), {code('DATA')}. {_smtp_kept(x, server)}")
     return (f"{who} передаёт письмо {server['dat']}",
             f"{_smtp_cap(who)} {_smtp_v(g, 'подключился', 'подключилась')} к {server['dat']}, MX домена "
             f"получателя{_smtp_port(x)} (MX-порт песочницы), и {_smtp_v(g, 'передал', 'передала')} "
             f"письмо{_smtp_for(x.rcpts)} по SMTP: {code('EHLO')}, {code('MAIL FROM')} (отправитель "
-            f"конверта), {code('RCPT TO')} (получатели конверта), {code('DATA')}. "
-            f"{_smtp_cap(server['nom'])} {saved} письмо и {answered} {code('250')}; теперь агент доставки "
+            f"конверта), {code('RCPT TO')} (получатели конверта), {code('DATA')}. {_smtp_kept(x, server)}")
+
+
+def _smtp_kept(x: f.SmtpSession, server: dict[str, str]) -> str:
+    """Что последний MX сделал с письмом до ответа 250: поставил в очередь для MDA или (``direct``)
+    сначала отдал агенту доставки, и тот положил письмо в ящик."""
+    answered = _smtp_v(server["g"], "ответил", "ответила")
+    if x.direct:
+        return (f"{_smtp_cap(server['nom'])} не {_smtp_v(server['g'], 'поставил', 'поставила')} письмо в "
+                f"очередь: агент доставки (MDA) сразу положил его в почтовый ящик, и только после этого "
+                f"{server['nom']} {answered} {code('250')}. Очередь не понадобилась (неисправностей нет, "
+                f"урок не держит шаг), поэтому {code('250')} уже значит, что письмо лежит в ящике.")
+    saved = _smtp_v(server["g"], "сохранил", "сохранила")
+    return (f"{_smtp_cap(server['nom'])} {saved} письмо и {answered} {code('250')}; теперь агент доставки "
             f"(MDA) положит его в почтовый ящик.")
 
 
@@ -191,7 +217,7 @@ def _smtp_by_hand(x: f.SmtpSession) -> tuple[str, str]:
     return (f"{who} → {server['nom']}: письмо принято по SMTP",
             f"{_smtp_cap(who)} (вручную, {code('swaks')} или {code('nc')}) напрямую "
             f"{_smtp_v(g, 'поговорил', 'поговорила')} по SMTP с {server['ins']}{_smtp_port(x)}, и сервер "
-            f"принял письмо.")
+            f"принял письмо." + (f" {_smtp_kept(x, server)}" if x.direct else ""))
 
 
 def _smtp_refused(x: f.SmtpSession) -> tuple[str, str]:
@@ -346,8 +372,10 @@ def _queue_for(rcpts: tuple[str, ...]) -> str:
 def _queue_relayed(x: f.Relayed) -> tuple[str, str]:
     if x.resend:
         return (f"У {x.target} это письмо уже есть: оно покидает очередь {x.host}",
-                f"{x.host} отправил письмо{_queue_for(x.rcpts)} ещё раз: после {code('250')} прошлой "
-                f"попытки он упал и не успел это записать. Серверы этого мира узнают письмо по "
+                f"{x.host} отправил письмо{_queue_for(x.rcpts)} ещё раз: прошлая попытка уже донесла "
+                f"его до этого мира, но {x.host} так и не записал себе {code('250')} (упал, не успев, "
+                f"перестал ждать ответа, или принимающий сервер остановили до того, как он ответил). "
+                f"Серверы этого мира узнают письмо по "
                 f"{code('Mailflow-Relay-Id')}, поэтому {x.target} ответил {code('250')}, не ставя его в "
                 f"очередь второй раз, и {x.host} удаляет письмо из своей очереди.")
     return (f"{x.target} принял письмо: оно покидает очередь {x.host}",

@@ -52,11 +52,20 @@ __all__ = ["READ_CHUNK", "READ_HIGH_WATER", "TLS_HANDSHAKE_TIMEOUT", "Connection
 log = logging.getLogger(__name__)
 
 READ_HIGH_WATER = 256 * 1024   # stop reading from a client that sends faster than we answer
+RECV_SIZE = 64 * 1024            # octets one recv() asks for on a plain socket: asyncio asks 256 KiB, a
+                                 # buffer that size is an mmap + mremap + munmap at every read (glibc)
 READ_CHUNK = 8 * 1024          # what one read() hands a session: its work per turn of the loop stays small
 TLS_HANDSHAKE_TIMEOUT = 30.0
 STOP_GRACE = 5.0               # seconds for handlers to end after their connections are aborted
 
 Handler = Callable[["Connection"], Awaitable[None]]
+
+
+def small_reads(transport: asyncio.BaseTransport) -> None:
+    """Make a plain socket transport read at most :data:`RECV_SIZE` octets at once (a TLS one reads
+    into its own buffer: nothing to do)."""
+    if isinstance(getattr(transport, "max_size", None), int):
+        transport.max_size = RECV_SIZE                  # type: ignore[attr-defined]
 
 
 class LineTooLong(Exception):
@@ -98,6 +107,7 @@ class Connection(asyncio.Protocol):
         self.peername = tuple(peername) if peername else None
         sockname = transport.get_extra_info("sockname")
         self.sockname = tuple(sockname) if sockname else None
+        small_reads(transport)
         if self._pause_at_start:
             # Leave the ClientHello unread until the handler hands the socket to start_tls.
             transport.pause_reading()

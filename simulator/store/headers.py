@@ -102,7 +102,10 @@ def _display(raw: bytes, limit: int, *, decode: bool) -> str:
     text = raw[:_RAW_LIMIT].decode("utf-8", "replace")
     if decode and "=?" in text:
         text = decode_words(text)
-    return " ".join(text.split()).translate(_CONTROLS)[:limit]
+    text = " ".join(text.split())
+    # translate() maps character by character through a dict (slow); a printable text has no C0,
+    # DEL or C1 character to replace, and isprintable() says so in one pass in C
+    return (text if text.isprintable() else text.translate(_CONTROLS))[:limit]
 
 
 def decode_words(text: str) -> str:

@@ -32,8 +32,10 @@ What it implements
     stack holds an ``flock`` on it, :class:`simulator.fsutil.DataDirLock`), and start-up runs before
     anything can write, so nothing found there is still being written.
 
-What it leaves out: Maildir keyword letters a-z (the store keeps keywords in its uid list) and the
-``,S=<size>`` name extension.
+  * Dovecot's size fields in every name this module writes (``,S=<size>,W=<CRLF size>`` after the base
+    name, before ``:2,``: :func:`size_fields`), so a scan can count sizes without reading a file.
+
+What it leaves out: Maildir keyword letters a-z (the store keeps keywords in its uid list).
 """
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ from collections.abc import Callable, Container, Iterable
 from pathlib import Path
 
 from ..fsutil import GroupSync, create_new, fsync_dir, write_atomic
+from .mime import crlf_size
 from .mutf7 import decode_mutf7, encode_mutf7
 from .records import FolderInfo, FolderNameError, StoreError
 
@@ -53,7 +56,8 @@ __all__ = ["AUTO_SUBSCRIBE", "DEFAULT_FOLDERS", "DELIMITER", "FLAG_TO_LETTER", "
            "flags_from_info", "folder_dir", "folder_from_disk", "folder_tree", "info_from_flags",
            "is_maildir", "list_names", "make_maildir", "read_subscriptions", "setup_user_dir", "user_dir",
            "name_flags", "normalize_folder", "remove_maildir", "sync_subdirs", "unique_base",
-           "valid_flag", "write_lines", "write_message", "write_named", "fixed_base", "find_named", "clean_tmp"]
+           "valid_flag", "write_lines", "write_message", "write_named", "fixed_base", "find_named", "find_unique",
+           "clean_tmp", "size_fields", "NameIndex"]
 
 INBOX = "INBOX"
 DELIMITER = "/"
@@ -311,24 +315,34 @@ def write_message(maildir: Path, data: bytes, *, now: float, flags: Iterable[str
                   sync_dir: bool = True) -> tuple[str, str, os.stat_result]:
     """Write ``data`` into ``maildir``; return ("new" or "cur", the file name, the file's stat).
 
-    Without flags the file goes into ``new/<base>``, with flags into ``cur/<base>:2,<letters>``.
+    Without flags the file goes into ``new/<base>,S=<size>,W=<size>``, with flags into
+    ``cur/<base>,S=<size>,W=<size>:2,<letters>`` (:func:`size_fields`).
     ``now`` names the file, ``mtime`` (if set) becomes its modification time (IMAP's INTERNALDATE);
     a base name in ``taken`` (the folder's known names) or on disk is never used.
     ``sync_dir=False``: the caller fsyncs ``new/``/``cur/`` once after a batch (``sync_subdirs``).
     """
     flags = frozenset(flags)
     sub = "cur" if flags else "new"
+    sizes = size_fields(data)
     for _ in range(_NAME_ATTEMPTS):
         base = unique_base(now)
-        if base in taken:
+        if base in taken or os.path.lexists(maildir / sub / base):      # a bare name: from before the sizes
             continue
-        name = f"{base}:2,{info_from_flags(flags)}" if flags else base
+        name = f"{base}{sizes}:2,{info_from_flags(flags)}" if flags else f"{base}{sizes}"
         try:
             stat = create_new(maildir / "tmp" / base, maildir / sub / name, data, mtime=mtime, sync_dir=sync_dir)
         except FileExistsError:
             continue
         return sub, name, stat
     raise StoreError("could not find a free file name in the Maildir")
+
+
+def size_fields(data: bytes) -> str:
+    """Dovecot's size fields for a message file's name (after the base, before ``:2,``): ``,S=`` the
+    file's size in octets, ``,W=`` its size with CRLF line ends (RFC 3501's RFC822.SIZE), so a reader
+    can count a folder's sizes from the names alone (trusting them only when ``,S=`` matches the
+    file's own size).  Both are functions of the content: a name given by the caller stays the same."""
+    return f",S={len(data)},W={crlf_size(data)}"
 
 
 def sync_subdirs(maildir: Path, subs: Iterable[str] = ("new", "cur")) -> None:
@@ -347,7 +361,7 @@ def fixed_base(when: float, unique: str) -> str:
 
 def write_named(maildir: Path, data: bytes, *, base: str, redo: bool = False,
                 before_link: Callable[[], None] | None = None) -> tuple[str, str, bool]:
-    """Deliver ``data`` into ``maildir/new/<base>`` unless that delivery already happened.
+    """Deliver ``data`` into ``maildir/new/<base>,S=..,W=..`` unless that delivery already happened.
 
     Returns ("new" or "cur", the file name, True if written now).  The delivery happened if
     ``new/<base>`` exists or, with ``redo`` (a delivery that a process before this one may have
@@ -359,24 +373,25 @@ def write_named(maildir: Path, data: bytes, *, base: str, redo: bool = False,
     if not base or "/" in base or ":" in base or base.startswith("."):
         raise StoreError(f"not a Maildir base name: {base!r}")
     tmp = maildir / "tmp" / base
+    name = base + size_fields(data)
     if redo:
         found = find_named(maildir, base)
         if found is not None:
             return found[0], found[1], False
         tmp.unlink(missing_ok=True)     # a killed attempt of this very delivery
-    elif (maildir / "new" / base).exists():
-        return "new", base, False
+    elif (maildir / "new" / name).exists():
+        return "new", name, False
     try:
-        create_new(tmp, maildir / "new" / base, data, before_link=before_link, sync_dir=False)
+        create_new(tmp, maildir / "new" / name, data, before_link=before_link, sync_dir=False)
     except FileExistsError:
-        if (maildir / "new" / base).exists():
-            return "new", base, False
+        if (maildir / "new" / name).exists():
+            return "new", name, False
         if redo:
             raise
         tmp.unlink(missing_ok=True)     # a leftover under tmp/ of this process: written again
-        create_new(tmp, maildir / "new" / base, data, before_link=before_link, sync_dir=False)
+        create_new(tmp, maildir / "new" / name, data, before_link=before_link, sync_dir=False)
     _NEW_SYNC.sync(maildir / "new")     # the link is durable: one fsync of new/ may serve several
-    return "new", base, True
+    return "new", name, True
 
 
 # Group commit of the fsyncs of ``new/`` after ``write_named``'s links: deliveries into one Maildir
@@ -399,6 +414,67 @@ def find_named(maildir: Path, base: str) -> tuple[str, str] | None:
         except FileNotFoundError:
             pass
     return None
+
+
+def find_unique(maildir: Path, unique: str) -> tuple[str, str] | None:
+    """("new" or "cur", the file's name) of a message named by ``fixed_base(<any time>, unique)``,
+    whatever host wrote it and whatever flags a reader gave it; None if neither directory has it.
+    (The direct delivery of a relayed message: a resend is another attempt, at another time, of
+    the same delivery, :func:`simulator.mda.relay_name`.)"""
+    if not unique:
+        raise StoreError("an empty unique part matches every name")
+    for sub in ("new", "cur"):
+        try:
+            with os.scandir(maildir / sub) as entries:
+                for entry in entries:
+                    middle = entry.name.split(".", 2)[1:2]       # M<microseconds><unique>
+                    if middle and middle[0].endswith(unique) and middle[0][1:len(middle[0]) - len(unique)].isdigit():
+                        return sub, entry.name
+        except FileNotFoundError:
+            pass
+    return None
+
+
+class NameIndex:
+    """The names of the messages in Maildirs' ``new/`` and ``cur/``, each directory read once, for
+    the many lookups of the start-up (one per queue entry read: ``find_named`` and ``find_unique``
+    would scan the directory each time).  Only while nothing writes into these Maildirs."""
+
+    def __init__(self) -> None:
+        self._dirs: dict[Path, tuple[set[str], set[str]]] = {}
+
+    def _of(self, maildir: Path) -> tuple[set[str], set[str]]:
+        known = self._dirs.get(maildir)
+        if known is None:
+            stems: set[str] = set()         # "<seconds>.M<microseconds><unique>"
+            uniques: set[str] = set()       # "<unique>", after the microseconds
+            for sub in ("new", "cur"):
+                try:
+                    names = os.listdir(maildir / sub)
+                except FileNotFoundError:
+                    continue
+                for name in names:
+                    parts = name.split(".", 2)
+                    if len(parts) < 3:
+                        continue
+                    stems.add(f"{parts[0]}.{parts[1]}")
+                    middle = parts[1]
+                    digits = len(middle) - len(middle[1:].lstrip("0123456789")) - 1
+                    if digits > 0:
+                        uniques.add(middle[1 + digits:])
+            known = self._dirs[maildir] = (stems, uniques)
+        return known
+
+    def has_named(self, maildir: Path, base: str) -> bool:
+        """As ``find_named(maildir, base) is not None``."""
+        seconds, _, rest = base.partition(".")
+        return f"{seconds}.{rest.partition('.')[0]}" in self._of(maildir)[0]
+
+    def has_unique(self, maildir: Path, unique: str) -> bool:
+        """As ``find_unique(maildir, unique) is not None`` (``unique`` starts with a letter)."""
+        if not unique or unique[0].isdigit():
+            raise StoreError(f"not a unique part to look up: {unique!r}")
+        return unique in self._of(maildir)[1]
 
 
 def clean_tmp(root: Path) -> list[Path]:

@@ -34,8 +34,9 @@ from ..store import DEFAULT_FOLDERS, INBOX
 from ..store.headers import header_block, summarize
 from .errors import WebmailError
 
-__all__ = ["LocalStore"]
+__all__ = ["LocalStore", "clean_leftovers"]
 
+_LEFTOVER = re.compile(r"^\.[0-9]{1,20}\.[0-9]{1,6}\.[0-9]+\.tmp$")
 SPECIAL = {"INBOX": "inbox", "Sent": "sent", "Drafts": "drafts", "Trash": "trash", "Junk": "junk"}
 HEAD_LIMIT = 64 * 1024
 _ID = re.compile(r"^[0-9]{1,20}\.[0-9]{1,6}$")
@@ -48,6 +49,25 @@ def _component(text: str) -> str:
     """A path component from an address part: lower case, anything unusual %XX, never "." or ".."."""
     safe = _SAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group(0).encode()), text.lower())
     return ("%2E" + safe[1:]) if safe.startswith(".") else (safe or "%00")
+
+
+def clean_leftovers(local_root: Path) -> list[Path]:
+    """Remove the half-written ``.<id>.<pid>.tmp`` files a killed process left in the folders below
+    ``local_root`` (``<domain>/<user>/<Folder>/``); return what was removed.  Call it at start, before
+    the web serves a request: only the mail process writes here (a lecture hall's web-only processes
+    forward the webmail to it), and one process holds a data directory at a time.  Nothing else is
+    touched: a message is only ever visible under its final ``<id>.eml`` name."""
+    removed: list[Path] = []
+    root = Path(local_root)
+    if not root.is_dir():
+        return removed
+    for folder in root.glob("*/*/*"):
+        if folder.is_dir() and not folder.is_symlink():
+            for path in folder.iterdir():
+                if _LEFTOVER.match(path.name) and path.is_file():
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+    return removed
 
 
 class LocalStore:

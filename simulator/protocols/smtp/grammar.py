@@ -45,10 +45,15 @@ domain) is a valid forward-path (§4.5.1).
 
 Left out: the obsolete RFC 821 forms beyond source routes, IDNA validation of U-labels beyond
 "letters, digits, hyphens".
+
+The three public functions remember their last :data:`PARSED_KEPT` answers (``functools.lru_cache``:
+the results are frozen records, and a client that sends many messages names the same paths and the
+same HELO name again and again).  Bounded: the arguments are command lines of at most 512 octets.
 """
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 import unicodedata
 from dataclasses import dataclass
@@ -60,6 +65,7 @@ MAX_LOCAL_PART = 64      # octets, RFC 5321 §4.5.3.1.1
 MAX_DOMAIN = 255         # octets, RFC 5321 §4.5.3.1.2
 MAX_PATH = 256           # octets with "<" and ">", RFC 5321 §4.5.3.1.3
 MAX_LABEL = 63           # octets, RFC 1035 §2.3.4
+PARSED_KEPT = 512        # answers each public function remembers (the same paths come again and again)
 
 _ATEXT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~")
 _LETDIG = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
@@ -122,6 +128,7 @@ class Path:
 
 # -- the public functions ----------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=PARSED_KEPT)
 def parse_helo(arg: str | None) -> str | Problem:
     """The HELO/EHLO argument (RFC 5321 §4.1.1.1): one Domain or address literal."""
     problem = _problem_of_text(arg or "", "5.5.2")
@@ -139,6 +146,7 @@ def parse_helo(arg: str | None) -> str | Problem:
     return text if flaw is None else _problem(flaw, "5.5.2")
 
 
+@functools.lru_cache(maxsize=PARSED_KEPT)
 def parse_mail(arg: str | None, *, smtputf8_offered: bool = True) -> Path | Problem:
     """``MAIL FROM:<reverse-path> [params]`` (RFC 5321 §4.1.1.2, §4.1.2); ``arg`` follows "MAIL "."""
     path = _parse_command(arg, "FROM:", "5.1.7", reverse=True)
@@ -150,6 +158,7 @@ def parse_mail(arg: str | None, *, smtputf8_offered: bool = True) -> Path | Prob
     return path
 
 
+@functools.lru_cache(maxsize=PARSED_KEPT)
 def parse_rcpt(arg: str | None, *, smtputf8: bool = False) -> Path | Problem:
     """``RCPT TO:<forward-path> [params]`` (RFC 5321 §4.1.1.3, §4.1.2); ``smtputf8``: the
     transaction's MAIL asked for SMTPUTF8 (RFC 6531 §3.4)."""

@@ -108,6 +108,7 @@ from ...scenario.model import FaultKind
 from ...world import Acceptance
 from ..layers import CredentialScan, tls_version_of, trimmed_positions, wire
 from ..throttle import LoginThrottle
+from ..transport import small_reads
 from . import grammar
 from .grammar import Flaw, Problem
 
@@ -123,6 +124,22 @@ _DEFAULT_ENHANCED = {500: "5.5.2", 501: "5.5.4", 502: "5.5.1", 503: "5.5.1", 504
                      421: "4.3.0", 451: "4.3.0", 452: "4.3.1", 250: "2.0.0", 221: "2.0.0",
                      235: "2.7.0", 550: "5.0.0", 553: "5.1.3"}
 _NO_ENHANCED = {220, 334, 354}
+
+
+@functools.lru_cache(maxsize=256)
+def _enhanced(text: str) -> str:
+    """A reply with its RFC 2034 status code (the pure part of ``TranscriptSMTP.enhance``).  Most
+    replies are the same few lines again and again, so the last 256 answers are kept."""
+    if len(text) < 4 or not text[:3].isdigit():
+        return text
+    code = int(text[:3])
+    rest = text[4:]
+    if code in _NO_ENHANCED or _ENHANCED.match(rest):
+        return text
+    enhanced = _DEFAULT_ENHANCED.get(code, f"{code // 100}.0.0")
+    return f"{text[:3]}{text[3]}{enhanced} {rest}".rstrip()
+
+
 _TRIVIAL = {"QUIT", "NOOP", "RSET"}   # a session tail of only these is not worth an event
 _MAX_TRANSCRIPT = 5000
 
@@ -492,7 +509,9 @@ class TranscriptSMTP(SMTP):
         kwargs.setdefault("timeout", self.idle_timeout)
         self._active_at = 0.0                 # loop time of the last activity (:meth:`_reset_timeout`)
         self._armed_for = 0.0                 # the idle period the armed timer counts
+        self._dir_prefixes = ("auth_",)       # aiosmtpd's __init__ looks for AUTH mechanisms only (below)
         super().__init__(handler, **kwargs)
+        self._dir_prefixes = ("smtp_", "auth_")
         # aiosmtpd keeps this table on the class and adds SIZE's 26 octets at every EHLO: ours is
         # per session and recomputed at each EHLO.
         self.command_size_limits = collections.defaultdict(lambda: self.command_size_limit)
@@ -510,6 +529,7 @@ class TranscriptSMTP(SMTP):
         self._smtp_methods = {name: types.MethodType(command, self) for name, command in _guarded(type(self)).items()}
         self.transcript: list[tuple[str, str]] = []
         self._last_reply_text = ""            # the last reply pushed (recorded or not)
+        self._continued: list[str] = []       # lines of a multi-line reply waiting for its last line
         self._in_data = False
         self._in_ehlo = False
         self._command_head = bytearray()      # the start of an over-long command line being read
@@ -541,8 +561,11 @@ class TranscriptSMTP(SMTP):
         """The SMTP verbs (``smtp_*``) and AUTH mechanisms (``auth_*``) only.  aiosmtpd finds them
         with ``dir()`` and ``inspect.getmembers()`` -- a getattr of every attribute, properties
         included -- at every connection; a full ``dir()`` made that a fifth of a millisecond per
-        connection.  (``vars()`` and ``type(session).__mro__`` still show everything.)"""
-        return list(_reflected(type(self), ("smtp_", "auth_")))
+        connection.  While aiosmtpd's ``__init__`` runs, only the ``auth_*`` names: its table of
+        verbs would be replaced at once by the guarded one (:func:`_guarded`), so it is not built,
+        and its ``getmembers()`` for AUTH mechanisms binds no verb.  (``vars()`` and
+        ``type(session).__mro__`` still show everything.)"""
+        return list(_reflected(type(self), getattr(self, "_dir_prefixes", ("smtp_", "auth_"))))
 
     @property
     def peer_ip(self) -> str:
@@ -564,6 +587,8 @@ class TranscriptSMTP(SMTP):
             if transport.get_extra_info("sslcontext") is not None:  # a TLS port (smtps): TLS from byte one
                 self.tls_mode, self.tls_from = TlsMode.IMPLICIT, 0
                 self.tls_version = tls_version_of(transport)
+            else:
+                small_reads(transport)          # no 256 KiB buffer mapped and unmapped per read
         elif self.tls_mode is TlsMode.NONE:     # called again: the STARTTLS handshake is done
             self.tls_mode, self.tls_from = TlsMode.STARTTLS, len(self.transcript)
             self.tls_version = tls_version_of(transport)
@@ -703,7 +728,17 @@ class TranscriptSMTP(SMTP):
             self._record("S", text)
         if text.startswith("354"):
             self._in_data = True
-        await super().push(text)
+        if text[3:4] == "-":
+            # A line of a multi-line reply (EHLO's): sent with the reply's last line, one write
+            # and one segment for the whole reply instead of one per line.
+            self._continued.append(text)
+            return
+        if self._continued:
+            self._continued.append(text)
+            await super().push("\r\n".join(self._continued))
+            self._continued.clear()
+        else:
+            await super().push(text)
         if self._close_after_push or text.startswith("421 "):
             # RFC 5321 §3.8: 421 says "closing transmission channel" — and then does it
             self._cut_off = True
@@ -777,14 +812,9 @@ class TranscriptSMTP(SMTP):
 
     def enhance(self, text: str) -> str:
         """RFC 2034: once ENHANCEDSTATUSCODES is advertised, replies carry a status code."""
-        if self._in_ehlo or len(text) < 4 or not text[:3].isdigit():
+        if self._in_ehlo:
             return text
-        code = int(text[:3])
-        rest = text[4:]
-        if code in _NO_ENHANCED or _ENHANCED.match(rest):
-            return text
-        enhanced = _DEFAULT_ENHANCED.get(code, f"{code // 100}.0.0")
-        return f"{text[:3]}{text[3]}{enhanced} {rest}".rstrip()
+        return _enhanced(text)
 
     async def smtp_EHLO(self, hostname: str) -> None:
         if await self._answered_by_fault("EHLO"):
@@ -993,13 +1023,19 @@ class TranscriptSMTP(SMTP):
         self.data_result = None
         try:
             await self._data(arg)
+        except asyncio.CancelledError:          # the client left (the 250 perhaps held at the gate)
+            services = getattr(self.handler, "services", None)
+            gone, taken = getattr(services, "session_gone", None), self.data_result
+            if gone is not None and taken is not None and taken.ok and taken.queue_id:
+                gone(taken.queue_id)            # what was taken is delivered without its session's fact
+            raise
         finally:
             self._in_data = False
         result, self.data_result = self.data_result, None
         if result is None:                      # aiosmtpd itself refused: too much data?
             self._size_bite("DOT")
-        if result is not None and result.ok:
-            self._forgive()
+        if result is not None and result.ok and not result.resend:
+            self._forgive()             # mail was delivered (a resend stores nothing: Postfix's rule)
         if result is not None:
             self.handler.publish_session(self, result)
         elif any(side == "D" for side, _ in self.transcript[self.published_upto:]):
@@ -1017,6 +1053,8 @@ class TranscriptSMTP(SMTP):
         if arg:
             await self.push("501 Syntax: DATA")
             return
+        if self.session is not None:
+            await self.handler.before_content(self.session)   # in-flow control: before the content
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         content = await self._read_message()
         if content is None:
