@@ -17,7 +17,7 @@ tree, with viewers) under ``py-spy record --gil --format raw --threads`` instead
 CPU seconds of each thread (by id: py-spy's raw profile names the threads by id).
 
     .venv/bin/python bench/bench_viewers.py                            # 30 viewers, 300 msgs, c=10, 3 reps
-    .venv/bin/python bench/bench_viewers.py --baseline /tmp/snap12     # A/B against another tree
+    .venv/bin/python bench/bench_viewers.py --baseline /tmp/before     # A/B against another tree
     .venv/bin/python bench/bench_viewers.py --off pace,rooms --reps 4  # the bridge's ideas off vs on
     .venv/bin/python bench/bench_viewers.py --profile /tmp/viewers.txt # where the viewers' CPU goes
 """
