@@ -27,7 +27,7 @@ import sys
 import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from simulator import apitoken, memory, netaudit
 from simulator.config import DEFAULT_PORTS, Config, Ports, QueuePolicy, free_port
@@ -35,6 +35,10 @@ from simulator.events import Event
 from simulator.fsutil import DataDirBusy, DataDirLock
 from simulator.narrate.markup import plain
 from simulator.scenario import DEFAULT_SCENARIO, ScenarioError, load_scenario
+
+if TYPE_CHECKING:                               # imported late at run time (start-up memory)
+    from simulator.bus import EventBus
+    from simulator.runtime import MailStack
 
 log = logging.getLogger("mailflow")
 
@@ -420,17 +424,13 @@ def _main(argv: list[str] | None = None) -> int:
     from simulator.lesson import Director
     director = Director(config, scenario, resume=not args.fresh)
     director.bus.subscribe(print_hop)
-    for attempt in range(3):        # port 0: a free port chosen, then taken by another run meanwhile
-        try:
-            stack = director.start()
-            break
-        except OSError as err:
-            if attempt == 2 or not _free_ports_asked(args):
-                print(f"app.py: cannot start: {err} (is another Mailflow running? choose other ports)",
-                      file=sys.stderr)
-                return 1
-            director.config = config = config_from_args(args)    # the same data directory, new free ports
-            director.bus.reopen()                                # the failed start closed the log
+    def start_director(chosen: Config) -> "MailStack":
+        director.config = chosen
+        return director.start()
+    started = start_on_free_ports(args, config, director.bus, start_director)
+    if started is None:
+        return 1
+    stack, config = started
     keep_retention(director, config)
     print(f"Scenario: {scenario.title.en} ({scenario.path})")
     print_listeners(stack)
@@ -477,18 +477,15 @@ def run_api_only(args: argparse.Namespace, scenario, config: Config, token: str)
     bus = EventBus(log_path=config.data_dir / "logs" / f"events-{stamp}.jsonl" if args.verbose else None)
     if args.verbose:
         bus.subscribe(print_hop)
-    for attempt in range(3):        # port 0: a free port chosen, then taken by another run meanwhile
-        stack = MailStack(config, scenario, bus=bus)
-        stack.store.retention = retention_of(config)
-        try:
-            stack.start()
-            break
-        except OSError as err:
-            if attempt == 2 or not _free_ports_asked(args):
-                print(f"app.py: cannot start: {err} (is another Mailflow running? choose other ports)",
-                      file=sys.stderr)
-                return 1
-            config = config_from_args(args)
+    def start_stack(chosen: Config) -> MailStack:
+        stack = MailStack(chosen, scenario, bus=bus)
+        stack.store.retention = retention_of(chosen)
+        stack.start()
+        return stack
+    started = start_on_free_ports(args, config, bus, start_stack)
+    if started is None:
+        return 1
+    stack, config = started
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     server = None
@@ -510,6 +507,25 @@ def run_api_only(args: argparse.Namespace, scenario, config: Config, token: str)
         if args.ports_file is not None:
             args.ports_file.unlink(missing_ok=True)
     return 0
+
+
+def start_on_free_ports(args: argparse.Namespace, config: Config, bus: EventBus,
+                        start: Callable[[Config], "MailStack"]) -> "tuple[MailStack, Config] | None":
+    """``start(config)``; when it fails on a port (OSError) and free ports were asked (``--*-port=0``:
+    chosen, then taken by another program before the stack bound it), again on new free ports, three
+    tries in all, the same data directory; a failed start closes the event log, so it is opened again.
+    None once it has said why it cannot start."""
+    for attempt in range(3):
+        try:
+            return start(config), config
+        except OSError as err:
+            if attempt == 2 or not _free_ports_asked(args):
+                print(f"app.py: cannot start: {err} (is another Mailflow running? choose other ports)",
+                      file=sys.stderr)
+                return None
+            config = config_from_args(args)
+            bus.reopen()
+    return None
 
 
 def _free_ports_asked(args: argparse.Namespace) -> bool:

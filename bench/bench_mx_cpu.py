@@ -18,7 +18,6 @@ Loopback only; the server it started is stopped by its pid.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -29,8 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import dns.message
-import dns.query
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mxrun import app_command, listening, mx1_address  # noqa: E402  (bench/mxrun.py)
+
 
 ROOT = Path(__file__).resolve().parent.parent
 TICK = os.sysconf("SC_CLK_TCK")
@@ -44,30 +44,22 @@ def cpu_seconds(pid: int) -> float:
 def one_run(tree: Path, args: argparse.Namespace, profile: str | None = None) -> float:
     """CPU milliseconds per delivered message of one server started from ``tree``."""
     work = Path(tempfile.mkdtemp(prefix="mx-cpu-"))
-    ports = work / "ports.json"
-    command = [sys.executable, str(tree / "app.py"), "--data", str(work / "data"), "--fresh",
-               "--ports-file", str(ports), "--smtp-sessions-per-address", "100"]
-    command += [arg for name in ("web", "mx", "submission", "smtps", "dns", "imap", "imaps", "pop3", "pop3s", "app")
-                for arg in (f"--{name}-port", "0")]               # every port free: loopback, nothing fixed
+    command = app_command(tree, work, "--smtp-sessions-per-address", "100")
     if profile:
         command = [str(Path(sys.executable).parent / "py-spy"), "record", "-r", "200", "--gil", "--format", "raw",
                    "--threads", "-o", profile, "--", *command]
     server = subprocess.Popen(command, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pid = None
     try:
-        deadline = time.monotonic() + 30
-        while not (ports.exists() and ports.stat().st_size) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        listening = json.loads(ports.read_text())
-        query = dns.message.make_query("mx1.beta.test", "A")
-        address = dns.query.udp(query, "127.0.0.1", port=listening["dns"], timeout=3).answer[0][0].address
+        ports = listening(work)
+        address = mx1_address(ports)
         pid = app_pid(server.pid) if profile else server.pid
         box = work / "data" / "mail" / "beta.test" / "bob" / "new"
         began = cpu_seconds(pid)
         source = ["smtp-source", "-s", str(args.c), "-m", str(args.messages), "-l", str(args.size),
                   "-f", "alice@alpha.test", "-t", "bob@beta.test", "-M", "mx1.beta.test"]
         source += [] if args.new else ["-d"]
-        subprocess.run([*source, f"{address}:{listening['mx']}"], check=True, timeout=args.timeout)
+        subprocess.run([*source, f"{address}:{ports['mx']}"], check=True, timeout=args.timeout)
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline and (not box.is_dir() or len(os.listdir(box)) < args.messages):
             time.sleep(0.05)

@@ -22,7 +22,6 @@ server it started is stopped by its pid.  Bounded by ``--timeout`` seconds per r
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import signal
@@ -34,10 +33,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import dns.message
-import dns.query
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mxrun import app_command, listening, mx1_address  # noqa: E402  (bench/mxrun.py)
 from sidebyside.sender import message          # noqa: E402  the same 2 KB message as bench/run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,21 +80,13 @@ def one_session(address: str, port: int, data: bytes) -> list[float]:
 
 def one_run(tree: Path, args: argparse.Namespace, profile: str | None = None) -> dict:
     work = Path(tempfile.mkdtemp(prefix="mx-lat-"))
-    ports = work / "ports.json"
-    command = [sys.executable, str(tree / "app.py"), "--data", str(work / "data"), "--fresh",
-               "--ports-file", str(ports)]
-    command += [arg for name in ("web", "mx", "submission", "smtps", "dns", "imap", "imaps", "pop3", "pop3s", "app")
-                for arg in (f"--{name}-port", "0")]
+    command = app_command(tree, work)
     server = subprocess.Popen(command, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     spy = None
     try:
-        deadline = time.monotonic() + 30
-        while not (ports.exists() and ports.stat().st_size) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        listening = json.loads(ports.read_text())
-        query = dns.message.make_query("mx1.beta.test", "A")
-        address = dns.query.udp(query, "127.0.0.1", port=listening["dns"], timeout=3).answer[0][0].address
-        port = listening["mx"]
+        ports = listening(work)
+        address = mx1_address(ports)
+        port = ports["mx"]
         for n in range(WARMUP):
             one_session(address, port, message(SENDER, RCPT, f"warm.{n}.{time.time()}@client.bench.test", args.size))
         if profile:

@@ -17,7 +17,6 @@ its pid.  Under strace everything is slower: the counts matter here, not the tim
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -28,8 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import dns.message
-import dns.query
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from mxrun import app_command, listening, mx1_address  # noqa: E402  (bench/mxrun.py)
+
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOWN = ("fsync", "fdatasync", "openat", "rename", "link", "unlink", "mkdir", "write", "futex", "sendto",
@@ -39,20 +39,12 @@ SHOWN = ("fsync", "fdatasync", "openat", "rename", "link", "unlink", "mkdir", "w
 def one_run(tree: Path, messages: int, concurrency: int, timeout: float) -> dict[str, float]:
     """Syscalls per delivered message of one server started from ``tree``."""
     work = Path(tempfile.mkdtemp(prefix="mx-sys-"))
-    ports = work / "ports.json"
-    command = [sys.executable, str(tree / "app.py"), "--data", str(work / "data"), "--fresh",
-               "--ports-file", str(ports), "--smtp-sessions-per-address", "100"]
-    command += [arg for name in ("web", "mx", "submission", "smtps", "dns", "imap", "imaps", "pop3", "pop3s", "app")
-                for arg in (f"--{name}-port", "0")]
+    command = app_command(tree, work, "--smtp-sessions-per-address", "100")
     server = subprocess.Popen(command, cwd=tree, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     tracer = None
     try:
-        deadline = time.monotonic() + 30
-        while not (ports.exists() and ports.stat().st_size) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        listening = json.loads(ports.read_text())
-        query = dns.message.make_query("mx1.beta.test", "A")
-        address = dns.query.udp(query, "127.0.0.1", port=listening["dns"], timeout=3).answer[0][0].address
+        ports = listening(work)
+        address = mx1_address(ports)
         box = work / "data" / "mail" / "beta.test" / "bob" / "new"
         counts = work / "strace.txt"
         tracer = subprocess.Popen(["strace", "-f", "-c", "-o", str(counts), "-p", str(server.pid)],
@@ -60,7 +52,7 @@ def one_run(tree: Path, messages: int, concurrency: int, timeout: float) -> dict
         time.sleep(1.0)                         # attached to every thread before the first message
         subprocess.run(["smtp-source", "-s", str(concurrency), "-m", str(messages), "-l", "2048", "-d",
                         "-f", "alice@alpha.test", "-t", "bob@beta.test", "-M", "mx1.beta.test",
-                        f"{address}:{listening['mx']}"], check=True, timeout=timeout)
+                        f"{address}:{ports['mx']}"], check=True, timeout=timeout)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and (not box.is_dir() or len(os.listdir(box)) < messages):
             time.sleep(0.05)

@@ -216,3 +216,21 @@ def start_world(tmp_path: Path) -> Iterator[Callable[..., World]]:
 @pytest.fixture
 def world(start_world) -> World:
     return start_world()
+
+
+@pytest.fixture
+def reads(monkeypatch) -> list[str]:
+    """Every whole-message read of the mail store (its size count and ``read_message``), by name or
+    ``read <uid>``: the store tests prove what a scan or a FETCH did not have to read."""
+    from simulator.store import uids
+    from simulator.store.mailstore import MailStore
+    seen: list[str] = []
+    count = uids.file_crlf_size
+    monkeypatch.setattr(uids, "file_crlf_size", lambda p: seen.append(Path(p).name) or count(p))
+    original = MailStore.read_message
+
+    def read(self, address, folder, uid):
+        seen.append(f"read {uid}")
+        return original(self, address, folder, uid)
+    monkeypatch.setattr(MailStore, "read_message", read)
+    return seen

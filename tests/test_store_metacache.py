@@ -58,21 +58,6 @@ class Counter:
         return ("(%s)" % parsed.root.headers.get("subject")).encode()
 
 
-@pytest.fixture
-def reads(monkeypatch) -> list[str]:
-    """Every whole-message read: the store's size count and ``read_message``."""
-    seen: list[str] = []
-    count = uids.file_crlf_size
-    monkeypatch.setattr(uids, "file_crlf_size", lambda p: seen.append(Path(p).name) or count(p))
-    original = MailStore.read_message
-
-    def read(self, address, folder, uid):
-        seen.append(f"read {uid}")
-        return original(self, address, folder, uid)
-    monkeypatch.setattr(MailStore, "read_message", read)
-    return seen
-
-
 def test_a_first_scan_reads_no_message_and_sizes_are_counted_when_asked(root, filled, reads):
     store = MailStore(root, clock=lambda: T0)
     assert len(store.uids(BOB, "INBOX")) == 6

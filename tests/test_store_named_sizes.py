@@ -12,9 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
-from simulator.store import MailStore, parse_header_block, to_crlf, uids
+from simulator.store import MailStore, parse_header_block, to_crlf
 from simulator.store.mime import ParsedMessage
 
 BOB = "bob@beta.test"
@@ -30,21 +28,6 @@ def drop(store: MailStore, name: str, data: bytes, mtime: float) -> Path:
     os.utime(root / "tmp" / name, (mtime, mtime))
     os.rename(root / "tmp" / name, root / "new" / name)
     return root / "new" / name
-
-
-@pytest.fixture
-def reads(monkeypatch) -> list[str]:
-    """Every whole-message read: the store's size count and ``read_message``."""
-    seen: list[str] = []
-    count = uids.file_crlf_size
-    monkeypatch.setattr(uids, "file_crlf_size", lambda p: seen.append(Path(p).name) or count(p))
-    original = MailStore.read_message
-
-    def read(self, address, folder, uid):
-        seen.append(f"read {uid}")
-        return original(self, address, folder, uid)
-    monkeypatch.setattr(MailStore, "read_message", read)
-    return seen
 
 
 def headers_of(parsed: ParsedMessage) -> bytes:
