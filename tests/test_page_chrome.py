@@ -106,6 +106,7 @@ def test_narrow_and_zoomed_screens_keep_the_legend_and_the_top_bar(site, browser
 
 
 # ---------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------
 @pytest.fixture
 def classroom(tmp_path):
     made = []
@@ -171,5 +172,27 @@ def test_counts_on_the_page_take_the_plural_of_their_language(site, browser, lan
     count = page.inner_text("#timeline-count")          # the queue goes on retrying: read the count once
     n = int(count.split()[0])
     assert count == fill(lang, "timeline.count", shown=n, total=n)
+    assert page.errors == []
+    page.context.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_the_live_top_bar_keeps_to_one_row_at_1280(classroom, browser, lang):
+    """Found in the Russian screenshots: with hops on the page ("5 шагов", "Сейчас") the teacher's bar
+    at 1280 px took a second row, because an item reaching only into the bar's padding was not seen as
+    an overflow (scrollWidth) and the bar dropped no words."""
+    director, server = classroom()                      # the teacher's bar with its lessons: the fullest
+    page = open_page(browser, server.url, "1280x720", lang)
+    join_send(send_in_background(director.stack, subject="One row"))
+    page.wait_for_function("() => document.querySelectorAll('#timeline-list li.row').length >= 5")
+    # one row: every shown item of the bar on the same line (the bar refits in a ResizeObserver)
+    page.wait_for_function("""() => {
+        const tops = [...document.querySelector('.topbar').children]
+            .filter((item) => item.getBoundingClientRect().width > 0 && item.getBoundingClientRect().height > 0)
+            .map((item) => item.getBoundingClientRect().top);
+        return Math.max(...tops) - Math.min(...tops) < 12; }""", timeout=5000)
+    items = [b for b in boxes(page, ".topbar > *") if b["visible"] and b["width"] > 0 and b["height"] > 0]
+    bar = boxes(page, ".topbar")[0]
+    assert all(b["right"] <= bar["right"] for b in items), items
     assert page.errors == []
     page.context.close()

@@ -808,7 +808,14 @@ class App {
       let level = 0;
       body.dataset.measuring = "yes";                  // one row while measuring (the bar wraps otherwise)
       body.dataset.fit = "0";
-      while (bar.scrollWidth > bar.clientWidth + 1 && level < 5) body.dataset.fit = String(++level);
+      // Overflow is an item past the content box: scrollWidth misses one that only reaches into the
+      // bar's padding, which is enough to make the wrapping bar take a second row.
+      const overflows = () => {
+        const edge = bar.getBoundingClientRect().right - parseFloat(getComputedStyle(bar).paddingRight);
+        return bar.scrollWidth > bar.clientWidth + 1
+          || [...bar.children].some((item) => item.getBoundingClientRect().right > edge + 0.5);
+      };
+      while (overflows() && level < 5) body.dataset.fit = String(++level);
       delete body.dataset.measuring;
     });
   }
