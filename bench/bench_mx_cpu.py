@@ -18,6 +18,7 @@ Loopback only; the server it started is stopped by its pid.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -30,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mxrun import app_command, listening, mx1_address  # noqa: E402  (bench/mxrun.py)
+from sidebyside import procs  # noqa: E402
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,13 +72,9 @@ def one_run(tree: Path, args: argparse.Namespace, profile: str | None = None) ->
         # SIGTERM to py-spy itself ends it without a profile and leaves app.py running).
         if profile and pid is not None:
             os.kill(pid, signal.SIGTERM)
-        else:
-            server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.wait(timeout=30)         # py-spy ends once its child has, profile written
+        procs.end(server, grace=30)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mxrun import app_command, listening, mx1_address  # noqa: E402  (bench/mxrun.py)
+from sidebyside import procs  # noqa: E402
 from sidebyside.sender import message          # noqa: E402  the same 2 KB message as bench/run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,11 +117,7 @@ def one_run(tree: Path, args: argparse.Namespace, profile: str | None = None) ->
                 spy.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 spy.kill()
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        procs.end(server, grace=30)
         shutil.rmtree(work, ignore_errors=True)
 
 

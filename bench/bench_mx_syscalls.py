@@ -29,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mxrun import app_command, listening, mx1_address  # noqa: E402  (bench/mxrun.py)
+from sidebyside import procs  # noqa: E402
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,12 +67,7 @@ def one_run(tree: Path, messages: int, concurrency: int, timeout: float) -> dict
         if tracer is not None:
             tracer.kill()
             tracer.wait()
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        procs.end(server, grace=30)
         shutil.rmtree(work, ignore_errors=True)
 
 
