@@ -43,7 +43,9 @@ class EventBus:
         the event goes to the history, the log and every subscriber."""
         text = narrate(fact)
         message = dict(fact.message) if fact.message is not None else None
-        transcript = tuple([(str(side), str(line)) for side, line in fact.transcript])
+        transcript = fact.transcript
+        if not _plain_pairs(transcript):        # else shared: the history holds one copy, not two
+            transcript = tuple([(str(side), str(line)) for side, line in transcript])
         data = fact.data()
         with self._lock:
             self._seq += 1
@@ -115,19 +117,31 @@ class EventBus:
     def load_log(self, path: Path) -> int:
         """Put the events of an earlier run's log into the history (after a restart of the program
         the page shows what happened before); they keep their words and data, not their facts.
-        Unreadable lines are skipped.  Returns how many were loaded."""
-        loaded: list[Event] = []
+        Unreadable lines are skipped.  Returns how many were loaded (read; the history keeps the last
+        of them that fit).  Only those are held while reading: a log of 20,000 events never sits in
+        memory whole."""
+        loaded: collections.deque[Event] = collections.deque(maxlen=self._history.maxlen)
+        count = top = 0
         with open(path, encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 try:
-                    loaded.append(_event_from_dict(json.loads(line)))
+                    event = _event_from_dict(json.loads(line))
                 except (ValueError, KeyError, TypeError):
                     continue
+                count += 1
+                top = max(top, event.seq)
+                loaded.append(event)
         with self._lock:
-            for event in loaded:
-                self._seq = max(self._seq, event.seq)
-                self._history.append(event)
-        return len(loaded)
+            self._seq = max(self._seq, top)
+            self._history.extend(loaded)
+        return count
+
+
+def _plain_pairs(transcript) -> bool:
+    """A tuple of (str, str) tuples, exactly: what every protocol's fact holds (no copy needed)."""
+    return type(transcript) is tuple and all(
+        type(pair) is tuple and len(pair) == 2 and type(pair[0]) is str and type(pair[1]) is str
+        for pair in transcript)
 
 
 def _open_log(path: Path):

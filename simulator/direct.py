@@ -41,12 +41,15 @@ Theory of operation
     IDLE sessions' news) are held until the session has published its own (``Delivery.announce``,
     called by the SMTP handler), or :data:`ANNOUNCE_FALLBACK` seconds, whichever comes first.
 
-    The worker-thread side is :func:`plan`, :func:`write` and :func:`found`; the loop's side is
+    The worker-thread side is :func:`plan`, :func:`write` and :func:`found` (handed to a worker with
+    the queue runner's ``_io``: :mod:`simulator.offload` over :mod:`simulator.handoff`, lighter than
+    ``asyncio.to_thread``, and waited for by ``Delivery.stop``); the loop's side is
     :class:`DirectDelivery`, a part of :class:`simulator.delivery.Delivery`.
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,8 +211,8 @@ class DirectDelivery:
         message is queued as before (its entry is then the record)."""
         svc = self.svc
         relay = entry.extra.get("relay", "")
-        copies, durable = await asyncio.to_thread(write, svc.queue, svc.data_dir, entry, content,
-                                                  mailboxes, relay=relay)
+        copies, durable = await self._io(functools.partial(write, svc.queue, svc.data_dir, entry, content,
+                                                           mailboxes, relay=relay))
         self._hold(host, entry, [c for c in copies if c.path is not None])
         if durable:
             return
@@ -232,7 +235,7 @@ class DirectDelivery:
                        next_attempt=now, extra={"relay": relay})
         mailboxes = [svc.world.mailbox_of(r) for r in rcpts]
         try:
-            taken = await asyncio.to_thread(found, svc.queue, svc.data_dir, record, mailboxes)
+            taken = await self._io(found, svc.queue, svc.data_dir, record, mailboxes)
         except OSError:
             self._unsure.add(relay)
             raise

@@ -685,18 +685,22 @@ class RetrievalBus:
     The MDA wrote the trace id into the message (``X-Mailflow-Trace``); a RETR or a FETCH of one
     message publishes with it, so "follow this message" runs from the MUA that sent it to the MUA
     that read it.  A fact qualifies when it has no trace yet, names one message (``uid``, or
-    ``uids`` with one element) and its ``folder``, and comes from a mailbox node.
+    ``uids`` with one element) and its ``folder``, and comes from a mailbox node -- except a POP3
+    RETR, whose session sets the trace from the header it has just sent (:data:`_SELF_TRACED`).
     """
 
     _TRACE = re.compile(rb"(?im)^X-Mailflow-Trace:[ \t]*(m-[0-9a-f]+)[ \t]*\r?$")
     _FIRST = 2048       # the MDA writes the field among the first few (mda.final_headers): one small read
     _HEAD = 16384       # how far a header is looked through at most
+    # Kinds whose publisher looked for the field in the header it had read already (POP3's RETR:
+    # the session sends the message, so a fact of it without a trace has none to find here)
+    _SELF_TRACED = frozenset({"pop3.retr"})
 
     def __init__(self, bus: EventBus, store: MailStore) -> None:
         self.bus, self.store = bus, store
 
     def publish(self, fact: Fact):
-        if fact.trace is None:
+        if fact.trace is None and fact.kind not in self._SELF_TRACED:
             trace = self._trace(fact)
             if trace is not None:
                 fact = _with_trace(fact, trace)

@@ -62,10 +62,16 @@ Handler = Callable[["Connection"], Awaitable[None]]
 
 
 def small_reads(transport: asyncio.BaseTransport) -> None:
-    """Make a plain socket transport read at most :data:`RECV_SIZE` octets at once (a TLS one reads
-    into its own buffer: nothing to do)."""
+    """Make a transport read at most :data:`RECV_SIZE` octets at once: a plain socket's ``recv()``,
+    and a TLS transport's decrypted reads (asyncio's ``SSLProtocol`` copies what it decrypted out
+    with ``read(max_size)``, 256 KiB, for a protocol that is not buffered: above glibc's mmap
+    threshold, every such read was mmap + mremap + munmap).  A TLS transport's socket reads into
+    the TLS layer's own buffer: nothing to do there."""
     if isinstance(getattr(transport, "max_size", None), int):
         transport.max_size = RECV_SIZE                  # type: ignore[attr-defined]
+    tls = getattr(transport, "_ssl_protocol", None)     # asyncio's _SSLProtocolTransport
+    if tls is not None and isinstance(getattr(tls, "max_size", None), int):
+        tls.max_size = RECV_SIZE
 
 
 class LineTooLong(Exception):
@@ -211,6 +217,7 @@ class Connection(asyncio.Protocol):
         if new is None:
             raise ConnectionResetError("connection closed during the TLS handshake")
         self.transport = new  # type: ignore[assignment]
+        small_reads(new)            # the decrypted copies too (``small_reads``)
         self.is_tls = True
         self.tls_mode = "implicit" if implicit else "starttls"
         ssl_object = new.get_extra_info("ssl_object")

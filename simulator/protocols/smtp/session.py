@@ -587,11 +587,10 @@ class TranscriptSMTP(SMTP):
             if transport.get_extra_info("sslcontext") is not None:  # a TLS port (smtps): TLS from byte one
                 self.tls_mode, self.tls_from = TlsMode.IMPLICIT, 0
                 self.tls_version = tls_version_of(transport)
-            else:
-                small_reads(transport)          # no 256 KiB buffer mapped and unmapped per read
         elif self.tls_mode is TlsMode.NONE:     # called again: the STARTTLS handshake is done
             self.tls_mode, self.tls_from = TlsMode.STARTTLS, len(self.transcript)
             self.tls_version = tls_version_of(transport)
+        small_reads(transport)                  # no 256 KiB buffer mapped and unmapped per read (TLS too)
         super().connection_made(transport)
 
     def _claim_slot(self, peer: str) -> None:

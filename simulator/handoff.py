@@ -1,0 +1,117 @@
+"""A light hand-off of blocking work (the disk) from the event loop to worker threads.
+
+Theory of operation
+    ``asyncio.to_thread`` goes through a ``ThreadPoolExecutor``: per call a copy of the context, a
+    ``concurrent.futures.Future`` (with its own ``Condition``), a work item, two locks taken on
+    submit, an idle-worker ``Semaphore`` (Python code over a ``Condition``) acquired on submit and
+    released by the worker, and ``wrap_future``'s chain of callbacks between the two futures.  All of
+    it runs with the GIL held, on the loop and in the worker, around every hand-off: on an MX
+    taking messages from ten clients the hand-off of the direct write was a sixth of the mail loop's
+    samples (``py-spy --gil``).
+
+    :class:`Handoff` keeps what is needed.  Workers wait on one ``queue.SimpleQueue`` (its ``put`` and
+    ``get`` are single C calls); the loop puts ``(loop, future, function, args)``; the worker runs the
+    function and gives the outcome back with one ``loop.call_soon_threadsafe``, which settles the
+    asyncio future on the loop (unless it was cancelled meanwhile: the work itself still ran to its
+    end, as with ``to_thread``).  Workers are started on demand, at most ``max_workers``: a new one only
+    when none is idle (the idle count is kept under one plain lock, the same rule as the executor's
+    semaphore).  They are daemon threads shared by every loop of the process; a job left running at
+    the interpreter's exit is what a crash is, and the simulator's writes are made for that (every
+    durable write is complete or absent).  A child made by ``fork`` starts with an empty pool (the
+    parent's threads do not exist there).  The caller's context variables are not carried into the
+    worker (the disk work reads none).
+
+    ``await run(function, *args)`` is the whole interface; an exception of the function is raised by
+    the ``await``.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import threading
+from typing import Any, Callable, TypeVar
+
+__all__ = ["MAX_WORKERS", "Handoff", "run"]
+
+T = TypeVar("T")
+MAX_WORKERS = 6             # as the default executor on two cores: min(32, cpus + 4)
+
+
+class Handoff:
+    """A small pool of worker threads fed from one ``SimpleQueue`` (see the module's docstring)."""
+
+    def __init__(self, max_workers: int = MAX_WORKERS, *, name: str = "handoff") -> None:
+        self._jobs: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0                      # workers waiting for a job and not yet promised one
+        self._threads: list[threading.Thread] = []
+        self._max = max_workers
+        self._name = name
+
+    def run(self, function: Callable[..., T], *args: Any) -> "asyncio.Future[T]":
+        """Run ``function(*args)`` in a worker thread; the future (of the running loop) gets its
+        result or its exception."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+                start = False
+            else:
+                start = len(self._threads) < self._max
+                if start:
+                    thread = threading.Thread(target=self._work, name=f"{self._name}_{len(self._threads)}",
+                                              daemon=True)
+                    self._threads.append(thread)
+        self._jobs.put((loop, future, function, args))
+        if start:
+            thread.start()
+        return future
+
+    def _forget(self) -> None:
+        """In a child after ``fork``: no worker thread exists here, nor the jobs they held."""
+        self._jobs = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._threads = []
+
+    @property
+    def workers(self) -> int:
+        """How many worker threads were started (for tests)."""
+        return len(self._threads)
+
+    def _work(self) -> None:
+        jobs, lock = self._jobs, self._lock
+        while True:
+            loop, future, function, args = jobs.get()
+            try:
+                result, error = function(*args), None
+            except BaseException as exc:        # given to the awaiting coroutine, as to_thread does
+                result, error = None, exc
+            with lock:
+                self._idle += 1
+            try:
+                loop.call_soon_threadsafe(_settle, future, result, error)
+            except RuntimeError:                # the loop was closed meanwhile: nobody waits
+                pass
+            del loop, future, function, args, result, error
+
+
+def _settle(future: "asyncio.Future[Any]", result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+_POOL = Handoff()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_POOL._forget)
+
+
+def run(function: Callable[..., T], *args: Any) -> "asyncio.Future[T]":
+    """``await run(function, *args)``: :meth:`Handoff.run` on the process's one pool."""
+    return _POOL.run(function, *args)
