@@ -16,16 +16,29 @@ printed as one JSON line: delivered msgs/s, server CPU per message, 250 -> ``new
 ``--flow N`` sets ``FLOW_LIMIT``.  Alternate the configurations and repeat: on a shared machine
 wall-clock figures are noisy; CPU per message is the steadiest.
 
+``--baseline DIR`` (a copy of the tree, e.g. the session's snapshot) runs DIR's ``app.py`` and this
+tree's in turn, ``--reps`` times (the order swapped every repetition, so both see the same load), and
+ends with a summary line: the median of each figure per tree and of the per-repetition ratios
+(this tree ÷ baseline).  ``--profile OUT`` attaches ``py-spy record --gil --threads --format raw`` to
+this tree's ``app.py`` for the whole run of the senders (one run).
+
     .venv/bin/python bench/bench_pipeline.py --messages 300 --connections 10
     .venv/bin/python bench/bench_pipeline.py --messages 300 --connections 10 --off flow,reuse,content
     .venv/bin/python bench/bench_pipeline.py --messages 300 --connections 10 --off direct
+    .venv/bin/python bench/bench_pipeline.py --messages 1000 --connections 10 --reps 5 --baseline /tmp/snap15
+    .venv/bin/python bench/bench_pipeline.py --messages 3000 --connections 10 --profile /tmp/pipe.txt
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
+import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -55,6 +68,56 @@ runpy.run_path(os.path.join({root!r}, "app.py"), run_name="__main__")
 '''
 
 
+KEYS = ("delivered", "rate", "cpu_ms_per_msg", "to_maildir_p50_ms", "to_maildir_p95_ms", "to_maildir_p99_ms",
+        "errors")
+RATIOS = ("rate", "cpu_ms_per_msg", "to_maildir_p50_ms", "to_maildir_p95_ms")
+
+
+class Profiled(servers.Mailflow):
+    """``app.py`` as usual, with py-spy attached once it listens (and stopped before it, so the
+    profile is written)."""
+    out = ""
+
+    def _start(self) -> None:
+        super()._start()
+        self.spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-r", "200", "--gil",
+                                     "--threads", "--format", "raw", "-o", self.out, "--pid", str(self.proc.pid)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)          # py-spy attached
+
+    def stop(self) -> None:
+        spy = getattr(self, "spy", None)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)      # py-spy writes its profile on SIGINT
+            try:
+                spy.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+        super().stop()
+
+
+def one_run(args: argparse.Namespace, root: Path, off: list[str], profile: str | None = None) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+        work = Path(tmp)
+        servers.ROOT = root
+        if off or args.flow is not None:
+            fake = work / "launch"
+            fake.mkdir()
+            (fake / "app.py").write_text(LAUNCHER.format(root=str(root), off=off, flow=args.flow))
+            servers.ROOT = fake
+        run = work / "run"
+        run.mkdir()
+        saved = submission.Mailflow
+        if profile:
+            Profiled.out = profile
+            submission.Mailflow = Profiled
+        try:
+            out = submission.run(run, args.messages, args.connections, args.reuse, args.viewers, args.seconds)
+        finally:
+            submission.Mailflow = saved
+    return {k: round(out[k], 2) if isinstance(out.get(k), float) else out.get(k) for k in KEYS}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--messages", type=int, default=300)
@@ -64,26 +127,38 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--off", default="", help="comma-separated: reuse, flow, content, direct")
     p.add_argument("--flow", type=int, default=None, help="FLOW_LIMIT")
+    p.add_argument("--reps", type=int, default=1, help="runs (with --baseline: pairs)")
+    p.add_argument("--baseline", type=Path, help="another tree's app.py, alternated with this one")
+    p.add_argument("--profile", help="py-spy raw output of this tree's app.py (one run)")
     args = p.parse_args()
     off = [o for o in args.off.split(",") if o]
     unknown = set(off) - {"reuse", "flow", "content", "direct"}
     if unknown:
         p.error(f"--off: unknown {', '.join(sorted(unknown))}")
-    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
-        work = Path(tmp)
-        if off or args.flow is not None:
-            fake = work / "launch"
-            fake.mkdir()
-            (fake / "app.py").write_text(LAUNCHER.format(root=str(ROOT), off=off, flow=args.flow))
-            servers.ROOT = fake
-        run = work / "run"
-        run.mkdir()
-        out = submission.run(run, args.messages, args.connections, args.reuse, args.viewers, args.seconds)
-    keys = ("delivered", "rate", "cpu_ms_per_msg", "to_maildir_p50_ms", "to_maildir_p95_ms", "to_maildir_p99_ms",
-            "errors")
-    result = {k: round(out[k], 2) if isinstance(out.get(k), float) else out.get(k) for k in keys}
-    print(json.dumps({"off": off, "flow": args.flow, "connections": args.connections, "reuse": args.reuse,
-                      **result}))
+    common = {"off": off, "flow": args.flow, "connections": args.connections, "reuse": args.reuse}
+    if args.profile:
+        print(json.dumps({**common, "tree": "this", "profile": args.profile,
+                          **one_run(args, ROOT, off, os.path.abspath(args.profile))}), flush=True)
+        return
+    trees = [("this", ROOT)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
+    runs: dict[str, list[dict]] = {name: [] for name, _ in trees}
+    for rep in range(args.reps):
+        order = trees if rep % 2 == 0 else trees[::-1]
+        for name, root in order:
+            result = one_run(args, root, off)
+            runs[name].append(result)
+            print(json.dumps({**common, "tree": name, "rep": rep + 1, **result}), flush=True)
+    if args.baseline:
+        summary: dict = {"pairs": args.reps}
+        for key in RATIOS:
+            this = [r[key] for r in runs["this"] if r.get(key)]
+            base = [r[key] for r in runs["baseline"] if r.get(key)]
+            ratios = [a[key] / b[key] for a, b in zip(runs["this"], runs["baseline"]) if a.get(key) and b.get(key)]
+            if this and base and ratios:
+                summary[key] = {"baseline": round(statistics.median(base), 2), "this": round(statistics.median(this), 2),
+                                "ratio": round(statistics.median(ratios), 3),
+                                "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)]}
+        print(json.dumps({**common, "summary": summary}), flush=True)
 
 
 if __name__ == "__main__":

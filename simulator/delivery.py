@@ -55,6 +55,11 @@ Speed (issue 13), without changing what is promised or shown:
   no read of the file it was written to a moment before;
 - the last local delivery of an entry removes it from the queue in the same worker-thread call
   (``_deliver_and_record``): one hand-off to a thread per delivered message instead of three;
+- the loop's turns between a message's steps are counted: a queue write is awaited through a shield
+  with what follows it as its own callback (``_commit``, ``_stored``: no task of its own), and a due
+  entry's task is made at once (``schedule``), not from a timer of delay 0;
+- the queue's file work goes to the light hand-off pool (:mod:`simulator.handoff`) through
+  :class:`simulator.offload.Offload` (``_io``), which ``stop`` waits on: the jobs in flight end first;
 - the final MX delivers into the Maildirs before its 250 when nothing needs the queue (the world
   runs freely, no fault, every recipient's mailbox on this host: :mod:`simulator.direct`): no queue
   files, about two fsyncs per message instead of six; a relayed copy leaves the same ``.done`` record.
@@ -98,6 +103,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from collections import deque
 from dataclasses import dataclass
@@ -113,6 +119,7 @@ from .facts import Bounced, Deferred, DeliveryReason, Fact, Quarantined, Reason,
 from .faults import FaultBook
 from .gate import StepGate
 from .local_delivery import LocalDelivery
+from .offload import Offload
 from .outcomes import fail as _fail, reply_reason as _reply_reason
 from .protocols.smtp.conncache import ConnectionCache
 from .queue import Entry, QueueStore, RcptState, Recipient, relay_mark
@@ -130,12 +137,16 @@ PRUNE_EVERY = 1000      # entries removed between two prunings of the queue's me
 # is 20 by default: staying under it keeps a burst from being answered 421 and retried seconds later).
 RELAY_CONCURRENCY = 10
 # In-flow control (Postfix's in_flow_delay): a submitted message waits before it is accepted while
-# FLOW_LIMIT entries are being worked on, at most FLOW_DELAY seconds; see ``_inflow``.
-FLOW_LIMIT = 4
+# FLOW_LIMIT entries are being worked on, at most FLOW_DELAY seconds; see ``_inflow``.  3, not 4 (issue 13,
+# session 15: with a message's CPU down to ~5.5 ms, 3 gave the same delivered msgs/s at c=10 and c=50 and
+# ~0.56x the 250 -> new/ p50, ~0.6x its p95; 2 cost up to a fifth of the rate; bench/bench_pipeline.py).
+FLOW_LIMIT = 3
 FLOW_DELAY = 1.0
 # The bytes of messages just queued that are kept in memory for their first attempt (it then needs no
 # read of the queue file); beyond it the attempt reads the file as any later attempt does.
 CONTENT_CACHE = 16 * 1024 * 1024
+# At stop, how long the disk work in flight may take to end (``Offload.wait``).
+STOP_WAIT = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,12 +206,15 @@ class Delivery(Relaying, LocalDelivery, DirectDelivery):
         # The queue remembers a relayed message as long as its sender may send it again: until the
         # sender's entry expires (its lifetime), with an hour to spare for slow attempts.
         services.queue.keep_done = services.policy.lifetime + 3600.0
+        # The queue's file work, off the loop (:mod:`simulator.offload`): ended by ``stop``.
+        self._offload = Offload()
+        self._io = self._offload.run
 
     # -- entering the queue ----------------------------------------------------------------------
     async def enqueue(self, host: Host, sender: str, rcpts: list[str], content: bytes, *, trace: str,
                       queue_id: str, message: dict | None, received_from: str, relay: str = "",
                       extra: dict | None = None, schedule: bool = True, inflow: bool = True,
-                      awaits_session: bool = False) -> Entry | None:
+                      awaits_session: bool = False, _in_task: bool = False) -> Entry | None:
         """Write a new entry durably (fsync: the 250 may follow), then schedule it.
 
         ``relay``: the key of a relayed message (:func:`simulator.protocols.smtp.relayid.take`);
@@ -210,6 +224,8 @@ class Delivery(Relaying, LocalDelivery, DirectDelivery):
         the submission door has waited already, before its 354 (:meth:`inflow`).  ``awaits_session``:
         the SMTP session that takes the message calls :meth:`announce` (or :meth:`session_gone`)
         with ``queue_id`` once it has published its fact; the first attempt waits for that.
+        ``_in_task``: the caller is itself a shielded task of ``_commits`` (``_enqueue_relayed``), so the
+        commit runs in it rather than in a task of its own.
 
         A recipient named twice (RCPT TO bob, then bob again, the domain spelled in another case) is
         one recipient: one copy, as Postfix's cleanup makes it (:func:`_once`); the SMTP dialogue
@@ -228,11 +244,16 @@ class Delivery(Relaying, LocalDelivery, DirectDelivery):
                       message_id=(message or {}).get("id", "")[:300], received_from=received_from,
                       extra=dict(extra or {}))
         mailboxes = self._direct_plan(host, entry, received_from, schedule)
-        # Once the files are on disk the entry must be scheduled (or its direct delivery recorded and
-        # told), even if the client vanishes and aiosmtpd cancels this session meanwhile: the commit
-        # runs shielded, as a task of its own.
-        commit = asyncio.ensure_future(self._commit(entry, content, schedule, awaits_session) if mailboxes is None
-                                       else self._direct(host, entry, content, mailboxes))
+        if mailboxes is None:               # protected against a cancelled session by itself
+            await self._commit(entry, content, schedule, awaits_session)
+            return entry
+        work = self._direct(host, entry, content, mailboxes)
+        if _in_task:
+            await work
+            return entry
+        # Once the files are on disk the direct delivery must be recorded and told, even if the client
+        # vanishes and aiosmtpd cancels this session meanwhile: it runs shielded, as a task of its own.
+        commit = asyncio.ensure_future(work)
         self._commits.add(commit)
         commit.add_done_callback(self._commits.discard)
         await asyncio.shield(commit)
@@ -308,7 +329,8 @@ class Delivery(Relaying, LocalDelivery, DirectDelivery):
                     fresh = await self._found_direct(host, sender, fresh, relay, fields)
                     if not fresh:
                         return None
-                entry = await self.enqueue(host, sender, fresh, content, extra={"relay": relay}, **fields)
+                entry = await self.enqueue(host, sender, fresh, content, extra={"relay": relay}, _in_task=True,
+                                           **fields)
                 taken.update(relay_mark(relay, rcpt) for rcpt in fresh)
                 return entry
             finally:
@@ -320,7 +342,21 @@ class Delivery(Relaying, LocalDelivery, DirectDelivery):
         return await asyncio.shield(task)
 
     async def _commit(self, entry: Entry, content: bytes, schedule: bool = True, awaits_session: bool = False) -> None:
-        await asyncio.to_thread(self.svc.queue.add, entry, content)      # fsync before the 250
+        """Write the entry durably (fsync: the 250 may follow), then note and schedule it.  Once the
+        write is handed over, it and what follows it (``_stored``, the write's own callback) happen even
+        if the caller is cancelled meanwhile (the client left; aiosmtpd cancels its session): the caller
+        awaits the write through a shield.  No task of its own: the caller resumes two turns of the loop
+        after the write ends, not four."""
+        stored = self._io(self.svc.queue.add, entry, content)      # fsync before the 250
+        stored.add_done_callback(functools.partial(self._stored, entry, content, schedule, awaits_session))
+        self._commits.add(stored)                                   # ``stop`` waits for it
+        stored.add_done_callback(self._commits.discard)
+        await asyncio.shield(stored)
+
+    def _stored(self, entry: Entry, content: bytes, schedule: bool, awaits_session: bool,
+                stored: asyncio.Future) -> None:
+        if stored.cancelled() or stored.exception() is not None:
+            return                          # not written: the caller answers 451 (or has left)
         self._fresh.add(entry.id)
         self._born.add(entry.id)
         if self._content_bytes + len(content) <= CONTENT_CACHE and entry.id not in self._content:
@@ -356,11 +392,12 @@ class Delivery(Relaying, LocalDelivery, DirectDelivery):
         if timer is not None:
             timer.cancel()
         delay = max(0.0, entry.next_attempt - self.svc.clock())
-        loop = asyncio.get_running_loop()
-        self._timers[entry.id] = loop.call_later(delay, self._start, entry.id)
-        if delay <= 0:
+        if delay <= 0:                      # due: its task starts at the loop's next turn, not two later
             self._busy.add(entry.id)
-        elif entry.id in self._busy:
+            self._start(entry.id)
+            return
+        self._timers[entry.id] = asyncio.get_running_loop().call_later(delay, self._start, entry.id)
+        if entry.id in self._busy:
             self._busy.discard(entry.id)
             self._let_in()
 
@@ -398,6 +435,9 @@ class Delivery(Relaying, LocalDelivery, DirectDelivery):
         for queue_id in list(self._held):
             self.announce(queue_id)
         await self.connections.close_all()
+        # Disk work in flight (of attempts cancelled above, too) ends before the stack lets go.
+        if self._offload.running:
+            await asyncio.get_running_loop().run_in_executor(None, self._offload.wait, STOP_WAIT)
 
     def _start(self, entry_id: str) -> None:
         self._timers.pop(entry_id, None)
@@ -441,14 +481,14 @@ class Delivery(Relaying, LocalDelivery, DirectDelivery):
             log.exception("delivery of %s on %s failed unexpectedly", entry.id, entry.host)
             if svc.clock() - entry.created >= svc.policy.lifetime:
                 # A bug must not keep a message cycling for ever, nor lose it: set it aside on disk.
-                await asyncio.to_thread(svc.queue.quarantine, entry)
+                await self._io(svc.queue.quarantine, entry)
                 self._entries.pop(entry.id, None)
                 node = nodes.mta(host.name)
                 svc.publish(Quarantined(src=node, dst=node, trace=entry.trace, host=host.name,
                                         queue_id=entry.id, error=repr(exc)[:300]))
                 return
             entry.next_attempt = svc.clock() + svc.policy.delay(entry.attempts)
-            await asyncio.to_thread(svc.queue.save, entry)
+            await self._io(svc.queue.save, entry)
 
     async def _attempt_all(self, entry: Entry, host: Host) -> None:
         svc = self.svc
@@ -456,7 +496,7 @@ class Delivery(Relaying, LocalDelivery, DirectDelivery):
         if content is not None:
             self._content_bytes -= len(content)
         else:
-            content = await asyncio.to_thread(svc.queue.content, entry)
+            content = await self._io(svc.queue.content, entry)
         # Its lifetime ran out while it waited (the process was down): it relays nothing more (see
         # ``_settle_relayed``); its own Maildirs still get their last attempt, idempotent by name.
         expired = svc.clock() - entry.created >= svc.policy.lifetime
@@ -500,24 +540,24 @@ class Delivery(Relaying, LocalDelivery, DirectDelivery):
             bounce = await self._bounce(entry, host, failed_now, content)
             for r in failed_now:            # only once the bounce is safely queued
                 entry.extra[f"bounced:{r.address}"] = True
-            await asyncio.to_thread(svc.queue.save, entry)
+            await self._io(svc.queue.save, entry)
             if bounce is not None:          # sent only now: until the save, a redo must find it queued
                 self.schedule(bounce)
         if not entry.pending:
             if entry.id in self._gone:                  # removed by its last delivery already
                 self._gone.discard(entry.id)
             else:
-                await asyncio.to_thread(svc.queue.remove, entry)
+                await self._io(svc.queue.remove, entry)
             self._entries.pop(entry.id, None)
             self._removed += 1
             if self._removed % PRUNE_EVERY == 0:        # forget what no sender can resend any more
-                svc.queue.forget(await asyncio.to_thread(svc.queue.prune_done))
+                svc.queue.forget(await self._io(svc.queue.prune_done))
             return
         delay = svc.policy.delay(entry.attempts)
         entry.next_attempt = svc.clock() + delay
         for r in entry.pending:
             r.state = RcptState.DEFERRED
-        await asyncio.to_thread(svc.queue.save, entry)
+        await self._io(svc.queue.save, entry)
         reasons = {r.reason: None for r in entry.pending if r.reason is not None}
         node = nodes.mta(host.name)
         svc.publish(Deferred(src=node, dst=node, trace=entry.trace, host=host.name, queue_id=entry.id,
@@ -540,7 +580,7 @@ class Delivery(Relaying, LocalDelivery, DirectDelivery):
             await self._keep(entry, host, fact.rcpts, content, bounce=True, part=part, publish_first=fact)
             return None
         # A bounce queued before a crash, for some of these, is not queued twice (ids <entry>-B<n>).
-        count, covered = await asyncio.to_thread(svc.queue.bounces_of, entry)
+        count, covered = await self._io(svc.queue.bounces_of, entry)
         failed = [r for r in failed if r.address.lower() not in covered]
         if not failed:
             return None

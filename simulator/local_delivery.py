@@ -21,8 +21,8 @@ Theory of operation
 """
 from __future__ import annotations
 
-import asyncio
 import dataclasses
+import functools
 import logging
 from pathlib import Path
 
@@ -105,9 +105,9 @@ class LocalDelivery:
                                      original_to=(rcpt.address,) if other else ())
             name = mda.delivery_name(entry.created, entry.id, f"R{entry.recipients.index(rcpt)}")
             try:
-                path, written = await asyncio.to_thread(
+                path, written = await self._io(functools.partial(
                     self._deliver_and_record, entry, mda.maildir_for(svc.data_dir, target), data, name=name,
-                    redo=redo, done=(rcpt,), remote=host.name)
+                    redo=redo, done=(rcpt,), remote=host.name))
             except OSError as exc:
                 _defer(rcpt, "4.2.0", Reason.of(DeliveryReason.MAILBOX_WRITE, rcpt=rcpt.address, error=str(exc)))
                 continue
@@ -179,10 +179,10 @@ class LocalDelivery:
         data = mda.final_headers(content, return_path=entry.sender, delivered_to=nodes.CATCH_ADDRESS,
                                  trace=entry.trace, original_to=rcpts)
         try:
-            path, written = await asyncio.to_thread(
+            path, written = await self._io(functools.partial(
                 self._deliver_and_record, entry, mda.maildir_for(svc.data_dir, nodes.CATCH_ADDRESS), data,
                 name=mda.delivery_name(entry.created, entry.id, part), redo=redo, done=done,
-                remote=nodes.INTERNET)
+                remote=nodes.INTERNET))
         except OSError:
             log.exception("the outside world's mailbox could not be written (entry %s)", entry.id)
             if publish_first is not None:

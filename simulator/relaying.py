@@ -18,7 +18,7 @@ Theory of operation
 """
 from __future__ import annotations
 
-import asyncio
+import functools
 import logging
 
 from . import crashpoints, nodes
@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Relaying"]
 
+# Whether an MX address is on loopback, asked for every address of every relay: remembered.
+_on_loopback = functools.lru_cache(maxsize=256)(is_loopback)
+
 
 class Relaying:
     """The relaying part of :class:`simulator.delivery.Delivery` (its state lives there)."""
@@ -54,7 +57,7 @@ class Relaying:
         stamped = relayid.stamp(content, queue_id=entry.id, host=host.name)
         for target in route.targets:
             for address in target.addresses:
-                if not is_loopback(address):
+                if not _on_loopback(address):
                     # Nothing leaves the machine: an address off loopback is never connected to.
                     log.warning("%s: MX %s of %s has the address %s, outside the sandbox: not tried",
                                 host.name, target.host, domain, address)
@@ -81,7 +84,7 @@ class Relaying:
                     # before it sends the message again, and the world's MX know it by its relay key.
                     crashpoints.reach("relay.acked")
                 if _left(entry) and any(r.state is RcptState.DONE for r in waiting):
-                    await asyncio.to_thread(self._record, entry)
+                    await self._io(self._record, entry)
                 return
         why = Reason.of(DeliveryReason.UNREACHABLE, domain=domain, host=last_host, last=last)
         for rcpt in rcpts:
@@ -208,7 +211,7 @@ class Relaying:
         """An expired entry sends nothing more to another host: those of ``rcpts`` a host of this
         world took before a crash (their relay key in the queue's index) are done, told nothing
         again; ``_finish`` bounces the others (4.4.7)."""
-        key = await asyncio.to_thread(relayid.key_of, content, queue_id=entry.id, host=host.name)
+        key = await self._io(functools.partial(relayid.key_of, content, queue_id=entry.id, host=host.name))
         for rcpt in rcpts:
             if relay_mark(key, rcpt.address) in self.svc.queue.relayed:
                 _done(rcpt, "")

@@ -124,7 +124,10 @@ def test_sigkill_in_every_window_then_restart_delivers_each_acknowledged_message
     print(result.line())
     assert result.ok, (result.line(), result)
     assert result.delivered_once == result.acknowledged
-    assert result.acknowledged >= 20, result.line()        # the rounds did send: not a vacuous pass
+    # Not a vacuous pass: every round reached its crash point (wait_stopped above), and those points
+    # come after 250s (a relay, a link, a bounce of acknowledged mail), at least 1-3 per round; how many
+    # more get their 250 before the kill depends on the load and the in-flow wait (18-31 seen).
+    assert result.acknowledged >= len(ROUNDS) + 3, result.line()
 
 
 def test_after_a_long_downtime_the_sender_neither_resends_nor_bounces_what_an_mx_took(tmp_path):

@@ -14,6 +14,19 @@ reported to ``on_query`` as a ``QueryRecord`` (with both ends of the exchange: t
 hop); the caller turns those into ``dns.served`` facts.  A
 query that a zone fault (``zone.ZoneFault.TIMEOUT``) leaves unanswered is reported too, with
 ``fault`` set and no rcode: over UDP nothing is sent, over TCP the connection is closed.
+
+Answers kept (issue 13: the sandbox's MTAs ask the same question for every message they relay, and
+parsing the query, building the answer with dnspython and rendering it was a tenth of the mail loop):
+what an answer says is a function of the query's octets after its ID, the transport and the zones
+(with their faults), so the server keeps the last ``ANSWERS_KEPT`` answers by (octets after the ID,
+transport, UDP size limit) for the zones' current ``Authority.version``, and answers a query seen
+before with the kept octets under the new ID.  Each such answer is a real datagram to a real client,
+reported to ``on_query`` like any other.  It repeats the first answer's order of the records in an
+RRset (dnspython shuffles them at each rendering; NSD and Knot keep one order): RRset order carries
+no meaning (RFC 2181 §5), and the MTAs sort MX records by preference and draw equal ones themselves.
+Kept: well-formed queries answered without a zone fault and
+without a SERVFAIL (a failing answer is worked out again, and logged, every time).  A change of a zone
+or of a fault (the version goes up) forgets every kept answer.
 """
 
 from __future__ import annotations
@@ -43,6 +56,7 @@ TCP_MAX_QUERY = 16384  # octets; queries are tiny, a larger frame is a broken or
 TCP_MAX_CONNECTIONS = 64
 PORT_ATTEMPTS = 5  # port 0: tries at finding a port free for both UDP and TCP
 STOP_GRACE = 2.0  # seconds for open TCP sessions to end after their sockets are closed
+ANSWERS_KEPT = 256  # answers kept for queries asked again (see the module docstring)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +102,9 @@ class DnsServer:
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
         self._connections: set[tuple[asyncio.Task[None], asyncio.StreamWriter]] = set()
+        # (octets after the ID, transport, UDP limit) -> (reply, record) for ``_answers_version``
+        self._answers: dict[tuple[bytes, str, int | None], tuple[Reply, QueryRecord]] = {}
+        self._answers_version: int | None = None
 
     @property
     def port(self) -> int:
@@ -211,21 +228,50 @@ class DnsServer:
         """Answer one message; never raises (a bug in one answer must not stop the server).
 
         ``handle_wire`` already turns a failing answer into SERVFAIL; this is the last guard.
+        A query asked before, at the zones' current version, gets the answer kept for it under its
+        own ID (see the module docstring).
         """
+        version = getattr(self._authority, "version", None)
+        key = (data[2:], transport, max_udp)
+        if version is not None and len(data) >= 12:
+            if version != self._answers_version:
+                self._answers.clear()
+                self._answers_version = version
+            kept = self._answers.get(key)
+            if kept is not None:
+                reply, record = kept
+                reply = Reply(data[:2] + reply.wire[2:], reply.response, reply.query, reply.truncated)
+                self._tell(QueryRecord(source, transport, record.qname, record.qtype, record.rcode, record.answer,
+                                       record.truncated, record.fault, record.server))
+                return reply
         try:
             reply = handle_wire(self._authority, data, max_udp=max_udp)
         except Exception:
             logger.exception("DNS: answering %d octets from %s failed", len(data), source)
             return None
         if reply is not None:
-            self._report(reply, source, transport)
+            record = self._report(reply, source, transport)
+            if (record is not None and version is not None and reply.query is not None and reply.fault is None
+                    and reply.wire and reply.response.rcode() != dns.rcode.SERVFAIL):
+                if len(self._answers) >= ANSWERS_KEPT:
+                    del self._answers[next(iter(self._answers))]      # the oldest
+                self._answers[key] = (reply, record)
         return reply
 
-    def _report(self, reply: Reply, source: tuple[str, int], transport: str) -> None:
+    def _report(self, reply: Reply, source: tuple[str, int], transport: str) -> QueryRecord | None:
         try:
             record = dataclasses.replace(_query_record(reply, source, transport),
                                          server=(self._host, self._port or 0))
-            logger.debug("DNS %s %s %s %s -> %s", transport, source, record.qname, record.qtype, record.rcode)
+        except Exception:
+            logger.exception("DNS: the record of an answer to %s failed", source)
+            return None
+        self._tell(record)
+        return record
+
+    def _tell(self, record: QueryRecord) -> None:
+        try:
+            logger.debug("DNS %s %s %s %s -> %s", record.transport, record.source, record.qname, record.qtype,
+                         record.rcode)
             if self._on_query is not None:
                 self._on_query(record)
         except Exception:

@@ -125,6 +125,9 @@ class Authority:
         self._serials: dict[dns.name.Name, int] = {}  # kept across remove_zone: serials only grow
         self._faults: Mapping[dns.name.Name, ZoneFault] = {}
         self._lock = threading.Lock()
+        # Goes up after every change of the zones or their faults: an answer worked out at an
+        # earlier version may be stale (``DnsServer`` keeps answers only for the version they had).
+        self.version = 0
 
     # -- zone editing ---------------------------------------------------------------------------
 
@@ -143,6 +146,7 @@ class Authority:
             published = publish_zone(apex, built, serial)
             self._serials[apex] = serial
             self._zones = {**self._zones, apex: published}
+            self.version += 1
         logger.debug("zone %s set (serial %d, %d names)", apex, serial, len(published.names))
 
     def remove_zone(self, origin: str) -> None:
@@ -150,6 +154,7 @@ class Authority:
         apex = origin_name(origin)
         with self._lock:
             self._zones = {name: zone for name, zone in self._zones.items() if name != apex}
+            self.version += 1
 
     def set_fault(self, origin: str, fault: ZoneFault | None) -> None:
         """Break a zone (SERVFAIL, or no answer at all) or mend it (``None``)."""
@@ -159,6 +164,7 @@ class Authority:
             if fault is not None:
                 faults[apex] = ZoneFault(fault)
             self._faults = faults
+            self.version += 1
 
     def fault_for(self, query: dns.message.Message) -> ZoneFault | None:
         """The fault of the zone that holds the query's name: its closest enclosing zone, so a fault
