@@ -1,12 +1,13 @@
-"""RetrievalBus (simulator/runtime.py): a RETR or FETCH of one message joins the trace the MDA wrote
-into it (``X-Mailflow-Trace``), read from the message's header only -- however long the header, and
-never from a line of the body."""
+"""RetrievalBus (simulator/runtime.py): a hop about one message (a FETCH, a DELE) joins the trace the
+MDA wrote into it (``X-Mailflow-Trace``), read from the message's header only -- however long the
+header, and never from a line of the body.  A POP3 RETR is not looked up again: its session read the
+header it sent and set the trace itself (or found none)."""
 from __future__ import annotations
 
 import dataclasses
 
 from simulator import mda
-from simulator.facts.pop3 import Pop3Retrieved
+from simulator.facts.pop3 import Pop3Deleted, Pop3Retrieved
 from simulator.runtime import RetrievalBus
 from simulator.store import MailStore
 
@@ -19,22 +20,22 @@ class _Bus:
         return fact
 
 
-def _retr(uid: int, **extra) -> Pop3Retrieved:
-    return Pop3Retrieved(src=f"mailbox:{USER}", dst=f"mua:{USER}", server="pop3:beta.test", peer="127.0.0.1",
-                         address=USER, tls=False, command="RETR", number=1, uid=uid, size=100, **extra)
+def _dele(uid: int, **extra) -> Pop3Deleted:
+    return Pop3Deleted(src=f"mailbox:{USER}", dst=f"mua:{USER}", server="pop3:beta.test", peer="127.0.0.1",
+                       address=USER, tls=False, number=1, uid=uid, **extra)
 
 
-def _published(tmp_path, content: bytes, **extra) -> Pop3Retrieved:
+def _published(tmp_path, content: bytes, **extra) -> Pop3Deleted:
     store = MailStore(tmp_path / "mail")
     _, uid = store.append(USER, "INBOX", content)
-    return RetrievalBus(_Bus(), store).publish(_retr(uid, **extra))
+    return RetrievalBus(_Bus(), store).publish(_dele(uid, **extra))
 
 
 def test_the_trace_the_mda_wrote_is_joined(tmp_path):
     content = mda.final_headers(BODY, return_path="a@alpha.test", delivered_to=USER, trace="m-00000000002a")
     fact = _published(tmp_path, content)
     assert fact.trace == "m-00000000002a"
-    assert fact == dataclasses.replace(_retr(fact.uid), trace="m-00000000002a")
+    assert fact == dataclasses.replace(_dele(fact.uid), trace="m-00000000002a")
 
 
 def test_a_trace_after_a_long_header_is_found(tmp_path):
@@ -65,4 +66,13 @@ def test_a_fact_with_a_trace_keeps_it(tmp_path):
 def test_a_message_gone_leaves_the_hop_untraced(tmp_path):
     store = MailStore(tmp_path / "mail")
     store.append(USER, "INBOX", BODY)
-    assert RetrievalBus(_Bus(), store).publish(_retr(999)).trace is None
+    assert RetrievalBus(_Bus(), store).publish(_dele(999)).trace is None
+
+
+def test_a_retr_is_not_looked_up_again(tmp_path):
+    content = mda.final_headers(BODY, return_path="a@alpha.test", delivered_to=USER, trace="m-00000000002a")
+    store = MailStore(tmp_path / "mail")
+    _, uid = store.append(USER, "INBOX", content)
+    retr = Pop3Retrieved(src=f"mailbox:{USER}", dst=f"mua:{USER}", server="pop3:beta.test", peer="127.0.0.1",
+                         address=USER, tls=False, command="RETR", number=1, uid=uid, size=100)
+    assert RetrievalBus(_Bus(), store).publish(retr).trace is None

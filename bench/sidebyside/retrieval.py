@@ -16,12 +16,20 @@ Both use the same login (bob@beta.test / bob) and the same client code:
 States: **cold** = the first session after the server started on a copy it has never seen (no
 uid list, no index); **warm** = the first session after a restart on the same copy (what is on
 disk survives: our uid list, Dovecot's index; nothing in memory); **cached** = the next session in
-the same running server.  The files themselves are in the page cache in all three (they were just
-written; dropping the page cache is not done: it belongs to the machine).  Server CPU is that of
-the process serving the session (app.py; Dovecot's imap or pop3 worker); peak RSS likewise.
+the same running server.  The message files are in the page cache in all three, for both servers:
+``page_in`` reads every file of the copy just before each session (dropping the page cache is not
+done: it belongs to the machine).  Without it the first reader could pay for the others: this
+machine's caches are sometimes dropped from outside (``/proc/vmstat``: ``drop_pagecache``,
+``drop_slab``; ``fincore`` on the generated Maildir, 2026-12-05: once a quarter of its pages
+resident a minute after it was read, another time all of them), the copies are hard links to the
+same files, and Mailflow always ran first -- so its cold session could read from disk what Dovecot
+then found in memory.  The two servers also take turns at going first (odd runs: Dovecot first).
+Server CPU is that of the process serving the session (app.py; Dovecot's imap or pop3 worker);
+peak RSS likewise.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import poplib
 import shutil
@@ -55,6 +63,26 @@ service pop3-login {{
   chroot =
 }}
 """
+
+
+_RUNS = itertools.count()       # odd runs let Dovecot go first
+
+
+def page_in(maildir: Path) -> int:
+    """Read every file under ``maildir`` (into the page cache); returns the octets read."""
+    total = 0
+    for base, _dirs, files in os.walk(maildir):
+        for name in files:
+            try:
+                fd = os.open(os.path.join(base, name), os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                while chunk := os.read(fd, 1 << 20):
+                    total += len(chunk)
+            finally:
+                os.close(fd)
+    return total
 
 
 def make_pristine(workdir: Path, count: int, seed: int = 4) -> Path:
@@ -181,8 +209,10 @@ def imap_alone(workdir: Path, pristine: Path, timeout: float) -> dict:
 def run(workdir: Path, pristine: Path, dovecot: str | None, timeout: float) -> dict:
     """One repetition: IMAP cold, cached, warm; then POP3 cold, cached, warm -- each on both servers."""
     out: dict = {"imap": {}, "pop3": {}, "notes": []}
+    flip = next(_RUNS) % 2 == 1
     for protocol in ("imap", "pop3"):
         pair = Pair(workdir / protocol, pristine, dovecot)
+        maildir = pair.mailflow.maildir(LOGIN)          # hard links: the same files as Dovecot's copy
         try:
             pair.start()
             if protocol == "imap":
@@ -192,10 +222,14 @@ def run(workdir: Path, pristine: Path, dovecot: str | None, timeout: float) -> d
                     pair.stop()
                     pair.start()
                 if protocol == "imap":
-                    for server in pair.imap_servers():
+                    servers = pair.imap_servers()
+                    for server in servers[::-1] if flip else servers:
+                        page_in(maildir)
                         out["imap"].setdefault(state, {})[server.name] = imap(server, timeout, state == "cold")
                 else:
-                    for name, port, pid in pair.pop3_servers():
+                    servers = pair.pop3_servers()
+                    for name, port, pid in servers[::-1] if flip else servers:
+                        page_in(maildir)
                         out["pop3"].setdefault(state, {})[name] = pop3(name, port, pid, timeout)
             if protocol == "imap":
                 out["mailflow_rss_after_imap_mib"] = pair.mailflow.rss()

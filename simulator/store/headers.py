@@ -33,12 +33,16 @@ _RAW_LIMIT = 8 * 1024    # octets of a raw value looked at: bounds the RFC 2047 
 # colon (obsolete syntax, §4.5), then the value up to the line end plus every folded line after it.
 # "." matches CR too: a value keeps the CR of its last line (``header_fields`` drops it).
 FIELD = re.compile(rb"(?m)^([!-9;-~]+)[ \t]*:(.*(?:\r?\n[ \t].*)*)")
-_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
+_BLANK_LINE = re.compile(rb"\r?\n\r?\n")     # where a header ends (``header_block`` finds it via ``_LF_BLANK``)
+_LF_BLANK = re.compile(rb"\n\r?\n")
 _WORD = r"=\?[!->@-~]+\?[QqBb]\?[!->@-~]*\?="                  # RFC 2047 §2, ASCII only
 _ENCODED_RUN = re.compile(rf"{_WORD}(?:\s+{_WORD})*")
 _CONTROLS = {c: "\ufffd" for c in (*range(0x20), *range(0x7F, 0xA0))}   # C0, DEL, C1
 _SHOWN = {b"message-id": "message_id", b"from": "from_", b"to": "to",
           b"subject": "subject", b"date": "date"}
+# ``FIELD`` for the shown names only: a field name never starts with white space, so a line this
+# matches is a line ``FIELD`` matches with the same name and value (the others are not looked at)
+_SHOWN_FIELD = re.compile(rb"(?mi)^(message-id|from|to|subject|date)[ \t]*:(.*(?:\r?\n[ \t].*)*)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +65,14 @@ def header_block(content: bytes) -> bytes:
     """
     if content.startswith((b"\r\n", b"\n")):
         return b""
-    match = _BLANK_LINE.search(content)
-    return content if match is None else content[:match.start()]
+    # ``_BLANK_LINE``'s first match, found from its LF: ``\r?\n\r?\n`` has no literal start, so the
+    # regex engine tried every octet; the first LF followed by "\r\n" or "\n" (a literal start the
+    # engine jumps to, line by line) ends the header, and the match began at the CR before that LF.
+    match = _LF_BLANK.search(content)
+    if match is None:
+        return content
+    end = match.start()
+    return content[:end - 1] if end and content[end - 1] == 13 else content[:end]
 
 
 def header_fields(head: bytes) -> Iterator[tuple[bytes, bytes]]:
@@ -71,16 +81,26 @@ def header_fields(head: bytes) -> Iterator[tuple[bytes, bytes]]:
         yield match.group(1).lower(), match.group(2).rstrip(b"\r")
 
 
-def summarize(head: bytes) -> HeaderSummary:
+def summarize(head: bytes, *, received: bool = True) -> HeaderSummary:
     """The summary of a header block, or of a whole message (only its header is read).
 
     The first of a repeated field wins (as ``email``'s ``get`` does); Received keeps every one,
-    newest first, up to ``RECEIVED_MAX``.
+    newest first, up to ``RECEIVED_MAX``.  ``received=False``: the caller shows no trace, so the
+    Received fields are not read at all (``received`` is then empty; the rest is the same).
     """
     try:
-        return _summarize(header_block(head))
+        return _summarize(header_block(head)) if received else _summarize_shown(header_block(head))
     except Exception:       # noqa: BLE001 — a display nicety: hostile input gets an empty summary
         return HeaderSummary()
+
+
+def _summarize_shown(head: bytes) -> HeaderSummary:
+    found: dict[str, str] = {}
+    for match in _SHOWN_FIELD.finditer(head):
+        key = _SHOWN[match.group(1).lower()]
+        if key not in found:
+            found[key] = _display(match.group(2).rstrip(b"\r"), FIELD_LIMIT, decode=True)
+    return HeaderSummary(**found)
 
 
 def _summarize(head: bytes) -> HeaderSummary:

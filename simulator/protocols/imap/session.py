@@ -462,7 +462,12 @@ class ImapSession:
 
     def folder_keywords(self) -> frozenset[str]:
         kws: set[str] = set()
-        for flags in self.view_flags.values():
+        sets: Iterable[Iterable[str]] = self.view_flags.values()
+        try:        # each distinct flag set once (the store shares them: 10,000 messages have a few)
+            sets = set(sets)
+        except TypeError:       # a mailbox that hands out mutable sets: each one, as they are
+            pass
+        for flags in sets:
             kws.update(f for f in flags if not f.startswith("\\") and f != "$Forwarded")
         return frozenset(kws)
 

@@ -324,13 +324,13 @@ class Pop3Session:
 
     # ----------------------------------------------------------------- output helpers
 
-    def _push(self, status: str, body: bytes | None = None) -> None:
-        """Every reply passes here: it goes out and into the transcript."""
-        self._out.append(Reply(status, body))
+    def _push(self, status: str, body: bytes | None = None, lf: int = -1) -> None:
+        """Every reply passes here: it goes out and into the transcript (``lf``: see ``Reply.lf``)."""
+        self._out.append(Reply(status, body, lf))
         self._queued += len(status) + (len(body) if body is not None else 0)
         self._log_line("S", status)
         if body is not None:
-            self._dialogue.body(body)
+            self._dialogue.body(body, lf)
 
     def _emit(self, effect: Effect) -> None:
         self._out.append(effect)
@@ -499,7 +499,9 @@ class Pop3Session:
         found = self._readable(args[0])
         if found is not None:
             number, msg, data = found
-            self._push(f"+OK {len(data)} octets", data)   # RFC 1939 §5, byte-stuffed (§3)
+            # RFC 1939 §5, byte-stuffed (§3); the LFs counted once here for the encoder and the transcript
+            lf = data.count(b"\n") if getattr(self._drop, "no_bare_lf", False) else -1
+            self._push(f"+OK {len(data)} octets", data, lf)
             self._retrieved("RETR", number, msg, data, None)
 
     def _cmd_top(self, arg: str) -> None:

@@ -32,6 +32,8 @@ def locks_for(store: Any) -> set[str]:
 class StoreMaildrop:
     """The maildrop of one address: its INBOX in the MailStore, snapshot taken at login."""
 
+    no_bare_lf = True        # ``read`` is the store's CRLF form (``MailStore.read_message``: ``to_crlf``)
+
     def __init__(self, store: MailStore, address: str) -> None:
         self._store = store
         self._address = address

@@ -45,7 +45,10 @@ class Maildrop(Protocol):
     def messages(self) -> Sequence[DropMessage]: ...
 
     def read(self, message: DropMessage) -> bytes:
-        """The message with CRLF line ends; raises MaildropError if it is gone."""
+        """The message with CRLF line ends; raises MaildropError if it is gone.
+
+        A maildrop whose ``read`` never returns a bare LF (every LF follows a CR) may say so with a
+        true ``no_bare_lf`` attribute: RETR then encodes with fewer passes (``Reply.lf``)."""
         ...
 
     def delete(self, messages: Sequence[DropMessage]) -> None:
@@ -64,11 +67,19 @@ class Refusal(Enum):
 # --------------------------------------------------------------------------- outputs
 
 
-def _stuffed(head: bytes, body: bytes) -> bytes:
+def _stuffed(head: bytes, body: bytes, lf: int = -1) -> bytes:
     """``head + dot_stuff(body)`` (RFC 1939 §3), in one copy when the body's line ends are all CRLF
-    already (what the store serves): only then can the normalising regex be skipped."""
-    lf = body.count(b"\n")
-    if lf != body.count(b"\r") or lf != body.count(b"\r\n") or (body and not body.endswith(b"\r\n")):
+    already (what the store serves): only then can the normalising regex be skipped.
+
+    ``lf`` >= 0: the caller counted the body's LFs and knows that each follows a CR (the store's CRLF
+    form); then as many CRs as LFs means no bare CR either, and the slow two-octet count of CRLFs
+    (and the LF count) is not done again."""
+    if lf < 0:
+        lf = body.count(b"\n")
+        clean = lf == body.count(b"\r") and lf == body.count(b"\r\n")
+    else:
+        clean = lf == body.count(b"\r")
+    if not clean or (body and not body.endswith(b"\r\n")):
         return head + dot_stuff(body)        # a bare CR or LF, or no final CRLF: normalise first
     lead = b"." if body.startswith(b".") else b""
     return b"".join((head, lead, body.replace(b"\r\n.", b"\r\n.."), b".\r\n"))
@@ -82,14 +93,18 @@ class Reply:
     """A status line and, for multi-line responses, the data before the "." (RFC 1939 §3).
 
     ``body`` holds the data as it is (CRLF lines, not byte-stuffed); ``encode`` stuffs it.
+    ``lf`` >= 0: whoever made the reply counted the LFs of ``body`` and knows that every one follows
+    a CR (a message read from a ``Maildrop`` with ``no_bare_lf``); it only spares ``encode`` passes
+    over the body.
     """
 
     status: str
     body: bytes | None = None
+    lf: int = -1
 
     def encode(self) -> bytes:
         head = self.status.encode("utf-8") + b"\r\n"
-        return head if self.body is None else _stuffed(head, self.body)
+        return head if self.body is None else _stuffed(head, self.body, self.lf)
 
     @property
     def lines(self) -> list[str]:

@@ -8,7 +8,9 @@ What this module adds to the sans-IO core
     the ``authenticate`` callable; the shared ``throttle.LoginThrottle`` (a growing delay for a peer
     after repeated failures, waited *before* the check); one POP3 session per maildrop, across every
     ``Pop3Server`` that shares a store (a second login gets ``-ERR [IN-USE]``, RFC 2449 §8.1.2).
-  * The maildrop (``maildrop.StoreMaildrop``): the user's INBOX, numbered once at login.
+  * The maildrop (``maildrop.StoreMaildrop``): the user's INBOX, numbered once at login.  The sizes
+    its greeting sums are counted first, ``SIZE_SLICE`` files at a time with the loop's other sessions
+    running in between (a first login reads every file of the maildrop).
   * An idle timeout of 10 minutes (RFC 1939 §3 asks for at least that), and 3 minutes in all to log in
     (``login_timeout``, Dovecot's login processes: a client that never logs in does not hold its
     place for long).
@@ -27,8 +29,10 @@ Leaves out: APOP, the LOGIN-DELAY capability.
 """
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
+import re
 import ssl
 import time
 from collections.abc import Callable
@@ -36,7 +40,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ... import facts, nodes
-from ...store import MailStore, StoreError
+from ...store import INBOX, MailStore, StoreError
 from ...store.headers import summarize
 from ..layers import connection_layers
 from ..limits import SessionCap
@@ -44,6 +48,7 @@ from ..throttle import LoginThrottle
 from ..transport import Connection, Listener
 from .core import OUTPUT_BUDGET, Pop3Session, State
 from .maildrop import StoreMaildrop, locks_for
+from .transcript import CUT, TLS_MARK
 from .outputs import (
     Abandoned,
     Authenticate,
@@ -63,12 +68,13 @@ from .outputs import (
 if TYPE_CHECKING:
     from ...world import Account
 
-__all__ = ["IDLE_TIMEOUT", "LOGIN_TIMEOUT", "Pop3Server"]
+__all__ = ["IDLE_TIMEOUT", "LOGIN_TIMEOUT", "SIZE_SLICE", "Pop3Server"]
 
 log = logging.getLogger(__name__)
 
 IDLE_TIMEOUT = 600.0          # RFC 1939 §3: an autologout timer of at least 10 minutes
 LOGIN_TIMEOUT = 180.0         # seconds from the greeting to a login (Dovecot's login process: 3 min)
+SIZE_SLICE = 256              # files whose sizes a login counts before it lets the loop run again
 REFUSAL = b"-ERR [SYS/TEMP] Too many connections from your address; try again later\r\n"   # RFC 3206 §4
 
 
@@ -236,7 +242,24 @@ class Pop3Server:
             self.throttle.failed(ctx.peer)
             return Refusal.AUTH
         self.throttle.succeeded(ctx.peer)
+        await self._count_sizes(account.address)
         return self._open(ctx, account)
+
+    async def _count_sizes(self, address: str) -> None:
+        """Have the store count the sizes the login's greeting needs (the maildrop's octets) a slice
+        of ``SIZE_SLICE`` files at a time, the loop's other sessions running in between: a first
+        login to a 10,000-message maildrop reads every file (0.4 s), and the mail loop would
+        otherwise stand still for it.  What goes wrong here is left to ``_open`` to report."""
+        count = getattr(self.store, "count_sizes", None)
+        if count is None:
+            return
+        try:
+            self.store.maildir_path(address)       # as the maildrop does first (made on demand)
+            at: int | None = 0
+            while (at := count(address, INBOX, at, SIZE_SLICE)) is not None:
+                await asyncio.sleep(0)
+        except (StoreError, OSError):
+            return
 
     def _open(self, ctx: _Context, account: Account) -> Refusal | StoreMaildrop:
         address = account.address
@@ -283,9 +306,16 @@ class Pop3Server:
 
     @staticmethod
     def _layers(ctx: _Context, transcript: tuple[tuple[str, str], ...]) -> dict[str, Any]:
-        """The hop's ``wire`` and the ``credentials`` marks of its transcript."""
+        """The hop's ``wire`` and the ``credentials`` marks of its transcript.
+
+        A transcript with no TLS marker and no client line a listener could read a secret from
+        (``layers.find_credentials`` marks only USER, PASS, AUTH and the responses of an AUTH
+        exchange begun in the same transcript) has nothing to mark: it is not read line by line
+        (a RETR's transcript is some 20 lines of the message)."""
         if ctx.conn is None:
             return {}
+        if not _may_mark(transcript):
+            transcript = ()
         return connection_layers(ctx.conn, transcript, "POP3")
 
     def _publish(self, fact: facts.Fact) -> None:
@@ -312,7 +342,20 @@ def _listed(out: Listed, common: dict[str, Any]) -> facts.Fact:
 def _retrieved(out: Retrieved, common: dict[str, Any]) -> facts.Fact:
     return facts.Pop3Retrieved(**common, command=out.command, number=out.number, size=out.size,
                                uid=int(out.key),  # type: ignore[call-overload]
-                               lines=out.top_lines, message=_message_summary(out.header))
+                               lines=out.top_lines, message=_message_summary(out.header),
+                               trace=_trace_of(out.header))
+
+
+# The trace id the MDA wrote into the message (``X-Mailflow-Trace``), looked for as
+# ``runtime.RetrievalBus`` does (the same field, within the first 16 KiB of the header), but in the
+# header the session has read already: the bus then need not open the file again for it.
+_TRACE = re.compile(rb"(?im)^X-Mailflow-Trace:[ \t]*(m-[0-9a-f]+)[ \t]*\r?$")
+_TRACE_HEAD = 16384
+
+
+def _trace_of(header: bytes) -> str | None:
+    match = _TRACE.search(header, 0, _TRACE_HEAD)
+    return match.group(1).decode() if match is not None else None
 
 
 def _deleted(out: Deleted, common: dict[str, Any]) -> facts.Fact:
@@ -339,8 +382,23 @@ _FACTS: dict[type, Callable[[Any, dict[str, Any]], facts.Fact]] = {
 }
 
 
+_SECRET_VERBS = frozenset({"USER", "PASS", "AUTH"})
+
+
+def _may_mark(transcript: tuple[tuple[str, str], ...]) -> bool:
+    """Whether ``find_credentials`` could find anything (or a TLS marker place ``tls_from``) in it."""
+    for side, text in transcript:
+        if side == "C":
+            words = text.split(None, 1)
+            if words and words[0].upper() in _SECRET_VERBS:
+                return True
+        elif side == CUT and text == TLS_MARK:
+            return True
+    return False
+
+
 def _message_summary(header: bytes) -> dict[str, str] | None:
     """The few header fields the page shows for a downloaded message (never raises)."""
-    summary = summarize(header)
+    summary = summarize(header, received=False)     # the hop shows no trace: Received is not read
     shown = {"id": summary.message_id, "from": summary.from_, "to": summary.to, "subject": summary.subject}
     return {key: value for key, value in shown.items() if value} or None

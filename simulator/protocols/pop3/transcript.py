@@ -38,18 +38,43 @@ class Dialogue:
             self._dropped += 1
         self._lines.append((side, line))
 
-    def body(self, body: bytes) -> None:
-        """A multi-line response's data (CRLF lines, not stuffed): the first lines, as on the wire."""
+    def body(self, body: bytes, lf: int = -1) -> None:
+        """A multi-line response's data (CRLF lines, not stuffed): the first lines, as on the wire.
+
+        ``lf`` >= 0: the body has that many LFs and each follows a CR (``Reply.lf``): the lines left
+        out are then counted from it, with no second pass over the rest of a large message."""
         start = 0
+        crlfs = 0                 # line ends among the lines shown
+        size = len(body)
+        shown = 0                 # lines shown, the last one ending at ``last``
+        last = 0
         for _ in range(BODY_KEEP):
-            if start >= len(body):
+            if start >= size:
                 break
             end = body.find(b"\r\n", start)
-            end = len(body) if end < 0 else end
-            self.line("S", _stuffed(body[start:end]))
+            if end < 0:
+                end = size
+            else:
+                crlfs += 1
+            shown += 1
+            last = end
             start = end + 2
+        if shown:
+            # decoded in one piece: CR and LF are ASCII, so no replaced sequence spans a line end and
+            # the pieces are what each line decoded alone gives
+            lines, dropped = self._lines, 0
+            for text in body[:last].decode("utf-8", "replace").split("\r\n"):
+                if text.startswith("."):          # as on the wire (RFC 1939 §3)
+                    text = "." + text
+                if len(text) > LOG_LINE_KEEP:
+                    text = text[:LOG_LINE_KEEP] + "…"
+                if len(lines) == lines.maxlen:
+                    dropped += 1
+                lines.append(("S", text))
+            self._dropped += dropped
         # the lines left out, counted in place (no copy of the rest of a large message)
-        rest = body.count(b"\r\n", start) + (1 if start < len(body) and not body.endswith(b"\r\n", start) else 0)
+        rest = (lf - crlfs) if lf >= 0 else body.count(b"\r\n", start)
+        rest += 1 if start < size and not body.endswith(b"\r\n", start) else 0
         if rest:
             self.line(CUT, str(rest))
         self.line("S", ".")
@@ -68,9 +93,3 @@ class Dialogue:
         self._lines.clear()
         self._dropped = 0
         return tuple(lines)
-
-
-def _stuffed(line: bytes) -> str:
-    """How a data line looks on the wire (RFC 1939 §3), for the transcript."""
-    text = line.decode("utf-8", "replace")
-    return "." + text if text.startswith(".") else text
