@@ -202,7 +202,7 @@ class MailStore:
         loaded = load_uidlist(path) or Loaded(self._new_uidvalidity(address), 1, {}, fresh=True)
         state = FolderState(address, folder, path, loaded.uidvalidity, loaded.uidnext, [], {}, {},
                             highestmodseq=loaded.highestmodseq, expunged=loaded.expunged, floor=loaded.floor,
-                            boot=self._boot)
+                            boot=self._boot, listed=loaded.listed, listed_saved=loaded.listed)
         # RFC 7162 §3.1.2.1: HIGHESTMODSEQ never goes back.  Under another boot (or none known) the
         # list may be older than what clients were told: begin above the durable reservation.
         reservation = load_reservation(path)
@@ -416,6 +416,12 @@ class MailStore:
         folders); returns once the cache writes are on disk."""
         for key, state in list(self._pending.items()):
             self._save_pending(key, state)
+        for state in list(self._folders.values()):
+            if state.listed is not None and state.listed != state.listed_saved:
+                try:                   # a trusted listing not written yet (``uids``: listing skipped)
+                    save_uidlist(state, durable=False)
+                except OSError:        # the folder went away meanwhile
+                    pass
         written = self._write_caches()
         if written is not None:
             written.result()
@@ -521,6 +527,21 @@ class MailStore:
     def messages(self, address: str, folder: str) -> list[MessageInfo]:
         state = self._folder(address, folder)
         return [self._info(state, e) for e in state.entries]
+
+    def count_sizes(self, address: str, folder: str, start: int = 0, limit: int = 500) -> int | None:
+        """Count the CRLF sizes not known yet of up to ``limit`` messages of the folder, from its
+        ``start``-th entry on; the entry to go on from, or None when every one was looked at.
+
+        A caller on the mail loop that is about to need every size (POP3's login: the maildrop's
+        octets) counts them a slice at a time, letting the loop's other sessions run in between,
+        instead of reading a large maildrop in one go.  (A file gone meanwhile stays uncounted.)"""
+        state = self._folder(address, folder)
+        entries = state.entries
+        end = min(len(entries), start + limit)
+        for e in entries[start:end]:
+            if e.size < 0:
+                self._size(state, e)
+        return end if end < len(entries) else None
 
     def inbox_meta(self, address: str) -> list[MessageMeta]:
         """``inbox_snapshot`` without the paths (POP3's maildrop: UIDs and sizes)."""

@@ -3,7 +3,8 @@
 What it implements
   * A uid list per folder (``mailflow-uidlist``, after Dovecot's ``dovecot-uidlist``): a first line
     ``mailflow-uidlist 1 V<uidvalidity> N<uidnext>``, then one line per message:
-    ``uid <TAB> base name <TAB> CRLF size <TAB> mtime ns <TAB> file size <TAB> keywords``.
+    ``uid <TAB> base name <TAB> CRLF size <TAB> mtime ns <TAB> file size <TAB> keywords``, then the
+    mod-sequence, the system-flag letters and where the file is (see below: the listing skipped).
     UIDs ascend in arrival order and are never reused.
   * UIDVALIDITY stays stable across restarts and changes only when the uid list is lost or damaged:
     then a fresh, strictly larger value comes from the per-user ``mailflow-uidvalidity`` counter.
@@ -51,6 +52,29 @@ What it implements
         save the store deferred (``MailStore._defer_save``): its ``mailflow-dirty`` marker makes the
         next load begin above the reservation too.
 
+  * Listing skipped when nothing changed (Dovecot's maildir sync does the same): the uid list
+    remembers the modification times of ``new/`` and ``cur/`` seen just before the last full listing
+    (``L<new ns>:<cur ns>`` on the first line) and each file's name (a ninth column: ``n`` or ``c``
+    for its directory, then what follows the base name, e.g. ``c:2,S``).  A scan that finds both
+    times unchanged takes the names from the list (or, in a running process, from the entries) and
+    calls no ``listdir``: a warm SELECT of 10,000 messages no longer lists them.  Any change to a
+    directory's entries (a delivery, a rename into ``cur/``, a flag change's rename, an expunge's
+    unlink, another program's write) sets that directory's mtime to the time of the change, so the
+    next scan lists again; our own writers need not update the record (they leave the mtime changed).
+    The kernel's timestamps are coarse: an mtime comes from a clock that ticks every few ms (the
+    coarse clock, which may also lag the precise one by a tick), and some filesystems keep whole
+    seconds (ext3, some network and FUSE ones) or even two (FAT).  A directory changed in the same
+    tick as the listing, just after it, would keep the mtime the listing recorded.  So a recorded
+    time is trusted only if it lies ``LISTING_MARGIN_NS`` (2 s, Dovecot's dirty window is alike)
+    before the moment the listing began; a directory changed more recently is "dirty" and is listed
+    again at every scan until it has been quiet for 2 s.  A trusted listing is written down with the
+    next save of the list, or at the latest by ``MailStore.flush`` (a clean stop; no fsync): no
+    extra write while running, and a process killed before costs one listing at its next start.
+    A list without the record or the names (an older one) is listed as before; an older reader of
+    this list ignores both.  Left open: a clock stepped back by more than the margin (a change could
+    then land on the very same mtime, to the nanosecond on most filesystems; a 1 s filesystem
+    would need the step to land in the recorded second).
+
 What it leaves out: sharing the list between processes (one simulator process owns the data
 directory) and Dovecot's header/extension records.
 """
@@ -58,6 +82,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable
 from itertools import chain
 from dataclasses import dataclass, field
@@ -82,8 +107,11 @@ UNKNOWN_SIZE = -1                   # ``Entry.size`` of a file whose CRLF size n
 _UIDLIST_MAGIC = "mailflow-uidlist"
 
 # base name -> (uid, CRLF size, mtime ns, file size, keywords, modseq, system-flag letters or None for a
-# list written before they were kept): one line of a loaded uid list.
-Known = dict[str, tuple[int, int, int, int, frozenset[str], int, str | None]]
+# list written before they were kept, (sub, file name) or None for a list without names): one line of a
+# loaded uid list.
+Known = dict[str, tuple[int, int, int, int, frozenset[str], int, str | None, tuple[str, str] | None]]
+Marks = tuple[int, int]             # mtime ns of new/ and cur/ (``_marks``)
+LISTING_MARGIN_NS = 2_000_000_000   # a directory mtime this close to a listing is not trusted (docstring)
 Expunged = list[tuple[int, list[tuple[int, int]]]]   # (modseq, UID ranges) per expunge, oldest first
 MAX_EXPUNGED = 1000
 MAX_EXPUNGED_RANGES = 20_000
@@ -99,6 +127,7 @@ class Loaded:
     highestmodseq: int = 1
     expunged: Expunged = field(default_factory=list)
     floor: int = 0                  # expunge history below this mod-sequence was dropped
+    listed: Marks | None = None     # the directories' mtimes at the listing the names come from
     fresh: bool = False             # no list was found (or it was damaged): one is written at once
 
 
@@ -143,6 +172,8 @@ class FolderState:
     reserved: int = 0               # mod-sequences up to this are reserved durably (``MODSEQ_NAME``)
     boot: str | None = None         # the boot id the reservation is written under
     cache_loaded: bool = False      # ``metacache`` records applied to the entries (``MailStore._load_cache``)
+    listed: Marks | None = None     # new/ and cur/ mtimes before the last listing, if old enough to trust
+    listed_saved: Marks | None = None   # the record the uid list on disk holds
 
     def bump(self) -> int:
         """The next mod-sequence, now the folder's highest (RFC 7162 §3.1.1: strictly ascending)."""
@@ -271,14 +302,21 @@ def save_uidlist(folder: FolderState, *, durable: bool = True) -> None:
     """
     reserve(folder)                 # before any list naming a new mod-sequence is written
     head = f"{_UIDLIST_MAGIC} 1 V{folder.uidvalidity} N{folder.uidnext} M{folder.highestmodseq}"
-    lines = [head + (f" F{folder.floor}" if folder.floor else "")]
+    if folder.floor:
+        head += f" F{folder.floor}"
+    if folder.listed is not None:
+        head += f" L{folder.listed[0]}:{folder.listed[1]}"
+    folder.listed_saved = folder.listed
+    lines = [head]
     worded: dict[frozenset[str], tuple[str, str]] = {}   # flag set -> (keywords, letters); sets are shared: few
     for e in folder.entries:
         columns = worded.get(e.flags)
         if columns is None:
             columns = worded[e.flags] = (" ".join(sorted(f for f in e.flags if f not in FLAG_TO_LETTER)),
                                          info_from_flags(e.flags))
-        lines.append(f"{e.uid}\t{e.base}\t{e.size}\t{e.mtime_ns}\t{e.fsize}\t{columns[0]}\t{e.modseq}\t{columns[1]}")
+        where = e.sub[0] + e.name[len(e.base):] if e.name.startswith(e.base) else "?"
+        lines.append(f"{e.uid}\t{e.base}\t{e.size}\t{e.mtime_ns}\t{e.fsize}\t{columns[0]}\t{e.modseq}\t{columns[1]}"
+                     f"\t{where}")
     for modseq, ranges in folder.expunged:
         lines.append(f"X\t{modseq}\t" + ",".join(f"{a}:{b}" if a != b else str(a) for a, b in ranges))
     if durable:
@@ -306,36 +344,49 @@ def load_uidlist(path: Path) -> Loaded | None:
         if head[0] != _UIDLIST_MAGIC:
             return None
         loaded = Loaded(int(head[2][1:]), int(head[3][1:]), {})
+        listed: Marks | None = None
         for token in head[4:]:
             if token.startswith("M"):
                 loaded.highestmodseq = int(token[1:])
             elif token.startswith("F"):
                 loaded.floor = int(token[1:])
+            elif token.startswith("L"):         # only a hint: a damaged one means "list again"
+                a, _, b = token[1:].partition(":")
+                listed = (int(a), int(b)) if a.isdigit() and b.isdigit() else None
         known = loaded.known
         top_uid, top_modseq = 0, loaded.highestmodseq
+        named = True                        # every line names its file: the record may stand for a listing
         for line in lines[1:]:
             cols = line.split("\t")
-            if len(cols) == 8:              # what ``save_uidlist`` writes
-                uid_text, base, size, mtime_ns, fsize, keywords, modseq_text, letters = cols
+            if len(cols) == 9:              # what ``save_uidlist`` writes
+                uid_text, base, size, mtime_ns, fsize, keywords, modseq_text, letters, where = cols
                 uid, modseq = int(uid_text), int(modseq_text)
+                if where[:1] == "c":
+                    at: tuple[str, str] | None = ("cur", base + where[1:])
+                elif where[:1] == "n":
+                    at = ("new", base + where[1:])
+                else:
+                    at, named = None, False
                 known[base] = (uid, int(size), int(mtime_ns), int(fsize),
-                               flag_set(keywords.split()) if keywords else _NO_FLAGS, modseq, letters)
+                               flag_set(keywords.split()) if keywords else _NO_FLAGS, modseq, letters, at)
             elif cols[0] == "X":
                 ranges = [tuple(int(x) for x in (r.split(":") * 2)[:2]) for r in cols[2].split(",")]
                 loaded.expunged.append((int(cols[1]), ranges))  # type: ignore[arg-type]
                 continue
-            else:                           # older lists: fewer columns
+            else:                           # older lists: fewer columns, no file names
+                named = False
                 uid = int(cols[0])
                 modseq = int(cols[6]) if len(cols) > 6 else 1
                 kws = frozenset(cols[5].split()) if len(cols) > 5 else frozenset()
                 known[cols[1]] = (uid, int(cols[2]), int(cols[3]), int(cols[4]), kws, modseq,
-                                  cols[7] if len(cols) > 7 else None)
+                                  cols[7] if len(cols) > 7 else None, None)
             if uid > top_uid:
                 top_uid = uid
             if modseq > top_modseq:
                 top_modseq = modseq
         loaded.uidnext = max(loaded.uidnext, top_uid + 1)
         loaded.highestmodseq = top_modseq
+        loaded.listed = listed if named else None
     except (IndexError, ValueError):
         log.warning("corrupt uid list in %s; issuing a new UIDVALIDITY", path)
         return None
@@ -343,12 +394,27 @@ def load_uidlist(path: Path) -> Loaded | None:
 
 
 def file_crlf_size(path: Path) -> int:
-    """The size of a message file in its CRLF form (what IMAP and POP3 serve); 0 if it is gone."""
+    """The size of a message file in its CRLF form (what IMAP and POP3 serve); 0 if it is gone.
+
+    (``os.open``, ``fstat``, one ``read`` of the size and one octet more, ``close``: a file object's
+    ``readall`` made seven system calls of it; a POP3 login on a new 10,000-message maildrop counts
+    every file once.)"""
     try:
-        with open(path, "rb", buffering=0) as fh:
-            data = fh.readall()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return 0
+    try:
+        want = os.fstat(fd).st_size + 1
+        data = os.read(fd, want)
+        if len(data) == want:                 # grew meanwhile: read the rest
+            chunks = [data]
+            while more := os.read(fd, 1 << 16):
+                chunks.append(more)
+            data = b"".join(chunks)
+    except OSError:
+        return 0
+    finally:
+        os.close(fd)
     return crlf_size(data)
 
 
@@ -363,11 +429,26 @@ def scan(state: FolderState, *, new_uidvalidity: Callable[[], int], known: Known
     expunged at the new mod-sequence.  ``renew_all`` (an unclean start): every message gets it too.
     ``new_uidvalidity`` is called only if the list held duplicate UIDs (then all are renumbered).
     """
-    on_disk: dict[str, tuple[str, str]] = {}
-    for sub in ("new", "cur"):
-        for name in list_names(state.path / sub):
-            base = name.split(":", 1)[0]
-            on_disk.setdefault(base, (sub, name))
+    began = time.time_ns()
+    marks = _marks(state.path)
+    on_disk: dict[str, tuple[str, str]] | None = None
+    if marks is not None and marks == state.listed:
+        # Neither directory changed since a listing we trust (see the docstring): its names stand.
+        if known is None:
+            if not (force_save or renew_all):
+                return False            # the entries are that listing plus our own changes
+            on_disk = {e.base: (e.sub, e.name) for e in state.entries}
+        elif not state.entries:
+            on_disk = {base: prior[7] for base, prior in known.items() if prior[7] is not None}
+            if len(on_disk) != len(known):
+                on_disk = None
+    if on_disk is None:
+        on_disk = {}
+        for sub in ("new", "cur"):
+            for name in list_names(state.path / sub):
+                base = name.split(":", 1)[0]
+                on_disk.setdefault(base, (sub, name))
+        state.listed = marks if marks is not None and max(marks) < began - LISTING_MARGIN_NS else None
     before = {e.uid for e in state.entries}
     keep, changed = _keep_known(state, on_disk)
     fresh = False
@@ -396,6 +477,14 @@ def scan(state: FolderState, *, new_uidvalidity: Callable[[], int], known: Known
             save_uidlist(state)
         state.version += 1
     return changed or fresh
+
+
+def _marks(path: Path) -> Marks | None:
+    """The modification times of ``new/`` and ``cur/`` (ns); None if either cannot be stat'ed."""
+    try:
+        return os.stat(path / "new").st_mtime_ns, os.stat(path / "cur").st_mtime_ns
+    except OSError:
+        return None
 
 
 def _keep_known(state: FolderState, on_disk: dict[str, tuple[str, str]]) -> tuple[list[Entry], bool]:
