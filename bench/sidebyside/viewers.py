@@ -10,9 +10,14 @@ decoding the whole batch: the client must cost far less than the server it measu
 All viewers share one event loop and a minimal RFC 6455 client (masked text frames out; text,
 ping and close frames in), so 300 of them cost one process and no thread each; the connections are
 spread over source addresses 127.0.1.N, 40 per address, to stay under the per-address socket cap
-(a class is many machines).
+(a class is many machines).  Like every browser, a viewer offers the WebSocket compression
+``permessage-deflate`` (``Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits``,
+what Chromium and Firefox send) and inflates what arrives compressed, keeping the zlib stream
+between messages unless the server said ``server_no_context_takeover``; ``plain`` as a third
+argument leaves the offer out (the viewers of the measurements before 2026-12-05 12:00).
 
-Run as a subprocess: ``python viewers.py PORT COUNT``; it prints ``{"ready": n}`` once every viewer
+Run as a subprocess: ``python viewers.py PORT COUNT [deflate|plain]`` (without the third argument,
+``BENCH_VIEWER_OFFER`` in the environment, or deflate); it prints ``{"ready": n}`` once every viewer
 has joined, then, when a line arrives on stdin, ``{"viewers": [...per-viewer stats...]}``.  Bounded:
 connecting has a deadline, and every viewer stops when its connection closes.
 """
@@ -27,6 +32,7 @@ import statistics
 import struct
 import sys
 import time
+import zlib
 
 PER_ADDRESS = 40
 # Every event dict starts with its seq and ts (Event.to_dict); a quote inside a JSON string is escaped,
@@ -36,9 +42,28 @@ PER_ADDRESS = 40
 EVENT_HEAD = re.compile(rb'\{"seq": ?(\d+), ?"ts": ?([0-9.eE+-]+)')
 
 
+OFFER = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+_INFLATED: dict[bytes, bytes] = {}
+
+
+def inflate_alone(data: bytes) -> bytes:
+    """A message compressed on its own (server_no_context_takeover), inflated.  Every viewer in
+    this process gets the same bytes for the same batch, so the last few are inflated once for all
+    of them: the client must cost far less than the server it measures."""
+    out = _INFLATED.get(data)
+    if out is None:
+        out = zlib.decompressobj(-15).decompress(data + b"\x00\x00\xff\xff")
+        if len(_INFLATED) >= 8:
+            _INFLATED.pop(next(iter(_INFLATED)))
+        _INFLATED[data] = out
+    return out
+
+
 class Viewer:
-    def __init__(self, index: int, port: int) -> None:
-        self.index, self.port = index, port
+    def __init__(self, index: int, port: int, deflate: bool = True) -> None:
+        self.index, self.port, self.offer = index, port, deflate
+        self.inflater = None               # the server's compression, when it agreed to it
+        self.fresh_each_message = False    # server_no_context_takeover: a new zlib stream per message
         self.delays: list[float] = []
         self.events = 0
         self.batches = 0
@@ -56,10 +81,15 @@ class Viewer:
             host = f"127.0.0.1:{self.port}"
             writer.write((f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {host}\r\n"
                           f"Origin: http://{host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                          f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+                          f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                          f"{OFFER if self.offer else ''}\r\n").encode())
             head = await reader.readuntil(b"\r\n\r\n")
             if b" 101 " not in head.split(b"\r\n", 1)[0]:
                 raise RuntimeError(head.split(b"\r\n", 1)[0].decode(errors="replace"))
+            for line in head.lower().split(b"\r\n"):
+                if line.startswith(b"sec-websocket-extensions:") and b"permessage-deflate" in line:
+                    self.inflater = zlib.decompressobj(-15)
+                    self.fresh_each_message = b"server_no_context_takeover" in line
             self.writer = writer
             await self.send("40")
             while True:
@@ -90,10 +120,10 @@ class Viewer:
         finally:
             self.joined.set()
 
-    @staticmethod
-    async def frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-        """One whole message (continuation frames joined); server frames are not masked."""
-        data, opcode = b"", None
+    async def frame(self, reader: asyncio.StreamReader) -> tuple[int, bytes]:
+        """One whole message (continuation frames joined, inflated if it came compressed); server
+        frames are not masked."""
+        data, opcode, compressed = b"", None, False
         while True:
             b0, b1 = await reader.readexactly(2)
             length = b1 & 0x7F
@@ -107,8 +137,14 @@ class Viewer:
                 chunk = bytes(c ^ mask[i % 4] for i, c in enumerate(chunk))
             if b0 & 0x0F:                  # 0 = a continuation of the message's first frame
                 opcode = b0 & 0x0F
+                compressed = bool(b0 & 0x40) and self.inflater is not None
             data += chunk
             if b0 & 0x80:
+                if compressed:
+                    if self.fresh_each_message:
+                        data = inflate_alone(data)
+                    else:
+                        data = self.inflater.decompress(data + b"\x00\x00\xff\xff")
                 return opcode, data
 
     def raw(self, opcode: int, payload: bytes) -> None:
@@ -141,8 +177,8 @@ class Viewer:
                 "p50_ms": pct(0.50), "p95_ms": pct(0.95), "max_ms": delays[-1] * 1000 if delays else None}
 
 
-async def main(port: int, count: int) -> None:
-    viewers = [Viewer(i, port) for i in range(count)]
+async def main(port: int, count: int, deflate: bool = True) -> None:
+    viewers = [Viewer(i, port, deflate) for i in range(count)]
     tasks = []
     for viewer in viewers:                 # a class opening the link: quickly, not all in one instant
         tasks.append(asyncio.create_task(viewer.run()))
@@ -152,7 +188,8 @@ async def main(port: int, count: int) -> None:
     except asyncio.TimeoutError:
         pass
     joined = sum(1 for v in viewers if v.joined.is_set() and v.error is None)
-    print(json.dumps({"ready": joined, "errors": [v.error for v in viewers if v.error][:3]}), flush=True)
+    print(json.dumps({"ready": joined, "errors": [v.error for v in viewers if v.error][:3],
+                      "compressed": sum(1 for v in viewers if v.inflater is not None)}), flush=True)
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, sys.stdin.readline)
     for viewer in viewers:
@@ -178,4 +215,5 @@ def summarise(answer: dict) -> dict:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2])))
+    offer = (sys.argv[3:4] or [os.environ.get("BENCH_VIEWER_OFFER", "deflate")])[0]
+    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), deflate=offer != "plain"))

@@ -4,8 +4,9 @@ Theory of operation: the bus calls :meth:`Bridge._on_event` in the publishing th
 mail loop), so that method only appends to a deque and wakes the sender.  One background task (a
 thread in Flask-SocketIO's ``threading`` mode) drains the deque and emits *batches*: it waits a
 short window after the first event of a burst (``window`` seconds) so that a burst of a thousand
-hops becomes a few dozen messages, never a thousand.  Every connected browser gets the same batch;
-python-socketio encodes a broadcast once.  Gate changes are coalesced: only the latest state is sent.
+hops becomes a few dozen messages, never a thousand.  Every connected browser gets the same batch,
+encoded, compressed and framed once (fanout.py): what is left per page is the hand-off to its writer
+thread and the write to its socket.  Gate changes are coalesced: only the latest state is sent.
 
 Each batch costs every page a send (a queue hand-off to the page's writer thread, a wake-up, a
 WebSocket frame), so while a burst lasts the batches are paced: the next one leaves no sooner than
@@ -44,7 +45,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..events import Event
-from . import privacy
+from . import fanout, privacy
 
 if TYPE_CHECKING:
     from flask_socketio import SocketIO
@@ -199,10 +200,10 @@ class Bridge:
                 # whole to the teacher's pages, a viewer's copy to the others (privacy.py); no
                 # encoding for a room nobody is in
                 if listeners[privacy.FULL]:
-                    self.socketio.emit("events", {"events": batch, "last_seq": last}, to=privacy.FULL)
+                    fanout.emit(self.socketio, "events", {"events": batch, "last_seq": last}, privacy.FULL)
                 if listeners[privacy.REDACTED]:
-                    self.socketio.emit("events", {"events": [privacy.redact(e) for e in batch], "last_seq": last},
-                                       to=privacy.REDACTED)
+                    fanout.emit(self.socketio, "events",
+                                {"events": [privacy.redact(e) for e in batch], "last_seq": last}, privacy.REDACTED)
                 self.batches_sent += 1
             if self._pending and isinstance(self._pending[0], tuple):
                 name, payload = self._pending.popleft()

@@ -17,7 +17,8 @@ nothing of the world: no mail port, no director, nothing written to the data dir
   built on :class:`HallManager` (python-socketio's ``RedisManager``), so every emit of the bridge --
   each batch twice, whole to the room ``privacy.FULL`` and a viewer's copy to ``privacy.REDACTED`` --
   and every "gate", "world", "lesson", "class" and "follow" is published on one Redis channel; each
-  web process delivers what it reads there to *its own* sockets in the addressed room.  Each process
+  web process delivers what it reads there to *its own* sockets in the addressed room (a batch of
+  hops encoded, compressed and framed once for all of them: fanout.py).  Each process
   puts each of its sockets in the right room itself (sockets.py, the same teacher token everywhere),
   so the redaction is made once, in the mail process, and a viewer on any process gets the viewer's
   copy, a teacher on any process the whole one.
@@ -71,6 +72,7 @@ from urllib.parse import urlsplit
 import socketio
 
 from ..world import is_loopback
+from . import fanout
 from .quietimports import enable_redis
 
 log = logging.getLogger(__name__)
@@ -191,6 +193,12 @@ class HallManager(socketio.RedisManager):
                 self._observe(str(message.get("event")), data[0])
             except Exception:       # a watcher's bug must not stop the delivery
                 log.exception("watching the message queue failed")
+            room = message.get("room")
+            if message.get("event") == "events" and isinstance(room, str) and message.get("callback") is None \
+                    and not message.get("skip_sid") and fanout.installed(self.server):
+                # a batch of hops to this process's pages: framed once for all of them (fanout.py)
+                fanout.deliver(self.server, "events", data[0], room, message.get("namespace") or "/")
+                return
         super()._handle_emit(message)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from flask import current_app, request
 from flask_socketio import SocketIO, emit, join_room
 
-from . import hall, privacy
+from . import fanout, hall, privacy
 from .api import SYNC_LIMIT, events_since
 from .context import current
 from .guard import host_allowed, is_teacher, role
@@ -126,6 +126,7 @@ def _follow(data: Any = None) -> dict[str, Any]:
 
 
 def register(socketio: SocketIO) -> None:
+    fanout.install(socketio)        # the bridge's batches framed once for every page (fanout.py)
     socketio.on("connect")(_connect)
     socketio.on("disconnect")(_disconnect)
     socketio.on("sync")(_sync)
