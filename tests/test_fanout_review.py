@@ -168,6 +168,18 @@ class RawPage:
 
 
 # -- the frame and the packet -----------------------------------------------------------------------
+def read_noise(world, page: "RawPage", count: int, *, since: int | None = None, timeout: float = 10) -> int:
+    """Publish ``count`` events once the page has its hello, and wait until the page has read every
+    event from ``since`` (default: the first of these) on; returns the first seq published."""
+    wait_until(page.got_hello, 10, what="hello")
+    first = world.stack.bus.last_seq + 1
+    publish_noise(world.stack.bus, count)
+    start = first if since is None else since
+    wait_until(lambda: page.pump() or page.seqs() == list(range(start, first + count)), timeout,
+               what=f"{count} events")
+    return first
+
+
 def test_a_prepared_batch_is_freed_by_reference_counting_not_left_to_the_cyclic_gc():
     """A batch is several copies of up to 400 events (the text, the wire text, its UTF-8, a plain
     and a compressed frame: ~0.75-3 MB).  Prepared.wire.prepared points back at the Prepared: a
@@ -249,15 +261,8 @@ def test_every_offer_gets_frames_its_client_can_read(world, monkeypatch, name):
     page = None
     try:
         page = RawPage(server.port, offer)
-        wait_until(page.got_hello, 10, what="hello")
-        first = world.stack.bus.last_seq + 1
-        publish_noise(world.stack.bus, 30)
-        # a big batch too: the 64-bit length, compressed or not
-        big_first = first + 30
-        wait_until(lambda: page.pump() or page.seqs() == list(range(first, big_first)), 10, what="the batch")
-        publish_noise(world.stack.bus, 350)
-        wait_until(lambda: page.pump() or page.seqs() == list(range(first, big_first + 350)), 20,
-                   what="the big batch")
+        first = read_noise(world, page, 30)
+        read_noise(world, page, 350, since=first, timeout=20)   # a big batch too: the 64-bit length
         agreed = page.agreed or ""
         if expected == "plain":
             assert agreed == "" and not any(page.rsv1)
@@ -515,10 +520,7 @@ def test_an_odd_offer_still_gets_a_websocket(world, offer):
     page = None
     try:
         page = RawPage(server.port, offer)
-        wait_until(page.got_hello, 10, what="hello")
-        first = world.stack.bus.last_seq + 1
-        publish_noise(world.stack.bus, 5)
-        wait_until(lambda: page.pump() or page.seqs() == list(range(first, first + 5)), 10, what="the batch")
+        read_noise(world, page, 5)
     finally:
         if page:
             page.close()
