@@ -25,7 +25,7 @@ this tree's ``app.py`` for the whole run of the senders (one run).
     .venv/bin/python bench/bench_pipeline.py --messages 300 --connections 10
     .venv/bin/python bench/bench_pipeline.py --messages 300 --connections 10 --off flow,reuse,content
     .venv/bin/python bench/bench_pipeline.py --messages 300 --connections 10 --off direct
-    .venv/bin/python bench/bench_pipeline.py --messages 1000 --connections 10 --reps 5 --baseline /tmp/snap15
+    .venv/bin/python bench/bench_pipeline.py --messages 1000 --connections 10 --reps 5 --baseline /tmp/before
     .venv/bin/python bench/bench_pipeline.py --messages 3000 --connections 10 --profile /tmp/pipe.txt
 """
 from __future__ import annotations

@@ -11,7 +11,7 @@ machine) per session and per phase, wall seconds, peak RSS (``VmHWM``), and RSS 
 and just after the restart.  ``--pyspy PREFIX`` records the chosen states of this tree's app.py with
 py-spy (``--gil --threads``, raw format; PREFIX.<protocol>.<state>).  Bounded: one timeout per session.
 
-    .venv/bin/python bench/bench_retrieval.py --reps 2 --baseline /tmp/snap15
+    .venv/bin/python bench/bench_retrieval.py --reps 2 --baseline /tmp/before
     .venv/bin/python bench/bench_retrieval.py --only pop3 --states cached --reps 1 --pyspy /tmp/prof
 """
 from __future__ import annotations
