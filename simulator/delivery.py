@@ -138,7 +138,7 @@ PRUNE_EVERY = 1000      # entries removed between two prunings of the queue's me
 RELAY_CONCURRENCY = 10
 # In-flow control (Postfix's in_flow_delay): a submitted message waits before it is accepted while
 # FLOW_LIMIT entries are being worked on, at most FLOW_DELAY seconds; see ``_inflow``.  3, not 4 (issue 13,
-# session 15: with a message's CPU down to ~5.5 ms, 3 gave the same delivered msgs/s at c=10 and c=50 and
+# 2026-12-05: with a message's CPU down to ~5.5 ms, 3 gave the same delivered msgs/s at c=10 and c=50 and
 # ~0.56x the 250 -> new/ p50, ~0.6x its p95; 2 cost up to a fifth of the rate; bench/bench_pipeline.py).
 FLOW_LIMIT = 3
 FLOW_DELAY = 1.0

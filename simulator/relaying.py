@@ -38,10 +38,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Relaying"]
 
-# Whether an MX address is on loopback, asked for every address of every relay: remembered.
-_on_loopback = functools.lru_cache(maxsize=256)(is_loopback)
-
-
 class Relaying:
     """The relaying part of :class:`simulator.delivery.Delivery` (its state lives there)."""
 
@@ -57,7 +53,7 @@ class Relaying:
         stamped = relayid.stamp(content, queue_id=entry.id, host=host.name)
         for target in route.targets:
             for address in target.addresses:
-                if not _on_loopback(address):
+                if not is_loopback(address):
                     # Nothing leaves the machine: an address off loopback is never connected to.
                     log.warning("%s: MX %s of %s has the address %s, outside the sandbox: not tried",
                                 host.name, target.host, domain, address)

@@ -106,12 +106,11 @@ class Resolver:
         self.server, self.port, self.timeout = server, port, timeout
         self.rng = rng or random.Random()
         self._family = dns.inet.af_for_address(server)
-        self._questions: dict[tuple[str, str], bytes] = {}      # (name, type) -> query octets after the ID
         self._answers: dict[tuple[bytes, bytes], Answer] = {}   # (query, response) octets after the ID
 
     async def ask(self, name: str, rdtype: str, *, source: str | None) -> Answer:
         """One question to the sandbox DNS server, from ``source``: what its response says."""
-        tail = self._question(name, rdtype)
+        tail = _question(name, rdtype)
         wire = secrets.randbits(16).to_bytes(2, "big") + tail
         data = await self._udp(wire, source)
         if data[2] & 0x02:                              # TC: truncated: ask again over TCP (RFC 7766)
@@ -130,17 +129,6 @@ class Resolver:
                 del self._answers[next(iter(self._answers))]        # the oldest
             self._answers[key] = answer
         return answer
-
-    def _question(self, name: str, rdtype: str) -> bytes:
-        tail = self._questions.get((name, rdtype))
-        if tail is None:
-            query = dns.message.make_query(name, rdtype)
-            query.flags &= ~dns.flags.RD       # we ask an authoritative server; no recursion wanted
-            tail = query.to_wire()[2:]
-            if len(self._questions) >= ANSWERS_KEPT:
-                del self._questions[next(iter(self._questions))]
-            self._questions[(name, rdtype)] = tail
-        return tail
 
     async def _udp(self, wire: bytes, source: str | None) -> bytes:
         """Send ``wire`` from a new socket on ``source`` and wait for its answer: a datagram from the
@@ -236,6 +224,14 @@ class Resolver:
         except (dns.exception.DNSException, OSError):
             return ()
         return response.addresses
+
+
+@functools.lru_cache(maxsize=ANSWERS_KEPT)
+def _question(name: str, rdtype: str) -> bytes:
+    """A question's octets after its ID (each query then gets an ID of its own)."""
+    query = dns.message.make_query(name, rdtype)
+    query.flags &= ~dns.flags.RD       # we ask an authoritative server; no recursion wanted
+    return query.to_wire()[2:]
 
 
 @functools.lru_cache(maxsize=1024)

@@ -48,7 +48,6 @@ import asyncio
 import dataclasses
 import logging
 import random
-import re
 import ssl
 import threading
 import time
@@ -79,7 +78,7 @@ from .queue import QueueStore
 from .routing import Resolver
 from .scenario import Fault, FaultKind, Role, Scenario
 from .scenario.model import MAILBOX_FAULTS, ZONE_FAULTS
-from .store import MailStore
+from .store import MailStore, headers
 from .store.maildir import clean_tmp
 from .webmail.local import clean_leftovers
 from .store.retention import Retention
@@ -689,9 +688,9 @@ class RetrievalBus:
     RETR, whose session sets the trace from the header it has just sent (:data:`_SELF_TRACED`).
     """
 
-    _TRACE = re.compile(rb"(?im)^X-Mailflow-Trace:[ \t]*(m-[0-9a-f]+)[ \t]*\r?$")
+    _TRACE = headers.TRACE_FIELD
     _FIRST = 2048       # the MDA writes the field among the first few (mda.final_headers): one small read
-    _HEAD = 16384       # how far a header is looked through at most
+    _HEAD = headers.TRACE_HEAD      # how far a header is looked through at most
     # Kinds whose publisher looked for the field in the header it had read already (POP3's RETR:
     # the session sends the message, so a fact of it without a trace has none to find here)
     _SELF_TRACED = frozenset({"pop3.retr"})

@@ -28,6 +28,7 @@ Where mail ends that has no mailbox of its own:
 from __future__ import annotations
 
 import hmac
+import functools
 import ipaddress
 import os
 import secrets
@@ -516,6 +517,7 @@ def _txt_rdata(text: str) -> str:
     return " ".join(f'"{c}"' for c in chunks)
 
 
+@functools.lru_cache(maxsize=256)      # asked for every address of every relay
 def is_loopback(address: str) -> bool:
     try:
         return ipaddress.ip_address(address).is_loopback

@@ -192,15 +192,7 @@ def test_a_message_its_reader_deleted_while_the_attempt_waited_is_never_delivere
         if gate.state().waiting and not world.messages(CAROL):
             _step(gate)
         time.sleep(0.01)
-    pop = poplib.POP3("127.0.0.1", world.port("pop3"), timeout=10)      # fetchmail's way: fetch, delete
-    try:
-        pop.user(CAROL)
-        pop.pass_("carol")
-        assert pop.stat()[0] == 1
-        pop.retr(1)
-        pop.dele(1)
-    finally:
-        pop.quit()
+    fetch_and_delete_the_one_message(world.port("pop3"), CAROL, "carol")
     assert world.messages(CAROL) == []
     second = MailStack(dataclasses.replace(world.stack.config, ports=fresh_ports()), world.stack.world.scenario)
     with pytest.raises(DataDirBusy, match=str(world.stack.config.data_dir)):
@@ -242,15 +234,7 @@ def test_a_copy_linked_before_a_kill_and_deleted_by_its_reader_before_play_never
     assert left, "nothing waits to be redone or resent: the test would prove nothing"
     app = App(data, scenario=scenario, step=True)
     try:
-        pop = poplib.POP3("127.0.0.1", app.ports["pop3"], timeout=10)       # fetch, delete
-        try:
-            pop.user(BOB)
-            pop.pass_("bob")
-            assert pop.stat()[0] == 1
-            pop.retr(1)
-            pop.dele(1)
-        finally:
-            pop.quit()
+        fetch_and_delete_the_one_message(app.ports["pop3"], BOB, "bob")
         assert inbox() == []
         app.play()
         deadline = time.monotonic() + 20
@@ -492,3 +476,16 @@ def test_the_start_up_name_index_answers_as_the_lookups_it_replaces(tmp_path):
     assert [index.has_unique(box, u) for u in uniques] == [find_unique(box, u) is not None for u in uniques] \
         == [True, False, True]
     assert index.has_named(tmp_path / "nobody", named) is False
+
+
+def fetch_and_delete_the_one_message(port: int, user: str, password: str) -> None:
+    """fetchmail's way over POP3: the mailbox holds exactly one message; fetch it, delete it."""
+    pop = poplib.POP3("127.0.0.1", port, timeout=10)
+    try:
+        pop.user(user)
+        pop.pass_(password)
+        assert pop.stat()[0] == 1
+        pop.retr(1)
+        pop.dele(1)
+    finally:
+        pop.quit()

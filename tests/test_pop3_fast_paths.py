@@ -24,7 +24,7 @@ from simulator.protocols.pop3.outputs import Reply, Retrieved
 from simulator.protocols.pop3.transcript import BODY_KEEP, CUT, TLS_MARK, Dialogue
 from simulator.runtime import RetrievalBus
 from simulator.store import MailStore
-from simulator.store.headers import header_block, summarize
+from simulator.store.headers import header_block, summarize, trace_in
 from simulator.store.mime import to_crlf
 
 USER = "bob@beta.test"
@@ -172,7 +172,7 @@ def _traced(tmp_path, content: bytes) -> tuple[str | None, str | None]:
     fact = Pop3Retrieved(src=f"mailbox:{USER}", dst=f"mua:{USER}", server="pop3:beta.test", peer="127.0.0.1",
                          address=USER, tls=False, command="RETR", number=1, uid=uid, size=100)
     header = header_block(store.read_message(USER, "INBOX", uid))
-    return pop3_server._trace_of(header), RetrievalBus(_Bus(), store)._trace(fact)   # what it reads from the file
+    return trace_in(header), RetrievalBus(_Bus(), store)._trace(fact)   # what it reads from the file
 
 
 def test_the_trace_from_the_header_read_is_the_one_the_bus_finds(tmp_path) -> None:

@@ -33,8 +33,11 @@ _RAW_LIMIT = 8 * 1024    # octets of a raw value looked at: bounds the RFC 2047 
 # colon (obsolete syntax, §4.5), then the value up to the line end plus every folded line after it.
 # "." matches CR too: a value keeps the CR of its last line (``header_fields`` drops it).
 FIELD = re.compile(rb"(?m)^([!-9;-~]+)[ \t]*:(.*(?:\r?\n[ \t].*)*)")
-_BLANK_LINE = re.compile(rb"\r?\n\r?\n")     # where a header ends (``header_block`` finds it via ``_LF_BLANK``)
-_LF_BLANK = re.compile(rb"\n\r?\n")
+_LF_BLANK = re.compile(rb"\n\r?\n")       # where a header ends, found from its LF (``header_block``)
+# The trace id the MDA writes into every message (``X-Mailflow-Trace``, among the first fields:
+# mda.final_headers), looked for within the first TRACE_HEAD octets of a header.
+TRACE_FIELD = re.compile(rb"(?im)^X-Mailflow-Trace:[ \t]*(m-[0-9a-f]+)[ \t]*\r?$")
+TRACE_HEAD = 16384
 _WORD = r"=\?[!->@-~]+\?[QqBb]\?[!->@-~]*\?="                  # RFC 2047 §2, ASCII only
 _ENCODED_RUN = re.compile(rf"{_WORD}(?:\s+{_WORD})*")
 _CONTROLS = {c: "\ufffd" for c in (*range(0x20), *range(0x7F, 0xA0))}   # C0, DEL, C1
@@ -65,7 +68,7 @@ def header_block(content: bytes) -> bytes:
     """
     if content.startswith((b"\r\n", b"\n")):
         return b""
-    # ``_BLANK_LINE``'s first match, found from its LF: ``\r?\n\r?\n`` has no literal start, so the
+    # The first ``\r?\n\r?\n``, found from its LF: ``\r?\n\r?\n`` has no literal start, so the
     # regex engine tried every octet; the first LF followed by "\r\n" or "\n" (a literal start the
     # engine jumps to, line by line) ends the header, and the match began at the CR before that LF.
     match = _LF_BLANK.search(content)
@@ -144,3 +147,9 @@ def _decode_run(match: re.Match[str]) -> str:
         return str(make_header(decode_header(match.group(0))))
     except Exception:       # noqa: BLE001 — HeaderParseError, LookupError, UnicodeError, …
         return match.group(0)   # a malformed word is shown as it stands
+
+
+def trace_in(header: bytes) -> str | None:
+    """The trace id in a message's header (:data:`TRACE_FIELD`), or None."""
+    match = TRACE_FIELD.search(header, 0, TRACE_HEAD)
+    return match.group(1).decode() if match is not None else None

@@ -153,14 +153,10 @@ class Prepared(eio_packet.Packet):
         super().__init__(eio_packet.MESSAGE, data=socketio_packet)
         wire = Wire(str(eio_packet.MESSAGE) + socketio_packet)
         self.frames = wire.prepared = Frames(wire.encode("utf-8"))   # UnicodeEncodeError: prepare()
-        self.payload = self.frames.payload
         self.wire = wire
 
     def encode(self, b64: bool = False) -> str:
         return self.wire
-
-    def frame_for(self, websocket: "WebSocket") -> bytes | None:
-        return self.frames.frame_for(websocket)
 
     def frame(self, compressed: bool) -> bytes:
         return self.frames.frame(compressed)

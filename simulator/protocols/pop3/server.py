@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import re
 import ssl
 import time
 from collections.abc import Callable
@@ -41,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from ... import facts, nodes
 from ...store import INBOX, MailStore, StoreError
-from ...store.headers import summarize
+from ...store.headers import summarize, trace_in
 from ..layers import connection_layers
 from ..limits import SessionCap
 from ..throttle import LoginThrottle
@@ -343,19 +342,7 @@ def _retrieved(out: Retrieved, common: dict[str, Any]) -> facts.Fact:
     return facts.Pop3Retrieved(**common, command=out.command, number=out.number, size=out.size,
                                uid=int(out.key),  # type: ignore[call-overload]
                                lines=out.top_lines, message=_message_summary(out.header),
-                               trace=_trace_of(out.header))
-
-
-# The trace id the MDA wrote into the message (``X-Mailflow-Trace``), looked for as
-# ``runtime.RetrievalBus`` does (the same field, within the first 16 KiB of the header), but in the
-# header the session has read already: the bus then need not open the file again for it.
-_TRACE = re.compile(rb"(?im)^X-Mailflow-Trace:[ \t]*(m-[0-9a-f]+)[ \t]*\r?$")
-_TRACE_HEAD = 16384
-
-
-def _trace_of(header: bytes) -> str | None:
-    match = _TRACE.search(header, 0, _TRACE_HEAD)
-    return match.group(1).decode() if match is not None else None
+                               trace=trace_in(out.header))   # read already: the bus need not open the file
 
 
 def _deleted(out: Deleted, common: dict[str, Any]) -> facts.Fact:

@@ -46,7 +46,7 @@ class Dialogue:
         start = 0
         crlfs = 0                 # line ends among the lines shown
         size = len(body)
-        shown = 0                 # lines shown, the last one ending at ``last``
+        shown = False             # any line shown, the last one ending at ``last``
         last = 0
         for _ in range(BODY_KEEP):
             if start >= size:
@@ -56,22 +56,14 @@ class Dialogue:
                 end = size
             else:
                 crlfs += 1
-            shown += 1
+            shown = True
             last = end
             start = end + 2
         if shown:
             # decoded in one piece: CR and LF are ASCII, so no replaced sequence spans a line end and
             # the pieces are what each line decoded alone gives
-            lines, dropped = self._lines, 0
             for text in body[:last].decode("utf-8", "replace").split("\r\n"):
-                if text.startswith("."):          # as on the wire (RFC 1939 §3)
-                    text = "." + text
-                if len(text) > LOG_LINE_KEEP:
-                    text = text[:LOG_LINE_KEEP] + "…"
-                if len(lines) == lines.maxlen:
-                    dropped += 1
-                lines.append(("S", text))
-            self._dropped += dropped
+                self.line("S", "." + text if text.startswith(".") else text)    # as on the wire (RFC 1939 §3)
         # the lines left out, counted in place (no copy of the rest of a large message)
         rest = (lf - crlfs) if lf >= 0 else body.count(b"\r\n", start)
         rest += 1 if start < size and not body.endswith(b"\r\n", start) else 0

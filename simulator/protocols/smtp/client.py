@@ -31,9 +31,10 @@ fails before any reply: the message goes on a new connection, as Postfix does.
 MX selection lives in :mod:`simulator.routing`; this module talks to one address.
 
 Speed (issue 13): a reply is awaited under ``asyncio.timeout`` (``wait_for`` makes a task per read), and
-the connection's reads ask at most :data:`~simulator.protocols.transport.RECV_SIZE` octets
-(:func:`_small_reads`): asyncio asks 256 KiB, both for a plain socket's ``recv`` and for the decrypted copy of
-a TLS read, and a buffer that size is mapped and unmapped at every read (glibc's mmap threshold).
+the connection's reads ask at most :data:`~simulator.protocols.transport.RECV_SIZE` octets, as the
+servers' do (:func:`~simulator.protocols.transport.small_reads`): asyncio asks 256 KiB, both for a
+plain socket's ``recv`` and for the decrypted copy of a TLS read, and a buffer that size is mapped and
+unmapped at every read (glibc's mmap threshold).
 
 Left out: PIPELINING on the client side (one command, one reply, which is easier to read in a
 transcript), BDAT, DSN options, DANE and verified TLS.
@@ -49,7 +50,7 @@ from typing import Callable
 
 from ...facts import AttemptReason, Reason
 from ..lines import dot_stuff
-from ..transport import RECV_SIZE
+from ..transport import small_reads
 
 __all__ = ["Reply", "ReplyError", "ReplyParser", "Stage", "Outcome", "Command", "Payload", "Close",
            "Park", "StartTls", "RelayDialogue", "Connection", "deliver", "opportunistic_tls"]
@@ -445,7 +446,7 @@ async def deliver(*, address: str, port: int, local_address: str | None, helo: s
         if cache is not None:
             cache.release(key, None)
         raise
-    _small_reads(writer)
+    small_reads(writer.transport)
     dialogue = RelayDialogue(**fields)
     dialogue.outcome.local = writer.get_extra_info("sockname")[:2]
     conn = Connection(reader, writer, dialogue.outcome.local, {}, False, asyncio.get_running_loop().time(),
@@ -519,18 +520,10 @@ async def _converse(dialogue: RelayDialogue, reader: asyncio.StreamReader, write
                 await asyncio.wait_for(writer.start_tls(tls), timeout)
             except (ssl.SSLError, ConnectionError, asyncio.TimeoutError) as exc:
                 raise TlsFailed(f"{type(exc).__name__}: {exc}") from exc
-            _small_reads(writer)
+            small_reads(writer.transport)
             effect = dialogue.tls_started()
         writer.write(effect.line.encode("utf-8") + b"\r\n" if isinstance(effect, Command) else effect.data)
         await writer.drain()
-
-
-def _small_reads(writer: asyncio.StreamWriter) -> None:
-    """Reads of at most RECV_SIZE octets on this connection: the plain socket's ``recv`` and, under
-    TLS, the decrypted copy asyncio's SSLProtocol makes of each record (``_do_read__copied``)."""
-    for layer in (writer.transport, getattr(writer.transport, "_ssl_protocol", None)):
-        if isinstance(getattr(layer, "max_size", None), int):
-            layer.max_size = RECV_SIZE          # type: ignore[union-attr]
 
 
 def _failure(exc: BaseException) -> Reason:
