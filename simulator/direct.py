@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -291,5 +292,12 @@ class DirectDelivery:
             other = copy.mailbox != copy.rcpt.address.lower()
             svc.publish(MdaDelivered(src=nodes.mda(host.domain), dst=nodes.mailbox(copy.mailbox),
                                      trace=entry.trace, message=self._message(entry), host=host.name,
-                                     rcpt=copy.rcpt.address, path=str(copy.path.relative_to(svc.data_dir)),
+                                     rcpt=copy.rcpt.address, path=_relative(copy.path, svc.data_dir),
                                      size=copy.size, mailbox=copy.mailbox if other else ""))
+
+
+def _relative(path: Path, root: Path) -> str:
+    """``str(path.relative_to(root))`` for a copy's path under the data directory, by slicing the
+    strings (``relative_to`` builds and compares the parts: ~10 µs per published delivery)."""
+    text, prefix = str(path), str(root).rstrip(os.sep) + os.sep
+    return text[len(prefix):] if text.startswith(prefix) else str(path.relative_to(root))

@@ -8,6 +8,17 @@ itself durable (POSIX needs the directory synced too).
 the temporary file is created with ``O_EXCL`` and given its final name with ``link()``, which fails
 if that name is taken, where ``rename()`` would silently replace the other file.
 
+``create_unnamed`` does the same without the temporary name, where the kernel can (Linux's
+``O_TMPFILE``): the file is made in a directory of the same file system with no name at all,
+written, fsynced, and given its one name with ``linkat()`` (through ``/proc/self/fd/<n>``, the way
+``open(2)`` documents for unprivileged processes), which also fails if the name is taken.  No ``tmp/`` entry is created and
+removed per file, so neither directory is changed twice; and on a file system without a journal
+(ext4 as this machine's ``/``, mounted without one) the file's fsync no longer has to write out the
+``tmp/`` directory that held its temporary name (``ext4_sync_parent``).  A process killed before the
+link leaves nothing behind: the kernel frees a file that never had a name.  Where ``O_TMPFILE`` or
+``/proc`` is missing it answers False at once (and keeps answering so), and the caller uses
+``create_new``.
+
 ``GroupSync`` is a group commit of directory fsyncs: a writer that renamed a file into a directory
 waits for an fsync of that directory *begun after its rename*; one fsync serves every writer that
 renamed meanwhile (the queue's saves from several worker threads at once, issue 12 rule 1: "don't add
@@ -94,6 +105,57 @@ def create_new(tmp: Path, final: Path, data: bytes, *, mode: int = 0o600, mtime:
     if sync_dir:
         fsync_dir(final.parent)
     return stat
+
+
+def create_unnamed(directory: Path, final: Path, data: bytes, *, mode: int = 0o600,
+                   before_link: Callable[[], None] | None = None) -> bool:
+    """Create ``final`` holding ``data`` durably, never replacing a file, with no temporary name:
+    an ``O_TMPFILE`` file in ``directory`` (on ``final``'s file system: a Maildir's ``tmp/``) is written,
+    fsynced, then linked to ``final``.  True once done; ``FileExistsError`` if ``final`` exists (nothing
+    is left behind); False, with nothing done, where the kernel, the file system or a missing
+    ``/proc`` does not allow it (the caller then uses :func:`create_new`; after the first such answer
+    this process asks no more).  ``before_link`` is called once the whole file is on disk (it may
+    have been called when False comes back from a refused link: the caller calls it once).
+    The file is fsynced again after its link (the link count is the file's own metadata)."""
+    if not _UNNAMED[0]:
+        return False
+    try:
+        fd = os.open(directory, os.O_WRONLY | _O_TMPFILE, mode)
+    except OSError as err:
+        if err.errno not in _NO_TMPFILE:
+            raise                           # a missing directory, no space: as create_new would
+        _UNNAMED[0] = False
+        return False
+    try:
+        write_all(fd, data)
+        os.fsync(fd)
+        if before_link is not None:
+            before_link()
+        try:
+            # linkat(fd, "/proc/self/fd/<fd>", AT_FDCWD, final, AT_SYMLINK_FOLLOW): an absolute
+            # source ignores its dir_fd, which is given only so that os.link calls linkat with
+            # AT_SYMLINK_FOLLOW (plain link() would link the /proc symlink itself and fail).
+            os.link(f"/proc/self/fd/{fd}", final, src_dir_fd=fd)
+        except OSError as err:
+            if err.errno not in _NO_LINKS and err.errno != errno.EACCES:   # EACCES: /proc/self/fd closed to us
+                raise
+            _UNNAMED[0] = False             # no hard links here: create_new's rename stands in
+            return False
+        # The link changed the file's own inode (its link count, 0 when it was fsynced): without
+        # this fsync a file system without a journal may keep the count 0 on disk for ~30 s, and
+        # after a power cut fsck would clear the new/ entry of a message already acknowledged.
+        # (There, this fsync also writes new/; with a journal it commits the link: either way the
+        # group fsync of new/ that follows finds little left to do.)
+        os.fsync(fd)
+    finally:
+        os.close(fd)                        # never linked: the kernel frees the file
+    return True
+
+
+# Linux's O_TMPFILE (includes O_DIRECTORY); refused by a file system or a kernel without it.
+_O_TMPFILE = getattr(os, "O_TMPFILE", 0)
+_NO_TMPFILE = frozenset({errno.EOPNOTSUPP, errno.ENOTSUP, errno.EISDIR, errno.EINVAL, errno.ENOSYS})
+_UNNAMED = [bool(_O_TMPFILE) and os.link in os.supports_dir_fd and os.path.isdir("/proc/self/fd")]  # until refused
 
 
 def link_new(source: Path, target: Path) -> None:

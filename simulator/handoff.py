@@ -11,11 +11,14 @@ Theory of operation
 
     :class:`Handoff` keeps what is needed.  Workers wait on one ``queue.SimpleQueue`` (its ``put`` and
     ``get`` are single C calls); the loop puts ``(loop, future, function, args)``; the worker runs the
-    function and gives the outcome back with one ``loop.call_soon_threadsafe``, which settles the
-    asyncio future on the loop (unless it was cancelled meanwhile: the work itself still ran to its
-    end, as with ``to_thread``).  Workers are started on demand, at most ``max_workers``: a new one only
-    when none is idle (the idle count is kept under one plain lock, the same rule as the executor's
-    semaphore).  They are daemon threads shared by every loop of the process; a job left running at
+    function and leaves the outcome in that loop's outbox; the first outcome of an empty outbox wakes
+    the loop with one ``loop.call_soon_threadsafe`` (a write to the loop's self-pipe), and the loop
+    settles every outcome the outbox holds by then, in the order they came (a cancelled future's is
+    dropped: the work itself still ran to its end, as with ``to_thread``).  Workers that finish while
+    the loop is busy elsewhere -- ten clients at once -- share one wake-up instead of each writing
+    its own byte (a system call and a hand-off of the GIL in the worker, a read on the loop).
+    Workers are started on demand, at most ``max_workers``: a new one only when none is idle (the
+    idle count is kept under one plain lock, the same rule as the executor's semaphore).  They are daemon threads shared by every loop of the process; a job left running at
     the interpreter's exit is what a crash is, and the simulator's writes are made for that (every
     durable write is complete or absent).  A child made by ``fork`` starts with an empty pool (the
     parent's threads do not exist there).  The caller's context variables are not carried into the
@@ -48,6 +51,7 @@ class Handoff:
         self._threads: list[threading.Thread] = []
         self._max = max_workers
         self._name = name
+        self._outbox: dict[Any, list[tuple[Any, Any, BaseException | None]]] = {}   # per loop, under _lock
 
     def run(self, function: Callable[..., T], *args: Any) -> "asyncio.Future[T]":
         """Run ``function(*args)`` in a worker thread; the future (of the running loop) gets its
@@ -75,6 +79,7 @@ class Handoff:
         self._lock = threading.Lock()
         self._idle = 0
         self._threads = []
+        self._outbox = {}
 
     @property
     def workers(self) -> int:
@@ -82,7 +87,7 @@ class Handoff:
         return len(self._threads)
 
     def _work(self) -> None:
-        jobs, lock = self._jobs, self._lock
+        jobs, lock, outbox = self._jobs, self._lock, self._outbox
         while True:
             loop, future, function, args = jobs.get()
             try:
@@ -91,17 +96,43 @@ class Handoff:
                 result, error = None, exc
             with lock:
                 self._idle += 1
+                if loop.is_closed():            # nobody waits; a box left by its last wake-up goes too
+                    outbox.pop(loop, None)
+                    box, wake = None, False
+                else:
+                    box = outbox.get(loop)
+                    wake = box is None
+                    if wake:
+                        box = outbox[loop] = []
+                    box.append((future, result, error))
+            if wake:
+                try:
+                    loop.call_soon_threadsafe(self._deliver, loop)
+                except RuntimeError:            # the loop was closed meanwhile: nobody waits
+                    with lock:
+                        outbox.pop(loop, None)
+            del loop, future, function, args, result, error, box
+
+    def _deliver(self, loop: Any) -> None:
+        """On ``loop``: settle every outcome its outbox holds (one wake-up may bring several)."""
+        with self._lock:
+            box = self._outbox.pop(loop, ())
+        for future, result, error in box:
             try:
-                loop.call_soon_threadsafe(_settle, future, result, error)
-            except RuntimeError:                # the loop was closed meanwhile: nobody waits
-                pass
-            del loop, future, function, args, result, error
+                _settle(future, result, error)
+            except Exception as exc:            # e.g. StopIteration, which a future refuses: the others still settle
+                loop.call_exception_handler({"message": "a hand-off outcome could not be settled",
+                                             "exception": exc, "future": future})
 
 
 def _settle(future: "asyncio.Future[Any]", result: Any, error: BaseException | None) -> None:
     if future.cancelled():
         return
     if error is not None:
+        if isinstance(error, StopIteration):        # a future refuses it (TypeError): say what happened
+            wrapped = RuntimeError("StopIteration raised in a hand-off worker")
+            wrapped.__cause__ = error
+            error = wrapped
         future.set_exception(error)
     else:
         future.set_result(result)

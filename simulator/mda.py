@@ -24,6 +24,7 @@ of a message whose copy a killed attempt linked (no record, no 250) finds it, wh
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from pathlib import Path
@@ -32,8 +33,10 @@ from typing import Callable, Iterable
 from .store.maildir import find_named, fixed_base, make_maildir, write_message, write_named
 
 
+@functools.lru_cache(maxsize=4096)
 def maildir_for(data_dir: Path, address: str) -> Path:
-    """<data>/mail/<domain>/<user>: the layout shared with ``simulator.store``."""
+    """<data>/mail/<domain>/<user>: the layout shared with ``simulator.store``.  Remembered (a pure
+    function of its arguments, asked at every delivery: three path joins each time otherwise)."""
     local, _, domain = address.rpartition("@")
     if not local or not domain or any(part in ("", ".", "..") or "/" in part or "\0" in part
                                       for part in (local.lower(), domain.lower())):

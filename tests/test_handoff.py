@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import types
 
 import pytest
@@ -69,6 +70,74 @@ def test_a_cancelled_wait_lets_the_work_finish():
         return await pool.run(lambda: "next")
     assert asyncio.run(main()) == "next"
     assert done.is_set()
+
+
+def test_outcomes_that_arrive_while_the_loop_is_busy_share_one_wake_up():
+    pool = handoff.Handoff(max_workers=4)
+    gate = threading.Event()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        wakes: list[object] = []
+        real = loop.call_soon_threadsafe
+
+        def counted(callback, *args, **kwargs):
+            wakes.append(callback)
+            return real(callback, *args, **kwargs)
+        loop.call_soon_threadsafe = counted
+        futures = [pool.run(lambda i=i: gate.wait(10) and i) for i in range(4)]
+        gate.set()
+        deadline = time.monotonic() + 10       # the loop stays busy until all four outcomes wait for it
+        while sum(map(len, pool._outbox.values())) < 4 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        results = await asyncio.gather(*futures)
+        return results, [w for w in wakes if w == pool._deliver]
+    results, deliveries = asyncio.run(main())
+    assert results == [0, 1, 2, 3] and len(deliveries) == 1 and pool._outbox == {}
+
+
+def test_an_outcome_a_future_refuses_does_not_stop_the_others_of_its_wake_up():
+    """StopIteration cannot be set on a future: it comes back as a RuntimeError, and the outcomes
+    that shared its wake-up are settled all the same."""
+    pool = handoff.Handoff(max_workers=3)
+    gate = threading.Event()
+
+    def stops():
+        gate.wait(10)
+        raise StopIteration
+
+    async def main():
+        futures = [pool.run(lambda: gate.wait(10) and "a"), pool.run(stops), pool.run(lambda: gate.wait(10) and "b")]
+        gate.set()
+        deadline = time.monotonic() + 10
+        while sum(map(len, pool._outbox.values())) < 3 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), 10)
+    first, error, last = asyncio.run(main())
+    assert (first, last) == ("a", "b")
+    assert isinstance(error, RuntimeError) and isinstance(error.__cause__, StopIteration)
+
+
+def test_outcomes_for_a_closed_loop_are_not_kept():
+    """A loop closed with its wake-up still queued: the outcome waiting for it, and any that comes
+    after, are let go (not held, with the loop, for the life of the process)."""
+    pool = handoff.Handoff(max_workers=2)
+    first, second = threading.Event(), threading.Event()
+    loop = asyncio.new_event_loop()
+
+    async def start():
+        return [pool.run(lambda: first.wait(10) and 1), pool.run(lambda: second.wait(10) and 2)]
+    loop.run_until_complete(start())
+    first.set()
+    deadline = time.monotonic() + 10
+    while loop not in pool._outbox and time.monotonic() < deadline:     # its wake-up queued, never run
+        time.sleep(0.001)
+    assert len(pool._outbox[loop]) == 1
+    loop.close()
+    second.set()
+    while loop in pool._outbox and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert loop not in pool._outbox
 
 
 def test_idle_workers_are_reused_and_the_pool_is_bounded():

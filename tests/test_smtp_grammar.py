@@ -181,6 +181,16 @@ def test_a_long_line_is_folded_as_its_pieces_arrive_never_held_whole():
     assert folder.pending <= 998 and len(parts) == 1 + (3_000_000 - 997) // 996   # one fold per 996 new octets
 
 
+def test_a_released_text_keeps_nothing_and_is_no_message():
+    """A DATA whose connection ended is released: what comes after is dropped, and the text kept
+    so far is never taken as a whole message (no truncated mail accepted)."""
+    text = DataText()
+    text.feed(b"first\r\n" + b"L" * 2000 + b"\r\npartial")
+    text.release()
+    text.feed(b" end\r\nshort\r\n")
+    assert text.discarding and text.chunks == []
+
+
 def test_bare_lf_and_bare_cr_end_lines_and_every_line_is_kept_with_crlf():
     """RFC 5321 §2.3.8 asks for CRLF; mail written with bare LFs (curl --upload-file without --crlf)
     is read as Postfix reads it: each LF, and each bare CR, ends a line.  Short lines stay as they

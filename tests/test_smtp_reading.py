@@ -17,7 +17,6 @@ import random
 import re
 import smtplib
 import socket
-import ssl
 import time
 import types
 
@@ -236,23 +235,6 @@ def test_sessions_own_their_verbs():
         assert "smtp_DATA" in dir(one) and "handle_DATA" in dir(handler)
     finally:
         loop.close()
-
-
-def test_an_ended_starttls_session_gives_back_its_tls_read_buffer(world):
-    """An ended session may wait for the cycle collector; its TLS layer's 256 KiB read buffer does not."""
-    context = ssl.create_default_context()
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    with smtplib.SMTP(*_mx(world), local_hostname="tls.test", timeout=10) as client:
-        client.starttls(context=context)
-        client.sendmail("someone@alpha.test", ["bob@beta.test"], b"Subject: tls\r\n\r\nx\r\n")
-    deadline = time.monotonic() + 10
-    while True:
-        ended = [s for s in list(world.stack._sessions)
-                 if isinstance(s, TranscriptSMTP) and s._tls_protocol is not None and s.transport is None]
-        if ended or time.monotonic() > deadline:
-            break
-        time.sleep(0.02)
-    assert ended and all(len(s._tls_protocol._ssl_buffer) == 0 for s in ended)
 
 
 def test_a_retrieval_connection_keeps_its_wire_until_its_tls_changes():

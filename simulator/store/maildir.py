@@ -18,8 +18,10 @@ What it implements
     ``new/``, or on a redo (after a restart) in ``new/`` or ``cur/`` (moved there by a reader, flags
     appended after ``:2,``) means it did, and nothing is written a second time.  A redo matches the
     name without its host part (``find_named``): the same data directory may come back under another
-    host name (a container recreated on the same volume).  A leftover of the same name under
-    ``tmp/`` is a killed attempt of this very delivery: replaced.  The fsync of ``new/`` after the
+    host name (a container recreated on the same volume).  The copy is written with no name at all
+    (in ``tmp/``) where the kernel allows it (``O_TMPFILE``: :func:`simulator.fsutil.create_unnamed`),
+    and as ``tmp/<base>`` otherwise.  A leftover of the same name under ``tmp/`` is a killed
+    attempt of this very delivery: replaced (removed).  The fsync of ``new/`` after the
     link is a group commit (:class:`simulator.fsutil.GroupSync`): concurrent deliveries into one
     Maildir share it, each returning only once an fsync begun after its own link has finished.  Only the Maildir the message was
     delivered to is looked at (its ``new/`` and ``cur/``): a reader that moved the message to another
@@ -39,6 +41,7 @@ What it leaves out: Maildir keyword letters a-z (the store keeps keywords in its
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import re
@@ -46,7 +49,7 @@ import socket
 from collections.abc import Callable, Container, Iterable
 from pathlib import Path
 
-from ..fsutil import GroupSync, create_new, fsync_dir, write_atomic
+from ..fsutil import GroupSync, create_new, create_unnamed, fsync_dir, write_atomic
 from .mime import crlf_size
 from .mutf7 import decode_mutf7, encode_mutf7
 from .records import FolderInfo, FolderNameError, StoreError
@@ -368,30 +371,55 @@ def write_named(maildir: Path, data: bytes, *, base: str, redo: bool = False,
     made), a file of that name whatever its host part in ``new/`` or ``cur/`` (``find_named``:
     listing the directories costs a scan, so only a redo asks for it).  Looked up before anything
     is written; the link's failure catches a name taken meanwhile.  ``before_link`` is called once
-    the whole file is fsynced under ``tmp/``.
+    the whole file is fsynced, before its link into ``new/``.
     """
     if not base or "/" in base or ":" in base or base.startswith("."):
         raise StoreError(f"not a Maildir base name: {base!r}")
-    tmp = maildir / "tmp" / base
+    tmp_dir, new_dir = _tmp_and_new(maildir)
+    tmp = tmp_dir / base
     name = base + size_fields(data)
+    final = new_dir / name
     if redo:
         found = find_named(maildir, base)
         if found is not None:
             return found[0], found[1], False
         tmp.unlink(missing_ok=True)     # a killed attempt of this very delivery
-    elif (maildir / "new" / name).exists():
+    elif final.exists():
         return "new", name, False
+    if before_link is not None:
+        before_link = _once(before_link)    # a refused link falls back to create_new: called once
     try:
-        create_new(tmp, maildir / "new" / name, data, before_link=before_link, sync_dir=False)
+        if create_unnamed(tmp_dir, final, data, before_link=before_link):
+            if not redo:
+                tmp.unlink(missing_ok=True)     # a killed attempt's leftover goes, as create_new's retry does
+        else:
+            create_new(tmp, final, data, before_link=before_link, sync_dir=False)
     except FileExistsError:
-        if (maildir / "new" / name).exists():
+        if final.exists():
             return "new", name, False
         if redo:
             raise
         tmp.unlink(missing_ok=True)     # a leftover under tmp/ of this process: written again
-        create_new(tmp, maildir / "new" / name, data, before_link=before_link, sync_dir=False)
-    _NEW_SYNC.sync(maildir / "new")     # the link is durable: one fsync of new/ may serve several
+        create_new(tmp, final, data, before_link=before_link, sync_dir=False)
+    _NEW_SYNC.sync(new_dir)             # the link is durable: one fsync of new/ may serve several
     return "new", name, True
+
+
+def _once(call: Callable[[], None]) -> Callable[[], None]:
+    """``call`` run at its first call only (a crash point counts each moment once)."""
+    done = []
+
+    def first() -> None:
+        if not done:
+            done.append(True)
+            call()
+    return first
+
+
+@functools.lru_cache(maxsize=4096)
+def _tmp_and_new(maildir: Path) -> tuple[Path, Path]:
+    """A Maildir's ``tmp/`` and ``new/`` (asked at every delivery: made once per Maildir)."""
+    return maildir / "tmp", maildir / "new"
 
 
 # Group commit of the fsyncs of ``new/`` after ``write_named``'s links: deliveries into one Maildir

@@ -352,6 +352,16 @@ class DataText:
             self._end()
         return b"".join(self.chunks)
 
+    def release(self) -> None:
+        """Done with: drop the callbacks that make it a reference cycle (its folder's ``emit`` is
+        its own bound method, ``on_line`` the session's), so reference counting frees it and the
+        session at once.  Anything fed after this is dropped, and what was kept is no message any
+        more (``discarding``: never accepted as a whole text)."""
+        self.discarding = True
+        self.chunks = []
+        self._on_line = None
+        self._folder = LineFolder(_dropped, self._width)
+
     def _emit(self, data: bytes) -> None:
         self.chunks.append(data)
         self.size += len(data)
@@ -371,6 +381,10 @@ class DataText:
         self.lines += 1
         self._head.clear()
         self._length = 0
+
+
+def _dropped(data: bytes) -> None:
+    """The ``emit`` of a released :class:`DataText`'s folder."""
 
 
 def shown(head: bytes, length: int) -> str:
@@ -556,6 +570,7 @@ class TranscriptSMTP(SMTP):
         self.size_fault: int | None = None    # this connection's SIZE comes from a ``size_limit`` fault
         self._greeted = False
         self._close_after_push = False
+        self._dismantled = False                # its references dropped once it ended (:meth:`_dismantle`)
 
     def __dir__(self) -> list[str]:
         """The SMTP verbs (``smtp_*``) and AUTH mechanisms (``auth_*``) only.  aiosmtpd finds them
@@ -704,6 +719,8 @@ class TranscriptSMTP(SMTP):
             self._record(CUT, str(text.lines - DATA_LINES_KEPT))
         if dot:
             self._record("C", ".")
+        elif text is not None:
+            text.release()                      # never finished: nothing more is kept of it
 
     # -- what the server answered: push() is the one place every reply passes -----------------
     async def push(self, status: Any) -> None:
@@ -1094,7 +1111,9 @@ class TranscriptSMTP(SMTP):
         finally:
             reader._limit = line_limit                     # type: ignore[attr-defined]
         self._data_read(dot=True)
-        return None if text.discarding else text.result()
+        content = None if text.discarding else text.result()
+        text.release()
+        return content
 
     async def _data_piece(self, reader: asyncio.StreamReader, at_start: bool) -> tuple[bytes, bool, bool]:
         """The next piece of DATA, dot-unstuffed (RFC 5321 §4.5.2): its octets, whether the piece
@@ -1162,6 +1181,8 @@ class TranscriptSMTP(SMTP):
         super()._timeout_cb()
 
     def connection_lost(self, error: Exception | None) -> None:
+        if self._dismantled:                    # told twice (never by asyncio): nothing is left to end
+            return
         self._data_read(dot=False)
         if self._slot is not None and self.slots is not None:
             self.slots.give_back(self._slot)
@@ -1174,6 +1195,34 @@ class TranscriptSMTP(SMTP):
         tls = self._tls_protocol or getattr(self.transport, "_ssl_protocol", None)   # STARTTLS, smtps
         super().connection_lost(error)
         _release_tls_buffer(tls)
+        handling = self._handler_coroutine
+        if handling is None or handling.done():
+            self._dismantle()
+        else:                                   # cancelled just now: it ends at its next step
+            handling.add_done_callback(self._handling_ended)
+
+    def _handling_ended(self, _task: "asyncio.Task[None]") -> None:
+        self._dismantle()
+
+    def _dismantle(self) -> None:
+        """The session is over (its connection lost, aiosmtpd's handler task ended): drop what
+        refers back to it, so that reference counting frees it now.  Left alone, each ended session
+        is ~80 objects of cyclic garbage -- the verb table's bound methods, the reader that taps its
+        lines, the writer, the idle-time table's closure, the DATA text's callback, and the handler
+        task whose CancelledError keeps the frames that held the session -- which live long enough to
+        reach the collector's oldest generation: many-millisecond pauses of the whole process."""
+        self._dismantled = True
+        self._handler_coroutine = None          # the ended task, its exception and its frames
+        self._smtp_methods = {}
+        self._auth_methods = {}
+        self.command_size_limits = {}
+        self._client_connected_cb = None
+        self._data_text = None
+        self._tls_protocol = self._original_transport = None
+        reader, self._reader = self._reader, None
+        if isinstance(reader, _TapReader):
+            reader.tap = None
+        self._writer = self._stream_writer = None
 
     def _worth_publishing(self) -> bool:
         rest = self.transcript[self.published_upto:]
