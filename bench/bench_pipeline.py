@@ -3,7 +3,8 @@
 
 Theory of operation: one run of ``bench/sidebyside/submission.py`` (a fresh ``app.py``, N messages
 submitted with AUTH over c connections, each file's arrival in bob's ``new/`` matched to its 250),
-printed as one JSON line: delivered msgs/s, server CPU per message, 250 -> ``new/`` p50/p95/p99.
+printed as one JSON line: delivered msgs/s, server CPU per message (and its split: the busiest thread,
+the mail loop, and the other threads, the disk hand-off workers mostly), 250 -> ``new/`` p50/p95/p99.
 ``--off`` turns ideas off for a before/after in the same minute, through a small launcher
 (written into the work directory) that patches :mod:`simulator.delivery` before ``app.py`` runs:
 
@@ -20,7 +21,9 @@ wall-clock figures are noisy; CPU per message is the steadiest.
 tree's in turn, ``--reps`` times (the order swapped every repetition, so both see the same load), and
 ends with a summary line: the median of each figure per tree and of the per-repetition ratios
 (this tree ÷ baseline).  ``--profile OUT`` attaches ``py-spy record --gil --threads --format raw`` to
-this tree's ``app.py`` for the whole run of the senders (one run).
+this tree's ``app.py`` for the whole run of the senders (one run); ``--strace OUT`` attaches
+``strace -f -c`` the same way and prints the system calls per delivered message (slows the run: counts
+only, not rates).
 
     .venv/bin/python bench/bench_pipeline.py --messages 300 --connections 10
     .venv/bin/python bench/bench_pipeline.py --messages 300 --connections 10 --off flow,reuse,content
@@ -70,10 +73,46 @@ runpy.run_path(os.path.join({root!r}, "app.py"), run_name="__main__")
 
 KEYS = ("delivered", "rate", "cpu_ms_per_msg", "to_maildir_p50_ms", "to_maildir_p95_ms", "to_maildir_p99_ms",
         "errors")
-RATIOS = ("rate", "cpu_ms_per_msg", "to_maildir_p50_ms", "to_maildir_p95_ms")
+RATIOS = ("rate", "cpu_ms_per_msg", "to_maildir_p50_ms", "to_maildir_p95_ms", "loop_cpu_ms_per_msg",
+          "other_threads_cpu_ms_per_msg")
 
 
-class Profiled(servers.Mailflow):
+def _thread_ticks(pid: int) -> dict[int, int]:
+    """utime + stime of each thread of ``pid`` (clock ticks, /proc/<pid>/task/<tid>/stat)."""
+    ticks: dict[int, int] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        ticks[int(task.name)] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+class Threads(servers.Mailflow):
+    """``app.py`` as usual; each ``cpu()`` (submission.run asks before and after the senders' run) also
+    notes every thread's CPU, so the run's CPU splits into the busiest thread's (the mail loop: its event
+    loop, the SMTP sessions, the queue runner) and the others' (the disk hand-off workers, the web UI)."""
+    def cpu(self) -> float:
+        snaps = self.__dict__.setdefault("snaps", [])
+        try:
+            snaps.append(_thread_ticks(self.proc.pid))
+        except OSError:
+            pass
+        return super().cpu()
+
+    def split(self, delivered: int) -> dict:
+        snaps = getattr(self, "snaps", [])
+        if len(snaps) < 2 or not delivered:
+            return {}
+        first, last = snaps[0], snaps[-1]
+        used = sorted((last[t] - first.get(t, 0) for t in last), reverse=True)
+        tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+        return {"loop_cpu_ms_per_msg": round(used[0] * tick_ms / delivered, 2),
+                "other_threads_cpu_ms_per_msg": round(sum(used[1:]) * tick_ms / delivered, 2)}
+
+
+class Profiled(Threads):
     """``app.py`` as usual, with py-spy attached once it listens (and stopped before it, so the
     profile is written)."""
     out = ""
@@ -96,7 +135,40 @@ class Profiled(servers.Mailflow):
         super().stop()
 
 
-def one_run(args: argparse.Namespace, root: Path, off: list[str], profile: str | None = None) -> dict:
+class Straced(Threads):
+    """``app.py`` as usual, with ``strace -f -c`` attached once it listens (stopped before it, so the
+    counts are written): system calls of the whole process (every thread) during the senders' run."""
+    out = ""
+
+    def _start(self) -> None:
+        super()._start()
+        self.tracer = subprocess.Popen(["strace", "-f", "-c", "-o", self.out, "-p", str(self.proc.pid)],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)          # strace attached
+
+    def stop(self) -> None:
+        tracer = getattr(self, "tracer", None)
+        if tracer is not None:
+            tracer.send_signal(signal.SIGINT)   # strace writes its table when it detaches
+            try:
+                tracer.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                tracer.kill()
+        super().stop()
+
+
+def per_message(table: str, messages: int) -> dict[str, float]:
+    """``strace -c``'s table as calls per message (errors included), largest first."""
+    calls: dict[str, float] = {}
+    for line in table.splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[0].replace(".", "", 1).isdigit() and parts[-1] != "total":
+            calls[parts[-1]] = round(int(parts[3]) / messages, 2)
+    return dict(sorted(calls.items(), key=lambda kv: -kv[1]))
+
+
+def one_run(args: argparse.Namespace, root: Path, off: list[str], profile: str | None = None,
+            strace: str | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         work = Path(tmp)
         servers.ROOT = root
@@ -108,14 +180,31 @@ def one_run(args: argparse.Namespace, root: Path, off: list[str], profile: str |
         run = work / "run"
         run.mkdir()
         saved = submission.Mailflow
+        submission.Mailflow = Threads
         if profile:
             Profiled.out = profile
             submission.Mailflow = Profiled
+        elif strace:
+            Straced.out = strace
+            submission.Mailflow = Straced
+        made: list[Threads] = []
+        kind = submission.Mailflow
+
+        def tracked(*a, **k):
+            server = kind(*a, **k)
+            made.append(server)
+            return server
+        submission.Mailflow = tracked
         try:
             out = submission.run(run, args.messages, args.connections, args.reuse, args.viewers, args.seconds)
         finally:
             submission.Mailflow = saved
-    return {k: round(out[k], 2) if isinstance(out.get(k), float) else out.get(k) for k in KEYS}
+    result = {k: round(out[k], 2) if isinstance(out.get(k), float) else out.get(k) for k in KEYS}
+    if made:
+        result.update(made[0].split(out.get("delivered") or 0))
+    if strace and out.get("delivered"):
+        result["syscalls_per_msg"] = per_message(Path(strace).read_text(), out["delivered"])
+    return result
 
 
 def main() -> None:
@@ -130,6 +219,7 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=1, help="runs (with --baseline: pairs)")
     p.add_argument("--baseline", type=Path, help="another tree's app.py, alternated with this one")
     p.add_argument("--profile", help="py-spy raw output of this tree's app.py (one run)")
+    p.add_argument("--strace", help="strace -f -c output of this tree's app.py (one run; prints calls per message)")
     args = p.parse_args()
     off = [o for o in args.off.split(",") if o]
     unknown = set(off) - {"reuse", "flow", "content", "direct"}
@@ -139,6 +229,10 @@ def main() -> None:
     if args.profile:
         print(json.dumps({**common, "tree": "this", "profile": args.profile,
                           **one_run(args, ROOT, off, os.path.abspath(args.profile))}), flush=True)
+        return
+    if args.strace:
+        print(json.dumps({**common, "tree": "this", "strace": args.strace,
+                          **one_run(args, ROOT, off, strace=os.path.abspath(args.strace))}), flush=True)
         return
     trees = [("this", ROOT)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
     runs: dict[str, list[dict]] = {name: [] for name, _ in trees}

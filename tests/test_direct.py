@@ -44,7 +44,7 @@ def _send(world, data: bytes, rcpts=(BOB,), host: str = "mx1.beta.test") -> tupl
 
 def _queued(world, host: str) -> list[str]:
     directory = world.stack.config.data_dir / "queue" / host
-    return sorted(p.name for p in directory.iterdir()) if directory.is_dir() else []
+    return sorted(p.name for p in directory.iterdir() if not p.name.startswith(".")) if directory.is_dir() else []
 
 
 def _order(world, trace: str) -> list[str]:

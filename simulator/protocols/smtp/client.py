@@ -34,7 +34,8 @@ Speed (issue 13): a reply is awaited under ``asyncio.timeout`` (``wait_for`` mak
 the connection's reads ask at most :data:`~simulator.protocols.transport.RECV_SIZE` octets, as the
 servers' do (:func:`~simulator.protocols.transport.small_reads`): asyncio asks 256 KiB, both for a
 plain socket's ``recv`` and for the decrypted copy of a TLS read, and a buffer that size is mapped and
-unmapped at every read (glibc's mmap threshold).
+unmapped at every read (glibc's mmap threshold).  The transcript keeps the first ``BODY_KEPT`` lines of
+the message and a count of the others (``RelayDialogue.payload``): all a failed attempt's fact shows.
 
 Left out: PIPELINING on the client side (one command, one reply, which is easier to read in a
 transcript), BDAT, DSN options, DANE and verified TLS.
@@ -48,9 +49,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Callable
 
+from ...events import CUT
 from ...facts import AttemptReason, Reason
 from ..lines import dot_stuff
 from ..transport import small_reads
+
+# Body lines of a relayed message kept in the client's transcript (``RelayDialogue.payload``): the same
+# number ``simulator.events.trim_transcript`` keeps by default.
+BODY_KEPT = 20
 
 __all__ = ["Reply", "ReplyError", "ReplyParser", "Stage", "Outcome", "Command", "Payload", "Close",
            "Park", "StartTls", "RelayDialogue", "Connection", "deliver", "opportunistic_tls"]
@@ -235,10 +241,22 @@ class RelayDialogue:
         return self.send("QUIT")
 
     def payload(self) -> Payload:
+        """The message, dot-stuffed.  The transcript gets its first ``BODY_KEPT`` lines and a count of
+        the rest, ``(CUT, "N")``: what :func:`simulator.events.trim_transcript` (the only reader of a
+        relay client's transcript: a failed attempt's fact) keeps of the whole body anyway."""
         self.outcome.stage = Stage.DOT
         stuffed = dot_stuff(self.content)
-        for line in stuffed.split(b"\r\n")[:-1]:
-            self.outcome.transcript.append(("D", line.decode("utf-8", "replace")))
+        lines = stuffed.split(b"\r\n", BODY_KEPT)
+        if len(lines) > BODY_KEPT:                  # more lines than kept: count the others
+            left = lines.pop().count(b"\r\n")        # the last piece ends with ".\r\n"; its tail is ""
+            lines.append(b"")
+        else:
+            left = 0
+        transcript = self.outcome.transcript
+        for line in lines[:-1]:
+            transcript.append(("D", line.decode("utf-8", "replace")))
+        if left:
+            transcript.append((CUT, str(left)))
         return Payload(stuffed)
 
     def next_rcpt(self) -> Command:
