@@ -26,6 +26,7 @@ bridge, the Engine.IO writers, the WebSocket readers.
 
     .venv/bin/python bench/bench_viewers.py                            # 30 viewers, 300 msgs, c=10, 3 reps
     .venv/bin/python bench/bench_viewers.py --baseline /tmp/before     # A/B against another tree
+    .venv/bin/python bench/bench_viewers.py --this /tmp/after --baseline /tmp/before   # two copies
     .venv/bin/python bench/bench_viewers.py --off pace,rooms --reps 4  # the bridge's ideas off vs on
     .venv/bin/python bench/bench_viewers.py --profile /tmp/viewers.txt # where the viewers' CPU goes
     .venv/bin/python bench/bench_viewers.py --threads --reps 2         # CPU per thread group, user/system
@@ -133,7 +134,7 @@ if "rooms" in off:
     b.Bridge.listeners = lambda self: dict.fromkeys(b.ROOMS, b.LISTENED)
 if "fanout" in off:     # python-socketio's own emit: per-page framing and compression
     import simulator.web.fanout as f
-    f.emit = lambda socketio, event, data, room: socketio.emit(event, data, to=room)
+    f.emit = lambda socketio, event, data, room, packet=None: socketio.emit(event, data, to=room)
 names = {names!r}
 if names:       # --threads: every thread's name by its native id, for the CPU per thread group
     import json, threading, time
@@ -242,6 +243,7 @@ def main() -> None:
     p.add_argument("--connections", type=int, default=10)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--baseline", type=Path, help="another tree to alternate with (e.g. a copy before a change)")
+    p.add_argument("--this", type=Path, help="the tree measured as 'this' (default: this one)")
     p.add_argument("--profile", help="run once under py-spy (this tree, with viewers) into this file")
     p.add_argument("--off", default="",
                    help="comma-separated bridge ideas to turn off (pace, rooms, fanout): alternate this tree "
@@ -254,11 +256,12 @@ def main() -> None:
                    help="viewers that do not offer permessage-deflate (browsers do; the figures before 12:00 were "
                         "taken without it)")
     args = p.parse_args()
+    this = (args.this or ROOT).resolve()
     if args.plain:
         global OFFER
         OFFER = "plain"
     if args.threads:
-        trees = [("this", ROOT)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
+        trees = [("this", this)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
         for rep in range(args.reps):
             for name, tree in (trees if rep % 2 == 0 else trees[::-1]):
                 for count in (0, args.viewers):
@@ -291,7 +294,7 @@ def main() -> None:
         print(json.dumps({"off": list(off), "on_over_off_median": round(statistics.median(ratios), 3),
                           "all": [round(r, 3) for r in ratios]}))
         return
-    trees = [("this", ROOT)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
+    trees = [("this", this)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
     cost: dict[str, list[float]] = {name: [] for name, _ in trees}
     for rep in range(args.reps):
         order = trees if rep % 2 == 0 else trees[::-1]

@@ -4,6 +4,24 @@ Publishers are the mail loop's actors and the retrieval servers; each publishes 
 (:mod:`simulator.facts`), which the narrator words here.  Subscribers are the terminal printer, the
 Socket.IO bridge and tests.  A subscriber is called synchronously in the publishing thread, so it must be quick (the bridge only puts the event on a queue).  A subscriber that raises is
 logged and kept: one broken view never stops the mail world.
+
+Theory of operation: the history
+--------------------------------
+The history (the last ``history`` events: a page that connects late, "sync", ``/api/events``, v1's
+trace and wait) is kept as **each event's JSON line** -- the UTF-8 bytes the log gets, encoded once
+per event either way -- in a small tuple with what the readers filter on (seq, trace, kind, dst).
+Bytes, ints, strings and a tuple of them are not tracked by Python's cycle collector, so the history
+costs the collector nothing.  (Kept as :class:`Event` objects, each a tree of dicts, lists and its
+fact, 5,000 events were ~65,000 tracked objects that every full collection walked: 15-100 ms pauses of
+the whole process, mail loop included, a few times per thousand messages -- bench/bench_gc.py.)
+:meth:`since` decodes what it returns on demand; :meth:`since_dicts` gives the decoded dicts
+straight (what :meth:`Event.to_dict` would, as JSON: the API's answers); :meth:`heads` gives the
+filtered fields without decoding anything.
+
+The last :data:`RECENT` events are also kept whole, fact included: :meth:`since` returns those very
+objects (a test, or a view, that looks at what was just published sees the fact behind it).  An older
+event comes back with its words and data, not its fact -- as an event read back from an earlier run's
+log always did.  A lesson's runner keeps the facts it checks from its own subscription.
 """
 from __future__ import annotations
 
@@ -22,6 +40,10 @@ from .narrate import narrate
 log = logging.getLogger(__name__)
 
 Subscriber = Callable[[Event], None]
+RECENT = 256            # the last events kept whole (with their facts) besides their JSON lines
+
+# one event of the history: (seq, trace, kind, dst, JSON line as UTF-8, read from an earlier log?)
+Record = tuple[int, "str | None", str, str, bytes, bool]
 
 
 class EventBus:
@@ -29,7 +51,8 @@ class EventBus:
                  clock: Callable[[], float] = time.time) -> None:
         self._lock = threading.Lock()
         self._seq = 0
-        self._history: collections.deque[Event] = collections.deque(maxlen=history)
+        self._history: collections.deque[Record] = collections.deque(maxlen=history)
+        self._recent: collections.deque[Event] = collections.deque(maxlen=min(RECENT, history))
         self._subscribers: list[Subscriber] = []
         self._clock = clock
         self._log_file = None
@@ -53,11 +76,14 @@ class EventBus:
                           dst=fact.dst, protocol=fact.protocol, status=str(fact.status), text=text,
                           trace=fact.trace, transcript=transcript, message=message, data=data,
                           fact=fact)
-            self._history.append(event)
+            line = _line_of(event)
+            object.__setattr__(event, "line", line)       # frozen: set once, here, before anyone sees it
+            self._history.append((event.seq, event.trace, event.kind, event.dst, line, False))
+            self._recent.append(event)
             if self._log_file is not None:
                 # one write() per event, straight to the file (no text layer, nothing buffered): a
                 # reader of the file sees the event as soon as publish() has returned
-                _write_all(self._log_file, (event.to_json() + "\n").encode("utf-8", "backslashreplace"))
+                _write_all(self._log_file, line)
             subscribers = list(self._subscribers)
         for subscriber in subscribers:
             try:
@@ -76,11 +102,39 @@ class EventBus:
                     self._subscribers.remove(subscriber)
         return unsubscribe
 
-    def since(self, seq: int = 0, *, limit: int | None = None) -> list[Event]:
-        """Events with a sequence number above ``seq``, oldest first (from the bounded history)."""
+    def since(self, seq: int = 0, *, limit: int | None = None, trace: str | None = None) -> list[Event]:
+        """Events with a sequence number above ``seq`` (and of ``trace``, if given), oldest first,
+        from the bounded history: the last :data:`RECENT` as published, older ones decoded from
+        their JSON lines (words and data, no fact)."""
+        records, recent = self._select(seq, limit, trace)
+        # a record read back from an earlier log may share its seq with one published since: never swapped
+        return [(None if r[5] else recent.get(r[0])) or _event_from_line(r[4]) for r in records]
+
+    def since_dicts(self, seq: int = 0, *, limit: int | None = None, trace: str | None = None) -> list[dict]:
+        """What ``[e.to_dict() for e in self.since(...)]`` gives, as JSON sees it (a tuple may be a
+        list here): the last :data:`RECENT` from the events themselves, older ones decoded straight
+        from their lines into dicts (no :class:`Event` made).  The API's answers."""
+        records, recent = self._select(seq, limit, trace)
+        out = []
+        for r in records:
+            event = None if r[5] else recent.get(r[0])
+            out.append(event.to_dict() if event is not None else
+                       _event_from_line(r[4]).to_dict() if r[5] else json.loads(r[4]))
+        return out
+
+    def heads(self, seq: int = 0) -> list[tuple[int, str | None, str, str]]:
+        """``(seq, trace, kind, dst)`` of each event above ``seq`` in the history, oldest first;
+        nothing decoded."""
         with self._lock:
-            events = [e for e in self._history if e.seq > seq]
-        return events[:limit] if limit is not None else events
+            return [r[:4] for r in self._history if r[0] > seq]
+
+    def _select(self, seq: int, limit: int | None, trace: str | None) -> tuple[list[Record], dict[int, Event]]:
+        with self._lock:
+            records = [r for r in self._history if r[0] > seq and (trace is None or r[1] == trace)]
+            if limit is not None:
+                del records[limit:]
+            kept = {e.seq: e for e in self._recent} if records else {}
+        return records, kept
 
     @property
     def last_seq(self) -> int:
@@ -109,6 +163,7 @@ class EventBus:
                 self._log_file.close()
                 self._log_file = None
             self._history.clear()
+            self._recent.clear()
             if log_path is not None:
                 log_path.parent.mkdir(parents=True, exist_ok=True)
                 self._log_file = _open_log(log_path)
@@ -120,7 +175,7 @@ class EventBus:
         Unreadable lines are skipped.  Returns how many were loaded (read; the history keeps the last
         of them that fit).  Only those are held while reading: a log of 20,000 events never sits in
         memory whole."""
-        loaded: collections.deque[Event] = collections.deque(maxlen=self._history.maxlen)
+        loaded: collections.deque[Record] = collections.deque(maxlen=self._history.maxlen)
         count = top = 0
         with open(path, encoding="utf-8", errors="replace") as handle:
             for line in handle:
@@ -130,7 +185,7 @@ class EventBus:
                     continue
                 count += 1
                 top = max(top, event.seq)
-                loaded.append(event)
+                loaded.append((event.seq, event.trace, event.kind, event.dst, line.encode("utf-8"), True))
         with self._lock:
             self._seq = max(self._seq, top)
             self._history.extend(loaded)
@@ -159,6 +214,20 @@ def _write_all(file, line: bytes) -> None:
         if not taken:
             raise OSError("the event log took nothing")
         view = view[taken:]
+
+
+def _line_of(event: Event) -> bytes:
+    """The event's JSON line as the log has it (UTF-8; a lone surrogate -- undecodable bytes a
+    hostile client sent -- as its ``\\udcXX`` escape, which JSON reads back as the same character)."""
+    try:
+        text = event.to_json()
+    except (TypeError, ValueError):          # not plain data (never published so): words for the rest
+        text = json.dumps(event.to_dict(), ensure_ascii=False, default=str)
+    return (text + "\n").encode("utf-8", "backslashreplace")
+
+
+def _event_from_line(line: bytes) -> Event:
+    return _event_from_dict(json.loads(line))
 
 
 def _event_from_dict(d: dict) -> Event:

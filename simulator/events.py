@@ -31,6 +31,10 @@ class Event:
     message: dict[str, Any] | None = None
     data: dict[str, Any] | None = None
     fact: Fact | None = field(default=None, compare=False, repr=False)
+    # the event's JSON line as the bus wrote it to the log (UTF-8, ending in a newline): set once by
+    # the bus when it publishes, so the bridge sends the same text without encoding it again
+    # (not an argument: a copy made with dataclasses.replace has other content, so no line)
+    line: bytes | None = field(default=None, init=False, compare=False, repr=False)
 
     def words(self, lang: str = "en") -> dict[str, str]:
         """``{"summary": ..., "explain": ...}`` in one language."""

@@ -76,6 +76,7 @@ class Page:
             extensions=[extension] if extension else [], extra_headers=[(b"origin", f"http://127.0.0.1:{port}".encode())])))
         self.accepted: AcceptConnection | None = None
         self.texts: list[str] = []
+        self._partial = ""          # wsproto hands a frame that came in several reads as several parts
         wait_until(lambda: self._pump() or self.accepted is not None, 10, what="the 101")
         self.sock.sendall(self.ws.send(TextMessage("40")))
 
@@ -89,8 +90,12 @@ class Page:
             if isinstance(event, AcceptConnection):
                 self.accepted = event
             elif isinstance(event, TextMessage):
-                self.texts.append(event.data)
-                if event.data == "2":
+                self._partial += event.data
+                if not event.message_finished:
+                    continue
+                text, self._partial = self._partial, ""
+                self.texts.append(text)
+                if text == "2":
                     self.sock.sendall(self.ws.send(TextMessage("3")))
 
     def events(self) -> list[int]:

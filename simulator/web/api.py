@@ -87,11 +87,11 @@ def events_since(stack: "MailStack", since: int, limit: int) -> dict[str, Any]:
     """
     # last_seq is read before the history: with no events, last_seq + 1 cannot skip one published meanwhile
     last_seq = stack.bus.last_seq
-    events = stack.bus.since(since, limit=limit + 1)
+    events = stack.bus.since_dicts(since, limit=limit + 1)     # decoded from the history's JSON lines
     more = len(events) > limit
-    events = events[:limit]
-    return {"events": [e.to_dict() for e in events], "last_seq": max(last_seq, events[-1].seq if events else 0),
-            "first_seq": events[0].seq if events else last_seq + 1, "more": more}
+    del events[limit:]
+    return {"events": events, "last_seq": max(last_seq, events[-1]["seq"] if events else 0),
+            "first_seq": events[0]["seq"] if events else last_seq + 1, "more": more}
 
 
 # -- what the page reads --------------------------------------------------------------------------------

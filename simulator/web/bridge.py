@@ -6,7 +6,8 @@ thread in Flask-SocketIO's ``threading`` mode) drains the deque and emits *batch
 short window after the first event of a burst (``window`` seconds) so that a burst of a thousand
 hops becomes a few dozen messages, never a thousand.  Every connected browser gets the same batch,
 encoded, compressed and framed once (fanout.py): what is left per page is the hand-off to its writer
-thread and the write to its socket.  Gate changes are coalesced: only the latest state is sent.
+thread and the write to its socket.  The teacher's copy is not even encoded here: it is spliced from
+the events' JSON lines, which the bus made for the log (:attr:`Event.line`, :func:`fanout.events_packet`).  Gate changes are coalesced: only the latest state is sent.
 
 Each batch costs every page a send (a queue hand-off to the page's writer thread, a wake-up, a
 WebSocket frame), so while a burst lasts the batches are paced: the next one leaves no sooner than
@@ -200,7 +201,11 @@ class Bridge:
                 # whole to the teacher's pages, a viewer's copy to the others (privacy.py); no
                 # encoding for a room nobody is in
                 if listeners[privacy.FULL]:
-                    fanout.emit(self.socketio, "events", {"events": batch, "last_seq": last}, privacy.FULL)
+                    # the events' JSON lines from the log, spliced: not encoded a second time
+                    lines = [event.line for event in events]
+                    packet = fanout.events_packet(lines, last) if all(lines) else None
+                    fanout.emit(self.socketio, "events", {"events": batch, "last_seq": last}, privacy.FULL,
+                                packet=packet)
                 if listeners[privacy.REDACTED]:
                     fanout.emit(self.socketio, "events",
                                 {"events": [privacy.redact(e) for e in batch], "last_seq": last}, privacy.REDACTED)

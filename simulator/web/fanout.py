@@ -74,6 +74,9 @@ from wsproto.extensions import PerMessageDeflate
 NAMESPACE = "/"
 SMALL = 256                      # characters: a message shorter goes out uncompressed
 WINDOW_BITS = 15                 # the window every browser leaves the server by default
+# zlib's fastest level: a batch of 50 events (150 KB of JSON) 24 -> 9 us per event of the bridge's
+# CPU, for ~30 % more compressed bytes (12 -> 16 KB) on a loopback or classroom network
+LEVEL = 1
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)   # plain trees
 _ASCII = json.JSONEncoder(separators=(",", ":"), check_circular=False)     # python-socketio's own text
 
@@ -83,6 +86,15 @@ def encode(event: str, data: Any, *, ascii_only: bool = False) -> str:
     (``2`` + the JSON array), but with UTF-8 text instead of ``\\u`` escapes (``ascii_only``:
     with them, exactly as python-socketio writes it)."""
     return "2" + (_ASCII if ascii_only else _ENCODER).encode([event, data])
+
+
+def events_packet(lines: list[bytes], last_seq: int) -> str:
+    """The Socket.IO packet of an "events" batch, ``{"events": [...], "last_seq": n}``, spliced from
+    the events' JSON lines as the bus wrote them to the log (:attr:`Event.line`): the same JSON value
+    as :func:`encode` of their ``to_dict()``, without encoding every event a second time.  (A lone
+    surrogate is already a ``\\udcXX`` escape in a line, as python-socketio would write it.)"""
+    return '2["events",{"events":[' + ",".join([line.decode("utf-8").rstrip("\n") for line in lines]) + \
+        '],"last_seq":' + str(int(last_seq)) + "}]"
 
 
 def prepare(event: str, data: Any) -> "Prepared":
@@ -109,8 +121,8 @@ def text_frame(payload: bytes, *, compressed: bool = False) -> bytes:
 
 def deflate(payload: bytes) -> bytes:
     """A message compressed on its own (no context from earlier ones), as RFC 7692 sends it: the
-    deflate stream flushed with Z_SYNC_FLUSH, its final ``00 00 ff ff`` removed."""
-    compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -WINDOW_BITS)
+    deflate stream flushed with Z_SYNC_FLUSH, its final ``00 00 ff ff`` removed.  At ``LEVEL``."""
+    compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, -WINDOW_BITS)
     return (compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
 
 
@@ -193,9 +205,27 @@ class _Server(simple_websocket.Server):
 
 class WebSocket(SimpleWebSocketWSGI):
     """Engine.IO's WebSocket for the threading mode, which writes a :class:`Prepared` packet's
-    ready frame: the one per-page step of a broadcast."""
+    ready frame: the one per-page step of a broadcast.
+
+    The page's socket gets Engine.IO's timeout (ping interval + ping timeout) *before* the
+    WebSocket's reader thread starts, not after as Engine.IO's handler gives it: a reader already
+    inside ``recv()`` of a blocking socket when another thread turns the timeout on (which makes the
+    descriptor non-blocking) loops in CPython's ``sock_call_ex`` -- ``recv`` -> EAGAIN -> retry, no
+    ``poll`` -- until the page next sends something (its pong, up to a ping interval later).  With
+    30 pages that race was lost now and then under load: the readers then burned 7-45 ms of CPU per
+    submitted message (bench/bench_viewers.py --threads, ``simple_websocket.Base._thread``)."""
+
+    def __init__(self, handler: Any, server: Any, **kwargs: Any) -> None:
+        super().__init__(handler, server, **kwargs)
+        try:                # what Engine.IO's _websocket_handler sets (engineio/socket.py)
+            self.timeout: float | None = float(server.ping_interval + server.ping_timeout)
+        except (AttributeError, TypeError, ValueError):
+            self.timeout = None
 
     def __call__(self, environ: dict, start_response: Any) -> Any:
+        sock = environ.get("werkzeug.socket")
+        if self.timeout and sock is not None and hasattr(sock, "settimeout"):
+            sock.settimeout(self.timeout)       # before _Server starts the reader thread (above)
         self.ws = _Server(environ, **self.server_args)
         ret = self.app(self)
         if self.ws.mode == "gunicorn":
@@ -265,23 +295,25 @@ def installed(server: Any) -> bool:
         getattr(eio, "_async", {}).get("websocket") is WebSocket
 
 
-def emit(socketio: Any, event: str, data: Any, room: str) -> int | None:
+def emit(socketio: Any, event: str, data: Any, room: str, *, packet: str | None = None) -> int | None:
     """Send ``event`` with ``data`` to every page of ``room`` in this process, encoded once and
     framed at most twice; the number of pages it was queued for, or None when it went through
-    ``socketio.emit`` (a message queue, or a server without our WebSockets)."""
+    ``socketio.emit`` (a message queue, or a server without our WebSockets).  ``packet``: the
+    Socket.IO packet of ``event`` with ``data``, already made (:func:`events_packet`)."""
     from socketio import PubSubManager    # imported by now, without redis (quietimports.py)
 
     server = getattr(socketio, "server", None)
     if not installed(server) or isinstance(server.manager, PubSubManager):
         socketio.emit(event, data, to=room)
         return None
-    return deliver(server, event, data, room)
+    return deliver(server, event, data, room, packet=packet)
 
 
-def deliver(server: Any, event: str, data: Any, room: str, namespace: str = NAMESPACE) -> int:
+def deliver(server: Any, event: str, data: Any, room: str, namespace: str = NAMESPACE, *,
+            packet: str | None = None) -> int:
     """The local part of :func:`emit` (a lecture hall's manager calls it for what the queue brings):
     one :class:`Prepared` packet queued for every page of ``room`` in this process."""
-    prepared = prepare(event, data)
+    prepared = Prepared(packet) if packet is not None else prepare(event, data)
     sent = 0
     for _sid, eio_sid in server.manager.get_participants(namespace, room):
         try:

@@ -281,8 +281,8 @@ def trace(message_id: str):
     found = mail.find(stack, _state().catalog, message_id)
     entry = _state().catalog.summary(found)
     trace_id = entry.get("trace") if entry else None
-    events = [e.to_dict() for e in stack.bus.since(0)] if trace_id else []
-    return jsonify(id=found.id, trace=trace_id, events=[e for e in events if e["trace"] == trace_id])
+    events = stack.bus.since_dicts(0, trace=trace_id) if trace_id else []
+    return jsonify(id=found.id, trace=trace_id, events=events)
 
 
 @blueprint.delete("/messages/<message_id>")
@@ -323,13 +323,13 @@ def _untold(stack, messages: list[dict]) -> bool:
         return False
     traces = {trace for trace, _ in wanted}
     seen: set[str] = set()
-    for event in stack.bus.since(0):
-        if event.trace in traces:
-            seen.add(event.trace)
-            if _arrival(event.kind) and (event.kind != "mda.deliver" or (event.trace, event.dst) in wanted):
-                wanted.discard((event.trace, event.dst))
-                if event.kind != "mda.deliver":
-                    wanted = {(t, box) for t, box in wanted if t != event.trace}
+    for _seq, trace, kind, dst in stack.bus.heads(0):          # nothing decoded
+        if trace in traces:
+            seen.add(trace)
+            if _arrival(kind) and (kind != "mda.deliver" or (trace, dst) in wanted):
+                wanted.discard((trace, dst))
+                if kind != "mda.deliver":
+                    wanted = {(t, box) for t, box in wanted if t != trace}
     return any(trace in seen for trace, _ in wanted)
 
 
