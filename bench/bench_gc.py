@@ -16,11 +16,11 @@ the process's RSS then.  ``--types`` adds the most common tracked types, what is
 the end (``gc.DEBUG_SAVEALL``), and each full collection as [ms, objects tracked at its start,
 objects it freed] (counting them costs time: not for the figures).
 
-``--baseline DIR`` (a copy of the tree, e.g. the session's snapshot) alternates DIR's ``app.py`` with
+``--baseline DIR`` (another tree, e.g. a worktree of the commit before a change) alternates DIR's ``app.py`` with
 this tree's (or ``--this DIR``'s), ``--reps`` times, the order swapped each repetition.
 
     .venv/bin/python bench/bench_gc.py --messages 1000 --connections 50
-    .venv/bin/python bench/bench_gc.py --messages 1000 --connections 50 --reps 3 --baseline /tmp/snap16
+    .venv/bin/python bench/bench_gc.py --messages 1000 --connections 50 --reps 3 --baseline /tmp/before
     .venv/bin/python bench/bench_gc.py --messages 600 --connections 50 --types      # what the collector walks
 """
 from __future__ import annotations
