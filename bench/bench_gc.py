@@ -37,6 +37,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT)]
 
+from sidebyside import alternating  # noqa: E402
 from sidebyside import servers, submission  # noqa: E402
 
 LAUNCHER = '''import gc, json, os, runpy, sys, threading, time
@@ -177,7 +178,7 @@ def main() -> None:
     common = {"messages": args.messages, "connections": args.connections, "reuse": args.reuse,
               "viewers": args.viewers}
     for rep in range(args.reps):
-        for name, root in (trees if rep % 2 == 0 else trees[::-1]):
+        for name, root in alternating(trees, rep):
             result = one_run(args, root)
             runs[name].append(result)
             print(json.dumps({**common, "tree": name, "rep": rep + 1, **result}), flush=True)

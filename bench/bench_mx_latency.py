@@ -35,6 +35,7 @@ from pathlib import Path
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sidebyside import alternating  # noqa: E402
 from mxrun import app_command, listening, mx1_address  # noqa: E402  (bench/mxrun.py)
 from sidebyside import procs  # noqa: E402
 from sidebyside.sender import message          # noqa: E402  the same 2 KB message as bench/run
@@ -140,7 +141,7 @@ def main() -> None:
     sides = {"this tree": ROOT, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
     runs: dict[str, list[dict]] = {name: [] for name in sides}
     for rep in range(args.reps):
-        order = list(sides.items()) if rep % 2 else list(reversed(sides.items()))
+        order = alternating(sides.items(), rep + 1)   # the baseline first, as before
         for name, tree in order:
             profile = args.profile if (args.profile and name == "this tree" and rep == 0) else None
             runs[name].append(one_run(tree, args, profile))

@@ -48,6 +48,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT)]
 
+from sidebyside import alternating  # noqa: E402
 from sidebyside import servers, submission  # noqa: E402
 
 LAUNCHER = '''import os, runpy, sys
@@ -237,8 +238,7 @@ def main() -> None:
     trees = [("this", ROOT)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
     runs: dict[str, list[dict]] = {name: [] for name, _ in trees}
     for rep in range(args.reps):
-        order = trees if rep % 2 == 0 else trees[::-1]
-        for name, root in order:
+        for name, root in alternating(trees, rep):
             result = one_run(args, root, off)
             runs[name].append(result)
             print(json.dumps({**common, "tree": name, "rep": rep + 1, **result}), flush=True)

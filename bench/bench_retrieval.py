@@ -27,6 +27,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
+from sidebyside import alternating  # noqa: E402
 from sidebyside import procs, retrieval, servers  # noqa: E402
 
 STATES = ("cold", "cached", "warm")
@@ -98,7 +99,7 @@ def main() -> int:
     trees = [("this", BENCH.parent)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
     runs: dict[str, list[dict]] = {name: [] for name, _ in trees}
     for rep in range(args.reps):
-        order = trees if rep % 2 == 0 else trees[::-1]
+        order = alternating(trees, rep)
         for name, root in order:
             work = Path(tempfile.mkdtemp(prefix=f"bench-retrieval-{name}-"))
             runs[name].append(one_tree(root, work, pristine, protocols, args.states, args.timeout,

@@ -53,6 +53,7 @@ sys.path[:0] = [str(BENCH), str(ROOT)]
 
 from sidebyside import procs  # noqa: E402
 from sidebyside.servers import PORT_NAMES  # noqa: E402
+from sidebyside import alternating  # noqa: E402
 from sidebyside import viewers as viewer_stats  # noqa: E402
 
 SIDE = BENCH / "sidebyside"
@@ -263,7 +264,7 @@ def main() -> None:
     if args.threads:
         trees = [("this", this)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
         for rep in range(args.reps):
-            for name, tree in (trees if rep % 2 == 0 else trees[::-1]):
+            for name, tree in alternating(trees, rep):
                 for count in (0, args.viewers):
                     run = one(tree, count, args.messages, args.connections, threads=True)
                     print(json.dumps({"rep": rep + 1, "tree": name, "viewers": count,
@@ -284,7 +285,7 @@ def main() -> None:
         ratios = []
         for rep in range(args.reps):
             runs = {}
-            for name in (("off", "on") if rep % 2 == 0 else ("on", "off")):
+            for name in alternating(("off", "on"), rep):
                 runs[name] = one(ROOT, args.viewers, args.messages, args.connections, off=off if name == "off" else ())
             ratios.append(runs["on"]["cpu_ms_per_msg"] / runs["off"]["cpu_ms_per_msg"])
             print(json.dumps({"rep": rep + 1, **{f"{k}_{f}": runs[k].get(f) for k in ("off", "on")
@@ -297,7 +298,7 @@ def main() -> None:
     trees = [("this", this)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
     cost: dict[str, list[float]] = {name: [] for name, _ in trees}
     for rep in range(args.reps):
-        order = trees if rep % 2 == 0 else trees[::-1]
+        order = alternating(trees, rep)
         for name, tree in order:
             none = one(tree, 0, args.messages, args.connections)
             some = one(tree, args.viewers, args.messages, args.connections)

@@ -288,7 +288,7 @@ class QueueStore:
             raise
 
     def _retire(self, path: Path) -> Path | None:
-        """Take ``path`` out of the queue: renamed to a spare name (and emptied) while the directory keeps
+        """Take ``path`` out of the queue: renamed to a spare name while the directory keeps
         fewer than ``SPARES_KEPT``, else unlinked.  The spare is usable once the directory is fsynced
         (the caller's ``_keep``); returns it (None: unlinked, or there was no such file)."""
         directory = path.parent
@@ -306,10 +306,7 @@ class QueueStore:
             os.rename(path, spare)      # emptied in _keep, once the rename is durable: emptied
             return spare                # before, a power cut could bring back the entry with no octets
         except OSError:
-            with self._spare_lock:
-                self._kept[directory] -= 1
-            if spare.exists():
-                spare.unlink(missing_ok=True)
+            self._forget(spare)
             path.unlink(missing_ok=True)
             return None
 
@@ -326,7 +323,8 @@ class QueueStore:
                     self._spares.setdefault(spare.parent, []).append(spare)
 
     def _forget(self, spare: Path) -> None:
-        """A spare of ``_retire`` that will not be kept (its directory's fsync failed): uncounted, removed."""
+        """A spare of ``_retire`` that will not be kept (its rename or its directory's fsync failed):
+        uncounted, removed."""
         with self._spare_lock:
             self._kept[spare.parent] -= 1
         spare.unlink(missing_ok=True)

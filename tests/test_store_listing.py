@@ -42,6 +42,13 @@ def age(folder: Path, seconds: float = 60) -> int:
     return t
 
 
+def aged(root: Path) -> tuple[Path, MailStore]:
+    """A filled Maildir nobody touched lately, and a store opened on it afresh."""
+    folder = filled(root)
+    age(folder)
+    return folder, MailStore(root, boot="b")
+
+
 def drop(folder: Path, sub: str, name: str, subject: str) -> None:
     """A message written by another program (an MDA, another MUA): tmp/, then renamed in."""
     tmp = folder / "tmp" / name
@@ -87,9 +94,7 @@ def test_an_unchanged_maildir_is_not_listed_again(tmp_path, listings):
 
 @pytest.mark.parametrize("sub", ["new", "cur"])
 def test_a_file_written_after_the_record_is_seen(tmp_path, listings, sub):
-    folder = filled(tmp_path)
-    age(folder)
-    store = MailStore(tmp_path, boot="b")
+    folder, store = aged(tmp_path)
     before = store.uids(BOB, "INBOX")
     assert store._folder(BOB, "INBOX").listed is not None
     listings.clear()
@@ -123,9 +128,7 @@ def test_a_recently_changed_directory_is_listed_every_time(tmp_path, listings):
 
 
 def test_a_rename_or_removal_by_another_program_is_seen(tmp_path, listings):
-    folder = filled(tmp_path)
-    age(folder)
-    store = MailStore(tmp_path, boot="b")
+    folder, store = aged(tmp_path)
     uid_list = store.uids(BOB, "INBOX")
     state = store._folder(BOB, "INBOX")
     assert state.listed is not None
@@ -245,9 +248,7 @@ def test_flag_changes_and_expunges_through_imap_are_seen_by_another_session(tmp_
 
 
 def test_a_damaged_record_only_means_listing_again(tmp_path, listings):
-    folder = filled(tmp_path)
-    age(folder)
-    store = MailStore(tmp_path, boot="b")
+    folder, store = aged(tmp_path)
     expected = store.uids(BOB, "INBOX")
     validity = store.uidvalidity(BOB, "INBOX")
     store.flush()

@@ -11,3 +11,11 @@ them into ``bench/RESULTS.md`` (median [min–max] over the repetitions, ratios 
 Every process is started by these modules, remembered by its pid and ended by that pid
 (``procs.py``); counts and times are bounded by the mode (``--smoke``, ``--quick``, full).
 """
+
+
+def alternating(sides, rep: int) -> list:
+    """The sides of an A/B comparison in the order of repetition ``rep`` (0-based): as given on even
+    repetitions, reversed on odd ones, so neither side always runs first (a warm disk cache, a CPU
+    that just woke up)."""
+    order = list(sides)
+    return order if rep % 2 == 0 else order[::-1]
