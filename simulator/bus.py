@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import orjson
+
 from .events import Event
 from .facts import Fact
 from .narrate import narrate
@@ -119,7 +121,7 @@ class EventBus:
         for r in records:
             event = None if r[5] else recent.get(r[0])
             out.append(event.to_dict() if event is not None else
-                       _event_from_line(r[4]).to_dict() if r[5] else json.loads(r[4]))
+                       _event_from_line(r[4]).to_dict() if r[5] else _loads(r[4]))
         return out
 
     def heads(self, seq: int = 0) -> list[tuple[int, str | None, str, str]]:
@@ -180,7 +182,7 @@ class EventBus:
         with open(path, encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 try:
-                    event = _event_from_dict(json.loads(line))
+                    event = _event_from_dict(_loads(line))
                 except (ValueError, KeyError, TypeError):
                     continue
                 count += 1
@@ -217,17 +219,29 @@ def _write_all(file, line: bytes) -> None:
 
 
 def _line_of(event: Event) -> bytes:
-    """The event's JSON line as the log has it (UTF-8; a lone surrogate -- undecodable bytes a
-    hostile client sent -- as its ``\\udcXX`` escape, which JSON reads back as the same character)."""
+    """The event's JSON line as the log has it (UTF-8, compact, ending in a newline): orjson's
+    (:meth:`Event.to_json`).  What orjson refuses -- a lone surrogate, the ``\\udcXX`` Python keeps
+    of undecodable octets a hostile client sent; anything not plain data (never published so) -- is
+    written by the standard encoder: the surrogate as its ``\\udcXX`` escape, which JSON reads back
+    as the same character, anything else in words."""
     try:
-        text = event.to_json()
-    except (TypeError, ValueError):          # not plain data (never published so): words for the rest
-        text = json.dumps(event.to_dict(), ensure_ascii=False, default=str)
-    return (text + "\n").encode("utf-8", "backslashreplace")
+        return event.to_json()
+    except TypeError:
+        text = json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":"), default=str)
+        return (text + "\n").encode("utf-8", "backslashreplace")
+
+
+def _loads(line: bytes | str) -> object:
+    """One JSON line decoded: by orjson, or by the standard decoder for what orjson refuses (a lone
+    surrogate's ``\\udcXX`` escape, which :func:`_line_of` writes for undecodable client octets)."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
 
 
 def _event_from_line(line: bytes) -> Event:
-    return _event_from_dict(json.loads(line))
+    return _event_from_dict(_loads(line))
 
 
 def _event_from_dict(d: dict) -> Event:

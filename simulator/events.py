@@ -7,9 +7,10 @@ language (``text["ru"]["explain"]``).  ``src`` and ``dst`` are node ids of the t
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from .facts import Fact
 
@@ -48,19 +49,21 @@ class Event:
             "message": self.message, "data": self.data,
         }
 
-    def to_json(self) -> str:
-        """:meth:`to_dict` as one line of JSON (the JSON-lines log): the same text, built without
-        copying the transcript's pairs into lists first (JSON writes a tuple as an array)."""
-        return _JSON.encode({
+    def to_json(self) -> bytes:
+        """:meth:`to_dict` as one line of JSON, UTF-8, ending in a newline: the event log's line and
+        what the page is sent.  Built by orjson straight from the fields (a tuple is an array; no
+        copy of the transcript's pairs into lists): ~15 times the standard encoder's speed, and
+        this is done for every hop (~22 -> 1.6 us for an SMTP session's event).
+
+        Raises ``TypeError`` (``orjson.JSONEncodeError``) for what orjson does not write: a string
+        with a lone surrogate (undecodable octets a hostile client sent, kept by Python as
+        ``\\udcXX``), an integer beyond 64 bits, a key that is not a string, any other object.
+        The bus then writes the line with the standard encoder (:func:`simulator.bus._line_of`)."""
+        return orjson.dumps({
             "seq": self.seq, "ts": self.ts, "kind": self.kind, "src": self.src, "dst": self.dst,
             "protocol": self.protocol, "status": self.status, "text": self.text, "trace": self.trace,
             "transcript": self.transcript, "message": self.message, "data": self.data,
-        })
-
-
-# One encoder for every event (json.dumps makes one per call).  An event is a tree of plain values
-# (the fact's ``data()``, the transcript's pairs, the message summary): no cycle to look for.
-_JSON = json.JSONEncoder(ensure_ascii=False, check_circular=False)
+        }, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def trim_transcript(lines: list[tuple[str, str]], *, keep: int = 20) -> list[tuple[str, str]]:
