@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from simulator import apitoken, memory, netaudit
+from simulator import affinity, apitoken, memory, netaudit
 from simulator.config import DEFAULT_PORTS, Config, Ports, QueuePolicy, free_port
 from simulator.events import Event
 from simulator.fsutil import DataDirBusy, DataDirLock
@@ -112,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "it whole in the outside world's mailbox outside@mailflow.invalid (IMAP/POP3 through "
                         "the front door, the webmail, the page); default: the scenario's outside: key, else "
                         "bounce. Nothing ever leaves this computer")
+    p.add_argument("--cpu-pinning", choices=("auto", "off"), default="auto",
+                   help="auto: while many SMTP clients send at once, the process holds itself on one CPU (its "
+                        "threads share one GIL: on two CPUs they spend more handing it over than they gain; "
+                        "README: 'Keeping up with real load'); off: never")
     hall = p.add_argument_group("a lecture hall: several web processes, one mail world (README: 'A lecture hall')")
     hall.add_argument("--message-queue", default=None, metavar="URL",
                       help="share the page's live events with other web processes through this Redis on this "
@@ -377,6 +381,8 @@ def _main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if not developer_logging(args):
         logging.getLogger("mail.log").setLevel(logging.ERROR)   # aiosmtpd's chatter
+    if args.cpu_pinning == "auto":
+        affinity.enable()           # held on one CPU only while disk hand-offs overlap (simulator/affinity.py)
     if args.api_only and (args.no_web or args.run):
         print("app.py: --api-only serves the test API: leave out --no-web and --run", file=sys.stderr)
         return 2

@@ -26,6 +26,10 @@ Theory of operation
 
     ``await run(function, *args)`` is the whole interface; an exception of the function is raised by
     the ``await``.
+
+    Each job handed over tells the process's CPU pinning (:mod:`simulator.affinity`, when ``app.py``
+    turned it on) whether another job was still running: overlapping hand-offs are what makes the
+    process hold itself on one CPU.
 """
 from __future__ import annotations
 
@@ -34,6 +38,8 @@ import os
 import queue
 import threading
 from typing import Any, Callable, TypeVar
+
+from . import affinity
 
 __all__ = ["MAX_WORKERS", "Handoff", "run"]
 
@@ -48,6 +54,7 @@ class Handoff:
         self._jobs: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._idle = 0                      # workers waiting for a job and not yet promised one
+        self._running = 0                   # jobs handed over and not yet ended
         self._threads: list[threading.Thread] = []
         self._max = max_workers
         self._name = name
@@ -59,6 +66,8 @@ class Handoff:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         with self._lock:
+            overlapped = self._running > 0
+            self._running += 1
             if self._idle:
                 self._idle -= 1
                 start = False
@@ -71,6 +80,9 @@ class Handoff:
         self._jobs.put((loop, future, function, args))
         if start:
             thread.start()
+        pinning = affinity.current()
+        if pinning is not None:
+            pinning.note(overlapped)
         return future
 
     def _forget(self) -> None:
@@ -78,6 +90,7 @@ class Handoff:
         self._jobs = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._idle = 0
+        self._running = 0
         self._threads = []
         self._outbox = {}
 
@@ -96,6 +109,7 @@ class Handoff:
                 result, error = None, exc
             with lock:
                 self._idle += 1
+                self._running -= 1
                 if loop.is_closed():            # nobody waits; a box left by its last wake-up goes too
                     outbox.pop(loop, None)
                     box, wake = None, False
