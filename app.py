@@ -372,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     except DataDirBusy as err:          # one Mailflow per data directory (simulator/fsutil.py)
         print(f"app.py: {err}", file=sys.stderr)
         return 2
+    finally:
+        affinity.disable()              # every CPU back: a caller in the same process (a test) goes on
 
 
 def _main(argv: list[str] | None = None) -> int:
@@ -381,8 +383,6 @@ def _main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if not developer_logging(args):
         logging.getLogger("mail.log").setLevel(logging.ERROR)   # aiosmtpd's chatter
-    if args.cpu_pinning == "auto":
-        affinity.enable()           # held on one CPU only while disk hand-offs overlap (simulator/affinity.py)
     if args.api_only and (args.no_web or args.run):
         print("app.py: --api-only serves the test API: leave out --no-web and --run", file=sys.stderr)
         return 2
@@ -394,6 +394,8 @@ def _main(argv: list[str] | None = None) -> int:
         return 2
     if args.web_only:
         return run_web_only(args)
+    if args.cpu_pinning == "auto":
+        affinity.enable()           # held on one CPU only while disk hand-offs overlap (simulator/affinity.py)
     try:
         scenario = load_scenario(args.scenario)
     except ScenarioError as err:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import math
 import threading
 import time
 from pathlib import Path
@@ -220,15 +221,39 @@ def _write_all(file, line: bytes) -> None:
 
 def _line_of(event: Event) -> bytes:
     """The event's JSON line as the log has it (UTF-8, compact, ending in a newline): orjson's
-    (:meth:`Event.to_json`).  What orjson refuses -- a lone surrogate, the ``\\udcXX`` Python keeps
-    of undecodable octets a hostile client sent; anything not plain data (never published so) -- is
-    written by the standard encoder: the surrogate as its ``\\udcXX`` escape, which JSON reads back
-    as the same character, anything else in words."""
+    (:meth:`Event.to_json`).  What orjson refuses is written by the standard encoder, so that either
+    decoder reads the line back the same (:func:`_loads` tries orjson first): a lone surrogate --
+    the ``\\udcXX`` Python keeps of undecodable octets a hostile client sent -- as its ``\\udcXX``
+    escape, which JSON reads back as the same character; an integer beyond 64 bits as its digits in
+    a string (orjson would read it back as a float); NaN and the infinities as null (as orjson
+    writes them: no line is ever invalid JSON); anything not plain data (never published so) in
+    words."""
     try:
         return event.to_json()
     except TypeError:
-        text = json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":"), default=str)
+        text = json.dumps(_plain(event.to_dict()), ensure_ascii=False, separators=(",", ":"),
+                          default=str, allow_nan=False)
         return (text + "\n").encode("utf-8", "backslashreplace")
+
+
+_INT_RANGE = range(-(2 ** 63), 2 ** 64)       # what orjson writes and reads back as an integer
+
+
+def _plain(value: object) -> object:
+    """``value`` with what the standard encoder and orjson would not agree on made plain (see
+    :func:`_line_of`)."""
+    if isinstance(value, dict):
+        return {key if key is None or isinstance(key, (str, int, float)) else str(key): _plain(item)
+                for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if value in _INT_RANGE else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return value
 
 
 def _loads(line: bytes | str) -> object:

@@ -26,10 +26,10 @@ class Clock:
         return self.now
 
 
-def pinning(allowed=frozenset({0, 1, 2, 3}), here=2):
+def pinning(allowed=frozenset({0, 1, 2, 3}), here=2, mask=None):
     clock, applied = Clock(), []
     p = Pinning(set(allowed), clock=clock, apply=lambda cpus: applied.append(set(cpus)), here=lambda: here,
-                watch=False)
+                mask=mask or (lambda: set(allowed)), watch=False)
     return p, clock, applied
 
 
@@ -106,11 +106,52 @@ def test_a_refused_change_gives_every_cpu_back_and_is_not_tried_again():
         calls.append(set(cpus))
         if len(cpus) == 1:
             raise PermissionError("not here")
-    p = Pinning({0, 1}, clock=clock, apply=apply, here=lambda: 1, watch=False)
+    p = Pinning({0, 1}, clock=clock, apply=apply, here=lambda: 1, mask=lambda: {0, 1}, watch=False)
     feed(p, clock, seconds=WINDOW * 1.5, rate=MIN_RATE * 4, share=1.0)
     assert calls == [{1}, {0, 1}] and p.pinned is None
     feed(p, clock, seconds=WINDOW * 6, rate=MIN_RATE * 4, share=1.0)
     assert calls == [{1}, {0, 1}]
+
+
+def test_the_cpus_given_back_are_those_allowed_when_pinned():
+    allowed = [{0, 1, 2, 3}]
+    p, clock, applied = pinning(mask=lambda: set(allowed[0]))
+    allowed[0] = {1, 2}                                 # taskset -p while running
+    feed(p, clock, seconds=WINDOW * 1.5, rate=MIN_RATE * 4, share=1.0)
+    feed(p, clock, seconds=WINDOW * 3, rate=MIN_RATE * 4, share=0.0)
+    assert applied == [{2}, {1, 2}]
+
+
+def test_a_process_allowed_one_cpu_is_never_pinned():
+    p, clock, applied = pinning(mask=lambda: {3})
+    feed(p, clock, seconds=WINDOW * 8, rate=MIN_RATE * 4, share=1.0)
+    assert applied == [] and p.pinned is None
+
+
+def test_where_the_loop_runs_unknown_the_first_cpu_allowed_is_kept():
+    def nowhere():
+        raise FileNotFoundError("/proc/thread-self/stat")
+    clock, applied = Clock(), []
+    p = Pinning({0, 1}, clock=clock, apply=lambda cpus: applied.append(set(cpus)), here=nowhere,
+                mask=lambda: {5, 7}, watch=False)
+    feed(p, clock, seconds=WINDOW * 1.5, rate=MIN_RATE * 4, share=1.0)
+    assert applied == [{5}]
+
+
+def test_one_quiet_timer_at_a_time():
+    clock = Clock()
+    p = Pinning({0, 1}, clock=clock, apply=lambda cpus: None, here=lambda: 0, mask=lambda: {0, 1})
+    try:
+        for _ in range(3):                      # pinned, let go, pinned again within one timer tick
+            feed(p, clock, seconds=WINDOW * 1.5, rate=MIN_RATE * 4, share=1.0)
+            feed(p, clock, seconds=WINDOW * 3, rate=MIN_RATE * 4, share=0.0)
+        feed(p, clock, seconds=WINDOW * 1.5, rate=MIN_RATE * 4, share=1.0)
+        assert p.pinned == 0
+        timers = [t for t in threading.enumerate()
+                  if isinstance(t, threading.Timer) and getattr(t, "function", None) == p._watch]
+        assert len(timers) == 1
+    finally:
+        p.release()
 
 
 class Recorder:
@@ -180,3 +221,74 @@ def test_app_pins_by_default_and_never_with_off():
     assert app.build_parser().parse_args(["--cpu-pinning", "off"]).cpu_pinning == "off"
     with pytest.raises(SystemExit):
         app.build_parser().parse_args(["--cpu-pinning", "always"])
+
+
+def _child(script: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(script), str(ROOT)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs a process allowed two CPUs")
+def test_a_thread_started_while_letting_go_gets_every_cpu_back():
+    """A pinned thread starts another between the listing of the threads and their change: the
+    new one inherits the one CPU, and is set too (the threads are listed again)."""
+    seen = _child("""
+        import json, os, sys, threading
+        sys.path.insert(0, sys.argv[1])
+        from simulator import affinity
+        allowed = sorted(os.sched_getaffinity(0))
+        affinity._set_all({allowed[0]})
+        stop, born = threading.Event(), []
+        listdir = os.listdir
+
+        def listing(path):
+            names = listdir(path)
+            if not born:                    # once: a thread started by this (pinned) thread
+                thread = threading.Thread(target=stop.wait, daemon=True)
+                thread.start()
+                born.append(thread)
+            return names
+        affinity.os.listdir = listing
+        affinity._set_all(set(allowed))
+        affinity.os.listdir = listdir
+        print(json.dumps({"allowed": allowed, "late": sorted(os.sched_getaffinity(born[0].native_id))}))
+        stop.set()
+    """)
+    assert seen["late"] == seen["allowed"]
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs a process allowed two CPUs")
+def test_a_forked_child_starts_unpinned_on_every_cpu():
+    seen = _child("""
+        import json, os, sys
+        sys.path.insert(0, sys.argv[1])
+        from simulator import affinity
+        allowed = sorted(os.sched_getaffinity(0))
+        p = affinity.enable()
+        with p._lock:
+            p._pin()
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.write(write, json.dumps({"current": affinity.current() is not None,
+                                        "cpus": sorted(os.sched_getaffinity(0))}).encode())
+            os._exit(0)
+        os.waitpid(pid, 0)
+        child = json.loads(os.read(read, 4096))
+        print(json.dumps({"allowed": allowed, "parent_pinned": p.pinned, "child": child}))
+        affinity.disable()
+    """)
+    assert seen["parent_pinned"] in seen["allowed"]
+    assert seen["child"] == {"current": False, "cpus": seen["allowed"]}
+
+
+def test_app_main_leaves_no_pinning_behind(tmp_path, monkeypatch):
+    """app.main in a test's own process (the suite calls it): pinning is on only while it runs."""
+    import app
+    turned_on = []
+    enable = affinity.enable
+    monkeypatch.setattr(affinity, "enable", lambda: turned_on.append(enable()))
+    assert app.main(["--scenario", str(tmp_path / "missing.yaml"), "--no-web"]) == 2
+    assert turned_on and affinity.current() is None

@@ -122,3 +122,30 @@ def test_a_copy_of_an_event_with_other_content_carries_no_line():
     event = EventBus().publish(HostStateChanged(src=node, dst=node, host="mx1.beta.test", up=True))
     assert event.line and b"mx1.beta.test" in event.line
     assert dataclasses.replace(event, data={"host": "other"}).line is None
+
+
+def test_lines_orjson_refuses_read_back_alike_from_the_log_and_the_history(tmp_path, monkeypatch):
+    """Lines the standard encoder writes (what orjson refuses) decode to the same values whichever
+    decoder reads them, and stay valid JSON: a lone surrogate, an integer beyond 64 bits (as its
+    digits), NaN and infinity (as null), within 64 bits an integer still."""
+    from simulator.facts import LessonStep
+    monkeypatch.setattr(bus_module, "RECENT", 1)
+    log = tmp_path / "events.jsonl"
+    bus = EventBus(history=100, log_path=log)
+    detail = (("big", 2 ** 70), ("edge", 2 ** 64 - 1), ("low", -(2 ** 63)), ("nan", float("nan")),
+              ("inf", float("-inf")), ("odd", "x\udcfe"))
+    step = bus.publish(LessonStep(src="lesson", dst="lesson", lesson="l", index=0, total=1, action="say",
+                                  line=1, detail=detail))
+    bus.publish(HostStateChanged(src=nodes.mta("mx1.beta.test"), dst=nodes.mta("mx1.beta.test"),
+                                 host="mx1.beta.test", up=True))       # the step is now older than RECENT
+    bus.close()
+    line = log.read_bytes().splitlines()[0]
+    assert b"NaN" not in line and b"Infinity" not in line
+    wanted = [["big", str(2 ** 70)], ["edge", 2 ** 64 - 1], ["low", -(2 ** 63)], ["nan", None], ["inf", None],
+              ["odd", "x\udcfe"]]
+    assert json.loads(line)["data"]["detail"] == wanted
+    assert bus.since_dicts(0)[0]["data"]["detail"] == wanted
+    again = EventBus(history=100)
+    again.load_log(log)
+    assert again.since_dicts(0)[0]["data"]["detail"] == wanted
+    assert step.line == line + b"\n"
