@@ -10,7 +10,10 @@ says it is ready (``body[data-ready=yes]``).  Instruments put in the page before
   same machine);
 - a ``requestAnimationFrame`` loop records every frame: **frames per second** during the burst and
   the longest gap between two frames;
-- a ``PerformanceObserver`` of ``longtask`` entries: main-thread tasks over 50 ms and the longest;
+- a ``PerformanceObserver`` of ``longtask`` entries: main-thread tasks over 50 ms and the longest,
+  of the burst (a task counts if any of it falls between the first hop and the last drawing) and,
+  apart, of the page's start-up before it (its scripts evaluated, its first API answers: the burst
+  begins half a second after the page says it is ready);
 - a ``PerformanceObserver`` of ``long-animation-frame`` entries over 50 ms: where a long frame's time
   went (``long_frames``: the scripts in them by file and function, with the layout each forced, and
   the browser's own style, layout and paint after them), in the raw JSON; RESULTS.md shows the
@@ -132,8 +135,11 @@ def summarise(data: dict, seq0: int, final: int) -> dict:
     frames = [f for f in data["frames"] if first_hop <= f <= last_hop]
     gaps = [b - a for a, b in zip(frames, frames[1:])]
     window_s = max(1e-3, (last_hop - first_hop) / 1000)
-    tasks = [d for start, d in data["longtasks"] if first_hop - 1000 <= start <= last_drawn]
-    long_frames = [f for f in data.get("loaf", []) if first_hop - 1000 <= f[0] <= last_drawn]
+    # during the burst = overlapping [first hop, last drawing]; the page's own start-up (its scripts
+    # evaluated, its first API answers) ends before the burst begins and is counted apart
+    tasks = [d for start, d in data["longtasks"] if start + d >= first_hop and start <= last_drawn]
+    before = [d for start, d in data["longtasks"] if start + d < first_hop]
+    long_frames = [f for f in data.get("loaf", []) if f[0] + f[1] >= first_hop and f[0] <= last_drawn]
     scripts: dict[str, list[float]] = {}
     for _start, _duration, _render, ran in long_frames:
         for where, ms, forced in ran:
@@ -147,6 +153,7 @@ def summarise(data: dict, seq0: int, final: int) -> dict:
             "all_drawn_after_burst_ms": last_drawn - last_hop, "burst_s": window_s,
             "fps": len(frames) / window_s, "longest_frame_gap_ms": max(gaps, default=None),
             "long_tasks": len(tasks), "longest_task_ms": max(tasks, default=0.0),
+            "long_tasks_before_burst": len(before), "longest_task_before_burst_ms": max(before, default=0.0),
             "longtask_observer": not data.get("noLongtasks", False),
             "long_frames": {"count": len(long_frames), "total_ms": sum(f[1] for f in long_frames),
                             "rendering_ms": sum(f[2] for f in long_frames),
