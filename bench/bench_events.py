@@ -366,7 +366,8 @@ def one_run(clients: int, messages: int, connections: int, browser: bool, synthe
             # main-thread tasks over 50 ms: of the burst (any of it after its first hop), and of the
             # page's start-up before it, apart
             long_tasks = page.evaluate("window.__longtasks")
-            during = [d for start, d in long_tasks if start + d >= first_ts * 1000]
+            last_ms = max((a[2] for a in arrivals), default=first_ts) * 1000     # the last batch's arrival
+            during = [d for start, d in long_tasks if start + d >= first_ts * 1000 and start <= last_ms]
             before = [d for start, d in long_tasks if start + d < first_ts * 1000]
             result["browser"]["long_tasks"] = len(during)
             result["browser"]["longest_task_ms"] = max(during, default=0)

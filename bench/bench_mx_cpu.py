@@ -8,7 +8,7 @@ run.  With ``--baseline DIR`` (a copy of the tree, e.g. before a change) the two
 each repetition, so both see the same machine load; the median of each and of the per-repetition
 ratios is printed.  ``--profile OUT`` runs the server under ``py-spy record --gil --format raw``.
 Each run also gives the delivered rate (messages in ``new/`` ÷ the time from the first connection
-to the last arrival, the arrivals polled every 10 ms).  ``--args`` and ``--baseline-args`` add
+to the last arrival, the arrivals polled every 20 ms).  ``--args`` and ``--baseline-args`` add
 ``app.py`` options to either side: the same tree with and without a switch is an A/B too.
 
     python bench/bench_mx_cpu.py                          # reused connections, c=10, 1,500 msgs, 3 reps
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import statistics
@@ -71,7 +72,7 @@ def one_run(tree: Path, args: argparse.Namespace, profile: str | None = None,
         subprocess.run([*source, f"{address}:{ports['mx']}"], check=True, timeout=args.timeout)
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline and (not box.is_dir() or len(os.listdir(box)) < args.messages):
-            time.sleep(0.01)
+            time.sleep(0.02)
         elapsed = time.monotonic() - start
         delivered = len(os.listdir(box)) if box.is_dir() else 0
         return (cpu_seconds(pid) - began) * 1000 / max(delivered, 1), delivered / elapsed
@@ -112,7 +113,9 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("smtp-source") is None:
         raise SystemExit("bench_mx_cpu: smtp-source not found (apt-get install postfix)")
-    mine, theirs = tuple(args.args.split()), tuple(args.baseline_args.split())
+    if args.baseline_args and not args.baseline:
+        parser.error("--baseline-args needs --baseline (use --baseline . for this tree)")
+    mine, theirs = tuple(shlex.split(args.args)), tuple(shlex.split(args.baseline_args))
     if args.profile:
         cpu, _rate = one_run(ROOT, args, args.profile, mine)
         print(f"this tree: {cpu:.2f} ms CPU/msg (under py-spy); {args.profile}")

@@ -7,12 +7,12 @@ Theory of operation
     per message: open, write, fsync, link, fsync ...) gives the GIL up and must take it back from the
     loop.  On a machine with two CPUs the scheduler runs the loop on one and the workers on the
     other, so each of those hand-offs wakes a thread on the other CPU (an inter-processor interrupt,
-    a futex, the GIL's cache line moved across): an MX taking messages from ten clients made ~60
+    a futex, the GIL's cache line moved across): an MX taking messages from ten clients made 60-77
     futex calls per message, and half of its CPU was the kernel's.  Nothing is gained from the
     second CPU in exchange: only one thread runs Python at a time.  Measured (``bench/README.md``,
-    "Sixth pass"): the same process held on one CPU (``taskset -c 1``) took 3,000 messages from ten
-    new connections with 28 % less CPU per message and at a 20 % higher rate; with one client at a
-    time it was 5-10 % slower (the worker's wake-up must wait until the loop sleeps).  The loop alone
+    fifth and sixth passes): the same process held on one CPU (``taskset -c 1``) took messages from
+    ten clients with 20-28 % less CPU per message and at an 8-22 % higher rate; with one client at a
+    time it was 5-20 % slower (the worker's wake-up must wait until the loop sleeps).  The loop alone
     on one CPU and the workers on the other was no better than no pinning at all.
 
     So the process holds itself on one CPU only while the hand-offs overlap.  :class:`Pinning`
@@ -26,8 +26,9 @@ Theory of operation
     flip the process back and forth).  A change costs one ``sched_setaffinity`` per thread, at most
     once a window; the threads are listed again until a listing shows none not yet set (a thread
     started meanwhile by one still pinned would otherwise keep its one CPU).  A change the kernel
-    refuses gives every thread the CPUs back and is not tried again.  A child made by ``fork``
-    starts with pinning off and every CPU of its parent's set.
+    refuses gives every thread the CPUs back, and pinning stays off from then on.  A child made by
+    ``fork`` starts with pinning off and every CPU of its parent's set (a program started meanwhile
+    through ``exec`` would inherit the one CPU: the simulator starts none).
 
     Linux only (``os.sched_setaffinity``, ``/proc/self/task``), and only when the process may run on
     two CPUs or more.  ``app.py`` turns it on (``--cpu-pinning off`` leaves it off); a test suite
@@ -74,12 +75,15 @@ class Pinning:
         self._start = self._last = clock()
         self._jobs = 0
         self._overlapped = 0
+        self._refused = False                # the kernel refused a change: no more tries
         self.pinned: int | None = None       # the CPU the process is held on, or None
         self.changes = 0                     # pins and releases so far (for tests and benchmarks)
 
     def note(self, overlapped: bool) -> None:
         """One job handed over; ``overlapped``: another job was still running.  At a window's end,
         pins or lets go (in the calling thread: the loop's, whose CPU is the one kept)."""
+        if self._refused:
+            return
         now = self._clock()
         with self._lock:
             self._last = now
@@ -145,9 +149,9 @@ class Pinning:
             self._apply({cpu} if cpu is not None else set(self.allowed))
         except OSError as exc:               # refused (a container's policy): every CPU again, and no more tries
             log.warning("could not change the CPUs of the process (%s); not trying again", exc)
-            apply, self._apply = self._apply, _nothing
+            self._refused = True
             try:
-                apply(set(self.allowed))
+                self._apply(set(self.allowed))
             except OSError:
                 pass
             self.pinned = None
@@ -184,10 +188,6 @@ def _current_cpu() -> int:
     """The CPU the calling thread runs on (field 39 of ``/proc/thread-self/stat``)."""
     with open("/proc/thread-self/stat", "rb") as stat:
         return int(stat.read().rsplit(b")", 1)[1].split()[36])
-
-
-def _nothing(_cpus: set[int]) -> None:
-    return None
 
 
 _CURRENT: Pinning | None = None

@@ -21,7 +21,10 @@ filtered fields without decoding anything.
 The last :data:`RECENT` events are also kept whole, fact included: :meth:`since` returns those very
 objects (a test, or a view, that looks at what was just published sees the fact behind it).  An older
 event comes back with its words and data, not its fact -- as an event read back from an earlier run's
-log always did.  A lesson's runner keeps the facts it checks from its own subscription.
+log always did.  A lesson's runner keeps the facts it checks from its own subscription.  (Values no
+fact carries today are the one difference: an integer beyond 64 bits, NaN or an infinity in an
+event's data is, in its line, a string of digits or null (:func:`_line_of`), while the whole event
+still holds the value itself.)
 """
 from __future__ import annotations
 

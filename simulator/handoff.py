@@ -34,6 +34,7 @@ Theory of operation
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import queue
 import threading
@@ -42,6 +43,8 @@ from typing import Any, Callable, TypeVar
 from . import affinity
 
 __all__ = ["MAX_WORKERS", "Handoff", "run"]
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MAX_WORKERS = 6             # as the default executor on two cores: min(32, cpus + 4)
@@ -82,7 +85,11 @@ class Handoff:
             thread.start()
         pinning = affinity.current()
         if pinning is not None:
-            pinning.note(overlapped)
+            try:
+                pinning.note(overlapped)
+            except Exception:               # a speed-up must never fail a write: pinning off
+                log.exception("CPU pinning failed; turned off")
+                _turn_off_pinning()
         return future
 
     def _forget(self) -> None:
@@ -137,6 +144,13 @@ class Handoff:
             except Exception as exc:            # e.g. StopIteration, which a future refuses: the others still settle
                 loop.call_exception_handler({"message": "a hand-off outcome could not be settled",
                                              "exception": exc, "future": future})
+
+
+def _turn_off_pinning() -> None:
+    try:
+        affinity.disable()
+    except Exception:
+        log.exception("CPU pinning could not be turned off cleanly")
 
 
 def _settle(future: "asyncio.Future[Any]", result: Any, error: BaseException | None) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import gc
 import json
 
+import orjson
+
 import simulator.bus as bus_module
 from simulator import nodes
 from simulator.bus import EventBus
@@ -136,15 +138,22 @@ def test_lines_orjson_refuses_read_back_alike_from_the_log_and_the_history(tmp_p
               ("inf", float("-inf")), ("odd", "x\udcfe"))
     step = bus.publish(LessonStep(src="lesson", dst="lesson", lesson="l", index=0, total=1, action="say",
                                   line=1, detail=detail))
+    plain = bus.publish(LessonStep(src="lesson", dst="lesson", lesson="l", index=1, total=2, action="say",
+                                   line=2, detail=detail[:5]))   # no surrogate: orjson reads it back too
     bus.publish(HostStateChanged(src=nodes.mta("mx1.beta.test"), dst=nodes.mta("mx1.beta.test"),
                                  host="mx1.beta.test", up=True))       # the step is now older than RECENT
     bus.close()
-    line = log.read_bytes().splitlines()[0]
+    line, plain_line = log.read_bytes().splitlines()[:2]
     assert b"NaN" not in line and b"Infinity" not in line
+    assert orjson.loads(plain_line) == json.loads(plain_line)
+    assert orjson.loads(plain_line)["data"]["detail"] == [["big", str(2 ** 70)], ["edge", 2 ** 64 - 1],
+                                                          ["low", -(2 ** 63)], ["nan", None], ["inf", None]]
+    assert plain.line == plain_line + b"\n"
     wanted = [["big", str(2 ** 70)], ["edge", 2 ** 64 - 1], ["low", -(2 ** 63)], ["nan", None], ["inf", None],
               ["odd", "x\udcfe"]]
     assert json.loads(line)["data"]["detail"] == wanted
     assert bus.since_dicts(0)[0]["data"]["detail"] == wanted
+    assert bus.since_dicts(0)[1]["data"]["detail"] == wanted[:5]
     again = EventBus(history=100)
     again.load_log(log)
     assert again.since_dicts(0)[0]["data"]["detail"] == wanted

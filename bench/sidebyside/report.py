@@ -348,9 +348,11 @@ def _browser(rows: list[dict], targets: list) -> list[str]:
     fps = median([r.get("fps") for r in rows])
     targets.append(("Browser: ≥ 30 frames per second during the burst", spread([r.get("fps") for r in rows], 0, " fps"),
                     verdict(fps, 30)))
-    longest = median([r.get("longest_task_ms") for r in rows])
-    targets.append(("Browser: no main-thread task over 50 ms", spread([r.get("longest_task_ms") for r in rows], 0, " ms longest"),
-                    verdict(longest, 50, at_most=True)))
+    # "no task over 50 ms" holds for a run or not: judged on the worst repetition, not the median
+    worst = max([r["longest_task_ms"] for r in rows if r.get("longest_task_ms") is not None], default=None)
+    targets.append(("Browser: no main-thread task over 50 ms during the burst (every repetition)",
+                    spread([r.get("longest_task_ms") for r in rows], 0, " ms longest"),
+                    verdict(worst, 50, at_most=True)))
     return s
 
 
