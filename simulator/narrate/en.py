@@ -426,8 +426,9 @@ def _queue_delivered(x: f.MdaDelivered) -> tuple[str, str]:
                 f"header {code('X-Original-To')} keeps the address the message was sent to.")
     return (f"MDA of {x.host} puts the message into {x.rcpt}'s mailbox",
             f"The MDA of {x.host} wrote the message ({plural.size_en(x.size)}) into {x.rcpt}'s mailbox "
-            f"(Maildir): first into {code('tmp/')}, then renamed into {code('new/')}, so the mailbox "
-            f"never holds half a message. Its file: {code(x.path)}. Now the user's mail client (MUA) can "
+            f"(Maildir): first under {code('tmp/')}, all of it and safely on disk, then given its name in "
+            f"{code('new/')} in one step, so the mailbox never holds half a message. Its file: "
+            f"{code(x.path)}. Now the user's mail client (MUA) can "
             f"fetch it with POP3 or IMAP.")
 
 
