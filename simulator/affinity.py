@@ -109,17 +109,20 @@ class Pinning:
     def quiet(self) -> bool:
         """If held and no job came for :data:`QUIET` seconds: let go.  True while still held."""
         with self._lock:
-            if self.pinned is not None and self._clock() - self._last >= QUIET:
-                self._change(None)
-            return self.pinned is not None
+            return self._let_go_if_quiet()
 
     def _watch(self) -> None:
         """The timer thread: while held, look for a quiet process every half :data:`QUIET`."""
         with self._lock:
             self._timer = None
-        if self.quiet():
-            with self._lock:
+            if self._let_go_if_quiet():
                 self._start_timer()
+
+    def _let_go_if_quiet(self) -> bool:
+        """Under the lock: :meth:`quiet`'s work."""
+        if self.pinned is not None and self._clock() - self._last >= QUIET:
+            self._change(None)
+        return self.pinned is not None
 
     def _start_timer(self) -> None:
         """Under the lock: one timer at a time."""

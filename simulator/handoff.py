@@ -89,7 +89,7 @@ class Handoff:
                 pinning.note(overlapped)
             except Exception:               # a speed-up must never fail a write: pinning off
                 log.exception("CPU pinning failed; turned off")
-                _turn_off_pinning()
+                affinity.disable()          # gives the CPUs back; a refusal there is already caught
         return future
 
     def _forget(self) -> None:
@@ -144,13 +144,6 @@ class Handoff:
             except Exception as exc:            # e.g. StopIteration, which a future refuses: the others still settle
                 loop.call_exception_handler({"message": "a hand-off outcome could not be settled",
                                              "exception": exc, "future": future})
-
-
-def _turn_off_pinning() -> None:
-    try:
-        affinity.disable()
-    except Exception:
-        log.exception("CPU pinning could not be turned off cleanly")
 
 
 def _settle(future: "asyncio.Future[Any]", result: Any, error: BaseException | None) -> None:

@@ -237,7 +237,6 @@ class QueueStore:
         self._spare_lock = threading.Lock()
         self._spares: dict[Path, list[Path]] = {}
         self._kept: dict[Path, int] = {}
-        self._spare_names = _SPARE_NAMES
 
     def _dir(self, host: str) -> Path:
         if not host or "/" in host or host.startswith("."):
@@ -296,7 +295,7 @@ class QueueStore:
             kept = self._kept.get(directory, 0)
             if kept < SPARES_KEPT:
                 self._kept[directory] = kept + 1
-                spare = directory / f"{SPARE_PREFIX}{os.getpid()}.{next(self._spare_names)}"
+                spare = directory / f"{SPARE_PREFIX}{os.getpid()}.{next(_SPARE_NAMES)}"
             else:
                 spare = None
         if spare is None:
