@@ -1078,11 +1078,16 @@ export class Diagram {
   kick() {
     if (!this.running) {
       this.running = true;
+      this.lastFrame = null;
       requestAnimationFrame(this.frame);
     }
   }
 
+  // One frame of the moving tokens; onFrame (the player's token budget) is told how long after the
+  // one before it came (frames without tokens are not counted: an idle page draws none).
   frame(now) {
+    if (this.lastFrame != null) this.onFrame?.(now - this.lastFrame);
+    this.lastFrame = now;
     for (const rec of [...this.tokens]) {
       const p = Math.min(1, Math.max(0, (now - rec.start) / rec.duration));
       const [x, y] = pointAt(rec.geo, rec.from + (rec.to - rec.from) * ease(p));
@@ -1114,7 +1119,11 @@ export class Diagram {
     for (const rec of [...this.tokens]) this.finish(rec, silent);
   }
 
-  get busy() { return [...this.tokens].filter((r) => !r.park).length; }
+  get busy() {
+    let moving = 0;
+    for (const rec of this.tokens) if (!rec.park) moving++;
+    return moving;
+  }
 
   // The arrival mark: the status at the receiving end; "−1" in the corner of a mailbox POP3
   // empties, "❐" on one IMAP reads (inside the box: never cut at a panel's edge).  One mark per

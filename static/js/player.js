@@ -2,12 +2,41 @@
 //
 // Hops of one message (trace) play one after another, in order, so a letter's journey reads left
 // to right even when the real servers did it all within milliseconds; different messages play side
-// by side.  A burst (hundreds of hops) is never allowed to freeze the page: beyond MAX_TOKENS moving
-// tokens, or with a backlog over MAX_BACKLOG, hops "arrive" at once without a token and only the
-// state (badges, counts) changes.  onArrive(event) is called exactly once per event.
+// by side.  A burst (hundreds of hops) is never allowed to freeze the page: beyond the tokens its
+// frames have room for (TokenBudget: at most MAX_TOKENS), or with a backlog over MAX_BACKLOG, hops
+// "arrive" at once without a token and only the state (badges, counts) changes.  onArrive(event)
+// is called exactly once per event.
 
 const MAX_TOKENS = 36;
 const MAX_BACKLOG = 240;
+
+// How many tokens may move at once, from how long the diagram's frames take while they move.
+// Every moving token is a style change, a layout and a paint of its edge's region in every frame;
+// on a busy or slow machine (a classroom laptop, or one sharing its two cores with the mail
+// servers) 36 of them made frames of 50 ms and more.  A frame that came late (over SLOW ms after
+// the one before: one was missed) lowers the limit by a quarter, down to LEAST; each frame on time
+// (under FAST ms) raises it by RISE, so a machine with room is back at MAX_TOKENS a few seconds
+// after a burst.  Tokens already moving are never stopped: only new hops find no room and arrive.
+export class TokenBudget {
+  static SLOW = 25;
+  static FAST = 20;
+  static LEAST = 8;
+  static RISE = 0.1;
+
+  constructor(most = MAX_TOKENS) {
+    this.most = most;
+    this.limit = most;
+  }
+
+  get allowed() { return Math.floor(this.limit); }
+
+  // One frame of the moving tokens, `ms` after the one before.
+  frame(ms) {
+    if (!(ms > 0)) return;
+    if (ms > TokenBudget.SLOW) this.limit = Math.max(TokenBudget.LEAST, this.limit * 0.75);
+    else if (ms < TokenBudget.FAST) this.limit = Math.min(this.most, this.limit + TokenBudget.RISE);
+  }
+}
 
 export class Player {
   constructor(diagram, {onArrive, animated = (e) => true}) {
@@ -20,6 +49,8 @@ export class Player {
     this.base = 900;           // ms per hop; follows the gate's speed
     this.paused = false;       // review mode: nothing new is drawn
     this.generation = 0;       // a new world: tokens of the old one land nowhere
+    this.budget = new TokenBudget();
+    diagram.onFrame = (ms) => this.budget.frame(ms);
   }
 
   // A new world: drop everything queued or on the way, without arriving.
@@ -52,7 +83,7 @@ export class Player {
     const event = queue && queue.shift();
     if (!event) { this.queues.delete(key); this.playing.delete(key); return; }
     this.backlog--;
-    if (this.diagram.busy >= MAX_TOKENS) {
+    if (this.diagram.busy >= this.budget.allowed) {
       this.arrive(event);
       this.next(key);
       return;

@@ -3,7 +3,15 @@
 // The list is a window: at most WINDOW rows are in the page at once (the newest ones while live,
 // the ones around the selected hop while reviewing), so a burst of thousands of hops costs the same
 // as a lesson of twenty.  New rows are appended once per animation frame, at most ROWS_PER_FRAME
-// in one (a burst's backlog is spread over a few frames).
+// in one (a backlog is spread over a few frames).
+//
+// A burst: while the list follows the newest hop and more than BURST_RATE rows a second come in
+// (a lesson's hops come a few a second; 1,000 messages sent at once make about a thousand a second,
+// each row in view for less than a frame), the list is redrawn BURST_PACE apart, each time with
+// its newest BURST_ROWS rows only (the rows in between are never made: nobody could read them, and
+// adding and removing a thousand rows a second was a third of the page's work in a burst, most of
+// its long frames).  Once no burst redraw came for CALM ms, the window is filled back with the
+// older rows, ROWS_PER_FRAME a frame, above the ones shown, so scrolling up finds every hop again.
 //
 // An SMTP dialogue stepped line by line is one entry (model.js, Dialogues): while it goes on, the
 // entry stands for its newest "smtp.line" (kind "smtp.line", the newest line shown in the row); when
@@ -18,6 +26,10 @@ import {pathText} from "./ends.js";
 
 const WINDOW = 300;
 const ROWS_PER_FRAME = 30;
+const BURST_RATE = 40;        // rows a second
+const BURST_PACE = 250;       // ms between two redraws of the list during a burst
+const BURST_ROWS = 30;        // the rows of a burst's redraw: more than the list shows at once
+const CALM = 600;             // ms after a burst's last redraw before the window is filled back
 
 export class Timeline {
   constructor({list, empty, count, traceSelect, protocolSelect}, {onSelect, onFilter, onGrow, traces}) {
@@ -42,6 +54,10 @@ export class Timeline {
     this.cursorSeq = null;        // review: rows after this one are "future"
     this.atEnd = true;            // the window ends with the newest hop
     this.scheduled = false;
+    this.arrivals = [];           // [time, rows] of the rows queued in the last second
+    this.burstAt = -Infinity;     // the last burst redraw
+    this.calmTimer = null;
+    this.refillFrame = null;
     this.stick = true;            // follow the newest row unless the user scrolled up
     this.earlier = h("li", {class: "earlier", hidden: true});
     // Only the reader takes the list away from the newest row (wheel, touch, scroll bar, keys): a
@@ -71,6 +87,9 @@ export class Timeline {
     this.events = [];
     this.shown = [];
     this.queue = [];
+    this.arrivals = [];
+    clearTimeout(this.calmTimer);
+    cancelAnimationFrame(this.refillFrame);
     this.rows.clear();
     this.protocols.clear();
     this.traceOptions.clear();
@@ -93,6 +112,7 @@ export class Timeline {
   }
 
   append(events) {
+    const before = this.queue.length;
     for (const e of events) {
       if (!isHop(e)) continue;
       const group = this.dialogues.note(e);
@@ -101,6 +121,8 @@ export class Timeline {
       if (group) group.rep = null;
       this.add(e);
     }
+    const queued = this.queue.length - before;
+    if (queued > 0) this.arrivals.push([performance.now(), queued]);
     if (!this.scheduled && this.queue.length) {
       this.scheduled = true;
       requestAnimationFrame(() => this.flush());
@@ -172,20 +194,85 @@ export class Timeline {
 
   // At most ROWS_PER_FRAME new rows a frame, oldest first: a backlog landing at once (hundreds of
   // hops) is written over a few frames instead of one long one.  Rows that would fall out of the
-  // window at once are never made.
+  // window at once are never made.  In a burst (above): BURST_PACE apart, the newest BURST_ROWS.
   flush() {
     this.scheduled = false;
-    if (this.queue.length > WINDOW) this.queue.splice(0, this.queue.length - WINDOW);
-    const batch = this.queue.splice(0, ROWS_PER_FRAME);
-    const frag = document.createDocumentFragment();
-    for (const e of batch) frag.append(this.row(e));
-    this.list.append(frag);
-    this.trim();
+    const now = performance.now();
+    if (this.stick && this.cursorSeq === null && this.atEnd && this.rate(now) > BURST_RATE) {
+      const wait = BURST_PACE - (now - this.burstAt);
+      if (wait > 0) {
+        this.scheduled = true;
+        setTimeout(() => requestAnimationFrame(() => this.flush()), wait);
+        return;
+      }
+      this.burstAt = now;
+      // rows left out: the window starts again from the newest ones (it stays one run of hops)
+      if (this.queue.length > BURST_ROWS) this.restart(this.queue.splice(0).slice(-BURST_ROWS));
+      else this.put(this.queue.splice(0));
+      this.calm();
+    } else {
+      if (this.queue.length > WINDOW) this.queue.splice(0, this.queue.length - WINDOW);
+      this.put(this.queue.splice(0, ROWS_PER_FRAME));
+    }
     if (this.stick && this.cursorSeq === null) this.scrollToEnd();
     if (this.queue.length) {
       this.scheduled = true;
       requestAnimationFrame(() => this.flush());
     }
+  }
+
+  // The rows queued in the last second.
+  rate(now) {
+    while (this.arrivals.length && now - this.arrivals[0][0] > 1000) this.arrivals.shift();
+    return this.arrivals.reduce((sum, [, n]) => sum + n, 0);
+  }
+
+  // New rows after the last one.
+  put(events) {
+    const frag = document.createDocumentFragment();
+    for (const e of events) frag.append(this.row(e));
+    this.list.append(frag);
+    this.trim();
+  }
+
+  // Only these rows, the newest (a burst left out the ones between the window and them).
+  restart(events) {
+    for (const li of this.rows.values()) li.remove();
+    this.rows.clear();
+    this.put(events);
+    this.showEarlier();
+  }
+
+  // Fill the window back CALM ms from now (not before; and one filling at a time).
+  calm() {
+    clearTimeout(this.calmTimer);
+    cancelAnimationFrame(this.refillFrame);
+    this.refillFrame = null;
+    this.calmTimer = setTimeout(() => this.refill(), CALM);
+  }
+
+  // After a burst: the older rows back above the ones shown, a frame at a time, up to the window.
+  refill() {
+    this.calmTimer = null;
+    this.refillFrame = null;
+    if (this.scheduled || this.queue.length) { this.calm(); return; }    // rows still coming: after them
+    const first = this.rows.keys().next().value;
+    if (first === undefined) return;
+    const at = this.shown.findIndex((e) => e.seq === first);
+    const room = Math.min(WINDOW - this.rows.size, at, ROWS_PER_FRAME);
+    if (room <= 0) return;
+    const older = this.shown.slice(at - room, at);
+    const above = this.rows.get(first);
+    const lis = older.map((e) => this.row(e));          // row() notes each at the map's end: put them first
+    const rows = new Map(older.map((e, i) => [e.seq, lis[i]]));
+    for (const [seq, li] of this.rows) if (!rows.has(seq)) rows.set(seq, li);
+    this.rows = rows;
+    const frag = document.createDocumentFragment();
+    frag.append(...lis);
+    this.list.insertBefore(frag, above);
+    this.showEarlier();
+    if (this.stick && this.cursorSeq === null) this.scrollToEnd();
+    this.refillFrame = requestAnimationFrame(() => this.refill());
   }
 
   // Keep the window small: drop the oldest rows.
