@@ -219,7 +219,7 @@ class App {
     this.live = this.stateAt(this.log.events.length - 1);
     this.diagram.render(this.live);
     this.controls.setState(this.live);
-    this.timeline.append(this.log.events);          // history: drawn already
+    this.timeline.append(this.log.events, {history: true});    // history: drawn already
     this.drawnIndex = this.log.events.length - 1;
     this.visibleCount = this.visibleHops().length;
     const last = this.lastHop();

@@ -13,19 +13,25 @@ const MAX_BACKLOG = 240;
 // How many tokens may move at once, from how long the diagram's frames take while they move.
 // Every moving token is a style change, a layout and a paint of its edge's region in every frame;
 // on a busy or slow machine (a classroom laptop, or one sharing its two cores with the mail
-// servers) 36 of them made frames of 50 ms and more.  A frame that came late (over SLOW ms after
-// the one before: one was missed) lowers the limit by a quarter, down to LEAST; each frame on time
-// (under FAST ms) raises it by RISE, so a machine with room is back at MAX_TOKENS a few seconds
-// after a burst.  Tokens already moving are never stopped: only new hops find no room and arrive.
+// servers) 36 of them made frames of 50 ms and more.  A frame is judged against the screen's own
+// pace (`pace`: the shortest interval seen lately -- 16.7 ms at 60 Hz, 33 ms on a screen or a
+// battery saver at 30 -- creeping up by CREEP a frame so that a slower screen is learnt, never
+// above MAX_PACE): a frame later than LATE × pace (one was missed) lowers the limit by a quarter,
+// down to LEAST; each frame within ON_TIME × pace raises it by RISE, so a machine with room is back
+// at MAX_TOKENS a few seconds after a burst.  Tokens already moving are never stopped: only new
+// hops find no room, and arrive at once.
 export class TokenBudget {
-  static SLOW = 25;
-  static FAST = 20;
+  static LATE = 1.5;
+  static ON_TIME = 1.2;
   static LEAST = 8;
   static RISE = 0.1;
+  static CREEP = 1.01;
+  static MAX_PACE = 34;
 
   constructor(most = MAX_TOKENS) {
     this.most = most;
     this.limit = most;
+    this.pace = 1000 / 60;
   }
 
   get allowed() { return Math.floor(this.limit); }
@@ -33,8 +39,9 @@ export class TokenBudget {
   // One frame of the moving tokens, `ms` after the one before.
   frame(ms) {
     if (!(ms > 0)) return;
-    if (ms > TokenBudget.SLOW) this.limit = Math.max(TokenBudget.LEAST, this.limit * 0.75);
-    else if (ms < TokenBudget.FAST) this.limit = Math.min(this.most, this.limit + TokenBudget.RISE);
+    this.pace = Math.min(ms, this.pace * TokenBudget.CREEP, TokenBudget.MAX_PACE);
+    if (ms > this.pace * TokenBudget.LATE) this.limit = Math.max(TokenBudget.LEAST, this.limit * 0.75);
+    else if (ms < this.pace * TokenBudget.ON_TIME) this.limit = Math.min(this.most, this.limit + TokenBudget.RISE);
   }
 }
 

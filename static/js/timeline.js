@@ -111,7 +111,8 @@ export class Timeline {
       (!this.filter.protocol || protocolOf(e) === this.filter.protocol);
   }
 
-  append(events) {
+  // `history`: the hops of the world as loaded (not arriving now: never a burst).
+  append(events, {history = false} = {}) {
     const before = this.queue.length;
     for (const e of events) {
       if (!isHop(e)) continue;
@@ -122,7 +123,11 @@ export class Timeline {
       this.add(e);
     }
     const queued = this.queue.length - before;
-    if (queued > 0) this.arrivals.push([performance.now(), queued]);
+    if (queued > 0 && !history) {
+      const now = performance.now();
+      this.rate(now);                             // the old arrivals go, whatever the list does
+      this.arrivals.push([now, queued]);
+    }
     if (!this.scheduled && this.queue.length) {
       this.scheduled = true;
       requestAnimationFrame(() => this.flush());
@@ -149,7 +154,10 @@ export class Timeline {
     const swap = (list) => { const i = list.indexOf(old); if (i >= 0) list[i] = e; return i >= 0; };
     swap(this.events);
     const shown = swap(this.shown);
-    if (!shown && this.matches(e)) this.shown.push(e);      // the login gave it the trace followed
+    if (!shown && this.matches(e)) {                          // the login gave it the trace followed
+      this.shown.push(e);
+      if (this.atEnd) this.queue.push(e);
+    }
     if (!swap(this.queue) && this.rows.has(old.seq)) {
       const li = this.rows.get(old.seq);
       const fresh = this.row(e);
@@ -182,6 +190,7 @@ export class Timeline {
     }
     const li = this.rows.get(e.seq);
     if (li) { li.remove(); this.rows.delete(e.seq); }
+    else if (this.rows.size) this.showEarlier();            // it was above the window: one fewer there
     if (this.selected === e.seq) this.selected = null;
   }
 
