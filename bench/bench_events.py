@@ -185,6 +185,11 @@ def attribute(frames: list[dict]) -> dict:
                         for where, (ms, forced, n) in top]}
 
 
+# The renderer's events the trace's summary adds up by CPU time (`main_thread`'s "by_name_cpu_ms").
+BY_NAME = ("FireAnimationFrame", "FunctionCall", "UpdateLayoutTree", "Layout", "PrePaint", "Paint", "Layerize",
+           "Commit", "IntersectionObserverController::computeIntersections", "MinorGC", "MajorGC")
+
+
 def main_thread(trace: dict | list) -> dict:
     """The page's main thread in a Chromium trace: its tasks by wall-clock and by CPU (thread) time."""
     events = trace["traceEvents"] if isinstance(trace, dict) else trace
@@ -198,7 +203,14 @@ def main_thread(trace: dict | list) -> dict:
     tasks = max(runs.values(), key=len)           # the renderer of the page (the busiest one)
     wall = [e["dur"] / 1000 for e in tasks]
     cpu = [e.get("tdur", 0) / 1000 for e in tasks]
+    # where the CPU went: the renderer's own events inside its tasks (layout, style, paint, scripts)
+    thread = next(key for key, value in runs.items() if value is tasks)
+    by_name: dict[str, float] = {}
+    for e in events:
+        if (e.get("ph") == "X" and (e["pid"], e["tid"]) == thread and e.get("name") in BY_NAME):
+            by_name[e["name"]] = by_name.get(e["name"], 0.0) + e.get("tdur", 0) / 1000
     return {"tasks": len(tasks), "cpu_ms": sum(cpu),
+            "by_name_cpu_ms": dict(sorted(by_name.items(), key=lambda item: -item[1])),
             "over_50ms_wall": sum(w > 50 for w in wall), "longest_wall_ms": max(wall),
             "over_50ms_cpu": sum(c > 50 for c in cpu), "over_30ms_cpu": sum(c > 30 for c in cpu),
             "longest_cpu_ms": max(cpu)}
@@ -430,6 +442,7 @@ def report(result: dict) -> str:
             lines.append(f"   trace ({t['file']}): {t['tasks']} main-thread tasks, {t['cpu_ms']:.0f} ms of CPU; over 50 ms: "
                          f"{t['over_50ms_wall']} by wall clock (longest {t['longest_wall_ms']:.0f} ms), "
                          f"{t['over_50ms_cpu']} by CPU time (longest {t['longest_cpu_ms']:.0f} ms; over 30 ms: {t['over_30ms_cpu']})")
+            lines.append("   by_name (CPU ms): " + ", ".join(f"{name} {ms:.0f}" for name, ms in t["by_name_cpu_ms"].items()))
         for item in b.get("invalidations", []):
             lines.append(f"   layout invalidated {item['count']}x: {item['node']} ({item['reason']}) {item['script']}")
     return "\n".join(lines)
