@@ -58,7 +58,7 @@ AT_END = """() => { const l = document.getElementById('timeline-list');
                    return l.scrollTop + l.clientHeight >= l.scrollHeight - 24; }"""
 
 
-def test_after_a_burst_the_window_holds_the_newest_hops_every_one_in_order(site, browser):
+def test_after_a_burst_the_window_holds_the_newest_hops_every_one_in_order_and_the_details_the_newest(site, browser):
     world, server = site()
     stack = world.stack
     page = open_page(browser, server.url)
@@ -74,6 +74,8 @@ def test_after_a_burst_the_window_holds_the_newest_hops_every_one_in_order(site,
     seqs = page.eval_on_selector_all("#timeline-list li.row", ROW_SEQS)
     assert seqs == hops[-WINDOW:], (len(seqs), seqs[:3], seqs[-3:], hops[-3:])
     page.wait_for_function(AT_END)           # following the newest row
+    # the details panel follows the newest hop too (not whichever token happened to land last)
+    page.wait_for_function("last => document.getElementById('details').dataset.hop === String(last)", arg=hops[-1])
     # and it says how many hops are above the window
     every = [e.seq for e in stack.bus.since(0) if e.kind != "gate.waiting" and not e.kind.startswith("lesson.")]
     above = page.locator("#timeline-list li.earlier")

@@ -65,6 +65,7 @@ class App {
     this.landed = new Set();     // seqs drawn ahead of an earlier hop still on its way
     this.reloading = false;
     this.held = [];              // socket batches that came during a reload
+    this.followSeq = 0;          // the newest hop the details panel followed (it never goes back)
     this.leading = true;         // a viewer follows the teacher (until they explore on their own)
     this.leader = null;          // the teacher's last view
     this.applying = false;       // moving because the teacher moved (not the viewer's own action)
@@ -277,6 +278,7 @@ class App {
         this.landed.clear();
         this.drawnIndex = -1;
         this.follow = null;
+        this.followSeq = 0;
         this.leader = null;
         this.lessonPanel.view(null);
         await this.loadWorld();
@@ -357,8 +359,13 @@ class App {
     if (isHop(e) && (!this.timeline.filter.trace || e.trace === this.timeline.filter.trace) &&
         (!this.details.view || this.details.view.type === "hop")) {
       const entry = this.timeline.entryOf(e);
-      // a line after its session (QUIT, 221) grows that hop (dialogueGrew) but is not a hop to follow
-      if (entry === e || e.kind !== "smtp.line") this.follow = entry;   // drawn at most a few times a second
+      // a line after its session (QUIT, 221) grows that hop (dialogueGrew) but is not a hop to follow;
+      // never an older hop than the one followed: in a burst the last token to land may be any
+      // message's, and the panel would stop on it while the timeline ends with newer hops
+      if ((entry === e || e.kind !== "smtp.line") && entry.seq >= this.followSeq) {
+        this.follow = entry;                   // drawn at most a few times a second
+        this.followSeq = entry.seq;
+      }
     }
   }
 
