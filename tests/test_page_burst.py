@@ -40,6 +40,15 @@ def template(stack) -> list:
     return [e.fact for e in stack.bus.since(before) if e.fact is not None]
 
 
+def ready(site, browser):
+    """A world, its page drawn up to date, and the facts of one real submission: (world, stack, page, facts)."""
+    world, server = site()
+    page = open_page(browser, server.url)
+    facts = template(world.stack)
+    drawn(page, world)
+    return world, world.stack, page, facts
+
+
 def burst(stack, facts: list, messages: int, tag: str, *, per: int = 0, every: float = 0.1) -> list[int]:
     """Publish ``facts`` again for ``messages`` new traces; the seqs of the hops published.  ``per``:
     that many messages every ``every`` seconds (a burst as the mail servers make one, spread over a
@@ -59,11 +68,7 @@ AT_END = """() => { const l = document.getElementById('timeline-list');
 
 
 def test_after_a_burst_the_window_holds_the_newest_hops_every_one_in_order_and_the_details_the_newest(site, browser):
-    world, server = site()
-    stack = world.stack
-    page = open_page(browser, server.url)
-    facts = template(stack)
-    drawn(page, world)
+    world, stack, page, facts = ready(site, browser)
     hops = burst(stack, facts, 200, "burst", per=2, every=0.02)     # ~500 hops a second, 2 s
     assert len(hops) == 200 * len(facts) > 3 * WINDOW
     drawn(page, world)
@@ -135,11 +140,7 @@ STREAM = """async ([template, perFrame, seconds]) => {
 
 
 def test_a_steady_stream_of_hops_is_listed_a_few_times_a_second_not_row_by_row(site, browser):
-    world, server = site()
-    stack = world.stack
-    page = open_page(browser, server.url)
-    template(stack)
-    drawn(page, world)
+    _world, stack, page, _facts = ready(site, browser)
     hops = [e.to_dict() for e in stack.bus.since(0) if e.kind in {"smtp.session", "dns.query", "queue.relay",
                                                                      "mda.deliver"}]
     seconds, per_frame = 3.0, 20                        # ~1,200 hops a second at 60 frames a second
@@ -173,11 +174,7 @@ WATCH_ROWS = """() => {
 
 def test_hops_that_come_a_few_at_a_time_each_get_their_row_at_once(site, browser):
     """Below the burst rate nothing is left out or held back: every hop is listed as it is drawn."""
-    world, server = site()
-    stack = world.stack
-    page = open_page(browser, server.url)
-    facts = template(stack)
-    drawn(page, world)
+    world, stack, page, facts = ready(site, browser)
     page.evaluate(WATCH_ROWS)
     for n in range(3):
         burst(stack, facts, 1, f"slow-{n}")
@@ -215,11 +212,7 @@ SLOW_FRAMES = """() => {
 
 
 def test_late_frames_let_fewer_tokens_move_at_once(site, browser):
-    world, server = site()
-    stack = world.stack
-    page = open_page(browser, server.url)
-    facts = template(stack)
-    drawn(page, world)
+    world, stack, page, facts = ready(site, browser)
     wave = 20                                          # messages side by side: a token each, if there is room
     page.evaluate(SLOW_FRAMES)
     burst(stack, facts, wave, "late-0")                # tokens set out, and their frames come late
