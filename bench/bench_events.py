@@ -200,11 +200,10 @@ def main_thread(trace: dict | list) -> dict:
             runs.setdefault((e["pid"], e["tid"]), []).append(e)
     if not runs:
         return {"tasks": 0}
-    tasks = max(runs.values(), key=len)           # the renderer of the page (the busiest one)
+    thread, tasks = max(runs.items(), key=lambda item: len(item[1]))   # the page's renderer (the busiest)
     wall = [e["dur"] / 1000 for e in tasks]
     cpu = [e.get("tdur", 0) / 1000 for e in tasks]
     # where the CPU went: the renderer's own events inside its tasks (layout, style, paint, scripts)
-    thread = next(key for key, value in runs.items() if value is tasks)
     by_name: dict[str, float] = {}
     for e in events:
         if (e.get("ph") == "X" and (e["pid"], e["tid"]) == thread and e.get("name") in BY_NAME):

@@ -31,7 +31,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
-from sidebyside import netns, procs, servers  # noqa: E402
+from sidebyside import netns, servers  # noqa: E402
 from sidebyside.sender import message  # noqa: E402
 
 STEPS = ("connect + 220", "EHLO", "MAIL", "RCPT", "DATA → 354", "body → 250", "QUIT → 221")

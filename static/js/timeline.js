@@ -279,7 +279,7 @@ export class Timeline {
     const frag = document.createDocumentFragment();
     frag.append(...lis);
     this.list.insertBefore(frag, above);
-    this.showEarlier();
+    this.showEarlier(at - room);
     if (this.stick && this.cursorSeq === null) this.scrollToEnd();
     this.refillFrame = requestAnimationFrame(() => this.refill());
   }
@@ -296,12 +296,16 @@ export class Timeline {
     this.showEarlier();
   }
 
-  showEarlier() {
-    const first = this.rows.keys().next().value;
-    const hidden = first === undefined ? 0 : this.shown.findIndex((e) => e.seq === first);
+  // `hidden`: the hops above the window, when the caller knows it already (else looked up).
+  showEarlier(hidden = this.hiddenAbove()) {
     this.earlier.hidden = hidden <= 0;
     this.earlier.textContent = hidden > 0 ? t("timeline.earlier", {n: hidden}) : "";
     if (this.earlier.parentNode !== this.list || this.list.firstChild !== this.earlier) this.list.prepend(this.earlier);
+  }
+
+  hiddenAbove() {
+    const first = this.rows.keys().next().value;
+    return first === undefined ? 0 : this.shown.findIndex((e) => e.seq === first);
   }
 
   // Reading scrollHeight makes the browser lay the page out at once.  While hops come in, the list
