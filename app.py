@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from simulator import affinity, apitoken, memory, netaudit
+from simulator import affinity, apitoken, diskhelper, memory, netaudit
 from simulator.config import DEFAULT_PORTS, Config, Ports, QueuePolicy, free_port
 from simulator.events import Event
 from simulator.fsutil import DataDirBusy, DataDirLock
@@ -116,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: while many SMTP clients send at once, the process holds itself on one CPU (its "
                         "threads share one GIL: on two CPUs they spend more handing it over than they gain; "
                         "README: 'Keeping up with real load'); off: never")
+    p.add_argument("--disk-helper", choices=diskhelper.MODES, default="auto",
+                   help="auto: while the process is held on one CPU, its durable writes (queue entries, Maildir "
+                        "copies) run in a helper process on the other CPUs (README: 'Keeping up with real "
+                        "load'); on: always, from the first write; off: never, worker threads only")
     hall = p.add_argument_group("a lecture hall: several web processes, one mail world (README: 'A lecture hall')")
     hall.add_argument("--message-queue", default=None, metavar="URL",
                       help="share the page's live events with other web processes through this Redis on this "
@@ -374,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         affinity.disable()              # every CPU back: a caller in the same process (a test) goes on
+        diskhelper.disable()
 
 
 def _main(argv: list[str] | None = None) -> int:
@@ -396,6 +401,7 @@ def _main(argv: list[str] | None = None) -> int:
         return run_web_only(args)
     if args.cpu_pinning == "auto":
         affinity.enable()           # held on one CPU only while disk hand-offs overlap (simulator/affinity.py)
+    diskhelper.enable(args.disk_helper)    # the disk writes in a process of their own under load
     try:
         scenario = load_scenario(args.scenario)
     except ScenarioError as err:

@@ -3,7 +3,7 @@
 ``bench/run --only ingest`` measures the same beside Postfix, but starts the references and takes
 minutes; this driver starts only ``app.py`` (defaults: TLS, web UI, JSON-lines log), sends with
 Postfix's ``smtp-source`` into mx1.beta.test, waits until every message is in bob's ``new/`` and
-reads the server's CPU time (utime + stime of the whole process, ``/proc/<pid>/stat``) over the
+reads the server's CPU time (utime + stime of the process and its disk helper, ``/proc/<pid>/stat``) over the
 run.  With ``--baseline DIR`` (a copy of the tree, e.g. before a change) the two alternate within
 each repetition, so both see the same machine load; the median of each and of the per-repetition
 ratios is printed.  ``--profile OUT`` runs the server under ``py-spy record --gil --format raw``.
@@ -40,12 +40,12 @@ from sidebyside import alternating, procs  # noqa: E402
 
 
 ROOT = Path(__file__).resolve().parent.parent
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK      # utime + stime
+    """utime + stime of ``pid`` and its descendants (the disk helper, simulator/diskhelper.py), with
+    those of children it has reaped."""
+    return procs.cpu_seconds([pid])
 
 
 def one_run(tree: Path, args: argparse.Namespace, profile: str | None = None,

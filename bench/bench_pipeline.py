@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import statistics
 import subprocess
@@ -169,7 +170,7 @@ def per_message(table: str, messages: int) -> dict[str, float]:
 
 
 def one_run(args: argparse.Namespace, root: Path, off: list[str], profile: str | None = None,
-            strace: str | None = None) -> dict:
+            strace: str | None = None, extra: tuple[str, ...] = ()) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         work = Path(tmp)
         servers.ROOT = root
@@ -192,6 +193,7 @@ def one_run(args: argparse.Namespace, root: Path, off: list[str], profile: str |
         kind = submission.Mailflow
 
         def tracked(*a, **k):
+            k["extra"] = [*(k.get("extra") or []), *extra]
             server = kind(*a, **k)
             made.append(server)
             return server
@@ -221,6 +223,8 @@ def main() -> None:
     p.add_argument("--baseline", type=Path, help="another tree's app.py, alternated with this one")
     p.add_argument("--profile", help="py-spy raw output of this tree's app.py (one run)")
     p.add_argument("--strace", help="strace -f -c output of this tree's app.py (one run; prints calls per message)")
+    p.add_argument("--args", default="", help="app.py options for this tree (one string)")
+    p.add_argument("--baseline-args", default="", help="app.py options for the baseline (one string)")
     args = p.parse_args()
     off = [o for o in args.off.split(",") if o]
     unknown = set(off) - {"reuse", "flow", "content", "direct"}
@@ -229,17 +233,20 @@ def main() -> None:
     common = {"off": off, "flow": args.flow, "connections": args.connections, "reuse": args.reuse}
     if args.profile:
         print(json.dumps({**common, "tree": "this", "profile": args.profile,
-                          **one_run(args, ROOT, off, os.path.abspath(args.profile))}), flush=True)
+                          **one_run(args, ROOT, off, os.path.abspath(args.profile),
+                                    extra=tuple(shlex.split(args.args)))}), flush=True)
         return
     if args.strace:
         print(json.dumps({**common, "tree": "this", "strace": args.strace,
-                          **one_run(args, ROOT, off, strace=os.path.abspath(args.strace))}), flush=True)
+                          **one_run(args, ROOT, off, strace=os.path.abspath(args.strace),
+                                    extra=tuple(shlex.split(args.args)))}), flush=True)
         return
     trees = [("this", ROOT)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
+    options = {"this": tuple(shlex.split(args.args)), "baseline": tuple(shlex.split(args.baseline_args))}
     runs: dict[str, list[dict]] = {name: [] for name, _ in trees}
     for rep in range(args.reps):
         for name, root in alternating(trees, rep):
-            result = one_run(args, root, off)
+            result = one_run(args, root, off, extra=options[name])
             runs[name].append(result)
             print(json.dumps({**common, "tree": name, "rep": rep + 1, **result}), flush=True)
     if args.baseline:

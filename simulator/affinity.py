@@ -27,8 +27,10 @@ Theory of operation
     once a window; the threads are listed again until a listing shows none not yet set (a thread
     started meanwhile by one still pinned would otherwise keep its one CPU).  A change the kernel
     refuses gives every thread the CPUs back, and pinning stays off from then on.  A child made by
-    ``fork`` starts with pinning off and every CPU of its parent's set (a program started meanwhile
-    through ``exec`` would inherit the one CPU: the simulator starts none).
+    ``fork`` starts with pinning off and every CPU of its parent's set.  A program started meanwhile
+    through ``exec`` inherits the one CPU: the simulator starts one, the disk helper
+    (:mod:`simulator.diskhelper`, which the pinning brings in and whose writes it notes), and it
+    places itself on the CPUs it is given, beside the one the process is held on.
 
     Linux only (``os.sched_setaffinity``, ``/proc/self/task``), and only when the process may run on
     two CPUs or more.  ``app.py`` turns it on (``--cpu-pinning off`` leaves it off); a test suite

@@ -34,7 +34,7 @@ import signal
 import threading
 from collections import Counter
 
-__all__ = ["ENV", "FILE_ENV", "POINTS", "reach"]
+__all__ = ["ENV", "FILE_ENV", "POINTS", "reach", "stand_in_for"]
 
 ENV = "MAILFLOW_CRASH_AT"
 FILE_ENV = "MAILFLOW_CRASH_FILE"
@@ -42,6 +42,7 @@ POINTS = ("queue.stored", "relay.acked", "mda.written", "mda.linked", "bounce.qu
           "direct.linked", "direct.recorded")
 
 _lock = threading.Lock()
+_owner: int | None = None       # in the disk helper: app.py's pid, stopped first and named in the file
 _seen: Counter[str] = Counter()
 _armed: dict[str, int] | None = None
 
@@ -69,12 +70,25 @@ def reach(name: str) -> None:
         hit = _seen[name] == _armed[name]
     if not hit:
         return
+    if _owner is not None:              # the disk helper: app.py stops here too, as one process would
+        try:
+            os.kill(_owner, signal.SIGSTOP)
+        except OSError:
+            pass
     marker = os.environ.get(FILE_ENV)
     if marker:
         with open(marker, "w", encoding="utf-8") as handle:
-            handle.write(f"{name} {os.getpid()}\n")
+            handle.write(f"{name} {_owner if _owner is not None else os.getpid()}\n")
     # Sent to this very thread: it stops before it runs another line.  A SIGSTOP sent to the process
     # (kill(getpid())) is taken by the main thread, and under load this one ran on for a millisecond
     # or more meanwhile -- past the window the test meant to kill it in.  The other threads stop a
     # moment later; a worker thread may finish its write, as it might before a power cut.
     signal.pthread_kill(threading.get_ident(), signal.SIGSTOP)    # the test sends SIGKILL
+
+
+def stand_in_for(pid: int) -> None:
+    """This process does part of process ``pid``'s work (the disk helper, :mod:`simulator.diskhelper`):
+    a crash point reached here stops ``pid`` first (SIGSTOP), and the file names ``pid``, the process
+    a crash test kills; this one dies with it (``PR_SET_PDEATHSIG``)."""
+    global _owner
+    _owner = pid

@@ -347,7 +347,7 @@ class Delivery(Relaying, LocalDelivery, DirectDelivery):
         if the caller is cancelled meanwhile (the client left; aiosmtpd cancels its session): the caller
         awaits the write through a shield.  No task of its own: the caller resumes two turns of the loop
         after the write ends, not four."""
-        stored = self._io(self.svc.queue.add, entry, content)      # fsync before the 250
+        stored = self._offload.far("queue.add", self.svc.queue, entry, content)    # fsync before the 250
         stored.add_done_callback(functools.partial(self._stored, entry, content, schedule, awaits_session))
         self._commits.add(stored)                                   # ``stop`` waits for it
         stored.add_done_callback(self._commits.discard)
@@ -488,7 +488,7 @@ class Delivery(Relaying, LocalDelivery, DirectDelivery):
                                         queue_id=entry.id, error=repr(exc)[:300]))
                 return
             entry.next_attempt = svc.clock() + svc.policy.delay(entry.attempts)
-            await self._io(svc.queue.save, entry)
+            await self._offload.far("queue.save", svc.queue, entry)
 
     async def _attempt_all(self, entry: Entry, host: Host) -> None:
         svc = self.svc
@@ -540,14 +540,14 @@ class Delivery(Relaying, LocalDelivery, DirectDelivery):
             bounce = await self._bounce(entry, host, failed_now, content)
             for r in failed_now:            # only once the bounce is safely queued
                 entry.extra[f"bounced:{r.address}"] = True
-            await self._io(svc.queue.save, entry)
+            await self._offload.far("queue.save", svc.queue, entry)
             if bounce is not None:          # sent only now: until the save, a redo must find it queued
                 self.schedule(bounce)
         if not entry.pending:
             if entry.id in self._gone:                  # removed by its last delivery already
                 self._gone.discard(entry.id)
             else:
-                await self._io(svc.queue.remove, entry)
+                await self._offload.far("queue.remove", svc.queue, entry)
             self._entries.pop(entry.id, None)
             self._removed += 1
             if self._removed % PRUNE_EVERY == 0:        # forget what no sender can resend any more
@@ -557,7 +557,7 @@ class Delivery(Relaying, LocalDelivery, DirectDelivery):
         entry.next_attempt = svc.clock() + delay
         for r in entry.pending:
             r.state = RcptState.DEFERRED
-        await self._io(svc.queue.save, entry)
+        await self._offload.far("queue.save", svc.queue, entry)
         reasons = {r.reason: None for r in entry.pending if r.reason is not None}
         node = nodes.mta(host.name)
         svc.publish(Deferred(src=node, dst=node, trace=entry.trace, host=host.name, queue_id=entry.id,

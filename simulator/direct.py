@@ -43,13 +43,13 @@ Theory of operation
 
     The worker-thread side is :func:`plan`, :func:`write` and :func:`found` (handed to a worker with
     the queue runner's ``_io``: :mod:`simulator.offload` over :mod:`simulator.handoff`, lighter than
-    ``asyncio.to_thread``, and waited for by ``Delivery.stop``); the loop's side is
+    ``asyncio.to_thread``, and waited for by ``Delivery.stop``; :func:`write` goes through
+    ``Offload.far``, to the disk helper process while one runs, :mod:`simulator.diskhelper`); the loop's side is
     :class:`DirectDelivery`, a part of :class:`simulator.delivery.Delivery`.
 """
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,8 +212,8 @@ class DirectDelivery:
         message is queued as before (its entry is then the record)."""
         svc = self.svc
         relay = entry.extra.get("relay", "")
-        copies, durable = await self._io(functools.partial(write, svc.queue, svc.data_dir, entry, content,
-                                                           mailboxes, relay=relay))
+        copies, durable = await self._offload.far("direct.write", svc.queue, svc.data_dir, entry, content,
+                                                  mailboxes, relay)
         self._hold(host, entry, [c for c in copies if c.path is not None])
         if durable:
             return

@@ -20,7 +20,7 @@ import asyncio
 import threading
 from typing import Any, Callable, TypeVar
 
-from . import handoff
+from . import diskhelper, handoff
 
 __all__ = ["Offload"]
 
@@ -48,6 +48,24 @@ class Offload:
                 self._running -= 1
                 if not self._running:
                     self._ended.notify_all()
+
+    def far(self, name: str, *args: Any) -> "asyncio.Future[Any]":
+        """``diskhelper.OPS[name]`` with ``args``: in the disk helper process when one is ready
+        (:mod:`simulator.diskhelper`), else in a worker thread as :meth:`run`.  Same result, same
+        changes to ``args``, same exceptions."""
+        future = diskhelper.far(name, args, self._running > 0)
+        if future is None:
+            return self.run(diskhelper.OPS[name].here, *args)
+        with self._ended:
+            self._running += 1
+        future.add_done_callback(self._answered)
+        return future
+
+    def _answered(self, _future: "asyncio.Future[Any]") -> None:
+        with self._ended:
+            self._running -= 1
+            if not self._running:
+                self._ended.notify_all()
 
     @property
     def running(self) -> int:

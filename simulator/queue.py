@@ -328,6 +328,17 @@ class QueueStore:
             self._kept[spare.parent] -= 1
         spare.unlink(missing_ok=True)
 
+    def drop_spares(self) -> None:
+        """Remove the spare files this store keeps (a disk helper leaving, :mod:`simulator.diskhelper`:
+        nobody else takes its spares, and start-up would remove them only at the next start)."""
+        with self._spare_lock:
+            spares, self._spares = self._spares, {}
+            for directory, kept in spares.items():
+                self._kept[directory] = self._kept.get(directory, 0) - len(kept)
+        for kept in spares.values():
+            for spare in kept:
+                spare.unlink(missing_ok=True)
+
     def save(self, entry: Entry) -> None:
         directory = self._dir(entry.host)
         self._write(directory, f"{entry.id}.json", json.dumps(entry.to_dict()).encode())

@@ -57,7 +57,7 @@ from typing import Any, Awaitable, Callable
 
 from aiosmtpd.smtp import SMTP
 
-from . import nodes, tls
+from . import diskhelper, nodes, tls
 from .bus import EventBus
 from .config import Config
 from .delivery import Delivery, DeliveryServices
@@ -265,6 +265,7 @@ class MailStack:
         # Whatever a killed process left half-written under a Maildir's tmp/ or in the webmail's own
         # store was never delivered (issue 12, rule 1).
         await asyncio.to_thread(clean_tmp, cfg.data_dir / "mail")
+        await diskhelper.prepare()      # --disk-helper on: its helper is ready before anything listens
         # Copies a killed process linked into new/ without recording them are put on record now,
         # before any reader can connect and delete one (its redo or resend would bring it back).
         from . import direct, local_delivery
@@ -298,6 +299,7 @@ class MailStack:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.delivery is not None:
             await self.delivery.stop()
+        await diskhelper.stop()                     # its writes are answered: the helper leaves
         for name in list(self._servers):
             await self._stop_servers(name)
         for protocol in list(self._sessions):       # SMTP sessions still open: close them

@@ -120,7 +120,7 @@ class App:
     """One ``app.py`` process over ``data``; ``crash_at`` arms a crash point."""
 
     def __init__(self, data: Path, *, crash_at: str = "", retry: float = 0.2, tls: bool = False,
-                 scenario: Path | None = None, step: bool = False) -> None:
+                 scenario: Path | None = None, step: bool = False, extra: tuple[str, ...] = ()) -> None:
         self.data = data
         self.marker = data.parent / "crashpoint"
         self.marker.unlink(missing_ok=True)
@@ -140,6 +140,7 @@ class App:
             args += ["--scenario", str(scenario)]
         if step:                # a classroom's start: every hop waits until the teacher plays
             args.append("--step")
+        args += extra
         self.args = args
         data.mkdir(parents=True, exist_ok=True)
         self.log = open(data.parent / "app.log", "ab")
