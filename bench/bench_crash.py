@@ -2,6 +2,7 @@
 
     python bench/bench_crash.py                    # 20 rounds, 4 senders, TLS between the hosts
     python bench/bench_crash.py --rounds 5 --no-tls --seed 7
+    python bench/bench_crash.py --rounds 8 --disk-helper on   # every durable write in the helper process
 
 Each round starts ``app.py`` on the same data directory (``tests/crash_harness.py`` has the harness
 and says what is counted), leaves two clients half-way through DATA, lets four senders submit, and
@@ -70,7 +71,7 @@ def one_round(data: Path, ledger: Ledger, n: int, kill: str, args: argparse.Name
     queuing = point.split(":")[0] in QUEUE_POINTS
     scenario = (scenario_file(data.parent, "mx1-refuses", faults=("{refuse: mx1.beta.test}",)) if refusing
                 else scenario_file(data.parent, "queued", faults=QUEUED) if queuing else None)
-    app = App(data, crash_at=point, tls=args.tls, scenario=scenario)
+    app = App(data, crash_at=point, tls=args.tls, scenario=scenario, extra=("--disk-helper", args.disk_helper))
     halves = []
     senders = None
     how = kill
@@ -111,6 +112,9 @@ def main() -> int:
     p.add_argument("--drain-timeout", type=float, default=120.0)
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     p.add_argument("--keep", action="store_true", help="keep the data directory (its path is printed)")
+    p.add_argument("--disk-helper", choices=("auto", "on", "off"), default="auto",
+                   help="app.py's --disk-helper: on puts every durable write (and the crash points in them) "
+                        "in the helper process (simulator/diskhelper.py)")
     args = p.parse_args()
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     rng = random.Random(seed)
@@ -121,7 +125,7 @@ def main() -> int:
     for n, kill in enumerate(plan(args.rounds, rng)):
         how = one_round(data, ledger, n, kill, args, rng)
         print(f"round {n + 1:2d}: {how:<50} acknowledged so far {ledger.acked_count()}", flush=True)
-    app = App(data, tls=args.tls)
+    app = App(data, tls=args.tls, extra=("--disk-helper", args.disk_helper))
     try:
         drain(app, ledger, timeout=args.drain_timeout)
         result = census(data, ledger)

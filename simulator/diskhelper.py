@@ -16,8 +16,9 @@ Theory of operation
     answer read back on the loop).  The helper is started when the pinning holds the process, and
     told to leave :data:`LINGER` seconds after the pinning let go; until it says it is ready, and
     after it left, the writes go to the threads as before.  ``app.py --disk-helper on`` starts it
-    at the first write and keeps it; ``off`` never starts it (``auto``, the default, follows the
-    pinning; a world started by the test suite in its own process uses none unless told).
+    with the world (ready before anything listens) and keeps it; ``off`` never starts it (``auto``,
+    the default, follows the pinning; a world started by the test suite in its own process uses none
+    unless told).
 
     What goes there is a short list of operations (:data:`OPS`), each with what the helper does and
     how its answer is taken back: ``queue.add``, ``queue.save``, ``queue.remove`` (the helper keeps
@@ -35,10 +36,16 @@ Theory of operation
     (``PR_SET_PDEATHSIG``: a SIGKILL of ``app.py`` kills it too; it also leaves at the end of its
     socket).  A crash point reached in the helper (:mod:`simulator.crashpoints`) stops ``app.py``
     first and names ``app.py``'s pid, so a crash test kills the whole of it in that very window.
-    If the helper dies on its own, every job it had not answered is run again by the threads: each
-    of these operations may be done twice (an entry written again is the same entry; a Maildir copy
-    is written once by its name, :func:`simulator.mda.deliver_once`; a record is rewritten), which
-    is what the redo after a crash already relies on.
+    If the helper dies on its own (or answers something unreadable: it is then killed by its pid,
+    so that nothing of it still writes), every job it had not answered is run again by the threads,
+    cancelled ones too: each of these operations may be done twice (an entry written again is the
+    same entry; a Maildir copy is written once by its name, :func:`simulator.mda.deliver_once`; a
+    record is rewritten), which is what the redo after a crash already relies on.  One thing differs
+    from a thread's write then: a Maildir copy the dead helper had linked is found, not written, by
+    the redo, and like any copy found from before its hop is not told again (the file is there; the
+    page misses its arrival).  A helper that ends unasked is not started again in this process.
+    Each job counts as running (``Offload.running``, which a stopping world waits for) until it is
+    answered or redone, whether its caller still waits or not.
 
     The hand-over is one frame per job each way: a 4-octet length and a pickle.  The helper's
     answers are read by an asyncio protocol on the loop (no thread wakes the loop); the helper's
@@ -58,6 +65,7 @@ import struct
 import subprocess
 import sys
 import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -113,8 +121,22 @@ def _entry(data: dict) -> Any:
     return Entry.from_dict(data)
 
 
+class _Sent:
+    """An entry as the queue's ``add``, ``save`` and ``remove`` read it, made of the caller's own
+    ``to_dict()``: what they write is that very dict (``Entry.from_dict`` is not its exact inverse:
+    it fills in a recipient's reason from its reply)."""
+    __slots__ = ("_data", "id", "host", "created", "extra")
+
+    def __init__(self, data: dict) -> None:
+        self._data = data
+        self.id, self.host, self.created, self.extra = data["id"], data["host"], data["created"], data["extra"]
+
+    def to_dict(self) -> dict:
+        return self._data
+
+
 # An entry travels as its ``to_dict()`` (plain values: pickled in C, where the dataclass and its
-# enums would be pickled by Python code on the loop), and is made again in the helper.
+# enums would be pickled by Python code on the loop).
 def _queue_op(name: str) -> Op:
     def here(store: Any, entry: Any) -> Any:
         return getattr(store, name)(entry)
@@ -123,7 +145,7 @@ def _queue_op(name: str) -> Op:
         return (_absolute(store.root), entry.to_dict())
 
     def there(root: str, entry: dict) -> Any:
-        return getattr(_store(root), name)(_entry(entry))
+        return getattr(_store(root), name)(_Sent(entry))
     return Op(here, send, there, _value)
 
 
@@ -132,7 +154,7 @@ def _add_send(store: Any, entry: Any, content: bytes) -> tuple:
 
 
 def _add_there(root: str, entry: dict, content: bytes) -> None:
-    _store(root).add(_entry(entry), content)
+    _store(root).add(_Sent(entry), content)
 
 
 def _add_here(store: Any, entry: Any, content: bytes) -> None:
@@ -168,7 +190,9 @@ def _write_take(args: tuple, value: Any) -> Any:
         rcpt.state, rcpt.status, rcpt.remote = RcptState(state), status, remote
     entry.extra.clear()
     entry.extra.update(extra)
-    return ([Copy(rcpt, mailbox, None if path is None else Path(path), written, size)   # one per recipient, in order
+    data_dir, there = args[1], _absolute(args[1])
+    return ([Copy(rcpt, mailbox, None if path is None else Path(data_dir) / os.path.relpath(path, there),
+                  written, size)                 # one per recipient, in order; under the caller's data_dir
              for rcpt, (mailbox, path, written, size) in zip(entry.recipients, copies)], durable)
 
 
@@ -198,7 +222,14 @@ class _Answers(asyncio.Protocol):
                 break
             frame = bytes(buffer[start + 4:start + 4 + length])
             start += 4 + length
-            self._helper._answer(*pickle.loads(frame))
+            try:
+                answer = pickle.loads(frame)
+            except Exception:               # not an answer: the helper is not to be trusted with more
+                log.exception("the disk helper sent an unreadable answer; it is stopped")
+                del buffer[:]
+                self._helper._broken()
+                return
+            self._helper._answer(*answer)
         del buffer[:start]
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -219,7 +250,9 @@ class DiskHelper:
         self.beside = pinning.pinned if pinning is not None else None   # the process's CPU when placed
         self._proc: subprocess.Popen | None = None
         self._transport: asyncio.Transport | None = None
-        self._pending: dict[int, tuple[asyncio.Future, str, tuple]] = {}
+        self._protocol: asyncio.BaseProtocol | None = None
+        # job -> (future, operation, the caller's arguments, called once the job has ended)
+        self._pending: dict[int, tuple[asyncio.Future, str, tuple, Callable[[], None]]] = {}
         self._next = 1
         self._leaving = False
         self.released_at: float | None = None      # loop time the pinning was seen let go (mode auto)
@@ -251,20 +284,27 @@ class DiskHelper:
             return
         finally:
             theirs.close()
+        if self._cpus:
+            try:        # off the loop's one CPU at once, not after its start-up (it inherited that mask)
+                os.sched_setaffinity(self.pid, self._cpus)
+            except OSError:
+                pass
         try:
-            self._transport, _ = await self.loop.connect_accepted_socket(lambda: _Answers(self), ours)
+            self._transport, self._protocol = await self.loop.connect_accepted_socket(lambda: _Answers(self), ours)
         except OSError:
             ours.close()
             self._lost()
 
-    def submit(self, name: str, args: tuple) -> "asyncio.Future[Any]":
-        """Hand ``OPS[name]`` with the caller's ``args`` over (only while :attr:`ready`)."""
+    def submit(self, name: str, args: tuple, ended: Callable[[], None]) -> "asyncio.Future[Any]":
+        """Hand ``OPS[name]`` with the caller's ``args`` over (only while :attr:`ready`).
+        ``ended`` is called once the job has ended -- answered, or done again by a thread -- even if
+        the future was cancelled meanwhile (a stop waits for the writes in flight, as for a thread's)."""
         op = OPS[name]
         future = self.loop.create_future()
         job = self._next
         self._next += 1
         frame = pickle.dumps((job, name, op.send(*args)), protocol=pickle.HIGHEST_PROTOCOL)
-        self._pending[job] = (future, name, args)
+        self._pending[job] = (future, name, args, ended)
         self.started += 1
         assert self._transport is not None
         self._transport.write(_FRAME.pack(len(frame)) + frame)
@@ -284,31 +324,50 @@ class DiskHelper:
         held = self._pending.pop(job, None)
         if held is None:
             return
-        future, name, args = held
-        if future.cancelled():
-            return
-        if not ok:
-            future.set_exception(value)
-            return
+        future, name, args, ended = held
         try:
-            future.set_result(OPS[name].take(args, value))
-        except Exception as exc:                # never leave a waiting write without an outcome
-            future.set_exception(exc)
+            if not future.cancelled():
+                if not ok:
+                    _fail(future, value)
+                else:
+                    try:
+                        result = OPS[name].take(args, value)
+                    except Exception as exc:        # never leave a waiting write without an outcome
+                        _fail(future, exc)
+                    else:
+                        future.set_result(result)
+        finally:
+            ended()
+
+    def _broken(self) -> None:
+        """The helper answered something it should not have: it is stopped (by its pid) before its
+        unanswered jobs are done again, so no write is made by both."""
+        self._kill()
+        if self._transport is not None:
+            self._transport.abort()             # connection_lost -> _lost
+
+    def _kill(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()                         # the pid we started
+            proc.wait()
 
     def _lost(self) -> None:
-        """The helper's socket ended (it left, or died): what it had not answered is done again by
-        the threads (each operation may be done twice, see the module's docstring)."""
+        """The helper's socket ended.  Unasked, the helper is made sure dead first (nothing of it
+        may still write); then what it had not answered is done again by the threads -- cancelled
+        jobs too, as a thread would have run them to their end (each operation may be done twice,
+        see the module's docstring)."""
         from . import handoff
         self.ready = False
         self.gone = True
         pending, self._pending = self._pending, {}
         if pending and not self._leaving:
             log.warning("the disk helper ended with %d job(s) unanswered; done again in threads", len(pending))
-        for future, name, args in pending.values():
-            if future.cancelled():
-                continue
+        if not self._leaving or pending:
+            self._kill()
+        for future, name, args, ended in pending.values():
             redo = handoff.run(OPS[name].here, *args)
-            redo.add_done_callback(lambda done, future=future: _chain(done, future))
+            redo.add_done_callback(functools.partial(_chain, future=future, ended=ended))
         self._reap()
 
     def _reap(self) -> None:
@@ -337,29 +396,45 @@ class DiskHelper:
                 proc.wait()
 
 
-def _chain(done: "asyncio.Future[Any]", future: "asyncio.Future[Any]") -> None:
-    if future.cancelled():
-        return
-    if done.cancelled():
-        future.cancel()
-    elif done.exception() is not None:
-        future.set_exception(done.exception())
-    else:
-        future.set_result(done.result())
+def _fail(future: "asyncio.Future[Any]", error: BaseException) -> None:
+    if isinstance(error, StopIteration):        # a future refuses it: say what happened
+        wrapped = RuntimeError("StopIteration raised in the disk helper")
+        wrapped.__cause__ = error
+        error = wrapped
+    future.set_exception(error)
+
+
+def _chain(done: "asyncio.Future[Any]", future: "asyncio.Future[Any]", ended: Callable[[], None]) -> None:
+    try:
+        if future.cancelled():
+            return
+        if done.cancelled():
+            future.cancel()
+        elif done.exception() is not None:
+            _fail(future, done.exception())
+        else:
+            future.set_result(done.result())
+    finally:
+        ended()
 
 
 # -- the process's one helper, and when it runs -----------------------------------------------
 _MODE = "off"
 _HELPERS: dict[asyncio.AbstractEventLoop, DiskHelper] = {}     # the running helper of each loop
 _BROKEN = False             # a helper ended unasked (or never started): the threads only, from then on
+_STOPPING: "weakref.WeakSet[asyncio.AbstractEventLoop]" = weakref.WeakSet()    # loops whose stack stopped
 
 
 def enable(mode: str) -> None:
-    """``app.py --disk-helper``: ``auto`` (while the CPU pinning holds the process), ``on``, ``off``."""
+    """``app.py --disk-helper``: ``auto`` (while the CPU pinning holds the process), ``on``, ``off``.
+    ``auto`` with crash points armed (:mod:`simulator.crashpoints`) is ``off``: each process counts
+    the points it reaches, so a write going to the helper or not with the load would move the
+    window a crash test means to kill in; such a test says ``on`` (or ``off``) itself."""
     global _MODE
     if mode not in MODES:
         raise ValueError(f"disk helper mode {mode!r}: one of {', '.join(MODES)}")
-    _MODE = mode
+    from . import crashpoints
+    _MODE = "off" if mode == "auto" and os.environ.get(crashpoints.ENV) else mode
 
 
 def disable() -> None:
@@ -368,15 +443,17 @@ def disable() -> None:
     _MODE = "off"
 
 
-async def stop() -> None:
-    """A stack stopping on this loop, its disk work ended: the helper of this loop leaves, and is
-    waited for (by its pid after a few seconds)."""
+async def stop(timeout: float = 30.0) -> None:
+    """A stack stopping on this loop, its disk work ended: the helper of this loop leaves once it
+    has answered what it holds, and is waited for (killed by its pid after ``timeout`` seconds);
+    no helper starts on this loop again (a write still coming goes to a thread)."""
     loop = asyncio.get_running_loop()
+    _STOPPING.add(loop)
     helper = _HELPERS.pop(loop, None)
     if helper is None:
         return
     helper.leave()
-    await loop.run_in_executor(None, helper.wait)
+    await loop.run_in_executor(None, helper.wait, timeout)
 
 
 async def prepare(timeout: float = 20.0) -> None:
@@ -387,6 +464,7 @@ async def prepare(timeout: float = 20.0) -> None:
     if _MODE != "on" or _BROKEN:
         return
     loop = asyncio.get_running_loop()
+    _STOPPING.discard(loop)
     helper = _HELPERS.get(loop)
     if helper is None:
         pinning = affinity.current()
@@ -410,14 +488,18 @@ def current() -> DiskHelper | None:
     return None if helper is None or helper.gone else helper
 
 
-def far(name: str, args: tuple, overlapped_threads: bool) -> "asyncio.Future[Any] | None":
+def far(name: str, args: tuple, overlapped_threads: bool,
+        ended: Callable[[], None]) -> "asyncio.Future[Any] | None":
     """Hand ``OPS[name]`` to this loop's helper if it is ready (None: the caller runs it in a
     thread), and decide whether the helper should run: called on the loop for every such write.
-    ``overlapped_threads``: another write was running in a thread when this one came."""
+    ``overlapped_threads``: another write was running in a thread when this one came; ``ended``:
+    see :meth:`DiskHelper.submit`."""
     global _BROKEN
     if _MODE == "off" or _BROKEN:
         return None
     loop = asyncio.get_running_loop()
+    if loop in _STOPPING:                   # its stack let its helper go: no new one on this loop
+        return None
     helper = _HELPERS.get(loop)
     if helper is not None and helper.gone:
         del _HELPERS[loop]
@@ -449,7 +531,7 @@ def far(name: str, args: tuple, overlapped_threads: bool) -> "asyncio.Future[Any
             return None
     if helper is None or not helper.ready:
         return None
-    return helper.submit(name, args)
+    return helper.submit(name, args, ended)
 
 
 def _beside(pinning: affinity.Pinning | None) -> set[int]:
@@ -526,6 +608,7 @@ def _serve(sock: socket.socket) -> None:
     pool = ThreadPoolExecutor(MAX_WORKERS, thread_name_prefix="diskhelper")
     send((0, True, "ready"))
     buffer = bytearray()
+    asked = False
     try:
         while True:
             data = sock.recv(1 << 16)
@@ -540,7 +623,7 @@ def _serve(sock: socket.socket) -> None:
                 job, name, args = pickle.loads(bytes(buffer[start + 4:start + 4 + length]))
                 start += 4 + length
                 if name == "exit":
-                    leave = True
+                    leave = asked = True
                     break
                 if name == "cpus":
                     _place(set(args[0]))
@@ -550,6 +633,10 @@ def _serve(sock: socket.socket) -> None:
             if leave:
                 break
     finally:
+        if not asked:
+            # The parent closed without asking (it is stopping hard, or gave up on this helper and
+            # redoes its jobs in threads): nothing more may be written from here.
+            os._exit(0)
         pool.shutdown(wait=True)
         for store in _STORES.values():
             store.drop_spares()
@@ -562,7 +649,10 @@ def main(argv: list[str] | None = None) -> None:
     _die_with(parent)
     if cpus:
         _place({int(c) for c in cpus.split(",")})      # beside the parent's one CPU, not on it
-    signal.signal(signal.SIGINT, signal.SIG_IGN)        # the terminal's ^C is app.py's to handle
+    # The terminal's ^C and a SIGTERM to the process group are app.py's to handle: it stops its
+    # world, whose stop tells the helper to leave once its writes are answered.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from . import crashpoints
     crashpoints.stand_in_for(parent)
     _serve(socket.socket(fileno=fd))

@@ -53,15 +53,15 @@ class Offload:
         """``diskhelper.OPS[name]`` with ``args``: in the disk helper process when one is ready
         (:mod:`simulator.diskhelper`), else in a worker thread as :meth:`run`.  Same result, same
         changes to ``args``, same exceptions."""
-        future = diskhelper.far(name, args, self._running > 0)
+        future = diskhelper.far(name, args, self._running > 0, self._answered)
         if future is None:
             return self.run(diskhelper.OPS[name].here, *args)
         with self._ended:
             self._running += 1
-        future.add_done_callback(self._answered)
         return future
 
-    def _answered(self, _future: "asyncio.Future[Any]") -> None:
+    def _answered(self) -> None:
+        """A job of :meth:`far` has ended (answered, or done again by a thread), cancelled or not."""
         with self._ended:
             self._running -= 1
             if not self._running:

@@ -99,7 +99,7 @@ def test_a_queue_entry_written_and_removed_by_the_helper_is_the_threads_own(tmp_
         assert not (directory / f"{by_helper.id}.json").exists() and not (directory / f"{by_helper.id}.eml").exists()
         assert helper.started == before + 3 and offload.running == 0
         await diskhelper.stop()
-        assert gone(helper.pid)
+        assert helper._proc.poll() == 0                 # ended on its own, and reaped: no zombie
         # the helper's spare files left with it; the parent's are its own
         assert not [p for p in directory.iterdir() if p.name.startswith(f".spare.{helper.pid}.")]
     asyncio.run(run())
@@ -150,14 +150,17 @@ def test_an_error_in_the_helper_is_raised_by_the_await_as_from_a_thread(tmp_path
         blocked = QueueStore(tmp_path / "blocked")
         (tmp_path / "blocked" / HOST).write_text("a file where the host's directory should be")
         raised = {}
+        helper = diskhelper.current()
         for how in ("thread", "helper"):
             if how == "thread":
                 diskhelper.disable()
             else:
                 diskhelper.enable("on")
+            before = helper.started
             with pytest.raises(OSError) as caught:
                 await offload.far("queue.add", blocked, entry(blocked), CONTENT)
             raised[how] = type(caught.value)
+            assert helper.started == before + (how == "helper")
         assert raised["thread"] is raised["helper"]
         assert offload.running == 0
         await diskhelper.stop()
@@ -290,3 +293,80 @@ def test_a_crash_in_a_helpers_write_is_app_pys_crash_and_each_acknowledged_messa
     print(result.line())
     assert result.ok, (result.line(), result)
     assert result.delivered_once == result.acknowledged >= 3 + 6
+
+
+def test_a_failed_direct_write_by_the_helper_leaves_the_entry_as_the_thread_does(tmp_path):
+    async def run():
+        diskhelper.enable("on")
+        store, offload = QueueStore(tmp_path / "queue"), Offload()
+        data = tmp_path / "data"
+        helper = await started(offload, store)
+        (data / "mail" / "beta.test").mkdir(parents=True)
+        (data / "mail" / "beta.test" / "bob").write_text("a file where bob's Maildir should be")
+        seen = {}
+        for how in ("thread", "helper"):
+            made = entry(store, "bob@beta.test", relay=f"<X{how}@mail.alpha.test> 00")
+            if how == "thread":
+                diskhelper.disable()
+            else:
+                diskhelper.enable("on")
+            before = helper.started
+            copies, durable = await offload.far("direct.write", store, data, made, CONTENT, ["bob@beta.test"],
+                                                made.extra["relay"])
+            assert helper.started == before + (how == "helper")
+            assert not durable and copies[0].path is None and copies[0].rcpt is made.recipients[0]
+            seen[how] = ([(r.state, r.status, r.remote) for r in made.recipients], sorted(made.extra))
+        assert seen["thread"] == seen["helper"] == ([(RcptState.PENDING, "", "")], ["relay"])
+        await diskhelper.stop()
+    asyncio.run(run())
+
+
+def test_cancelled_writes_count_until_the_helper_answers_and_are_redone_if_it_dies(tmp_path):
+    async def run():
+        diskhelper.enable("on")
+        store, offload = QueueStore(tmp_path / "queue"), Offload()
+        helper = await started(offload, store)
+        os.kill(helper.pid, signal.SIGSTOP)
+        answered = [entry(store) for _ in range(3)]
+        writes = [offload.far("queue.add", store, e, CONTENT) for e in answered]
+        for write in writes:
+            write.cancel()                          # the callers left (a client went away, a stop)
+        await asyncio.sleep(0.05)
+        assert offload.running == 3                 # still being written: a stop waits for them
+        os.kill(helper.pid, signal.SIGCONT)
+        while offload.running:
+            await asyncio.sleep(0.01)
+        for made in answered:
+            assert (tmp_path / "queue" / HOST / f"{made.id}.json").exists()
+        os.kill(helper.pid, signal.SIGSTOP)
+        redone = [entry(store) for _ in range(3)]
+        writes = [offload.far("queue.add", store, e, CONTENT) for e in redone]
+        for write in writes:
+            write.cancel()
+        await asyncio.sleep(0.05)
+        os.kill(helper.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while offload.running and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert offload.running == 0
+        for made in redone:                         # a thread ran each to its end, as it would have
+            assert (tmp_path / "queue" / HOST / f"{made.id}.eml").read_bytes() == CONTENT
+    asyncio.run(run())
+
+
+def test_an_unreadable_answer_stops_the_helper_before_its_jobs_are_redone(tmp_path):
+    async def run():
+        diskhelper.enable("on")
+        store, offload = QueueStore(tmp_path / "queue"), Offload()
+        helper = await started(offload, store)
+        os.kill(helper.pid, signal.SIGSTOP)         # nothing answered: two jobs wait
+        waiting = [entry(store) for _ in range(2)]
+        writes = [offload.far("queue.add", store, e, CONTENT) for e in waiting]
+        await asyncio.sleep(0.02)
+        helper._protocol.data_received(b"\x00\x00\x00\x03abc")     # not a pickle
+        assert helper._proc.poll() is not None     # killed by its pid (and reaped) first
+        await asyncio.wait_for(asyncio.gather(*writes), 20)
+        for made in waiting:
+            assert (tmp_path / "queue" / HOST / f"{made.id}.json").exists()
+        assert diskhelper.current() is None
+    asyncio.run(run())
