@@ -606,6 +606,7 @@ def _serve(sock: socket.socket) -> None:
             pass
 
     pool = ThreadPoolExecutor(MAX_WORKERS, thread_name_prefix="diskhelper")
+    from . import direct, queue         # noqa: F401  imported before it says ready: no job waits on them
     send((0, True, "ready"))
     buffer = bytearray()
     asked = False

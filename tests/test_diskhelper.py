@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from crash_harness import App, Ledger, Senders, census, drain
 
-from simulator import affinity, diskhelper, mda
+from simulator import affinity, diskhelper
 from simulator.offload import Offload
 from simulator.queue import Entry, QueueStore, RcptState, Recipient
 
@@ -54,10 +54,30 @@ async def ready(timeout: float = 20.0) -> diskhelper.DiskHelper:
     raise AssertionError("the disk helper did not become ready")
 
 
-async def started(offload: Offload, store: QueueStore) -> diskhelper.DiskHelper:
-    """Mode on: the first write starts the helper (and goes to a thread meanwhile)."""
+async def started(tmp_path: Path) -> tuple[QueueStore, Offload, diskhelper.DiskHelper]:
+    """Mode on, a queue under ``tmp_path``: its first write starts the helper (and goes to a thread
+    meanwhile); the helper once ready."""
+    diskhelper.enable("on")
+    store, offload = QueueStore(tmp_path / "queue"), Offload()
     await offload.far("queue.add", store, entry(store), CONTENT)
-    return await ready()
+    return store, offload, await ready()
+
+
+def route(how: str) -> None:
+    """The next writes in a worker thread (``"thread"``) or in the helper (``"helper"``)."""
+    if how == "thread":
+        diskhelper.disable()
+    else:
+        diskhelper.enable("on")
+
+
+def stalled(helper: diskhelper.DiskHelper, offload: Offload, store: QueueStore,
+            count: int) -> tuple[list[Entry], list[asyncio.Future]]:
+    """The helper stopped (SIGSTOP to the pid it was started with), then ``count`` entries handed
+    to it: none can be answered."""
+    os.kill(helper.pid, signal.SIGSTOP)
+    made = [entry(store) for _ in range(count)]
+    return made, [offload.far("queue.add", store, e, CONTENT) for e in made]
 
 
 def gone(pid: int, timeout: float = 10.0) -> bool:
@@ -76,16 +96,12 @@ def gone(pid: int, timeout: float = 10.0) -> bool:
 
 def test_a_queue_entry_written_and_removed_by_the_helper_is_the_threads_own(tmp_path):
     async def run():
-        diskhelper.enable("on")
-        store, offload = QueueStore(tmp_path / "queue"), Offload()
-        helper = await started(offload, store)
+        store, offload, helper = await started(tmp_path)
         assert helper.pid not in (None, os.getpid())
         by_thread, by_helper = entry(store, "bob@beta.test", "carol@beta.test"), entry(store, "bob@beta.test",
                                                                                         "carol@beta.test")
         before = helper.started
-        diskhelper.disable()                            # this one in a thread, as before the helper
-        await offload.run(diskhelper.OPS["queue.add"].here, store, by_thread, CONTENT)
-        diskhelper.enable("on")
+        await offload.run(diskhelper.OPS["queue.add"].here, store, by_thread, CONTENT)    # a thread's, as before
         await offload.far("queue.add", store, by_helper, CONTENT)
         assert helper.started == before + 1             # handed to the helper, answered by it
         directory = tmp_path / "queue" / HOST
@@ -107,20 +123,16 @@ def test_a_queue_entry_written_and_removed_by_the_helper_is_the_threads_own(tmp_
 
 def test_a_direct_delivery_by_the_helper_leaves_the_entry_and_copies_as_the_thread_does(tmp_path):
     async def run():
-        diskhelper.enable("on")
-        store, offload = QueueStore(tmp_path / "queue"), Offload()
+        store, offload, helper = await started(tmp_path)
         data = tmp_path / "data"
-        helper = await started(offload, store)
         relay = "<AB12@mail.alpha.test> 0123456789abcdef"
         results = {}
         for how in ("thread", "helper"):
             made = entry(store, "bob@beta.test", "Carol@beta.test", relay=relay + how)
             mailboxes = ["bob@beta.test", "catchall@beta.test"]
             if how == "thread":
-                diskhelper.disable()
                 copies, durable = await offload.run(diskhelper.OPS["direct.write"].here, store, data, made, CONTENT,
                                                     mailboxes, relay + how)
-                diskhelper.enable("on")
             else:
                 before = helper.started
                 copies, durable = await offload.far("direct.write", store, data, made, CONTENT, mailboxes,
@@ -144,18 +156,12 @@ def test_a_direct_delivery_by_the_helper_leaves_the_entry_and_copies_as_the_thre
 
 def test_an_error_in_the_helper_is_raised_by_the_await_as_from_a_thread(tmp_path):
     async def run():
-        diskhelper.enable("on")
-        store, offload = QueueStore(tmp_path / "queue"), Offload()
-        await started(offload, store)
+        store, offload, helper = await started(tmp_path)
         blocked = QueueStore(tmp_path / "blocked")
         (tmp_path / "blocked" / HOST).write_text("a file where the host's directory should be")
         raised = {}
-        helper = diskhelper.current()
         for how in ("thread", "helper"):
-            if how == "thread":
-                diskhelper.disable()
-            else:
-                diskhelper.enable("on")
+            route(how)
             before = helper.started
             with pytest.raises(OSError) as caught:
                 await offload.far("queue.add", blocked, entry(blocked), CONTENT)
@@ -169,12 +175,8 @@ def test_an_error_in_the_helper_is_raised_by_the_await_as_from_a_thread(tmp_path
 
 def test_the_jobs_of_a_helper_that_dies_are_done_by_the_threads_and_no_helper_starts_again(tmp_path):
     async def run():
-        diskhelper.enable("on")
-        store, offload = QueueStore(tmp_path / "queue"), Offload()
-        helper = await started(offload, store)
-        os.kill(helper.pid, signal.SIGSTOP)             # the pid the helper module started
-        entries = [entry(store) for _ in range(5)]
-        writes = [offload.far("queue.add", store, e, CONTENT) for e in entries]
+        store, offload, helper = await started(tmp_path)
+        entries, writes = stalled(helper, offload, store, 5)
         await asyncio.sleep(0.05)
         assert helper.in_flight == 5 and not any(w.done() for w in writes)
         os.kill(helper.pid, signal.SIGKILL)
@@ -297,19 +299,14 @@ def test_a_crash_in_a_helpers_write_is_app_pys_crash_and_each_acknowledged_messa
 
 def test_a_failed_direct_write_by_the_helper_leaves_the_entry_as_the_thread_does(tmp_path):
     async def run():
-        diskhelper.enable("on")
-        store, offload = QueueStore(tmp_path / "queue"), Offload()
+        store, offload, helper = await started(tmp_path)
         data = tmp_path / "data"
-        helper = await started(offload, store)
         (data / "mail" / "beta.test").mkdir(parents=True)
         (data / "mail" / "beta.test" / "bob").write_text("a file where bob's Maildir should be")
         seen = {}
         for how in ("thread", "helper"):
             made = entry(store, "bob@beta.test", relay=f"<X{how}@mail.alpha.test> 00")
-            if how == "thread":
-                diskhelper.disable()
-            else:
-                diskhelper.enable("on")
+            route(how)
             before = helper.started
             copies, durable = await offload.far("direct.write", store, data, made, CONTENT, ["bob@beta.test"],
                                                 made.extra["relay"])
@@ -323,12 +320,8 @@ def test_a_failed_direct_write_by_the_helper_leaves_the_entry_as_the_thread_does
 
 def test_cancelled_writes_count_until_the_helper_answers_and_are_redone_if_it_dies(tmp_path):
     async def run():
-        diskhelper.enable("on")
-        store, offload = QueueStore(tmp_path / "queue"), Offload()
-        helper = await started(offload, store)
-        os.kill(helper.pid, signal.SIGSTOP)
-        answered = [entry(store) for _ in range(3)]
-        writes = [offload.far("queue.add", store, e, CONTENT) for e in answered]
+        store, offload, helper = await started(tmp_path)
+        answered, writes = stalled(helper, offload, store, 3)
         for write in writes:
             write.cancel()                          # the callers left (a client went away, a stop)
         await asyncio.sleep(0.05)
@@ -338,9 +331,7 @@ def test_cancelled_writes_count_until_the_helper_answers_and_are_redone_if_it_di
             await asyncio.sleep(0.01)
         for made in answered:
             assert (tmp_path / "queue" / HOST / f"{made.id}.json").exists()
-        os.kill(helper.pid, signal.SIGSTOP)
-        redone = [entry(store) for _ in range(3)]
-        writes = [offload.far("queue.add", store, e, CONTENT) for e in redone]
+        redone, writes = stalled(helper, offload, store, 3)
         for write in writes:
             write.cancel()
         await asyncio.sleep(0.05)
@@ -356,12 +347,8 @@ def test_cancelled_writes_count_until_the_helper_answers_and_are_redone_if_it_di
 
 def test_an_unreadable_answer_stops_the_helper_before_its_jobs_are_redone(tmp_path):
     async def run():
-        diskhelper.enable("on")
-        store, offload = QueueStore(tmp_path / "queue"), Offload()
-        helper = await started(offload, store)
-        os.kill(helper.pid, signal.SIGSTOP)         # nothing answered: two jobs wait
-        waiting = [entry(store) for _ in range(2)]
-        writes = [offload.far("queue.add", store, e, CONTENT) for e in waiting]
+        store, offload, helper = await started(tmp_path)
+        waiting, writes = stalled(helper, offload, store, 2)     # nothing answered: two jobs wait
         await asyncio.sleep(0.02)
         helper._protocol.data_received(b"\x00\x00\x00\x03abc")     # not a pickle
         assert helper._proc.poll() is not None     # killed by its pid (and reaped) first
