@@ -176,8 +176,16 @@ def _write_there(root: str, data_dir: str, entry: dict, content: bytes, mailboxe
     from . import direct
     made = _entry(entry)
     copies, durable = direct.write(_store(root), Path(data_dir), made, content, mailboxes, relay=relay)
-    return (durable, [(c.mailbox, None if c.path is None else str(c.path), c.written, c.size) for c in copies],
+    under = data_dir.rstrip(os.sep) + os.sep
+    return (durable, [(c.mailbox, None if c.path is None else _under(str(c.path), under), c.written, c.size)
+                      for c in copies],
             [(str(r.state), r.status, r.remote) for r in made.recipients], made.extra)
+
+
+def _under(path: str, prefix: str) -> str:
+    """``path`` relative to the directory ``prefix`` (ending in a separator) if it is under it (the
+    caller joins it to its own ``data_dir``, relative or not); else ``path`` as it is."""
+    return path[len(prefix):] if path.startswith(prefix) else path
 
 
 def _write_take(args: tuple, value: Any) -> Any:
@@ -190,10 +198,10 @@ def _write_take(args: tuple, value: Any) -> Any:
         rcpt.state, rcpt.status, rcpt.remote = RcptState(state), status, remote
     entry.extra.clear()
     entry.extra.update(extra)
-    data_dir, there = args[1], _absolute(args[1])
-    return ([Copy(rcpt, mailbox, None if path is None else Path(data_dir) / os.path.relpath(path, there),
-                  written, size)                 # one per recipient, in order; under the caller's data_dir
-             for rcpt, (mailbox, path, written, size) in zip(entry.recipients, copies)], durable)
+    data_dir = Path(args[1])
+    return ([Copy(rcpt, mailbox, None if path is None else data_dir / path, written, size)
+             for rcpt, (mailbox, path, written, size) in zip(entry.recipients, copies)],   # one per recipient, in order
+            durable)
 
 
 OPS: dict[str, Op] = {

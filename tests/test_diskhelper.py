@@ -121,7 +121,8 @@ def test_a_queue_entry_written_and_removed_by_the_helper_is_the_threads_own(tmp_
     asyncio.run(run())
 
 
-def test_a_direct_delivery_by_the_helper_leaves_the_entry_and_copies_as_the_thread_does(tmp_path):
+def test_a_direct_delivery_by_the_helper_leaves_the_entry_and_copies_as_the_thread_does(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     async def run():
         store, offload, helper = await started(tmp_path)
         data = tmp_path / "data"
@@ -150,6 +151,12 @@ def test_a_direct_delivery_by_the_helper_leaves_the_entry_and_copies_as_the_thre
             results[how] = ([(r.state, r.status, r.remote) for r in made.recipients], dict(made.extra))
         assert results["thread"][0] == results["helper"][0] == [(RcptState.DONE, "2.0.0", HOST)] * 2
         assert results["thread"][1]["direct"] is results["helper"][1]["direct"] is True
+        # a data directory given relative to the working directory: the copies' paths are too
+        made = entry(store, "bob@beta.test")
+        copies, durable = await offload.far("direct.write", store, Path("relative-data"), made, CONTENT,
+                                            ["bob@beta.test"], "")
+        assert durable and not copies[0].path.is_absolute()
+        assert copies[0].path.parts[:2] == ("relative-data", "mail") and copies[0].path.read_bytes().endswith(CONTENT)
         await diskhelper.stop()
     asyncio.run(run())
 
