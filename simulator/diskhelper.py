@@ -136,29 +136,17 @@ class _Sent:
 
 
 # An entry travels as its ``to_dict()`` (plain values: pickled in C, where the dataclass and its
-# enums would be pickled by Python code on the loop).
+# enums would be pickled by Python code on the loop); what follows it (``add``'s content) as it is.
 def _queue_op(name: str) -> Op:
-    def here(store: Any, entry: Any) -> Any:
-        return getattr(store, name)(entry)
+    def here(store: Any, entry: Any, *rest: Any) -> Any:
+        return getattr(store, name)(entry, *rest)
 
-    def send(store: Any, entry: Any) -> tuple:
-        return (_absolute(store.root), entry.to_dict())
+    def send(store: Any, entry: Any, *rest: Any) -> tuple:
+        return (_absolute(store.root), entry.to_dict(), *rest)
 
-    def there(root: str, entry: dict) -> Any:
-        return getattr(_store(root), name)(_Sent(entry))
+    def there(root: str, entry: dict, *rest: Any) -> Any:
+        return getattr(_store(root), name)(_Sent(entry), *rest)
     return Op(here, send, there, _value)
-
-
-def _add_send(store: Any, entry: Any, content: bytes) -> tuple:
-    return (_absolute(store.root), entry.to_dict(), content)
-
-
-def _add_there(root: str, entry: dict, content: bytes) -> None:
-    _store(root).add(_Sent(entry), content)
-
-
-def _add_here(store: Any, entry: Any, content: bytes) -> None:
-    store.add(entry, content)
 
 
 def _write_here(store: Any, data_dir: Path, entry: Any, content: bytes, mailboxes: list[str], relay: str) -> Any:
@@ -176,16 +164,10 @@ def _write_there(root: str, data_dir: str, entry: dict, content: bytes, mailboxe
     from . import direct
     made = _entry(entry)
     copies, durable = direct.write(_store(root), Path(data_dir), made, content, mailboxes, relay=relay)
-    under = data_dir.rstrip(os.sep) + os.sep
-    return (durable, [(c.mailbox, None if c.path is None else _under(str(c.path), under), c.written, c.size)
+    root_dir = Path(data_dir)               # each copy's path relative to it: the caller joins its own
+    return (durable, [(c.mailbox, None if c.path is None else direct._relative(c.path, root_dir), c.written, c.size)
                       for c in copies],
             [(str(r.state), r.status, r.remote) for r in made.recipients], made.extra)
-
-
-def _under(path: str, prefix: str) -> str:
-    """``path`` relative to the directory ``prefix`` (ending in a separator) if it is under it (the
-    caller joins it to its own ``data_dir``, relative or not); else ``path`` as it is."""
-    return path[len(prefix):] if path.startswith(prefix) else path
 
 
 def _write_take(args: tuple, value: Any) -> Any:
@@ -205,7 +187,7 @@ def _write_take(args: tuple, value: Any) -> Any:
 
 
 OPS: dict[str, Op] = {
-    "queue.add": Op(_add_here, _add_send, _add_there, _value),
+    "queue.add": _queue_op("add"),
     "queue.save": _queue_op("save"),
     "queue.remove": _queue_op("remove"),
     "direct.write": Op(_write_here, _write_send, _write_there, _write_take),
