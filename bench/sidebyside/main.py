@@ -7,7 +7,13 @@ Theory of operation (see ``__init__.py`` for the parts):
 2. Inside: ``--reps`` repetitions; each runs every selected measure in turn, and within a measure
    the servers alternate (the order rotates from one repetition to the next, so a drift of the
    machine does not always fall on the same server).  Every server is started fresh for each run
-   in its own directory under one temporary directory, and stopped by pid right after.
+   in its own directory under one temporary directory, and stopped by pid right after.  A spent
+   run's directory is set aside (renamed under ``spent/``), not deleted, until the whole run ends
+   (``Runner.discard``): on ext4 each file a run creates scans past the inodes deleted in the last
+   seconds to minutes near it, so deleting one run's thousands of files made the *next* server's file
+   creations 10-20 times dearer (~25 -> 250-650 us each on this VM's disk) -- a cost of the
+   benchmark's clean-up, not of the server measured.  ``--cleanup now`` deletes at once (as before,
+   for comparison); with less than ``LOW_DISK`` free, so does the default.
 3. The raw figures go to ``bench/results/side-by-side-<date>.json``; ``report.py`` writes
    ``bench/RESULTS.md`` (``--smoke`` writes ``bench/results/SMOKE.md`` instead and leaves
    RESULTS.md alone): medians [min–max] over the repetitions, each ratio computed within one
@@ -44,6 +50,7 @@ from sidebyside import (browser, hall, ingest, latency, netns, report, retrieval
 MEASURES = ("ingest", "latency", "submission", "retrieval", "browser", "startup", "hall")
 INGEST_SERVERS = ("smtp-sink", "postfix", "aiosmtpd", "maildev", "mailflow")
 ALL_MODES = [(1, False), (10, False), (50, False), (1, True), (10, True), (50, True)]
+LOW_DISK = 3 << 30          # below this much free space, spent runs are deleted at once
 
 PLANS = {
     "full": dict(reps=3, ingest_messages=1500, ingest_modes=ALL_MODES, ingest_bound=60, latency_sessions=300,
@@ -96,6 +103,20 @@ class Runner:
         self.failures: list[str] = []
         self.deadline = time.monotonic() + args.max_minutes * 60
         self.counter = 0
+        self.spent = tmp / "spent"
+        self.deleted_at_once = 0
+
+    def discard(self, path: Path) -> None:
+        """A spent run's directory: set aside until the whole run ends (module docstring), or deleted
+        at once with ``--cleanup now`` or when the disk runs low."""
+        if not path.exists():
+            return
+        if getattr(self.args, "cleanup", "end") == "now" or shutil.disk_usage(self.tmp).free < LOW_DISK:
+            self.deleted_at_once += 1
+            shutil.rmtree(path, ignore_errors=True)
+            return
+        self.spent.mkdir(exist_ok=True)
+        path.rename(self.spent / path.name)
 
     def workdir(self, name: str) -> Path:
         self.counter += 1
@@ -140,7 +161,7 @@ class Runner:
                         return dict(run.as_dict(), started_in_s=server.started_in)
                     finally:
                         server.stop()
-                        shutil.rmtree(workdir, ignore_errors=True)
+                        self.discard(workdir)
 
                 r = self.guarded("ingest", rep, label, one)
                 if r:
@@ -158,7 +179,7 @@ class Runner:
                     return latency.sessions(server, self.plan["latency_sessions"], self.plan["ingest_bound"] * 2)
                 finally:
                     server.stop()
-                    shutil.rmtree(workdir, ignore_errors=True)
+                    self.discard(workdir)
             r = self.guarded("latency", rep, name, one)
             if r:
                 say(f"  latency {name}: p50 {_f(r['p50_ms'], 2)} ms, p95 {_f(r['p95_ms'], 2)} ms"
@@ -176,7 +197,7 @@ class Runner:
                         return submission.run(workdir, p["submission_messages"], concurrency, reuse, viewers,
                                               p["submission_bound"])
                     finally:
-                        shutil.rmtree(workdir, ignore_errors=True)
+                        self.discard(workdir)
                 r = self.guarded("submission", rep, label, one)
                 if r:
                     say(f"  submission {label}: {r.get('delivered')}/{r['messages']} delivered, {_f(r.get('rate'))} "
@@ -189,7 +210,11 @@ class Runner:
         os.chmod(self.tmp / "retrieval", 0o755)
 
         def one() -> dict:
-            return retrieval.run(self.workdir("retrieval"), pristine, self.dovecot, self.plan["retrieval_timeout"])
+            workdir = self.workdir("retrieval")
+            try:
+                return retrieval.run(workdir, pristine, self.dovecot, self.plan["retrieval_timeout"])
+            finally:
+                self.discard(workdir)
         r = self.guarded("retrieval", rep, "imap+pop3", one)
         if r:
             for protocol in ("imap", "pop3"):
@@ -202,7 +227,7 @@ class Runner:
             try:
                 return browser.run(workdir, self.plan["browser_messages"], self.plan["submission_bound"])
             finally:
-                shutil.rmtree(workdir, ignore_errors=True)
+                self.discard(workdir)
         r = self.guarded("browser", rep, "chromium", one)
         if r:
             say(f"  browser: {r.get('events')}/{r.get('expected_events')} events, {_f(r.get('events_per_s'))}/s, "
@@ -217,7 +242,7 @@ class Runner:
                 return startup.run(workdir, p["startup_idle"], p["startup_viewers"], p["startup_messages"],
                                    p["submission_bound"])
             finally:
-                shutil.rmtree(workdir, ignore_errors=True)
+                self.discard(workdir)
         r = self.guarded("startup", rep, "app.py", one)
         if r:
             say(f"  startup: first {r['first_start_s']:.2f} s, restart {r['restart_s']:.2f} s, "
@@ -230,7 +255,7 @@ class Runner:
                 return hall.run(workdir, self.plan["hall_viewers"], self.plan["hall_messages"],
                                 self.plan["submission_bound"])
             finally:
-                shutil.rmtree(workdir, ignore_errors=True)
+                self.discard(workdir)
         r = self.guarded("hall", rep, f"{self.plan['hall_viewers']} viewers", one)
         if r:
             h = r["hop_to_viewer"]
@@ -285,6 +310,7 @@ def run_inside(args) -> int:
             "date": time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(began)),
             "seconds": time.time() - began, "load_start": load_start, "load_end": loadavg(),
             "machine": setup.machine(), "versions": setup.versions(), "skipped": runner.skipped,
+            "cleanup": args.cleanup, "deleted_at_once": runner.deleted_at_once,
             "failures": runner.failures, "problems": problems, "smtp_slots": servers.SMTP_SLOTS,
             "command": "bench/run " + " ".join(a for a in sys.argv[1:] if a != "--inside")}
     data = {"meta": meta, **runner.results}
@@ -311,6 +337,8 @@ def main() -> int:
     parser.add_argument("--only", nargs="+", choices=MEASURES, help="run only these measures")
     parser.add_argument("--servers", nargs="+", choices=INGEST_SERVERS, help="ingest/latency: only these servers")
     parser.add_argument("--no-install", action="store_true", help="use what is installed; install nothing")
+    parser.add_argument("--cleanup", choices=("end", "now"), default="end",
+                        help="delete each run's files when the whole run ends (default) or at once")
     parser.add_argument("--max-minutes", type=float, default=120.0, help="start no measure after this")
     parser.add_argument("--output", type=Path, help="write the report here instead of bench/RESULTS.md")
     parser.add_argument("-v", "--verbose", action="store_true", help="print tracebacks of failed runs")

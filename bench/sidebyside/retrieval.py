@@ -32,7 +32,6 @@ from __future__ import annotations
 import itertools
 import os
 import poplib
-import shutil
 import subprocess
 import sys
 import time
@@ -247,5 +246,4 @@ def run(workdir: Path, pristine: Path, dovecot: str | None, timeout: float) -> d
     if "dovecot" in pops and pops["mailflow"]["octets"] != pops["dovecot"]["octets"]:
         out["notes"].append(f"POP3 octets differ: mailflow {pops['mailflow']['octets']}, "
                             f"dovecot {pops['dovecot']['octets']}")
-    shutil.rmtree(workdir, ignore_errors=True)
     return out
