@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mxrun import app_command, listening, mx1_address  # noqa: E402  (bench/mxrun.py)
-from sidebyside import alternating, procs  # noqa: E402
+from sidebyside import alternating, procs, spent  # noqa: E402
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,7 +84,7 @@ def one_run(tree: Path, args: argparse.Namespace, profile: str | None = None,
             with contextlib.suppress(subprocess.TimeoutExpired):
                 server.wait(timeout=30)         # py-spy ends once its child has, profile written
         procs.end(server, grace=30)
-        shutil.rmtree(work, ignore_errors=True)
+        spent.discard(work)             # deleted when the benchmark ends (sidebyside/spent.py)
 
 
 def app_pid(spy: int) -> int:

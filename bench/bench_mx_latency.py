@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import smtplib
 import statistics
@@ -37,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sidebyside import alternating  # noqa: E402
 from mxrun import app_command, listening, mx1_address  # noqa: E402  (bench/mxrun.py)
-from sidebyside import procs  # noqa: E402
+from sidebyside import procs, spent  # noqa: E402
 from sidebyside.sender import message          # noqa: E402  the same 2 KB message as bench/run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,7 +118,7 @@ def one_run(tree: Path, args: argparse.Namespace, profile: str | None = None) ->
             except subprocess.TimeoutExpired:
                 spy.kill()
         procs.end(server, grace=30)
-        shutil.rmtree(work, ignore_errors=True)
+        spent.discard(work)             # deleted when the benchmark ends (sidebyside/spent.py)
 
 
 def show(name: str, r: dict) -> str:

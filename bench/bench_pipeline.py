@@ -50,7 +50,7 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT)]
 
 from sidebyside import alternating  # noqa: E402
-from sidebyside import servers, submission  # noqa: E402
+from sidebyside import servers, spent, submission  # noqa: E402
 
 LAUNCHER = '''import os, runpy, sys
 os.chdir({root!r})
@@ -171,8 +171,8 @@ def per_message(table: str, messages: int) -> dict[str, float]:
 
 def one_run(args: argparse.Namespace, root: Path, off: list[str], profile: str | None = None,
             strace: str | None = None, extra: tuple[str, ...] = ()) -> dict:
-    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
-        work = Path(tmp)
+    work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    try:
         servers.ROOT = root
         if off or args.flow is not None:
             fake = work / "launch"
@@ -202,6 +202,8 @@ def one_run(args: argparse.Namespace, root: Path, off: list[str], profile: str |
             out = submission.run(run, args.messages, args.connections, args.reuse, args.viewers, args.seconds)
         finally:
             submission.Mailflow = saved
+    finally:
+        spent.discard(work)             # deleted when the benchmark ends (sidebyside/spent.py)
     result = {k: round(out[k], 2) if isinstance(out.get(k), float) else out.get(k) for k in KEYS}
     if made:
         result.update(made[0].split(out.get("delivered") or 0))

@@ -8,12 +8,9 @@ Theory of operation (see ``__init__.py`` for the parts):
    the servers alternate (the order rotates from one repetition to the next, so a drift of the
    machine does not always fall on the same server).  Every server is started fresh for each run
    in its own directory under one temporary directory, and stopped by pid right after.  A spent
-   run's directory is set aside (renamed under ``spent/``), not deleted, until the whole run ends
-   (``Runner.discard``): on ext4 each file a run creates scans past the inodes deleted in the last
-   seconds to minutes near it, so deleting one run's thousands of files made the *next* server's file
-   creations 10-20 times dearer (~25 -> 250-650 us each on this VM's disk) -- a cost of the
-   benchmark's clean-up, not of the server measured.  ``--cleanup now`` deletes at once (as before,
-   for comparison); with less than ``LOW_DISK`` free, so does the default.
+   run's directory is set aside, not deleted, until the whole run ends (``spent.py``: deleting one
+   run's thousands of files made the next server's file creations 10-20 times dearer on ext4);
+   ``--cleanup now`` deletes each at once, as before, for comparison.
 3. The raw figures go to ``bench/results/side-by-side-<date>.json``; ``report.py`` writes
    ``bench/RESULTS.md`` (``--smoke`` writes ``bench/results/SMOKE.md`` instead and leaves
    RESULTS.md alone): medians [min–max] over the repetitions, each ratio computed within one
@@ -45,12 +42,11 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(BENCH)]
 
 from sidebyside import (browser, hall, ingest, latency, netns, report, retrieval, servers,  # noqa: E402
-                        setup, startup, submission)
+                        setup, spent, startup, submission)
 
 MEASURES = ("ingest", "latency", "submission", "retrieval", "browser", "startup", "hall")
 INGEST_SERVERS = ("smtp-sink", "postfix", "aiosmtpd", "maildev", "mailflow")
 ALL_MODES = [(1, False), (10, False), (50, False), (1, True), (10, True), (50, True)]
-LOW_DISK = 3 << 30          # below this much free space, spent runs are deleted at once
 
 PLANS = {
     "full": dict(reps=3, ingest_messages=1500, ingest_modes=ALL_MODES, ingest_bound=60, latency_sessions=300,
@@ -103,20 +99,13 @@ class Runner:
         self.failures: list[str] = []
         self.deadline = time.monotonic() + args.max_minutes * 60
         self.counter = 0
-        self.spent = tmp / "spent"
         self.deleted_at_once = 0
 
     def discard(self, path: Path) -> None:
-        """A spent run's directory: set aside until the whole run ends (module docstring), or deleted
-        at once with ``--cleanup now`` or when the disk runs low."""
-        if not path.exists():
-            return
-        if getattr(self.args, "cleanup", "end") == "now" or shutil.disk_usage(self.tmp).free < LOW_DISK:
+        """A spent run's directory: set aside until the whole run ends, or deleted at once with
+        ``--cleanup now`` or when the disk runs low (``spent.py``)."""
+        if not spent.discard(path, at_once=self.args.cleanup == "now"):
             self.deleted_at_once += 1
-            shutil.rmtree(path, ignore_errors=True)
-            return
-        self.spent.mkdir(exist_ok=True)
-        path.rename(self.spent / path.name)
 
     def workdir(self, name: str) -> Path:
         self.counter += 1
