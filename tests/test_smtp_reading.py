@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import random
 import re
 import smtplib
@@ -250,3 +251,38 @@ def test_a_retrieval_connection_keeps_its_wire_until_its_tls_changes():
     assert hidden["wire"] is not first["wire"] and hidden["wire"].tls is TlsMode.STARTTLS
     assert hidden["wire"].tls_from == 0 and hidden["credentials"][0].hidden_by is TlsMode.STARTTLS
     assert hidden["credentials"][0].password == ""
+
+
+# -- aiosmtpd's command log: masked when written, not worked out when it is not -----------------------
+
+@pytest.mark.parametrize("level", [logging.INFO, logging.ERROR])
+def test_the_command_log_masks_credentials_and_costs_nothing_when_off(world, monkeypatch, level):
+    """aiosmtpd logs every command line it reads; with its logger at INFO the AUTH line is written
+    masked, as aiosmtpd does it; at ERROR (app.py's level) no line is masked at all (the mask's
+    regex ran for nothing before: ``session._sanitized_log``)."""
+    import aiosmtpd.smtp
+    logger = logging.getLogger("mail.log")
+    before = logger.level
+    logger.setLevel(level)              # setLevel: the logger's cache of "enabled for" is cleared
+    written: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: written.append(record.getMessage())
+    logger.addHandler(handler)
+    masked: list[bytes] = []
+    sanitize = aiosmtpd.smtp.sanitize
+    monkeypatch.setattr(aiosmtpd.smtp, "sanitize", lambda text: masked.append(text) or sanitize(text))
+    try:
+        with smtplib.SMTP("127.0.0.1", world.port("submission"), local_hostname="pc.test", timeout=10) as client:
+            client.login("alice@alpha.test", "alice")
+            client.noop()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(before)
+    token = b64("\0alice@alpha.test\0alice")
+    auth = [line for line in written if "AUTH PLAIN" in line]
+    if level == logging.INFO:
+        assert auth and all(token not in line and "********" in line for line in auth)
+        assert b"noop" in [text.lower() for text in masked]     # each command line went through the mask
+    else:
+        assert not any("auth" in line.lower() or "noop" in line.lower() for line in written)
+        assert masked == []
