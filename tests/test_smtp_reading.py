@@ -238,6 +238,48 @@ def test_sessions_own_their_verbs():
         loop.close()
 
 
+class _MechanismHandler(SmtpHandler):
+    """A handler with an AUTH mechanism of its own, one that replaces a built-in, and a named one."""
+
+    async def auth_PLAIN(self, server, args):             # the handler's replaces the session's
+        return None
+
+    async def auth_CRAM__MD5(self, server, args):         # aiosmtpd names it CRAM-MD5
+        return None
+
+
+@pytest.mark.parametrize("handler_class", [SmtpHandler, _MechanismHandler])
+@pytest.mark.parametrize("exclude", [None, ["LOGIN", "PLAIN"], ["CRAM-MD5"]])
+def test_a_session_binds_the_tables_aiosmtpd_would_have_built(handler_class, exclude):
+    """The hooks, EHLO form and AUTH mechanisms a session gets (reflected once per class and
+    handler, session._handler_tables) are those aiosmtpd's own __init__ builds at each connection."""
+    from aiosmtpd.smtp import SMTP
+    loop = asyncio.new_event_loop()
+    try:
+        handler = handler_class(Door.SUBMISSION, None, types.SimpleNamespace(world=None))
+        kwargs = dict(hostname="h.test", loop=loop, auth_exclude_mechanism=exclude, auth_require_tls=False)
+        ours = [TranscriptSMTP(handler, **kwargs) for _ in range(2)]
+        theirs = TranscriptSMTP.__new__(TranscriptSMTP)      # the same class, set up by aiosmtpd alone
+        theirs._dir_prefixes = ("smtp_", "auth_")
+        SMTP.__init__(theirs, handler, **kwargs)
+        assert theirs._handle_hooks and theirs._ehlo_hook_ver == "new"
+        for session in ours:
+            assert session.event_handler is handler and session._ehlo_hook_ver == theirs._ehlo_hook_ver
+            assert {name: hook.__func__ for name, hook in session._handle_hooks.items()} == \
+                {name: hook.__func__ for name, hook in theirs._handle_hooks.items()}
+            assert all(hook.__self__ is handler for hook in session._handle_hooks.values())
+            assert list(session._auth_methods) == list(theirs._auth_methods)
+            for name, attr in session._auth_methods.items():
+                other = theirs._auth_methods[name]
+                assert attr.is_builtin == other.is_builtin
+                assert attr.method.__func__ is other.method.__func__
+                assert attr.method.__self__ is (session if attr.is_builtin else handler)
+        if handler_class is _MechanismHandler and exclude is None:
+            assert ours[0]._auth_methods["PLAIN"].is_builtin is False and "CRAM-MD5" in ours[0]._auth_methods
+    finally:
+        loop.close()
+
+
 def test_a_retrieval_connection_keeps_its_wire_until_its_tls_changes():
     """connection_layers makes the Wire once per state of the connection (a fact per POP3/IMAP command)."""
     conn = types.SimpleNamespace(peername=("127.0.0.1", 50000), sockname=("127.42.2.2", 110), tls_mode="",

@@ -91,16 +91,19 @@ import asyncio
 import collections
 import dataclasses
 import functools
+import inspect
 import logging
 import re
 import ssl
 import types
+import warnings
+import weakref
 from asyncio import sslproto
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import aiosmtpd.smtp
-from aiosmtpd.smtp import MISSING, SMTP, AuthResult
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, _AuthMechAttr
 
 from ...events import CUT
 from ...facts import Credential, Door, TlsMode, Wire
@@ -524,9 +527,23 @@ class TranscriptSMTP(SMTP):
         kwargs.setdefault("timeout", self.idle_timeout)
         self._active_at = 0.0                 # loop time of the last activity (:meth:`_reset_timeout`)
         self._armed_for = 0.0                 # the idle period the armed timer counts
-        self._dir_prefixes = ("auth_",)       # aiosmtpd's __init__ looks for AUTH mechanisms only (below)
-        super().__init__(handler, **kwargs)
+        # aiosmtpd's __init__ reflects over the session and its handler at every connection (its AUTH
+        # mechanisms, hooks, the EHLO hook's signature: ~35 us of a ~70 us set-up); it is shown a
+        # session and a handler with nothing to find, and the tables it would build are bound here
+        # from what was found once per class and per handler (:func:`_handler_tables`), the same
+        # tables (tests/test_smtp_reading.py compares them with aiosmtpd's own).
+        self._dir_prefixes = ()
+        super().__init__(_NO_HOOKS, **kwargs)
         self._dir_prefixes = ("smtp_", "auth_")
+        self.event_handler = handler
+        hooks, self._ehlo_hook_ver, handler_mechanisms = _handler_tables(handler)
+        self._handle_hooks = hooks            # shared by the sessions of a listener: aiosmtpd only reads it
+        methods = {mechanism: _AuthMechAttr(getattr(self, name), True)
+                   for mechanism, name in _own_mechanisms(type(self))}
+        methods.update(handler_mechanisms)
+        for excluded in kwargs.get("auth_exclude_mechanism") or ():
+            methods.pop(excluded, None)
+        self._auth_methods = methods
         # aiosmtpd keeps this table on the class and adds SIZE's 26 octets at every EHLO: ours is
         # per session and recomputed at each EHLO.
         self.command_size_limits = collections.defaultdict(lambda: self.command_size_limit)
@@ -1238,6 +1255,56 @@ def _release_tls_buffer(tls: Any) -> None:
     if tls is not None and getattr(tls, "_ssl_buffer", None) is not None:
         tls._ssl_buffer = bytearray()
         tls._ssl_buffer_view = memoryview(tls._ssl_buffer)
+
+
+class _NoHooks:
+    """What aiosmtpd's ``__init__`` is shown as the handler: nothing to reflect over."""
+
+    def __dir__(self) -> list[str]:
+        return []
+
+
+_NO_HOOKS = _NoHooks()
+
+
+@functools.cache
+def _own_mechanisms(cls: type) -> tuple[tuple[str, str], ...]:
+    """(mechanism, method name) of the session class's built-in AUTH mechanisms, as aiosmtpd names
+    them (``__auth_mechanism_name__``, else the name after ``auth_`` with ``__`` as ``-``)."""
+    return tuple((getattr(getattr(cls, name), "__auth_mechanism_name__",
+                          name.replace("auth_", "").replace("__", "-")), name)
+                 for name in sorted(dir(cls)) if name.startswith("auth_"))
+
+
+_TABLES: "weakref.WeakKeyDictionary[Any, tuple]" = weakref.WeakKeyDictionary()
+
+
+def _handler_tables(handler: Any) -> tuple[dict[str, Callable[..., Any]], str | None, dict[str, Any]]:
+    """aiosmtpd's per-connection tables that depend on the handler only, found once per handler:
+    its hooks (``handle_*`` -> bound method), which form of ``handle_EHLO`` it has (``None``, ``"old"``
+    or ``"new"``, the same checks and warning as aiosmtpd's), and its AUTH mechanisms."""
+    tables = _TABLES.get(handler)
+    if tables is None:
+        hooks = {name.replace("handle_", ""): getattr(handler, name) for name in dir(handler)
+                 if name.startswith("handle_")}
+        ehlo = hooks.get("EHLO")
+        version = None
+        if ehlo is not None:
+            count = len(inspect.signature(ehlo).parameters)
+            if count == 4:
+                version = "old"
+                warnings.warn("Use the 5-argument handle_EHLO() hook instead of the 4-argument "
+                              "handle_EHLO() hook; support for the 4-argument handle_EHLO() hook will "
+                              "be removed in version 2.0", DeprecationWarning)
+            elif count == 5:
+                version = "new"
+            else:
+                raise RuntimeError("Unsupported EHLO Hook")
+        mechanisms = {getattr(method, "__auth_mechanism_name__", name.replace("auth_", "").replace("__", "-")):
+                      _AuthMechAttr(method, False)
+                      for name, method in inspect.getmembers(handler) if name.startswith("auth_")}
+        tables = _TABLES[handler] = (hooks, version, mechanisms)
+    return tables
 
 
 _LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
