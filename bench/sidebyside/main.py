@@ -50,7 +50,7 @@ ALL_MODES = [(1, False), (10, False), (50, False), (1, True), (10, True), (50, T
 
 PLANS = {
     "full": dict(reps=3, ingest_messages=1500, ingest_modes=ALL_MODES, ingest_bound=60, latency_sessions=300,
-                 submission_messages=1000, submission_modes=ALL_MODES, submission_viewers=(0, 30),
+                 submission_messages=1500, submission_modes=ALL_MODES, submission_viewers=(0, 30),
                  submission_bound=120, retrieval_messages=10_000, retrieval_timeout=600, browser_messages=1000,
                  startup_idle=3.0, startup_viewers=30, startup_messages=200, hall_viewers=300, hall_messages=100),
     "quick": dict(reps=3, ingest_messages=100, ingest_modes=[(1, False), (10, False), (10, True), (50, True)],
