@@ -46,3 +46,45 @@ def test_a_directory_already_gone_is_no_error(tmp_path, monkeypatch):
     monkeypatch.setattr(spent, "_spent", {})
     assert spent.discard(tmp_path / "never-made") is True
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_directory_that_cannot_be_renamed_is_deleted_at_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(spent, "_spent", {})
+    run = _run_dir(tmp_path, "c")
+
+    def refuse(self, target):
+        raise OSError("cross-device link")
+    monkeypatch.setattr(Path, "rename", refuse)
+    assert spent.discard(run) is False
+    assert not run.exists()
+
+
+def test_the_spent_runs_are_deleted_when_a_benchmark_is_stopped(tmp_path):
+    """A benchmark script stopped by SIGTERM (a timeout) deletes what it set aside on its way out."""
+    import signal
+    import subprocess
+    import textwrap
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    script = textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        sys.path.insert(0, {str(bench)!r})
+        from sidebyside import spent
+        run = Path({str(tmp_path)!r}) / "0001-run"
+        (run / "new").mkdir(parents=True)
+        assert spent.discard(run)
+        print("aside", flush=True)
+        time.sleep(60)
+    """)
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "aside"
+        assert [p.name for p in tmp_path.iterdir() if p.name.startswith("spent-runs-")]
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=30) == 143
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=30)
+        child.stdout.close()
+    assert list(tmp_path.iterdir()) == []

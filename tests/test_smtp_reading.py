@@ -22,6 +22,7 @@ import time
 import types
 
 import pytest
+from aiosmtpd.smtp import auth_mechanism
 
 from simulator.facts import Door, SmtpSession, TlsMode
 from simulator.protocols.layers import CredentialScan, connection_layers, find_credentials
@@ -247,6 +248,10 @@ class _MechanismHandler(SmtpHandler):
     async def auth_CRAM__MD5(self, server, args):         # aiosmtpd names it CRAM-MD5
         return None
 
+    @auth_mechanism("X-TOKEN")
+    async def auth_token(self, server, args):             # named by its decorator
+        return None
+
 
 @pytest.mark.parametrize("handler_class", [SmtpHandler, _MechanismHandler])
 @pytest.mark.parametrize("exclude", [None, ["LOGIN", "PLAIN"], ["CRAM-MD5"]])
@@ -275,7 +280,26 @@ def test_a_session_binds_the_tables_aiosmtpd_would_have_built(handler_class, exc
                 assert attr.method.__func__ is other.method.__func__
                 assert attr.method.__self__ is (session if attr.is_builtin else handler)
         if handler_class is _MechanismHandler and exclude is None:
-            assert ours[0]._auth_methods["PLAIN"].is_builtin is False and "CRAM-MD5" in ours[0]._auth_methods
+            assert ours[0]._auth_methods["PLAIN"].is_builtin is False
+            assert {"CRAM-MD5", "X-TOKEN"} <= set(ours[0]._auth_methods)
+    finally:
+        loop.close()
+
+
+def test_a_handler_and_its_tables_are_freed_with_its_sessions():
+    """The tables a handler's first session found are kept on the handler itself: a lesson loaded or
+    a port reopened makes new handlers, and the old one (and the world it holds) is freed."""
+    import gc
+    import weakref
+    loop = asyncio.new_event_loop()
+    try:
+        handler = SmtpHandler(Door.MX, None, types.SimpleNamespace(world=None))
+        session = TranscriptSMTP(handler, hostname="h.test", loop=loop)
+        assert session._handle_hooks["EHLO"].__self__ is handler
+        gone = weakref.ref(handler)
+        del handler, session
+        gc.collect()
+        assert gone() is None
     finally:
         loop.close()
 
@@ -328,3 +352,17 @@ def test_the_command_log_masks_credentials_and_costs_nothing_when_off(world, mon
     else:
         assert not any("auth" in line.lower() or "noop" in line.lower() for line in written)
         assert masked == []
+
+
+def test_a_log_call_of_a_level_not_known_is_passed_on_masked():
+    """The shortcut only skips the levels it knows; any other call goes to aiosmtpd's own
+    ``sanitized_log``, which masks the credentials and calls it."""
+    import aiosmtpd.smtp
+
+    class Chatty(logging.Logger):
+        def notice(self, msg, *args):
+            said.append(msg % args)
+    said: list[str] = []
+    logger = Chatty("chatty.test", level=logging.ERROR)
+    aiosmtpd.smtp.sanitized_log(logger.notice, "%r", b"AUTH PLAIN c2VjcmV0\r\n")
+    assert said == ["b'AUTH PLAIN ********\\r\\n'"]

@@ -9,7 +9,8 @@ Theory of operation (see ``__init__.py`` for the parts):
    machine does not always fall on the same server).  Every server is started fresh for each run
    in its own directory under one temporary directory, and stopped by pid right after.  A spent
    run's directory is set aside, not deleted, until the whole run ends (``spent.py``: deleting one
-   run's thousands of files made the next server's file creations 10-20 times dearer on ext4);
+   run's thousands of files made the next server's file creations 10-20 times dearer on ext4
+   without a journal);
    ``--cleanup now`` deletes each at once, as before, for comparison.
 3. The raw figures go to ``bench/results/side-by-side-<date>.json``; ``report.py`` writes
    ``bench/RESULTS.md`` (``--smoke`` writes ``bench/results/SMOKE.md`` instead and leaves

@@ -97,7 +97,6 @@ import re
 import ssl
 import types
 import warnings
-import weakref
 from asyncio import sslproto
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -531,7 +530,8 @@ class TranscriptSMTP(SMTP):
         # mechanisms, hooks, the EHLO hook's signature: ~35 us of a ~70 us set-up); it is shown a
         # session and a handler with nothing to find, and the tables it would build are bound here
         # from what was found once per class and per handler (:func:`_handler_tables`), the same
-        # tables (tests/test_smtp_reading.py compares them with aiosmtpd's own).
+        # tables (tests/test_smtp_reading.py compares them with aiosmtpd's own).  (aiosmtpd's INFO line
+        # "Available AUTH mechanisms" therefore lists none; app.py keeps its logger at ERROR.)
         self._dir_prefixes = ()
         super().__init__(_NO_HOOKS, **kwargs)
         self._dir_prefixes = ("smtp_", "auth_")
@@ -1276,14 +1276,21 @@ def _own_mechanisms(cls: type) -> tuple[tuple[str, str], ...]:
                  for name in sorted(dir(cls)) if name.startswith("auth_"))
 
 
-_TABLES: "weakref.WeakKeyDictionary[Any, tuple]" = weakref.WeakKeyDictionary()
+_TABLES_KEY = "_mailflow_session_tables"     # where a handler keeps them (its own __dict__)
 
 
 def _handler_tables(handler: Any) -> tuple[dict[str, Callable[..., Any]], str | None, dict[str, Any]]:
-    """aiosmtpd's per-connection tables that depend on the handler only, found once per handler:
-    its hooks (``handle_*`` -> bound method), which form of ``handle_EHLO`` it has (``None``, ``"old"``
-    or ``"new"``, the same checks and warning as aiosmtpd's), and its AUTH mechanisms."""
-    tables = _TABLES.get(handler)
+    """aiosmtpd's per-connection tables that depend on the handler only: its hooks (``handle_*`` ->
+    bound method), which form of ``handle_EHLO`` it has (``None``, ``"old"`` or ``"new"``, with
+    aiosmtpd's checks and warning), and its AUTH mechanisms.
+
+    Found at the handler's first connection and kept in the handler's own ``__dict__``, so they
+    live and die with it (a lesson loaded or a port reopened makes new handlers; the old ones, and
+    the world they hold, are freed as before).  A handler without a ``__dict__`` is reflected over
+    at every connection, as aiosmtpd did.  A hook added to or replaced on a handler after its first
+    connection is not seen by later ones (no handler of the sandbox does that)."""
+    cached = getattr(handler, "__dict__", None)
+    tables = cached.get(_TABLES_KEY) if cached is not None else None
     if tables is None:
         hooks = {name.replace("handle_", ""): getattr(handler, name) for name in dir(handler)
                  if name.startswith("handle_")}
@@ -1303,7 +1310,9 @@ def _handler_tables(handler: Any) -> tuple[dict[str, Callable[..., Any]], str | 
         mechanisms = {getattr(method, "__auth_mechanism_name__", name.replace("auth_", "").replace("__", "-")):
                       _AuthMechAttr(method, False)
                       for name, method in inspect.getmembers(handler) if name.startswith("auth_")}
-        tables = _TABLES[handler] = (hooks, version, mechanisms)
+        tables = (hooks, version, mechanisms)
+        if cached is not None:
+            cached[_TABLES_KEY] = tables
     return tables
 
 
@@ -1320,7 +1329,8 @@ def _sanitized_log(func: Callable[..., None], msg: Any, *args: Any, **kwargs: An
     regex ran for nothing: ~2-3 % of the mail loop at ten MX clients (py-spy).  With the logger's
     level enabled, the line is masked and logged exactly as before."""
     logger = getattr(func, "__self__", None)
-    if isinstance(logger, logging.Logger) and not logger.isEnabledFor(_LOG_LEVELS.get(func.__name__, 0)):
+    level = _LOG_LEVELS.get(getattr(func, "__name__", ""))
+    if level is not None and isinstance(logger, logging.Logger) and not logger.isEnabledFor(level):
         return
     _aiosmtpd_sanitized_log(func, msg, *args, **kwargs)
 
