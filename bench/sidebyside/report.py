@@ -83,6 +83,14 @@ def render(data: dict, raw: Path) -> str:
     w(f"- Mailflow ran as `app.py` with its defaults (TLS, web UI, JSON-lines event log). For MX ingest, where "
       "smtp-source opens all its sessions from 127.0.0.1, Mailflow (`--smtp-sessions-per-address`) and Postfix "
       f"(`smtpd_client_connection_count_limit`) both ran with a per-client cap of {meta.get('smtp_slots')} sessions.")
+    if meta.get("cleanup") == "end":
+        late = meta.get("deleted_at_once") or 0
+        w("- Each run's files were set aside and deleted only when the whole run ended (deleting them at once made "
+          "the next server's file creations 10–20 times dearer on this disk: bench/README.md, \"Ninth pass\")"
+          + (f"; {late} run(s) were deleted at once for want of disk space." if late else "."))
+    elif meta.get("cleanup") == "now":
+        w("- `--cleanup now`: each run's files were deleted as soon as it ended, so each server's file creations "
+          "paid for the run before it (bench/README.md, \"Ninth pass\").")
     if meta.get("skipped"):
         w(f"- Not installed, left out: {', '.join(meta['skipped'])}.")
     if meta.get("failures") or meta.get("problems"):
