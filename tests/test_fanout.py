@@ -204,6 +204,10 @@ def test_chromium_agrees_to_the_shared_compressed_frame_and_reads_every_event(si
     try:
         page.goto(server.url)
         page.wait_for_selector("body[data-ready=yes]", timeout=15000)
+        # data-ready is set when the page has asked Socket.IO to connect, not when it is connected: events
+        # published before that reach it by the page's catch-up on connect, not as "events" frames
+        wait_until(lambda: page.wait_for_timeout(20) or any(isinstance(t, str) and t.startswith("40") for t in frames),
+                   15, what="the page's Socket.IO connection")
         first = world.stack.bus.last_seq + 1
         publish_noise(world.stack.bus, 30)
 
