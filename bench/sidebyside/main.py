@@ -27,6 +27,7 @@ run (measures not started in time are reported as skipped).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -35,6 +36,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -102,18 +104,19 @@ class Runner:
         self.counter = 0
         self.deleted_at_once = 0
 
-    def discard(self, path: Path) -> None:
-        """A spent run's directory: set aside until the whole run ends, or deleted at once with
-        ``--cleanup now`` or when the disk runs low (``spent.py``)."""
-        if not spent.discard(path, at_once=self.args.cleanup == "now"):
-            self.deleted_at_once += 1
-
-    def workdir(self, name: str) -> Path:
+    @contextlib.contextmanager
+    def workdir(self, name: str) -> Iterator[Path]:
+        """A run's own directory; once the run is over, set aside until the whole run ends, or
+        deleted at once with ``--cleanup now`` or when the disk runs low (``spent.py``)."""
         self.counter += 1
         path = self.tmp / f"{self.counter:04d}-{name}"
         path.mkdir(parents=True)
         os.chmod(path, 0o755)
-        return path
+        try:
+            yield path
+        finally:
+            if not spent.discard(path, at_once=self.args.cleanup == "now"):
+                self.deleted_at_once += 1
 
     def guarded(self, measure: str, rep: int, label: str, fn) -> dict | None:
         if time.monotonic() > self.deadline:
@@ -143,15 +146,14 @@ class Runner:
                 label = f"{name} {ingest.mode_name(concurrency, reuse)}"
 
                 def one(name=name, concurrency=concurrency, reuse=reuse) -> dict:
-                    workdir = self.workdir(f"ingest-{name}")
-                    server = servers.make(name, workdir, self.cache)
-                    try:
-                        server.start()
-                        run = ingest.ingest(server, p["ingest_messages"], concurrency, reuse, p["ingest_bound"])
-                        return dict(run.as_dict(), started_in_s=server.started_in)
-                    finally:
-                        server.stop()
-                        self.discard(workdir)
+                    with self.workdir(f"ingest-{name}") as workdir:
+                        server = servers.make(name, workdir, self.cache)
+                        try:
+                            server.start()
+                            run = ingest.ingest(server, p["ingest_messages"], concurrency, reuse, p["ingest_bound"])
+                            return dict(run.as_dict(), started_in_s=server.started_in)
+                        finally:
+                            server.stop()
 
                 r = self.guarded("ingest", rep, label, one)
                 if r:
@@ -162,14 +164,13 @@ class Runner:
     def latency(self, rep: int) -> None:
         for name in rotate([s for s in self.ingest_servers if s != "smtp-sink"], rep):
             def one(name=name) -> dict:
-                workdir = self.workdir(f"latency-{name}")
-                server = servers.make(name, workdir, self.cache)
-                try:
-                    server.start()
-                    return latency.sessions(server, self.plan["latency_sessions"], self.plan["ingest_bound"] * 2)
-                finally:
-                    server.stop()
-                    self.discard(workdir)
+                with self.workdir(f"latency-{name}") as workdir:
+                    server = servers.make(name, workdir, self.cache)
+                    try:
+                        server.start()
+                        return latency.sessions(server, self.plan["latency_sessions"], self.plan["ingest_bound"] * 2)
+                    finally:
+                        server.stop()
             r = self.guarded("latency", rep, name, one)
             if r:
                 say(f"  latency {name}: p50 {_f(r['p50_ms'], 2)} ms, p95 {_f(r['p95_ms'], 2)} ms"
@@ -182,12 +183,9 @@ class Runner:
                 label = f"{ingest.mode_name(concurrency, reuse)}, {viewers} viewers"
 
                 def one(concurrency=concurrency, reuse=reuse, viewers=viewers) -> dict:
-                    workdir = self.workdir("submission")
-                    try:
+                    with self.workdir("submission") as workdir:
                         return submission.run(workdir, p["submission_messages"], concurrency, reuse, viewers,
                                               p["submission_bound"])
-                    finally:
-                        self.discard(workdir)
                 r = self.guarded("submission", rep, label, one)
                 if r:
                     say(f"  submission {label}: {r.get('delivered')}/{r['messages']} delivered, {_f(r.get('rate'))} "
@@ -200,11 +198,8 @@ class Runner:
         os.chmod(self.tmp / "retrieval", 0o755)
 
         def one() -> dict:
-            workdir = self.workdir("retrieval")
-            try:
+            with self.workdir("retrieval") as workdir:
                 return retrieval.run(workdir, pristine, self.dovecot, self.plan["retrieval_timeout"])
-            finally:
-                self.discard(workdir)
         r = self.guarded("retrieval", rep, "imap+pop3", one)
         if r:
             for protocol in ("imap", "pop3"):
@@ -213,11 +208,8 @@ class Runner:
 
     def browser(self, rep: int) -> None:
         def one() -> dict:
-            workdir = self.workdir("browser")
-            try:
+            with self.workdir("browser") as workdir:
                 return browser.run(workdir, self.plan["browser_messages"], self.plan["submission_bound"])
-            finally:
-                self.discard(workdir)
         r = self.guarded("browser", rep, "chromium", one)
         if r:
             say(f"  browser: {r.get('events')}/{r.get('expected_events')} events, {_f(r.get('events_per_s'))}/s, "
@@ -226,13 +218,10 @@ class Runner:
 
     def startup(self, rep: int) -> None:
         def one() -> dict:
-            workdir = self.workdir("startup")
-            try:
+            with self.workdir("startup") as workdir:
                 p = self.plan
                 return startup.run(workdir, p["startup_idle"], p["startup_viewers"], p["startup_messages"],
                                    p["submission_bound"])
-            finally:
-                self.discard(workdir)
         r = self.guarded("startup", rep, "app.py", one)
         if r:
             say(f"  startup: first {r['first_start_s']:.2f} s, restart {r['restart_s']:.2f} s, "
@@ -240,12 +229,9 @@ class Runner:
 
     def hall(self, rep: int) -> None:
         def one() -> dict:
-            workdir = self.workdir("hall")
-            try:
+            with self.workdir("hall") as workdir:
                 return hall.run(workdir, self.plan["hall_viewers"], self.plan["hall_messages"],
                                 self.plan["submission_bound"])
-            finally:
-                self.discard(workdir)
         r = self.guarded("hall", rep, f"{self.plan['hall_viewers']} viewers", one)
         if r:
             h = r["hop_to_viewer"]

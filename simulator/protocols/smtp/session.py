@@ -1267,13 +1267,16 @@ class _NoHooks:
 _NO_HOOKS = _NoHooks()
 
 
+def _mechanism(name: str, method: Any) -> str:
+    """An AUTH mechanism's name as aiosmtpd gives it: ``__auth_mechanism_name__``, else the method's
+    name after ``auth_`` with ``__`` as ``-``."""
+    return getattr(method, "__auth_mechanism_name__", name.replace("auth_", "").replace("__", "-"))
+
+
 @functools.cache
 def _own_mechanisms(cls: type) -> tuple[tuple[str, str], ...]:
-    """(mechanism, method name) of the session class's built-in AUTH mechanisms, as aiosmtpd names
-    them (``__auth_mechanism_name__``, else the name after ``auth_`` with ``__`` as ``-``)."""
-    return tuple((getattr(getattr(cls, name), "__auth_mechanism_name__",
-                          name.replace("auth_", "").replace("__", "-")), name)
-                 for name in sorted(dir(cls)) if name.startswith("auth_"))
+    """(mechanism, method name) of the session class's built-in AUTH mechanisms."""
+    return tuple((_mechanism(name, getattr(cls, name)), name) for name in _reflected(cls, ("auth_",)))
 
 
 _TABLES_KEY = "_mailflow_session_tables"     # where a handler keeps them (its own __dict__)
@@ -1307,8 +1310,7 @@ def _handler_tables(handler: Any) -> tuple[dict[str, Callable[..., Any]], str | 
                 version = "new"
             else:
                 raise RuntimeError("Unsupported EHLO Hook")
-        mechanisms = {getattr(method, "__auth_mechanism_name__", name.replace("auth_", "").replace("__", "-")):
-                      _AuthMechAttr(method, False)
+        mechanisms = {_mechanism(name, method): _AuthMechAttr(method, False)
                       for name, method in inspect.getmembers(handler) if name.startswith("auth_")}
         tables = (hooks, version, mechanisms)
         if cached is not None:
