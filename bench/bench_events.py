@@ -29,6 +29,9 @@ thread time does not, so before/after comparisons on a busy machine use the CPU 
 ``--invalidations`` (with ``--trace``) adds Chromium's invalidation tracking and lists the most
 frequent causes of layout (element, reason, the script's top frames); the page also counts how often
 the diagram's box changed size (a ResizeObserver): it should not during a burst.
+``--profile`` (with ``--browser``) samples the page's JavaScript during the burst with V8's CPU
+profiler (every 250 µs, through the DevTools protocol) and lists the functions by self time, and by
+time including what they call: where the script time of the long frames goes.
 
 Not a test: it prints figures (and writes them to bench/results/, gitignored).  See bench/README.md.
 """
@@ -232,6 +235,68 @@ def layout_invalidations(trace: dict | list, top: int = 12) -> list[dict]:
             for (node, reason, stack), n in sorted(counts.items(), key=lambda item: -item[1])[:top]]
 
 
+def js_profile(profile: dict, top: int = 25) -> dict:
+    """A V8 CPU profile (DevTools protocol) -> the functions by self time and by total time, in ms."""
+    nodes = {n["id"]: n for n in profile["nodes"]}
+    parent = {child: n["id"] for n in profile["nodes"] for child in n.get("children", [])}
+    samples, deltas = profile.get("samples", []), profile.get("timeDeltas", [])
+    # a sample's time is the delta that follows it (the time until the next sample)
+    spent: dict[int, float] = {}
+    for i, node in enumerate(samples):
+        ms = (deltas[i + 1] if i + 1 < len(deltas) else 0) / 1000
+        spent[node] = spent.get(node, 0.0) + ms
+
+    def name(node_id: int) -> str:
+        frame = nodes[node_id]["callFrame"]
+        url = frame.get("url", "").rsplit("/", 1)[-1]
+        where = f"{url}:{frame.get('lineNumber', -1) + 1}" if url else ""
+        return f"{frame.get('functionName') or '(anonymous)'} {where}".strip()
+
+    self_ms: dict[str, float] = {}
+    total_ms: dict[str, float] = {}
+    for node_id, ms in spent.items():
+        self_ms[name(node_id)] = self_ms.get(name(node_id), 0.0) + ms
+        seen = set()
+        at: int | None = node_id
+        while at is not None:
+            label = name(at)
+            if label not in seen:          # a recursive function counts once per sample
+                seen.add(label)
+                total_ms[label] = total_ms.get(label, 0.0) + ms
+            at = parent.get(at)
+    idle = {"(idle)", "(program)", "(root)", "(garbage collector)"}
+    busy = sum(ms for label, ms in self_ms.items() if label not in idle)
+    rank = lambda table: [[label, round(ms, 1)] for label, ms in  # noqa: E731
+                          sorted(table.items(), key=lambda item: -item[1])[:top]]
+
+    # The longest unbroken runs of script (no idle sample between): a long frame's script is one of
+    # them; each with the functions it spent the most time in, callees included.
+    runs: list[tuple[float, dict[str, float]]] = []
+    length, inside = 0.0, {}
+    for i, node in enumerate(samples + [None]):
+        if node is None or name(node) in ("(idle)", "(program)", "(root)"):
+            if length:
+                runs.append((length, inside))
+            length, inside = 0.0, {}
+            continue
+        ms = (deltas[i + 1] if i + 1 < len(deltas) else 0) / 1000
+        length += ms
+        seen = set()
+        at = node
+        while at is not None:
+            label = name(at)
+            if label not in seen:
+                seen.add(label)
+                inside[label] = inside.get(label, 0.0) + ms
+            at = parent.get(at)
+    runs.sort(key=lambda run: -run[0])
+    longest = [{"ms": round(ms, 1), "in": rank(inside)[:12]} for ms, inside in runs[:5]]
+    return {"script_ms": round(busy, 1), "gc_ms": round(self_ms.get("(garbage collector)", 0.0), 1),
+            "self": rank({k: v for k, v in self_ms.items() if k not in idle}),
+            "total": rank({k: v for k, v in total_ms.items() if k not in idle}),
+            "longest_runs": longest}
+
+
 def serve_static(route, root: Path) -> None:
     """Answer a request for /static/<path> from ``root`` instead of the server's static/."""
     import mimetypes
@@ -246,7 +311,8 @@ def serve_static(route, root: Path) -> None:
 
 
 def one_run(clients: int, messages: int, connections: int, browser: bool, synthetic: bool = False,
-            trace: bool = False, static: str | None = None, invalidations: bool = False) -> dict:
+            trace: bool = False, static: str | None = None, invalidations: bool = False,
+            profile: bool = False) -> dict:
     import logging
 
     from simulator import web
@@ -327,6 +393,12 @@ def one_run(clients: int, messages: int, connections: int, browser: bool, synthe
                                                          "disabled-by-default-devtools.timeline"]
                                    + (["disabled-by-default-devtools.timeline.invalidationTracking"]
                                       if invalidations else []))
+        cdp = None
+        if page is not None and profile:
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Profiler.enable")
+            cdp.send("Profiler.setSamplingInterval", {"interval": 250})
+            cdp.send("Profiler.start")
         start_seq = bus.last_seq
         if synthetic:
             sent = replay(stack, submission, messages, delivered)
@@ -386,6 +458,8 @@ def one_run(clients: int, messages: int, connections: int, browser: bool, synthe
             result["browser"]["long_frames"] = attribute(page.evaluate("window.__frames"))
             result["browser"]["diagram_resizes"] = page.evaluate("window.__resizes")[-5:]
             result["browser"]["diagram_resize_count"] = page.evaluate("window.__resizes.length")
+            if cdp is not None:
+                result["browser"]["profile"] = js_profile(cdp.send("Profiler.stop")["profile"])
             if trace:
                 raw = chromium.stop_tracing()
                 result["browser"]["trace"] = main_thread(json.loads(raw))
@@ -442,6 +516,14 @@ def report(result: dict) -> str:
                          f"{t['over_50ms_wall']} by wall clock (longest {t['longest_wall_ms']:.0f} ms), "
                          f"{t['over_50ms_cpu']} by CPU time (longest {t['longest_cpu_ms']:.0f} ms; over 30 ms: {t['over_30ms_cpu']})")
             lines.append("   by_name (CPU ms): " + ", ".join(f"{name} {ms:.0f}" for name, ms in t["by_name_cpu_ms"].items()))
+        if "profile" in b:
+            prof = b["profile"]
+            lines.append(f"   JavaScript during the burst: {prof['script_ms']:.0f} ms (garbage collection {prof['gc_ms']:.0f} ms)")
+            lines.append("   self time (ms): " + ", ".join(f"{label} {ms:.0f}" for label, ms in prof["self"][:15]))
+            lines.append("   with callees (ms): " + ", ".join(f"{label} {ms:.0f}" for label, ms in prof["total"][:20]))
+            for run in prof["longest_runs"][:3]:
+                lines.append(f"   a run of script of {run['ms']:.0f} ms: "
+                             + ", ".join(f"{label} {ms:.1f}" for label, ms in run["in"]))
         for item in b.get("invalidations", []):
             lines.append(f"   layout invalidated {item['count']}x: {item['node']} ({item['reason']}) {item['script']}")
     return "\n".join(lines)
@@ -459,6 +541,8 @@ def main() -> int:
                         help="with --trace: also track what invalidated each layout (node, reason, script)")
     parser.add_argument("--static", metavar="DIR",
                         help="with --browser: the page's static files from DIR (e.g. a copy of the old static/)")
+    parser.add_argument("--profile", action="store_true",
+                        help="with --browser: sample the page's JavaScript during the burst (V8 CPU profiler)")
     parser.add_argument("--synthetic", action="store_true",
                         help="replay a real message's hops on the bus as fast as possible instead of sending mail")
     parser.add_argument("--role", choices=["clients", "senders"], help=argparse.SUPPRESS)
@@ -474,7 +558,7 @@ def main() -> int:
     results = []
     for clients in args.clients:
         result = one_run(clients, args.messages, args.connections, args.browser, args.synthetic, args.trace,
-                         args.static, args.invalidations)
+                         args.static, args.invalidations, args.profile)
         results.append(result)
         print(report(result), flush=True)
     out = ROOT / "bench" / "results"

@@ -265,3 +265,77 @@ def test_the_token_budget_falls_with_late_frames_and_rises_back_with_frames_on_t
     assert seen["top"] == 36
     assert seen["atThirty"] == 36 and seen["lateAtThirty"] < 36
     assert seen["slowForGood"] == 8
+
+
+# What the page draws of a burst besides its tokens and rows, each change stamped with the page's
+# clock: the DNS answers (static/js/diagram.js, callout), bob's mailbox count (main.js, queueRender)
+# and the insertions into the "Message" filter's list (timeline.js, putOptions).
+WATCH_DRAWING = """() => {
+  const w = window.__drawing = {answers: [], counts: [], insertions: 0};
+  new MutationObserver((changes) => {
+    for (const c of changes) for (const n of c.addedNodes)
+      if (n.classList?.contains('callout')) w.answers.push([performance.now(), Number(n.dataset.event)]);
+  }).observe(document.querySelector('#diagram .callouts'), {childList: true});
+  const caption = document.querySelector('#diagram .node[data-node="mailbox:bob@beta.test"] .caption');
+  new MutationObserver(() => w.counts.push([performance.now(), caption.textContent]))
+    .observe(caption, {childList: true, characterData: true, subtree: true});
+  new MutationObserver((changes) => { w.insertions += changes.length; })
+    .observe(document.getElementById('filter-trace'), {childList: true});
+}"""
+CALLOUT_PACE, RENDER_PACE = 0.3, 0.12      # diagram.js, main.js: seconds
+
+
+def test_in_a_burst_the_dns_answer_the_counts_and_the_message_list_change_a_few_times_a_second(site, browser):
+    world, stack, page, facts = ready(site, browser)
+    assert any(f.kind == "dns.query" for f in facts)
+    page.evaluate(WATCH_DRAWING)
+    hops = burst(stack, facts, 150, "pace", per=3, every=0.02)
+    drawn(page, world)
+    delivered = sum(1 for e in stack.bus.since(0) if e.kind == "mda.deliver" and e.dst == "mailbox:bob@beta.test")
+    # the count ends on the number of letters in the mailbox (each one counted, none drawn twice)
+    page.wait_for_function("""n => { const c = document.querySelector('#diagram .node[data-node="mailbox:bob@beta.test"] .caption');
+                                      return (c.textContent.match(/\\d+/g) || []).map(Number).includes(n); }""",
+                           arg=delivered, timeout=10000)
+    seen = page.evaluate("window.__drawing")
+    dns = {e.seq for e in stack.bus.since(0) if e.kind == "dns.query" and e.seq in set(hops)}
+    # DNS answers of the burst were drawn, each at least CALLOUT_PACE after the one before it
+    answers = [at for at, seq in seen["answers"] if seq in dns]
+    assert len(answers) >= 2, seen["answers"]
+    gaps = [(b - a) / 1000 for a, b in zip(answers, answers[1:])]
+    assert min(gaps) >= CALLOUT_PACE - 0.005, gaps
+    # the mailbox's count changed during the burst, never twice within RENDER_PACE
+    counts = [at for at, _ in seen["counts"]]
+    assert len(counts) >= 2, seen["counts"]
+    gaps = [(b - a) / 1000 for a, b in zip(counts, counts[1:])]
+    assert min(gaps) >= RENDER_PACE - 0.005, gaps
+    # every message has its entry in the filter, once; put in by the handful, not one by one
+    options = page.eval_on_selector_all("#filter-trace option", "els => els.map(e => e.value)")
+    traces = {f"pace-{n:04d}" for n in range(150)}
+    assert traces <= set(options) and len(options) == len(set(options))
+    assert 0 < seen["insertions"] <= len(traces) / 4, seen["insertions"]
+    assert not page.errors
+
+
+def test_measured_words_are_kept_the_newest_first_when_there_are_too_many(site, browser):
+    """measure.js keeps 4,000 widths; beyond that the oldest quarter goes, not all of them (a burst's
+    counts used to empty it, and the next DNS answer measured every word again in one frame)."""
+    _world, server = site()
+    page = open_page(browser, server.url)
+    got = page.evaluate("""async () => {
+        const {textWidth} = await import('/static/js/measure.js');
+        const el = document.querySelector('#diagram .node .caption');
+        let calls = 0;
+        const measure = CanvasRenderingContext2D.prototype.measureText;
+        CanvasRenderingContext2D.prototype.measureText = function (text) { calls++; return measure.call(this, text); };
+        try {
+          for (let i = 0; i <= 4000; i++) textWidth(el, 13, `count ${i}`);      // one more than it keeps
+          const afterFilling = calls;
+          for (let i = 3900; i <= 4000; i++) textWidth(el, 13, `count ${i}`);    // the newest: kept
+          const newest = calls - afterFilling;
+          textWidth(el, 13, 'count 0');                                      // the oldest: gone
+          return {afterFilling, newest, oldest: calls - afterFilling - newest};
+        } finally { CanvasRenderingContext2D.prototype.measureText = measure; }
+    }""")
+    assert got["afterFilling"] >= 4000 - 10        # each new text measured (a few may have been already)
+    assert got["newest"] == 0 and got["oldest"] == 1, got
+    assert not page.errors

@@ -42,7 +42,7 @@ import {faultLabel} from "./faults.js";
 import * as api from "./api.js";
 import {geometry, pointAt, pathD, center, gutterRoute} from "./diagram_geo.js";
 import {Viewport} from "./viewport.js";
-import {drawAnswer} from "./dnsanswer.js";
+import {drawAnswer, warmAnswer} from "./dnsanswer.js";
 import {RetryClock} from "./queueclock.js";
 import {textWidth} from "./measure.js";
 
@@ -50,6 +50,7 @@ const STATUSES = ["ok", "deferred", "bounced", "failed", "info"];
 const LOOKS = ["smtp", "dns", "retrieve", "local", "other"];
 const MAX_GHOSTS = 3;
 const MARK_FRESH = 600;         // ms: an arrival mark this young is not drawn again at the same place
+const CALLOUT_PACE = 300;       // ms: live DNS answers are drawn at most this often (callout())
 const WORDED = new Set(["front", "outside", "app", "internet"]);     // nodes named in the page's language
 
 const edgeKey = (src, dst, via) => `${src}|${dst}|${via || ""}`;
@@ -136,6 +137,8 @@ export class Diagram {
     this.selected = null;
     this.waiting = [];
     this.calloutTimer = null;
+    this.calloutAt = -Infinity;     // when the last live DNS answer was drawn
+    this.calloutNext = null;        // [timer, event]: the newest live answer waiting for its turn
     this.running = false;
     this.clock = new RetryClock();
     this.slots = [];            // fold: the domain in each slot (or null)
@@ -193,6 +196,7 @@ export class Diagram {
   // -- layout -------------------------------------------------------------------------------------
   setLayout(layout) {
     this.finishAll();
+    this.dropCallout();
     const waiting = [...this.parked.values()].map((rec) => rec.event);
     this.unparkAll();
     this.layout = layout;
@@ -261,6 +265,10 @@ export class Diagram {
     else this.setWaiting(this.waiting);
     this.drawFaults();
     for (const event of waiting) this.park(event);          // a dialogue's waiting token stays
+    // the DNS answer's fonts read and measured while the page is idle, not at the first lookup
+    const idle = window.requestIdleCallback || ((fn) => setTimeout(fn, 300));
+    idle(() => { if (this.layout === layout) warmAnswer(this.gCallout, Math.min(layout.font, layout.small * 1.15)); },
+      {timeout: 3000});
   }
 
   drawBand(d, font) {
@@ -1176,13 +1184,33 @@ export class Diagram {
   }
 
   // -- DNS: the question, the answer, what the asker kept ----------------------------------------
+  // A live answer (not `persist`: review's stays until review moves on) is drawn at most every
+  // CALLOUT_PACE ms, the newest one waiting drawn when its turn comes: a lesson's lookups are a
+  // hop or more apart and are drawn as they come; in a burst there is a lookup every few
+  // milliseconds, a box shown for one frame is read by nobody, and each is its words measured,
+  // wrapped and laid out again (frames of 15-20 ms on a machine the mail servers share).
   callout(event, persist) {
+    if (this.calloutNext) { clearTimeout(this.calloutNext[0]); this.calloutNext = null; }
+    const wait = CALLOUT_PACE - (performance.now() - this.calloutAt);
+    if (!persist && wait > 0) {
+      this.calloutNext = [setTimeout(() => {
+        this.calloutNext = null;
+        if (!this.current) this.callout(event, false);
+      }, wait), event];
+      return;
+    }
     clearTimeout(this.calloutTimer);
     clear(this.gCallout);
     const area = this.layout?.answer;
     if (!area || !event?.data) return;
+    if (!persist) this.calloutAt = performance.now();
     drawAnswer(this.gCallout, area, event, Math.min(this.layout.font, this.layout.small * 1.15));
     if (!persist) this.calloutTimer = setTimeout(() => { if (!this.current) clear(this.gCallout); }, 4500);
+  }
+
+  // A new layout or a new world: no live answer of the old one is drawn later.
+  dropCallout() {
+    if (this.calloutNext) { clearTimeout(this.calloutNext[0]); this.calloutNext = null; }
   }
 
   // -- step mode: the hop the gate holds ------------------------------------------------------

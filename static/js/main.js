@@ -38,6 +38,17 @@ import {ClassPanel} from "./classroom.js";
 
 const PRESENT_KEY = "mailflow.present";
 const PRESENT_ZOOM = 1.3;        // presentation mode: the diagram is laid out this much smaller, drawn larger
+// The state on the diagram (mailbox counts, queue badges, hosts up or down) is drawn again at most
+// this often: a lesson's hops come a second or more apart and are drawn the frame they land; in a
+// burst (a thousand hops a second) a count changing 60 times a second is unreadable, and each time
+// is text measured and laid out again -- in every frame, on a machine whose two cores the mail
+// servers are using too, frames of 50 ms and more.
+const RENDER_PACE = 120;
+// The details panel follows the newest hop drawn: at most every FOLLOW_PACE ms, and in a burst every
+// FOLLOW_BURST_PACE ms (each time is the panel's text and transcript made again and laid out; a hop
+// shown for 0.3 s in a burst is read by nobody, one shown for a second may be).
+const FOLLOW_PACE = 300;
+const FOLLOW_BURST_PACE = 1000;
 
 const $ = (id) => document.getElementById(id);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -404,15 +415,17 @@ class App {
   queueRender() {
     if (this.renderQueued) return;
     this.renderQueued = true;
-    requestAnimationFrame(() => {
+    const draw = () => requestAnimationFrame(() => {
       this.renderQueued = false;
+      this.renderedAt = performance.now();
       if (this.cursor === null) this.diagram.render(this.live);
       this.controls.setState(this.live);
       if (this.details.view?.type === "node") this.details.rerender();
       const now = performance.now();
       // a node or a mailbox opened meanwhile stays: only a hop shown gives way to the newest hop
       if (this.follow && this.details.view && this.details.view.type !== "hop") this.follow = null;
-      if (this.follow && this.cursor === null && now - (this.followedAt || 0) > 300) {
+      const pace = this.timeline.bursting ? FOLLOW_BURST_PACE : FOLLOW_PACE;
+      if (this.follow && this.cursor === null && now - (this.followedAt || 0) > pace) {
         this.followedAt = now;
         const e = this.follow;
         this.follow = null;
@@ -421,6 +434,9 @@ class App {
         this.queueRender();              // come back for the newest hop shortly
       }
     });
+    const wait = RENDER_PACE - (performance.now() - (this.renderedAt ?? -Infinity));
+    if (wait > 0) setTimeout(draw, wait);
+    else draw();
   }
 
   worldChanged(e) {

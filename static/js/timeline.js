@@ -49,7 +49,8 @@ export class Timeline {
     this.queue = [];              // waiting for the next frame
     this.filter = {trace: "", protocol: ""};
     this.protocols = new Set();
-    this.traceOptions = new Map();
+    this.traceOptions = new Map();  // trace -> its <option> (null until putOptions() makes it)
+    this.newTraces = [];          // traces whose <option> is still to be made
     this.selected = null;
     this.cursorSeq = null;        // review: rows after this one are "future"
     this.atEnd = true;            // the window ends with the newest hop
@@ -77,6 +78,7 @@ export class Timeline {
       const row = ev.target.closest?.(".row");
       if (row) this.onSelect(Number(row.dataset.seq));
     });
+    for (const type of ["focus", "pointerdown"]) traceSelect.addEventListener(type, () => this.putOptions());
     traceSelect.addEventListener("change", () => { this.setFilter({trace: traceSelect.value}); this.onFilter?.(); });
     protocolSelect.addEventListener("change", () => { this.setFilter({protocol: protocolSelect.value}); this.onFilter?.(); });
   }
@@ -93,6 +95,7 @@ export class Timeline {
     this.rows.clear();
     this.protocols.clear();
     this.traceOptions.clear();
+    this.newTraces = [];
     this.filter = {trace: "", protocol: ""};
     for (const select of [this.traceSelect, this.protocolSelect]) {
       while (select.options.length > 1) select.remove(1);
@@ -128,7 +131,7 @@ export class Timeline {
       this.rate(now);                             // the old arrivals go, whatever the list does
       this.arrivals.push([now, queued]);
     }
-    if (!this.scheduled && this.queue.length) {
+    if (!this.scheduled && (this.queue.length || this.newTraces.length)) {
       this.scheduled = true;
       requestAnimationFrame(() => this.flush());
     }
@@ -207,6 +210,8 @@ export class Timeline {
   flush() {
     this.scheduled = false;
     const now = performance.now();
+    this.putOptions();
+    if (!this.queue.length) return;
     if (this.stick && this.cursorSeq === null && this.atEnd && this.rate(now) > BURST_RATE) {
       const wait = BURST_PACE - (now - this.burstAt);
       if (wait > 0) {
@@ -229,6 +234,9 @@ export class Timeline {
       requestAnimationFrame(() => this.flush());
     }
   }
+
+  // A burst: more rows a second than anyone reads (the page then draws less often what follows it).
+  get bursting() { return this.rate(performance.now()) > BURST_RATE; }
 
   // The rows queued in the last second.
   rate(now) {
@@ -366,6 +374,10 @@ export class Timeline {
     return li;
   }
 
+  // A new protocol or message for the filters.  A message's <option> is made later, with the
+  // others that came meanwhile, in one insertion (putOptions(): when the rows are written, and before
+  // the filter is set): a backlog of hops landing at once names a few hundred new messages, and an
+  // option put into the list one by one was most of a 30 ms task.
   noteOptions(e) {
     const p = protocolOf(e);
     if (!this.protocols.has(p)) {
@@ -373,17 +385,29 @@ export class Timeline {
       this.protocolSelect.append(h("option", {value: p}, protocolName(p)));
     }
     if (e.trace && !this.traceOptions.has(e.trace)) {
-      const option = h("option", {value: e.trace}, this.traces.label(e.trace));
-      this.traceOptions.set(e.trace, option);
-      this.traceSelect.append(option);
+      this.traceOptions.set(e.trace, null);
+      this.newTraces.push(e.trace);
     } else if (e.trace && e.message && e.kind === "smtp.session") {
-      const option = this.traceOptions.get(e.trace);
-      const label = this.traces.label(e.trace);
-      if (option.textContent !== label) option.textContent = label;
+      const option = this.traceOptions.get(e.trace);          // not made yet: it will have the label
+      const label = option && this.traces.label(e.trace);
+      if (option && option.textContent !== label) option.textContent = label;
     }
   }
 
+  putOptions() {
+    if (!this.newTraces.length) return;
+    const frag = document.createDocumentFragment();
+    for (const trace of this.newTraces) {
+      const option = h("option", {value: trace}, this.traces.label(trace));
+      this.traceOptions.set(trace, option);
+      frag.append(option);
+    }
+    this.newTraces = [];
+    this.traceSelect.append(frag);
+  }
+
   setFilter(change) {
+    this.putOptions();
     Object.assign(this.filter, change);
     if ("trace" in change) this.traceSelect.value = this.filter.trace;
     if ("protocol" in change) this.protocolSelect.value = this.filter.protocol;
