@@ -308,9 +308,11 @@ def test_in_a_burst_the_dns_answer_the_counts_and_the_message_list_change_a_few_
     assert len(counts) >= 2, seen["counts"]
     gaps = [(b - a) / 1000 for a, b in zip(counts, counts[1:])]
     assert min(gaps) >= RENDER_PACE - 0.005, gaps
-    # every message has its entry in the filter, once; put in by the handful, not one by one
-    options = page.eval_on_selector_all("#filter-trace option", "els => els.map(e => e.value)")
+    # every message has its entry in the filter (once the burst is over), once; put in by the
+    # handful, not one by one
     traces = {f"pace-{n:04d}" for n in range(150)}
+    page.wait_for_function("n => document.querySelectorAll('#filter-trace option').length > n", arg=len(traces))
+    options = page.eval_on_selector_all("#filter-trace option", "els => els.map(e => e.value)")
     assert traces <= set(options) and len(options) == len(set(options))
     assert 0 < seen["insertions"] <= len(traces) / 4, seen["insertions"]
     assert not page.errors
@@ -338,4 +340,37 @@ def test_measured_words_are_kept_the_newest_first_when_there_are_too_many(site, 
     }""")
     assert got["afterFilling"] >= 4000 - 10        # each new text measured (a few may have been already)
     assert got["newest"] == 0 and got["oldest"] == 1, got
+    assert not page.errors
+
+
+def test_one_heavy_piece_of_drawing_a_frame(site, browser):
+    """dom.js freeFrame/onFreeFrame: in one animation frame the first to ask gets it and the others
+    are told to wait; the next frame is free again; onFreeFrame(fn) runs fn once, in a free frame."""
+    _world, server = site()
+    page = open_page(browser, server.url)
+    got = page.evaluate("""async () => {
+        const {freeFrame, onFreeFrame} = await import('/static/js/dom.js');
+        const frame = () => new Promise((r) => requestAnimationFrame(r));
+        await frame();
+        const first = await new Promise((done) => {
+          const out = [];
+          requestAnimationFrame(() => out.push(freeFrame()));
+          requestAnimationFrame(() => out.push(freeFrame()));
+          requestAnimationFrame(() => { out.push(freeFrame()); done(out); });
+        });
+        const next = await new Promise((done) => requestAnimationFrame(() => done(freeFrame())));
+        // a frame taken, then onFreeFrame: its fn waits for the next frame, and runs once
+        const ran = await new Promise((done) => {
+          const times = [];
+          requestAnimationFrame((now) => {
+            freeFrame();
+            onFreeFrame(() => times.push(document.timeline.currentTime));
+            times.push(now);
+          });
+          setTimeout(() => done(times), 300);
+        });
+        return {first, next, ran};
+    }""")
+    assert got["first"] == [True, False, False] and got["next"] is True, got
+    assert len(got["ran"]) == 2 and got["ran"][1] > got["ran"][0], got
     assert not page.errors

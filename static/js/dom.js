@@ -99,3 +99,22 @@ export function clockTime(ts) {
   const d = new Date(ts * 1000);
   return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, "0")).join(":");
 }
+
+// One heavy piece of drawing per animation frame during a burst.  The timeline's redraw, the
+// diagram's counts and the details panel's newest hop each cost a few milliseconds of script and
+// as much again of the browser's layout; on their own paces (250, 120 and 1,000 ms) they fell now
+// and then into the same frame, and that frame was the page's longest.  Each asks, in its
+// requestAnimationFrame callback, whether the frame is still free: the first to ask gets it, the
+// others wait for the next frame (onFrame(fn): fn in the first free frame).  Every callback of
+// one frame sees the same document.timeline.currentTime.
+let taken = null;
+export function freeFrame() {
+  const now = document.timeline?.currentTime ?? performance.now();
+  if (now === taken) return false;
+  taken = now;
+  return true;
+}
+
+export function onFreeFrame(fn) {
+  requestAnimationFrame(() => (freeFrame() ? fn() : onFreeFrame(fn)));
+}

@@ -21,7 +21,7 @@
 import * as i18n from "./i18n.js";
 import {t, pick} from "./i18n.js";
 import * as api from "./api.js";
-import {h, rich as richText} from "./dom.js";
+import {h, rich as richText, freeFrame, onFreeFrame} from "./dom.js";
 import {connect} from "./socket.js";
 import {EventLog, Traces, fold, stateAt, mailboxBase, isHop, isWorldChange} from "./model.js";
 import {Diagram} from "./diagram.js";
@@ -416,6 +416,8 @@ class App {
     if (this.renderQueued) return;
     this.renderQueued = true;
     const draw = () => requestAnimationFrame(() => {
+      const burst = this.timeline.bursting;
+      if (burst && !freeFrame()) { draw(); return; }        // the frame has its heavy piece (dom.js)
       this.renderQueued = false;
       this.renderedAt = performance.now();
       if (this.cursor === null) this.diagram.render(this.live);
@@ -424,12 +426,17 @@ class App {
       const now = performance.now();
       // a node or a mailbox opened meanwhile stays: only a hop shown gives way to the newest hop
       if (this.follow && this.details.view && this.details.view.type !== "hop") this.follow = null;
-      const pace = this.timeline.bursting ? FOLLOW_BURST_PACE : FOLLOW_PACE;
+      const pace = burst ? FOLLOW_BURST_PACE : FOLLOW_PACE;
       if (this.follow && this.cursor === null && now - (this.followedAt || 0) > pace) {
         this.followedAt = now;
         const e = this.follow;
         this.follow = null;
-        this.showHop(e);
+        if (!burst) { this.showHop(e); return; }
+        // in a burst, in a frame of its own; unless the page moved on meanwhile
+        onFreeFrame(() => {
+          if (this.cursor !== null || (this.details.view && this.details.view.type !== "hop")) return;
+          this.showHop(e);
+        });
       } else if (this.follow) {
         this.queueRender();              // come back for the newest hop shortly
       }

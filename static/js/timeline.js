@@ -8,9 +8,9 @@
 // A burst: while the list follows the newest hop and more than BURST_RATE rows a second come in
 // (a lesson's hops come a few a second; 1,000 messages sent at once make about a thousand a second,
 // each row in view for less than a frame), the list is redrawn BURST_PACE apart, each time with
-// its newest BURST_ROWS rows only (the rows in between are never made: nobody could read them, and
-// adding and removing a thousand rows a second was a third of the page's work in a burst, most of
-// its long frames).  Once no burst redraw came for CALM ms, the window is filled back with the
+// its newest rows only, as many as it shows (burstRows(); the rows in between are never made:
+// nobody could read them, and adding and removing a thousand rows a second was a third of the
+// page's work in a burst, most of its long frames).  Once no burst redraw came for CALM ms, the window is filled back with the
 // older rows, ROWS_PER_FRAME a frame, above the ones shown, so scrolling up finds every hop again.
 //
 // An SMTP dialogue stepped line by line is one entry (model.js, Dialogues): while it goes on, the
@@ -18,17 +18,18 @@
 // its "smtp.session" hop lands, that hop takes the entry's place, and the lines after it (QUIT, 221)
 // join it without a row of their own.  onGrow(group) tells the page a dialogue got a line.
 
-import {h, clear, clockTime} from "./dom.js";
+import {h, clear, clockTime, freeFrame} from "./dom.js";
 import {t} from "./i18n.js";
 import {STATUS_ICON, statusOf, protocolOf, isHop, Dialogues} from "./model.js";
 import {kindLabel, protocolName, words, plain} from "./labels.js";
 import {pathText} from "./ends.js";
 
 const WINDOW = 300;
-const ROWS_PER_FRAME = 30;
+const ROWS_PER_FRAME = 12;    // a backlog of 300 rows is written in half a second, each frame a little
 const BURST_RATE = 40;        // rows a second
 const BURST_PACE = 250;       // ms between two redraws of the list during a burst
-const BURST_ROWS = 30;        // the rows of a burst's redraw: more than the list shows at once
+const BURST_ROWS = 30;        // the rows of a burst's redraw, at most: more than the list shows at once ...
+const ROW_PX = 24;            // ... which is its height over a row's least height (burstRows())
 const CALM = 600;             // ms after a burst's last redraw before the window is filled back
 
 export class Timeline {
@@ -59,6 +60,8 @@ export class Timeline {
     this.burstAt = -Infinity;     // the last burst redraw
     this.calmTimer = null;
     this.refillFrame = null;
+    this.listHeight = 0;          // the list's height, as a ResizeObserver last said (no layout asked)
+    new ResizeObserver((entries) => { this.listHeight = entries[entries.length - 1].contentRect.height; }).observe(list);
     this.stick = true;            // follow the newest row unless the user scrolled up
     this.earlier = h("li", {class: "earlier", hidden: true});
     // Only the reader takes the list away from the newest row (wheel, touch, scroll bar, keys): a
@@ -206,25 +209,28 @@ export class Timeline {
 
   // At most ROWS_PER_FRAME new rows a frame, oldest first: a backlog landing at once (hundreds of
   // hops) is written over a few frames instead of one long one.  Rows that would fall out of the
-  // window at once are never made.  In a burst (above): BURST_PACE apart, the newest BURST_ROWS.
+  // window at once are never made.  In a burst (above): BURST_PACE apart, the newest burstRows().
   flush() {
     this.scheduled = false;
+    if (!this.queue.length) { this.putOptions(); return; }
     const now = performance.now();
-    this.putOptions();
-    if (!this.queue.length) return;
     if (this.stick && this.cursorSeq === null && this.atEnd && this.rate(now) > BURST_RATE) {
       const wait = BURST_PACE - (now - this.burstAt);
-      if (wait > 0) {
+      if (wait > 0 || !freeFrame()) {          // not yet, or the frame has its heavy piece (dom.js)
         this.scheduled = true;
-        setTimeout(() => requestAnimationFrame(() => this.flush()), wait);
+        if (wait > 0) setTimeout(() => requestAnimationFrame(() => this.flush()), wait);
+        else requestAnimationFrame(() => this.flush());
         return;
       }
       this.burstAt = now;
-      // rows left out: the window starts again from the newest ones (it stays one run of hops)
-      if (this.queue.length > BURST_ROWS) this.restart(this.queue.splice(0).slice(-BURST_ROWS));
+      // rows left out: the window starts again from the newest ones (it stays one run of hops);
+      // the filter's new messages wait for the calm (or for the reader to open the list)
+      const rows = this.burstRows();
+      if (this.queue.length > rows) this.restart(this.queue.splice(0).slice(-rows));
       else this.put(this.queue.splice(0));
       this.calm();
     } else {
+      this.putOptions();
       if (this.queue.length > WINDOW) this.queue.splice(0, this.queue.length - WINDOW);
       this.put(this.queue.splice(0, ROWS_PER_FRAME));
     }
@@ -233,6 +239,13 @@ export class Timeline {
       this.scheduled = true;
       requestAnimationFrame(() => this.flush());
     }
+  }
+
+  // The rows of a burst's redraw: as many as the list can show (at 1280x720 about eight; each row
+  // made is its text laid out and styled), a few more, at most BURST_ROWS.
+  burstRows() {
+    if (!this.listHeight) return BURST_ROWS;
+    return Math.min(BURST_ROWS, Math.ceil(this.listHeight / ROW_PX) + 2);
   }
 
   // A burst: more rows a second than anyone reads (the page then draws less often what follows it).
@@ -273,6 +286,7 @@ export class Timeline {
     this.calmTimer = null;
     this.refillFrame = null;
     if (this.scheduled || this.queue.length) { this.calm(); return; }    // rows still coming: after them
+    this.putOptions();
     const first = this.rows.keys().next().value;
     if (first === undefined) return;
     const at = this.shown.findIndex((e) => e.seq === first);
@@ -375,9 +389,10 @@ export class Timeline {
   }
 
   // A new protocol or message for the filters.  A message's <option> is made later, with the
-  // others that came meanwhile, in one insertion (putOptions(): when the rows are written, and before
-  // the filter is set): a backlog of hops landing at once names a few hundred new messages, and an
-  // option put into the list one by one was most of a 30 ms task.
+  // others that came meanwhile, in one insertion (putOptions(): when rows are written outside a
+  // burst, once a burst is over, when the reader opens the list, before the filter is set): a
+  // backlog of hops landing at once names a few hundred new messages, and an option put into the
+  // list one by one was most of a 30 ms task.
   noteOptions(e) {
     const p = protocolOf(e);
     if (!this.protocols.has(p)) {
