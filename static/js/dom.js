@@ -105,8 +105,8 @@ export function clockTime(ts) {
 // as much again of the browser's layout; on their own paces (250, 120 and 1,000 ms) they fell now
 // and then into the same frame, and that frame was the page's longest.  Each asks, in its
 // requestAnimationFrame callback, whether the frame is still free: the first to ask gets it, the
-// others wait for the next frame (onFrame(fn): fn in the first free frame).  Every callback of
-// one frame sees the same document.timeline.currentTime.
+// others wait for the next frame (onFreeFrame(fn): fn in the first free frame from the next one).
+// Every callback of one frame sees the same document.timeline.currentTime.
 let taken = null;
 export function freeFrame() {
   const now = document.timeline?.currentTime ?? performance.now();

@@ -10,8 +10,9 @@
 // each row in view for less than a frame), the list is redrawn BURST_PACE apart, each time with
 // its newest rows only, as many as it shows (burstRows(); the rows in between are never made:
 // nobody could read them, and adding and removing a thousand rows a second was a third of the
-// page's work in a burst, most of its long frames).  Once no burst redraw came for CALM ms, the window is filled back with the
-// older rows, ROWS_PER_FRAME a frame, above the ones shown, so scrolling up finds every hop again.
+// page's work in a burst, most of its long frames).  Once no burst redraw came for CALM ms, the
+// window is filled back with the older rows, ROWS_PER_FRAME a frame, above the ones shown, so
+// scrolling up finds every hop again.
 //
 // An SMTP dialogue stepped line by line is one entry (model.js, Dialogues): while it goes on, the
 // entry stands for its newest "smtp.line" (kind "smtp.line", the newest line shown in the row); when
