@@ -269,8 +269,9 @@ def js_profile(profile: dict, top: int = 25) -> dict:
     rank = lambda table: [[label, round(ms, 1)] for label, ms in  # noqa: E731
                           sorted(table.items(), key=lambda item: -item[1])[:top]]
 
-    # The longest unbroken runs of script (no idle sample between): a long frame's script is one of
-    # them; each with the functions it spent the most time in, callees included.
+    # The longest unbroken runs of script (no idle or browser-side sample between: a run ends where
+    # the browser took over, to lay out or paint, so a long frame's script may be two runs or more);
+    # each with the functions it spent the most time in, callees included.
     runs: list[tuple[float, dict[str, float]]] = []
     length, inside = 0.0, {}
     for i, node in enumerate(samples + [None]):

@@ -299,19 +299,24 @@ def test_in_a_burst_the_dns_answer_the_counts_and_the_message_list_change_a_few_
     seen = page.evaluate("window.__drawing")
     dns = {e.seq for e in stack.bus.since(0) if e.kind == "dns.query" and e.seq in set(hops)}
     # DNS answers of the burst were drawn, each at least CALLOUT_PACE after the one before it
+    # (the observers are told at the end of the task that drew, not at the drawing: a task that drew
+    # and then went on makes a gap look shorter, so 0.8 of the pace; drawn unpaced, as before, they
+    # were a few milliseconds apart)
     answers = [at for at, seq in seen["answers"] if seq in dns]
     assert len(answers) >= 2, seen["answers"]
     gaps = [(b - a) / 1000 for a, b in zip(answers, answers[1:])]
-    assert min(gaps) >= CALLOUT_PACE - 0.005, gaps
+    assert min(gaps) >= 0.8 * CALLOUT_PACE, gaps
     # the mailbox's count changed during the burst, never twice within RENDER_PACE
     counts = [at for at, _ in seen["counts"]]
     assert len(counts) >= 2, seen["counts"]
     gaps = [(b - a) / 1000 for a, b in zip(counts, counts[1:])]
-    assert min(gaps) >= RENDER_PACE - 0.005, gaps
+    assert min(gaps) >= 0.8 * RENDER_PACE, gaps
     # every message has its entry in the filter (once the burst is over), once; put in by the
     # handful, not one by one
     traces = {f"pace-{n:04d}" for n in range(150)}
-    page.wait_for_function("n => document.querySelectorAll('#filter-trace option').length > n", arg=len(traces))
+    page.wait_for_function("""want => { const have = new Set([...document.querySelectorAll('#filter-trace option')]
+                                                   .map((o) => o.value));
+                                        return want.every((t) => have.has(t)); }""", arg=sorted(traces))
     options = page.eval_on_selector_all("#filter-trace option", "els => els.map(e => e.value)")
     assert traces <= set(options) and len(options) == len(set(options))
     assert 0 < seen["insertions"] <= len(traces) / 4, seen["insertions"]
@@ -325,7 +330,8 @@ def test_measured_words_are_kept_the_newest_first_when_there_are_too_many(site, 
     page = open_page(browser, server.url)
     got = page.evaluate("""async () => {
         const {textWidth} = await import('/static/js/measure.js');
-        const el = document.querySelector('#diagram .node .caption');
+        const el = [...document.querySelectorAll('#diagram .node .caption')]
+          .find((c) => c.isConnected && c.getAttribute('display') !== 'none' && c.textContent);
         let calls = 0;
         const measure = CanvasRenderingContext2D.prototype.measureText;
         CanvasRenderingContext2D.prototype.measureText = function (text) { calls++; return measure.call(this, text); };
@@ -359,18 +365,44 @@ def test_one_heavy_piece_of_drawing_a_frame(site, browser):
           requestAnimationFrame(() => { out.push(freeFrame()); done(out); });
         });
         const next = await new Promise((done) => requestAnimationFrame(() => done(freeFrame())));
-        // a frame taken, then onFreeFrame: its fn waits for the next frame, and runs once
+        // a frame taken by a callback asked for before onFreeFrame's: fn waits for the frame after
         const ran = await new Promise((done) => {
-          const times = [];
-          requestAnimationFrame((now) => {
-            freeFrame();
-            onFreeFrame(() => times.push(document.timeline.currentTime));
-            times.push(now);
-          });
-          setTimeout(() => done(times), 300);
+          let claimed = null;
+          requestAnimationFrame((now) => { if (freeFrame()) claimed = now; });
+          onFreeFrame(() => done({claimed, at: document.timeline.currentTime}));
         });
         return {first, next, ran};
     }""")
     assert got["first"] == [True, False, False] and got["next"] is True, got
-    assert len(got["ran"]) == 2 and got["ran"][1] > got["ran"][0], got
+    assert got["ran"]["claimed"] is not None and got["ran"]["at"] > got["ran"]["claimed"], got
+    assert not page.errors
+
+
+# Every hop the details panel shows, stamped; and when the reader chose a message in the filter.
+WATCH_DETAILS = """() => {
+  const w = window.__details = {shown: [], chosen: null};
+  const details = document.getElementById('details');
+  new MutationObserver(() => w.shown.push([performance.now(), Number(details.dataset.hop)]))
+    .observe(details, {attributes: true, attributeFilter: ['data-hop']});
+  document.getElementById('filter-trace').addEventListener('change', () => { w.chosen = performance.now(); });
+}"""
+
+
+def test_a_message_chosen_in_a_burst_is_the_only_one_the_details_follow(site, browser):
+    """The details follow the newest hop drawn, a second apart in a burst: a hop picked to be shown
+    before the reader chose one message in the filter is not shown after it (nor one picked before
+    review began, once review ends)."""
+    world, stack, page, facts = ready(site, browser)
+    page.evaluate(WATCH_DETAILS)
+    hops = burst(stack, facts, 150, "fol", per=3, every=0.02)
+    page.focus("#filter-trace")                      # its new entries are put in when it is opened
+    page.select_option("#filter-trace", "fol-0000")
+    drawn(page, world)
+    page.wait_for_function("last => Number(document.getElementById('details').dataset.hop) !== 0 && "
+                           "document.querySelectorAll('#filter-trace option').length > 150", arg=hops[-1])
+    seen = page.evaluate("window.__details")
+    assert seen["chosen"] is not None
+    trace_of = {e.seq: e.trace for e in stack.bus.since(0)}
+    after = [seq for at, seq in seen["shown"] if at > seen["chosen"]]
+    assert all(trace_of.get(seq) == "fol-0000" for seq in after), [(s, trace_of.get(s)) for s in after]
     assert not page.errors

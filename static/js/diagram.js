@@ -331,7 +331,10 @@ export class Diagram {
     this.selectNode(null);
     clear(this.gFlash);
     clear(this.gGhost);
+    this.dropCallout();
+    clearTimeout(this.calloutTimer);
     clear(this.gCallout);
+    this.calloutAt = -Infinity;
     this.clock.reset();
     this.forgetDialogues();
     this.slots = this.slots.map(() => null);

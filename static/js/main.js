@@ -424,19 +424,19 @@ class App {
       this.controls.setState(this.live);
       if (this.details.view?.type === "node") this.details.rerender();
       const now = performance.now();
-      // a node or a mailbox opened meanwhile stays: only a hop shown gives way to the newest hop
-      if (this.follow && this.details.view && this.details.view.type !== "hop") this.follow = null;
+      // a node or a mailbox opened meanwhile stays: only a hop shown gives way to the newest hop;
+      // nor does review, or another message chosen in the filter
+      if (this.follow && !this.followable(this.follow)) this.follow = null;
       const pace = burst ? FOLLOW_BURST_PACE : FOLLOW_PACE;
-      if (this.follow && this.cursor === null && now - (this.followedAt || 0) > pace) {
+      if (this.follow && now - (this.followedAt || 0) > pace) {
         this.followedAt = now;
         const e = this.follow;
         this.follow = null;
         if (!burst) { this.showHop(e); return; }
-        // in a burst, in a frame of its own; unless the page moved on meanwhile
-        onFreeFrame(() => {
-          if (this.cursor !== null || (this.details.view && this.details.view.type !== "hop")) return;
-          this.showHop(e);
-        });
+        // in a burst, in a frame of its own; unless the page moved on meanwhile (the same checks,
+        // and the same world: a lesson loaded meanwhile has a new log)
+        const log = this.log;
+        onFreeFrame(() => { if (this.log === log && this.followable(e)) this.showHop(e); });
       } else if (this.follow) {
         this.queueRender();              // come back for the newest hop shortly
       }
@@ -444,6 +444,15 @@ class App {
     const wait = RENDER_PACE - (performance.now() - (this.renderedAt ?? -Infinity));
     if (wait > 0) setTimeout(draw, wait);
     else draw();
+  }
+
+  // Whether the details may still move to `e`, the newest hop drawn: live (not reviewing), showing
+  // a hop (not a node or a mailbox opened meanwhile), and `e` of the message the filter follows.
+  followable(e) {
+    if (this.cursor !== null) return false;
+    if (this.details.view && this.details.view.type !== "hop") return false;
+    const trace = this.timeline.filter.trace;
+    return !trace || e.trace === trace;
   }
 
   worldChanged(e) {
@@ -500,6 +509,7 @@ class App {
     if (index < 0) return;
     const event = this.log.events[index];
     this.cursor = seq;
+    this.follow = null;                  // the newest hop waits for the return to live (goLive)
     this.player.paused = true;
     this.player.flush();
     this.reviewState = this.stateAt(index);

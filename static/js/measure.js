@@ -55,16 +55,21 @@ export function textWidth(el, size, text = el.textContent) {
   const f = fontOf(el);
   const key = `${f.font}|${f.spacing}|${size}|${drawn}`;
   const kept = widths.get(key);
-  if (kept !== undefined) return kept;
+  if (kept !== undefined) {
+    widths.delete(key);              // the newest use goes last: what goes first is the least used lately
+    widths.set(key, kept);
+    return kept;
+  }
   const ctx = canvas();
   ctx.font = f.font.replace("{size}", String(size));
   ctx.letterSpacing = "0px";
   // letter spacing is added after every character, the last one included, as SVG text does
   const width = ctx.measureText(drawn).width + f.spacing * size * [...drawn].length;
   if (widths.size >= MAX_KEPT) {
-    // the oldest quarter goes (a Map keeps the order things were put in), not all of it: a mailbox's
-    // count is a new text with every letter, and dropping everything at once made the next DNS
-    // answer measure all its words again in the middle of a burst (a frame of 15-20 ms)
+    // the quarter least used lately goes (a Map keeps the order things were put in, and a text
+    // measured again is put last), not all of it: a mailbox's count is a new text with every
+    // letter, and dropping everything at once made the next DNS answer measure all its words
+    // again in the middle of a burst (a frame of 15-20 ms)
     let extra = MAX_KEPT / 4;
     for (const old of widths.keys()) { if (extra-- <= 0) break; widths.delete(old); }
   }

@@ -30,7 +30,7 @@ const ROWS_PER_FRAME = 12;    // a backlog of 300 rows is written in half a seco
 const BURST_RATE = 40;        // rows a second
 const BURST_PACE = 250;       // ms between two redraws of the list during a burst
 const BURST_ROWS = 30;        // the rows of a burst's redraw, at most: more than the list shows at once ...
-const ROW_PX = 24;            // ... which is its height over a row's least height (burstRows())
+const ROW_PX = 40;            // ... which is its height over a row's least height (two lines; burstRows())
 const CALM = 600;             // ms after a burst's last redraw before the window is filled back
 
 export class Timeline {
@@ -82,7 +82,7 @@ export class Timeline {
       const row = ev.target.closest?.(".row");
       if (row) this.onSelect(Number(row.dataset.seq));
     });
-    for (const type of ["focus", "pointerdown"]) traceSelect.addEventListener(type, () => this.putOptions());
+    for (const type of ["focus", "pointerdown", "keydown"]) traceSelect.addEventListener(type, () => this.putOptions());
     traceSelect.addEventListener("change", () => { this.setFilter({trace: traceSelect.value}); this.onFilter?.(); });
     protocolSelect.addEventListener("change", () => { this.setFilter({protocol: protocolSelect.value}); this.onFilter?.(); });
   }
@@ -242,8 +242,8 @@ export class Timeline {
     }
   }
 
-  // The rows of a burst's redraw: as many as the list can show (at 1280x720 about eight; each row
-  // made is its text laid out and styled), a few more, at most BURST_ROWS.
+  // The rows of a burst's redraw: as many as the list can show (at 1280x720 three or four rows of
+  // 45-90 px; each row made is its text laid out and styled), two more, at most BURST_ROWS.
   burstRows() {
     if (!this.listHeight) return BURST_ROWS;
     return Math.min(BURST_ROWS, Math.ceil(this.listHeight / ROW_PX) + 2);
