@@ -197,8 +197,8 @@ function front(card, id, info, handlers) {
 
 function outside(card, id, info, handlers) {
   const peers = [...new Set(info.hops.map((e) => e.data?.peer).filter((p) => typeof p === "string" && p))];
-  card.append(h("h3", {}, t("node.outside.title")), h("p", {class: "hint"}, rich("node.outside.what")),
-    peers.length ? kv([[t("node.outside.peers"), peers.join(", ")]]) : null);
+  card.append(h("h3", {}, t("node.outside.title")), h("p", {class: "hint"}, rich("node.outside.what")));
+  if (peers.length) card.append(kv([[t("node.outside.peers"), peers.join(", ")]]));   // (append(null) writes "null")
   card.append(recentHops(info.hops, handlers));
 }
 
