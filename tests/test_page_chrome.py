@@ -169,6 +169,13 @@ def test_counts_on_the_page_take_the_plural_of_their_language(site, browser, lan
     page.click("#btn-flush")
     page.wait_for_selector("#notice:not([hidden])")
     assert page.inner_text("#notice-text") == fill(lang, "world.flushed", n=1)
+    # a notice still shown follows a change of language (it stayed in the old one)
+    other = "ru" if lang == "en" else "en"
+    page.click(f'button[data-lang="{other}"]')
+    page.wait_for_function("text => document.getElementById('notice-text').textContent === text",
+                           arg=fill(other, "world.flushed", n=1))
+    page.click(f'button[data-lang="{lang}"]')
+    page.wait_for_function("lang => document.documentElement.lang === lang", arg=lang)
     count = page.inner_text("#timeline-count")          # the queue goes on retrying: read the count once
     n = int(count.split()[0])
     assert count == fill(lang, "timeline.count", shown=n, total=n)

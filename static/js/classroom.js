@@ -248,7 +248,7 @@ export class ClassPanel {
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       const value = Number(number.value);
-      if (!unlimited.checked && !(number.value.trim() && Number.isInteger(value) && value >= 0 && value <= 10000)) { this.notify(t("class.limit.bad"), true); return; }
+      if (!unlimited.checked && !(number.value.trim() && Number.isInteger(value) && value >= 0 && value <= 10000)) { this.notify(() => t("class.limit.bad"), true); return; }
       this.configure({limit: unlimited.checked ? null : value});
     });
     const limits = h("section", {class: "class-limits"}, h("h4", {}, t("class.limit.title")), form,
@@ -307,7 +307,7 @@ export class ClassPanel {
     this.confirming = null;
     try {
       await api.call("DELETE", `/api/class/students/${encodeURIComponent(s.id)}`, {});
-      this.notify(t("class.removed", {address: s.address}), false);
+      this.notify(() => t("class.removed", {address: s.address}), false);
     } catch (err) {
       this.notify(err.message, true);
     }

@@ -138,7 +138,7 @@ export class WorldControls {
     try {
       await api.call("PUT", `/api/mx/${encodeURIComponent(domain)}`, {records});
       this.drafts.delete(domain);
-      this.notify(t("world.mx.saved", {domain}), false);
+      this.notify(() => t("world.mx.saved", {domain}), false);
     } catch (err) {
       this.notify(err.message, true);
     }
@@ -197,7 +197,7 @@ export class WorldControls {
   async flush() {
     try {
       const reply = await api.call("POST", "/api/flush", {});
-      this.notify(t("world.flushed", {n: reply.retried}), false);
+      this.notify(() => t("world.flushed", {n: reply.retried}), false);
     } catch (err) {
       this.notify(err.message, true);
     }

@@ -139,7 +139,8 @@ export class FaultControls {
     try {
       const reply = await api.call("POST", "/api/fault", this.body());
       this.setFaults(reply.faults);
-      this.notify(t("fault.done", {fault: t(`fault.${this.kind}`)}), false);
+      const kind = this.kind;
+      this.notify(() => t("fault.done", {fault: t(`fault.${kind}`)}), false);
     } catch (err) {
       this.notify(err.message, true);
     }

@@ -314,14 +314,14 @@ export class LessonDrawer {
     const reply = await this.run("load", () => api.call("POST", "/api/lesson", {name}));
     if (reply) {
       this.problems = null;
-      this.notify(t("lesson.loaded", {title: pick(reply.scenario?.title) || name}), false);
+      this.notify(() => t("lesson.loaded", {title: pick(reply.scenario?.title) || name}), false);
       this.setOpen(false);
     }
   }
 
   async reset() {
     const reply = await this.run("reset", () => api.call("POST", "/api/reset", {}));
-    if (reply) this.notify(t("lesson.resetDone"), false);
+    if (reply) this.notify(() => t("lesson.resetDone"), false);
   }
 
   async openFile() {
@@ -338,7 +338,7 @@ export class LessonDrawer {
     this.problems = null;
     const reply = await this.run("file", () => api.call("POST", "/api/scenario", {text, filename: file.name}));
     if (reply) {
-      this.notify(t("lesson.loaded", {title: pick(reply.scenario?.title) || file.name}), false);
+      this.notify(() => t("lesson.loaded", {title: pick(reply.scenario?.title) || file.name}), false);
       this.renderProblems();
       this.setOpen(false);
     }

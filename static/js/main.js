@@ -165,7 +165,7 @@ class App {
     await i18n.load();
     this.applyPresent();
     this.languageChanged();
-    if (!api.hasWorld()) { this.notify(t("noworld"), true); return; }
+    if (!api.hasWorld()) { this.notify(() => t("noworld"), true); return; }
     await this.loadWorld();
     // The drawing area changes with the window, the notice bar, the review banner: follow it.
     let seen = "";
@@ -179,7 +179,7 @@ class App {
     }).observe($("diagram-wrap"));
     this.socket = connect({
       onConnect: () => this.connected(),
-      onDisconnect: () => { this.disconnected = true; this.notify(t("notice.disconnected"), true, true); },
+      onDisconnect: () => { this.disconnected = true; this.notify(() => t("notice.disconnected"), true, true); },
       onHello: (hello) => {
         this.onGate(hello.gate);
         if (hello.lesson) this.onLesson(hello.lesson, true);
@@ -191,7 +191,7 @@ class App {
       onLesson: (lesson) => this.onLesson(lesson),
       onClass: () => this.classroom.changed(),
       onFollow: (view) => this.onFollow(view),
-      onRefused: (message) => this.notify(t("notice.refused", {message}), true, true),
+      onRefused: (message) => this.notify(() => t("notice.refused", {message}), true, true),
     });
     document.body.dataset.ready = "yes";
   }
@@ -297,7 +297,7 @@ class App {
       if (this.clients.open) this.clients.setOpen(true);
       if (this.lessons.open) this.lessons.refresh();
     } catch (err) {
-      this.notify(t("notice.error", {message: err.message || String(err)}), true, true);
+      this.notify(() => t("notice.error", {message: err.message || String(err)}), true, true);
     } finally {
       this.reloading = false;
       const held = this.held;
@@ -318,7 +318,7 @@ class App {
   }
 
   async connected() {
-    if (this.disconnected) { this.disconnected = false; this.notify(t("notice.reconnected"), false); }
+    if (this.disconnected) { this.disconnected = false; this.notify(() => t("notice.reconnected"), false); }
     await this.sync();
   }
 
@@ -825,9 +825,12 @@ class App {
     }
   }
 
+  // `message`: the text, or a function that words it -- called again when the language changes, so a
+  // notice still shown (a lost connection stays) is in the page's language, not the one it came in.
   notify(message, bad, sticky = false) {
     const box = $("notice");
-    $("notice-text").textContent = message;
+    this.noticeWords = typeof message === "function" ? message : null;
+    $("notice-text").textContent = this.noticeWords ? this.noticeWords() : message;
     box.classList.toggle("ok", !bad);
     box.hidden = false;
     clearTimeout(this.noticeTimer);
@@ -891,6 +894,7 @@ class App {
 
   languageChanged() {
     i18n.applyStatic();
+    if (this.noticeWords && !$("notice").hidden) $("notice-text").textContent = this.noticeWords();
     const code = i18n.lang();
     for (const b of document.querySelectorAll(".btn-lang")) b.setAttribute("aria-pressed", String(b.dataset.lang === code));
     $("role-badge").textContent = t(this.teacher ? "role.teacher" : "role.viewer");
@@ -915,5 +919,5 @@ class App {
 const app = new App();
 app.start().catch((err) => {
   console.error(err);
-  app.notify(t("notice.error", {message: err.message || String(err)}), true, true);
+  app.notify(() => t("notice.error", {message: err.message || String(err)}), true, true);
 });
