@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import statistics
@@ -241,30 +242,36 @@ def js_profile(profile: dict, top: int = 25) -> dict:
     parent = {child: n["id"] for n in profile["nodes"] for child in n.get("children", [])}
     samples, deltas = profile.get("samples", []), profile.get("timeDeltas", [])
     # a sample's time is the delta that follows it (the time until the next sample)
-    spent: dict[int, float] = {}
-    for i, node in enumerate(samples):
-        ms = (deltas[i + 1] if i + 1 < len(deltas) else 0) / 1000
-        spent[node] = spent.get(node, 0.0) + ms
+    sample_ms = [(deltas[i + 1] if i + 1 < len(deltas) else 0) / 1000 for i in range(len(samples))]
 
+    @functools.cache
     def name(node_id: int) -> str:
         frame = nodes[node_id]["callFrame"]
         url = frame.get("url", "").rsplit("/", 1)[-1]
         where = f"{url}:{frame.get('lineNumber', -1) + 1}" if url else ""
         return f"{frame.get('functionName') or '(anonymous)'} {where}".strip()
 
-    self_ms: dict[str, float] = {}
-    total_ms: dict[str, float] = {}
-    for node_id, ms in spent.items():
-        self_ms[name(node_id)] = self_ms.get(name(node_id), 0.0) + ms
+    def with_callers(table: dict[str, float], node_id: int, ms: float) -> None:
+        """``ms`` to the sampled function and every caller above it, once each (recursion)."""
         seen = set()
         at: int | None = node_id
         while at is not None:
             label = name(at)
-            if label not in seen:          # a recursive function counts once per sample
+            if label not in seen:
                 seen.add(label)
-                total_ms[label] = total_ms.get(label, 0.0) + ms
+                table[label] = table.get(label, 0.0) + ms
             at = parent.get(at)
-    idle = {"(idle)", "(program)", "(root)", "(garbage collector)"}
+
+    self_ms: dict[str, float] = {}
+    total_ms: dict[str, float] = {}
+    spent: dict[int, float] = {}
+    for node_id, ms in zip(samples, sample_ms):
+        spent[node_id] = spent.get(node_id, 0.0) + ms
+    for node_id, ms in spent.items():
+        self_ms[name(node_id)] = self_ms.get(name(node_id), 0.0) + ms
+        with_callers(total_ms, node_id, ms)
+    outside = {"(idle)", "(program)", "(root)"}          # not the page's script: waiting, the browser's own
+    idle = outside | {"(garbage collector)"}
     busy = sum(ms for label, ms in self_ms.items() if label not in idle)
     rank = lambda table: [[label, round(ms, 1)] for label, ms in  # noqa: E731
                           sorted(table.items(), key=lambda item: -item[1])[:top]]
@@ -274,22 +281,14 @@ def js_profile(profile: dict, top: int = 25) -> dict:
     # each with the functions it spent the most time in, callees included.
     runs: list[tuple[float, dict[str, float]]] = []
     length, inside = 0.0, {}
-    for i, node in enumerate(samples + [None]):
-        if node is None or name(node) in ("(idle)", "(program)", "(root)"):
+    for node, ms in zip(samples + [None], sample_ms + [0.0]):
+        if node is None or name(node) in outside:
             if length:
                 runs.append((length, inside))
             length, inside = 0.0, {}
             continue
-        ms = (deltas[i + 1] if i + 1 < len(deltas) else 0) / 1000
         length += ms
-        seen = set()
-        at = node
-        while at is not None:
-            label = name(at)
-            if label not in seen:
-                seen.add(label)
-                inside[label] = inside.get(label, 0.0) + ms
-            at = parent.get(at)
+        with_callers(inside, node, ms)
     runs.sort(key=lambda run: -run[0])
     longest = [{"ms": round(ms, 1), "in": rank(inside)[:12]} for ms, inside in runs[:5]]
     return {"script_ms": round(busy, 1), "gc_ms": round(self_ms.get("(garbage collector)", 0.0), 1),

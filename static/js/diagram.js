@@ -138,7 +138,7 @@ export class Diagram {
     this.waiting = [];
     this.calloutTimer = null;
     this.calloutAt = -Infinity;     // when the last live DNS answer was drawn
-    this.calloutNext = null;        // [timer, event]: the newest live answer waiting for its turn
+    this.calloutNext = null;        // the timer of the newest live answer waiting for its turn
     this.running = false;
     this.clock = new RetryClock();
     this.slots = [];            // fold: the domain in each slot (or null)
@@ -1193,13 +1193,13 @@ export class Diagram {
   // milliseconds, a box shown for one frame is read by nobody, and each is its words measured,
   // wrapped and laid out again (frames of 15-20 ms on a machine the mail servers share).
   callout(event, persist) {
-    if (this.calloutNext) { clearTimeout(this.calloutNext[0]); this.calloutNext = null; }
+    this.dropCallout();
     const wait = CALLOUT_PACE - (performance.now() - this.calloutAt);
     if (!persist && wait > 0) {
-      this.calloutNext = [setTimeout(() => {
+      this.calloutNext = setTimeout(() => {
         this.calloutNext = null;
         if (!this.current) this.callout(event, false);
-      }, wait), event];
+      }, wait);
       return;
     }
     clearTimeout(this.calloutTimer);
@@ -1213,7 +1213,8 @@ export class Diagram {
 
   // A new layout or a new world: no live answer of the old one is drawn later.
   dropCallout() {
-    if (this.calloutNext) { clearTimeout(this.calloutNext[0]); this.calloutNext = null; }
+    clearTimeout(this.calloutNext);
+    this.calloutNext = null;
   }
 
   // -- step mode: the hop the gate holds ------------------------------------------------------

@@ -48,6 +48,8 @@ function reasonText(reason) {
 // elements are kept for the next answer, and are in the group only while it is measured); the words
 // are measured on a canvas, without a layout of the page (a burst draws an answer for every lookup).
 const probes = new WeakMap();       // group -> Map(cls -> text element)
+const SCALES = [1, 0.92, 0.85, 0.78, 0.7];                     // the sizes an answer is tried at, until it fits
+const KINDS = ["q", "head", "rec", "chosen", "why", "err"];    // the classes of its lines
 
 class Measure {
   constructor(group) {
@@ -120,8 +122,8 @@ function plan(measure, model, area, size) {
 export function warmAnswer(group, small) {
   const measure = new Measure(group);
   const sample = `${t("answer.answered")} MX 10 mx.example ? ← ${t("dns.chosen")} …`;
-  for (const f of [1, 0.92, 0.85, 0.78, 0.7]) {
-    for (const cls of ["q", "head", "rec", "chosen", "why", "err"]) measure.width(sample, small * f, cls);
+  for (const f of SCALES) {
+    for (const cls of KINDS) measure.width(sample, small * f, cls);
   }
   measure.done();
 }
@@ -132,7 +134,7 @@ export function drawAnswer(group, area, event, small) {
   const model = answerModel(event);
   const measure = new Measure(group);
   let best = null;
-  for (const f of [1, 0.92, 0.85, 0.78, 0.7]) {
+  for (const f of SCALES) {
     best = plan(measure, model, area, small * f);
     if (best.height <= area.h) break;
   }
