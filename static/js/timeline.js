@@ -78,9 +78,23 @@ export class Timeline {
       if (this.stick && performance.now() - this.touchedAt > 1000) return;
       this.stick = list.scrollTop + list.clientHeight >= list.scrollHeight - 24;
     }, {passive: true});
+    // A press on a row is not scrolled away under the pointer: while it is held the list does not
+    // follow new rows (a click is the row under both the press and the release; a row that moved in
+    // between, one second after a new hop arrived, made the click go to the list and nothing was
+    // chosen).  The row pressed is chosen even if it was drawn again meanwhile (a burst's redraw).
+    this.pressed = null;          // the seq of the row under a pointer held down on the list
+    list.addEventListener("pointerdown", (ev) => {
+      this.pressed = ev.target.closest?.(".row")?.dataset.seq ?? null;
+    });
+    const release = () => {
+      if (this.pressed === null) return;
+      setTimeout(() => { this.pressed = null; if (this.stick && this.cursorSeq === null) this.scrollToEnd(); });
+    };
+    for (const type of ["pointerup", "pointercancel", "blur"]) window.addEventListener(type, release, true);
     list.addEventListener("click", (ev) => {
-      const row = ev.target.closest?.(".row");
-      if (row) this.onSelect(Number(row.dataset.seq));
+      const seq = ev.target.closest?.(".row")?.dataset.seq ?? (ev.target === list ? this.pressed : null);
+      this.pressed = null;
+      if (seq !== null && seq !== undefined) this.onSelect(Number(seq));
     });
     for (const type of ["focus", "pointerdown", "keydown"]) traceSelect.addEventListener(type, () => this.putOptions());
     traceSelect.addEventListener("change", () => { this.setFilter({trace: traceSelect.value}); this.onFilter?.(); });
@@ -335,6 +349,7 @@ export class Timeline {
   // follows the newest row a few times a second, and after the frame's own layout (a ResizeObserver
   // is told then), so that following costs no layout of its own.  `now`: at once (a rebuild).
   scrollToEnd(now = false) {
+    if (this.pressed !== null) return;              // a row held under the pointer stays (release() comes back)
     if (now) {
       clearTimeout(this.scrollTimer);
       this.scrollTimer = null;
@@ -361,7 +376,7 @@ export class Timeline {
     this.settling = new ResizeObserver(() => {
       this.settling.disconnect();
       this.settling = null;
-      if (!this.stick || this.cursorSeq !== null) return;            // the reader moved meanwhile
+      if (!this.stick || this.cursorSeq !== null || this.pressed !== null) return;   // the reader moved meanwhile
       const list = this.list;
       if (list.scrollTop >= list.scrollHeight - list.clientHeight - 1) return;   // there already
       this.programmatic = true;
