@@ -72,3 +72,42 @@ def test_dragging_pans_and_selects_nothing(site, browser):
     assert page.evaluate("window.__picked") == ["mta:smtp.alpha.test"]
     assert page.errors == []
     page.context.close()
+
+
+# The next request for /api/layout is held in the page until the test lets it go (window.__release()).
+HOLD_LAYOUT = """
+window.__held = 0; window.__layouts = 0; window.__hold = false;
+const real = window.fetch;
+window.fetch = async (url, opts) => {
+  const layout = String(url).startsWith('/api/layout');
+  const hold = layout && window.__hold;
+  if (hold) { window.__hold = false; window.__held++; }
+  const reply = await real(url, opts);
+  if (hold) await new Promise((go) => { window.__release = go; });
+  if (layout) window.__layouts++;
+  return reply;
+};
+"""
+
+
+def test_an_older_layout_answered_last_is_not_drawn(site, browser):
+    """Two sizes asked one after the other (a resize, the review banner, an MX change): the diagram
+    is laid out for the newer one even when the older answer comes back last."""
+    world, server = site()
+    page = open_page(browser, server.url)
+    page.evaluate(HOLD_LAYOUT)
+    page.evaluate("window.__hold = true")
+    page.set_viewport_size({"width": 1000, "height": 640})
+    page.wait_for_function("() => window.__held === 1")                 # the older size asked, held
+    done = page.evaluate("window.__layouts")
+    page.set_viewport_size({"width": 1600, "height": 900})
+    page.wait_for_function("n => window.__layouts > n", arg=done)       # the newer one answered ...
+    newer = page.evaluate(VIEW)
+    page.evaluate("window.__release()")                                 # ... then the older one
+    page.wait_for_function("n => window.__layouts > n + 1", arg=done)
+    page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    wide = page.evaluate("Math.round(document.getElementById('diagram-wrap').clientWidth - 8)")
+    assert newer[2] == wide, (newer, wide)                              # laid out for 1600 px
+    assert page.evaluate(VIEW) == newer
+    assert page.errors == []
+    page.context.close()

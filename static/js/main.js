@@ -307,12 +307,17 @@ class App {
     }
   }
 
+  // The newest request's layout is the one drawn: a resize, the review banner and a change of the MX
+  // table can each ask within a few milliseconds, and an older answer arriving last drew the diagram
+  // for a size the page no longer has (until the next resize).
   async loadLayout() {
+    const asked = this.layoutAsked = (this.layoutAsked || 0) + 1;
     const wrap = $("diagram-wrap");
     const zoom = this.present ? PRESENT_ZOOM : 1;
     const width = Math.max(480, Math.round((wrap.clientWidth - 8) / zoom));
     const height = Math.max(320, Math.round((wrap.clientHeight - 6) / zoom));
     const layout = await api.get(`/api/layout?width=${width}&height=${height}`);
+    if (asked !== this.layoutAsked) return;
     this.diagram.setLayout(layout);
     this.diagram.setWaiting(this.gate?.waiting || []);
   }
