@@ -76,18 +76,19 @@ def test_dragging_pans_and_selects_nothing(site, browser):
 
 # The next request for /api/layout is held in the page until the test lets it go (window.__release()).
 HOLD_LAYOUT = """
-window.__held = 0; window.__layouts = 0; window.__hold = false;
+window.__held = 0; window.__hold = false;
 const real = window.fetch;
 window.fetch = async (url, opts) => {
-  const layout = String(url).startsWith('/api/layout');
-  const hold = layout && window.__hold;
+  const hold = String(url).startsWith('/api/layout') && window.__hold;
   if (hold) { window.__hold = false; window.__held++; }
   const reply = await real(url, opts);
   if (hold) await new Promise((go) => { window.__release = go; });
-  if (layout) window.__layouts++;
   return reply;
 };
 """
+FITS_THE_PAGE = """() => Number(document.querySelector('#diagram').getAttribute('viewBox').split(' ')[2])
+                     === Math.round(document.getElementById('diagram-wrap').clientWidth - 8)"""
+ALL_ANSWERED = "() => document.body.dataset.layouts === document.body.dataset.layoutsAsked"
 
 
 def test_an_older_layout_answered_last_is_not_drawn(site, browser):
@@ -99,15 +100,11 @@ def test_an_older_layout_answered_last_is_not_drawn(site, browser):
     page.evaluate("window.__hold = true")
     page.set_viewport_size({"width": 1000, "height": 640})
     page.wait_for_function("() => window.__held === 1")                 # the older size asked, held
-    done = page.evaluate("window.__layouts")
     page.set_viewport_size({"width": 1600, "height": 900})
-    page.wait_for_function("n => window.__layouts > n", arg=done)       # the newer one answered ...
+    page.wait_for_function(FITS_THE_PAGE)                               # the newer one drawn ...
     newer = page.evaluate(VIEW)
-    page.evaluate("window.__release()")                                 # ... then the older one
-    page.wait_for_function("n => window.__layouts > n + 1", arg=done)
-    page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
-    wide = page.evaluate("Math.round(document.getElementById('diagram-wrap').clientWidth - 8)")
-    assert newer[2] == wide, (newer, wide)                              # laid out for 1600 px
+    page.evaluate("window.__release()")                                 # ... then the older one answered
+    page.wait_for_function(ALL_ANSWERED)
     assert page.evaluate(VIEW) == newer
     assert page.errors == []
     page.context.close()

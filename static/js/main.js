@@ -307,17 +307,27 @@ class App {
     }
   }
 
-  // The newest request's layout is the one drawn: a resize, the review banner and a change of the MX
-  // table can each ask within a few milliseconds, and an older answer arriving last drew the diagram
-  // for a size the page no longer has (until the next resize).
+  // An answer older than the one drawn is not drawn: a resize, the review banner and a change of the
+  // MX table can each ask within a few milliseconds, and an older answer arriving last drew the
+  // diagram for a size (or a world) the page no longer has, until the next resize.  An answer that
+  // comes first is drawn at once (a caller awaiting this one has its layout even if a newer request
+  // is on the way, or fails).  body[data-layouts-asked] counts the requests, body[data-layouts]
+  // the answers handled, drawn or not (tests wait for the two to agree).
   async loadLayout() {
     const asked = this.layoutAsked = (this.layoutAsked || 0) + 1;
+    document.body.dataset.layoutsAsked = String(asked);
     const wrap = $("diagram-wrap");
     const zoom = this.present ? PRESENT_ZOOM : 1;
     const width = Math.max(480, Math.round((wrap.clientWidth - 8) / zoom));
     const height = Math.max(320, Math.round((wrap.clientHeight - 6) / zoom));
-    const layout = await api.get(`/api/layout?width=${width}&height=${height}`);
-    if (asked !== this.layoutAsked) return;
+    let layout;
+    try {
+      layout = await api.get(`/api/layout?width=${width}&height=${height}`);
+    } finally {
+      document.body.dataset.layouts = String((Number(document.body.dataset.layouts) || 0) + 1);
+    }
+    if (asked < (this.layoutDrawn || 0)) return;
+    this.layoutDrawn = asked;
     this.diagram.setLayout(layout);
     this.diagram.setWaiting(this.gate?.waiting || []);
   }

@@ -78,23 +78,45 @@ export class Timeline {
       if (this.stick && performance.now() - this.touchedAt > 1000) return;
       this.stick = list.scrollTop + list.clientHeight >= list.scrollHeight - 24;
     }, {passive: true});
-    // A press on a row is not scrolled away under the pointer: while it is held the list does not
-    // follow new rows (a click is the row under both the press and the release; a row that moved in
-    // between, one second after a new hop arrived, made the click go to the list and nothing was
-    // chosen).  The row pressed is chosen even if it was drawn again meanwhile (a burst's redraw).
-    this.pressed = null;          // the seq of the row under a pointer held down on the list
+    // A press on a row is not moved away under the pointer: while it is held the list neither
+    // follows nor writes new rows (a click is the row under both the press and the release; a row
+    // that moved in between, as a hop arrived and the list followed it, made the click go to the
+    // list and nothing was chosen).  A row drawn again while pressed (a dialogue's row moving to
+    // its newest line) gets no click from the browser: the release chooses it, the pointer still
+    // where it was pressed.  A drag from one row to another chooses nothing.
+    this.pressed = null;          // the row under the primary button held down on the list: {seq, li, x, y}
+    let presses = 0;
+    const still = (ev) => Math.hypot(ev.clientX - this.pressed.x, ev.clientY - this.pressed.y) < 6;
     list.addEventListener("pointerdown", (ev) => {
-      this.pressed = ev.target.closest?.(".row")?.dataset.seq ?? null;
+      if (ev.button !== 0) return;
+      const li = ev.target.closest?.(".row");
+      this.pressed = li ? {seq: Number(li.dataset.seq), li, x: ev.clientX, y: ev.clientY} : null;
+      presses++;
     });
-    const release = () => {
+    const release = (ev) => {
       if (this.pressed === null) return;
-      setTimeout(() => { this.pressed = null; if (this.stick && this.cursorSeq === null) this.scrollToEnd(); });
+      if (ev.type === "pointerup" && !this.pressed.li.isConnected && list.contains(ev.target) && still(ev)) {
+        const {seq} = this.pressed;
+        this.pressed = null;
+        this.onSelect(seq);
+      }
+      const press = presses;
+      setTimeout(() => {                      // after the click this release belongs to
+        if (press !== presses) return;        // pressed again meanwhile
+        this.pressed = null;
+        if (this.queue.length && !this.scheduled) {
+          this.scheduled = true;
+          requestAnimationFrame(() => this.flush());
+        }
+        if (this.stick && this.cursorSeq === null) this.scrollToEnd();
+      });
     };
-    for (const type of ["pointerup", "pointercancel", "blur"]) window.addEventListener(type, release, true);
+    for (const type of ["pointerup", "pointercancel", "contextmenu"]) window.addEventListener(type, release, true);
+    window.addEventListener("blur", (ev) => { if (ev.target === window) release(ev); });
     list.addEventListener("click", (ev) => {
-      const seq = ev.target.closest?.(".row")?.dataset.seq ?? (ev.target === list ? this.pressed : null);
+      const li = ev.target.closest?.(".row");
       this.pressed = null;
-      if (seq !== null && seq !== undefined) this.onSelect(Number(seq));
+      if (li) this.onSelect(Number(li.dataset.seq));
     });
     for (const type of ["focus", "pointerdown", "keydown"]) traceSelect.addEventListener(type, () => this.putOptions());
     traceSelect.addEventListener("change", () => { this.setFilter({trace: traceSelect.value}); this.onFilter?.(); });
@@ -103,6 +125,7 @@ export class Timeline {
 
   // A new world: no rows, no filters, no options of the old one.
   reset() {
+    this.pressed = null;
     this.dialogues.reset();
     this.events = [];
     this.shown = [];
@@ -228,6 +251,7 @@ export class Timeline {
   flush() {
     this.scheduled = false;
     if (!this.queue.length) { this.putOptions(); return; }
+    if (this.pressed !== null) return;          // a row held under the pointer: after its release
     const now = performance.now();
     if (this.stick && this.cursorSeq === null && this.atEnd && this.rate(now) > BURST_RATE) {
       const wait = BURST_PACE - (now - this.burstAt);
@@ -300,7 +324,7 @@ export class Timeline {
   refill() {
     this.calmTimer = null;
     this.refillFrame = null;
-    if (this.scheduled || this.queue.length) { this.calm(); return; }    // rows still coming: after them
+    if (this.scheduled || this.queue.length || this.pressed !== null) { this.calm(); return; }   // rows still coming, or a row held: after them
     this.putOptions();
     const first = this.rows.keys().next().value;
     if (first === undefined) return;
