@@ -81,6 +81,9 @@ class App {
     this.leader = null;          // the teacher's last view
     this.applying = false;       // moving because the teacher moved (not the viewer's own action)
     this.present = readPresent();
+    this.layoutsAsked = 0;       // /api/layout requests made, answers handled, and the newest drawn (loadLayout)
+    this.layoutsAnswered = 0;
+    this.layoutDrawn = 0;
 
     this.diagram = new Diagram($("diagram"), {onNode: (id) => this.nodeClicked(id)});
     this.player = new Player(this.diagram, {
@@ -314,7 +317,7 @@ class App {
   // is on the way, or fails).  body[data-layouts-asked] counts the requests, body[data-layouts]
   // the answers handled, drawn or not (tests wait for the two to agree).
   async loadLayout() {
-    const asked = this.layoutAsked = (this.layoutAsked || 0) + 1;
+    const asked = ++this.layoutsAsked;
     document.body.dataset.layoutsAsked = String(asked);
     const wrap = $("diagram-wrap");
     const zoom = this.present ? PRESENT_ZOOM : 1;
@@ -324,9 +327,9 @@ class App {
     try {
       layout = await api.get(`/api/layout?width=${width}&height=${height}`);
     } finally {
-      document.body.dataset.layouts = String((Number(document.body.dataset.layouts) || 0) + 1);
+      document.body.dataset.layouts = String(++this.layoutsAnswered);
     }
-    if (asked < (this.layoutDrawn || 0)) return;
+    if (asked < this.layoutDrawn) return;
     this.layoutDrawn = asked;
     this.diagram.setLayout(layout);
     this.diagram.setWaiting(this.gate?.waiting || []);

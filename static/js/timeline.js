@@ -104,10 +104,7 @@ export class Timeline {
       setTimeout(() => {                      // after the click this release belongs to
         if (press !== presses) return;        // pressed again meanwhile
         this.pressed = null;
-        if (this.queue.length && !this.scheduled) {
-          this.scheduled = true;
-          requestAnimationFrame(() => this.flush());
-        }
+        if (this.queue.length) this.schedule();
         if (this.stick && this.cursorSeq === null) this.scrollToEnd();
       });
     };
@@ -172,10 +169,7 @@ export class Timeline {
       this.rate(now);                             // the old arrivals go, whatever the list does
       this.arrivals.push([now, queued]);
     }
-    if (!this.scheduled && (this.queue.length || this.newTraces.length)) {
-      this.scheduled = true;
-      requestAnimationFrame(() => this.flush());
-    }
+    if (this.queue.length || this.newTraces.length) this.schedule();
     this.updateCount();
   }
 
@@ -256,9 +250,7 @@ export class Timeline {
     if (this.stick && this.cursorSeq === null && this.atEnd && this.rate(now) > BURST_RATE) {
       const wait = BURST_PACE - (now - this.burstAt);
       if (wait > 0 || !freeFrame()) {          // not yet, or the frame has its heavy piece (dom.js)
-        this.scheduled = true;
-        if (wait > 0) setTimeout(() => requestAnimationFrame(() => this.flush()), wait);
-        else requestAnimationFrame(() => this.flush());
+        this.schedule(wait);
         return;
       }
       this.burstAt = now;
@@ -274,10 +266,15 @@ export class Timeline {
       this.put(this.queue.splice(0, ROWS_PER_FRAME));
     }
     if (this.stick && this.cursorSeq === null) this.scrollToEnd();
-    if (this.queue.length) {
-      this.scheduled = true;
-      requestAnimationFrame(() => this.flush());
-    }
+    if (this.queue.length) this.schedule();
+  }
+
+  // flush() in the first frame `wait` ms from now (once: a flush already on its way is the one).
+  schedule(wait = 0) {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    if (wait > 0) setTimeout(() => requestAnimationFrame(() => this.flush()), wait);
+    else requestAnimationFrame(() => this.flush());
   }
 
   // The rows of a burst's redraw: as many as the list can show (at 1280x720 three or four rows of
