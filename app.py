@@ -174,11 +174,18 @@ def config_from_args(args: argparse.Namespace, *, data_dir: Path | None = None) 
         port = getattr(args, f"{name}_port")
         if port is not None and not 0 <= port <= 65535:
             raise SystemExit(f"app.py: --{name}-port must be 0..65535 (0: a free port), not {port}")
-    base = Ports.free() if args.run else Ports()
-    ports = Ports(**{name: chosen_port(name, getattr(args, f"{name}_port"), getattr(base, name))
-                     for name in DEFAULT_PORTS})
+    given = {name: getattr(args, f"{name}_port") for name in DEFAULT_PORTS}
+    by_hand = {port for port in given.values() if port}        # a free port chosen is none of these
+    base = Ports.free(avoid=by_hand) if args.run else Ports()
+    chosen: dict[str, int] = {}
+    for name in DEFAULT_PORTS:
+        chosen[name] = chosen_port(name, given[name], getattr(base, name), avoid=by_hand | set(chosen.values()))
+    ports = Ports(**chosen)
     if args.app_port == 0:
         ports = dataclasses.replace(ports, app=0)
+    clash = shared_port(ports, given, services_bound(args))
+    if clash:
+        raise SystemExit(f"app.py: {clash}")
     if args.keep_messages is not None and args.keep_messages < 1:
         raise SystemExit("app.py: --keep-messages must be at least 1 (leave it out to keep every message)")
     if args.keep_for is not None and not args.keep_for > 0:
@@ -207,13 +214,46 @@ def config_from_args(args: argparse.Namespace, *, data_dir: Path | None = None) 
 SYSTEM_PICKS = ("web", "app")
 
 
-def chosen_port(name: str, given: int | None, default: int) -> int:
-    """``--<name>-port``: as given, the default when not given, a free one for 0."""
+def chosen_port(name: str, given: int | None, default: int, avoid: set[int] = frozenset()) -> int:
+    """``--<name>-port``: as given, the default when not given, a free one (none of ``avoid``) for 0."""
     if given is None:
         return default
     if given == 0 and name not in SYSTEM_PICKS:
-        return free_port(random.Random())
+        return free_port(random.Random(), avoid=avoid)
     return given
+
+
+def services_bound(args: argparse.Namespace) -> list[str]:
+    """The services that will listen, as the options have it (their ports must all differ)."""
+    names = ["mx", "submission", "dns", "imap", "pop3"]
+    if not args.no_tls:
+        names += ["smtps", "imaps", "pop3s"]
+    if not args.no_app_port:
+        names.append("app")
+    if not (args.no_web or args.run):
+        names.append("web")
+    return names
+
+
+def shared_port(ports: Ports, given: dict[str, int | None], names: list[str]) -> str | None:
+    """Why two services cannot listen as configured, one port for both (None: every port differs).
+
+    Most of them listen on 127.0.0.1, and the MX and MSA ports at every host's address too, so a
+    port given twice would end in 'address already in use' on whichever binds second; this names
+    the two options instead.  Port 0 (the system picks) is never shared."""
+    def option(name: str) -> str:
+        port = getattr(ports, name)
+        return f"--{name}-port {port}" if given[name] is not None else f"the {name} port ({port}, its default)"
+    owner: dict[int, str] = {}
+    for name in names:
+        port = getattr(ports, name)
+        if not port:
+            continue
+        if port in owner:
+            return (f"{option(owner[port])} and {option(name)} are one port: every service needs a port of "
+                    "its own (0 picks a free one)")
+        owner[port] = name
+    return None
 
 
 def developer_logging(args: argparse.Namespace) -> bool:

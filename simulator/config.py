@@ -39,19 +39,25 @@ class Ports:
     app: int = DEFAULT_PORTS["app"]     # 0: the OS picks a free one
 
     @classmethod
-    def free(cls, rng: random.Random | None = None) -> "Ports":
+    def free(cls, rng: random.Random | None = None, avoid: set[int] | frozenset[int] = frozenset()) -> "Ports":
         """Free ports for every mail service (the web on port 0: the OS picks), for a world that
-        must not collide with another one: tests, benchmarks, a headless run."""
+        must not collide with another one: tests, benchmarks, a headless run.  None of them is in
+        ``avoid`` (ports given to other services by hand)."""
         rng = rng or random.Random()
         chosen: dict[str, int] = {}
         for name in DEFAULT_PORTS:
             if name != "web":           # distinct: several doors listen on one address (127.0.0.1, a host's)
-                chosen[name] = free_port(rng, avoid=set(chosen.values()))
+                chosen[name] = free_port(rng, avoid=set(avoid) | set(chosen.values()))
         return cls(**chosen, web=0)
 
 
 def free_port(rng: random.Random, avoid: set[int] | frozenset[int] = frozenset()) -> int:
-    """A port free for TCP and UDP on 127.0.0.1 (sandbox hosts share it on their own addresses).
+    """A port free for TCP and UDP at every loopback address (sandbox hosts share it on their own).
+
+    The check binds to the wildcard address, which any socket on that port conflicts with, whatever
+    its address: an MX already listening at 127.42.1.2 only (another world of the same process, a
+    test's) makes the port taken, where a check at 127.0.0.1 alone would hand it out again.  The
+    check's sockets never listen and are closed at once, so nothing can reach them.
 
     Chosen below the kernel's ephemeral range (32768 and up on Linux), so that no client socket of
     an earlier run can be sitting on it when the world binds it a moment later.
@@ -64,8 +70,8 @@ def free_port(rng: random.Random, avoid: set[int] | frozenset[int] = frozenset()
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
                 socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
             try:
-                tcp.bind(("127.0.0.1", port))
-                udp.bind(("127.0.0.1", port))
+                tcp.bind(("", port))
+                udp.bind(("", port))
             except OSError:
                 continue
         return port

@@ -15,9 +15,12 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from conftest import free_port
+from conftest import fresh_ports
+
+import pytest
 
 from simulator import nodes
+from simulator.config import DEFAULT_PORTS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +41,9 @@ domains:
 
 
 def port_args() -> tuple[list[str], dict[str, int]]:
-    ports = {name: free_port() for name in ("mx", "submission", "smtps", "dns", "imap", "imaps", "pop3", "pop3s", "app")}
+    """Free ports, a different one for each service (nine drawn independently met twice in one CI run)."""
+    free = fresh_ports()
+    ports = {name: getattr(free, name) for name in ("mx", "submission", "smtps", "dns", "imap", "imaps", "pop3", "pop3s", "app")}
     args = [f"--{name}-port={port}" for name, port in ports.items()]
     return args, ports
 
@@ -162,6 +167,57 @@ def test_port_in_use_is_a_clear_error(tmp_path):
         result = subprocess.run([sys.executable, str(ROOT / "app.py"), "--no-web", "--data", str(tmp_path / "d"),
                                  *args], capture_output=True, text=True, timeout=30)
     assert result.returncode == 1 and "cannot start" in result.stderr
+
+
+def test_one_port_given_to_two_services_is_refused_before_anything_binds(tmp_path):
+    """Two services given one port used to fail at the second bind, 'address already in use', as if
+    another program held it; the error now names both options, and nothing has started."""
+    args, ports = port_args()
+    clash = [a for a in args if not a.startswith("--imap-port=")] + [f"--imap-port={ports['mx']}"]
+    result = subprocess.run([sys.executable, str(ROOT / "app.py"), "--no-web", "--data", str(tmp_path / "d"),
+                             *clash], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert f"--mx-port {ports['mx']}" in result.stderr and f"--imap-port {ports['mx']}" in result.stderr
+    assert not (tmp_path / "d").exists()
+    # A default counts too: --imap-port on the submission port's default, which is not given.
+    defaults = [a for a in args if not a.startswith(("--imap-port=", "--submission-port="))]
+    result = subprocess.run([sys.executable, str(ROOT / "app.py"), "--no-web", "--data", str(tmp_path / "d"),
+                             *defaults, f"--imap-port={DEFAULT_PORTS['submission']}"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1 and "submission port" in result.stderr and "--imap-port" in result.stderr
+
+
+def test_a_service_switched_off_may_share_its_port(tmp_path):
+    """--no-tls: the implicit-TLS ports are not bound, so their (default or given) numbers are free."""
+    import app
+    args = app.build_parser().parse_args(["--no-tls", "--smtps-port=2000", "--imaps-port=2000", "--no-web"])
+    assert app.config_from_args(args, data_dir=tmp_path).ports.smtps == 2000
+    args = app.build_parser().parse_args(["--smtps-port=2000", "--imaps-port=2000", "--no-web"])
+    with pytest.raises(SystemExit, match="--smtps-port 2000 and --imaps-port 2000"):
+        app.config_from_args(args, data_dir=tmp_path)
+
+
+def test_a_port_held_at_a_hosts_address_only_is_not_free():
+    """A world's MX listens at its hosts' addresses (127.42.d.h), not at 127.0.0.1; a second world
+    of the same process given that port would fail to bind its own MX there."""
+    import random
+    import socket
+    from simulator.config import free_port
+    with socket.socket() as mx:
+        mx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)     # as asyncio's servers do
+        mx.bind(("127.42.1.2", free_port(random.Random())))
+        mx.listen()
+        held = mx.getsockname()[1]
+
+        class FirstTheHeldOne(random.Random):
+            draws = 0
+
+            def randrange(self, low, high):
+                self.draws += 1
+                return held if self.draws == 1 else super().randrange(low, high)
+
+        rng = FirstTheHeldOne()
+        assert free_port(rng) != held and rng.draws >= 2
 
 
 def test_help_documents_every_option():

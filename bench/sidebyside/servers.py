@@ -44,11 +44,11 @@ HELO = "client.bench.test"
 SENDER = "alice@alpha.test"
 
 
-def free_port() -> int:
+def free_port(avoid: frozenset[int] = frozenset()) -> int:
     sys.path.insert(0, str(ROOT))
     from simulator.config import free_port as pick
     import random
-    return pick(random.Random())
+    return pick(random.Random(), avoid=avoid)
 
 
 def _read_json_line(proc: subprocess.Popen, timeout: float) -> dict:
@@ -268,7 +268,8 @@ class MailDev(Server):
 
     def _start(self) -> None:
         began = time.monotonic()
-        self.port, web = free_port(), free_port()
+        self.port = free_port()
+        web = free_port(avoid=frozenset({self.port}))
         env = dict(os.environ, TMPDIR=str(self.workdir))
         self.spool = self.workdir / "maildev"
         self.spool.mkdir(exist_ok=True)
