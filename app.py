@@ -14,7 +14,6 @@ is imported only when it is on: ``--no-web`` runs without Flask and Socket.IO lo
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import functools
 import ipaddress
 import json
@@ -175,14 +174,14 @@ def config_from_args(args: argparse.Namespace, *, data_dir: Path | None = None) 
         if port is not None and not 0 <= port <= 65535:
             raise SystemExit(f"app.py: --{name}-port must be 0..65535 (0: a free port), not {port}")
     given = {name: getattr(args, f"{name}_port") for name in DEFAULT_PORTS}
-    by_hand = {port for port in given.values() if port}        # a free port chosen is none of these
+    by_hand = {port for port in given.values() if port}
+    # With --run, every port not given is a free one, none of those given; otherwise the default.
     base = Ports.free(avoid=by_hand) if args.run else Ports()
-    chosen: dict[str, int] = {}
-    for name in DEFAULT_PORTS:
-        chosen[name] = chosen_port(name, given[name], getattr(base, name), avoid=by_hand | set(chosen.values()))
+    chosen = {name: getattr(base, name) if given[name] is None else given[name] for name in DEFAULT_PORTS}
+    for name in DEFAULT_PORTS:     # then 0: a free port, none of the others (with --run, base's already is)
+        if given[name] == 0 and name not in SYSTEM_PICKS:
+            chosen[name] = getattr(base, name) if args.run else free_port(random.Random(), avoid=set(chosen.values()))
     ports = Ports(**chosen)
-    if args.app_port == 0:
-        ports = dataclasses.replace(ports, app=0)
     clash = shared_port(ports, given, services_bound(args))
     if clash:
         raise SystemExit(f"app.py: {clash}")
@@ -209,18 +208,9 @@ def config_from_args(args: argparse.Namespace, *, data_dir: Path | None = None) 
                   keep_messages=args.keep_messages, keep_for=args.keep_for, outside=args.outside)
 
 
-# Bound once, on one address: the system picks.  The others are shared by every host of the world
-# (each MTA's MX port on its own 127.42.d.h), so a free number is chosen first.
+# Bound once, on one address: the system picks (port 0 stays 0).  The others are shared by every
+# host of the world (each MTA's MX port on its own 127.42.d.h), so a free number is chosen first.
 SYSTEM_PICKS = ("web", "app")
-
-
-def chosen_port(name: str, given: int | None, default: int, avoid: set[int] = frozenset()) -> int:
-    """``--<name>-port``: as given, the default when not given, a free one (none of ``avoid``) for 0."""
-    if given is None:
-        return default
-    if given == 0 and name not in SYSTEM_PICKS:
-        return free_port(random.Random(), avoid=avoid)
-    return given
 
 
 def services_bound(args: argparse.Namespace) -> list[str]:
@@ -238,20 +228,24 @@ def services_bound(args: argparse.Namespace) -> list[str]:
 def shared_port(ports: Ports, given: dict[str, int | None], names: list[str]) -> str | None:
     """Why two services cannot listen as configured, one port for both (None: every port differs).
 
-    Most of them listen on 127.0.0.1, and the MX and MSA ports at every host's address too, so a
-    port given twice would end in 'address already in use' on whichever binds second; this names
-    the two options instead.  Port 0 (the system picks) is never shared."""
+    A rule of this program, kept simple on purpose: every service has a port of its own, whatever
+    address it listens on.  Most listen on 127.0.0.1, so a port given twice would mostly end in
+    'address already in use' at whichever binds second, as if another program held it; this names
+    the two options instead.  (The MX listens only at the hosts' addresses, 127.42.d.h, so it could
+    share a number with a service of 127.0.0.1 alone; a lesson is clearer without that.)  Port 0
+    (the system picks) is never shared."""
     def option(name: str) -> str:
         port = getattr(ports, name)
-        return f"--{name}-port {port}" if given[name] is not None else f"the {name} port ({port}, its default)"
+        return f"--{name}-port {port}" if given[name] is not None else f"--{name}-port ({port} by default)"
     owner: dict[int, str] = {}
     for name in names:
         port = getattr(ports, name)
         if not port:
             continue
         if port in owner:
-            return (f"{option(owner[port])} and {option(name)} are one port: every service needs a port of "
-                    "its own (0 picks a free one)")
+            first, second = sorted((owner[port], name), key=lambda n: given[n] is None)    # given first
+            return (f"{option(first)} and {option(second)} ask for the same port; each service needs its "
+                    "own: choose another number, or 0 for a free one")
         owner[port] = name
     return None
 
