@@ -169,14 +169,12 @@ HEADLESS_TIME_SCALE = 0.1      # a lesson's wait: {seconds: n} lasts n / 10 s
 
 def config_from_args(args: argparse.Namespace, *, data_dir: Path | None = None) -> Config:
     """The mail stack's Config; with --run, ports not given are free ones and the queue is compressed."""
-    for name in DEFAULT_PORTS:
-        port = getattr(args, f"{name}_port")
+    given = {name: getattr(args, f"{name}_port") for name in DEFAULT_PORTS}
+    for name, port in given.items():
         if port is not None and not 0 <= port <= 65535:
             raise SystemExit(f"app.py: --{name}-port must be 0..65535 (0: a free port), not {port}")
-    given = {name: getattr(args, f"{name}_port") for name in DEFAULT_PORTS}
-    by_hand = {port for port in given.values() if port}
     # With --run, every port not given is a free one, none of those given; otherwise the default.
-    base = Ports.free(avoid=by_hand) if args.run else Ports()
+    base = Ports.free(avoid={port for port in given.values() if port}) if args.run else Ports()
     chosen = {name: getattr(base, name) if given[name] is None else given[name] for name in DEFAULT_PORTS}
     for name in DEFAULT_PORTS:     # then 0: a free port, none of the others (with --run, base's already is)
         if given[name] == 0 and name not in SYSTEM_PICKS:

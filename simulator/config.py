@@ -52,7 +52,8 @@ class Ports:
 
 
 def free_port(rng: random.Random, avoid: set[int] | frozenset[int] = frozenset()) -> int:
-    """A port free for TCP and UDP at every loopback address (sandbox hosts share it on their own).
+    """A port free for TCP and UDP at every IPv4 address, loopback's included (sandbox hosts share
+    it on their own).
 
     The check binds to the wildcard address, which any socket on that port conflicts with, whatever
     its address: an MX already listening at 127.42.1.2 only (another world of the same process, a
