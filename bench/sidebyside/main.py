@@ -178,14 +178,18 @@ class Runner:
 
     def submission(self, rep: int) -> None:
         p = self.plan
+        # Mailflow with each count of viewers, and the bare two-hop reference (no viewers; without and
+        # with fsync), in turn
+        runs = [("mailflow", v) for v in p["submission_viewers"]] + [("aiosmtpd-relay", 0), ("aiosmtpd-relay-durable", 0)]
         for concurrency, reuse in p["submission_modes"]:
-            for viewers in rotate(list(p["submission_viewers"]), rep):
-                label = f"{ingest.mode_name(concurrency, reuse)}, {viewers} viewers"
+            for name, viewers in rotate(runs, rep):
+                label = f"{ingest.mode_name(concurrency, reuse)}, {viewers} viewers" if name == "mailflow" \
+                    else f"{ingest.mode_name(concurrency, reuse)}, {name}"
 
-                def one(concurrency=concurrency, reuse=reuse, viewers=viewers) -> dict:
+                def one(concurrency=concurrency, reuse=reuse, viewers=viewers, name=name) -> dict:
                     with self.workdir("submission") as workdir:
                         return submission.run(workdir, p["submission_messages"], concurrency, reuse, viewers,
-                                              p["submission_bound"])
+                                              p["submission_bound"], name)
                 r = self.guarded("submission", rep, label, one)
                 if r:
                     say(f"  submission {label}: {r.get('delivered')}/{r['messages']} delivered, {_f(r.get('rate'))} "
@@ -255,7 +259,8 @@ def check(results: dict, plan: dict) -> list[str]:
                             f"{r['missing']} of {r['sent']} accepted messages not delivered")
     for r in results["submission"]:
         if r.get("delivered", 0) < r.get("accepted", 0):
-            problems.append(f"submission rep {r['rep']}: {r.get('delivered')} of {r.get('accepted')} accepted delivered")
+            problems.append(f"submission {r.get('server', 'mailflow')} rep {r['rep']}: {r.get('delivered')} of "
+                            f"{r.get('accepted')} accepted delivered")
     return problems
 
 

@@ -14,6 +14,10 @@ memory (``roots``), and ``stop()``, which ends what ``start()`` started by pid.
   reference.  Started with ``postfix -c DIR start``; its ``master`` pid (from the pid file) is the
   root of the tree and is what ``stop()`` ends.
 - ``AiosmtpdMaildir``: ``maildir_server.py`` (stdlib Maildir, no fsync).
+- ``AiosmtpdRelay``: ``relay_server.py``, for the submission measure only: an aiosmtpd MSA with AUTH
+  relaying over ten kept connections to an aiosmtpd MX with a stdlib Maildir, in one process (no
+  fsync, no DNS lookup, no events): what two hops cost with nothing Mailflow promises; ``durable``
+  adds a queue file and a Maildir file each fsynced with its directory before its 250.
 - ``MailDev``: the npm package in the benchmark's cache directory, its default in-memory store;
   it writes each message to ``$TMPDIR/maildev/<id>.eml`` before its 250 (no fsync), which is what
   the arrivals watch.  Web UI on a free loopback port, as users run it.
@@ -255,6 +259,37 @@ class AiosmtpdMaildir(Server):
         self.started_in = time.monotonic() - began
 
     def arrivals(self) -> Arrivals:
+        return Arrivals(self.maildir / "new", MAILDIR)
+
+
+class AiosmtpdRelay(Server):
+    """``relay_server.py``: the submission measure's two hops with nothing Mailflow promises (the
+    floor for the submission target); ``ports["submission"]`` is its MSA, as Mailflow's."""
+    name, label = "aiosmtpd-relay", "aiosmtpd MSA → aiosmtpd MX → stdlib Maildir (one process; no fsync, DNS or events)"
+
+    def __init__(self, workdir: Path, user: str, password: str, *, durable: bool = False) -> None:
+        super().__init__(workdir)
+        self.user, self.password, self.durable = user, password, durable
+        if durable:
+            self.name, self.label = "aiosmtpd-relay-durable", ("aiosmtpd MSA → aiosmtpd MX → Maildir (one process; "
+                                                                 "fsync before each 250; no DNS or events)")
+        self.ports: dict = {}
+
+    def _start(self) -> None:
+        began = time.monotonic()
+        self.maildir = self.workdir / "Maildir"
+        for sub in ("new", "cur", "tmp"):
+            (self.maildir / sub).mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("relay_server.py")),
+                                      "--maildir", str(self.maildir), "--user", self.user,
+                                      "--password", self.password, *(["--durable"] if self.durable else [])],
+                                     stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        said = _read_json_line(self.proc, 30)
+        self.ports = {"submission": said["port"], "mx": said["mx_port"]}
+        self.port = said["port"]
+        self.started_in = time.monotonic() - began
+
+    def arrivals(self, address: str | None = None) -> Arrivals:
         return Arrivals(self.maildir / "new", MAILDIR)
 
 

@@ -8,11 +8,14 @@ stamps each 250 with its Message-ID.  Each message then crosses the whole sandbo
 an event (JSON-lines log, Socket.IO).  Figures: **delivered msgs/s** = files in ``new/`` ÷ (last
 arrival − the senders' start); **250 → new/** per message = its file's arrival − its 250
 (p50/p95/p99; the file is matched by its Message-ID); server CPU per message; and, with viewers,
-the hop → viewer delay.  Bounded by ``bound`` seconds; a short run is flagged ``cut``.
+the hop → viewer delay; the sending program's own CPU per message.  Bounded by ``bound`` seconds;
+a short run is flagged ``cut``.  The same run goes into the bare two-hop reference
+(``relay_server.py``, without and with ``--durable``) as the floor of the submission target.
 """
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
 import time
@@ -20,7 +23,7 @@ from pathlib import Path
 
 from . import procs, viewers as viewer_stats
 from .latency import percentile
-from .servers import Mailflow
+from .servers import AiosmtpdRelay, Mailflow
 
 HERE = Path(__file__).resolve().parent
 USER, PASSWORD, RCPT = "alice@alpha.test", "alice", "bob@beta.test"
@@ -56,9 +59,17 @@ def stop_viewers(proc: subprocess.Popen) -> dict:
     return viewer_stats.summarise(answer)
 
 
-def run(workdir: Path, messages: int, concurrency: int, reuse: bool, viewers: int, bound: float) -> dict:
-    out: dict = {"messages": messages, "concurrency": concurrency, "reuse": reuse, "viewers": viewers}
-    server = Mailflow(workdir).start()
+def run(workdir: Path, messages: int, concurrency: int, reuse: bool, viewers: int, bound: float,
+        server_name: str = "mailflow") -> dict:
+    """One run into Mailflow, or (``server_name="aiosmtpd-relay"`` or ``"aiosmtpd-relay-durable"``, no
+    viewers) into the bare two-hop reference; the sender's own CPU is measured too (``client_cpu_ms_per_msg``), so the report can
+    say what the machine's CPUs leave for the servers at a given rate."""
+    out: dict = {"server": server_name, "messages": messages, "concurrency": concurrency, "reuse": reuse,
+                 "viewers": viewers}
+    if server_name.startswith("aiosmtpd-relay"):
+        server = AiosmtpdRelay(workdir, USER, PASSWORD, durable=server_name.endswith("-durable")).start()
+    else:
+        server = Mailflow(workdir).start()
     viewer_proc = watch = None
     try:
         if viewers:
@@ -67,12 +78,16 @@ def run(workdir: Path, messages: int, concurrency: int, reuse: bool, viewers: in
             out["viewer_errors"] = ready.get("errors", [])
         watch = server.arrivals(RCPT)
         cpu0 = server.cpu()
+        # the sender is the only child waited for in between: its CPU, threads included
+        client0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         command = [sys.executable, str(HERE / "sender.py"), "--port", str(server.ports["submission"]),
                    "--user", USER, "--password", PASSWORD, "--rcpt", RCPT, "--messages", str(messages),
                    "--connections", str(concurrency), "--seconds", str(bound), "--tag", f"s{time.time():.0f}"]
         if reuse:
             command.append("--reuse")
         done = subprocess.run(command, capture_output=True, text=True, timeout=bound + 90)
+        client1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        client_cpu = (client1.ru_utime - client0.ru_utime) + (client1.ru_stime - client0.ru_stime)
         sent = json.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else \
             {"start": time.time(), "stamps": {}, "errors": [done.stderr[-300:]]}
         stamps = sent["stamps"]
@@ -87,6 +102,7 @@ def run(workdir: Path, messages: int, concurrency: int, reuse: bool, viewers: in
             out["seconds"] = last - sent["start"]
             out["rate"] = out["delivered"] / out["seconds"]
             out["cpu_ms_per_msg"] = (cpu1 - cpu0) * 1000 / out["delivered"]
+            out["client_cpu_ms_per_msg"] = client_cpu * 1000 / out["delivered"]
         waits = []
         for name, arrived in dict(watch.times).items():
             msgid = message_id(watch.directory / name)

@@ -1,0 +1,97 @@
+"""The benchmark's floor for the submission target (issue 13): the bare two-hop reference
+(bench/sidebyside/relay_server.py) and what RESULTS.md says of it (report.py).
+
+The reference is what the submission path costs on aiosmtpd in one process with nothing Mailflow
+promises; with ``--durable``, with only "250 means on disk" added.  Its figures stand beside
+Mailflow's in the targets table, so it must deliver every message once, ask AUTH like Mailflow's
+MSA, and leave no queue file behind; and the report must compute its ratios within each
+repetition, as every other ratio.
+"""
+from __future__ import annotations
+
+import json
+import smtplib
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+sys.path.insert(0, str(BENCH))
+from sidebyside import report  # noqa: E402
+
+
+def _wait(predicate, seconds: float = 10.0) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+@pytest.mark.parametrize("durable", [False, True])
+def test_the_bare_two_hops_deliver_each_message_once_after_auth(tmp_path, durable):
+    maildir = tmp_path / "Maildir"
+    command = [sys.executable, str(BENCH / "sidebyside" / "relay_server.py"), "--maildir", str(maildir),
+               "--user", "alice@alpha.test", "--password", "alice", *(["--durable"] if durable else [])]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        said = json.loads(proc.stdout.readline())
+        assert said["pid"] == proc.pid and said["port"] != said["mx_port"]
+        with smtplib.SMTP("127.0.0.1", said["port"], local_hostname="client.bench.test", timeout=10) as smtp:
+            with pytest.raises(smtplib.SMTPSenderRefused) as refused:     # no open relay: AUTH first
+                smtp.sendmail("alice@alpha.test", ["bob@beta.test"], b"Subject: before\r\n\r\nx\r\n")
+            assert refused.value.smtp_code == 530
+            smtp.login("alice@alpha.test", "alice")
+            for n in range(6):
+                smtp.sendmail("alice@alpha.test", ["bob@beta.test"],
+                              f"Message-ID: <m{n}@bench.test>\r\n\r\n.a line that starts with a dot\r\n{n}\r\n".encode())
+        new = maildir / "new"
+        assert _wait(lambda: len(list(new.iterdir())) == 6)
+        bodies = sorted(p.read_bytes() for p in new.iterdir())
+        assert bodies == sorted(f"Message-ID: <m{n}@bench.test>\r\n\r\n.a line that starts with a dot\r\n{n}\r\n".encode()
+                                for n in range(6))
+        if durable:             # each queue file is removed once the MX said 250
+            assert _wait(lambda: not list((tmp_path / "queue").iterdir()))
+        assert not list((maildir / "tmp").iterdir())
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        proc.stdout.close()
+
+
+def _data() -> dict:
+    """Two repetitions of Postfix's ingest, Mailflow's submission and both bare references at c=10."""
+    ingest = [{"server": "postfix", "concurrency": 10, "reuse": False, "rep": rep, "rate": rate,
+               "cpu_ms_per_msg": 1.5, "cut": False} for rep, rate in ((1, 800.0), (2, 600.0))]
+    sub = []
+    for rep, ours, bare, durable in ((1, 200.0, 560.0, 320.0), (2, 240.0, 480.0, 240.0)):
+        common = {"concurrency": 10, "reuse": False, "rep": rep, "client_cpu_ms_per_msg": 0.5}
+        sub += [dict(common, server="mailflow", viewers=0, rate=ours, cpu_ms_per_msg=5.0),
+                dict(common, server="mailflow", viewers=30, rate=ours * 0.9, cpu_ms_per_msg=5.5),
+                dict(common, server="aiosmtpd-relay", viewers=0, rate=bare, cpu_ms_per_msg=1.6),
+                dict(common, server="aiosmtpd-relay-durable", viewers=0, rate=durable, cpu_ms_per_msg=3.0)]
+    return {"meta": {"command": "bench/run", "mode": "full", "plan": {"reps": 2, "ingest_messages": 1500},
+                     "date": "2026-12-06", "seconds": 60, "load_start": "0", "load_end": "0",
+                     "machine": {"cpus": "2"}, "versions": {}},
+            "ingest": ingest, "submission": sub}
+
+
+def test_the_report_puts_the_floor_beside_the_submission_target():
+    text = report.render(_data(), Path("raw.json"))
+    row = next(line for line in text.splitlines()
+               if line.startswith("| Submission end to end ≥ 0.5× Postfix's single-hop rate at c=10 (new)"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # Mailflow 200/800, 240/600 -> 0.25, 0.40; bare 0.70, 0.80; with fsync 0.40, 0.40 (within each repetition)
+    assert cells[1] == "0.33 [0.25–0.40]×" and cells[2] == "**missed**"
+    assert cells[3] == "0.75 [0.70–0.80]× (bare two hops), 0.40 [0.40–0.40]× (with fsync)"
+    # half of Postfix's median rate (700) is 350 msgs/s: 2 CPUs leave 5.71 ms a message
+    budget = next(line for line in text.splitlines() if line.startswith("**The CPU a target rate leaves.**"))
+    assert "350 msgs/s" in budget and "5.71 ms per message" in budget
+    assert "the client took 0.50 ms, Mailflow 5.00 ms, the bare two hops 1.60 ms (3.00 ms with fsync)" in budget
+    # the references never count as Mailflow's own rows
+    viewers = next(line for line in text.splitlines() if line.startswith("| Submission with 30 viewers"))
+    assert "0.90 [0.90–0.90]×" in viewers
