@@ -20,7 +20,7 @@ import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
-from sidebyside import report  # noqa: E402
+from sidebyside import relay_server, report  # noqa: E402
 
 
 def _wait(predicate, seconds: float = 10.0) -> bool:
@@ -61,6 +61,48 @@ def test_the_bare_two_hops_deliver_each_message_once_after_auth(tmp_path, durabl
         proc.terminate()
         proc.wait(10)
         proc.stdout.close()
+
+
+def test_a_directory_fsync_is_shared_by_callers_who_wait_and_never_begins_before_them(tmp_path, monkeypatch):
+    """The durable floor's group commit: each caller returns after an fsync that began after it
+    called; callers who arrive while one runs share the next."""
+    import threading
+
+    began: list[float] = []
+    gate = threading.Event()
+    real = relay_server.os.fsync
+
+    def fsync(fd):
+        began.append(time.monotonic())
+        gate.wait(5)                     # the first fsync lasts until every caller has arrived
+        real(fd)
+
+    monkeypatch.setattr(relay_server.os, "fsync", fsync)
+    group = relay_server.GroupSync(str(tmp_path))
+    called: dict[int, float] = {}
+    returned: dict[int, float] = {}
+
+    def caller(n: int) -> None:
+        called[n] = time.monotonic()
+        group.sync()
+        returned[n] = time.monotonic()
+
+    first = threading.Thread(target=caller, args=(0,))
+    first.start()
+    assert _wait(lambda: began)
+    others = [threading.Thread(target=caller, args=(n,)) for n in range(1, 9)]
+    for thread in others:
+        thread.start()
+    assert _wait(lambda: len(called) == 9)
+    gate.set()
+    for thread in (first, *others):
+        thread.join(10)
+    assert len(returned) == 9
+    # the one under way, and one shared by the eight who came meanwhile (a third only if a caller
+    # was still on its way to the lock when the first ended)
+    assert 2 <= len(began) <= 3
+    for n in range(9):
+        assert any(called[n] <= start <= returned[n] for start in began), n
 
 
 def _data() -> dict:

@@ -19,7 +19,9 @@ No event, no log line, no header added, no fsync anywhere.
 thread (``asyncio.to_thread``) as Mailflow keeps disk work off its loop: the MSA writes the
 message to a queue file, fsyncs it and its directory before its 250, and removes it (fsyncing the
 directory again) once the MX has said 250; the MX writes the Maildir file in ``tmp/``, fsyncs it,
-links it into ``new/`` and fsyncs ``new/`` before its 250.  No group commit, no other promise.
+links it into ``new/`` and fsyncs ``new/`` before its 250.  A directory's fsync is group-committed
+(:class:`GroupSync`, as Mailflow's): one that began after a caller's change serves every caller
+waiting for it.  No other promise.
 
 It prints ``{"port": N, "mx_port": M, "pid": P}`` once both listen and runs until SIGTERM.  Run as
 ``python relay_server.py --maildir DIR --user U --password P [--port N] [--durable]``.
@@ -35,11 +37,47 @@ import mailbox
 import os
 import re
 import signal
+import threading
 import time
 import warnings
 
 LINKS = 10
 DOT = re.compile(rb"^\.", re.MULTILINE)
+
+
+class GroupSync:
+    """fsync of one directory shared by concurrent callers: each returns after an fsync that began
+    after it called (so after its own link or unlink), which one thread runs for all who wait."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.cond = threading.Condition()
+        self.started = self.done = 0
+        self.running = False
+
+    def sync(self) -> None:
+        with self.cond:
+            ticket = self.started + 1          # the first fsync to begin from now on
+            while self.done < ticket:
+                if not self.running:
+                    self.running = True
+                    self.started += 1
+                    generation = self.started
+                    break
+                self.cond.wait()
+            else:
+                return
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        finally:
+            with self.cond:
+                self.running = False
+                self.done = max(self.done, generation)
+                self.cond.notify_all()
 
 
 class Link:
@@ -107,6 +145,11 @@ def main() -> None:
     os.makedirs(spool, exist_ok=True)
     names = itertools.count()
 
+    syncs = {path: GroupSync(path) for path in (spool, os.path.join(args.maildir, "new"))}
+
+    def sync_directory(directory: str) -> None:
+        syncs[directory].sync()
+
     def durable_write(directory: str, name: str, content: bytes, into: str | None = None) -> str:
         """The file written and fsynced; with ``into``, linked there; then the directory that holds
         its name fsynced."""
@@ -124,13 +167,6 @@ def main() -> None:
             path, directory = final, into
         sync_directory(directory)
         return path
-
-    def sync_directory(directory: str) -> None:
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
     def forget(path: str) -> None:
         os.unlink(path)

@@ -265,7 +265,8 @@ def _submission(all_rows: list[dict], ingest_rows: list[dict], meta: dict, targe
                  "It is the floor of what two hops on this library and one Python process cost here. \"Bare two "
                  "hops, fsync\" adds what \"250 means on disk\" costs and nothing else: a queue file fsynced with its "
                  "directory before the MSA's 250 (removed, and the directory fsynced, after the MX's), a Maildir file "
-                 "fsynced, linked into `new/` and `new/` fsynced before the MX's 250, each in a worker thread.\n")
+                 "fsynced, linked into `new/` and `new/` fsynced before the MX's 250, each in a worker thread, a "
+                 "directory's fsync group-committed among concurrent messages.\n")
     s += ["| mode | server | viewers | delivered msgs/s | 250 → new/ p50 / p95 / p99 ms | server CPU/msg ms "
           "| client CPU/msg ms | hop → viewer p95 ms |",
           "|---|---|---|---|---|---|---|---|"]
