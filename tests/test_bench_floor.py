@@ -10,6 +10,7 @@ repetition, as every other ratio.
 from __future__ import annotations
 
 import json
+import select
 import smtplib
 import subprocess
 import sys
@@ -39,6 +40,7 @@ def test_the_bare_two_hops_deliver_each_message_once_after_auth(tmp_path, durabl
                "--user", "alice@alpha.test", "--password", "alice", *(["--durable"] if durable else [])]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
+        assert select.select([proc.stdout], [], [], 30)[0], "the reference did not say it listens"
         said = json.loads(proc.stdout.readline())
         assert said["pid"] == proc.pid and said["port"] != said["mx_port"]
         with smtplib.SMTP("127.0.0.1", said["port"], local_hostname="client.bench.test", timeout=10) as smtp:
@@ -51,15 +53,20 @@ def test_the_bare_two_hops_deliver_each_message_once_after_auth(tmp_path, durabl
                               f"Message-ID: <m{n}@bench.test>\r\n\r\n.a line that starts with a dot\r\n{n}\r\n".encode())
         new = maildir / "new"
         assert _wait(lambda: len(list(new.iterdir())) == 6)
+        if durable:             # each queue file is removed once the MX said 250; then nothing moves
+            assert _wait(lambda: not list((tmp_path / "queue").iterdir()))
+        time.sleep(0.2)         # a duplicate would have to come now: the queue is empty
         bodies = sorted(p.read_bytes() for p in new.iterdir())
         assert bodies == sorted(f"Message-ID: <m{n}@bench.test>\r\n\r\n.a line that starts with a dot\r\n{n}\r\n".encode()
                                 for n in range(6))
-        if durable:             # each queue file is removed once the MX said 250
-            assert _wait(lambda: not list((tmp_path / "queue").iterdir()))
         assert not list((maildir / "tmp").iterdir())
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
         proc.stdout.close()
 
 
@@ -69,6 +76,7 @@ def test_a_directory_fsync_is_shared_by_callers_who_wait_and_never_begins_before
     import threading
 
     began: list[float] = []
+    ended: list[float] = []
     gate = threading.Event()
     real = relay_server.os.fsync
 
@@ -76,6 +84,7 @@ def test_a_directory_fsync_is_shared_by_callers_who_wait_and_never_begins_before
         began.append(time.monotonic())
         gate.wait(5)                     # the first fsync lasts until every caller has arrived
         real(fd)
+        ended.append(time.monotonic())
 
     monkeypatch.setattr(relay_server.os, "fsync", fsync)
     group = relay_server.GroupSync(str(tmp_path))
@@ -101,8 +110,52 @@ def test_a_directory_fsync_is_shared_by_callers_who_wait_and_never_begins_before
     # the one under way, and one shared by the eight who came meanwhile (a third only if a caller
     # was still on its way to the lock when the first ended)
     assert 2 <= len(began) <= 3
-    for n in range(9):
-        assert any(called[n] <= start <= returned[n] for start in began), n
+    for n in range(9):                   # a whole fsync between each call and its return
+        assert any(called[n] <= start and end <= returned[n] for start, end in zip(began, ended)), n
+
+
+def test_a_failed_directory_fsync_serves_no_caller(tmp_path, monkeypatch):
+    """An fsync that fails is nobody's commit: the caller that ran it gets the error, and a caller
+    that was waiting for that fsync does not return until one of its own has succeeded."""
+    import threading
+
+    calls: list[int] = []
+    gate = threading.Event()
+    real = relay_server.os.fsync
+
+    def fsync(fd):
+        calls.append(len(calls) + 1)
+        if len(calls) == 1:
+            gate.wait(5)                 # the first lasts until both others wait for the next
+        if len(calls) == 2:
+            raise OSError(5, "Input/output error")
+        real(fd)
+
+    monkeypatch.setattr(relay_server.os, "fsync", fsync)
+    group = relay_server.GroupSync(str(tmp_path))
+    outcome: dict[str, object] = {}
+
+    def caller(name: str) -> None:
+        try:
+            group.sync()
+            outcome[name] = ("returned after fsync", len(calls))
+        except OSError as error:
+            outcome[name] = ("error", error.errno)
+
+    first = threading.Thread(target=caller, args=("first",))
+    first.start()
+    assert _wait(lambda: calls)
+    waiting = [threading.Thread(target=caller, args=(name,)) for name in ("b", "c")]
+    for thread in waiting:
+        thread.start()
+    time.sleep(0.1)                      # both wait for the fsync after the first
+    gate.set()
+    for thread in (first, *waiting):
+        thread.join(10)
+    assert outcome["first"] == ("returned after fsync", 1)
+    # one of the two ran the second fsync and got its error; the other needed the third
+    assert sorted([outcome["b"], outcome["c"]]) == [("error", 5), ("returned after fsync", 3)]
+    assert not group.running
 
 
 def _data() -> dict:

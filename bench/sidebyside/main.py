@@ -247,6 +247,19 @@ def _f(value, digits: int = 0) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
+def source_tree() -> str:
+    """The commit measured, as the run starts ("+ changes" when tracked files differ from it)."""
+    import subprocess
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    return (commit or "?") + (" + changes" if dirty else "")
+
+
 def check(results: dict, plan: dict) -> list[str]:
     """Lost or missing messages: a failure in every mode (smoke included)."""
     problems = []
@@ -258,6 +271,9 @@ def check(results: dict, plan: dict) -> list[str]:
             problems.append(f"ingest {r['server']} {ingest.mode_name(r['concurrency'], r['reuse'])} rep {r['rep']}: "
                             f"{r['missing']} of {r['sent']} accepted messages not delivered")
     for r in results["submission"]:
+        if r.get("delivered", 0) > r.get("accepted", 0):
+            problems.append(f"submission {r.get('server', 'mailflow')} rep {r['rep']}: {r.get('delivered')} delivered "
+                            f"for {r.get('accepted')} accepted (a message delivered twice)")
         if r.get("delivered", 0) < r.get("accepted", 0):
             problems.append(f"submission {r.get('server', 'mailflow')} rep {r['rep']}: {r.get('delivered')} of "
                             f"{r.get('accepted')} accepted delivered")
@@ -274,7 +290,7 @@ def run_inside(args) -> int:
     measures = args.only or list(MEASURES)
     tmp = Path(tempfile.mkdtemp(prefix="mailflow-bench-run-"))
     os.chmod(tmp, 0o755)
-    began, load_start = time.time(), loadavg()
+    began, load_start, tree = time.time(), loadavg(), source_tree()
     say(f"bench/run {mode}: {plan['reps']} repetition(s) of {', '.join(measures)}; load average {load_start}")
     runner = Runner(args, plan, tmp)
     if runner.skipped:
@@ -293,7 +309,7 @@ def run_inside(args) -> int:
             "machine": setup.machine(), "versions": setup.versions(), "skipped": runner.skipped,
             "cleanup": args.cleanup, "deleted_at_once": runner.deleted_at_once,
             "failures": runner.failures, "problems": problems, "smtp_slots": servers.SMTP_SLOTS,
-            "command": "bench/run " + " ".join(a for a in sys.argv[1:] if a != "--inside")}
+            "command": "bench/run " + " ".join(a for a in sys.argv[1:] if a != "--inside"), "tree": tree}
     data = {"meta": meta, **runner.results}
     out_dir = BENCH / "results"
     out_dir.mkdir(exist_ok=True)

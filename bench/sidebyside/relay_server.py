@@ -18,7 +18,7 @@ No event, no log line, no header added, no fsync anywhere.
 ``--durable`` adds what "250 means on disk" costs and nothing else, each disk step in a worker
 thread (``asyncio.to_thread``) as Mailflow keeps disk work off its loop: the MSA writes the
 message to a queue file, fsyncs it and its directory before its 250, and removes it (fsyncing the
-directory again) once the MX has said 250; the MX writes the Maildir file in ``tmp/``, fsyncs it,
+directory again, in a task of its own) once the MX has said 250; the MX writes the Maildir file in ``tmp/``, fsyncs it,
 links it into ``new/`` and fsyncs ``new/`` before its 250.  A directory's fsync is group-committed
 (:class:`GroupSync`, as Mailflow's): one that began after a caller's change serves every caller
 waiting for it.  No other promise.
@@ -42,7 +42,7 @@ import time
 import warnings
 
 LINKS = 10
-DOT = re.compile(rb"^\.", re.MULTILINE)
+DOT = re.compile(rb"(?:\A|(?<=\r\n))\.")    # a line that starts with a dot (lines end in CRLF)
 
 
 class GroupSync:
@@ -67,16 +67,19 @@ class GroupSync:
                 self.cond.wait()
             else:
                 return
+        synced = False
         try:
             fd = os.open(self.path, os.O_RDONLY)
             try:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+            synced = True
         finally:
             with self.cond:
                 self.running = False
-                self.done = max(self.done, generation)
+                if synced:          # a failed fsync serves nobody: the next caller to wake tries again
+                    self.done = max(self.done, generation)
                 self.cond.notify_all()
 
 
@@ -194,21 +197,25 @@ def main() -> None:
                 box.add(envelope.original_content)
             return "250 2.0.0 Ok: delivered"
 
+    removals: set[asyncio.Task] = set()
+
     async def relay(queue: asyncio.Queue, link: Link) -> None:
         while True:
             sender, recipients, content, stored = await queue.get()
             for attempt in (1, 2):          # a link the MX closed is opened again, once
                 try:
                     await link.send(sender, recipients, content)
-                except (ConnectionError, OSError):
+                except Exception:           # a failed message is logged; the link goes on
                     if link.writer is not None:
                         link.writer.close()
                     link.writer = None
                     if attempt == 2:
-                        logging.getLogger(__name__).error("relay failed for a message")
+                        logging.getLogger(__name__).exception("relay failed for a message")
                 else:
-                    if stored is not None:
-                        await asyncio.to_thread(forget, stored)
+                    if stored is not None:  # the queue file goes in a task of its own, as Mailflow's
+                        task = asyncio.create_task(asyncio.to_thread(forget, stored))
+                        removals.add(task)
+                        task.add_done_callback(removals.discard)
                     break
 
     async def run() -> None:
