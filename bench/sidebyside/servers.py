@@ -247,22 +247,29 @@ class SmtpSink(Server):
 class AiosmtpdMaildir(Server):
     name, label = "aiosmtpd", "aiosmtpd + stdlib Maildir (no fsync)"
 
+    script = "maildir_server.py"
+
+    def options(self) -> list[str]:
+        return []
+
     def _start(self) -> None:
+        """The script on a fresh Maildir; it says its port(s) in one JSON line once it listens."""
         began = time.monotonic()
         self.maildir = self.workdir / "Maildir"
         for sub in ("new", "cur", "tmp"):
             (self.maildir / sub).mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("maildir_server.py")),
-                                      "--maildir", str(self.maildir)],
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name(self.script)),
+                                      "--maildir", str(self.maildir), *self.options()],
                                      stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-        self.port = _read_json_line(self.proc, 30)["port"]
+        self.said = _read_json_line(self.proc, 30)
+        self.port = self.said["port"]
         self.started_in = time.monotonic() - began
 
-    def arrivals(self) -> Arrivals:
+    def arrivals(self, address: str | None = None) -> Arrivals:
         return Arrivals(self.maildir / "new", MAILDIR)
 
 
-class AiosmtpdRelay(Server):
+class AiosmtpdRelay(AiosmtpdMaildir):
     """``relay_server.py``: the submission measure's two hops with nothing Mailflow promises (the
     floor for the submission target); ``ports["submission"]`` is its MSA, as Mailflow's."""
     name, label = "aiosmtpd-relay", "aiosmtpd MSA → aiosmtpd MX → stdlib Maildir (one process; no fsync, DNS or events)"
@@ -275,22 +282,14 @@ class AiosmtpdRelay(Server):
                                                                  "fsync before each 250; no DNS or events)")
         self.ports: dict = {}
 
-    def _start(self) -> None:
-        began = time.monotonic()
-        self.maildir = self.workdir / "Maildir"
-        for sub in ("new", "cur", "tmp"):
-            (self.maildir / sub).mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("relay_server.py")),
-                                      "--maildir", str(self.maildir), "--user", self.user,
-                                      "--password", self.password, *(["--durable"] if self.durable else [])],
-                                     stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-        said = _read_json_line(self.proc, 30)
-        self.ports = {"submission": said["port"], "mx": said["mx_port"]}
-        self.port = said["port"]
-        self.started_in = time.monotonic() - began
+    script = "relay_server.py"
 
-    def arrivals(self, address: str | None = None) -> Arrivals:
-        return Arrivals(self.maildir / "new", MAILDIR)
+    def options(self) -> list[str]:
+        return ["--user", self.user, "--password", self.password, *(["--durable"] if self.durable else [])]
+
+    def _start(self) -> None:
+        super()._start()
+        self.ports = {"submission": self.said["port"], "mx": self.said["mx_port"]}
 
 
 # -- MailDev --------------------------------------------------------------------------------------------
