@@ -21,7 +21,7 @@ import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
-from sidebyside import relay_server, report  # noqa: E402
+from sidebyside import procs, relay_server, report  # noqa: E402
 
 
 def _wait(predicate, seconds: float = 10.0) -> bool:
@@ -61,12 +61,7 @@ def test_the_bare_two_hops_deliver_each_message_once_after_auth(tmp_path, durabl
                                 for n in range(6))
         assert not list((maildir / "tmp").iterdir())
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        procs.end(proc)             # the bench's own: SIGTERM by pid, SIGKILL after a grace
         proc.stdout.close()
 
 

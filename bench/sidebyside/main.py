@@ -32,6 +32,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -180,7 +181,7 @@ class Runner:
         p = self.plan
         # Mailflow with each count of viewers, and the bare two-hop reference (no viewers; without and
         # with fsync), in turn
-        runs = [("mailflow", v) for v in p["submission_viewers"]] + [("aiosmtpd-relay", 0), ("aiosmtpd-relay-durable", 0)]
+        runs = [("mailflow", v) for v in p["submission_viewers"]] + [(name, 0) for name in servers.RELAYS]
         for concurrency, reuse in p["submission_modes"]:
             for name, viewers in rotate(runs, rep):
                 label = f"{ingest.mode_name(concurrency, reuse)}, {viewers} viewers" if name == "mailflow" \
@@ -249,7 +250,6 @@ def _f(value, digits: int = 0) -> str:
 
 def source_tree() -> str:
     """The commit measured, as the run starts ("+ changes" when tracked files differ from it)."""
-    import subprocess
     try:
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, timeout=10).stdout.strip()

@@ -145,7 +145,8 @@ def main() -> None:
         return AuthResult(success=ok)
 
     spool = os.path.join(os.path.dirname(os.path.abspath(args.maildir)), "queue")
-    os.makedirs(spool, exist_ok=True)
+    if args.durable:
+        os.makedirs(spool, exist_ok=True)
     names = itertools.count()
 
     syncs = {path: GroupSync(path) for path in (spool, os.path.join(args.maildir, "new"))}

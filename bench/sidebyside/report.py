@@ -14,13 +14,13 @@ import statistics
 from pathlib import Path
 
 from .ingest import mode_name
+from .servers import RELAYS
 
 LABELS = {"smtp-sink": "smtp-sink (stores nothing: smtp-source's ceiling)",
           "postfix": "Postfix → Maildir (fsync before 250)",
           "aiosmtpd": "aiosmtpd + stdlib Maildir (no fsync)",
           "maildev": "MailDev (memory, no fsync)",
           "mailflow": "**Mailflow, mx1.beta.test** (fsync before 250, events, JSON log)"}
-RELAY = "aiosmtpd-relay"
 BARE_RELAY = "aiosmtpd MSA → aiosmtpd MX → stdlib Maildir, one process"
 
 
@@ -244,8 +244,10 @@ def _latency(rows: list[dict], targets: list) -> list[str]:
 
 def _submission(all_rows: list[dict], ingest_rows: list[dict], meta: dict, targets: list) -> list[str]:
     rows = [r for r in all_rows if r.get("server", "mailflow") == "mailflow"]
-    bare = [r for r in all_rows if r.get("server") == RELAY]
-    durable = [r for r in all_rows if r.get("server") == RELAY + "-durable"]
+    # each floor: its name in the tables, in the targets' cell, and its rows
+    floors = [(label, short, [r for r in all_rows if r.get("server") == name])
+              for name, label, short in zip(RELAYS, ("bare two hops", "bare two hops, fsync"),
+                                            ("bare two hops", "with fsync"))]
     modes = []
     for r in all_rows:
         mode = (r["concurrency"], r["reuse"])
@@ -258,7 +260,7 @@ def _submission(all_rows: list[dict], ingest_rows: list[dict], meta: dict, targe
          "SMTP hops, three fsynced stores, five events per message. 250 → new/ = the file's arrival in bob's "
          "`new/` − the client's 250 for that Message-ID. Client CPU = the sending program's own (smtplib, one "
          "thread per connection), per delivered message.\n"]
-    if bare:
+    if floors[0][2]:
         s.append(f"The bare two-hop reference ({BARE_RELAY}) is the same path with nothing Mailflow promises: "
                  "an aiosmtpd MSA with AUTH answering 250 from memory, ten kept connections to an aiosmtpd MX in the "
                  "same process, a stdlib Maildir; no fsync, no DNS lookup, no event, no log (`relay_server.py`). "
@@ -273,8 +275,7 @@ def _submission(all_rows: list[dict], ingest_rows: list[dict], meta: dict, targe
     for mm in modes:
         groups = [("Mailflow", v, [r for r in rows if (r["concurrency"], r["reuse"]) == mm and r["viewers"] == v])
                   for v in viewer_counts]
-        groups.append(("bare two hops", 0, [r for r in bare if (r["concurrency"], r["reuse"]) == mm]))
-        groups.append(("bare two hops, fsync", 0, [r for r in durable if (r["concurrency"], r["reuse"]) == mm]))
+        groups += [(label, 0, [r for r in mine if (r["concurrency"], r["reuse"]) == mm]) for label, _, mine in floors]
         for label, v, mine in groups:
             if not mine:
                 continue
@@ -296,13 +297,11 @@ def _submission(all_rows: list[dict], ingest_rows: list[dict], meta: dict, targe
         cpus = None
     for mm in modes:
         base = by_rep([r for r in rows if r["viewers"] == 0], concurrency=mm[0], reuse=mm[1])
-        floor = by_rep(bare, concurrency=mm[0], reuse=mm[1])
-        floor_durable = by_rep(durable, concurrency=mm[0], reuse=mm[1])
+        bare = [(short, by_rep(mine, concurrency=mm[0], reuse=mm[1])) for _, short, mine in floors]
         post = by_rep(post_rows, concurrency=mm[0], reuse=mm[1])
         with_viewers = by_rep([r for r in rows if r["viewers"] == max(viewer_counts)], concurrency=mm[0], reuse=mm[1])
         row = f"| {mode_name(*mm)} | {spread(ratios(base, post, 'rate'), 2, '×') if post else '—'} | "
-        row += f"{spread(ratios(floor, post, 'rate'), 2, '×') if post and floor else '—'} | "
-        row += f"{spread(ratios(floor_durable, post, 'rate'), 2, '×') if post and floor_durable else '—'} | "
+        row += "".join(f"{spread(ratios(floor, post, 'rate'), 2, '×') if post and floor else '—'} | " for _, floor in bare)
         row += (spread(ratios(with_viewers, base, 'rate'), 2, '×') if max(viewer_counts) else '—') + " |"
         lines.append(row)
         p95s.append((median([r.get("to_maildir_p95_ms") for r in rows if (r["concurrency"], r["reuse"]) == mm]), mm))
@@ -310,20 +309,19 @@ def _submission(all_rows: list[dict], ingest_rows: list[dict], meta: dict, targe
             value = median(ratios(base, post, "rate"))
             targets.append((f"Submission end to end ≥ 0.5× Postfix's single-hop rate at c=10 ({'reused' if mm[1] else 'new'})",
                             spread(ratios(base, post, "rate"), 2, "×"), verdict(value, 0.5),
-                            ", ".join(f"{spread(ratios(rows_, post, 'rate'), 2, '×')} ({label})"
-                                      for rows_, label in ((floor, "bare two hops"), (floor_durable, "with fsync"))
-                                      if rows_)))
+                            ", ".join(f"{spread(ratios(floor, post, 'rate'), 2, '×')} ({short})"
+                                      for short, floor in bare if floor)))
             goal = median([0.5 * r["rate"] for r in post.values() if r.get("rate")])
             if goal and cpus:
-                client = median([r.get("client_cpu_ms_per_msg") for r in base.values()])
-                ours = median([r.get("cpu_ms_per_msg") for r in base.values()])
-                least = median([r.get("cpu_ms_per_msg") for r in floor.values()])
-                least_durable = median([r.get("cpu_ms_per_msg") for r in floor_durable.values()])
+                def cpu(by: dict, key: str = "cpu_ms_per_msg") -> str:
+                    return spread([median([r.get(key) for r in by.values()])], 2, " ms")
+
+                (_, least), (_, least_durable) = bare
                 budget.append(f"{mode_name(*mm)}: half of Postfix's rate is {goal:,.0f} msgs/s, so the {cpus} CPUs "
                               f"have {cpus * 1000 / goal:.2f} ms per message for the client and the server together; "
-                              f"the client took {_ms(client)}, Mailflow {_ms(ours)}"
-                              + (f", the bare two hops {_ms(least)}" if least is not None else "")
-                              + (f" ({_ms(least_durable)} with fsync)" if least_durable is not None else ""))
+                              f"the client took {cpu(base, 'client_cpu_ms_per_msg')}, Mailflow {cpu(base)}"
+                              + (f", the bare two hops {cpu(least)}" if least else "")
+                              + (f" ({cpu(least_durable)} with fsync)" if least_durable else ""))
         if max(viewer_counts) and mm[0] == 10:
             value = median(ratios(with_viewers, base, "rate"))
             targets.append((f"Submission with {max(viewer_counts)} viewers within 10 % of none "
@@ -338,10 +336,6 @@ def _submission(all_rows: list[dict], ingest_rows: list[dict], meta: dict, targe
         targets.append(("Submission p95 from the 250 to the Maildir < 50 ms (every mode)",
                         f"highest: {worst[0]:.1f} ms ({mode_name(*worst[1])})", verdict(worst[0], 50, at_most=True)))
     return s
-
-
-def _ms(value) -> str:
-    return "—" if value is None else f"{value:.2f} ms"
 
 
 def _retrieval(rows: list[dict], targets: list) -> list[str]:

@@ -269,20 +269,23 @@ class AiosmtpdMaildir(Server):
         return Arrivals(self.maildir / "new", MAILDIR)
 
 
+# The two floors of the submission target, by name: without fsync, and with fsync before each 250.
+RELAYS = ("aiosmtpd-relay", "aiosmtpd-relay-durable")
+
+
 class AiosmtpdRelay(AiosmtpdMaildir):
     """``relay_server.py``: the submission measure's two hops with nothing Mailflow promises (the
-    floor for the submission target); ``ports["submission"]`` is its MSA, as Mailflow's."""
-    name, label = "aiosmtpd-relay", "aiosmtpd MSA → aiosmtpd MX → stdlib Maildir (one process; no fsync, DNS or events)"
+    floor for the submission target); ``ports["submission"]`` is its MSA, as Mailflow's.  Named
+    ``RELAYS[durable]``."""
+    script = "relay_server.py"
 
     def __init__(self, workdir: Path, user: str, password: str, *, durable: bool = False) -> None:
         super().__init__(workdir)
         self.user, self.password, self.durable = user, password, durable
-        if durable:
-            self.name, self.label = "aiosmtpd-relay-durable", ("aiosmtpd MSA → aiosmtpd MX → Maildir (one process; "
-                                                                 "fsync before each 250; no DNS or events)")
+        self.name = RELAYS[durable]
+        self.label = ("aiosmtpd MSA → aiosmtpd MX → " + ("Maildir (one process; fsync before each 250; no DNS or events)"
+                      if durable else "stdlib Maildir (one process; no fsync, DNS or events)"))
         self.ports: dict = {}
-
-    script = "relay_server.py"
 
     def options(self) -> list[str]:
         return ["--user", self.user, "--password", self.password, *(["--durable"] if self.durable else [])]

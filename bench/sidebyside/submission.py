@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import procs, viewers as viewer_stats
 from .latency import percentile
-from .servers import AiosmtpdRelay, Mailflow
+from .servers import RELAYS, AiosmtpdRelay, Mailflow
 
 HERE = Path(__file__).resolve().parent
 USER, PASSWORD, RCPT = "alice@alpha.test", "alice", "bob@beta.test"
@@ -61,13 +61,13 @@ def stop_viewers(proc: subprocess.Popen) -> dict:
 
 def run(workdir: Path, messages: int, concurrency: int, reuse: bool, viewers: int, bound: float,
         server_name: str = "mailflow") -> dict:
-    """One run into Mailflow, or (``server_name="aiosmtpd-relay"`` or ``"aiosmtpd-relay-durable"``, no
-    viewers) into the bare two-hop reference; the sender's own CPU is measured too (``client_cpu_ms_per_msg``), so the report can
-    say what the machine's CPUs leave for the servers at a given rate."""
+    """One run into Mailflow, or (``server_name`` one of ``servers.RELAYS``, no viewers) into the bare
+    two-hop reference; the sender's own CPU is measured too (``client_cpu_ms_per_msg``), so the report
+    can say what the machine's CPUs leave for the servers at a given rate."""
     out: dict = {"server": server_name, "messages": messages, "concurrency": concurrency, "reuse": reuse,
                  "viewers": viewers}
-    if server_name.startswith("aiosmtpd-relay"):
-        server = AiosmtpdRelay(workdir, USER, PASSWORD, durable=server_name.endswith("-durable")).start()
+    if server_name in RELAYS:
+        server = AiosmtpdRelay(workdir, USER, PASSWORD, durable=server_name == RELAYS[1]).start()
     else:
         server = Mailflow(workdir).start()
     viewer_proc = watch = None
