@@ -216,3 +216,26 @@ def test_a_row_drawn_again_under_a_held_pointer_is_still_the_one_chosen(site, br
     assert page.get_attribute("#timeline-list li.row.selected", "data-seq") == seq
     assert page.errors == []
     page.context.close()
+
+
+def test_the_list_still_ends_on_the_newest_row_after_the_language_changes(site, browser):
+    """The list is written again in the new language, and Russian rows wrap onto more lines than
+    English ones. The list followed the newest row at the height it had when it was written, so
+    after the switch it stopped about one list-height short of the end. It stayed there until the
+    next hop came, and in a quiet world no hop comes."""
+    world, server = site()
+    for n in range(2):
+        send_mail(world.stack, subject=f"Letter {n}")
+    world.events.wait_for(lambda e: e.kind == "mda.deliver", timeout=30, count=2)
+    page = open_page(browser, server.url)
+    page.wait_for_function("n => Number(document.body.dataset.lastSeq) >= n", arg=world.stack.bus.last_seq)
+    page.wait_for_function("""() => { const l = document.getElementById('timeline-list');
+                                      return l.scrollHeight > l.clientHeight * 2; }""")
+    page.wait_for_function(AT_END)
+    seq = world.stack.bus.last_seq
+    page.evaluate("document.querySelector('button[data-lang=ru]').click()")
+    page.wait_for_function("() => document.documentElement.lang === 'ru'")
+    page.wait_for_function(AT_END, timeout=3000)
+    assert world.stack.bus.last_seq == seq        # no hop came that the list would have followed
+    assert page.errors == []
+    page.context.close()

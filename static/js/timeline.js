@@ -377,7 +377,8 @@ export class Timeline {
       this.scrolledAt = performance.now();
       this.programmatic = true;
       this.list.scrollTop = this.list.scrollHeight;
-      return;
+      this.afterLayout();                           // and again once the frame is laid out: the
+      return;                                       // rows' text may still change (a new language)
     }
     const wait = Math.max(0, 200 - (performance.now() - (this.scrolledAt || 0)));
     if (wait === 0) {
